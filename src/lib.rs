@@ -1,4 +1,122 @@
-//! ndmmap (crate docs are written with the core).
+//! Memory-map files as [ndarray](https://docs.rs/ndarray) arrays, so that every ndarray
+//! operation (slicing, [`Zip`](ndarray::Zip), `azip!`, `+=`, reductions, rayon's
+//! `par_azip!`) runs on file-backed data without copying it and without loading the file
+//! into memory. Arrays may be larger than RAM; only the pages touched are read, and only
+//! the pages changed are written back.
+//!
+//! # Entry points
+//!
+//! - [`MapFile`], implemented for [`Array`](ndarray::Array): `Array2::<f64>::map_file(path)`
+//!   (read-only), [`map_file_mut`](MapFile::map_file_mut) (read-write, shared),
+//!   [`map_file_copy`](MapFile::map_file_copy) (copy-on-write) and
+//!   [`create_file`](MapFile::create_file) (a new file), each with a `_with` variant taking
+//!   [`MapOptions`]: byte offset, shape with C/Fortran order or custom strides, one
+//!   [`INFER`]red axis, a length to map part of a file, growth of a short file, read-ahead.
+//! - The guards they return, [`MmapArray`] and [`MmapArrayMut`], own the map and
+//!   dereference to ndarray's [`ArrayRef`](ndarray::ArrayRef); they also lend
+//!   [`view`](MmapArray::view)s, [`flush`](MmapArrayMut::flush) (whole, async, a byte
+//!   range, or exactly the pages of a sub-view) and [`close`](MmapArrayMut::close).
+//! - [`ViewBytesExt`] and [`ViewBytesMutExt`]: safe views of any `&[u8]`/`&mut [u8]`, for
+//!   buffers mapped by other crates or held in memory.
+//! - [`Error`]: one error type whose variants carry the path and the numbers involved.
+//! - [`prelude`]: `use ndmmap::prelude::*;` brings the above and ndarray's own prelude.
+//!
+//! # Example
+//!
+//! The seed's `Numeric.add(a, b, c)`: two arrays mapped from files, added into a third,
+//! new, file.
+//!
+//! ```
+//! use ndmmap::prelude::*;
+//!
+//! let dir = tempfile::tempdir()?;
+//! let (a_path, b_path, c_path) =
+//!     (dir.path().join("a.bin"), dir.path().join("b.bin"), dir.path().join("c.bin"));
+//! std::fs::write(&a_path, bytemuck::cast_slice(&[1.0f64, 2.0, 3.0]))?;
+//! std::fs::write(&b_path, bytemuck::cast_slice(&[10.0f64, 20.0, 30.0]))?;
+//!
+//! // SAFETY: no other process touches files in this fresh temporary folder.
+//! let a = unsafe { Array1::<f64>::map_file(&a_path)? };
+//! // SAFETY: as above.
+//! let b = unsafe { Array1::<f64>::map_file(&b_path)? };
+//! // SAFETY: as above.
+//! let mut c = unsafe { Array1::<f64>::create_file(&c_path, a.len())? };
+//! Zip::from(&mut *c).and(&*a).and(&*b).for_each(|c, &a, &b| *c = a + b);
+//! c.flush()?;
+//! assert_eq!(*c, array![11.0, 22.0, 33.0]);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # Safety contract
+//!
+//! Mapping a file is `unsafe`, as in [memmap2](https://docs.rs/memmap2): while a guard
+//! lives, nobody (no other process, and no other code in this one) may modify the mapped
+//! bytes except through ndmmap maps of the file, nor truncate the file. Rust assumes that
+//! the memory behind a `&[f64]` does not change; the kernel cannot promise it for a file
+//! others can write, and a truncated file kills the process with `SIGBUS` on the next
+//! access. Everything after mapping is safe: element types are bounded by
+//! [bytemuck](https://docs.rs/bytemuck) (`AnyBitPattern` to read, `Pod` to write), and
+//! views borrow from their guard, so the borrow checker rules out use after unmap.
+//!
+//! # Limitations
+//!
+//! - Elements are read in native byte order; the data must be aligned for the element
+//!   type (the offset a multiple of its alignment).
+//! - The array's length is fixed when it is mapped.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![deny(missing_docs, unsafe_code)]
+#![doc(test(attr(deny(warnings))))]
 
+mod bytes;
+mod create;
+mod error;
+mod file;
+mod guard;
+mod layout;
+mod map;
 mod npy;
+mod options;
+mod private;
+
+pub use crate::bytes::{ViewBytesExt, ViewBytesMutExt};
+pub use crate::error::{Error, Result};
+pub use crate::file::MapFile;
+pub use crate::guard::{MmapArray, MmapArrayMut};
+pub use crate::layout::INFER;
+pub use crate::options::{Access, MapOptions, Mode};
+
+/// Everything a user of ndmmap needs, and ndarray's own prelude with it.
+///
+/// # Example
+///
+/// ```
+/// use ndmmap::prelude::*;
+///
+/// let data = [1u8, 2, 3, 4];
+/// let a = ArrayView2::<u8>::view_bytes(&data, (2, 2))?;
+/// let doubled = Zip::from(&a).map_collect(|&x| x * 2);
+/// assert_eq!(doubled, array![[2, 4], [6, 8]]);
+/// # Ok::<(), ndmmap::Error>(())
+/// ```
+pub mod prelude {
+    #[doc(no_inline)]
+    pub use crate::{
+        Access, Error, INFER, MapFile, MapOptions, MmapArray, MmapArrayMut, Mode, ViewBytesExt,
+        ViewBytesMutExt,
+    };
+    #[doc(no_inline)]
+    pub use ndarray::prelude::*;
+    #[doc(no_inline)]
+    pub use ndarray::{Order, StrideShape, Zip};
+
+    #[cfg(feature = "rayon")]
+    #[doc(no_inline)]
+    pub use ndarray::par_azip;
+    #[cfg(feature = "rayon")]
+    #[doc(no_inline)]
+    pub use ndarray::parallel::prelude::*;
+}
+
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

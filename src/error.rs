@@ -1,0 +1,324 @@
+//! The crate's one error type.
+
+use std::fmt;
+use std::io;
+use std::path::{Path, PathBuf};
+
+/// The error type of every fallible ndmmap operation.
+///
+/// Variants carry the numbers a caller needs to understand what went wrong, and, when a
+/// file is involved, its path. The path is `None` only for errors raised on in-memory
+/// buffers ([`ViewBytesExt`](crate::ViewBytesExt)).
+///
+/// The enum is `#[non_exhaustive]`: match with a `_` arm.
+///
+/// # Example
+///
+/// ```
+/// use ndmmap::prelude::*;
+///
+/// let dir = tempfile::tempdir()?;
+/// let path = dir.path().join("missing.bin");
+/// // SAFETY: no other process touches files in this fresh temporary folder.
+/// let err = unsafe { Array1::<f64>::map_file(&path) }.unwrap_err();
+/// assert!(matches!(err, ndmmap::Error::NotFound { .. }));
+/// assert!(err.to_string().contains("missing.bin"));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The file does not exist.
+    #[error("{} does not exist", path.display())]
+    NotFound {
+        /// The file asked for.
+        path: PathBuf,
+    },
+
+    /// The file may not be opened in the mode asked for (e.g. a read-write map of a
+    /// read-only file).
+    #[error("{} may not be opened for {action}", path.display())]
+    PermissionDenied {
+        /// The file asked for.
+        path: PathBuf,
+        /// What was attempted: `"reading"` or `"reading and writing"`.
+        action: &'static str,
+        /// The operating system's error.
+        #[source]
+        source: io::Error,
+    },
+
+    /// The path names a directory, not a file.
+    #[error("{} is a directory, not a file", path.display())]
+    IsADirectory {
+        /// The path given.
+        path: PathBuf,
+    },
+
+    /// A file was to be created, but one exists already and overwriting was not asked for.
+    #[error("{} exists already; pass `overwrite(true)` to replace it", path.display())]
+    AlreadyExists {
+        /// The path given.
+        path: PathBuf,
+    },
+
+    /// The disk has no room for the blocks a new or extended file needs.
+    #[error("{} needs {bytes} bytes of disk space that the file system cannot reserve", path.display())]
+    NoSpace {
+        /// The file being created or extended.
+        path: PathBuf,
+        /// The file length that could not be reserved.
+        bytes: u64,
+        /// The operating system's error.
+        #[source]
+        source: io::Error,
+    },
+
+    /// Another I/O operation failed (open, stat, map, flush, resize).
+    #[error("failed to {action} {}", path.display())]
+    Io {
+        /// The file involved.
+        path: PathBuf,
+        /// What was attempted, e.g. `"map"` or `"flush"`.
+        action: &'static str,
+        /// The operating system's error.
+        #[source]
+        source: io::Error,
+    },
+
+    /// The bytes available after the offset are not a whole number of elements, so the
+    /// length of the inferred axis is ambiguous.
+    #[error("{}{available} bytes are not a multiple of the {unit}-byte {what}", at(path.as_deref()))]
+    NotAMultiple {
+        /// The file, if any.
+        path: Option<PathBuf>,
+        /// Bytes available after the offset.
+        available: u64,
+        /// The size in bytes of one element (or one step of the inferred axis).
+        unit: usize,
+        /// `"element"` or `"step of the inferred axis"`.
+        what: &'static str,
+    },
+
+    /// The array needs more bytes than the file (or the mapped length) holds.
+    #[error(
+        "{}the array needs bytes up to {needed} but only {available} are there; \
+         writable maps can grow the file with `extend_file(true)`",
+        at(path.as_deref())
+    )]
+    TooShort {
+        /// The file, if any.
+        path: Option<PathBuf>,
+        /// The end (exclusive, in bytes from the start of the file) of the array's data.
+        needed: u64,
+        /// The length of the file, or the end of the mapped range.
+        available: u64,
+    },
+
+    /// The offset lies past the end of the file (or of the mapped range).
+    #[error("{}offset {offset} is past the end ({len} bytes)", at(path.as_deref()))]
+    OffsetPastEnd {
+        /// The file, if any.
+        path: Option<PathBuf>,
+        /// The byte offset asked for.
+        offset: u64,
+        /// The length of the file or the end of the mapped range.
+        len: u64,
+    },
+
+    /// The data does not start at a multiple of the element type's alignment.
+    #[error(
+        "{}data at byte offset {offset} is not aligned to the {align}-byte alignment of the element type",
+        at(path.as_deref())
+    )]
+    Misaligned {
+        /// The file, if any.
+        path: Option<PathBuf>,
+        /// The byte offset of the data in the file, or its address for in-memory buffers.
+        offset: u64,
+        /// The alignment the element type needs.
+        align: usize,
+    },
+
+    /// The shape's element count or byte size does not fit in `isize::MAX`.
+    #[error("{}shape {shape:?} of {elem_size}-byte elements overflows isize::MAX bytes", at(path.as_deref()))]
+    Overflow {
+        /// The file, if any.
+        path: Option<PathBuf>,
+        /// The shape asked for.
+        shape: Vec<usize>,
+        /// The size of one element in bytes.
+        elem_size: usize,
+    },
+
+    /// More than one axis of a shape was given as [`INFER`](crate::INFER).
+    #[error("{}shape {shape:?} has {count} inferred axes; at most one may be inferred", at(path.as_deref()))]
+    MultipleInferredAxes {
+        /// The file, if any.
+        path: Option<PathBuf>,
+        /// The shape asked for, with `usize::MAX` for each inferred axis.
+        shape: Vec<usize>,
+        /// How many axes were to be inferred.
+        count: usize,
+    },
+
+    /// The operation needs a shape and none was given (a raw file of more than one
+    /// dimension, or a new file).
+    #[error("{}a shape is needed to {action} a {ndim}-dimensional array", at(path.as_deref()))]
+    ShapeRequired {
+        /// The file, if any.
+        path: Option<PathBuf>,
+        /// What was attempted: `"map"` or `"create"`.
+        action: &'static str,
+        /// The array's number of dimensions (`None` for `IxDyn`).
+        ndim: usize,
+    },
+
+    /// The strides make two elements share memory, which a mutable view cannot allow.
+    #[error("{}strides {strides:?} for shape {shape:?} overlap; a writable view needs distinct elements", at(path.as_deref()))]
+    OverlappingStrides {
+        /// The file, if any.
+        path: Option<PathBuf>,
+        /// The shape asked for.
+        shape: Vec<usize>,
+        /// The strides asked for, in elements.
+        strides: Vec<isize>,
+    },
+
+    /// An in-memory buffer's length differs from the byte length the shape needs.
+    #[error("the shape needs {expected} bytes but the buffer holds {actual}")]
+    LengthMismatch {
+        /// Bytes the shape and strides span.
+        expected: usize,
+        /// Bytes in the buffer.
+        actual: usize,
+    },
+
+    /// An option was given that does not apply to the operation.
+    #[error("{}{message}", at(path.as_deref()))]
+    InvalidOption {
+        /// The file, if any.
+        path: Option<PathBuf>,
+        /// What is wrong, in words.
+        message: &'static str,
+    },
+
+    /// A view passed to [`MmapArrayMut::flush_view`](crate::MmapArrayMut::flush_view)
+    /// does not lie inside that guard's map.
+    #[error("{}the view is not part of this map", at(path.as_deref()))]
+    ViewNotInMap {
+        /// The mapped file.
+        path: Option<PathBuf>,
+    },
+
+    /// `ndarray` rejected the shape or strides for a reason not covered above.
+    #[error("{}invalid shape or strides", at(path.as_deref()))]
+    Shape {
+        /// The file, if any.
+        path: Option<PathBuf>,
+        /// ndarray's error.
+        #[source]
+        source: ndarray::ShapeError,
+    },
+}
+
+/// The type of every fallible ndmmap result.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Formats an optional path as a message prefix: `"path: "` or nothing.
+fn at(path: Option<&Path>) -> impl fmt::Display + '_ {
+    struct At<'a>(Option<&'a Path>);
+    impl fmt::Display for At<'_> {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            match self.0 {
+                Some(path) => write!(f, "{}: ", path.display()),
+                None => Ok(()),
+            }
+        }
+    }
+    At(path)
+}
+
+impl Error {
+    /// Fills in the path of an error raised by pure layout code, which does not know it.
+    pub(crate) fn at_path(mut self, file: &Path) -> Self {
+        match &mut self {
+            Error::NotAMultiple { path, .. }
+            | Error::TooShort { path, .. }
+            | Error::OffsetPastEnd { path, .. }
+            | Error::Misaligned { path, .. }
+            | Error::Overflow { path, .. }
+            | Error::MultipleInferredAxes { path, .. }
+            | Error::ShapeRequired { path, .. }
+            | Error::OverlappingStrides { path, .. }
+            | Error::InvalidOption { path, .. }
+            | Error::ViewNotInMap { path }
+            | Error::Shape { path, .. }
+                if path.is_none() =>
+            {
+                *path = Some(file.to_path_buf());
+            }
+            _ => {}
+        }
+        self
+    }
+
+    /// Classifies an I/O error from opening or creating `path`.
+    pub(crate) fn from_open(path: &Path, writable: bool, source: io::Error) -> Self {
+        let path = path.to_path_buf();
+        match source.kind() {
+            io::ErrorKind::NotFound => Error::NotFound { path },
+            io::ErrorKind::PermissionDenied => Error::PermissionDenied {
+                path,
+                action: if writable { "reading and writing" } else { "reading" },
+                source,
+            },
+            io::ErrorKind::IsADirectory => Error::IsADirectory { path },
+            io::ErrorKind::AlreadyExists => Error::AlreadyExists { path },
+            _ => Error::Io { path, action: "open", source },
+        }
+    }
+
+    /// Wraps an I/O error from `action` on `path`, recognising a full disk.
+    pub(crate) fn io(path: &Path, action: &'static str, bytes: u64, source: io::Error) -> Self {
+        if source.kind() == io::ErrorKind::StorageFull {
+            Error::NoSpace { path: path.to_path_buf(), bytes, source }
+        } else {
+            Error::Io { path: path.to_path_buf(), action, source }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_is_send_sync_static() {
+        fn assert_traits<T: std::error::Error + Send + Sync + 'static>() {}
+        assert_traits::<Error>();
+    }
+
+    #[test]
+    fn messages_name_the_file_and_numbers() {
+        let err = Error::TooShort { path: None, needed: 80, available: 72 }
+            .at_path(Path::new("/data/a.bin"));
+        let text = err.to_string();
+        assert!(text.starts_with("/data/a.bin: "), "{text}");
+        assert!(text.contains("80") && text.contains("72"), "{text}");
+    }
+
+    #[test]
+    fn at_path_keeps_an_existing_path() {
+        let err = Error::Misaligned { path: Some("first".into()), offset: 3, align: 8 }
+            .at_path(Path::new("second"));
+        assert!(matches!(err, Error::Misaligned { path: Some(p), .. } if p == Path::new("first")));
+    }
+
+    #[test]
+    fn storage_full_becomes_no_space() {
+        let source = io::Error::from(io::ErrorKind::StorageFull);
+        let err = Error::io(Path::new("x"), "reserve", 10, source);
+        assert!(matches!(err, Error::NoSpace { bytes: 10, .. }));
+    }
+}

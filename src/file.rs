@@ -1,0 +1,449 @@
+//! [`MapFile`]: `Array::map_file(...)` and friends, for raw (headerless) files.
+#![allow(unsafe_code)]
+
+use std::fs::{File, OpenOptions};
+use std::path::Path;
+
+use bytemuck::{AnyBitPattern, Pod};
+use ndarray::{Array, Dimension, StrideShape};
+
+use crate::error::{Error, Result};
+use crate::guard::{MmapArray, MmapArrayMut, Source};
+use crate::layout::{Elem, FilePlan, Purpose, plan};
+use crate::map::{self, Advise, Region};
+use crate::options::{MapOptions, Mode};
+use crate::private::Sealed;
+
+/// Maps raw files as arrays: `Array2::<f64>::map_file(path)` and friends.
+///
+/// The functions are associated with the owned array type only to name the element type
+/// and dimension; they return guards ([`MmapArray`], [`MmapArrayMut`]) that own the map
+/// and dereference to ndarray's [`ArrayRef`](ndarray::ArrayRef).
+///
+/// | NumPy `np.memmap` mode | ndmmap                                                       |
+/// |------------------------|--------------------------------------------------------------|
+/// | `'r'`                  | [`map_file`](Self::map_file), [`map_file_with`](Self::map_file_with) |
+/// | `'r+'`                 | [`map_file_mut`](Self::map_file_mut), [`map_file_mut_with`](Self::map_file_mut_with) |
+/// | `'c'`                  | [`map_file_copy`](Self::map_file_copy), [`map_file_copy_with`](Self::map_file_copy_with) |
+/// | `'w+'`                 | [`create_file`](Self::create_file), [`create_file_with`](Self::create_file_with) |
+///
+/// This trait is sealed: it is implemented for [`Array`] only.
+///
+/// # Safety of the mapping functions
+///
+/// Each function is `unsafe` for the same reason as [`memmap2::Mmap::map`]: while the
+/// returned guard lives, the mapped bytes must not be modified (except through this guard
+/// or other ndmmap maps obeying the same rule) or truncated, by this or any other
+/// process. Modifying them breaks Rust's aliasing rules; truncating them kills the process
+/// with `SIGBUS` on the next access. Nothing at run time can check this.
+///
+/// [`memmap2::Mmap::map`]: https://docs.rs/memmap2/latest/memmap2/struct.Mmap.html#method.map
+pub trait MapFile: Sealed {
+    /// The element type.
+    type Elem;
+    /// The dimension type.
+    type Dim: Dimension;
+
+    /// Maps a file read-only, as a 1-D array of every element in it (maparray's
+    /// `maparray(file, typecode)`).
+    ///
+    /// # Safety
+    ///
+    /// See [the trait's safety section](MapFile#safety-of-the-mapping-functions).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotFound`], [`Error::PermissionDenied`], [`Error::IsADirectory`],
+    /// [`Error::NotAMultiple`] if the file is not a whole number of elements,
+    /// [`Error::ShapeRequired`] for arrays of more than one dimension, [`Error::Io`].
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndmmap::prelude::*;
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let path = dir.path().join("a.bin");
+    /// std::fs::write(&path, bytemuck::cast_slice(&[0.0f64, 0.5, 1.0]))?;
+    /// // SAFETY: no other process touches files in this fresh temporary folder.
+    /// let a = unsafe { Array1::<f64>::map_file(&path)? };
+    /// assert_eq!(*a, array![0.0, 0.5, 1.0]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    unsafe fn map_file(path: impl AsRef<Path>) -> Result<MmapArray<Self::Elem, Self::Dim>>
+    where
+        Self::Elem: AnyBitPattern,
+    {
+        // SAFETY: forwarded; the caller upholds the same contract.
+        unsafe { Self::map_file_with(path, &MapOptions::new()) }
+    }
+
+    /// Maps a file read-only with options: offset, shape, length, read-ahead.
+    ///
+    /// # Safety
+    ///
+    /// See [the trait's safety section](MapFile#safety-of-the-mapping-functions).
+    ///
+    /// # Errors
+    ///
+    /// As [`map_file`](Self::map_file), and: [`Error::Misaligned`],
+    /// [`Error::OffsetPastEnd`], [`Error::TooShort`], [`Error::Overflow`],
+    /// [`Error::MultipleInferredAxes`], [`Error::InvalidOption`] (e.g. `extend_file`).
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndmmap::prelude::*;
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let path = dir.path().join("a.bin");
+    /// std::fs::write(&path, bytemuck::cast_slice(&[1i32, 3, 5, 7]))?;
+    /// let options = MapOptions::new().shape((2, 2));
+    /// // SAFETY: no other process touches files in this fresh temporary folder.
+    /// let a = unsafe { Array2::<i32>::map_file_with(&path, &options)? };
+    /// assert_eq!(*a, array![[1, 3], [5, 7]]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    unsafe fn map_file_with(
+        path: impl AsRef<Path>,
+        options: &MapOptions<Self::Dim>,
+    ) -> Result<MmapArray<Self::Elem, Self::Dim>>
+    where
+        Self::Elem: AnyBitPattern;
+
+    /// Maps a file read-write and shared: writes reach the file (NumPy's `'r+'`).
+    ///
+    /// # Safety
+    ///
+    /// See [the trait's safety section](MapFile#safety-of-the-mapping-functions).
+    ///
+    /// # Errors
+    ///
+    /// As [`map_file`](Self::map_file); [`Error::PermissionDenied`] if the file is
+    /// read-only.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndmmap::prelude::*;
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let path = dir.path().join("a.bin");
+    /// std::fs::write(&path, [1u8, 2, 3])?;
+    /// // SAFETY: no other process touches files in this fresh temporary folder.
+    /// let mut a = unsafe { Array1::<u8>::map_file_mut(&path)? };
+    /// a[1] = 37;
+    /// a.flush()?;
+    /// assert_eq!(std::fs::read(&path)?, [1, 37, 3]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    unsafe fn map_file_mut(path: impl AsRef<Path>) -> Result<MmapArrayMut<Self::Elem, Self::Dim>>
+    where
+        Self::Elem: Pod,
+    {
+        // SAFETY: forwarded; the caller upholds the same contract.
+        unsafe { Self::map_file_mut_with(path, &MapOptions::new()) }
+    }
+
+    /// Maps a file read-write and shared, with options; `extend_file(true)` lets a short
+    /// file grow to fit the shape.
+    ///
+    /// # Safety
+    ///
+    /// See [the trait's safety section](MapFile#safety-of-the-mapping-functions).
+    ///
+    /// # Errors
+    ///
+    /// As [`map_file_with`](Self::map_file_with); [`Error::OverlappingStrides`];
+    /// [`Error::NoSpace`] if growing the file finds the disk full.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndmmap::prelude::*;
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let path = dir.path().join("a.bin");
+    /// std::fs::write(&path, [0u8; 4])?;
+    /// let options = MapOptions::new().shape((2, 2).f());
+    /// // SAFETY: no other process touches files in this fresh temporary folder.
+    /// let mut a = unsafe { Array2::<u8>::map_file_mut_with(&path, &options)? };
+    /// a[[1, 0]] = 5;
+    /// a.close()?;
+    /// assert_eq!(std::fs::read(&path)?, [0, 5, 0, 0]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    unsafe fn map_file_mut_with(
+        path: impl AsRef<Path>,
+        options: &MapOptions<Self::Dim>,
+    ) -> Result<MmapArrayMut<Self::Elem, Self::Dim>>
+    where
+        Self::Elem: Pod;
+
+    /// Maps a file copy-on-write: the array is writable, but writes stay in this process
+    /// and the file never changes (NumPy's `'c'`).
+    ///
+    /// # Safety
+    ///
+    /// See [the trait's safety section](MapFile#safety-of-the-mapping-functions). A
+    /// private map does not shield the array from other processes' writes to the file.
+    ///
+    /// # Errors
+    ///
+    /// As [`map_file`](Self::map_file).
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndmmap::prelude::*;
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let path = dir.path().join("a.bin");
+    /// std::fs::write(&path, [1u8, 2, 3])?;
+    /// // SAFETY: no other process touches files in this fresh temporary folder.
+    /// let mut a = unsafe { Array1::<u8>::map_file_copy(&path)? };
+    /// a[0] = 9;
+    /// assert_eq!(a.to_vec(), [9, 2, 3]);
+    /// drop(a);
+    /// assert_eq!(std::fs::read(&path)?, [1, 2, 3]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    unsafe fn map_file_copy(path: impl AsRef<Path>) -> Result<MmapArrayMut<Self::Elem, Self::Dim>>
+    where
+        Self::Elem: Pod,
+    {
+        // SAFETY: forwarded; the caller upholds the same contract.
+        unsafe { Self::map_file_copy_with(path, &MapOptions::new()) }
+    }
+
+    /// Maps a file copy-on-write, with options.
+    ///
+    /// # Safety
+    ///
+    /// See [the trait's safety section](MapFile#safety-of-the-mapping-functions).
+    ///
+    /// # Errors
+    ///
+    /// As [`map_file_with`](Self::map_file_with); [`Error::OverlappingStrides`].
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndmmap::prelude::*;
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let path = dir.path().join("a.bin");
+    /// std::fs::write(&path, [1u8, 2, 3, 4])?;
+    /// let options = MapOptions::new().shape((2, 2));
+    /// // SAFETY: no other process touches files in this fresh temporary folder.
+    /// let mut a = unsafe { Array2::<u8>::map_file_copy_with(&path, &options)? };
+    /// *a *= 2;
+    /// assert_eq!(*a, array![[2, 4], [6, 8]]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    unsafe fn map_file_copy_with(
+        path: impl AsRef<Path>,
+        options: &MapOptions<Self::Dim>,
+    ) -> Result<MmapArrayMut<Self::Elem, Self::Dim>>
+    where
+        Self::Elem: Pod;
+
+    /// Creates a new file holding a zeroed array of `shape` (C order, `.f()` or
+    /// `.strides(...)`) and maps it read-write (NumPy's `'w+'`).
+    ///
+    /// Every argument is checked before the disk is touched, an existing file is never
+    /// replaced (see [`MapOptions::overwrite`]), and the file's blocks are reserved, so a
+    /// full disk is an [`Error::NoSpace`] now rather than a `SIGBUS` later.
+    ///
+    /// # Safety
+    ///
+    /// See [the trait's safety section](MapFile#safety-of-the-mapping-functions): the new
+    /// file has a name others can open.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::AlreadyExists`], [`Error::NoSpace`], [`Error::PermissionDenied`],
+    /// [`Error::Overflow`], [`Error::OverlappingStrides`], [`Error::Io`].
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndmmap::prelude::*;
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let path = dir.path().join("c.bin");
+    /// // SAFETY: no other process touches files in this fresh temporary folder.
+    /// let mut c = unsafe { Array2::<f64>::create_file(&path, (3, 4))? };
+    /// c.fill(2.0);
+    /// c.close()?;
+    /// assert_eq!(std::fs::metadata(&path)?.len(), 3 * 4 * 8);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    unsafe fn create_file<Sh: Into<StrideShape<Self::Dim>>>(
+        path: impl AsRef<Path>,
+        shape: Sh,
+    ) -> Result<MmapArrayMut<Self::Elem, Self::Dim>>
+    where
+        Self::Elem: Pod,
+    {
+        // SAFETY: forwarded; the caller upholds the same contract.
+        unsafe { Self::create_file_with(path, &MapOptions::new().shape(shape)) }
+    }
+
+    /// Creates a new file with options: the shape (required), a data offset (the bytes
+    /// before it are zero), `overwrite`, `populate`, read-ahead.
+    ///
+    /// # Safety
+    ///
+    /// See [the trait's safety section](MapFile#safety-of-the-mapping-functions).
+    ///
+    /// # Errors
+    ///
+    /// As [`create_file`](Self::create_file); [`Error::ShapeRequired`] without a shape;
+    /// [`Error::InvalidOption`] for an inferred axis or a `len`.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndmmap::prelude::*;
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let path = dir.path().join("c.bin");
+    /// let options = MapOptions::new().shape((2, 2).f()).offset(16);
+    /// // SAFETY: no other process touches files in this fresh temporary folder.
+    /// let c = unsafe { Array2::<u32>::create_file_with(&path, &options)? };
+    /// assert_eq!(c.offset(), 16);
+    /// assert_eq!(std::fs::metadata(&path)?.len(), 16 + 16);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    unsafe fn create_file_with(
+        path: impl AsRef<Path>,
+        options: &MapOptions<Self::Dim>,
+    ) -> Result<MmapArrayMut<Self::Elem, Self::Dim>>
+    where
+        Self::Elem: Pod;
+}
+
+impl<A, D: Dimension> MapFile for Array<A, D> {
+    type Elem = A;
+    type Dim = D;
+
+    unsafe fn map_file_with(
+        path: impl AsRef<Path>,
+        options: &MapOptions<D>,
+    ) -> Result<MmapArray<A, D>>
+    where
+        A: AnyBitPattern,
+    {
+        let path = path.as_ref();
+        let file = open(path, false)?;
+        let plan = plan_for::<A, D>(path, &file, options, Purpose::Read)?;
+        let region = region(&plan, options);
+        // SAFETY: the caller upholds the trait's mapping contract for this file.
+        let map = unsafe { map::map_read_only(&file, region) }
+            .map_err(|e| Error::io(path, "map", plan.end(), e))?;
+        advise(&map, path, options)?;
+        MmapArray::new(map, &plan.layout, source(path, &plan, Mode::ReadOnly))
+    }
+
+    unsafe fn map_file_mut_with(
+        path: impl AsRef<Path>,
+        options: &MapOptions<D>,
+    ) -> Result<MmapArrayMut<A, D>>
+    where
+        A: Pod,
+    {
+        let path = path.as_ref();
+        let file = open(path, true)?;
+        let file_len = file_len(path, &file)?;
+        let plan = plan(options, Elem::of::<A>(), file_len, Purpose::Write)
+            .map_err(|e| e.at_path(path))?;
+        // Every argument is valid: only now may the file change.
+        map::grow_and_reserve(&file, file_len, plan.end())
+            .map_err(|e| Error::io(path, "extend", plan.end(), e))?;
+        // SAFETY: the caller upholds the trait's mapping contract for this file.
+        let map = unsafe { map::map_read_write(&file, region(&plan, options)) }
+            .map_err(|e| Error::io(path, "map", plan.end(), e))?;
+        advise(&map, path, options)?;
+        MmapArrayMut::new(map, &plan.layout, source(path, &plan, Mode::ReadWrite))
+    }
+
+    unsafe fn map_file_copy_with(
+        path: impl AsRef<Path>,
+        options: &MapOptions<D>,
+    ) -> Result<MmapArrayMut<A, D>>
+    where
+        A: Pod,
+    {
+        let path = path.as_ref();
+        let file = open(path, false)?;
+        let plan = plan_for::<A, D>(path, &file, options, Purpose::Copy)?;
+        // SAFETY: the caller upholds the trait's mapping contract for this file.
+        let map = unsafe { map::map_copy_on_write(&file, region(&plan, options)) }
+            .map_err(|e| Error::io(path, "map", plan.end(), e))?;
+        advise(&map, path, options)?;
+        MmapArrayMut::new(map, &plan.layout, source(path, &plan, Mode::CopyOnWrite))
+    }
+
+    unsafe fn create_file_with(
+        path: impl AsRef<Path>,
+        options: &MapOptions<D>,
+    ) -> Result<MmapArrayMut<A, D>>
+    where
+        A: Pod,
+    {
+        let path = path.as_ref();
+        let plan =
+            plan(options, Elem::of::<A>(), 0, Purpose::Create).map_err(|e| e.at_path(path))?;
+        let file = crate::create::create(path, plan.end(), options.overwrite)?;
+        // SAFETY: the caller upholds the trait's mapping contract for the new file.
+        let map = unsafe { map::map_read_write(&file, region(&plan, options)) }
+            .map_err(|e| Error::io(path, "map", plan.end(), e))?;
+        advise(&map, path, options)?;
+        MmapArrayMut::new(map, &plan.layout, source(path, &plan, Mode::ReadWrite))
+    }
+}
+
+/// Opens an existing file for reading, or reading and writing.
+pub(crate) fn open(path: &Path, writable: bool) -> Result<File> {
+    let file = OpenOptions::new()
+        .read(true)
+        .write(writable)
+        .open(path)
+        .map_err(|e| Error::from_open(path, writable, e))?;
+    Ok(file)
+}
+
+/// The file's length, refusing directories (which `open` accepts for reading).
+pub(crate) fn file_len(path: &Path, file: &File) -> Result<u64> {
+    let meta = file.metadata().map_err(|e| Error::io(path, "stat", 0, e))?;
+    if meta.is_dir() {
+        return Err(Error::IsADirectory { path: path.to_path_buf() });
+    }
+    Ok(meta.len())
+}
+
+fn plan_for<A, D: Dimension>(
+    path: &Path,
+    file: &File,
+    options: &MapOptions<D>,
+    purpose: Purpose,
+) -> Result<FilePlan<D>> {
+    let file_len = file_len(path, file)?;
+    plan(options, Elem::of::<A>(), file_len, purpose).map_err(|e| e.at_path(path))
+}
+
+fn region<D>(plan: &FilePlan<D>, options: &MapOptions<D>) -> Region {
+    Region { offset: plan.offset, len: plan.layout.span, populate: options.populate }
+}
+
+fn advise<D>(map: &impl Advise, path: &Path, options: &MapOptions<D>) -> Result<()> {
+    match options.access {
+        Some(access) => map.advise_all(access).map_err(|e| Error::io(path, "advise", 0, e)),
+        None => Ok(()),
+    }
+}
+
+fn source<D>(path: &Path, plan: &FilePlan<D>, mode: Mode) -> Source {
+    Source { path: path.to_path_buf(), offset: plan.offset, mode }
+}

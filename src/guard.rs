@@ -1,0 +1,673 @@
+//! [`MmapArray`] and [`MmapArrayMut`]: own a map, lend ndarray views of it.
+#![allow(unsafe_code)]
+
+use std::fmt;
+use std::ops::{Deref, DerefMut, Range};
+use std::path::{Path, PathBuf};
+
+use bytemuck::{AnyBitPattern, Pod};
+use memmap2::{Mmap, MmapMut};
+use ndarray::{ArrayRef, ArrayView, ArrayViewMut, Axis, Dimension};
+
+use crate::bytes;
+use crate::error::{Error, Result};
+use crate::layout::ArrayLayout;
+use crate::map::Advise;
+use crate::options::{Access, Mode};
+
+/// Where a guard's data comes from, for errors and `Debug`.
+#[derive(Clone, Debug)]
+pub(crate) struct Source {
+    pub(crate) path: PathBuf,
+    pub(crate) offset: u64,
+    pub(crate) mode: Mode,
+}
+
+/// A read-only memory-mapped array: owns the map and lends [`ArrayView`]s of it.
+///
+/// It dereferences to ndarray's [`ArrayRef`], so every read-only ndarray method works on
+/// it directly (`a.sum()`, `a.slice(s![..])`, `&*a + &*b`, `Zip::from(&*a)`), and no view
+/// can outlive it:
+///
+/// ```compile_fail
+/// use ndmmap::prelude::*;
+///
+/// let dir = tempfile::tempdir().unwrap();
+/// let path = dir.path().join("a.bin");
+/// std::fs::write(&path, [0u8; 8]).unwrap();
+/// let view = {
+///     // SAFETY: no other process touches files in this fresh temporary folder.
+///     let guard = unsafe { Array1::<u8>::map_file(&path).unwrap() };
+///     guard.view()
+/// }; // error: `guard` does not live long enough
+/// assert_eq!(view.len(), 8);
+/// ```
+///
+/// Made by [`MapFile::map_file`](crate::MapFile::map_file) and friends. It is `Send` and
+/// `Sync` when `A` is `Sync`.
+///
+/// # Example
+///
+/// ```
+/// use ndmmap::prelude::*;
+///
+/// let dir = tempfile::tempdir()?;
+/// let path = dir.path().join("a.bin");
+/// std::fs::write(&path, bytemuck::cast_slice(&[1.5f64, 2.5, 3.0]))?;
+/// // SAFETY: no other process touches files in this fresh temporary folder.
+/// let a = unsafe { Array1::<f64>::map_file(&path)? };
+/// assert_eq!(a.sum(), 7.0);
+/// assert_eq!(a.mode(), Mode::ReadOnly);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct MmapArray<A: 'static, D> {
+    /// Borrows `map`'s pages. `'static` is a lie told only inside this module: every
+    /// accessor reborrows it for at most the guard's own borrow.
+    view: ArrayView<'static, A, D>,
+    map: Mmap,
+    source: Source,
+}
+
+/// A writable memory-mapped array (read-write shared, or copy-on-write): owns the map and
+/// lends [`ArrayView`]s and [`ArrayViewMut`]s of it.
+///
+/// It dereferences mutably to ndarray's [`ArrayRef`], so every ndarray method works on it
+/// (`*c += &*a`, `c.fill(0.0)`, `Zip::from(&mut *c)`, `azip!`).
+///
+/// # What is visible and what is durable
+///
+/// In [`Mode::ReadWrite`] a write through the map is in the kernel's page cache at once:
+/// every other map of the file, in this process or another, and every `read` of it, sees
+/// it without a flush, and it stays there when the guard is dropped (nothing is lost on
+/// drop). The kernel writes dirty pages to disk in its own time; [`flush`](Self::flush)
+/// (`msync`) waits until they are on disk, so only an operating-system crash or power loss
+/// can lose writes that were not flushed. Drop does not flush (it could not report an
+/// error); [`close`](Self::close) flushes and reports.
+///
+/// In [`Mode::CopyOnWrite`] writes stay in this process's private pages and vanish with
+/// the guard; flushing does nothing.
+///
+/// # Example
+///
+/// ```
+/// use ndmmap::prelude::*;
+///
+/// let dir = tempfile::tempdir()?;
+/// let path = dir.path().join("c.bin");
+/// // SAFETY: no other process touches files in this fresh temporary folder.
+/// let mut c = unsafe { Array2::<f32>::create_file(&path, (2, 3))? };
+/// c.fill(1.0);
+/// c[[1, 2]] = 5.0;
+/// c.close()?;
+/// // SAFETY: as above.
+/// let again = unsafe { Array1::<f32>::map_file(&path)? };
+/// assert_eq!(again.to_vec(), [1.0, 1.0, 1.0, 1.0, 1.0, 5.0]);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct MmapArrayMut<A: 'static, D> {
+    /// Borrows `map`'s pages uniquely; see [`MmapArray::view`].
+    view: ArrayViewMut<'static, A, D>,
+    map: MmapMut,
+    /// Address of the map's first byte (the array's lowest element).
+    base: usize,
+    /// The map's length in bytes, kept here because `MmapMut::len` goes through `Deref`,
+    /// which would alias the view's unique borrow.
+    len: usize,
+    source: Source,
+}
+
+impl<A: AnyBitPattern, D: Dimension> MmapArray<A, D> {
+    /// Wraps `map`, which spans exactly `layout`, in a guard.
+    pub(crate) fn new(map: Mmap, layout: &ArrayLayout<D>, source: Source) -> Result<Self> {
+        // SAFETY: the slice is exactly the map's bytes, which stay valid and at the same
+        // address until `map` is unmapped, that is, until this guard is dropped (moving the
+        // `Mmap` handle does not move the mapping). The `'static` lifetime never leaves the
+        // guard: `view()` and `Deref` reborrow it for the guard's borrow only.
+        let bytes: &'static [u8] = unsafe { std::slice::from_raw_parts(map.as_ptr(), map.len()) };
+        let view = bytes::view(bytes, layout).map_err(|e| e.at_path(&source.path))?;
+        Ok(MmapArray { view, map, source })
+    }
+}
+
+impl<A: 'static, D: Dimension> MmapArray<A, D> {
+    /// A read-only view of the whole array, borrowing the guard.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndmmap::prelude::*;
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let path = dir.path().join("a.bin");
+    /// std::fs::write(&path, [1u8, 2, 3])?;
+    /// // SAFETY: no other process touches files in this fresh temporary folder.
+    /// let a = unsafe { Array1::<u8>::map_file(&path)? };
+    /// let v: ArrayView1<u8> = a.view();
+    /// assert_eq!(v, array![1, 2, 3]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
+    pub fn view(&self) -> ArrayView<'_, A, D> {
+        self.view.view()
+    }
+
+    /// The mapped file's path, as given.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndmmap::prelude::*;
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let path = dir.path().join("a.bin");
+    /// std::fs::write(&path, [0u8; 4])?;
+    /// // SAFETY: no other process touches files in this fresh temporary folder.
+    /// let a = unsafe { Array1::<u8>::map_file(&path)? };
+    /// assert_eq!(a.path(), path);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
+    pub fn path(&self) -> &Path {
+        &self.source.path
+    }
+
+    /// The byte offset of the array's data (its lowest element) in the file.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndmmap::prelude::*;
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let path = dir.path().join("a.bin");
+    /// std::fs::write(&path, [0u8; 16])?;
+    /// // SAFETY: no other process touches files in this fresh temporary folder.
+    /// let a = unsafe { Array1::<u32>::map_file_with(&path, &MapOptions::new().offset(4))? };
+    /// assert_eq!((a.offset(), a.len()), (4, 3));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
+    pub fn offset(&self) -> u64 {
+        self.source.offset
+    }
+
+    /// Always [`Mode::ReadOnly`] for this guard.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndmmap::prelude::*;
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let path = dir.path().join("a.bin");
+    /// std::fs::write(&path, [0u8; 4])?;
+    /// // SAFETY: no other process touches files in this fresh temporary folder.
+    /// let a = unsafe { Array1::<u8>::map_file(&path)? };
+    /// assert_eq!(a.mode(), Mode::ReadOnly);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
+    pub fn mode(&self) -> Mode {
+        self.source.mode
+    }
+
+    /// Tells the kernel how the array will be read (`madvise`), e.g.
+    /// [`Access::Sequential`] before a pass over it.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] if the kernel refuses the advice.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndmmap::prelude::*;
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let path = dir.path().join("a.bin");
+    /// std::fs::write(&path, [1u8; 64])?;
+    /// // SAFETY: no other process touches files in this fresh temporary folder.
+    /// let a = unsafe { Array1::<u8>::map_file(&path)? };
+    /// a.advise(Access::WillNeed)?;
+    /// assert_eq!(a.sum(), 64);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn advise(&self, access: Access) -> Result<()> {
+        self.map.advise_all(access).map_err(|e| Error::io(&self.source.path, "advise", 0, e))
+    }
+
+    /// Unmaps the array. Equivalent to dropping it; there is nothing to flush.
+    ///
+    /// # Errors
+    ///
+    /// None today; the signature matches [`MmapArrayMut::close`].
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndmmap::prelude::*;
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let path = dir.path().join("a.bin");
+    /// std::fs::write(&path, [0u8; 4])?;
+    /// // SAFETY: no other process touches files in this fresh temporary folder.
+    /// let a = unsafe { Array1::<u8>::map_file(&path)? };
+    /// a.close()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn close(self) -> Result<()> {
+        Ok(())
+    }
+}
+
+impl<A: Pod, D: Dimension> MmapArrayMut<A, D> {
+    /// Wraps `map`, which spans exactly `layout`, in a guard.
+    pub(crate) fn new(mut map: MmapMut, layout: &ArrayLayout<D>, source: Source) -> Result<Self> {
+        let whole: &mut [u8] = &mut map;
+        let (base, len) = (whole.as_mut_ptr(), whole.len());
+        // SAFETY: the slice is exactly the map's bytes, valid and at the same address until
+        // `map` is unmapped when this guard drops. It is the only reference made to them:
+        // the guard touches `map` afterwards only through methods that pass its pointer to
+        // the kernel (`flush_range`, `advise`), never through `Deref` (nor `flush`, which
+        // derefs to learn the length). The `'static` lifetime
+        // never leaves the guard (see `MmapArray::new`).
+        let bytes: &'static mut [u8] = unsafe { std::slice::from_raw_parts_mut(base, len) };
+        let view = bytes::view_mut(bytes, layout).map_err(|e| e.at_path(&source.path))?;
+        Ok(MmapArrayMut { view, map, base: base as usize, len, source })
+    }
+}
+
+impl<A: 'static, D: Dimension> MmapArrayMut<A, D> {
+    /// A read-only view of the whole array, borrowing the guard.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndmmap::prelude::*;
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// // SAFETY: no other process touches files in this fresh temporary folder.
+    /// let c = unsafe { Array1::<u8>::create_file(dir.path().join("c.bin"), 3)? };
+    /// assert_eq!(c.view(), array![0, 0, 0]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
+    pub fn view(&self) -> ArrayView<'_, A, D> {
+        self.view.view()
+    }
+
+    /// A writable view of the whole array, borrowing the guard uniquely.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndmmap::prelude::*;
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// // SAFETY: no other process touches files in this fresh temporary folder.
+    /// let mut c = unsafe { Array2::<u8>::create_file(dir.path().join("c.bin"), (2, 2))? };
+    /// let mut v: ArrayViewMut2<u8> = c.view_mut();
+    /// v.row_mut(1).fill(9);
+    /// assert_eq!(*c, array![[0, 0], [9, 9]]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
+    pub fn view_mut(&mut self) -> ArrayViewMut<'_, A, D> {
+        self.view.view_mut()
+    }
+
+    /// The mapped file's path, as given.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndmmap::prelude::*;
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let path = dir.path().join("c.bin");
+    /// // SAFETY: no other process touches files in this fresh temporary folder.
+    /// let c = unsafe { Array1::<u8>::create_file(&path, 3)? };
+    /// assert_eq!(c.path(), path);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
+    pub fn path(&self) -> &Path {
+        &self.source.path
+    }
+
+    /// The byte offset of the array's data (its lowest element) in the file.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndmmap::prelude::*;
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let options = MapOptions::new().shape(3).offset(64);
+    /// // SAFETY: no other process touches files in this fresh temporary folder.
+    /// let c = unsafe { Array1::<u8>::create_file_with(dir.path().join("c.bin"), &options)? };
+    /// assert_eq!(c.offset(), 64);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
+    pub fn offset(&self) -> u64 {
+        self.source.offset
+    }
+
+    /// [`Mode::ReadWrite`] or [`Mode::CopyOnWrite`].
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndmmap::prelude::*;
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// // SAFETY: no other process touches files in this fresh temporary folder.
+    /// let c = unsafe { Array1::<u8>::create_file(dir.path().join("c.bin"), 3)? };
+    /// assert_eq!(c.mode(), Mode::ReadWrite);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
+    pub fn mode(&self) -> Mode {
+        self.source.mode
+    }
+
+    /// Tells the kernel how the array will be used (`madvise`).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] if the kernel refuses the advice.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndmmap::prelude::*;
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// // SAFETY: no other process touches files in this fresh temporary folder.
+    /// let c = unsafe { Array1::<u8>::create_file(dir.path().join("c.bin"), 4096)? };
+    /// c.advise(Access::Sequential)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn advise(&self, access: Access) -> Result<()> {
+        self.map.advise_all(access).map_err(|e| Error::io(&self.source.path, "advise", 0, e))
+    }
+
+    /// Writes every changed page of the array to disk and waits until it is there
+    /// (`msync(MS_SYNC)`). Does nothing for copy-on-write maps.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] (or [`Error::NoSpace`]) if the kernel reports a write error.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndmmap::prelude::*;
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let path = dir.path().join("c.bin");
+    /// // SAFETY: no other process touches files in this fresh temporary folder.
+    /// let mut c = unsafe { Array1::<u8>::create_file(&path, 2)? };
+    /// c[1] = 37;
+    /// c.flush()?;
+    /// assert_eq!(std::fs::read(&path)?, [0, 37]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn flush(&self) -> Result<()> {
+        if self.source.mode == Mode::CopyOnWrite {
+            return Ok(());
+        }
+        self.map.flush_range(0, self.len).map_err(|e| self.flush_error(e))
+    }
+
+    /// Starts writing every changed page to disk and returns without waiting
+    /// (`msync(MS_ASYNC)`). Does nothing for copy-on-write maps.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] if the kernel refuses.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndmmap::prelude::*;
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// // SAFETY: no other process touches files in this fresh temporary folder.
+    /// let mut c = unsafe { Array1::<u8>::create_file(dir.path().join("c.bin"), 2)? };
+    /// c.fill(1);
+    /// c.flush_async()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn flush_async(&self) -> Result<()> {
+        if self.source.mode == Mode::CopyOnWrite {
+            return Ok(());
+        }
+        self.map.flush_async_range(0, self.len).map_err(|e| self.flush_error(e))
+    }
+
+    /// Writes the changed pages among `bytes` (counted from the array's lowest element) to
+    /// disk and waits until they are there.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::OffsetPastEnd`] if the range reaches past the array's bytes; [`Error::Io`]
+    /// if the kernel reports a write error.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndmmap::prelude::*;
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// // SAFETY: no other process touches files in this fresh temporary folder.
+    /// let mut c = unsafe { Array1::<u64>::create_file(dir.path().join("c.bin"), 1024)? };
+    /// c[3] = 1;
+    /// c.flush_range(24..32)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn flush_range(&self, bytes: Range<usize>) -> Result<()> {
+        let len = self.len;
+        if bytes.start > bytes.end || bytes.end > len {
+            return Err(Error::OffsetPastEnd {
+                path: Some(self.source.path.clone()),
+                offset: bytes.end as u64,
+                len: len as u64,
+            });
+        }
+        self.flush_bytes(bytes)
+    }
+
+    /// Writes to disk exactly the pages that hold the elements of `view`, a view of this
+    /// guard's array (a slice, a column, any strided sub-view), and waits until they are
+    /// there. Pages between far-apart elements of a strided view are not written.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::ViewNotInMap`] if `view` is not part of this guard's map; [`Error::Io`] if
+    /// the kernel reports a write error.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndmmap::prelude::*;
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let path = dir.path().join("c.bin");
+    /// // SAFETY: no other process touches files in this fresh temporary folder.
+    /// let mut c = unsafe { Array2::<f64>::create_file(&path, (1000, 100))? };
+    /// c.column_mut(7).fill(2.0);
+    /// c.flush_view(&c.column(7))?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn flush_view<E: Dimension>(&self, view: &ArrayRef<A, E>) -> Result<()> {
+        if self.source.mode == Mode::CopyOnWrite || view.is_empty() {
+            return Ok(());
+        }
+        let elem = size_of::<A>();
+        let (lo, hi) = address_hull(view);
+        let end = self.base + self.len;
+        if lo < self.base || hi > end {
+            return Err(Error::ViewNotInMap { path: Some(self.source.path.clone()) });
+        }
+        let page = page_size();
+        let mut runs = contiguous_runs(view, elem);
+        runs.sort_unstable_by_key(|r| r.start);
+        // Merge runs that share or touch a page: one msync per run of pages.
+        let mut merged: Vec<Range<usize>> = Vec::new();
+        for run in runs {
+            match merged.last_mut() {
+                Some(last) if run.start / page <= last.end.div_ceil(page) => {
+                    last.end = last.end.max(run.end);
+                }
+                _ => merged.push(run),
+            }
+        }
+        for run in merged {
+            self.flush_bytes(run.start - self.base..run.end - self.base)?;
+        }
+        Ok(())
+    }
+
+    /// Flushes and unmaps the array, reporting any write error that a plain drop would
+    /// have to ignore.
+    ///
+    /// # Errors
+    ///
+    /// As [`flush`](Self::flush).
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndmmap::prelude::*;
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let path = dir.path().join("c.bin");
+    /// // SAFETY: no other process touches files in this fresh temporary folder.
+    /// let mut c = unsafe { Array1::<u8>::create_file(&path, 1)? };
+    /// c[0] = 1;
+    /// c.close()?;
+    /// assert_eq!(std::fs::read(&path)?, [1]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn close(self) -> Result<()> {
+        self.flush()
+    }
+
+    fn flush_bytes(&self, bytes: Range<usize>) -> Result<()> {
+        if self.source.mode == Mode::CopyOnWrite || bytes.is_empty() {
+            return Ok(());
+        }
+        self.map.flush_range(bytes.start, bytes.len()).map_err(|e| self.flush_error(e))
+    }
+
+    fn flush_error(&self, e: std::io::Error) -> Error {
+        Error::io(&self.source.path, "flush", self.source.offset + self.len as u64, e)
+    }
+}
+
+/// Lowest address and one past the highest byte of a non-empty view's elements.
+fn address_hull<A, E: Dimension>(view: &ArrayRef<A, E>) -> (usize, usize) {
+    let elem = size_of::<A>();
+    let origin = view.as_ptr() as usize;
+    let (mut lo, mut hi) = (origin, origin + elem);
+    for (&d, &s) in view.shape().iter().zip(view.strides()) {
+        // Fits: the view lies inside an allocation of at most isize::MAX bytes.
+        let reach = (d - 1) * s.unsigned_abs() * elem;
+        if s < 0 {
+            lo -= reach;
+        } else {
+            hi += reach;
+        }
+    }
+    (lo, hi)
+}
+
+/// The byte ranges that a non-empty view's elements occupy: whole lanes along a unit-stride
+/// axis, else single elements.
+fn contiguous_runs<A, E: Dimension>(view: &ArrayRef<A, E>, elem: usize) -> Vec<Range<usize>> {
+    if view.as_slice_memory_order().is_some() {
+        let (lo, hi) = address_hull(view);
+        return std::iter::once(lo..hi).collect();
+    }
+    let unit_axis = (0..view.ndim()).find(|&k| view.stride_of(Axis(k)).unsigned_abs() == 1);
+    match unit_axis {
+        Some(k) => view
+            .lanes(Axis(k))
+            .into_iter()
+            .map(|lane| {
+                let (lo, hi) = address_hull(&lane);
+                lo..hi
+            })
+            .collect(),
+        None => view
+            .iter()
+            .map(|x| {
+                let addr = std::ptr::from_ref(x) as usize;
+                addr..addr + elem
+            })
+            .collect(),
+    }
+}
+
+fn page_size() -> usize {
+    #[cfg(unix)]
+    return rustix::param::page_size();
+    #[cfg(not(unix))]
+    return 4096;
+}
+
+impl<A: 'static, D: Dimension> Deref for MmapArray<A, D> {
+    type Target = ArrayRef<A, D>;
+
+    fn deref(&self) -> &ArrayRef<A, D> {
+        &self.view
+    }
+}
+
+impl<A: 'static, D: Dimension> Deref for MmapArrayMut<A, D> {
+    type Target = ArrayRef<A, D>;
+
+    fn deref(&self) -> &ArrayRef<A, D> {
+        &self.view
+    }
+}
+
+impl<A: 'static, D: Dimension> DerefMut for MmapArrayMut<A, D> {
+    fn deref_mut(&mut self) -> &mut ArrayRef<A, D> {
+        &mut self.view
+    }
+}
+
+fn debug_guard(
+    f: &mut fmt::Formatter<'_>,
+    name: &str,
+    elem: &str,
+    source: &Source,
+    shape: &[usize],
+    strides: &[isize],
+) -> fmt::Result {
+    f.debug_struct(name)
+        .field("path", &source.path)
+        .field("mode", &source.mode)
+        .field("elem", &elem)
+        .field("shape", &shape)
+        .field("strides", &strides)
+        .field("offset", &source.offset)
+        .finish()
+}
+
+impl<A: 'static, D: Dimension> fmt::Debug for MmapArray<A, D> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let elem = std::any::type_name::<A>();
+        debug_guard(f, "MmapArray", elem, &self.source, self.shape(), self.strides())
+    }
+}
+
+impl<A: 'static, D: Dimension> fmt::Debug for MmapArrayMut<A, D> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let elem = std::any::type_name::<A>();
+        debug_guard(f, "MmapArrayMut", elem, &self.source, self.shape(), self.strides())
+    }
+}

@@ -1,0 +1,117 @@
+//! The memmap2 boundary: map, reserve, advise. memmap2 stays a private dependency.
+#![allow(unsafe_code)]
+
+use std::fs::File;
+use std::io;
+
+use memmap2::{Mmap, MmapMut, MmapOptions};
+
+use crate::options::Access;
+
+/// The byte range of a file to map and how.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Region {
+    pub(crate) offset: u64,
+    pub(crate) len: usize,
+    pub(crate) populate: bool,
+}
+
+impl Region {
+    fn options(self) -> MmapOptions {
+        let mut options = MmapOptions::new();
+        options.offset(self.offset).len(self.len);
+        if self.populate {
+            options.populate();
+        }
+        options
+    }
+}
+
+/// Maps `region` of `file` read-only and shared.
+///
+/// # Safety
+///
+/// The caller must ensure that the mapped bytes are not modified or truncated, by this or
+/// any other process, while the map lives (memmap2's contract for [`Mmap`]).
+pub(crate) unsafe fn map_read_only(file: &File, region: Region) -> io::Result<Mmap> {
+    // SAFETY: forwarded: the caller upholds `Mmap`'s contract (see `# Safety`).
+    unsafe { region.options().map(file) }
+}
+
+/// Maps `region` of `file` read-write and shared: writes reach the file.
+///
+/// # Safety
+///
+/// As [`map_read_only`]: nobody else may modify or truncate the mapped bytes while the
+/// map lives. `file` must be open for reading and writing.
+pub(crate) unsafe fn map_read_write(file: &File, region: Region) -> io::Result<MmapMut> {
+    // SAFETY: forwarded: the caller upholds `MmapMut`'s contract (see `# Safety`).
+    unsafe { region.options().map_mut(file) }
+}
+
+/// Maps `region` of `file` copy-on-write: writes stay private to this map.
+///
+/// # Safety
+///
+/// As [`map_read_only`]: a private map does not protect against other processes' writes
+/// to the file (POSIX leaves their visibility unspecified), so the same contract holds.
+pub(crate) unsafe fn map_copy_on_write(file: &File, region: Region) -> io::Result<MmapMut> {
+    // SAFETY: forwarded: the caller upholds `map_copy`'s contract (see `# Safety`).
+    unsafe { region.options().map_copy(file) }
+}
+
+/// Grows `file` from `from` to `to` bytes and reserves the new blocks on disk, so that
+/// writing through a map of them cannot fail with `SIGBUS` when the disk fills up: the
+/// full disk is reported here instead, as [`io::ErrorKind::StorageFull`].
+///
+/// Where the file system cannot reserve blocks (`EOPNOTSUPP`), the file is only extended.
+pub(crate) fn grow_and_reserve(file: &File, from: u64, to: u64) -> io::Result<()> {
+    if to <= from {
+        return Ok(());
+    }
+    #[cfg(unix)]
+    {
+        use rustix::fs::{FallocateFlags, fallocate};
+        match fallocate(file, FallocateFlags::empty(), from, to - from) {
+            Ok(()) => return Ok(()),
+            Err(rustix::io::Errno::OPNOTSUPP | rustix::io::Errno::NOSYS) => {}
+            Err(errno) => return Err(errno.into()),
+        }
+    }
+    file.set_len(to)
+}
+
+/// `madvise` for a whole map; a no-op where `madvise` does not exist.
+pub(crate) trait Advise {
+    /// Passes `access` to the kernel for every page of the map.
+    fn advise_all(&self, access: Access) -> io::Result<()>;
+}
+
+impl Advise for Mmap {
+    fn advise_all(&self, access: Access) -> io::Result<()> {
+        #[cfg(unix)]
+        return self.advise(advice(access));
+        #[cfg(not(unix))]
+        return Ok(());
+    }
+}
+
+impl Advise for MmapMut {
+    fn advise_all(&self, access: Access) -> io::Result<()> {
+        #[cfg(unix)]
+        return self.advise(advice(access));
+        #[cfg(not(unix))]
+        return Ok(());
+    }
+}
+
+/// memmap2's safe advice for `access`: only advice that never changes the map's contents.
+#[cfg(unix)]
+fn advice(access: Access) -> memmap2::Advice {
+    match access {
+        Access::Normal => memmap2::Advice::Normal,
+        Access::Sequential => memmap2::Advice::Sequential,
+        Access::Random => memmap2::Advice::Random,
+        Access::WillNeed => memmap2::Advice::WillNeed,
+    }
+}

@@ -1,0 +1,302 @@
+//! What the caller asks for: [`MapOptions`], [`Mode`] and [`Access`].
+
+use ndarray::{Dimension, IntoDimension, Order, StrideShape};
+
+/// How a guard's map relates to its file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Mode {
+    /// Shared read-only map (NumPy's `'r'`). The array cannot be written.
+    ReadOnly,
+    /// Shared read-write map (NumPy's `'r+'` and `'w+'`). Writes reach the file, and every
+    /// other map of the same file sees them at once.
+    ReadWrite,
+    /// Private copy-on-write map (NumPy's `'c'`). Writes stay in this process's memory;
+    /// the file is never changed.
+    CopyOnWrite,
+}
+
+/// How the program will touch a map, passed to the kernel as `madvise` advice so that it
+/// can read ahead or not.
+///
+/// On platforms without `madvise` the hint is accepted and ignored.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Access {
+    /// No particular pattern (the kernel's default).
+    Normal,
+    /// Front to back: read ahead aggressively, and pages behind may be dropped soon.
+    Sequential,
+    /// Random access: read ahead little.
+    Random,
+    /// The whole range will be needed soon: start reading it now.
+    WillNeed,
+}
+
+/// The shape part of [`MapOptions`].
+#[derive(Clone, Debug)]
+pub(crate) enum ShapeSpec<D> {
+    /// Every axis length and the strides are given.
+    Exact(StrideShape<D>),
+    /// One axis may be [`INFER`](crate::INFER); C or Fortran order.
+    Inferred { dims: D, order: Order },
+}
+
+/// Options for mapping or creating a file: offset, shape, length, growth, read-ahead.
+///
+/// Build one with [`MapOptions::new`] and the chained setters, then pass it by reference
+/// to a `_with` constructor of [`MapFile`](crate::MapFile).
+/// Without a shape, a one-dimensional array (`Ix1` or `IxDyn`) takes every whole element
+/// from the offset to the end of the file (or of [`len`](Self::len)).
+///
+/// # Example
+///
+/// ```
+/// use ndmmap::prelude::*;
+///
+/// let dir = tempfile::tempdir()?;
+/// let path = dir.path().join("data.bin");
+/// // An 8-byte header, then a 2 x 3 Fortran-order f64 array.
+/// let mut bytes = vec![0u8; 8];
+/// bytes.extend(bytemuck::cast_slice(&[1.0f64, 4.0, 2.0, 5.0, 3.0, 6.0]));
+/// std::fs::write(&path, &bytes)?;
+///
+/// let options = MapOptions::new().offset(8).shape((2, 3).f());
+/// // SAFETY: no other process touches files in this fresh temporary folder.
+/// let a = unsafe { Array2::<f64>::map_file_with(&path, &options)? };
+/// assert_eq!(*a, array![[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]]);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone, Debug)]
+pub struct MapOptions<D> {
+    pub(crate) offset: u64,
+    pub(crate) len: Option<u64>,
+    pub(crate) shape: Option<ShapeSpec<D>>,
+    pub(crate) extend: bool,
+    pub(crate) populate: bool,
+    pub(crate) access: Option<Access>,
+    pub(crate) overwrite: bool,
+}
+
+impl<D: Dimension> Default for MapOptions<D> {
+    fn default() -> Self {
+        MapOptions {
+            offset: 0,
+            len: None,
+            shape: None,
+            extend: false,
+            populate: false,
+            access: None,
+            overwrite: false,
+        }
+    }
+}
+
+impl<D: Dimension> MapOptions<D> {
+    /// Options with every default: offset 0, shape from the file, whole file, no growth.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndmmap::prelude::*;
+    ///
+    /// let options = MapOptions::<Ix1>::new();
+    /// assert_eq!(format!("{options:?}").contains("offset: 0"), true);
+    /// ```
+    #[must_use]
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Sets the byte offset of the array's data (its lowest-addressed element) in the file.
+    ///
+    /// Any offset works for the kernel; it must be a multiple of the element type's
+    /// alignment, or mapping fails with [`Error::Misaligned`](crate::Error::Misaligned).
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndmmap::prelude::*;
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let path = dir.path().join("a.bin");
+    /// std::fs::write(&path, bytemuck::cast_slice(&[1u32, 2, 3, 4]))?;
+    /// // SAFETY: no other process touches files in this fresh temporary folder.
+    /// let tail = unsafe { Array1::<u32>::map_file_with(&path, &MapOptions::new().offset(8))? };
+    /// assert_eq!(tail.to_vec(), [3, 4]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
+    pub fn offset(mut self, bytes: u64) -> Self {
+        self.offset = bytes;
+        self
+    }
+
+    /// Sets the shape, in ndarray's vocabulary: `(rows, cols)` for C order, `.f()` for
+    /// Fortran order, `.strides(...)` (in elements, negative allowed) for any layout.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndmmap::prelude::*;
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let path = dir.path().join("a.bin");
+    /// std::fs::write(&path, bytemuck::cast_slice(&[0i16, 1, 2, 3, 4, 5]))?;
+    /// // Every other element, as a 3-element column.
+    /// let options = MapOptions::new().shape((3, 1).strides((2, 1)));
+    /// // SAFETY: no other process touches files in this fresh temporary folder.
+    /// let a = unsafe { Array2::<i16>::map_file_with(&path, &options)? };
+    /// assert_eq!(*a, array![[0], [2], [4]]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
+    pub fn shape<Sh: Into<StrideShape<D>>>(mut self, shape: Sh) -> Self {
+        self.shape = Some(ShapeSpec::Exact(shape.into()));
+        self
+    }
+
+    /// Sets a shape in which one axis may be [`INFER`](crate::INFER): its length is the
+    /// number of whole steps that fit between the offset and the end of the file (or of
+    /// [`len`](Self::len)). `order` is [`Order::RowMajor`] (C) or [`Order::ColumnMajor`]
+    /// (Fortran).
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndmmap::prelude::*;
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let path = dir.path().join("a.bin");
+    /// std::fs::write(&path, bytemuck::cast_slice(&[0u8; 12]))?;
+    /// let options = MapOptions::new().shape_inferred((INFER, 4), Order::RowMajor);
+    /// // SAFETY: no other process touches files in this fresh temporary folder.
+    /// let a = unsafe { Array2::<u8>::map_file_with(&path, &options)? };
+    /// assert_eq!(a.dim(), (3, 4));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
+    pub fn shape_inferred<Sh: IntoDimension<Dim = D>>(mut self, dims: Sh, order: Order) -> Self {
+        self.shape = Some(ShapeSpec::Inferred { dims: dims.into_dimension(), order });
+        self
+    }
+
+    /// Maps only `bytes` bytes from the offset instead of the rest of the file:
+    /// maparray's wish, "mmapping part of a file instead of the whole thing".
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndmmap::prelude::*;
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let path = dir.path().join("a.bin");
+    /// std::fs::write(&path, bytemuck::cast_slice(&[1u64, 2, 3, 4, 5]))?;
+    /// let middle = MapOptions::new().offset(8).len(24);
+    /// // SAFETY: no other process touches files in this fresh temporary folder.
+    /// let a = unsafe { Array1::<u64>::map_file_with(&path, &middle)? };
+    /// assert_eq!(a.to_vec(), [2, 3, 4]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
+    pub fn len(mut self, bytes: u64) -> Self {
+        self.len = Some(bytes);
+        self
+    }
+
+    /// For read-write maps: lets a file shorter than the array grow to fit it, with its
+    /// new bytes zero and reserved on disk. NumPy's `'r+'` grows files silently; ndmmap
+    /// only does it when asked, and otherwise fails with
+    /// [`Error::TooShort`](crate::Error::TooShort).
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndmmap::prelude::*;
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let path = dir.path().join("a.bin");
+    /// std::fs::write(&path, [0u8; 8])?;
+    /// let options = MapOptions::new().shape(4).extend_file(true);
+    /// // SAFETY: no other process touches files in this fresh temporary folder.
+    /// let a = unsafe { Array1::<u32>::map_file_mut_with(&path, &options)? };
+    /// assert_eq!(a.len(), 4);
+    /// assert_eq!(std::fs::metadata(&path)?.len(), 16);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
+    pub fn extend_file(mut self, yes: bool) -> Self {
+        self.extend = yes;
+        self
+    }
+
+    /// Reads the whole map into memory when mapping (`MAP_POPULATE` on Linux), so that
+    /// first touches do not fault. Ignored where unsupported.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndmmap::prelude::*;
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let path = dir.path().join("a.bin");
+    /// std::fs::write(&path, [7u8; 10])?;
+    /// // SAFETY: no other process touches files in this fresh temporary folder.
+    /// let a = unsafe { Array1::<u8>::map_file_with(&path, &MapOptions::new().populate(true))? };
+    /// assert_eq!(a.sum(), 70);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
+    pub fn populate(mut self, yes: bool) -> Self {
+        self.populate = yes;
+        self
+    }
+
+    /// Tells the kernel how the map will be read, right after mapping (`madvise`).
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndmmap::prelude::*;
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let path = dir.path().join("a.bin");
+    /// std::fs::write(&path, [1u8; 64])?;
+    /// let options = MapOptions::new().access(Access::Sequential);
+    /// // SAFETY: no other process touches files in this fresh temporary folder.
+    /// let a = unsafe { Array1::<u8>::map_file_with(&path, &options)? };
+    /// assert_eq!(a.len(), 64);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
+    pub fn access(mut self, access: Access) -> Self {
+        self.access = Some(access);
+        self
+    }
+
+    /// For creating: replaces an existing file instead of failing with
+    /// [`Error::AlreadyExists`](crate::Error::AlreadyExists).
+    ///
+    /// The new file is built under a temporary name in the same folder and renamed into
+    /// place, so the old file is untouched until the new one is complete, and maps of the
+    /// old file that are still alive keep reading the old data.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndmmap::prelude::*;
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let path = dir.path().join("a.bin");
+    /// std::fs::write(&path, b"old")?;
+    /// let options = MapOptions::new().shape(2).overwrite(true);
+    /// // SAFETY: no other process touches files in this fresh temporary folder.
+    /// let a = unsafe { Array1::<u16>::create_file_with(&path, &options)? };
+    /// assert_eq!(a.to_vec(), [0, 0]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
+    pub fn overwrite(mut self, yes: bool) -> Self {
+        self.overwrite = yes;
+        self
+    }
+}
