@@ -343,7 +343,7 @@ impl<A, D: Dimension> MapFile for Array<A, D> {
         let map = unsafe { map::map_read_only(&file, region) }
             .map_err(|e| Error::io(path, "map", plan.end(), e))?;
         advise(&map, path, options)?;
-        MmapArray::new(map, &plan.layout, source(path, &plan, Mode::ReadOnly))
+        MmapArray::new(map, &plan.layout, source(path, file, &plan, Mode::ReadOnly))
     }
 
     unsafe fn map_file_mut_with(
@@ -365,7 +365,7 @@ impl<A, D: Dimension> MapFile for Array<A, D> {
         let map = unsafe { map::map_read_write(&file, region(&plan, options)) }
             .map_err(|e| Error::io(path, "map", plan.end(), e))?;
         advise(&map, path, options)?;
-        MmapArrayMut::new(map, &plan.layout, source(path, &plan, Mode::ReadWrite))
+        MmapArrayMut::new(map, &plan.layout, source(path, file, &plan, Mode::ReadWrite))
     }
 
     unsafe fn map_file_copy_with(
@@ -382,7 +382,7 @@ impl<A, D: Dimension> MapFile for Array<A, D> {
         let map = unsafe { map::map_copy_on_write(&file, region(&plan, options)) }
             .map_err(|e| Error::io(path, "map", plan.end(), e))?;
         advise(&map, path, options)?;
-        MmapArrayMut::new(map, &plan.layout, source(path, &plan, Mode::CopyOnWrite))
+        MmapArrayMut::new(map, &plan.layout, source(path, file, &plan, Mode::CopyOnWrite))
     }
 
     unsafe fn create_file_with(
@@ -400,7 +400,7 @@ impl<A, D: Dimension> MapFile for Array<A, D> {
         let map = unsafe { map::map_read_write(&file, region(&plan, options)) }
             .map_err(|e| Error::io(path, "map", plan.end(), e))?;
         advise(&map, path, options)?;
-        MmapArrayMut::new(map, &plan.layout, source(path, &plan, Mode::ReadWrite))
+        MmapArrayMut::new(map, &plan.layout, source(path, file, &plan, Mode::ReadWrite))
     }
 }
 
@@ -444,6 +444,6 @@ fn advise<D>(map: &impl Advise, path: &Path, options: &MapOptions<D>) -> Result<
     }
 }
 
-fn source<D>(path: &Path, plan: &FilePlan<D>, mode: Mode) -> Source {
-    Source { path: path.to_path_buf(), offset: plan.offset, mode }
+fn source<D>(path: &Path, file: File, plan: &FilePlan<D>, mode: Mode) -> Source {
+    Source { path: path.to_path_buf(), offset: plan.offset, mode, file: Some(file) }
 }

@@ -2,6 +2,7 @@
 #![allow(unsafe_code)]
 
 use std::fmt;
+use std::fs::File;
 use std::ops::{Deref, DerefMut, Range};
 use std::path::{Path, PathBuf};
 
@@ -15,12 +16,16 @@ use crate::layout::ArrayLayout;
 use crate::map::Advise;
 use crate::options::{Access, Mode};
 
-/// Where a guard's data comes from, for errors and `Debug`.
-#[derive(Clone, Debug)]
+/// Where a guard's data comes from, for errors, `Debug` and work on the file itself.
+#[derive(Debug)]
 pub(crate) struct Source {
     pub(crate) path: PathBuf,
     pub(crate) offset: u64,
     pub(crate) mode: Mode,
+    /// The open file behind the map (`None` for anonymous maps), kept for operations on
+    /// the file rather than the map: locks, write-back hints, growth.
+    #[allow(dead_code, reason = "for locks and write-behind, being written")]
+    pub(crate) file: Option<File>,
 }
 
 /// A read-only memory-mapped array: owns the map and lends [`ArrayView`]s of it.
@@ -564,6 +569,63 @@ impl<A: 'static, D: Dimension> MmapArrayMut<A, D> {
 
     fn flush_error(&self, e: std::io::Error) -> Error {
         Error::io(&self.source.path, "flush", self.source.offset + self.len as u64, e)
+    }
+}
+
+#[allow(dead_code, reason = "hooks for the chunked engine, being written")]
+impl<A: 'static, D: Dimension> MmapArray<A, D> {
+    /// The addresses of the map's bytes; the array's elements all lie inside.
+    pub(crate) fn byte_addresses(&self) -> Range<usize> {
+        let base = self.map.as_ptr() as usize;
+        base..base + self.map.len()
+    }
+
+    /// Gives the kernel `access` advice for `bytes` (offsets into the map).
+    pub(crate) fn advise_bytes(&self, access: Access, bytes: Range<usize>) -> Result<()> {
+        crate::map::advise_range(&self.map, access, bytes)
+            .map_err(|e| Error::io(&self.source.path, "advise", 0, e))
+    }
+
+    /// Drops `bytes` (offsets into the map) from this process's resident set; the next
+    /// touch reads them again from the page cache or the file.
+    pub(crate) fn release_bytes(&self, bytes: Range<usize>) -> Result<()> {
+        crate::map::release_read_only(&self.map, bytes)
+            .map_err(|e| Error::io(&self.source.path, "release", 0, e))
+    }
+
+    /// The guard's source: path, mode, offset and open file.
+    pub(crate) fn source(&self) -> &Source {
+        &self.source
+    }
+}
+
+#[allow(dead_code, reason = "hooks for the chunked engine, being written")]
+impl<A: 'static, D: Dimension> MmapArrayMut<A, D> {
+    /// The addresses of the map's bytes; the array's elements all lie inside.
+    pub(crate) fn byte_addresses(&self) -> Range<usize> {
+        self.base..self.base + self.len
+    }
+
+    /// Gives the kernel `access` advice for `bytes` (offsets into the map).
+    pub(crate) fn advise_bytes(&self, access: Access, bytes: Range<usize>) -> Result<()> {
+        crate::map::advise_range(&self.map, access, bytes)
+            .map_err(|e| Error::io(&self.source.path, "advise", 0, e))
+    }
+
+    /// Drops `bytes` (offsets into the map) from this process's resident set. Changed pages
+    /// of a shared map stay in the page cache (nothing is lost); for a copy-on-write map
+    /// this does nothing, since dropping private pages would discard the changes.
+    pub(crate) fn release_bytes(&self, bytes: Range<usize>) -> Result<()> {
+        if self.source.mode == Mode::CopyOnWrite {
+            return Ok(());
+        }
+        crate::map::release_shared(&self.map, bytes)
+            .map_err(|e| Error::io(&self.source.path, "release", 0, e))
+    }
+
+    /// The guard's source: path, mode, offset and open file.
+    pub(crate) fn source(&self) -> &Source {
+        &self.source
     }
 }
 

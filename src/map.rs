@@ -3,6 +3,7 @@
 
 use std::fs::File;
 use std::io;
+use std::ops::Range;
 
 use memmap2::{Mmap, MmapMut, MmapOptions};
 
@@ -85,6 +86,9 @@ pub(crate) fn grow_and_reserve(file: &File, from: u64, to: u64) -> io::Result<()
 pub(crate) trait Advise {
     /// Passes `access` to the kernel for every page of the map.
     fn advise_all(&self, access: Access) -> io::Result<()>;
+    /// Passes `access` to the kernel for the pages of `bytes` (offsets into the map).
+    #[allow(dead_code, reason = "for the chunked engine, being written")]
+    fn advise_range_of(&self, access: Access, bytes: Range<usize>) -> io::Result<()>;
 }
 
 impl Advise for Mmap {
@@ -94,12 +98,26 @@ impl Advise for Mmap {
         #[cfg(not(unix))]
         return Ok(());
     }
+
+    fn advise_range_of(&self, access: Access, bytes: Range<usize>) -> io::Result<()> {
+        #[cfg(unix)]
+        return self.advise_range(advice(access), bytes.start, bytes.len());
+        #[cfg(not(unix))]
+        return Ok(());
+    }
 }
 
 impl Advise for MmapMut {
     fn advise_all(&self, access: Access) -> io::Result<()> {
         #[cfg(unix)]
         return self.advise(advice(access));
+        #[cfg(not(unix))]
+        return Ok(());
+    }
+
+    fn advise_range_of(&self, access: Access, bytes: Range<usize>) -> io::Result<()> {
+        #[cfg(unix)]
+        return self.advise_range(advice(access), bytes.start, bytes.len());
         #[cfg(not(unix))]
         return Ok(());
     }
@@ -114,4 +132,56 @@ fn advice(access: Access) -> memmap2::Advice {
         Access::Random => memmap2::Advice::Random,
         Access::WillNeed => memmap2::Advice::WillNeed,
     }
+}
+
+/// `madvise` for `bytes` (offsets into `map`); a no-op where `madvise` does not exist.
+#[allow(dead_code, reason = "for the chunked engine, being written")]
+pub(crate) fn advise_range(
+    map: &impl Advise,
+    access: Access,
+    bytes: Range<usize>,
+) -> io::Result<()> {
+    if bytes.is_empty() {
+        return Ok(());
+    }
+    map.advise_range_of(access, bytes)
+}
+
+/// Drops `bytes` (offsets into a shared read-only `map`) from the resident set.
+#[allow(dead_code, reason = "for the chunked engine, being written")]
+pub(crate) fn release_read_only(map: &Mmap, bytes: Range<usize>) -> io::Result<()> {
+    if bytes.is_empty() {
+        return Ok(());
+    }
+    #[cfg(unix)]
+    // SAFETY: `map` is a shared, file-backed, read-only map. `MADV_DONTNEED` only drops this
+    // process's page-table entries; the next access faults the same bytes back in from the
+    // page cache or the file, which nobody modifies while the map lives (the contract of
+    // every mapping constructor). So live references observe no change.
+    return unsafe {
+        map.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, bytes.start, bytes.len())
+    };
+    #[cfg(not(unix))]
+    return Ok(());
+}
+
+/// Drops `bytes` (offsets into a shared read-write `map`) from the resident set.
+///
+/// Must not be used on a copy-on-write map: there it would discard private changes.
+#[allow(dead_code, reason = "for the chunked engine, being written")]
+pub(crate) fn release_shared(map: &MmapMut, bytes: Range<usize>) -> io::Result<()> {
+    if bytes.is_empty() {
+        return Ok(());
+    }
+    #[cfg(unix)]
+    // SAFETY: `map` is a shared (`MAP_SHARED`) file-backed map, never a private one (the
+    // caller's duty, checked by the guard's mode). For shared maps `MADV_DONTNEED` drops only
+    // this process's page-table entries: changed pages stay dirty in the page cache and the
+    // next access faults in exactly the bytes that were there, so live references observe
+    // no change.
+    return unsafe {
+        map.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, bytes.start, bytes.len())
+    };
+    #[cfg(not(unix))]
+    return Ok(());
 }
