@@ -1,0 +1,293 @@
+//! The seed's headline job, `Numeric.add(a, b, c)` on files bigger than a cache.
+//!
+//! In 2002 maparray's author wrote: "I added two 512-mebibyte arrays to produce a third one
+//! with `Numeric.add(a, b, c)`. It took eleven minutes." This program does the same job
+//! with ndmmap: it maps two `f64` files read-only, creates a third, adds them into it on
+//! every core with ndarray's `Zip`, flushes the result to disk and reports how long each
+//! step took, the bandwidth and the peak memory.
+//!
+//! ```text
+//! cargo run --release --features rayon --example add                # 2 x 512 MiB -> 512 MiB
+//! cargo run --release --features rayon --example add -- --mib 64    # smaller arrays
+//! cargo run --release --features rayon --example add -- --dir DIR   # keep and reuse files
+//! ```
+//!
+//! Options:
+//!
+//! - `--dir DIR`: where `a.bin`, `b.bin` and `c.bin` live. Input files of the right size
+//!   are reused (so repeated runs compare warm page caches) and kept. Without it, a fresh
+//!   temporary folder is made and removed at the end.
+//! - `--mib N`: MiB per array (default 512); or `--n ELEMENTS`, elements per array (to
+//!   match `numpy_baseline.py add DIR N`).
+//! - `--serial`: add on one thread (`for_each` instead of `par_for_each`). The parallel
+//!   add uses rayon's global pool, whose size `RAYON_NUM_THREADS` sets.
+//! - `--in-ram`: the baseline without maps: read `a` and `b` into `Vec<f64>`s, add, write
+//!   `c` back with `write_all` and `sync_data`, timing the same three steps.
+//!
+//! Besides the human-readable report, the last line is one JSON object in the format of
+//! `numpy_baseline.py` (`job`, `n`, `seconds`, `bytes_moved`, `gb_per_s`, `peak_rss_mib`),
+//! which `benches/compare.sh` reads.
+//!
+//! Inputs hold known values, `a[i] = i` and `b[i] = 2 i`, so every result is exactly
+//! `c[i] = 3 i` (all are integers below 2^53, exact in `f64`).
+
+// Indices and byte counts become `f64` only for values and reports; all are below 2^53.
+#![allow(clippy::cast_precision_loss)]
+// The check compares integers held exactly in `f64`.
+#![allow(clippy::float_cmp)]
+
+use std::fs::File;
+use std::io::{Read, Write};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use ndmmap::prelude::*;
+
+type BoxResult<T> = Result<T, Box<dyn std::error::Error>>;
+
+/// What the command line asked for.
+struct Args {
+    dir: Option<PathBuf>,
+    n: usize,
+    serial: bool,
+    in_ram: bool,
+}
+
+fn main() -> BoxResult<()> {
+    let args = parse_args()?;
+    // Keep the temporary folder alive until the end of `main`; dropping it removes it.
+    let (_temp, dir) = match &args.dir {
+        Some(dir) => {
+            std::fs::create_dir_all(dir)?;
+            (None, dir.clone())
+        }
+        None => {
+            let temp = tempfile::Builder::new().prefix("ndmmap-add-").tempdir()?;
+            let dir = temp.path().to_path_buf();
+            (Some(temp), dir)
+        }
+    };
+    let n = args.n;
+    let (a_path, b_path, c_path) = (dir.join("a.bin"), dir.join("b.bin"), dir.join("c.bin"));
+
+    // Untimed preparation: the inputs, and no old output (NumPy's `'w+'` truncates it, and
+    // `create_file` refuses to replace a file; either way the job starts from nothing).
+    let started = Instant::now();
+    let wrote_a = ensure_input(&a_path, n, 1.0)?;
+    let wrote_b = ensure_input(&b_path, n, 2.0)?;
+    match std::fs::remove_file(&c_path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e.into()),
+        _ => {}
+    }
+    let mib = (n * 8) as f64 / f64::from(1 << 20);
+    println!(
+        "inputs: {} and {}, {n} f64 each ({mib:.0} MiB), {} in {:.2} s",
+        a_path.display(),
+        b_path.display(),
+        if wrote_a || wrote_b { "written" } else { "reused" },
+        started.elapsed().as_secs_f64(),
+    );
+
+    let (job, times) = if args.in_ram {
+        ("add-in-ram", add_in_ram(&a_path, &b_path, &c_path, n)?)
+    } else if args.serial {
+        ("add-serial", add_mapped(&a_path, &b_path, &c_path, false)?)
+    } else {
+        ("add", add_mapped(&a_path, &b_path, &c_path, true)?)
+    };
+    report(job, n, &times)
+}
+
+/// How long each step took.
+struct Times {
+    map: Duration,
+    add: Duration,
+    flush: Duration,
+}
+
+/// The job itself: map `a` and `b`, create `c`, `c = a + b`, flush `c`.
+fn add_mapped(a_path: &Path, b_path: &Path, c_path: &Path, parallel: bool) -> BoxResult<Times> {
+    let t0 = Instant::now();
+    // SAFETY: the files live in a folder this program made or was given for its own use;
+    // no other process writes or truncates them while they are mapped.
+    let a = unsafe { Array1::<f64>::map_file(a_path)? };
+    // SAFETY: as above.
+    let b = unsafe { Array1::<f64>::map_file(b_path)? };
+    // A new file of the same length, zeroed, its blocks reserved on disk (a full disk is
+    // an error here, not a crash later).
+    // SAFETY: as above.
+    let mut c = unsafe { Array1::<f64>::create_file(c_path, a.len())? };
+    let t1 = Instant::now();
+
+    // Plain ndarray: `*c` is an `ArrayRef`, so `Zip` runs over the mapped pages directly.
+    // The kernel reads `a` and `b` from the page cache (or disk) as they are touched.
+    if parallel {
+        Zip::from(&mut *c).and(&*a).and(&*b).par_for_each(|c, &a, &b| *c = a + b);
+    } else {
+        Zip::from(&mut *c).and(&*a).and(&*b).for_each(|c, &a, &b| *c = a + b);
+    }
+    let t2 = Instant::now();
+
+    // Wait until every page of `c` is on disk (`msync`), as NumPy's `c.flush()` does.
+    c.flush()?;
+    let t3 = Instant::now();
+
+    check(c.as_slice().ok_or("a created 1-D array is contiguous")?)?;
+    Ok(Times { map: t1 - t0, add: t2 - t1, flush: t3 - t2 })
+}
+
+/// The baseline without maps: read both inputs into memory, add, write the sum back.
+fn add_in_ram(a_path: &Path, b_path: &Path, c_path: &Path, n: usize) -> BoxResult<Times> {
+    let t0 = Instant::now();
+    let a = read_f64s(a_path, n)?;
+    let b = read_f64s(b_path, n)?;
+    let mut c = vec![0.0f64; n];
+    let t1 = Instant::now();
+
+    // The same `Zip` as the mapped job, over views of the vectors.
+    Zip::from(ArrayViewMut1::from(&mut c[..]))
+        .and(ArrayView1::from(&a[..]))
+        .and(ArrayView1::from(&b[..]))
+        .par_for_each(|c, &a, &b| *c = a + b);
+    let t2 = Instant::now();
+
+    let mut file = File::create(c_path)?;
+    file.write_all(bytemuck::cast_slice(&c))?;
+    file.sync_data()?; // on disk, like the mapped job's flush
+    let t3 = Instant::now();
+
+    check(&c)?;
+    Ok(Times { map: t1 - t0, add: t2 - t1, flush: t3 - t2 })
+}
+
+/// Reads a file of `n` native-endian `f64`s into a vector.
+fn read_f64s(path: &Path, n: usize) -> BoxResult<Vec<f64>> {
+    let mut values = vec![0.0f64; n];
+    File::open(path)?.read_exact(bytemuck::cast_slice_mut(&mut values))?;
+    Ok(values)
+}
+
+/// Checks `c[i] == 3 i` at every 4099th element and the last one.
+fn check(c: &[f64]) -> BoxResult<()> {
+    let last = c.len().checked_sub(1);
+    for i in (0..c.len()).step_by(4099).chain(last) {
+        let expected = 3.0 * i as f64;
+        if c[i] != expected {
+            return Err(format!("c[{i}] = {}, expected {expected}", c[i]).into());
+        }
+    }
+    Ok(())
+}
+
+/// Writes `path` as `n` f64s with `x[i] = scale * i`, unless it already holds them (checked
+/// by size and a few elements). Returns whether it wrote.
+fn ensure_input(path: &Path, n: usize, scale: f64) -> BoxResult<bool> {
+    if holds_input(path, n, scale)? {
+        return Ok(false);
+    }
+    const CHUNK: usize = 1 << 20; // elements per write: 8 MiB
+    let mut file = File::create(path)?;
+    let mut chunk = Vec::with_capacity(CHUNK);
+    for start in (0..n).step_by(CHUNK) {
+        chunk.clear();
+        chunk.extend((start..n.min(start + CHUNK)).map(|i| scale * i as f64));
+        file.write_all(bytemuck::cast_slice(&chunk))?;
+    }
+    // On disk before the timed job starts, so its write-back cannot compete with `c`'s.
+    file.sync_all()?;
+    Ok(true)
+}
+
+/// Whether `path` has the size of `n` f64s and holds `scale * i` at a few places.
+fn holds_input(path: &Path, n: usize, scale: f64) -> BoxResult<bool> {
+    let Ok(file) = File::open(path) else { return Ok(false) };
+    if file.metadata()?.len() != 8 * n as u64 {
+        return Ok(false);
+    }
+    for i in [0, 1, n / 2, n.saturating_sub(1)] {
+        if i >= n {
+            continue;
+        }
+        let mut bytes = [0u8; 8];
+        file.read_exact_at(&mut bytes, 8 * i as u64)?;
+        if f64::from_ne_bytes(bytes) != scale * i as f64 {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
+/// Prints the human report and the JSON line.
+fn report(job: &str, n: usize, times: &Times) -> BoxResult<()> {
+    let total = times.map + times.add + times.flush;
+    let bytes_moved = 3 * 8 * n; // read a, read b, write c
+    let gb_per_s = bytes_moved as f64 / total.as_secs_f64() / 1e9;
+    let peak_rss_mib = peak_rss_kib()? as f64 / 1024.0;
+    let first = if job == "add-in-ram" { "read a, b" } else { "map" };
+    let last = if job == "add-in-ram" { "write c" } else { "flush" };
+    println!("job {job}: c = a + b over {n} f64, {threads} thread(s)", threads = threads(job));
+    println!("  {first:<10} {:>9.3} s", times.map.as_secs_f64());
+    println!("  {:<10} {:>9.3} s", "add", times.add.as_secs_f64());
+    println!("  {last:<10} {:>9.3} s", times.flush.as_secs_f64());
+    println!("  {:<10} {:>9.3} s   {gb_per_s:.2} GB/s", "total", total.as_secs_f64());
+    let counted = if job == "add-in-ram" {
+        "three vectors"
+    } else {
+        "mapped pages count while touched; the kernel may drop clean ones"
+    };
+    println!("  peak RSS {peak_rss_mib:.1} MiB ({counted})");
+    println!("  checked c[i] == 3 i at every 4099th element and the last");
+    println!(
+        "{{\"job\": \"ndmmap-{job}\", \"n\": {n}, \"seconds\": {}, \"bytes_moved\": {bytes_moved}, \
+         \"gb_per_s\": {gb_per_s}, \"peak_rss_mib\": {peak_rss_mib:.1}}}",
+        total.as_secs_f64()
+    );
+    Ok(())
+}
+
+fn threads(job: &str) -> usize {
+    if job == "add-serial" { 1 } else { rayon_threads() }
+}
+
+/// The size of rayon's global pool, which `par_for_each` uses: `RAYON_NUM_THREADS` if set
+/// to a positive number, else one thread per core.
+fn rayon_threads() -> usize {
+    std::env::var("RAYON_NUM_THREADS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|&n| n > 0)
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from))
+}
+
+/// The process's peak resident set size (`VmHWM`), in KiB.
+fn peak_rss_kib() -> BoxResult<u64> {
+    let status = std::fs::read_to_string("/proc/self/status")?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:")).ok_or("no VmHWM")?;
+    let kib = line.trim_start_matches("VmHWM:").trim().trim_end_matches("kB").trim();
+    Ok(kib.parse()?)
+}
+
+fn parse_args() -> BoxResult<Args> {
+    let mut args = Args { dir: None, n: 512 << 20 >> 3, serial: false, in_ram: false };
+    let mut it = std::env::args().skip(1);
+    while let Some(flag) = it.next() {
+        let mut value = || it.next().ok_or_else(|| format!("{flag} needs a value"));
+        match flag.as_str() {
+            "--dir" => args.dir = Some(PathBuf::from(value()?)),
+            "--mib" => args.n = value()?.parse::<usize>()? << 20 >> 3,
+            "--n" => args.n = value()?.parse()?,
+            "--serial" => args.serial = true,
+            "--in-ram" => args.in_ram = true,
+            "-h" | "--help" => {
+                println!("usage: add [--dir DIR] [--mib N | --n ELEMENTS] [--serial | --in-ram]");
+                std::process::exit(0);
+            }
+            _ => return Err(format!("unknown argument {flag:?} (try --help)").into()),
+        }
+    }
+    if args.serial && args.in_ram {
+        return Err("--serial and --in-ram exclude each other".into());
+    }
+    Ok(args)
+}
