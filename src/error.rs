@@ -211,6 +211,34 @@ pub enum Error {
         path: Option<PathBuf>,
     },
 
+    /// The operands of a `chunked::Zip` do not all have the same
+    /// shape. Raised before anything is read or written.
+    #[error("operand {operand} has shape {actual:?} but the first operand has shape {expected:?}")]
+    ShapeMismatch {
+        /// The index of the offending operand (0 is the first).
+        operand: usize,
+        /// The first operand's shape.
+        expected: Vec<usize>,
+        /// The offending operand's shape.
+        actual: Vec<usize>,
+    },
+
+    /// The operands of a `chunked::Zip` are laid out differently in
+    /// memory (e.g. one in C order, one in Fortran order), so no single axis is the
+    /// outermost in memory for all of them. Raised before anything is read or written.
+    #[error(
+        "operand {operand} is outermost in memory along axis {actual} but the first operand \
+         along axis {expected}; chunking needs the same memory layout for every operand"
+    )]
+    LayoutMismatch {
+        /// The index of the offending operand (0 is the first).
+        operand: usize,
+        /// The first operand's outermost memory axis.
+        expected: usize,
+        /// The offending operand's outermost memory axis.
+        actual: usize,
+    },
+
     /// `ndarray` rejected the shape or strides for a reason not covered above.
     #[error("{}invalid shape or strides", at(path.as_deref()))]
     Shape {
