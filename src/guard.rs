@@ -606,6 +606,15 @@ impl<A: 'static, D: Dimension> MmapArrayMut<A, D> {
         self.base..self.base + self.len
     }
 
+    /// Lends the whole array mutably together with its map and source, for the chunked
+    /// engine's kernel calls (madvise, write-back, msync) on ranges of the map while it
+    /// writes through the view. The map must only be handed to the kernel, never
+    /// dereferenced to bytes, while the view lives: the view holds the only reference to
+    /// the bytes (the guard's own `flush` works the same way).
+    pub(crate) fn view_mut_and_map(&mut self) -> (ArrayViewMut<'_, A, D>, &MmapMut, &Source) {
+        (self.view.view_mut(), &self.map, &self.source)
+    }
+
     /// Gives the kernel `access` advice for `bytes` (offsets into the map).
     pub(crate) fn advise_bytes(&self, access: Access, bytes: Range<usize>) -> Result<()> {
         crate::map::advise_range(&self.map, access, bytes)

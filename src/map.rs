@@ -185,3 +185,31 @@ pub(crate) fn release_shared(map: &MmapMut, bytes: Range<usize>) -> io::Result<(
     #[cfg(not(unix))]
     return Ok(());
 }
+
+/// Starts writing back the dirty pages of `file` in `offset..offset + len` without waiting
+/// (`sync_file_range(SYNC_FILE_RANGE_WRITE)`), so that write-back runs behind a
+/// computation instead of piling up for the final flush. Returns `Ok(false)` where the
+/// call does not exist (not Linux); callers then flush the range instead.
+#[allow(dead_code, reason = "for the chunked engine, being written")]
+pub(crate) fn start_write_back(file: &File, offset: u64, len: u64) -> io::Result<bool> {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::fd::AsRawFd;
+        let (Ok(offset), Ok(len)) = (libc::off64_t::try_from(offset), libc::off64_t::try_from(len))
+        else {
+            return Err(io::Error::from(io::ErrorKind::InvalidInput));
+        };
+        // SAFETY: `sync_file_range` reads no memory of ours; it takes a file descriptor,
+        // which `file` keeps open for this call, and two integers. It only starts I/O on
+        // the file's page cache, so it cannot change any bytes a map or reference observes.
+        let rc = unsafe {
+            libc::sync_file_range(file.as_raw_fd(), offset, len, libc::SYNC_FILE_RANGE_WRITE)
+        };
+        if rc == 0 { Ok(true) } else { Err(io::Error::last_os_error()) }
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = (file, offset, len);
+        Ok(false)
+    }
+}
