@@ -7,6 +7,9 @@
 //! - `mmap_create`: every iteration maps `a` and `b`, creates `c` anew and adds: the
 //!   example's job without the final flush to disk, page faults included.
 
+// Element values are indices, below 2^53 and so exact in `f64`; the checks compare them exactly.
+#![allow(clippy::cast_precision_loss, clippy::float_cmp)]
+
 use std::fs::File;
 use std::hint::black_box;
 use std::io::Write;

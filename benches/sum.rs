@@ -7,6 +7,9 @@
 //! - `mmap_remap`: map, sum, unmap on every iteration, so each pass also pays the minor
 //!   page faults that wire the (cached) file pages into the process, as a first pass does.
 
+// Element values are indices, below 2^53 and so exact in `f64`; the checks compare them exactly.
+#![allow(clippy::cast_precision_loss, clippy::float_cmp)]
+
 use std::fs::File;
 use std::hint::black_box;
 use std::io::Write;

@@ -57,16 +57,13 @@ struct Args {
 fn main() -> BoxResult<()> {
     let args = parse_args()?;
     // Keep the temporary folder alive until the end of `main`; dropping it removes it.
-    let (_temp, dir) = match &args.dir {
-        Some(dir) => {
-            std::fs::create_dir_all(dir)?;
-            (None, dir.clone())
-        }
-        None => {
-            let temp = tempfile::Builder::new().prefix("ndmmap-add-").tempdir()?;
-            let dir = temp.path().to_path_buf();
-            (Some(temp), dir)
-        }
+    let (_temp, dir) = if let Some(dir) = &args.dir {
+        std::fs::create_dir_all(dir)?;
+        (None, dir.clone())
+    } else {
+        let temp = tempfile::Builder::new().prefix("ndmmap-add-").tempdir()?;
+        let dir = temp.path().to_path_buf();
+        (Some(temp), dir)
     };
     let n = args.n;
     let (a_path, b_path, c_path) = (dir.join("a.bin"), dir.join("b.bin"), dir.join("c.bin"));
@@ -183,10 +180,10 @@ fn check(c: &[f64]) -> BoxResult<()> {
 /// Writes `path` as `n` f64s with `x[i] = scale * i`, unless it already holds them (checked
 /// by size and a few elements). Returns whether it wrote.
 fn ensure_input(path: &Path, n: usize, scale: f64) -> BoxResult<bool> {
+    const CHUNK: usize = 1 << 20; // elements per write: 8 MiB
     if holds_input(path, n, scale)? {
         return Ok(false);
     }
-    const CHUNK: usize = 1 << 20; // elements per write: 8 MiB
     let mut file = File::create(path)?;
     let mut chunk = Vec::with_capacity(CHUNK);
     for start in (0..n).step_by(CHUNK) {

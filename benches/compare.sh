@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# The seed's job, c = a + b over three f64 files, done side by side in one run on the same
+# files: ndmmap (examples/add.rs, parallel and serial), a read-into-RAM baseline, and NumPy's
+# memmap (../shared/bench/numpy_baseline.py). Prints one table with ratios to NumPy.
+#
+# usage: benches/compare.sh [N [DIR]]
+#   N    elements per array (default 67108864: 512 MiB of f64 each, 1.5 GiB of files)
+#   DIR  folder for a.bin, b.bin, c.bin; kept and reused if given, else a temporary one
+#        that is removed at the end
+# Python (with NumPy) is $NDMMAP_PYTHON, else the repository's .venv/bin/python.
+#
+# Each job's time covers mapping (or reading) a and b, creating c, the add, and the flush
+# (or write + fsync) of c to disk; preparing the inputs is not timed. An untimed warm-up run
+# comes first, so every job finds a and b in the page cache; c.bin is removed before each.
+set -euo pipefail
+
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+n=${1:-67108864}
+baseline="$repo/../shared/bench/numpy_baseline.py"
+python=${NDMMAP_PYTHON:-$repo/.venv/bin/python}
+
+[[ -f $baseline ]] || { echo "compare.sh: no NumPy baseline at $baseline" >&2; exit 1; }
+"$python" -c 'import numpy' 2>/dev/null || {
+    echo "compare.sh: no Python with NumPy at $python (set NDMMAP_PYTHON)" >&2
+    exit 1
+}
+
+results=$(mktemp)
+if [[ $# -ge 2 ]]; then
+    dir=$2
+    mkdir -p "$dir"
+    trap 'rm -f "$results"' EXIT
+else
+    dir=$(mktemp -d "${TMPDIR:-/tmp}/ndmmap-compare-XXXXXX")
+    trap 'rm -f "$results"; rm -rf "$dir"' EXIT
+fi
+need_mib=$((3 * 8 * n / 1048576))
+echo "N = $n f64 per array ($((8 * n / 1048576)) MiB each, ${need_mib} MiB of files) in $dir"
+df -h "$dir" | tail -1
+
+cargo build --quiet --release --features rayon --example add --manifest-path "$repo/Cargo.toml"
+target_dir=$(cargo metadata --format-version 1 --no-deps --manifest-path "$repo/Cargo.toml" |
+    "$python" -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
+add="$target_dir/release/examples/add"
+
+# Runs one job with no c.bin left over; keeps its JSON line, shows its human output.
+run() {
+    rm -f "$dir/c.bin"
+    local out
+    out=$("$@")
+    grep -v '^{' <<<"$out" | sed 's/^/    /' || true
+    grep '^{' <<<"$out" >>"$results"
+}
+
+echo "warm-up (untimed): writes or checks the inputs, loads them into the page cache"
+"$add" --dir "$dir" --n "$n" >/dev/null
+rm -f "$dir/c.bin"
+
+echo "numpy:";             run "$python" "$baseline" add "$dir" "$n"
+echo "ndmmap:";            run "$add" --dir "$dir" --n "$n"
+echo "ndmmap, 1 thread:";  run "$add" --dir "$dir" --n "$n" --serial
+echo "read into RAM:";     run "$add" --dir "$dir" --n "$n" --in-ram
+rm -f "$dir/c.bin"
+
+echo
+echo "$(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores, $(uname -sr)," \
+    "NumPy $("$python" -c 'import numpy; print(numpy.__version__)')"
+"$python" - "$results" <<'EOF'
+import json, sys
+rows = [json.loads(line) for line in open(sys.argv[1])]
+numpy = next(r for r in rows if r["job"] == "add")
+names = {"add": "numpy memmap add", "ndmmap-add": "ndmmap add (rayon)",
+         "ndmmap-add-serial": "ndmmap add (1 thread)", "ndmmap-add-in-ram": "read, add, write (RAM)"}
+print(f"{'job':<24} {'seconds':>8} {'GB/s':>6} {'peak RSS MiB':>13} {'time / NumPy':>13}")
+for r in rows:
+    print(f"{names.get(r['job'], r['job']):<24} {r['seconds']:>8.3f} {r['gb_per_s']:>6.2f} "
+          f"{r['peak_rss_mib']:>13.1f} {r['seconds'] / numpy['seconds']:>13.2f}")
+print("GB/s counts 3 * 8 * N bytes (read a, read b, write c); time / NumPy below 1 is faster.")
+EOF
