@@ -1,6 +1,8 @@
-//! Creating a file of a given length, all or nothing.
+//! Creating files all or nothing: a new file of a given length, or a whole file written
+//! under a temporary name and renamed into place.
 
 use std::fs::{File, OpenOptions};
+use std::io::{self, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -15,42 +17,80 @@ use crate::map;
 /// so the old file stays whole until the new one is ready, and live maps of it never see
 /// it truncated. On any failure nothing is left behind.
 pub(crate) fn create(path: &Path, len: u64, overwrite: bool) -> Result<File> {
+    create_with_prefix(path, len, overwrite, &[])
+}
+
+/// As [`create`], with `prefix` written at the start of the file before it appears under
+/// its name (a `.npy` header, say).
+pub(crate) fn create_with_prefix(
+    path: &Path,
+    len: u64,
+    overwrite: bool,
+    prefix: &[u8],
+) -> Result<File> {
+    let reserve_and_prefix = |new: &File| -> io::Result<()> {
+        map::grow_and_reserve(new, 0, len)?;
+        write_prefix(new, prefix)
+    };
     if !overwrite {
-        let file = create_new(path)?;
-        return reserve(file, path, len).inspect_err(|_| {
-            // Best effort: the file is ours and empty of anything the caller wrote.
-            let _ = std::fs::remove_file(path);
-        });
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(path)
+            .map_err(|e| Error::from_open(path, true, e))?;
+        return match reserve_and_prefix(&file) {
+            Ok(()) => Ok(file),
+            Err(e) => {
+                // Best effort: the file is ours, and holds nothing of the caller's yet.
+                let _ = std::fs::remove_file(path);
+                Err(Error::io(path, "reserve space for", len, e))
+            }
+        };
     }
+    replace(path, len, reserve_and_prefix)
+}
+
+/// Writes a whole new file with `write` under a temporary name beside `path`, syncs it,
+/// and renames it over `path`: readers see the old file or the new one, never a part.
+/// `len` is the expected length, for error messages.
+pub(crate) fn write_atomically(
+    path: &Path,
+    len: u64,
+    write: impl FnOnce(&File) -> io::Result<()>,
+) -> Result<()> {
+    replace(path, len, |file| {
+        write(file)?;
+        file.sync_all()
+    })
+    .map(drop)
+}
+
+/// Builds a file with `fill` under a temporary name beside `path`, then renames it into
+/// place; removes the temporary file on any failure.
+fn replace(path: &Path, len: u64, build: impl FnOnce(&File) -> io::Result<()>) -> Result<File> {
     if path.is_dir() {
         return Err(Error::IsADirectory { path: path.to_path_buf() });
     }
     let (temp, file) = create_temp_beside(path)?;
-    let ready = reserve(file, path, len).and_then(|file| {
-        std::fs::rename(&temp, path).map_err(|e| Error::io(path, "replace", len, e))?;
-        Ok(file)
+    let ready = build(&file).map_err(|e| Error::io(path, "write", len, e)).and_then(|()| {
+        std::fs::rename(&temp, path).map_err(|e| Error::io(path, "replace", len, e))
     });
-    if ready.is_err() {
-        let _ = std::fs::remove_file(&temp);
+    match ready {
+        Ok(()) => Ok(file),
+        Err(e) => {
+            let _ = std::fs::remove_file(&temp);
+            Err(e)
+        }
     }
-    ready
 }
 
-fn create_new(path: &Path) -> Result<File> {
-    OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create_new(true)
-        .open(path)
-        .map_err(|e| Error::from_open(path, true, e))
-}
-
-/// Grows a new, empty file to `len` reserved bytes; errors name `path`, the file the
-/// caller asked for (even while the file still has a temporary name).
-fn reserve(file: File, path: &Path, len: u64) -> Result<File> {
-    map::grow_and_reserve(&file, 0, len)
-        .map_err(|e| Error::io(path, "reserve space for", len, e))?;
-    Ok(file)
+fn write_prefix(mut file: &File, prefix: &[u8]) -> io::Result<()> {
+    if prefix.is_empty() {
+        return Ok(());
+    }
+    file.seek(SeekFrom::Start(0))?;
+    file.write_all(prefix)
 }
 
 /// A new file next to `path`, named `.NAME.ndmmap-PID-N`.
@@ -62,7 +102,7 @@ fn create_temp_beside(path: &Path) -> Result<(PathBuf, File)> {
         let temp = path.with_file_name(format!(".{name}.ndmmap-{}-{n}", std::process::id()));
         match OpenOptions::new().read(true).write(true).create_new(true).open(&temp) {
             Ok(file) => return Ok((temp, file)),
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
             // Named after the file asked for: the temporary name means nothing to the caller.
             Err(e) => return Err(Error::from_open(path, true, e)),
         }

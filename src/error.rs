@@ -239,6 +239,66 @@ pub enum Error {
         actual: usize,
     },
 
+    /// A `.npy` file's header is invalid or unsupported.
+    #[error("{}: invalid .npy header", path.display())]
+    Npy {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with the header.
+        #[source]
+        source: crate::npy::HeaderError,
+    },
+
+    /// A `.npy` file holds elements of another type than the one asked for.
+    #[error("{}: the file holds {found} elements, not {expected}", path.display())]
+    DtypeMismatch {
+        /// The file.
+        path: PathBuf,
+        /// The descr of the element type asked for, e.g. `"<f8"`.
+        expected: String,
+        /// The descr in the file.
+        found: String,
+    },
+
+    /// A `.npy` file holds an array of another number of dimensions than the one asked for.
+    #[error("{}: the file holds a {found}-dimensional array, not a {expected}-dimensional one", path.display())]
+    RankMismatch {
+        /// The file.
+        path: PathBuf,
+        /// The rank asked for.
+        expected: usize,
+        /// The rank in the file.
+        found: usize,
+    },
+
+    /// A `.npy` file's data is not in this machine's byte order, so it cannot be mapped
+    /// without conversion; [`npy::read_npy`](crate::npy::read_npy) converts it.
+    #[error("{}: the data ({descr}) is not in native byte order; read_npy converts it", path.display())]
+    ByteOrder {
+        /// The file.
+        path: PathBuf,
+        /// The descr in the file, e.g. `">f8"`.
+        descr: String,
+    },
+
+    /// A `bool` `.npy` file holds a byte other than 0 or 1.
+    #[error("{}: a bool element is neither 0 nor 1", path.display())]
+    InvalidBool {
+        /// The file.
+        path: PathBuf,
+    },
+
+    /// Another process (or another guard in this one) holds an advisory lock on the file
+    /// that conflicts with the one asked for, and waiting was not asked for (see
+    /// [`MapOptions::wait_for_lock`](crate::MapOptions::wait_for_lock)).
+    #[error("{} is locked: a {} lock conflicts with a lock held elsewhere", path.display(), lock.name())]
+    Locked {
+        /// The file.
+        path: PathBuf,
+        /// The lock asked for.
+        lock: crate::Lock,
+    },
+
     /// `ndarray` rejected the shape or strides for a reason not covered above.
     #[error("{}invalid shape or strides", at(path.as_deref()))]
     Shape {

@@ -337,6 +337,7 @@ impl<A, D: Dimension> MapFile for Array<A, D> {
     {
         let path = path.as_ref();
         let file = open(path, false)?;
+        crate::lock::take_for(&file, path, options)?;
         let plan = plan_for::<A, D>(path, &file, options, Purpose::Read)?;
         let region = region(&plan, options);
         // SAFETY: the caller upholds the trait's mapping contract for this file.
@@ -355,6 +356,7 @@ impl<A, D: Dimension> MapFile for Array<A, D> {
     {
         let path = path.as_ref();
         let file = open(path, true)?;
+        crate::lock::take_for(&file, path, options)?;
         let file_len = file_len(path, &file)?;
         let plan = plan(options, Elem::of::<A>(), file_len, Purpose::Write)
             .map_err(|e| e.at_path(path))?;
@@ -377,6 +379,7 @@ impl<A, D: Dimension> MapFile for Array<A, D> {
     {
         let path = path.as_ref();
         let file = open(path, false)?;
+        crate::lock::take_for(&file, path, options)?;
         let plan = plan_for::<A, D>(path, &file, options, Purpose::Copy)?;
         // SAFETY: the caller upholds the trait's mapping contract for this file.
         let map = unsafe { map::map_copy_on_write(&file, region(&plan, options)) }
@@ -396,6 +399,7 @@ impl<A, D: Dimension> MapFile for Array<A, D> {
         let plan =
             plan(options, Elem::of::<A>(), 0, Purpose::Create).map_err(|e| e.at_path(path))?;
         let file = crate::create::create(path, plan.end(), options.overwrite)?;
+        crate::lock::take_for(&file, path, options)?;
         // SAFETY: the caller upholds the trait's mapping contract for the new file.
         let map = unsafe { map::map_read_write(&file, region(&plan, options)) }
             .map_err(|e| Error::io(path, "map", plan.end(), e))?;

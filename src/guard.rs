@@ -24,7 +24,6 @@ pub(crate) struct Source {
     pub(crate) mode: Mode,
     /// The open file behind the map (`None` for anonymous maps), kept for operations on
     /// the file rather than the map: locks, write-back hints, growth.
-    #[allow(dead_code, reason = "for locks and write-behind, being written")]
     pub(crate) file: Option<File>,
 }
 

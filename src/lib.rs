@@ -18,6 +18,11 @@
 //!   range, or exactly the pages of a sub-view) and [`close`](MmapArrayMut::close).
 //! - [`ViewBytesExt`] and [`ViewBytesMutExt`]: safe views of any `&[u8]`/`&mut [u8]`, for
 //!   buffers mapped by other crates or held in memory.
+//! - Sharing between processes: [`atomic_view`](MmapArrayMut::atomic_view) (and
+//!   [`AtomicViewExt`]) for atomic counters and compare-and-swap on a shared map, with the
+//!   cross-process memory model in [`AtomicElement`];
+//!   [`MmapArrayMut::anonymous`] for shared memory inherited across `fork`; advisory
+//!   [`Lock`]s held by a guard ([`MapOptions::lock`]).
 //! - [`Error`]: one error type whose variants carry the path and the numbers involved.
 //! - [`prelude`]: `use ndmmap::prelude::*;` brings the above and ndarray's own prelude.
 //!
@@ -67,22 +72,28 @@
 #![deny(missing_docs, unsafe_code)]
 #![doc(test(attr(deny(warnings))))]
 
+mod anon;
+mod atomic;
 mod bytes;
 mod create;
 mod error;
 mod file;
 mod guard;
 mod layout;
+mod lock;
 mod map;
-mod npy;
+pub mod npy;
 mod options;
 mod private;
 
+pub use crate::atomic::{AtomicElement, AtomicViewExt};
 pub use crate::bytes::{ViewBytesExt, ViewBytesMutExt};
 pub use crate::error::{Error, Result};
 pub use crate::file::MapFile;
 pub use crate::guard::{MmapArray, MmapArrayMut};
 pub use crate::layout::INFER;
+pub use crate::lock::Lock;
+pub use crate::npy::{MapNpy, WriteNpyExt};
 pub use crate::options::{Access, MapOptions, Mode};
 
 /// Everything a user of ndmmap needs, and ndarray's own prelude with it.
@@ -101,8 +112,8 @@ pub use crate::options::{Access, MapOptions, Mode};
 pub mod prelude {
     #[doc(no_inline)]
     pub use crate::{
-        Access, Error, INFER, MapFile, MapOptions, MmapArray, MmapArrayMut, Mode, ViewBytesExt,
-        ViewBytesMutExt,
+        Access, AtomicElement, AtomicViewExt, Error, INFER, Lock, MapFile, MapNpy, MapOptions, MmapArray, MmapArrayMut, Mode,
+        ViewBytesExt, ViewBytesMutExt, WriteNpyExt,
     };
     #[doc(no_inline)]
     pub use ndarray::prelude::*;

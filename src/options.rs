@@ -2,6 +2,8 @@
 
 use ndarray::{Dimension, IntoDimension, Order, StrideShape};
 
+use crate::lock::{Lock, OnConflict};
+
 /// How a guard's map relates to its file.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Mode {
@@ -75,6 +77,8 @@ pub struct MapOptions<D> {
     pub(crate) populate: bool,
     pub(crate) access: Option<Access>,
     pub(crate) overwrite: bool,
+    pub(crate) lock: Option<Lock>,
+    pub(crate) on_conflict: OnConflict,
 }
 
 impl<D: Dimension> Default for MapOptions<D> {
@@ -87,6 +91,8 @@ impl<D: Dimension> Default for MapOptions<D> {
             populate: false,
             access: None,
             overwrite: false,
+            lock: None,
+            on_conflict: OnConflict::Fail,
         }
     }
 }
@@ -297,6 +303,62 @@ impl<D: Dimension> MapOptions<D> {
     #[must_use]
     pub fn overwrite(mut self, yes: bool) -> Self {
         self.overwrite = yes;
+        self
+    }
+
+    /// Takes an advisory [`Lock`] on the file when mapping it (after opening, before the
+    /// file is grown or mapped) and holds it for the guard's lifetime: typically
+    /// [`Lock::Shared`] for readers and [`Lock::Exclusive`] for a writer. If another process
+    /// holds a conflicting lock, mapping fails with [`Error::Locked`](crate::Error::Locked),
+    /// or waits with [`wait_for_lock(true)`](Self::wait_for_lock).
+    ///
+    /// Locks bind only processes that ask for them too, so mapping stays `unsafe`; see
+    /// [`Lock`].
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndmmap::prelude::*;
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let path = dir.path().join("a.bin");
+    /// std::fs::write(&path, [0u8; 8])?;
+    /// let writer = MapOptions::new().lock(Lock::Exclusive);
+    /// // SAFETY: every program that opens this file takes a lock first.
+    /// let a = unsafe { Array1::<u8>::map_file_mut_with(&path, &writer)? };
+    /// // SAFETY: as above.
+    /// let b = unsafe { Array1::<u8>::map_file_mut_with(&path, &writer) };
+    /// assert!(matches!(b, Err(Error::Locked { lock: Lock::Exclusive, .. })));
+    /// drop(a);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
+    pub fn lock(mut self, lock: Lock) -> Self {
+        self.lock = Some(lock);
+        self
+    }
+
+    /// With [`lock`](Self::lock): wait until a conflicting lock is released instead of
+    /// failing with [`Error::Locked`](crate::Error::Locked). Off by default, since waiting on
+    /// a lock held by this very process never ends.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndmmap::prelude::*;
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let path = dir.path().join("a.bin");
+    /// std::fs::write(&path, [0u8; 8])?;
+    /// let options = MapOptions::new().lock(Lock::Exclusive).wait_for_lock(true);
+    /// // SAFETY: every program that opens this file takes a lock first.
+    /// let mut a = unsafe { Array1::<u8>::map_file_mut_with(&path, &options)? };
+    /// a[0] = 1;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
+    pub fn wait_for_lock(mut self, yes: bool) -> Self {
+        self.on_conflict = if yes { OnConflict::Wait } else { OnConflict::Fail };
         self
     }
 }

@@ -94,6 +94,10 @@ pub(crate) struct Descr {
     order: ByteOrder,
 }
 
+#[cfg_attr(
+    not(test),
+    allow(dead_code, reason = "the per-type constants document the table and serve the tests")
+)]
 impl Descr {
     /// `bool`: `'|b1'`.
     pub(crate) const BOOL: Descr = Descr::table_entry(Kind::Bool, 1);

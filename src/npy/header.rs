@@ -131,7 +131,7 @@ pub(crate) struct ParsedHeader {
 /// Why a `.npy` header could not be parsed or written.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
-pub(crate) enum HeaderError {
+pub enum HeaderError {
     /// The input does not start with the `.npy` magic string `\x93NUMPY`.
     #[error("not a .npy file: it starts with b\"{}\", not b\"\\x93NUMPY\"", .found.escape_ascii())]
     BadMagic {
@@ -376,6 +376,7 @@ fn encode(header: &Header) -> Option<Vec<u8>> {
 ///   bytes long.
 /// - [`HeaderError::ShapeDoesNotFit`] if the new dict text does not fit in the existing header:
 ///   another axis grew by more digits than the existing padding can absorb. Nothing is written.
+#[allow(dead_code, reason = "used by growable arrays, being written")]
 pub(crate) fn rewrite_shape(
     header_bytes: &mut [u8],
     new_shape: &[usize],
@@ -629,7 +630,10 @@ mod literal {
         /// A `tuple`.
         Tuple(Vec<Node>),
         /// A `list`.
-        List(Vec<Node>),
+        List(
+            #[allow(dead_code, reason = "parsed to validate; no header key takes a list")]
+            Vec<Node>,
+        ),
         /// A `dict`, as its key/value pairs in order, repeated keys included.
         Dict(Vec<(Node, Node)>),
     }

@@ -1,1 +1,43 @@
-//! `.npy` support.
+//! `.npy` files: map, create, inspect, read and save, byte-identical with NumPy.
+//!
+//! - [`MapNpy`]: `Array2::<f32>::map_npy(path)` (read-only), `map_npy_mut`,
+//!   `map_npy_copy` and `create_npy`, like NumPy's `np.load(path, mmap_mode=...)` and
+//!   `open_memmap`, with [`NpyOptions`].
+//! - [`WriteNpyExt::save_npy`]: any array, any layout, written atomically.
+//! - [`inspect`]: the header alone; [`read_npy`]: an owned copy, converting byte order
+//!   and checking `bool`s.
+//! - [`NpyElement`]: the element types with a `.npy` dtype.
+//!
+//! Versions 1.0, 2.0 and 3.0 are read; files are written as `np.save` writes them
+//! (version 1.0 unless the header needs more room), including NumPy's growth padding, so
+//! that a file ndmmap writes and one `np.save` writes for the same array are equal byte for
+//! byte.
+//!
+//! # Example
+//!
+//! ```
+//! use ndmmap::prelude::*;
+//!
+//! let dir = tempfile::tempdir()?;
+//! let path = dir.path().join("features.npy");
+//! array![[1.0f32, 2.0], [3.0, 4.0]].save_npy(&path)?;
+//! // SAFETY: no other process touches files in this fresh temporary folder.
+//! let x = unsafe { Array2::<f32>::map_npy(&path)? };
+//! assert_eq!(x.sum(), 10.0);
+//! let header = ndmmap::npy::inspect(&path)?;
+//! assert_eq!((header.descr.as_str(), header.shape.as_slice()), ("<f4", &[2, 2][..]));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+mod descr;
+mod element;
+mod header;
+mod map;
+mod read;
+mod save;
+
+pub use self::element::NpyElement;
+pub use self::header::HeaderError;
+pub use self::map::{MapNpy, NpyOptions};
+pub use self::read::{NpyHeader, inspect, read_npy};
+pub use self::save::WriteNpyExt;

@@ -1,0 +1,85 @@
+//! [`WriteNpyExt`]: save any array as a `.npy` file, atomically.
+
+use std::io::{BufWriter, Write};
+use std::path::Path;
+
+use ndarray::{ArrayRef, Dimension};
+
+use super::element::{NpyElement, native_descr};
+use super::header::{self, Header};
+use crate::create::write_atomically;
+use crate::error::{Error, Result};
+
+/// Saves arrays as `.npy` files, byte-identical to NumPy's `np.save`.
+///
+/// Implemented for ndarray's [`ArrayRef`], so it works on owned arrays, views and ndmmap's
+/// guards alike, in any layout: C-contiguous arrays are written in C order,
+/// Fortran-contiguous ones in Fortran order, and anything else is written element by
+/// element in C order, exactly as `np.save` decides.
+///
+/// This trait is sealed: it is implemented for [`ArrayRef`] only.
+pub trait WriteNpyExt: crate::private::Sealed {
+    /// Writes the array to `path` as a `.npy` file.
+    ///
+    /// The file is written under a temporary name in the same folder, synced and then
+    /// renamed into place, so readers (and live maps of an old file at `path`) never see a
+    /// half-written or truncated file.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotFound`] if the folder does not exist, [`Error::PermissionDenied`],
+    /// [`Error::IsADirectory`], [`Error::NoSpace`], [`Error::Io`].
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndmmap::prelude::*;
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let path = dir.path().join("t.npy");
+    /// let a = array![[1u32, 2, 3], [4, 5, 6]];
+    /// a.t().save_npy(&path)?; // Fortran order on disk, no copy
+    /// // SAFETY: no other process touches files in this fresh temporary folder.
+    /// let t = unsafe { Array2::<u32>::map_npy(&path)? };
+    /// assert_eq!(*t, a.t());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    fn save_npy(&self, path: impl AsRef<Path>) -> Result<()>;
+}
+
+impl<A: NpyElement, D: Dimension> WriteNpyExt for ArrayRef<A, D> {
+    fn save_npy(&self, path: impl AsRef<Path>) -> Result<()> {
+        let path = path.as_ref();
+        // np.save: C order if C-contiguous, else Fortran order if Fortran-contiguous, else
+        // a C-order copy.
+        let c_order = self.as_slice();
+        let f_order = match c_order {
+            None if self.t().is_standard_layout() => self.as_slice_memory_order(),
+            _ => None,
+        };
+        let header = Header {
+            descr: native_descr::<A>(),
+            fortran_order: f_order.is_some(),
+            shape: self.shape().to_vec(),
+        };
+        let header_bytes = header::write(&header)
+            .map_err(|source| Error::Npy { path: path.to_path_buf(), source })?;
+        let data_len = size_of::<A>() * self.len();
+        let total = (header_bytes.len() + data_len) as u64;
+        write_atomically(path, total, |file| {
+            let mut out = BufWriter::with_capacity(1 << 20, file);
+            out.write_all(&header_bytes)?;
+            match c_order.or(f_order) {
+                Some(elems) => out.write_all(bytemuck::cast_slice(elems))?,
+                None => {
+                    for elem in self {
+                        out.write_all(bytemuck::bytes_of(elem))?;
+                    }
+                }
+            }
+            out.flush()
+        })
+    }
+}
+
+impl<A, D> crate::private::Sealed for ArrayRef<A, D> {}
