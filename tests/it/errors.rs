@@ -1,0 +1,446 @@
+//! One test per `Error` variant that a file operation can raise: the variant and the
+//! numbers in it are asserted, and the file is checked to be unchanged afterwards.
+
+use std::fs::OpenOptions;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use ndmmap::prelude::*;
+
+use crate::{read_bytes, temp_file, write_elems};
+
+/// A file of ten f64 (80 bytes) in a fresh folder.
+fn eighty_bytes() -> (tempfile::TempDir, PathBuf, Vec<u8>) {
+    let (dir, path) = temp_file("a.bin");
+    let data: Vec<f64> = (0..10).map(f64::from).collect();
+    write_elems(&path, &data);
+    let bytes = read_bytes(&path);
+    assert_eq!(bytes.len(), 80);
+    (dir, path, bytes)
+}
+
+/// Asserts that the file at `path` still holds exactly `bytes` (so also its length).
+#[track_caller]
+fn assert_unchanged(path: &Path, bytes: &[u8]) {
+    assert_eq!(std::fs::metadata(path).unwrap().len(), bytes.len() as u64);
+    assert_eq!(read_bytes(path), bytes);
+}
+
+/// The names in a folder, sorted.
+fn names(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+/// Read-only, read-write and copy-on-write maps of `path` with `options`; each must fail.
+fn map_all_modes<D: Dimension>(path: &Path, options: &MapOptions<D>) -> [Error; 3] {
+    // SAFETY: no other process touches files in this fresh temporary folder.
+    let r = unsafe { Array::<f64, D>::map_file_with(path, options) }.unwrap_err();
+    // SAFETY: as above.
+    let w = unsafe { Array::<f64, D>::map_file_mut_with(path, options) }.unwrap_err();
+    // SAFETY: as above.
+    let c = unsafe { Array::<f64, D>::map_file_copy_with(path, options) }.unwrap_err();
+    [r, w, c]
+}
+
+#[test]
+#[cfg_attr(miri, ignore = "miri cannot map files")]
+fn not_found() {
+    let (dir, path) = temp_file("missing.bin");
+    // SAFETY: no other process touches files in this fresh temporary folder.
+    let err = unsafe { Array1::<f64>::map_file(&path) }.unwrap_err();
+    assert!(matches!(&err, Error::NotFound { path: p } if p == &path), "{err:?}");
+    assert!(err.to_string().contains("missing.bin"), "{err}");
+    // SAFETY: as above.
+    let err = unsafe { Array1::<f64>::map_file_mut(&path) }.unwrap_err();
+    assert!(matches!(&err, Error::NotFound { path: p } if p == &path), "{err:?}");
+    // SAFETY: as above.
+    let err = unsafe { Array1::<f64>::map_file_copy(&path) }.unwrap_err();
+    assert!(matches!(&err, Error::NotFound { path: p } if p == &path), "{err:?}");
+    // Creating in a folder that does not exist.
+    let nested = dir.path().join("no-such-folder").join("c.bin");
+    // SAFETY: as above.
+    let err = unsafe { Array1::<f64>::create_file(&nested, 3) }.unwrap_err();
+    assert!(matches!(&err, Error::NotFound { path: p } if p == &nested), "{err:?}");
+    assert!(names(dir.path()).is_empty(), "nothing was created: {:?}", names(dir.path()));
+}
+
+#[test]
+#[cfg_attr(miri, ignore = "miri cannot map files")]
+fn permission_denied() {
+    let (_dir, path, bytes) = eighty_bytes();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o444)).unwrap();
+    // Root (and CAP_DAC_OVERRIDE) bypasses permission bits: then there is nothing to test.
+    if OpenOptions::new().write(true).open(&path).is_ok() {
+        eprintln!("skipped permission_denied: this process may write read-only files (root?)");
+        return;
+    }
+    // SAFETY: no other process touches files in this fresh temporary folder.
+    let err = unsafe { Array1::<f64>::map_file_mut(&path) }.unwrap_err();
+    assert!(
+        matches!(&err, Error::PermissionDenied { path: p, action: "reading and writing", .. }
+            if p == &path),
+        "{err:?}"
+    );
+    // Reading it is fine.
+    // SAFETY: as above.
+    let r = unsafe { Array1::<f64>::map_file(&path) }.unwrap();
+    assert_eq!(r.len(), 10);
+    drop(r);
+    assert_unchanged(&path, &bytes);
+    // Not even readable.
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o000)).unwrap();
+    // SAFETY: as above.
+    let err = unsafe { Array1::<f64>::map_file(&path) }.unwrap_err();
+    assert!(
+        matches!(&err, Error::PermissionDenied { path: p, action: "reading", .. } if p == &path),
+        "{err:?}"
+    );
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+    assert_unchanged(&path, &bytes);
+}
+
+#[test]
+#[cfg_attr(miri, ignore = "miri cannot map files")]
+fn is_a_directory() {
+    let (dir, sub) = temp_file("sub");
+    std::fs::create_dir(&sub).unwrap();
+    std::fs::write(sub.join("inside.txt"), b"keep").unwrap();
+    let is_dir = |err: &Error| matches!(err, Error::IsADirectory { path: p } if p == &sub);
+    for err in map_all_modes::<Ix1>(&sub, &MapOptions::new()) {
+        assert!(is_dir(&err), "{err:?}");
+    }
+    let overwrite = MapOptions::new().shape(4).overwrite(true);
+    // SAFETY: no other process touches files in this fresh temporary folder.
+    let err = unsafe { Array1::<f64>::create_file_with(&sub, &overwrite) }.unwrap_err();
+    assert!(is_dir(&err), "{err:?}");
+    // Without `overwrite` the directory is simply something that exists already.
+    // SAFETY: as above.
+    let err = unsafe { Array1::<f64>::create_file(&sub, 4) }.unwrap_err();
+    assert!(matches!(&err, Error::AlreadyExists { path: p } if p == &sub), "{err:?}");
+    // The directory and its content are intact, and no temporary file is left behind.
+    assert!(sub.is_dir());
+    assert_eq!(std::fs::read(sub.join("inside.txt")).unwrap(), b"keep");
+    assert_eq!(names(dir.path()), ["sub"]);
+}
+
+#[test]
+#[cfg_attr(miri, ignore = "miri cannot map files")]
+fn already_exists() {
+    let (dir, path, bytes) = eighty_bytes();
+    // SAFETY: no other process touches files in this fresh temporary folder.
+    let err = unsafe { Array1::<f64>::create_file(&path, 3) }.unwrap_err();
+    assert!(matches!(&err, Error::AlreadyExists { path: p } if p == &path), "{err:?}");
+    assert!(err.to_string().contains("overwrite(true)"), "{err}");
+    assert_unchanged(&path, &bytes);
+    // The same shape as the existing data does not make it acceptable either.
+    // SAFETY: as above.
+    let err = unsafe { Array2::<f64>::create_file(&path, (2, 5)) }.unwrap_err();
+    assert!(matches!(&err, Error::AlreadyExists { .. }), "{err:?}");
+    assert_unchanged(&path, &bytes);
+    assert_eq!(names(dir.path()), ["a.bin"]);
+}
+
+#[test]
+#[cfg_attr(miri, ignore = "miri cannot map files")]
+fn not_a_multiple() {
+    let (_dir, path) = temp_file("odd.bin");
+    let bytes: Vec<u8> = (0..81).collect();
+    std::fs::write(&path, &bytes).unwrap();
+    for err in map_all_modes::<Ix1>(&path, &MapOptions::new()) {
+        assert!(
+            matches!(&err, Error::NotAMultiple { path: p, available: 81, unit: 8, what: "element" }
+                if p.as_deref() == Some(path.as_path())),
+            "{err:?}"
+        );
+    }
+    // Past an offset of 16 there are 65 bytes.
+    for err in map_all_modes::<Ix1>(&path, &MapOptions::new().offset(16)) {
+        assert!(matches!(err, Error::NotAMultiple { available: 65, unit: 8, .. }), "{err:?}");
+    }
+    // Rows of 3 f64 (24 bytes) do not divide 80 bytes.
+    let rows = MapOptions::new().shape_inferred((INFER, 3), Order::RowMajor).len(80);
+    for err in map_all_modes::<Ix2>(&path, &rows) {
+        assert!(
+            matches!(
+                err,
+                Error::NotAMultiple {
+                    available: 80,
+                    unit: 24,
+                    what: "step of the inferred axis",
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+    }
+    assert_unchanged(&path, &bytes);
+}
+
+#[test]
+#[cfg_attr(miri, ignore = "miri cannot map files")]
+fn too_short() {
+    let (_dir, path, bytes) = eighty_bytes();
+    let at_path = |p: &Option<PathBuf>| p.as_deref() == Some(path.as_path());
+    // A shape that needs 11 elements of a 10-element file.
+    for err in map_all_modes::<Ix1>(&path, &MapOptions::new().shape(11)) {
+        assert!(
+            matches!(&err, Error::TooShort { path: p, needed: 88, available: 80 } if at_path(p)),
+            "{err:?}"
+        );
+    }
+    // Two elements 10 apart reach element 10, one past the end.
+    for err in map_all_modes::<Ix1>(&path, &MapOptions::new().shape((2,).strides((10,)))) {
+        assert!(matches!(err, Error::TooShort { needed: 88, available: 80, .. }), "{err:?}");
+    }
+    // A shape that fits the file but not an offset of 8.
+    for err in map_all_modes::<Ix2>(&path, &MapOptions::new().offset(8).shape((2, 5))) {
+        assert!(matches!(err, Error::TooShort { needed: 88, available: 80, .. }), "{err:?}");
+    }
+    // A mapped length past the end of the file.
+    for err in map_all_modes::<Ix1>(&path, &MapOptions::new().offset(8).len(80)) {
+        assert!(matches!(err, Error::TooShort { needed: 88, available: 80, .. }), "{err:?}");
+    }
+    // A shape longer than the mapped length (which fits in the file).
+    for err in map_all_modes::<Ix1>(&path, &MapOptions::new().len(16).shape(3)) {
+        assert!(matches!(err, Error::TooShort { needed: 24, available: 16, .. }), "{err:?}");
+    }
+    assert_unchanged(&path, &bytes);
+}
+
+#[test]
+#[cfg_attr(miri, ignore = "miri cannot map files")]
+fn offset_past_end() {
+    let (_dir, path, bytes) = eighty_bytes();
+    for err in map_all_modes::<Ix1>(&path, &MapOptions::new().offset(88)) {
+        assert!(
+            matches!(&err, Error::OffsetPastEnd { path: p, offset: 88, len: 80 }
+                if p.as_deref() == Some(path.as_path())),
+            "{err:?}"
+        );
+    }
+    // An explicit empty shape past the end is still past the end.
+    for err in map_all_modes::<Ix1>(&path, &MapOptions::new().offset(88).shape(0)) {
+        assert!(matches!(err, Error::OffsetPastEnd { offset: 88, len: 80, .. }), "{err:?}");
+    }
+    // Offset exactly at the end is an empty array, not an error.
+    // SAFETY: no other process touches files in this fresh temporary folder.
+    let empty = unsafe { Array1::<f64>::map_file_with(&path, &MapOptions::new().offset(80)) };
+    assert_eq!(empty.unwrap().len(), 0);
+    assert_unchanged(&path, &bytes);
+}
+
+#[test]
+#[cfg_attr(miri, ignore = "miri cannot map files")]
+fn misaligned() {
+    let (dir, path, bytes) = eighty_bytes();
+    for err in map_all_modes::<Ix1>(&path, &MapOptions::new().offset(3).shape(2)) {
+        assert!(
+            matches!(&err, Error::Misaligned { path: p, offset: 3, align: 8 }
+                if p.as_deref() == Some(path.as_path())),
+            "{err:?}"
+        );
+    }
+    // An aligned offset for a smaller element type is fine.
+    let options = MapOptions::new().offset(4).shape(2);
+    // SAFETY: no other process touches files in this fresh temporary folder.
+    let ok = unsafe { Array1::<u32>::map_file_with(&path, &options) }.unwrap();
+    assert_eq!(ok.len(), 2);
+    drop(ok);
+    // Creating with a misaligned offset touches nothing.
+    let c_path = dir.path().join("c.bin");
+    // SAFETY: as above.
+    let err =
+        unsafe { Array1::<f64>::create_file_with(&c_path, &MapOptions::new().offset(12).shape(1)) }
+            .unwrap_err();
+    assert!(matches!(err, Error::Misaligned { offset: 12, align: 8, .. }), "{err:?}");
+    assert!(!c_path.exists());
+    assert_unchanged(&path, &bytes);
+}
+
+#[test]
+#[cfg_attr(miri, ignore = "miri cannot map files")]
+fn overflow() {
+    let (dir, path, bytes) = eighty_bytes();
+    let huge = MapOptions::new().shape((1 << 40, 1 << 40));
+    let expected = |err: &Error| matches!(err, Error::Overflow { shape, elem_size: 8, .. } if shape == &[1 << 40, 1 << 40]);
+    for err in map_all_modes::<Ix2>(&path, &huge) {
+        assert!(expected(&err), "{err:?}");
+    }
+    // Creating such a file fails before anything is created...
+    let c_path = dir.path().join("c.bin");
+    // SAFETY: no other process touches files in this fresh temporary folder.
+    let err = unsafe { Array2::<f64>::create_file(&c_path, (1 << 40, 1 << 40)) }.unwrap_err();
+    assert!(expected(&err), "{err:?}");
+    assert!(!c_path.exists());
+    // ...and before an existing file is replaced.
+    // SAFETY: as above.
+    let err = unsafe { Array2::<f64>::create_file_with(&path, &huge.clone().overwrite(true)) }
+        .unwrap_err();
+    assert!(expected(&err), "{err:?}");
+    assert_unchanged(&path, &bytes);
+    assert_eq!(names(dir.path()), ["a.bin"]);
+    // Elements times size past isize::MAX: 2^60 f64 is 2^63 bytes.
+    for err in map_all_modes::<Ix1>(&path, &MapOptions::new().shape(1 << 60)) {
+        assert!(matches!(&err, Error::Overflow { shape, .. } if shape == &[1 << 60]), "{err:?}");
+    }
+    assert_unchanged(&path, &bytes);
+}
+
+#[test]
+#[cfg_attr(miri, ignore = "miri cannot map files")]
+fn multiple_inferred_axes() {
+    let (_dir, path, bytes) = eighty_bytes();
+    let options = MapOptions::new().shape_inferred((INFER, 2, INFER), Order::RowMajor);
+    for err in map_all_modes::<Ix3>(&path, &options) {
+        assert!(
+            matches!(&err, Error::MultipleInferredAxes { shape, count: 2, .. }
+                if shape == &[INFER, 2, INFER]),
+            "{err:?}"
+        );
+    }
+    assert_unchanged(&path, &bytes);
+}
+
+#[test]
+#[cfg_attr(miri, ignore = "miri cannot map files")]
+fn shape_required() {
+    let (dir, path, bytes) = eighty_bytes();
+    for err in map_all_modes::<Ix2>(&path, &MapOptions::new()) {
+        assert!(
+            matches!(&err, Error::ShapeRequired { path: p, action: "map", ndim: 2 }
+                if p.as_deref() == Some(path.as_path())),
+            "{err:?}"
+        );
+    }
+    // SAFETY: no other process touches files in this fresh temporary folder.
+    let err = unsafe { Array2::<f64>::map_file(&path) }.unwrap_err();
+    assert!(matches!(err, Error::ShapeRequired { action: "map", ndim: 2, .. }), "{err:?}");
+    let c_path = dir.path().join("c.bin");
+    // SAFETY: as above.
+    let err = unsafe { Array1::<f64>::create_file_with(&c_path, &MapOptions::new()) }.unwrap_err();
+    assert!(matches!(err, Error::ShapeRequired { action: "create", ndim: 1, .. }), "{err:?}");
+    assert!(!c_path.exists());
+    assert_unchanged(&path, &bytes);
+}
+
+#[test]
+#[cfg_attr(miri, ignore = "miri cannot map files")]
+fn overlapping_strides() {
+    let (dir, path, bytes) = eighty_bytes();
+    let options = MapOptions::new().shape((2, 2).strides((1, 1)));
+    let expected = |err: &Error| {
+        matches!(err, Error::OverlappingStrides { shape, strides, .. }
+            if shape == &[2, 2] && strides == &[1, 1])
+    };
+    // SAFETY: no other process touches files in this fresh temporary folder.
+    let err = unsafe { Array2::<f64>::map_file_mut_with(&path, &options) }.unwrap_err();
+    assert!(expected(&err), "{err:?}");
+    // SAFETY: as above.
+    let err = unsafe { Array2::<f64>::map_file_copy_with(&path, &options) }.unwrap_err();
+    assert!(expected(&err), "{err:?}");
+    let c_path = dir.path().join("c.bin");
+    // SAFETY: as above.
+    let err = unsafe { Array2::<f64>::create_file_with(&c_path, &options) }.unwrap_err();
+    assert!(expected(&err), "{err:?}");
+    assert!(!c_path.exists());
+    // Read-only views may overlap: a sliding window of pairs.
+    // SAFETY: as above.
+    let r = unsafe { Array2::<f64>::map_file_with(&path, &options) }.unwrap();
+    assert_eq!(*r, array![[0.0, 1.0], [1.0, 2.0]]);
+    drop(r);
+    assert_unchanged(&path, &bytes);
+}
+
+#[test]
+#[cfg_attr(miri, ignore = "miri cannot map files")]
+fn invalid_option() {
+    let (dir, path, bytes) = eighty_bytes();
+    let extend = MapOptions::new().shape(20).extend_file(true);
+    // SAFETY: no other process touches files in this fresh temporary folder.
+    let err = unsafe { Array1::<f64>::map_file_with(&path, &extend) }.unwrap_err();
+    assert!(
+        matches!(&err, Error::InvalidOption { path: p, message }
+            if p.as_deref() == Some(path.as_path()) && message.contains("extend_file")),
+        "{err:?}"
+    );
+    // SAFETY: as above.
+    let err = unsafe { Array1::<f64>::map_file_copy_with(&path, &extend) }.unwrap_err();
+    assert!(matches!(err, Error::InvalidOption { message, .. } if message.contains("extend_file")));
+    assert_unchanged(&path, &bytes);
+
+    let c_path = dir.path().join("c.bin");
+    let inferred = MapOptions::new().shape_inferred((INFER, 2), Order::RowMajor);
+    // SAFETY: as above.
+    let err = unsafe { Array2::<f64>::create_file_with(&c_path, &inferred) }.unwrap_err();
+    assert!(matches!(err, Error::InvalidOption { message, .. } if message.contains("INFER")));
+    let with_len = MapOptions::new().shape(2).len(16);
+    // SAFETY: as above.
+    let err = unsafe { Array1::<f64>::create_file_with(&c_path, &with_len) }.unwrap_err();
+    assert!(matches!(err, Error::InvalidOption { message, .. } if message.contains("len()")));
+    assert!(!c_path.exists());
+    assert_eq!(names(dir.path()), ["a.bin"]);
+}
+
+#[test]
+#[cfg_attr(miri, ignore = "miri cannot map files")]
+fn view_not_in_map() {
+    let (dir, path, bytes) = eighty_bytes();
+    // SAFETY: no other process touches files in this fresh temporary folder.
+    let mine = unsafe { Array1::<f64>::map_file_mut(&path) }.unwrap();
+    // SAFETY: as above.
+    let other = unsafe { Array1::<f64>::create_file(dir.path().join("other.bin"), 4) }.unwrap();
+    let err = mine.flush_view(&other.view()).unwrap_err();
+    assert!(
+        matches!(&err, Error::ViewNotInMap { path: p } if p.as_deref() == Some(path.as_path())),
+        "{err:?}"
+    );
+    // An owned array is not part of the map either.
+    let owned = Array1::<f64>::zeros(3);
+    assert!(matches!(mine.flush_view(&owned), Err(Error::ViewNotInMap { .. })));
+    // A view of its own data is.
+    mine.flush_view(&mine.slice(s![2..5])).unwrap();
+    drop((mine, other));
+    assert_unchanged(&path, &bytes);
+}
+
+#[test]
+fn length_mismatch_from_view_bytes() {
+    let data = [0u32; 6];
+    let bytes: &[u8] = bytemuck::cast_slice(&data);
+    let err = ArrayView2::<u32>::view_bytes(bytes, (2, 2)).unwrap_err();
+    assert!(matches!(err, Error::LengthMismatch { expected: 16, actual: 24 }), "{err:?}");
+    let err = ArrayView2::<u32>::view_bytes(&bytes[..20], (2, 3)).unwrap_err();
+    assert!(matches!(err, Error::LengthMismatch { expected: 24, actual: 20 }), "{err:?}");
+    let mut copy = data;
+    let err =
+        ArrayViewMut1::<u32>::view_bytes_mut(bytemuck::cast_slice_mut(&mut copy), 7).unwrap_err();
+    assert!(matches!(err, Error::LengthMismatch { expected: 28, actual: 24 }), "{err:?}");
+}
+
+/// `overwrite(true)` builds the new file beside the old and renames it into place: a live
+/// read-only map of the old file keeps reading the old values, and no temporary file is
+/// left behind.
+#[test]
+#[cfg_attr(miri, ignore = "miri cannot map files")]
+fn overwrite_replaces_atomically() {
+    let (dir, path, bytes) = eighty_bytes();
+    // SAFETY: no other process touches files in this fresh temporary folder.
+    let old = unsafe { Array1::<f64>::map_file(&path) }.unwrap();
+    let options = MapOptions::new().shape(3).overwrite(true);
+    // SAFETY: as above; the old file is replaced, not changed, so `old` stays valid.
+    let mut new = unsafe { Array1::<f64>::create_file_with(&path, &options) }.unwrap();
+    assert_eq!(new.to_vec(), [0.0, 0.0, 0.0]);
+    new.fill(9.0);
+    new.close().unwrap();
+    assert_eq!(old.to_vec(), (0..10).map(f64::from).collect::<Vec<_>>());
+    assert_eq!(old.view().as_slice().map(bytemuck::cast_slice::<f64, u8>), Some(&bytes[..]));
+    let new_bytes = read_bytes(&path);
+    assert_eq!(new_bytes.len(), 24);
+    assert_eq!(crate::elems::<f64>(&new_bytes), [9.0, 9.0, 9.0]);
+    assert_eq!(names(dir.path()), ["a.bin"]);
+}
