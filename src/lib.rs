@@ -23,6 +23,10 @@
 //!   cross-process memory model in [`AtomicElement`];
 //!   [`MmapArrayMut::anonymous`] for shared memory inherited across `fork`; advisory
 //!   [`Lock`]s held by a guard ([`MapOptions::lock`]).
+//! - [`chunked`]: the out-of-core engine, a [`chunked::Zip`] that runs element-wise work
+//!   and reductions over mapped arrays chunk by chunk (`for_each`, `par_for_each`, `fold`),
+//!   reading ahead, writing behind and releasing finished chunks, so that arrays larger
+//!   than RAM run at the speed of the disk in a small, fixed resident set.
 //! - [`Error`]: one error type whose variants carry the path and the numbers involved.
 //! - [`prelude`]: `use ndmmap::prelude::*;` brings the above and ndarray's own prelude.
 //!
@@ -75,6 +79,7 @@
 mod anon;
 mod atomic;
 mod bytes;
+pub mod chunked;
 mod create;
 mod error;
 mod file;
