@@ -1,5 +1,11 @@
 //! Anonymous shared maps: [`MmapArrayMut::anonymous`].
+//!
+//! memmap2's `map_anon` maps `MAP_PRIVATE`, which `fork` turns into copy-on-write copies,
+//! so the shared memory here is an unnamed memory file (`memfd_create`) mapped shared: the
+//! same shmem object the kernel makes for `MAP_SHARED | MAP_ANONYMOUS`.
+#![allow(unsafe_code)]
 
+use std::fs::File;
 use std::path::Path;
 
 use bytemuck::Pod;
@@ -8,14 +14,14 @@ use ndarray::{Dimension, StrideShape};
 use crate::error::{Error, Result};
 use crate::guard::{MmapArrayMut, Source};
 use crate::layout::{ArrayLayout, Elem};
+use crate::map::{self, Region};
 use crate::options::Mode;
 
 /// The path that anonymous maps report: they have no file.
 const ANONYMOUS: &str = "<anonymous>";
 
 impl<A: Pod, D: Dimension> MmapArrayMut<A, D> {
-    /// A new zeroed array in anonymous shared memory (`MAP_SHARED | MAP_ANONYMOUS`), backed
-    /// by no file.
+    /// A new zeroed array in anonymous shared memory, backed by no file in any folder.
     ///
     /// Unlike the file constructors this is safe: no file exists that another program could
     /// modify or truncate, so the memory is reachable only through this guard, and through
@@ -31,11 +37,16 @@ impl<A: Pod, D: Dimension> MmapArrayMut<A, D> {
     /// [`Error::InvalidOption`]. The memory is freed when the last process holding it
     /// drops its guard or exits.
     ///
+    /// Available where `memfd_create` exists (Linux, Android, FreeBSD): the memory is an
+    /// unnamed memory file, mapped shared, whose descriptor is closed at once (it is never
+    /// inherited by `exec`), which is what the kernel itself does for
+    /// `MAP_SHARED | MAP_ANONYMOUS`.
+    ///
     /// # Errors
     ///
     /// [`Error::Overflow`] if the shape's byte size overflows `isize::MAX`;
     /// [`Error::OverlappingStrides`] for strides that make elements share memory;
-    /// [`Error::Io`] if the kernel refuses the memory.
+    /// [`Error::Io`] if the kernel refuses the memory file or the map.
     ///
     /// # Example
     ///
@@ -54,15 +65,27 @@ impl<A: Pod, D: Dimension> MmapArrayMut<A, D> {
     /// assert_eq!(counts.sum(), 3 * 8);
     /// # Ok::<(), ndmmap::Error>(())
     /// ```
+    #[cfg(any(target_os = "linux", target_os = "android", target_os = "freebsd"))]
     pub fn anonymous<Sh: Into<StrideShape<D>>>(shape: Sh) -> Result<Self> {
         let path = Path::new(ANONYMOUS);
         let layout =
             ArrayLayout::new(&shape.into(), Elem::of::<A>(), true).map_err(|e| e.at_path(path))?;
         let len = layout.span;
-        let map = memmap2::MmapOptions::new()
-            .len(len)
-            .map_anon()
-            .map_err(|e| Error::io(path, "map", len as u64, e))?;
+        let io = |action| move |e| Error::io(path, action, len as u64, e);
+        let memfd = rustix::fs::memfd_create("ndmmap-anonymous", rustix::fs::MemfdFlags::CLOEXEC)
+            .map_err(|e| io("create")(e.into()))?;
+        let file = File::from(memfd);
+        file.set_len(len as u64).map_err(io("resize"))?;
+        let region = Region { offset: 0, len, populate: false };
+        // SAFETY: the memory file has no name in any folder, and its only descriptor is
+        // `file`, which is close-on-exec and is dropped when this function returns, after
+        // its length was set. So nobody can modify or truncate the mapped bytes except
+        // through this map (and the same map inherited by `fork`ed children, which is the
+        // same shared memory, used through their copy of this guard). A process allowed to
+        // `ptrace` this one could reach it through `/proc/<pid>/map_files`, as it could reach
+        // any memory through `/proc/<pid>/mem`, which is beyond what Rust's safety covers.
+        let map = unsafe { map::map_read_write(&file, region) }.map_err(io("map"))?;
+        drop(file);
         let source =
             Source { path: path.to_path_buf(), offset: 0, mode: Mode::ReadWrite, file: None };
         MmapArrayMut::new(map, &layout, source)
