@@ -299,6 +299,54 @@ pub enum Error {
         lock: crate::Lock,
     },
 
+    /// The array cannot grow ([`MmapArrayMut::append`](crate::MmapArrayMut::append) and
+    /// friends): the map is copy-on-write or anonymous, the layout has custom strides or no
+    /// axis, or the file holds bytes after the array's data that growth would overwrite.
+    #[error("{}: cannot grow the array: {reason}", path.display())]
+    NotGrowable {
+        /// The file.
+        path: PathBuf,
+        /// Why, in words.
+        reason: &'static str,
+    },
+
+    /// An array appended to a growable map does not match it on the axes that do not grow.
+    #[error(
+        "{}: cannot append an array of shape {found:?} to one of shape {expected:?}: \
+         they must match on every axis but axis {axis}",
+        path.display()
+    )]
+    AppendShape {
+        /// The file.
+        path: PathBuf,
+        /// The growth axis.
+        axis: usize,
+        /// The shape of the mapped array.
+        expected: Vec<usize>,
+        /// The shape of the array appended.
+        found: Vec<usize>,
+    },
+
+    /// A `.npy` file's header has no room for the grown shape: it was written without
+    /// NumPy's growth padding (by an old writer, or by hand). Re-save the file with
+    /// [`save_npy`](crate::WriteNpyExt::save_npy) (or NumPy's `np.save`), which pads headers
+    /// so that the shape can grow in place.
+    #[error(
+        "{}: the .npy header has no room for shape {shape:?} ({needed} bytes needed, \
+         {available} available); re-save the file with save_npy, which leaves room to grow",
+        path.display()
+    )]
+    NpyHeaderFull {
+        /// The file.
+        path: PathBuf,
+        /// The shape that does not fit.
+        shape: Vec<usize>,
+        /// The header length the new shape needs.
+        needed: usize,
+        /// The header's length, where the data starts.
+        available: usize,
+    },
+
     /// `ndarray` rejected the shape or strides for a reason not covered above.
     #[error("{}invalid shape or strides", at(path.as_deref()))]
     Shape {
