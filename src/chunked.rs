@@ -37,7 +37,7 @@
 //! let dir = tempfile::tempdir()?;
 //! let (a_path, b_path, c_path) =
 //!     (dir.path().join("a.bin"), dir.path().join("b.bin"), dir.path().join("c.bin"));
-//! let n = 100_000;
+//! let n: u64 = 100_000;
 //! let values: Vec<f64> = (0..n).map(|i| i as f64).collect();
 //! std::fs::write(&a_path, bytemuck::cast_slice(&values))?;
 //! std::fs::write(&b_path, bytemuck::cast_slice(&values))?;
@@ -182,7 +182,7 @@ enum MapRef<'a> {
     #[default]
     None,
     /// A guard borrowed shared: advice and release through its own methods.
-    Shared { guard: &'a dyn SharedHooks, addresses: Range<usize> },
+    Shared { guard: &'a (dyn SharedHooks + Sync), addresses: Range<usize> },
     /// A guard borrowed uniquely, whose whole view the engine holds: its map and source,
     /// handed only to the kernel (see [`MmapArrayMut::view_mut_and_map`]).
     Unique { map: &'a MmapMut, source: &'a Source, addresses: Range<usize> },
@@ -450,7 +450,7 @@ impl_parts!(P1 p1 0, P2 p2 1, P3 p3 2, P4 p4 3);
 impl_parts!(P1 p1 0, P2 p2 1, P3 p3 2, P4 p4 3, P5 p5 4);
 impl_parts!(P1 p1 0, P2 p2 1, P3 p3 2, P4 p4 3, P5 p5 4, P6 p6 5);
 
-impl<'a, A: AnyBitPattern, D: Dimension> IntoChunks<'a> for &'a MmapArray<A, D> {
+impl<'a, A: AnyBitPattern + Sync, D: Dimension> IntoChunks<'a> for &'a MmapArray<A, D> {
     type Dim = D;
     type View = ArrayView<'a, A, D>;
     fn into_chunks(self) -> (Self::View, Hooks<'a>) {
@@ -459,7 +459,7 @@ impl<'a, A: AnyBitPattern, D: Dimension> IntoChunks<'a> for &'a MmapArray<A, D> 
     }
 }
 
-impl<'a, A: Pod, D: Dimension> IntoChunks<'a> for &'a MmapArrayMut<A, D> {
+impl<'a, A: Pod + Sync, D: Dimension> IntoChunks<'a> for &'a MmapArrayMut<A, D> {
     type Dim = D;
     type View = ArrayView<'a, A, D>;
     fn into_chunks(self) -> (Self::View, Hooks<'a>) {
@@ -570,7 +570,7 @@ pub struct Zip<'a, P, D> {
     /// The first shape mismatch found while adding operands, reported when the Zip runs.
     mismatch: Option<Error>,
     settings: Settings,
-    progress: Option<Box<dyn FnMut(usize, usize) + 'a>>,
+    progress: Option<Box<dyn FnMut(usize, usize) + Send + 'a>>,
 }
 
 impl<P, D: Dimension> fmt::Debug for Zip<'_, P, D> {
@@ -710,7 +710,8 @@ impl<'a, P, D: Dimension> Zip<'a, P, D> {
     }
 
     /// Calls `progress(done, total)` after each chunk, with the number of elements (per
-    /// operand) finished so far and in all. It runs on the calling thread, between chunks.
+    /// operand) finished so far and in all. It runs between chunks, on the thread that runs
+    /// the Zip (it is `Send` so that the Zip can move into a thread pool's `install`).
     ///
     /// # Example
     ///
@@ -727,7 +728,7 @@ impl<'a, P, D: Dimension> Zip<'a, P, D> {
     /// # Ok::<(), ndmmap::Error>(())
     /// ```
     #[must_use]
-    pub fn progress(mut self, progress: impl FnMut(usize, usize) + 'a) -> Self {
+    pub fn progress(mut self, progress: impl FnMut(usize, usize) + Send + 'a) -> Self {
         self.progress = Some(Box::new(progress));
         self
     }
@@ -952,7 +953,7 @@ macro_rules! impl_zip {
             /// ```
             /// use ndmmap::prelude::*;
             ///
-            /// let mut a = array![1.0, 4.0, -1.0, 9.0];
+            /// let mut a: Array1<f64> = array![1.0, 4.0, -1.0, 9.0];
             /// let err = ndmmap::chunked::Zip::from(&mut a)
             ///     .try_for_each(|x| {
             ///         if *x < 0.0 {
