@@ -1,4 +1,4 @@
-//! The seed's headline job, `Numeric.add(a, b, c)` on files bigger than a cache.
+//! The seed's headline job, `Numeric.add(a, b, c)`, on two 512 MiB files.
 //!
 //! In 2002 maparray's author wrote: "I added two 512-mebibyte arrays to produce a third one
 //! with `Numeric.add(a, b, c)`. It took eleven minutes." This program does the same job
@@ -19,14 +19,15 @@
 //!   temporary folder is made and removed at the end.
 //! - `--mib N`: MiB per array (default 512); or `--n ELEMENTS`, elements per array (to
 //!   match `numpy_baseline.py add DIR N`).
-//! - `--serial`: add on one thread (`for_each` instead of `par_for_each`). The parallel
-//!   add uses rayon's global pool, whose size `RAYON_NUM_THREADS` sets.
+//! - `--threads N`: add on a rayon pool of `N` threads (default: rayon's global pool, one
+//!   thread per core or `RAYON_NUM_THREADS`).
+//! - `--serial`: add with `for_each` instead of `par_for_each`, on the calling thread.
 //! - `--in-ram`: the baseline without maps: read `a` and `b` into `Vec<f64>`s, add, write
 //!   `c` back with `write_all` and `sync_data`, timing the same three steps.
 //!
 //! Besides the human-readable report, the last line is one JSON object in the format of
 //! `numpy_baseline.py` (`job`, `n`, `seconds`, `bytes_moved`, `gb_per_s`, `peak_rss_mib`),
-//! which `benches/compare.sh` reads.
+//! plus `threads`, which `benches/compare.sh` reads.
 //!
 //! Inputs hold known values, `a[i] = i` and `b[i] = 2 i`, so every result is exactly
 //! `c[i] = 3 i` (all are integers below 2^53, exact in `f64`).
@@ -44,12 +45,14 @@ use std::time::{Duration, Instant};
 
 use ndmmap::prelude::*;
 
-type BoxResult<T> = Result<T, Box<dyn std::error::Error>>;
+// `Send`, so that a job can run inside a rayon pool of `--threads N`.
+type BoxResult<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
 
 /// What the command line asked for.
 struct Args {
     dir: Option<PathBuf>,
     n: usize,
+    threads: Option<usize>,
     serial: bool,
     in_ram: bool,
 }
@@ -86,14 +89,27 @@ fn main() -> BoxResult<()> {
         started.elapsed().as_secs_f64(),
     );
 
-    let (job, times) = if args.in_ram {
-        ("add-in-ram", add_in_ram(&a_path, &b_path, &c_path, n)?)
+    let job = if args.in_ram {
+        "add-in-ram"
     } else if args.serial {
-        ("add-serial", add_mapped(&a_path, &b_path, &c_path, false)?)
+        "add-serial"
     } else {
-        ("add", add_mapped(&a_path, &b_path, &c_path, true)?)
+        "add"
     };
-    report(job, n, &times)
+    let run = || match job {
+        "add-in-ram" => add_in_ram(&a_path, &b_path, &c_path, n),
+        _ => add_mapped(&a_path, &b_path, &c_path, job == "add"),
+    };
+    // `par_for_each` uses the pool it runs in: rayon's global one (one thread per core, or
+    // `RAYON_NUM_THREADS`), or one of exactly `--threads N`.
+    let (times, threads) = match args.threads {
+        Some(threads) => {
+            let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build()?;
+            pool.install(|| Ok::<_, Box<dyn std::error::Error + Send + Sync>>((run()?, threads)))?
+        }
+        None => (run()?, rayon::current_num_threads()),
+    };
+    report(job, n, &times, if job == "add-serial" { 1 } else { threads })
 }
 
 /// How long each step took.
@@ -216,14 +232,14 @@ fn holds_input(path: &Path, n: usize, scale: f64) -> BoxResult<bool> {
 }
 
 /// Prints the human report and the JSON line.
-fn report(job: &str, n: usize, times: &Times) -> BoxResult<()> {
+fn report(job: &str, n: usize, times: &Times, threads: usize) -> BoxResult<()> {
     let total = times.map + times.add + times.flush;
     let bytes_moved = 3 * 8 * n; // read a, read b, write c
     let gb_per_s = bytes_moved as f64 / total.as_secs_f64() / 1e9;
     let peak_rss_mib = peak_rss_kib()? as f64 / 1024.0;
     let first = if job == "add-in-ram" { "read a, b" } else { "map" };
     let last = if job == "add-in-ram" { "write c" } else { "flush" };
-    println!("job {job}: c = a + b over {n} f64, {threads} thread(s)", threads = threads(job));
+    println!("job {job}: c = a + b over {n} f64, {threads} thread(s)");
     println!("  {first:<10} {:>9.3} s", times.map.as_secs_f64());
     println!("  {:<10} {:>9.3} s", "add", times.add.as_secs_f64());
     println!("  {last:<10} {:>9.3} s", times.flush.as_secs_f64());
@@ -237,24 +253,10 @@ fn report(job: &str, n: usize, times: &Times) -> BoxResult<()> {
     println!("  checked c[i] == 3 i at every 4099th element and the last");
     println!(
         "{{\"job\": \"ndmmap-{job}\", \"n\": {n}, \"seconds\": {}, \"bytes_moved\": {bytes_moved}, \
-         \"gb_per_s\": {gb_per_s}, \"peak_rss_mib\": {peak_rss_mib:.1}}}",
+         \"gb_per_s\": {gb_per_s}, \"peak_rss_mib\": {peak_rss_mib:.1}, \"threads\": {threads}}}",
         total.as_secs_f64()
     );
     Ok(())
-}
-
-fn threads(job: &str) -> usize {
-    if job == "add-serial" { 1 } else { rayon_threads() }
-}
-
-/// The size of rayon's global pool, which `par_for_each` uses: `RAYON_NUM_THREADS` if set
-/// to a positive number, else one thread per core.
-fn rayon_threads() -> usize {
-    std::env::var("RAYON_NUM_THREADS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .filter(|&n| n > 0)
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from))
 }
 
 /// The process's peak resident set size (`VmHWM`), in KiB.
@@ -266,7 +268,8 @@ fn peak_rss_kib() -> BoxResult<u64> {
 }
 
 fn parse_args() -> BoxResult<Args> {
-    let mut args = Args { dir: None, n: 512 << 20 >> 3, serial: false, in_ram: false };
+    let mut args =
+        Args { dir: None, n: 512 << 20 >> 3, threads: None, serial: false, in_ram: false };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
         let mut value = || it.next().ok_or_else(|| format!("{flag} needs a value"));
@@ -274,10 +277,13 @@ fn parse_args() -> BoxResult<Args> {
             "--dir" => args.dir = Some(PathBuf::from(value()?)),
             "--mib" => args.n = value()?.parse::<usize>()? << 20 >> 3,
             "--n" => args.n = value()?.parse()?,
+            "--threads" => args.threads = Some(value()?.parse()?),
             "--serial" => args.serial = true,
             "--in-ram" => args.in_ram = true,
             "-h" | "--help" => {
-                println!("usage: add [--dir DIR] [--mib N | --n ELEMENTS] [--serial | --in-ram]");
+                println!(
+                    "usage: add [--dir DIR] [--mib N | --n ELEMENTS] [--threads N] [--serial | --in-ram]"
+                );
                 std::process::exit(0);
             }
             _ => return Err(format!("unknown argument {flag:?} (try --help)").into()),
@@ -285,6 +291,9 @@ fn parse_args() -> BoxResult<Args> {
     }
     if args.serial && args.in_ram {
         return Err("--serial and --in-ram exclude each other".into());
+    }
+    if args.threads == Some(0) {
+        return Err("--threads needs at least 1".into());
     }
     Ok(args)
 }
