@@ -3,11 +3,13 @@
 # files: ndmmap (examples/add.rs, parallel and serial), a read-into-RAM baseline, and NumPy's
 # memmap (../shared/bench/numpy_baseline.py). Prints one table with ratios to NumPy.
 #
-# usage: benches/compare.sh [N [DIR]]
+# usage: [ROUNDS=3] [VERBOSE=1] benches/compare.sh [N [DIR]]
 #   N    elements per array (default 67108864: 512 MiB of f64 each, 1.5 GiB of files)
 #   DIR  folder for a.bin, b.bin, c.bin; kept and reused if given, else a temporary one
 #        that is removed at the end
 # Python (with NumPy) is $NDMMAP_PYTHON, else the repository's .venv/bin/python.
+# ROUNDS rounds run the four jobs in turn; the table gives each job's median (and range),
+# which a busy machine disturbs less than a single run. VERBOSE=1 shows each job's report.
 #
 # Each job's time covers mapping (or reading) a and b, creating c, the add, and the flush
 # (or write + fsync) of c to disk; preparing the inputs is not timed. An untimed warm-up run
@@ -16,6 +18,7 @@ set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 n=${1:-67108864}
+rounds=${ROUNDS:-3}
 baseline="$repo/../shared/bench/numpy_baseline.py"
 python=${NDMMAP_PYTHON:-$repo/.venv/bin/python}
 
@@ -43,37 +46,48 @@ target_dir=$(cargo metadata --format-version 1 --no-deps --manifest-path "$repo/
     "$python" -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
 add="$target_dir/release/examples/add"
 
-# Runs one job with no c.bin left over; keeps its JSON line, shows its human output.
+# Runs one job with no c.bin left over; keeps its JSON line.
 run() {
     rm -f "$dir/c.bin"
     local out
     out=$("$@")
-    grep -v '^{' <<<"$out" | sed 's/^/    /' || true
-    grep '^{' <<<"$out" >>"$results"
+    if [[ ${VERBOSE:-} == 1 ]]; then grep -v '^{' <<<"$out" | sed 's/^/    /' || true; fi
+    grep '^{' <<<"$out" | tee -a "$results" |
+        "$python" -c 'import json; r = json.loads(input()); print("  %-18s %.3f s" % (r["job"], r["seconds"]))'
 }
 
 echo "warm-up (untimed): writes or checks the inputs, loads them into the page cache"
 "$add" --dir "$dir" --n "$n" >/dev/null
 rm -f "$dir/c.bin"
 
-echo "numpy:";             run "$python" "$baseline" add "$dir" "$n"
-echo "ndmmap:";            run "$add" --dir "$dir" --n "$n"
-echo "ndmmap, 1 thread:";  run "$add" --dir "$dir" --n "$n" --serial
-echo "read into RAM:";     run "$add" --dir "$dir" --n "$n" --in-ram
+for ((round = 1; round <= rounds; round++)); do
+    echo "round $round of $rounds"
+    run "$python" "$baseline" add "$dir" "$n"
+    run "$add" --dir "$dir" --n "$n"
+    run "$add" --dir "$dir" --n "$n" --serial
+    run "$add" --dir "$dir" --n "$n" --in-ram
+done
 rm -f "$dir/c.bin"
 
 echo
 echo "$(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores, $(uname -sr)," \
-    "NumPy $("$python" -c 'import numpy; print(numpy.__version__)')"
+    "NumPy $("$python" -c 'import numpy; print(numpy.__version__)'), load average" \
+    "$(cut -d' ' -f1-3 /proc/loadavg), median of $rounds rounds"
 "$python" - "$results" <<'EOF'
-import json, sys
+import json, statistics, sys
 rows = [json.loads(line) for line in open(sys.argv[1])]
-numpy = next(r for r in rows if r["job"] == "add")
+jobs = {}
+for r in rows:
+    jobs.setdefault(r["job"], []).append(r)
 names = {"add": "numpy memmap add", "ndmmap-add": "ndmmap add (rayon)",
          "ndmmap-add-serial": "ndmmap add (1 thread)", "ndmmap-add-in-ram": "read, add, write (RAM)"}
-print(f"{'job':<24} {'seconds':>8} {'GB/s':>6} {'peak RSS MiB':>13} {'time / NumPy':>13}")
-for r in rows:
-    print(f"{names.get(r['job'], r['job']):<24} {r['seconds']:>8.3f} {r['gb_per_s']:>6.2f} "
-          f"{r['peak_rss_mib']:>13.1f} {r['seconds'] / numpy['seconds']:>13.2f}")
-print("GB/s counts 3 * 8 * N bytes (read a, read b, write c); time / NumPy below 1 is faster.")
+median = {job: statistics.median(r["seconds"] for r in rs) for job, rs in jobs.items()}
+print(f"{'job':<24} {'seconds':>8} {'range':>13} {'GB/s':>6} {'peak RSS MiB':>13} {'time / NumPy':>13}")
+for job, rs in jobs.items():
+    secs = [r["seconds"] for r in rs]
+    print(f"{names.get(job, job):<24} {median[job]:>8.3f} {min(secs):>6.3f}-{max(secs):<6.3f} "
+          f"{rs[0]['bytes_moved'] / median[job] / 1e9:>6.2f} "
+          f"{max(r['peak_rss_mib'] for r in rs):>13.1f} {median[job] / median['add']:>13.2f}")
+print("GB/s counts 3 * 8 * N bytes (read a, read b, write c) over the median time;")
+print("time / NumPy is the ratio of medians, below 1 is faster.")
 EOF
