@@ -12,6 +12,7 @@ use ndarray::{ArrayRef, ArrayView, ArrayViewMut, Axis, Dimension};
 
 use crate::bytes;
 use crate::error::{Error, Result};
+use crate::grow::Growth;
 use crate::layout::ArrayLayout;
 use crate::map::Advise;
 use crate::options::{Access, Mode};
@@ -118,6 +119,8 @@ pub struct MmapArrayMut<A: 'static, D> {
     /// which would alias the view's unique borrow.
     len: usize,
     source: Source,
+    /// Capacity and file kind for growth (`crate::grow`); its tail is cut off on drop.
+    growth: Growth,
 }
 
 impl<A: AnyBitPattern, D: Dimension> MmapArray<A, D> {
@@ -277,7 +280,85 @@ impl<A: Pod, D: Dimension> MmapArrayMut<A, D> {
         // never leaves the guard (see `MmapArray::new`).
         let bytes: &'static mut [u8] = unsafe { std::slice::from_raw_parts_mut(base, len) };
         let view = bytes::view_mut(bytes, layout).map_err(|e| e.at_path(&source.path))?;
-        Ok(MmapArrayMut { view, map, base: base as usize, len, source })
+        let growth = Growth::new(layout);
+        Ok(MmapArrayMut { view, map, base: base as usize, len, source, growth })
+    }
+
+    /// Resizes the map to `map_len` bytes (if given; the file must hold them) and views its
+    /// first `layout.span` bytes as `layout`: growth's one `unsafe` step. On error the view
+    /// keeps its old layout.
+    pub(crate) fn remap_view(
+        &mut self,
+        map_len: Option<usize>,
+        layout: &ArrayLayout<D>,
+    ) -> Result<()> {
+        let ndim = self.view.ndim();
+        let mut strides = self.view.raw_dim();
+        for (slot, &s) in strides.slice_mut().iter_mut().zip(self.view.strides()) {
+            *slot = s.cast_unsigned();
+        }
+        let old = ArrayLayout { dim: self.view.raw_dim(), strides, span: self.len };
+        // Give up the view's unique borrow of the map before the map changes. An empty view
+        // needs no bytes (a 0-dimensional array cannot grow and never gets here).
+        let empty: &'static mut [A] = &mut [];
+        self.view = ArrayViewMut::from_shape(D::zeros(ndim), empty)
+            .map_err(|source| Error::Shape { path: Some(self.source.path.clone()), source })?;
+        self.len = 0;
+        let remapped = match (map_len, &self.source.file) {
+            (Some(n), Some(file)) => {
+                let end = self.source.offset + n as u64;
+                // SAFETY: the caller has made the file at least `offset + n` bytes long, and
+                // nothing borrows the map: the view was just replaced by one of no bytes, and
+                // the guard lends views only while borrowed, which `&mut self` rules out.
+                let moved =
+                    unsafe { crate::map::remap(&mut self.map, file, self.source.offset, n) };
+                moved.map_err(|e| Error::io(&self.source.path, "remap", end, e))
+            }
+            _ => Ok(()),
+        };
+        let layout = if remapped.is_ok() { layout } else { &old };
+        let whole: &mut [u8] = &mut self.map;
+        let Some(bytes) = whole.get_mut(..layout.span) else {
+            return Err(Error::TooShort {
+                path: Some(self.source.path.clone()),
+                needed: self.source.offset + layout.span as u64,
+                available: self.source.offset + whole.len() as u64,
+            });
+        };
+        let (base, len) = (bytes.as_mut_ptr(), bytes.len());
+        // SAFETY: as in `new`: the bytes are the map's first `len`, valid and at this address
+        // until the map is remapped (again through this function, which first drops the
+        // view) or unmapped when the guard drops, and the view is the only reference to them.
+        let bytes: &'static mut [u8] = unsafe { std::slice::from_raw_parts_mut(base, len) };
+        self.view = bytes::view_mut(bytes, layout).map_err(|e| e.at_path(&self.source.path))?;
+        (self.base, self.len) = (base as usize, len);
+        remapped
+    }
+}
+
+impl<A: 'static, D> MmapArrayMut<A, D> {
+    /// The growth state.
+    pub(crate) fn growth(&self) -> &Growth {
+        &self.growth
+    }
+
+    /// The growth state, mutably.
+    pub(crate) fn growth_mut(&mut self) -> &mut Growth {
+        &mut self.growth
+    }
+
+    /// The growth state with the source and the array's length in bytes.
+    pub(crate) fn growth_parts(&mut self) -> (&mut Growth, &Source, usize) {
+        (&mut self.growth, &self.source, self.len)
+    }
+}
+
+impl<A: 'static, D> Drop for MmapArrayMut<A, D> {
+    /// Cuts off any capacity that growth left past the array's end (see `crate::grow`),
+    /// so the file holds the array and nothing after it. Errors cannot be reported here;
+    /// [`close`](MmapArrayMut::close) reports them.
+    fn drop(&mut self) {
+        let _ = self.growth.trim_file(&self.source, self.len, false);
     }
 }
 
@@ -555,8 +636,12 @@ impl<A: 'static, D: Dimension> MmapArrayMut<A, D> {
     /// assert_eq!(std::fs::read(&path)?, [1]);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn close(self) -> Result<()> {
-        self.flush()
+    pub fn close(mut self) -> Result<()> {
+        self.flush()?;
+        let end = self.source.offset + self.len as u64;
+        self.growth
+            .trim_file(&self.source, self.len, true)
+            .map_err(|e| Error::io(&self.source.path, "truncate", end, e))
     }
 
     fn flush_bytes(&self, bytes: Range<usize>) -> Result<()> {

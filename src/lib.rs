@@ -83,6 +83,7 @@ pub mod chunked;
 mod create;
 mod error;
 mod file;
+mod grow;
 mod guard;
 mod layout;
 mod lock;

@@ -61,6 +61,37 @@ pub(crate) unsafe fn map_copy_on_write(file: &File, region: Region) -> io::Resul
     unsafe { region.options().map_copy(file) }
 }
 
+/// Changes the length of `map`, a read-write shared map of `file` from byte `offset`, to
+/// `len` bytes, without copying the data: `mremap` on Linux (the map may move), else a new
+/// map of the same bytes in place of the old one.
+///
+/// # Safety
+///
+/// As [`map_read_write`], and: `file` must hold at least `offset + len` bytes, and no
+/// reference into `map` may be alive, since its bytes may move to another address.
+pub(crate) unsafe fn remap(
+    map: &mut MmapMut,
+    file: &File,
+    offset: u64,
+    len: usize,
+) -> io::Result<()> {
+    #[cfg(target_os = "linux")]
+    {
+        let _ = (file, offset);
+        // SAFETY: the caller guarantees that the file reaches past the new end, so every
+        // byte of the resized map is backed by the file, and that nothing borrows the map,
+        // so its moving invalidates no reference.
+        unsafe { map.remap(len, memmap2::RemapOptions::new().may_move(true)) }
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        // SAFETY: forwarded: the caller upholds `map_read_write`'s contract for the file,
+        // which is long enough; the old map is unmapped when replaced, and nothing borrows it.
+        *map = unsafe { map_read_write(file, Region { offset, len, populate: false }) }?;
+        Ok(())
+    }
+}
+
 /// Grows `file` from `from` to `to` bytes and reserves the new blocks on disk, so that
 /// writing through a map of them cannot fail with `SIGBUS` when the disk fills up: the
 /// full disk is reported here instead, as [`io::ErrorKind::StorageFull`].

@@ -376,7 +376,6 @@ fn encode(header: &Header) -> Option<Vec<u8>> {
 ///   bytes long.
 /// - [`HeaderError::ShapeDoesNotFit`] if the new dict text does not fit in the existing header:
 ///   another axis grew by more digits than the existing padding can absorb. Nothing is written.
-#[allow(dead_code, reason = "used by growable arrays, being written")]
 pub(crate) fn rewrite_shape(
     header_bytes: &mut [u8],
     new_shape: &[usize],

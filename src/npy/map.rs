@@ -513,7 +513,10 @@ impl<A, D: Dimension> MapNpy for Array<A, D> {
         let path = path.as_ref();
         let data = locate::<A, D>(path, options)?;
         // SAFETY: forwarded; the caller upholds the same contract for this file.
-        unsafe { Array::<A, D>::map_file_mut_with(path, &data) }
+        let mut guard = unsafe { Array::<A, D>::map_file_mut_with(path, &data) }?;
+        // The data starts where the header ends; growth rewrites the header's shape.
+        guard.growth_mut().set_npy(usize::try_from(data.offset).unwrap_or(usize::MAX));
+        Ok(guard)
     }
 
     unsafe fn map_npy_copy_with(
@@ -564,7 +567,9 @@ impl<A, D: Dimension> MapNpy for Array<A, D> {
         }
         let source =
             Source { path: path.to_path_buf(), offset, mode: Mode::ReadWrite, file: Some(file) };
-        MmapArrayMut::new(map, &layout, source)
+        let mut guard = MmapArrayMut::new(map, &layout, source)?;
+        guard.growth_mut().set_npy(header_bytes.len());
+        Ok(guard)
     }
 }
 

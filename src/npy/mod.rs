@@ -38,6 +38,7 @@ mod save;
 
 pub use self::element::NpyElement;
 pub use self::header::HeaderError;
+pub(crate) use self::header::{parse as parse_header, rewrite_shape};
 pub use self::map::{MapNpy, NpyOptions};
 pub use self::read::{NpyHeader, inspect, read_npy};
 pub use self::save::WriteNpyExt;

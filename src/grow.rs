@@ -1,0 +1,599 @@
+//! Growable arrays: [`MmapArrayMut::append`], [`push`](MmapArrayMut::push),
+//! [`resize_outer`](MmapArrayMut::resize_outer), [`reserve`](MmapArrayMut::reserve),
+//! [`capacity`](MmapArrayMut::capacity) and [`shrink_to_fit`](MmapArrayMut::shrink_to_fit)
+//! on read-write maps of raw and `.npy` files.
+//!
+//! # How it works
+//!
+//! An array grows along its outermost axis in memory: axis 0 in C order, the last axis in
+//! Fortran order, so that new elements go at the end of the file and nothing moves. The
+//! file grows geometrically (by half the mapped length, at least 1 MiB and at most 1 GiB at
+//! a time); the new blocks are reserved on disk (`fallocate`), so a full disk is an
+//! [`Error::NoSpace`] from the call that grows, never a `SIGBUS` later. The map follows the
+//! file with `mremap` on Linux (no copy, the pages stay where they are) and is mapped again
+//! elsewhere. Views see the logical shape only; the capacity beyond it exists while the guard
+//! lives, and `close` and drop cut the file back to the array's end.
+//!
+//! For `.npy` files every change of shape keeps the file loadable at every moment: new data
+//! is written through the map and flushed to disk (`msync`), then the header's shape is
+//! rewritten in place (it keeps its length: NumPy pads headers for growth) and synced
+//! (`fdatasync`). A crash at any point leaves a file that NumPy loads with the old shape or
+//! the new one; trailing capacity after the data is ignored by NumPy's reader.
+//!
+//! Raw files have no header: their length is the array's length. A crash (not a clean drop
+//! or `close`) can leave the capacity beyond the array's end in the file, as zeros (or as
+//! the rows of an earlier shrink).
+
+use std::io::{self, Read, Seek, SeekFrom, Write};
+
+use bytemuck::Pod;
+use ndarray::{ArrayView, Axis, Dimension, RemoveAxis, ShapeBuilder, Slice, StrideShape};
+
+use crate::error::{Error, Result};
+use crate::guard::{MmapArrayMut, Source};
+use crate::layout::{ArrayLayout, Elem};
+use crate::map;
+use crate::npy::{HeaderError, parse_header, rewrite_shape};
+use crate::options::Mode;
+
+/// The least a file grows by, in bytes (when the array needs less).
+const MIN_STEP: usize = 1 << 20;
+/// The most a file grows by beyond what the array needs, in bytes.
+const MAX_STEP: usize = 1 << 30;
+
+/// What describes the array's shape on disk.
+#[derive(Debug)]
+enum Kind {
+    /// Nothing: a raw file, whose length is the array's length.
+    Raw,
+    /// A `.npy` header of `len` bytes at the start of the file (where the data starts).
+    Npy {
+        /// The header's length.
+        len: usize,
+        /// The header's bytes as last written, once read.
+        bytes: Option<Vec<u8>>,
+    },
+}
+
+/// The memory order an array grows in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Order {
+    /// C order: grows along axis 0.
+    C,
+    /// Fortran order: grows along the last axis.
+    F,
+}
+
+/// A writable guard's growth state: the kind of file, the memory order and the capacity.
+#[derive(Debug)]
+pub(crate) struct Growth {
+    kind: Kind,
+    /// `None` for layouts that cannot grow: custom strides, or no axis at all.
+    order: Option<Order>,
+    /// Bytes mapped from the data offset: the capacity, at least the array's span.
+    map_len: usize,
+    /// Bytes of the map from here on hold zeros (freshly reserved and never written).
+    zero_from: usize,
+    /// The file extends past the array's data and the guard owns that tail: growth reserved
+    /// it, or a shrink left it. Drop and `close` cut it off.
+    tail: bool,
+}
+
+impl Growth {
+    /// The state of a guard just made over exactly `layout` (the file may be longer).
+    pub(crate) fn new<D: Dimension>(layout: &ArrayLayout<D>) -> Self {
+        let strides = layout.strides.slice();
+        let order = if layout.dim.ndim() == 0 {
+            None
+        } else if strides == layout.dim.default_strides().slice() {
+            Some(Order::C)
+        } else if strides == layout.dim.fortran_strides().slice() {
+            Some(Order::F)
+        } else {
+            None
+        };
+        Growth { kind: Kind::Raw, order, map_len: layout.span, zero_from: layout.span, tail: false }
+    }
+
+    /// Records that the file is a `.npy` file whose header is `len` bytes long.
+    pub(crate) fn set_npy(&mut self, len: usize) {
+        self.kind = Kind::Npy { len, bytes: None };
+    }
+
+    /// Cuts the file back to the end of the array's `len` bytes of data, if the guard left a
+    /// tail past it; with `sync`, waits until the new length is on disk. The map may still
+    /// span the cut-off bytes: the caller must not touch them (views cover `len` bytes only).
+    pub(crate) fn trim_file(&mut self, source: &Source, len: usize, sync: bool) -> io::Result<()> {
+        let Some(file) = source.file.as_ref().filter(|_| self.tail) else {
+            return Ok(());
+        };
+        file.set_len(source.offset + len as u64)?;
+        self.tail = false;
+        self.map_len = self.map_len.min(len);
+        self.zero_from = self.zero_from.min(len);
+        if sync { file.sync_data() } else { Ok(()) }
+    }
+}
+
+/// A planned shape: its layout and, for `.npy` files, the header that states it.
+struct Plan<D> {
+    layout: ArrayLayout<D>,
+    header: Option<Vec<u8>>,
+}
+
+impl<A: Pod, D: Dimension> MmapArrayMut<A, D> {
+    /// Appends `rows` at the end of the growth axis: axis 0 for C-order arrays, the last
+    /// axis for Fortran-order ones (ndarray's [`Array::append`](ndarray::Array::append) with
+    /// the axis that keeps the data in place). `rows` must match the array's shape on every
+    /// other axis; any layout will do.
+    ///
+    /// The file grows geometrically and its new blocks are reserved on disk, so a run of
+    /// appends costs amortized constant time per element and no data is ever copied (the map
+    /// is resized with `mremap` on Linux). For `.npy` files the new rows are flushed to disk
+    /// before the header is rewritten and synced, so the file is valid at every moment.
+    ///
+    /// Only read-write maps of files can grow; read-only guards ([`MmapArray`](crate::MmapArray))
+    /// have no such method. Appending takes `&mut self`, so no view of the array can be
+    /// alive while the map moves:
+    ///
+    /// ```compile_fail
+    /// use ndmmap::prelude::*;
+    ///
+    /// let dir = tempfile::tempdir().unwrap();
+    /// // SAFETY: no other process touches files in this fresh temporary folder.
+    /// let mut log = unsafe { Array2::<f32>::create_npy(dir.path().join("log.npy"), (1, 4)) }.unwrap();
+    /// let first = log.row(0);
+    /// log.append(Array2::<f32>::ones((2, 4)).view()).unwrap(); // error: `log` is borrowed
+    /// assert_eq!(first.sum(), 0.0);
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// - [`Error::AppendShape`] if `rows` does not match the array on the other axes.
+    /// - [`Error::NotGrowable`] for copy-on-write and anonymous maps, arrays with custom
+    ///   strides or no axis, and files with bytes after the array's data (a map of part of a
+    ///   file, or a `.npy` file followed by something else).
+    /// - [`Error::NpyHeaderFull`] if a `.npy` header has no room for the new shape.
+    /// - [`Error::Overflow`] if the new shape's byte length overflows `isize::MAX`.
+    /// - [`Error::NoSpace`] if the disk is full; [`Error::Io`] for other I/O errors.
+    ///
+    /// On error the array and the file keep their shape.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndmmap::prelude::*;
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let path = dir.path().join("log.npy");
+    /// // SAFETY: no other process touches files in this fresh temporary folder.
+    /// let mut log = unsafe { Array2::<f32>::create_npy(&path, (0, 3))? };
+    /// log.append(array![[1.0, 2.0, 3.0]].view())?;
+    /// log.append(Array2::from_elem((2, 3), 7.0).view())?;
+    /// assert_eq!(log.shape(), &[3, 3]);
+    /// log.close()?;
+    /// let back: Array2<f32> = ndmmap::npy::read_npy(&path)?;
+    /// assert_eq!(back.row(0), array![1.0, 2.0, 3.0]);
+    /// assert_eq!(back.sum(), 6.0 + 6.0 * 7.0);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[allow(clippy::needless_pass_by_value, reason = "as ndarray's `Array::append`")]
+    pub fn append(&mut self, rows: ArrayView<'_, A, D>) -> Result<()> {
+        let axis = self.growth_axis()?;
+        self.check_rows(axis, rows.shape())?;
+        let old = self.len_of(axis);
+        let added = rows.len_of(axis);
+        if added == 0 {
+            return Ok(());
+        }
+        let new = old.checked_add(added).ok_or_else(|| self.overflow(axis, usize::MAX))?;
+        let plan = self.plan(axis, new)?;
+        let old_layout = self.current_layout(axis)?;
+        self.ensure_capacity(axis, plan.layout.span)?;
+        self.remap_view(None, &plan.layout)?;
+        self.view_mut().slice_axis_mut(axis, Slice::from(old..)).assign(&rows);
+        self.publish(&old_layout, plan)
+    }
+
+    /// Appends one row (a subview along the growth axis, of one dimension less): ndarray's
+    /// [`Array::push`](ndarray::Array::push) with the axis of [`append`](Self::append).
+    ///
+    /// # Errors
+    ///
+    /// As [`append`](Self::append).
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndmmap::prelude::*;
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// // SAFETY: no other process touches files in this fresh temporary folder.
+    /// let mut log = unsafe { Array2::<u16>::create_file(dir.path().join("log.bin"), (0, 2))? };
+    /// log.push(array![1, 2].view())?;
+    /// log.push(array![3, 4].view())?;
+    /// assert_eq!(*log, array![[1, 2], [3, 4]]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[allow(clippy::needless_pass_by_value, reason = "as ndarray's `Array::push`")]
+    pub fn push(&mut self, row: ArrayView<'_, A, D::Smaller>) -> Result<()>
+    where
+        D: RemoveAxis,
+    {
+        let axis = self.growth_axis()?;
+        let found = row.shape().to_vec();
+        let mismatch = |this: &Self| {
+            let mut found = found.clone();
+            found.insert(axis.index().min(found.len()), 1);
+            this.append_shape_error(axis, found)
+        };
+        if row.ndim() + 1 != self.ndim() {
+            return Err(mismatch(self));
+        }
+        let rows = row.insert_axis(axis).into_dimensionality::<D>().map_err(|_| mismatch(self))?;
+        self.append(rows)
+    }
+
+    /// Sets the length of the growth axis (axis 0 in C order, the last axis in Fortran
+    /// order) to `len`: new elements are zeros, and a shrink drops the elements past `len`
+    /// (the file keeps them as capacity until `close` or drop cuts it). A shrink then a grow
+    /// reads zeros, never the dropped elements.
+    ///
+    /// # Errors
+    ///
+    /// As [`append`](Self::append), without [`Error::AppendShape`].
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndmmap::prelude::*;
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let path = dir.path().join("a.npy");
+    /// // SAFETY: no other process touches files in this fresh temporary folder.
+    /// let mut a = unsafe { Array2::<i32>::create_npy(&path, (2, 2).f())? };
+    /// a.fill(5);
+    /// a.resize_outer(1)?; // Fortran order: the last axis grows and shrinks
+    /// a.resize_outer(3)?;
+    /// assert_eq!(*a, array![[5, 0, 0], [5, 0, 0]]);
+    /// a.close()?;
+    /// assert_eq!(ndmmap::npy::inspect(&path)?.shape, [2, 3]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn resize_outer(&mut self, len: usize) -> Result<()> {
+        let axis = self.growth_axis()?;
+        let old = self.len_of(axis);
+        if len == old {
+            return Ok(());
+        }
+        let plan = self.plan(axis, len)?;
+        let old_layout = self.current_layout(axis)?;
+        if len < old {
+            // The header first: until it is written the old, longer data is still valid.
+            self.write_header(plan.header.as_deref())?;
+            self.growth_mut().tail = true;
+            return self.remap_view(None, &plan.layout);
+        }
+        self.ensure_capacity(axis, plan.layout.span)?;
+        let (old_span, new_span) = (old_layout.span, plan.layout.span);
+        let zero_from = self.growth_mut().zero_from;
+        self.remap_view(None, &plan.layout)?;
+        if old_span < zero_from {
+            // Elements dropped by an earlier shrink: zero the ones now back in the array.
+            let row_bytes = row_bytes(self.shape(), axis, size_of::<A>());
+            let dirty = (zero_from.min(new_span) - old_span).div_ceil(row_bytes);
+            let range = Slice::from(old..old + dirty);
+            self.view_mut().slice_axis_mut(axis, range).fill(A::zeroed());
+        }
+        self.publish(&old_layout, plan)
+    }
+
+    /// Makes room for at least `additional` more elements along the growth axis without
+    /// growing the file again: the file grows (and its blocks are reserved) now. Like
+    /// [`Vec::reserve`], it may reserve more.
+    ///
+    /// # Errors
+    ///
+    /// As [`resize_outer`](Self::resize_outer).
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndmmap::prelude::*;
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// // SAFETY: no other process touches files in this fresh temporary folder.
+    /// let mut log = unsafe { Array2::<f64>::create_file(dir.path().join("log.bin"), (0, 8))? };
+    /// log.reserve(1000)?;
+    /// assert!(log.capacity() >= 1000);
+    /// assert_eq!(log.shape(), &[0, 8]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn reserve(&mut self, additional: usize) -> Result<()> {
+        let axis = self.growth_axis()?;
+        let old = self.len_of(axis);
+        let want = old.checked_add(additional).ok_or_else(|| self.overflow(axis, usize::MAX))?;
+        let layout = self.layout_for(axis, want)?;
+        self.ensure_capacity(axis, layout.span)
+    }
+
+    /// Gives back the capacity past the array's end: the map and the file shrink to the
+    /// array's data, so a raw file's length is again the array's length.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] if the map or the file cannot shrink.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndmmap::prelude::*;
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let path = dir.path().join("log.bin");
+    /// // SAFETY: no other process touches files in this fresh temporary folder.
+    /// let mut log = unsafe { Array1::<u8>::create_file(&path, 0)? };
+    /// log.append(array![1, 2, 3].view())?;
+    /// assert!(std::fs::metadata(&path)?.len() > 3); // capacity
+    /// log.shrink_to_fit()?;
+    /// assert_eq!(std::fs::read(&path)?, [1, 2, 3]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn shrink_to_fit(&mut self) -> Result<()> {
+        if !self.growth_mut().tail {
+            return Ok(());
+        }
+        let span = self.byte_addresses().len();
+        let axis = self.growth_axis()?;
+        let layout = self.current_layout(axis)?;
+        // The map first, so that no map reaches past the file's new end.
+        self.remap_view(Some(span), &layout)?;
+        let (growth, source, len) = self.growth_parts();
+        growth.map_len = span;
+        growth.trim_file(source, len, false).map_err(|e| Error::io(&source.path, "truncate", 0, e))
+    }
+
+    /// The length the growth axis can reach without growing the file (for arrays that
+    /// cannot grow, their current length along axis 0).
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndmmap::prelude::*;
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// // SAFETY: no other process touches files in this fresh temporary folder.
+    /// let mut log = unsafe { Array2::<f32>::create_file(dir.path().join("log.bin"), (0, 256))? };
+    /// assert_eq!(log.capacity(), 0);
+    /// log.append(Array2::zeros((1, 256)).view())?;
+    /// assert!(log.capacity() >= 1024); // the file grows by at least 1 MiB at a time
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
+    pub fn capacity(&self) -> usize {
+        let (growth, ndim) = (self.growth(), self.ndim());
+        let axis = match growth.order {
+            None if ndim == 0 => return 1,
+            Some(Order::F) => Axis(ndim - 1),
+            _ => Axis(0),
+        };
+        let len = self.len_of(axis);
+        let row = row_bytes(self.shape(), axis, size_of::<A>());
+        if growth.order.is_none() || row == 0 { len } else { len.max(growth.map_len / row) }
+    }
+
+    /// Checks that this guard can grow and returns its growth axis; reads a `.npy` header
+    /// the first time.
+    fn growth_axis(&mut self) -> Result<Axis> {
+        let ndim = self.ndim();
+        let shape = self.shape().to_vec();
+        let span = self.byte_addresses().len();
+        let (growth, source, _) = self.growth_parts();
+        let refuse = |reason| Err(Error::NotGrowable { path: source.path.clone(), reason });
+        if source.mode != Mode::ReadWrite {
+            return refuse("a copy-on-write map never changes its file");
+        }
+        let Some(file) = &source.file else {
+            return refuse("an anonymous map has no file to grow");
+        };
+        let Some(mut order) = growth.order else {
+            return refuse(if ndim == 0 {
+                "a 0-dimensional array has no axis to grow"
+            } else {
+                "only C- and Fortran-order arrays can grow, not custom strides"
+            });
+        };
+        if !growth.tail {
+            let file_len =
+                file.metadata().map_err(|e| Error::io(&source.path, "stat", 0, e))?.len();
+            if file_len != source.offset + span as u64 {
+                return refuse(
+                    "the file holds bytes after the array's data, which growth would overwrite",
+                );
+            }
+        }
+        if let Kind::Npy { len, bytes } = &mut growth.kind {
+            let header = match bytes {
+                Some(header) => header,
+                None => bytes.insert(
+                    read_prefix(file, *len)
+                        .map_err(|e| Error::io(&source.path, "read", *len as u64, e))?,
+                ),
+            };
+            let parsed = parse_header(header, usize::MAX)
+                .map_err(|e| Error::Npy { path: source.path.clone(), source: e })?;
+            if parsed.data_offset != *len || parsed.header.shape != shape {
+                return refuse("the .npy header no longer describes the mapped array");
+            }
+            // The header decides for the layouts that are both C and F (empty, all ones).
+            order = if parsed.header.fortran_order { Order::F } else { Order::C };
+            growth.order = Some(order);
+        }
+        Ok(if order == Order::F { Axis(ndim - 1) } else { Axis(0) })
+    }
+}
+
+impl<A: Pod, D: Dimension> MmapArrayMut<A, D> {
+    /// The error for an appended array of shape `found`.
+    fn append_shape_error(&self, axis: Axis, found: Vec<usize>) -> Error {
+        Error::AppendShape {
+            path: self.path().to_path_buf(),
+            axis: axis.index(),
+            expected: self.shape().to_vec(),
+            found,
+        }
+    }
+
+    /// Checks that an array of shape `found` matches this one on every axis but `axis`.
+    fn check_rows(&self, axis: Axis, found: &[usize]) -> Result<()> {
+        let shape = self.shape();
+        let fits = found.len() == shape.len()
+            && shape.iter().zip(found).enumerate().all(|(i, (a, b))| i == axis.index() || a == b);
+        if fits { Ok(()) } else { Err(self.append_shape_error(axis, found.to_vec())) }
+    }
+
+    /// The overflow error for `len` elements along `axis`.
+    fn overflow(&self, axis: Axis, len: usize) -> Error {
+        let mut shape = self.shape().to_vec();
+        shape[axis.index()] = len;
+        Error::Overflow { path: Some(self.path().to_path_buf()), shape, elem_size: size_of::<A>() }
+    }
+
+    /// The layout of this array with `len` elements along `axis`, in its growth order.
+    fn layout_for(&self, axis: Axis, len: usize) -> Result<ArrayLayout<D>> {
+        let mut dim = self.raw_dim();
+        dim[axis.index()] = len;
+        let fortran = self.growth().order == Some(Order::F);
+        let shape: StrideShape<D> = dim.set_f(fortran).into();
+        let layout =
+            ArrayLayout::new(&shape, Elem::of::<A>(), true).map_err(|e| e.at_path(self.path()))?;
+        if self.offset().checked_add(layout.span as u64).is_none() {
+            return Err(self.overflow(axis, len));
+        }
+        Ok(layout)
+    }
+
+    /// The layout of this array as it is.
+    fn current_layout(&self, axis: Axis) -> Result<ArrayLayout<D>> {
+        self.layout_for(axis, self.len_of(axis))
+    }
+
+    /// The layout for `len` elements along `axis` and, for `.npy` files, the header that
+    /// states it. Nothing is written.
+    fn plan(&self, axis: Axis, len: usize) -> Result<Plan<D>> {
+        let layout = self.layout_for(axis, len)?;
+        let header = match &self.growth().kind {
+            Kind::Raw => None,
+            Kind::Npy { bytes, .. } => {
+                let path = || self.path().to_path_buf();
+                let mut header = bytes.clone().unwrap_or_default();
+                rewrite_shape(&mut header, layout.dim.slice()).map_err(|e| match e {
+                    HeaderError::ShapeDoesNotFit { needed, available } => Error::NpyHeaderFull {
+                        path: path(),
+                        shape: layout.dim.slice().to_vec(),
+                        needed,
+                        available,
+                    },
+                    HeaderError::ShapeOverflow { .. } => self.overflow(axis, len),
+                    source => Error::Npy { path: path(), source },
+                })?;
+                Some(header)
+            }
+        };
+        Ok(Plan { layout, header })
+    }
+
+    /// Grows the file and the map so that they hold at least `span` bytes of data.
+    fn ensure_capacity(&mut self, axis: Axis, span: usize) -> Result<()> {
+        let layout = self.current_layout(axis)?;
+        let (growth, source, _) = self.growth_parts();
+        let Some(file) = source.file.as_ref().filter(|_| span > growth.map_len) else {
+            return Ok(());
+        };
+        let old = growth.map_len;
+        let limit = isize::MAX.unsigned_abs();
+        let roomy = span.max(old.saturating_add((old / 2).clamp(MIN_STEP, MAX_STEP))).min(limit);
+        let from = source.offset + old as u64;
+        let end = |cap: usize| source.offset.saturating_add(cap as u64);
+        let mut cap = roomy;
+        let mut reserved = map::grow_and_reserve(file, from, end(cap));
+        if let Err(e) = &reserved
+            && e.kind() == io::ErrorKind::StorageFull
+            && roomy > span
+        {
+            // A disk too full for the spare room may still hold what the array needs.
+            let _ = file.set_len(from);
+            cap = span;
+            reserved = map::grow_and_reserve(file, from, end(cap));
+        }
+        if let Err(e) = reserved {
+            // fallocate may have grown the file before failing: give the bytes back.
+            let _ = file.set_len(from);
+            return Err(Error::io(&source.path, "reserve space for", end(cap), e));
+        }
+        growth.tail = true;
+        self.remap_view(Some(cap), &layout)?;
+        self.growth_mut().map_len = cap;
+        Ok(())
+    }
+
+    /// Makes a grown shape visible on disk: for `.npy` files, flushes the new data, then
+    /// writes and syncs the header. On error the array goes back to the `old` layout.
+    fn publish(&mut self, old: &ArrayLayout<D>, plan: Plan<D>) -> Result<()> {
+        let new_span = plan.layout.span;
+        let growth = self.growth_mut();
+        growth.zero_from = growth.zero_from.max(new_span);
+        let Some(header) = plan.header else {
+            return Ok(());
+        };
+        let written = self
+            .flush_range(old.span.min(new_span)..new_span)
+            .and_then(|()| self.write_header(Some(&header)));
+        match written {
+            Ok(()) => Ok(()),
+            Err(e) => self.remap_view(None, old).and(Err(e)),
+        }
+    }
+
+    /// Writes `header` (if any) at the start of the file and waits until it is on disk.
+    fn write_header(&mut self, header: Option<&[u8]>) -> Result<()> {
+        let Some(header) = header else {
+            return Ok(());
+        };
+        let (growth, source, _) = self.growth_parts();
+        if let Some(file) = &source.file {
+            write_prefix(file, header)
+                .and_then(|()| file.sync_data())
+                .map_err(|e| Error::io(&source.path, "write the header of", 0, e))?;
+        }
+        if let Kind::Npy { bytes, .. } = &mut growth.kind {
+            *bytes = Some(header.to_vec());
+        }
+        Ok(())
+    }
+}
+
+/// Bytes of one step along `axis`: the product of the other axes and the element size
+/// (`usize::MAX` if it overflows; such an array cannot grow).
+fn row_bytes(shape: &[usize], axis: Axis, elem: usize) -> usize {
+    shape
+        .iter()
+        .enumerate()
+        .filter(|&(i, _)| i != axis.index())
+        .try_fold(elem, |acc, (_, &d)| acc.checked_mul(d))
+        .unwrap_or(usize::MAX)
+}
+
+/// The first `len` bytes of `file`.
+fn read_prefix(mut file: &std::fs::File, len: usize) -> io::Result<Vec<u8>> {
+    let mut bytes = vec![0; len];
+    file.seek(SeekFrom::Start(0))?;
+    file.read_exact(&mut bytes)?;
+    Ok(bytes)
+}
+
+/// Overwrites the first bytes of `file` with `bytes`.
+fn write_prefix(mut file: &std::fs::File, bytes: &[u8]) -> io::Result<()> {
+    file.seek(SeekFrom::Start(0))?;
+    file.write_all(bytes)
+}
