@@ -365,3 +365,32 @@ fn populate_and_access_options() {
     assert_eq!(read_bytes(&dir.path().join("n.bin")), 2u16.to_ne_bytes().repeat(3000));
     assert_eq!(crate::elems::<u16>(&read_bytes(&path)), data);
 }
+
+/// Zero-dimensional arrays map one element; shapes with a zero axis create empty files.
+#[test]
+#[cfg_attr(miri, ignore = "miri cannot map files")]
+fn degenerate_shapes() {
+    let (dir, path) = temp_file("a.bin");
+    write_elems(&path, &[1.0f64, 2.0, 3.0]);
+    let options = MapOptions::new().offset(8).shape(());
+    // SAFETY: no other process touches files in this fresh temporary folder.
+    let scalar = unsafe { Array0::<f64>::map_file_with(&path, &options) }.unwrap();
+    assert_eq!(scalar[()], 2.0);
+    assert_eq!(scalar.first(), Some(&2.0));
+    // SAFETY: as above.
+    let mut w = unsafe { Array0::<f64>::map_file_mut_with(&path, &options) }.unwrap();
+    w[()] = 20.0;
+    w.close().unwrap();
+    assert_eq!(crate::elems::<f64>(&read_bytes(&path)), [1.0, 20.0, 3.0]);
+    // A 0-d array has no axis to infer, so a shape is required.
+    // SAFETY: as above.
+    let err = unsafe { Array0::<f64>::map_file(&path) }.unwrap_err();
+    assert!(matches!(err, Error::ShapeRequired { action: "map", ndim: 0, .. }), "{err:?}");
+
+    let empty = dir.path().join("empty.bin");
+    // SAFETY: as above.
+    let e = unsafe { Array2::<f64>::create_file(&empty, (0, 5)) }.unwrap();
+    assert_eq!(e.dim(), (0, 5));
+    e.close().unwrap();
+    assert_eq!(std::fs::metadata(&empty).unwrap().len(), 0);
+}
