@@ -23,8 +23,8 @@ const ANONYMOUS: &str = "<anonymous>";
 impl<A: Pod, D: Dimension> MmapArrayMut<A, D> {
     /// A new zeroed array in anonymous shared memory, backed by no file in any folder.
     ///
-    /// Unlike the file constructors this is safe: no file exists that another program could
-    /// modify or truncate, so the memory is reachable only through this guard, and through
+    /// Unlike the file constructors this is safe: no named file exists that another program
+    /// could open, modify or truncate, so the memory is reachable only through this guard, and through
     /// the copies of it that child processes inherit across `fork`. The map stays *shared*
     /// across `fork`: parent and children see each other's writes, so an
     /// [`atomic_view`](Self::atomic_view) made before forking gives counters and claims
@@ -66,6 +66,10 @@ impl<A: Pod, D: Dimension> MmapArrayMut<A, D> {
     /// # Ok::<(), ndmmap::Error>(())
     /// ```
     #[cfg(any(target_os = "linux", target_os = "android", target_os = "freebsd"))]
+    #[cfg_attr(
+        docsrs,
+        doc(cfg(any(target_os = "linux", target_os = "android", target_os = "freebsd")))
+    )]
     pub fn anonymous<Sh: Into<StrideShape<D>>>(shape: Sh) -> Result<Self> {
         let path = Path::new(ANONYMOUS);
         let layout =
