@@ -587,13 +587,25 @@ fn locate<A: NpyElement, D: Dimension>(path: &Path, options: &NpyOptions) -> Res
 
 /// `Some(false)` for C order, `Some(true)` for Fortran order (only when not also C, as
 /// `np.save` decides), `None` for any other layout.
+///
+/// Contiguity is NumPy's (and ndarray's `is_standard_layout`): the stride of an axis of
+/// length 1 does not matter, and empty arrays are contiguous in both orders. Comparing the
+/// strides with `default_strides`/`fortran_strides` instead wrote `fortran_order: True` for
+/// `(1, 3).f()`, unlike `np.save`, and took any 1-d stride (e.g. 2) as C order, so the
+/// header and the mapped view disagreed.
 pub(crate) fn memory_order<D: Dimension>(layout: &ArrayLayout<D>) -> Option<bool> {
-    let c = layout.dim.default_strides();
-    let f = layout.dim.fortran_strides();
-    let empty = layout.dim.size() == 0;
-    if empty || layout.strides.slice() == c.slice() || layout.dim.ndim() <= 1 {
+    let (dims, strides) = (layout.dim.slice(), layout.strides.slice());
+    let contiguous = |mut axes: Box<dyn Iterator<Item = usize>>| {
+        let mut expected = 1usize;
+        axes.all(|axis| {
+            let ok = dims[axis] == 1 || strides[axis] == expected;
+            expected = expected.wrapping_mul(dims[axis]);
+            ok
+        })
+    };
+    if layout.dim.size() == 0 || contiguous(Box::new((0..dims.len()).rev())) {
         Some(false)
-    } else if layout.strides.slice() == f.slice() {
+    } else if contiguous(Box::new(0..dims.len())) {
         Some(true)
     } else {
         None
