@@ -24,8 +24,8 @@ impl<A: Pod, D: Dimension> MmapArrayMut<A, D> {
     /// A new zeroed array in anonymous shared memory, backed by no file in any folder.
     ///
     /// Unlike the file constructors this is safe: no named file exists that another program
-    /// could open, modify or truncate, so the memory is reachable only through this guard, and through
-    /// the copies of it that child processes inherit across `fork`. The map stays *shared*
+    /// could open, modify or truncate, so the memory is reachable only through this guard,
+    /// and through the copies of it that child processes inherit across `fork`. The map stays *shared*
     /// across `fork`: parent and children see each other's writes, so an
     /// [`atomic_view`](Self::atomic_view) made before forking gives counters and claims
     /// shared by a family of processes. Between threads it is a large zeroed array that
