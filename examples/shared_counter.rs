@@ -108,7 +108,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     #[allow(clippy::cast_precision_loss, reason = "a rate for people to read")]
     let rate = expected as f64 / slowest;
     println!(
-        "{} processes x {} fetch_adds: {:.1} M ops/s combined ({slowest:.3} s counting, {wall:.3} s with process start)",
+        "{} processes x {} fetch_adds: {:.1} M ops/s combined \
+         ({slowest:.3} s counting, {wall:.3} s with process start)",
         args.procs,
         args.ops,
         rate / 1e6

@@ -25,8 +25,8 @@ impl<A: Pod, D: Dimension> MmapArrayMut<A, D> {
     ///
     /// Unlike the file constructors this is safe: no named file exists that another program
     /// could open, modify or truncate, so the memory is reachable only through this guard,
-    /// and through the copies of it that child processes inherit across `fork`. The map stays *shared*
-    /// across `fork`: parent and children see each other's writes, so an
+    /// and through the copies of it that child processes inherit across `fork`. The map stays
+    /// *shared* across `fork`: parent and children see each other's writes, so an
     /// [`atomic_view`](Self::atomic_view) made before forking gives counters and claims
     /// shared by a family of processes. Between threads it is a large zeroed array that
     /// the kernel allocates lazily, page by page.

@@ -38,12 +38,13 @@ use crate::options::MapOptions;
 /// let writer = MapOptions::new().lock(Lock::Exclusive);
 /// // SAFETY: every program that opens this file takes a lock first.
 /// let a = unsafe { Array1::<u8>::map_file_mut_with(&path, &writer)? };
+/// let shared = MapOptions::new().lock(Lock::Shared);
 /// // SAFETY: as above.
-/// let second = unsafe { Array1::<u8>::map_file_with(&path, &MapOptions::new().lock(Lock::Shared)) };
+/// let second = unsafe { Array1::<u8>::map_file_with(&path, &shared) };
 /// assert!(matches!(second, Err(Error::Locked { lock: Lock::Shared, .. })));
 /// drop(a);
 /// // SAFETY: as above.
-/// let reader = unsafe { Array1::<u8>::map_file_with(&path, &MapOptions::new().lock(Lock::Shared))? };
+/// let reader = unsafe { Array1::<u8>::map_file_with(&path, &shared)? };
 /// assert_eq!(reader.len(), 8);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
@@ -198,8 +199,9 @@ impl<A: 'static, D: Dimension> MmapArray<A, D> {
     /// let dir = tempfile::tempdir()?;
     /// let path = dir.path().join("a.bin");
     /// std::fs::write(&path, [0u8; 4])?;
+    /// let exclusive = MapOptions::new().lock(Lock::Exclusive);
     /// // SAFETY: every program that opens this file takes a lock first.
-    /// let a = unsafe { Array1::<u8>::map_file_with(&path, &MapOptions::new().lock(Lock::Exclusive))? };
+    /// let a = unsafe { Array1::<u8>::map_file_with(&path, &exclusive)? };
     /// a.unlock()?;
     /// // SAFETY: as above.
     /// let b = unsafe { Array1::<u8>::map_file(&path)? };
@@ -288,8 +290,9 @@ impl<A: 'static, D: Dimension> MmapArrayMut<A, D> {
     /// // SAFETY: every program that opens this file takes a lock first.
     /// let c = unsafe { Array1::<u32>::create_file_with(&path, &options)? };
     /// c.unlock()?;
+    /// let shared = MapOptions::new().lock(Lock::Shared);
     /// // SAFETY: as above.
-    /// let d = unsafe { Array1::<u32>::map_file_with(&path, &MapOptions::new().lock(Lock::Shared))? };
+    /// let d = unsafe { Array1::<u32>::map_file_with(&path, &shared)? };
     /// assert_eq!(d.len(), 4);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```

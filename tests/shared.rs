@@ -584,7 +584,8 @@ mod anonymous {
         let a = MmapArrayMut::<u32, Ix1>::anonymous(4).expect("anonymous");
         for result in [a.lock(Lock::Shared), a.try_lock(Lock::Exclusive), a.unlock()] {
             assert!(
-                matches!(&result, Err(Error::InvalidOption { path: Some(p), .. }) if p == Path::new("<anonymous>")),
+                matches!(&result, Err(Error::InvalidOption { path: Some(p), .. })
+                    if p == Path::new("<anonymous>")),
                 "{result:?}"
             );
         }
