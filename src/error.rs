@@ -170,7 +170,7 @@ pub enum Error {
         path: Option<PathBuf>,
         /// What was attempted: `"map"` or `"create"`.
         action: &'static str,
-        /// The array's number of dimensions (`None` for `IxDyn`).
+        /// The array's number of dimensions.
         ndim: usize,
     },
 

@@ -537,8 +537,9 @@ impl<A: 'static, D: Dimension> MmapArrayMut<A, D> {
     ///
     /// # Errors
     ///
-    /// [`Error::OffsetPastEnd`] if the range reaches past the array's bytes; [`Error::Io`]
-    /// if the kernel reports a write error.
+    /// [`Error::OffsetPastEnd`] if the range reaches past the array's bytes,
+    /// [`Error::InvalidOption`] if it starts after its end; [`Error::Io`] if the kernel
+    /// reports a write error.
     ///
     /// # Example
     ///
@@ -554,7 +555,13 @@ impl<A: 'static, D: Dimension> MmapArrayMut<A, D> {
     /// ```
     pub fn flush_range(&self, bytes: Range<usize>) -> Result<()> {
         let len = self.len;
-        if bytes.start > bytes.end || bytes.end > len {
+        if bytes.start > bytes.end {
+            return Err(Error::InvalidOption {
+                path: Some(self.source.path.clone()),
+                message: "flush_range needs a range whose start is not after its end",
+            });
+        }
+        if bytes.end > len {
             return Err(Error::OffsetPastEnd {
                 path: Some(self.source.path.clone()),
                 offset: bytes.end as u64,
@@ -587,7 +594,7 @@ impl<A: 'static, D: Dimension> MmapArrayMut<A, D> {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn flush_view<E: Dimension>(&self, view: &ArrayRef<A, E>) -> Result<()> {
-        if self.source.mode == Mode::CopyOnWrite || view.is_empty() {
+        if view.is_empty() {
             return Ok(());
         }
         let elem = size_of::<A>();
@@ -595,6 +602,9 @@ impl<A: 'static, D: Dimension> MmapArrayMut<A, D> {
         let end = self.base + self.len;
         if lo < self.base || hi > end {
             return Err(Error::ViewNotInMap { path: Some(self.source.path.clone()) });
+        }
+        if self.source.mode == Mode::CopyOnWrite {
+            return Ok(());
         }
         let page = page_size();
         let mut runs = contiguous_runs(view, elem);
