@@ -320,9 +320,15 @@ impl<A: Pod, D: Dimension> MmapArrayMut<A, D> {
     /// Gives back the capacity past the array's end: the map and the file shrink to the
     /// array's data, so a raw file's length is again the array's length.
     ///
+    /// It also cuts off whatever else the file holds past the array's data, which growth
+    /// refuses to overwrite ([`Error::NotGrowable`]): the capacity a growing guard left
+    /// behind when its process was killed, say. Call it then to make the file growable
+    /// again, and never on a map of part of a file whose rest you want to keep.
+    ///
     /// # Errors
     ///
-    /// [`Error::Io`] if the map or the file cannot shrink.
+    /// [`Error::NotGrowable`] as for [`append`](Self::append) (but not for bytes after the
+    /// data); [`Error::Io`] if the map or the file cannot shrink.
     ///
     /// # Example
     ///
@@ -340,11 +346,11 @@ impl<A: Pod, D: Dimension> MmapArrayMut<A, D> {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn shrink_to_fit(&mut self) -> Result<()> {
-        if !self.growth_mut().tail {
+        let axis = self.check_growable(true)?;
+        if !self.growth().tail {
             return Ok(());
         }
         let span = self.byte_addresses().len();
-        let axis = self.growth_axis()?;
         let layout = self.current_layout(axis)?;
         // The map first, so that no map reaches past the file's new end.
         self.remap_view(Some(span), &layout)?;
@@ -385,6 +391,12 @@ impl<A: Pod, D: Dimension> MmapArrayMut<A, D> {
     /// Checks that this guard can grow and returns its growth axis; reads a `.npy` header
     /// the first time.
     fn growth_axis(&mut self) -> Result<Axis> {
+        self.check_growable(false)
+    }
+
+    /// As [`growth_axis`](Self::growth_axis); with `claim_tail`, bytes after the array's data
+    /// become the guard's tail (to be cut off) instead of an error.
+    fn check_growable(&mut self, claim_tail: bool) -> Result<Axis> {
         let ndim = self.ndim();
         let shape = self.shape().to_vec();
         let span = self.byte_addresses().len();
@@ -406,9 +418,13 @@ impl<A: Pod, D: Dimension> MmapArrayMut<A, D> {
         if !growth.tail {
             let file_len =
                 file.metadata().map_err(|e| Error::io(&source.path, "stat", 0, e))?.len();
-            if file_len != source.offset + span as u64 {
+            let end = source.offset + span as u64;
+            if file_len > end && claim_tail {
+                growth.tail = true;
+            } else if file_len != end {
                 return refuse(
-                    "the file holds bytes after the array's data, which growth would overwrite",
+                    "the file holds bytes after the array's data, which growth would overwrite \
+                     (shrink_to_fit cuts them off)",
                 );
             }
         }
@@ -506,13 +522,17 @@ impl<A: Pod, D: Dimension> MmapArrayMut<A, D> {
     /// Grows the file and the map so that they hold at least `span` bytes of data.
     fn ensure_capacity(&mut self, axis: Axis, span: usize) -> Result<()> {
         let layout = self.current_layout(axis)?;
+        let row = row_bytes(self.shape(), axis, size_of::<A>()).max(1);
         let (growth, source, _) = self.growth_parts();
         let Some(file) = source.file.as_ref().filter(|_| span > growth.map_len) else {
             return Ok(());
         };
         let old = growth.map_len;
-        let limit = isize::MAX.unsigned_abs();
-        let roomy = span.max(old.saturating_add((old / 2).clamp(MIN_STEP, MAX_STEP))).min(limit);
+        // Whole steps along the growth axis, so that a raw file left at its capacity (by a
+        // crash) still holds a whole number of them.
+        let limit = isize::MAX.unsigned_abs() / row * row;
+        let roomy = old.saturating_add((old / 2).clamp(MIN_STEP, MAX_STEP)).min(limit);
+        let roomy = roomy.div_ceil(row).saturating_mul(row).min(limit).max(span);
         let from = source.offset + old as u64;
         let end = |cap: usize| source.offset.saturating_add(cap as u64);
         let mut cap = roomy;

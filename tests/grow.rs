@@ -1,0 +1,522 @@
+//! Growable arrays on real files: `append`, `push`, `resize_outer`, `reserve`,
+//! `shrink_to_fit` and `close` on raw and `.npy` files in C and Fortran order, checked by
+//! mapping the files again, by reading their bytes, and by NumPy; crash consistency with
+//! real processes killed by `SIGKILL`; every error by its variant.
+//!
+//! The NumPy checks run Python from `NDMMAP_PYTHON`, else the crate's `.venv`; without either
+//! they print a message and skip. With `NDMMAP_PYTHON` set (CI), a failing Python step fails
+//! the test.
+//!
+//! The crash test's child processes are this test binary itself, running the ignored test
+//! `crash_child` with `NDMMAP_GROW_CHILD` set.
+//!
+//! Every test maps files and so is ignored under Miri (rust-lang/miri#2520).
+
+// Values are small integers, exact in every float type used.
+#![allow(clippy::float_cmp, clippy::cast_precision_loss, clippy::cast_possible_truncation)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use ndmmap::npy::{NpyOptions, read_npy};
+use ndmmap::prelude::*;
+
+/// The Python to run NumPy with: `NDMMAP_PYTHON`, else the crate's `.venv`.
+fn python() -> Option<PathBuf> {
+    if let Some(python) = std::env::var_os("NDMMAP_PYTHON") {
+        return Some(python.into());
+    }
+    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv");
+    [venv.join("bin/python"), venv.join("Scripts/python.exe")].into_iter().find(|p| p.exists())
+}
+
+/// Checks with NumPy that the `.npy` file at `path` holds `np.arange(rows * width)` as `dtype`
+/// in `rows` rows of `width` (transposed for `order == "F"`); `rows` is `-1` to accept any
+/// number of rows (a prefix). With `exact`, also that the file's bytes equal `np.save`'s of
+/// that array. Returns the number of rows NumPy saw, or `None` without Python.
+const NUMPY_CHECK: &str = r"
+import io, sys
+import numpy as np
+path, dtype, order, rows, width, exact = sys.argv[1:]
+width = int(width)
+a = np.load(path, mmap_mode='r')
+n = a.shape[0] if order == 'C' else a.shape[-1]
+assert int(rows) in (-1, n), (a.shape, rows)
+e = np.arange(n * width, dtype=dtype).reshape(n, width)
+if order == 'F':
+    e = e.T
+assert a.shape == e.shape and a.dtype == e.dtype, (a.shape, a.dtype, e.shape, e.dtype)
+assert (a == e).all(), 'values differ'
+if exact == 'exact':
+    buf = io.BytesIO()
+    np.save(buf, e)
+    with open(path, 'rb') as f:
+        assert f.read() == buf.getvalue(), 'bytes differ from np.save'
+print(n)
+";
+
+fn numpy_check(
+    path: &Path,
+    dtype: &str,
+    order: &str,
+    rows: i64,
+    width: usize,
+    exact: bool,
+) -> Option<usize> {
+    let Some(python) = python() else {
+        eprintln!("skipped: set NDMMAP_PYTHON or create .venv with numpy to check with NumPy");
+        return None;
+    };
+    let exact = if exact { "exact" } else { "values" };
+    let output = Command::new(&python)
+        .args(["-c", NUMPY_CHECK])
+        .arg(path)
+        .args([dtype, order, &rows.to_string(), &width.to_string(), exact])
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {}: {e}", python.display()));
+    assert!(
+        output.status.success(),
+        "NumPy check of {} failed:\n{}",
+        path.display(),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    Some(String::from_utf8(output.stdout).unwrap().trim().parse().unwrap())
+}
+
+/// `rows` rows of `width` holding `first * width, first * width + 1, ...`: rows
+/// `first..first + rows` of `np.arange(n * width).reshape(n, width)`.
+fn rows_from(first: usize, rows: usize, width: usize) -> Array2<f64> {
+    Array2::from_shape_fn((rows, width), |(i, j)| ((first + i) * width + j) as f64)
+}
+
+/// Batch sizes that vary: 0 to 40 rows, from a small fixed pseudo-random sequence.
+fn batch_sizes(count: usize, seed: u64) -> Vec<usize> {
+    let mut state = seed | 1;
+    (0..count)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            usize::try_from(state % 41).unwrap()
+        })
+        .collect()
+}
+
+#[test]
+#[cfg_attr(miri, ignore = "miri cannot map files")]
+fn npy_c_order_append_batches_equals_np_save() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("log.npy");
+    let width = 5;
+    // SAFETY: no other process touches files in this fresh temporary folder.
+    let mut log = unsafe { Array2::<f64>::create_npy(&path, (0, width)) }.unwrap();
+    let mut n = 0;
+    for size in batch_sizes(200, 7) {
+        log.append(rows_from(n, size, width).view()).unwrap();
+        n += size;
+        assert_eq!(log.shape(), &[n, width]);
+        assert!(log.capacity() >= n);
+    }
+    assert!(n > 3000, "{n}");
+    assert_eq!(*log, rows_from(0, n, width));
+    assert_eq!(ndmmap::npy::inspect(&path).unwrap().shape, [n, width]);
+    log.close().unwrap();
+
+    // SAFETY: as above.
+    let again = unsafe { Array2::<f64>::map_npy(&path) }.unwrap();
+    assert_eq!(*again, rows_from(0, n, width));
+    assert_eq!(std::fs::metadata(&path).unwrap().len(), 128 + (n * width * 8) as u64);
+    numpy_check(&path, "<f8", "C", i64::try_from(n).unwrap(), width, true);
+}
+
+#[test]
+#[cfg_attr(miri, ignore = "miri cannot map files")]
+fn npy_fortran_order_grows_the_last_axis() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("cols.npy");
+    let width = 3;
+    // A Fortran-order file: its header says so, and the last axis grows.
+    // SAFETY: no other process touches files in this fresh temporary folder.
+    let mut cols = unsafe { Array2::<f32>::create_npy(&path, (width, 2).f()) }.unwrap();
+    assert!(ndmmap::npy::inspect(&path).unwrap().fortran_order);
+    cols.resize_outer(0).unwrap();
+    assert_eq!(cols.shape(), &[width, 0]);
+    let mut n = 0;
+    for size in batch_sizes(60, 11) {
+        let batch = rows_from(n, size, width).mapv(|x| x as f32);
+        // Appended as columns; a C-order transposed view, any layout will do.
+        cols.append(batch.t()).unwrap();
+        n += size;
+    }
+    let expected = rows_from(0, n, width).mapv(|x| x as f32).reversed_axes();
+    assert_eq!(*cols, expected);
+    drop(cols); // Drop, not close: the file must still end at the data.
+
+    let back: Array2<f32> = read_npy(&path).unwrap();
+    assert_eq!(back, expected);
+    numpy_check(&path, "<f4", "F", i64::try_from(n).unwrap(), width, true);
+}
+
+#[test]
+#[cfg_attr(miri, ignore = "miri cannot map files")]
+fn npy_reopened_guard_grows_and_push_appends_one_row() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("a.npy");
+    rows_from(0, 4, 2).save_npy(&path).unwrap();
+    // SAFETY: no other process touches files in this fresh temporary folder.
+    let mut a = unsafe { Array2::<f64>::map_npy_mut(&path) }.unwrap();
+    a.push(rows_from(4, 1, 2).row(0)).unwrap();
+    a.append(rows_from(5, 3, 2).view()).unwrap();
+    a.close().unwrap();
+    let back: Array2<f64> = read_npy(&path).unwrap();
+    assert_eq!(back, rows_from(0, 8, 2));
+    numpy_check(&path, "<f8", "C", 8, 2, true);
+}
+
+#[test]
+#[cfg_attr(miri, ignore = "miri cannot map files")]
+fn raw_c_and_f_order_files_are_their_arrays() {
+    let dir = tempfile::tempdir().unwrap();
+    let c_path = dir.path().join("c.bin");
+    let f_path = dir.path().join("f.bin");
+    let width = 4;
+    // SAFETY: no other process touches files in this fresh temporary folder.
+    let mut c = unsafe { Array2::<f64>::create_file(&c_path, (0, width)) }.unwrap();
+    // SAFETY: as above.
+    let mut f = unsafe { Array2::<f64>::create_file(&f_path, (width, 1).f()) }.unwrap();
+    f.assign(&rows_from(0, 1, width).reversed_axes());
+    let mut n = 0;
+    for size in batch_sizes(80, 3) {
+        c.append(rows_from(n, size, width).view()).unwrap();
+        f.append(rows_from(n + 1, size, width).t()).unwrap();
+        n += size;
+    }
+    assert!(std::fs::metadata(&c_path).unwrap().len() > (n * width * 8) as u64, "capacity");
+    c.close().unwrap();
+    drop(f);
+    // Both files are exactly their arrays' elements, in memory order.
+    let expected: Vec<f64> = (0..n * width).map(|x| x as f64).collect();
+    assert_eq!(std::fs::read(&c_path).unwrap(), bytemuck::cast_slice::<f64, u8>(&expected));
+    let expected_f: Vec<f64> = (0..(n + 1) * width).map(|x| x as f64).collect();
+    assert_eq!(std::fs::read(&f_path).unwrap(), bytemuck::cast_slice::<f64, u8>(&expected_f));
+    // A fresh guard sees the same arrays.
+    let options = MapOptions::new().shape_inferred((width, INFER), Order::ColumnMajor);
+    // SAFETY: as above.
+    let f = unsafe { Array2::<f64>::map_file_with(&f_path, &options) }.unwrap();
+    assert_eq!(*f, rows_from(0, n + 1, width).reversed_axes());
+}
+
+#[test]
+#[cfg_attr(miri, ignore = "miri cannot map files")]
+fn dyn_rank_three_grows_along_axis_zero() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("cube.npy");
+    // SAFETY: no other process touches files in this fresh temporary folder.
+    let mut cube = unsafe { ArrayD::<u16>::create_npy(&path, IxDyn(&[0, 2, 3])) }.unwrap();
+    let block = ArrayD::from_shape_fn(IxDyn(&[2, 2, 3]), |ix| {
+        u16::try_from(ix[0] * 6 + ix[1] * 3 + ix[2]).unwrap()
+    });
+    cube.append(block.view()).unwrap();
+    cube.push(block.index_axis(Axis(0), 1)).unwrap();
+    assert_eq!(cube.shape(), &[3, 2, 3]);
+    assert_eq!(cube.index_axis(Axis(0), 2), block.index_axis(Axis(0), 1));
+    cube.close().unwrap();
+    assert_eq!(ndmmap::npy::inspect(&path).unwrap().shape, [3, 2, 3]);
+}
+
+#[test]
+#[cfg_attr(miri, ignore = "miri cannot map files")]
+fn shrink_then_grow_reads_zeros() {
+    let dir = tempfile::tempdir().unwrap();
+    for npy in [false, true] {
+        let path = dir.path().join(if npy { "z.npy" } else { "z.bin" });
+        let mut a = if npy {
+            // SAFETY: no other process touches files in this fresh temporary folder.
+            unsafe { Array2::<i64>::create_npy(&path, (0, 3)) }
+        } else {
+            // SAFETY: as above.
+            unsafe { Array2::<i64>::create_file(&path, (0, 3)) }
+        }
+        .unwrap();
+        a.append(Array2::from_elem((10, 3), 9).view()).unwrap();
+        a.resize_outer(4).unwrap();
+        assert_eq!(a.shape(), &[4, 3]);
+        a.resize_outer(12).unwrap();
+        assert!(a.slice(s![..4, ..]).iter().all(|&x| x == 9), "kept rows");
+        assert!(a.slice(s![4.., ..]).iter().all(|&x| x == 0), "regrown rows read zeros");
+        // Regrowing into fresh capacity reads zeros too.
+        let far = a.capacity() + 5;
+        a.resize_outer(far).unwrap();
+        assert!(a.slice(s![4.., ..]).iter().all(|&x| x == 0));
+        a.resize_outer(6).unwrap();
+        a.close().unwrap();
+        let data_start = if npy { 128 } else { 0 };
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), data_start + 6 * 3 * 8);
+        if npy {
+            let back: Array2<i64> = read_npy(&path).unwrap();
+            assert_eq!(back.shape(), &[6, 3]);
+            assert_eq!(back.sum(), 9 * 12);
+        }
+    }
+}
+
+#[test]
+#[cfg_attr(miri, ignore = "miri cannot map files")]
+fn reserve_and_shrink_to_fit_move_the_capacity() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("r.bin");
+    // SAFETY: no other process touches files in this fresh temporary folder.
+    let mut a = unsafe { Array2::<u32>::create_file(&path, (0, 7)) }.unwrap();
+    a.reserve(100_000).unwrap();
+    let capacity = a.capacity();
+    assert!(capacity >= 100_000);
+    assert_eq!(std::fs::metadata(&path).unwrap().len(), (capacity * 7 * 4) as u64);
+    assert_eq!(a.shape(), &[0, 7]);
+    a.append(Array2::ones((50_000, 7)).view()).unwrap();
+    assert_eq!(a.capacity(), capacity, "no growth within the reserved capacity");
+    a.shrink_to_fit().unwrap();
+    assert_eq!(a.capacity(), 50_000);
+    assert_eq!(std::fs::metadata(&path).unwrap().len(), 50_000 * 7 * 4);
+    a.append(Array2::ones((1, 7)).view()).unwrap();
+    assert_eq!(a.sum(), 50_001 * 7);
+}
+
+#[test]
+#[cfg_attr(miri, ignore = "miri cannot map files")]
+fn views_taken_after_a_resize_see_the_new_shape() {
+    let dir = tempfile::tempdir().unwrap();
+    // SAFETY: no other process touches files in this fresh temporary folder.
+    let mut a = unsafe { Array1::<u8>::create_file(dir.path().join("v.bin"), 3) }.unwrap();
+    a.fill(1);
+    let before = a.view().to_owned();
+    for round in 0..50u8 {
+        // Big enough steps that the map moves now and then.
+        a.append(Array1::from_elem(100_000, round).view()).unwrap();
+        let view = a.view();
+        assert_eq!(view.len(), 3 + 100_000 * (usize::from(round) + 1));
+        assert_eq!(view[view.len() - 1], round);
+    }
+    assert_eq!(a.slice(s![..3]), before);
+}
+
+#[test]
+#[cfg_attr(miri, ignore = "miri cannot map files")]
+fn errors_by_variant() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("e.npy");
+    // SAFETY: no other process touches files in this fresh temporary folder.
+    let mut a = unsafe { Array2::<f32>::create_npy(&path, (2, 3)) }.unwrap();
+
+    // Rows that do not match on the fixed axis; nothing changes.
+    let err = a.append(Array2::zeros((1, 4)).view()).unwrap_err();
+    assert!(
+        matches!(&err, Error::AppendShape { axis: 0, expected, found, .. }
+            if expected == &[2, 3] && found == &[1, 4]),
+        "{err:?}"
+    );
+    let err = a.push(Array1::zeros(2).view()).unwrap_err();
+    assert!(matches!(&err, Error::AppendShape { found, .. } if found == &[1, 2]), "{err:?}");
+    assert_eq!(a.shape(), &[2, 3]);
+
+    // A shape whose bytes overflow isize::MAX.
+    let err = a.resize_outer(usize::MAX / 4).unwrap_err();
+    assert!(matches!(err, Error::Overflow { elem_size: 4, .. }), "{err:?}");
+    let err = a.reserve(usize::MAX).unwrap_err();
+    assert!(matches!(err, Error::Overflow { .. }), "{err:?}");
+    drop(a);
+    assert_eq!(ndmmap::npy::inspect(&path).unwrap().shape, [2, 3]);
+
+    // Copy-on-write maps never change their file.
+    // SAFETY: as above.
+    let mut cow = unsafe { Array2::<f32>::map_npy_copy(&path) }.unwrap();
+    let err = cow.append(Array2::zeros((1, 3)).view()).unwrap_err();
+    assert!(matches!(err, Error::NotGrowable { .. }), "{err:?}");
+    assert!(matches!(cow.resize_outer(5), Err(Error::NotGrowable { .. })));
+
+    // Anonymous maps have no file.
+    let mut anon = MmapArrayMut::<u8, Ix1>::anonymous(4).unwrap();
+    assert!(matches!(anon.append(array![1u8].view()), Err(Error::NotGrowable { .. })));
+
+    // Custom strides.
+    let strided = dir.path().join("strided.bin");
+    std::fs::write(&strided, [0u8; 7]).unwrap();
+    let options = MapOptions::new().shape((2, 3).strides((4, 1)));
+    // SAFETY: as above.
+    let mut s = unsafe { Array2::<u8>::map_file_mut_with(&strided, &options) }.unwrap();
+    let err = s.append(Array2::zeros((1, 3)).view()).unwrap_err();
+    assert!(matches!(err, Error::NotGrowable { .. }), "{err:?}");
+
+    // A 0-dimensional array has no axis to grow.
+    let scalar = dir.path().join("scalar.npy");
+    // SAFETY: as above.
+    let mut zero_d = unsafe { ArrayD::<u8>::create_npy(&scalar, IxDyn(&[])) }.unwrap();
+    assert!(matches!(zero_d.resize_outer(2), Err(Error::NotGrowable { .. })));
+}
+
+#[test]
+#[cfg_attr(miri, ignore = "miri cannot map files")]
+fn bytes_after_the_data_are_never_overwritten() {
+    let dir = tempfile::tempdir().unwrap();
+    // Two arrays saved one after the other in one file, as `np.save` twice to one handle.
+    let path = dir.path().join("two.npy");
+    array![1u8, 2, 3].save_npy(&path).unwrap();
+    let mut bytes = std::fs::read(&path).unwrap();
+    bytes.extend_from_within(..);
+    std::fs::write(&path, &bytes).unwrap();
+    // SAFETY: no other process touches files in this fresh temporary folder.
+    let mut first = unsafe { Array1::<u8>::map_npy_mut(&path) }.unwrap();
+    let err = first.append(array![4u8].view()).unwrap_err();
+    assert!(matches!(&err, Error::NotGrowable { reason, .. } if reason.contains("shrink_to_fit")));
+    drop(first);
+    assert_eq!(std::fs::read(&path).unwrap(), bytes);
+
+    // A raw map of part of a file.
+    let raw = dir.path().join("part.bin");
+    std::fs::write(&raw, [7u8; 16]).unwrap();
+    // SAFETY: as above.
+    let mut part =
+        unsafe { Array1::<u8>::map_file_mut_with(&raw, &MapOptions::new().len(8)) }.unwrap();
+    assert!(matches!(part.append(array![1u8].view()), Err(Error::NotGrowable { .. })));
+    // Unless asked to cut the rest off.
+    part.shrink_to_fit().unwrap();
+    part.append(array![1u8].view()).unwrap();
+    drop(part);
+    assert_eq!(std::fs::read(&raw).unwrap(), [7, 7, 7, 7, 7, 7, 7, 7, 1]);
+}
+
+#[test]
+#[cfg_attr(miri, ignore = "miri cannot map files")]
+fn header_without_room_is_an_error_with_a_way_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tight.npy");
+    // A hand-written version 1.0 header with two spaces of padding, as old writers made.
+    let dict = b"{'descr': '|u1', 'fortran_order': False, 'shape': (2,), }  \n";
+    let mut file = b"\x93NUMPY\x01\x00".to_vec();
+    file.extend_from_slice(&u16::try_from(dict.len()).unwrap().to_le_bytes());
+    file.extend_from_slice(dict);
+    let header_len = file.len();
+    file.extend_from_slice(&[5, 6]);
+    std::fs::write(&path, &file).unwrap();
+
+    // SAFETY: no other process touches files in this fresh temporary folder.
+    let mut a = unsafe { Array1::<u8>::map_npy_mut(&path) }.unwrap();
+    a.append(Array1::from_elem(98, 7u8).view()).unwrap(); // `(100,)` just fits.
+    let err = a.append(Array1::from_elem(1_000_000, 7u8).view()).unwrap_err();
+    assert!(
+        matches!(&err, Error::NpyHeaderFull { needed, available, shape, .. }
+            if *available == header_len && *needed == header_len + 4 && shape == &[1_000_100]),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("save_npy"), "{err}");
+    assert_eq!(a.len(), 100);
+    drop(a);
+    let back: Array1<u8> = read_npy(&path).unwrap();
+    assert_eq!(back.len(), 100);
+
+    // The way out: save it again, with NumPy's padding.
+    back.save_npy(&path).unwrap();
+    // SAFETY: as above.
+    let mut a = unsafe { Array1::<u8>::map_npy_mut(&path) }.unwrap();
+    a.append(Array1::from_elem(1_000_000, 7u8).view()).unwrap();
+    a.close().unwrap();
+    assert_eq!(ndmmap::npy::inspect(&path).unwrap().shape, [1_000_100]);
+}
+
+// ---------------------------------------------------------------------------------------
+// Crash consistency: a child appends in a loop and is killed with SIGKILL.
+
+const CHILD_ENV: &str = "NDMMAP_GROW_CHILD";
+const CRASH_WIDTH: usize = 6;
+
+/// The child: maps the file named by `NDMMAP_GROW_CHILD` (`.npy` or raw by its extension),
+/// cuts off capacity a killed predecessor left, and appends rows of `np.arange` forever.
+#[test]
+#[ignore = "run as a child process by `crash_leaves_a_loadable_prefix`"]
+fn crash_child() {
+    let Some(path) = std::env::var_os(CHILD_ENV).map(PathBuf::from) else { return };
+    let npy = path.extension().is_some_and(|e| e == "npy");
+    let options = MapOptions::new().shape_inferred((INFER, CRASH_WIDTH), Order::RowMajor);
+    let mut log = if npy {
+        // SAFETY: the parent only reads the file after this process is dead.
+        unsafe { Array2::<f64>::map_npy_mut_with(&path, &NpyOptions::new()) }
+    } else {
+        // SAFETY: as above.
+        unsafe { Array2::<f64>::map_file_mut_with(&path, &options) }
+    }
+    .unwrap();
+    if !npy {
+        // A raw file does not say where its data ends: drop the zero rows of capacity a
+        // killed predecessor left (every row written holds a non-zero element).
+        let n =
+            log.rows().into_iter().rposition(|r| r.iter().any(|&x| x != 0.0)).map_or(0, |i| i + 1);
+        log.resize_outer(n).unwrap();
+    }
+    log.shrink_to_fit().unwrap();
+    for size in batch_sizes(1000, 5).into_iter().cycle() {
+        let n = log.nrows();
+        log.append(rows_from(n, size + 1, CRASH_WIDTH).view()).unwrap();
+    }
+}
+
+/// Rows read from the file after a crash: the `.npy` header's shape, or for a raw file
+/// every whole row, with the zero rows of the capacity at the end dropped.
+fn rows_after_crash(path: &Path, npy: bool) -> Array2<f64> {
+    if npy {
+        // SAFETY: no process writes the file any more.
+        return unsafe { Array2::<f64>::map_npy(path) }.unwrap().to_owned();
+    }
+    let options = MapOptions::new().shape_inferred((INFER, CRASH_WIDTH), Order::RowMajor);
+    // SAFETY: as above.
+    let all = unsafe { Array2::<f64>::map_file_with(path, &options) }.unwrap();
+    let n = all.rows().into_iter().rposition(|r| r.iter().any(|&x| x != 0.0)).map_or(0, |i| i + 1);
+    assert!(all.slice(s![n.., ..]).iter().all(|&x| x == 0.0));
+    all.slice(s![..n, ..]).to_owned()
+}
+
+#[test]
+#[cfg_attr(miri, ignore = "miri cannot map files")]
+fn crash_leaves_a_loadable_prefix() {
+    let dir = tempfile::tempdir().unwrap();
+    let exe = std::env::current_exe().unwrap();
+    for npy in [true, false] {
+        let path = dir.path().join(if npy { "crash.npy" } else { "crash.bin" });
+        let mut first = if npy {
+            // SAFETY: no other process touches files in this fresh temporary folder.
+            unsafe { Array2::<f64>::create_npy(&path, (1, CRASH_WIDTH)) }
+        } else {
+            // SAFETY: as above.
+            unsafe { Array2::<f64>::create_file(&path, (1, CRASH_WIDTH)) }
+        }
+        .unwrap();
+        first.assign(&rows_from(0, 1, CRASH_WIDTH));
+        first.close().unwrap();
+        let mut seen = 1;
+        let mut delay = 17u64;
+        for trial in 0..6 {
+            let mut child = Command::new(&exe)
+                .args(["crash_child", "--exact", "--ignored", "--nocapture"])
+                .env(CHILD_ENV, &path)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap();
+            delay = (delay * 7919 + 13) % 157;
+            std::thread::sleep(Duration::from_millis(20 + delay));
+            child.kill().unwrap(); // SIGKILL
+            let status = child.wait().unwrap();
+            assert!(!status.success(), "trial {trial}: the child stopped by itself: {status}");
+
+            let rows = rows_after_crash(&path, npy);
+            let n = rows.nrows();
+            assert!(n >= seen, "trial {trial}: {n} rows, fewer than the {seen} seen before");
+            assert_eq!(rows, rows_from(0, n, CRASH_WIDTH), "trial {trial}: not a prefix");
+            if npy {
+                let numpy = numpy_check(&path, "<f8", "C", -1, CRASH_WIDTH, false);
+                assert!(numpy.is_none_or(|rows| rows == n), "trial {trial}: NumPy saw {numpy:?}");
+            }
+            seen = n;
+        }
+        assert!(seen > 1, "the children appended nothing");
+    }
+}
