@@ -446,10 +446,10 @@ fn crash_child() {
     }
     .unwrap();
     if !npy {
-        // A raw file does not say where its data ends: drop the zero rows of capacity a
-        // killed predecessor left (every row written holds a non-zero element).
-        let n =
-            log.rows().into_iter().rposition(|r| r.iter().any(|&x| x != 0.0)).map_or(0, |i| i + 1);
+        // A raw file does not say where its data ends: keep the whole rows written (every
+        // element but the first is non-zero), dropping the zeros of the capacity a killed
+        // predecessor left and the part of a row it was killed writing.
+        let n = written(log.as_slice().unwrap()) / CRASH_WIDTH;
         log.resize_outer(n).unwrap();
     }
     log.shrink_to_fit().unwrap();
@@ -459,19 +459,29 @@ fn crash_child() {
     }
 }
 
-/// Rows read from the file after a crash: the `.npy` header's shape, or for a raw file
-/// every whole row, with the zero rows of the capacity at the end dropped.
-fn rows_after_crash(path: &Path, npy: bool) -> Array2<f64> {
+/// The number of elements of `np.arange` written at the start of `data`: up to its last
+/// non-zero element.
+fn written(data: &[f64]) -> usize {
+    data.iter().rposition(|&x| x != 0.0).map_or(0, |i| i + 1)
+}
+
+/// The elements read from the file after a crash: the `.npy` header's shape, or for a raw
+/// file the elements up to the last non-zero one, after checking that only zeros (the
+/// capacity) follow: a raw file killed in an append holds part of the batch.
+fn elements_after_crash(path: &Path, npy: bool) -> Vec<f64> {
     if npy {
         // SAFETY: no process writes the file any more.
-        return unsafe { Array2::<f64>::map_npy(path) }.unwrap().to_owned();
+        let rows = unsafe { Array2::<f64>::map_npy(path) }.unwrap();
+        assert_eq!(rows.ncols(), CRASH_WIDTH);
+        return rows.as_slice().unwrap().to_vec();
     }
-    let options = MapOptions::new().shape_inferred((INFER, CRASH_WIDTH), Order::RowMajor);
     // SAFETY: as above.
-    let all = unsafe { Array2::<f64>::map_file_with(path, &options) }.unwrap();
-    let n = all.rows().into_iter().rposition(|r| r.iter().any(|&x| x != 0.0)).map_or(0, |i| i + 1);
-    assert!(all.slice(s![n.., ..]).iter().all(|&x| x == 0.0));
-    all.slice(s![..n, ..]).to_owned()
+    let all = unsafe { Array1::<f64>::map_file(path) }.unwrap();
+    let all = all.as_slice().unwrap();
+    assert_eq!(all.len() % CRASH_WIDTH, 0, "the capacity is whole rows");
+    let n = written(all);
+    assert!(all[n..].iter().all(|&x| x == 0.0));
+    all[..n].to_vec()
 }
 
 #[test]
@@ -491,7 +501,7 @@ fn crash_leaves_a_loadable_prefix() {
         .unwrap();
         first.assign(&rows_from(0, 1, CRASH_WIDTH));
         first.close().unwrap();
-        let mut seen = 1;
+        let mut seen = CRASH_WIDTH;
         let mut delay = 17u64;
         for trial in 0..6 {
             let mut child = Command::new(&exe)
@@ -507,16 +517,20 @@ fn crash_leaves_a_loadable_prefix() {
             let status = child.wait().unwrap();
             assert!(!status.success(), "trial {trial}: the child stopped by itself: {status}");
 
-            let rows = rows_after_crash(&path, npy);
-            let n = rows.nrows();
-            assert!(n >= seen, "trial {trial}: {n} rows, fewer than the {seen} seen before");
-            assert_eq!(rows, rows_from(0, n, CRASH_WIDTH), "trial {trial}: not a prefix");
+            let elements = elements_after_crash(&path, npy);
+            let n = elements.len();
+            assert!(n >= seen, "trial {trial}: {n} elements, fewer than the {seen} seen before");
+            let wrong = elements.iter().enumerate().position(|(i, &x)| x != i as f64);
+            assert_eq!(wrong, None, "{}, trial {trial}: not a prefix", path.display());
             if npy {
                 let numpy = numpy_check(&path, "<f8", "C", -1, CRASH_WIDTH, false);
-                assert!(numpy.is_none_or(|rows| rows == n), "trial {trial}: NumPy saw {numpy:?}");
+                assert!(
+                    numpy.is_none_or(|rows| rows * CRASH_WIDTH == n),
+                    "trial {trial}: NumPy saw {numpy:?} rows"
+                );
             }
             seen = n;
         }
-        assert!(seen > 1, "the children appended nothing");
+        assert!(seen > CRASH_WIDTH, "the children appended nothing");
     }
 }
