@@ -224,7 +224,7 @@ pub enum HeaderError {
         /// Why it is not supported.
         reason: &'static str,
     },
-    /// [`rewrite_shape`]: the header for the new shape is longer than the existing header.
+    /// Growing an array: the header for the new shape is longer than the existing header.
     #[error("the header for the new shape needs {needed} bytes, the existing one has {available}")]
     ShapeDoesNotFit {
         /// The shortest header (from the start of the file) that can hold the new shape.
