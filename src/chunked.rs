@@ -79,6 +79,7 @@
 
 use std::fmt;
 use std::ops::Range;
+use std::sync::mpsc;
 
 use bytemuck::{AnyBitPattern, Pod};
 use memmap2::MmapMut;
@@ -809,43 +810,96 @@ impl<'a, P, D: Dimension> Zip<'a, P, D> {
         };
 
         if settings.read_ahead && len > 0 {
-            for (hook, span) in hooks.iter().zip(spans(0, rows.min(len))) {
+            for hook in &hooks {
                 if let Some(all) = hook.addresses() {
                     hook.advise(Access::Sequential, &all)?;
                 }
-                hook.advise(Access::WillNeed, &span)?;
             }
         }
-        let mut done = 0;
-        while done < len {
-            let n = rows.min(len - done);
-            if settings.read_ahead && done + n < len {
-                for (hook, span) in hooks.iter().zip(spans(done + n, (done + n + rows).min(len))) {
-                    hook.advise(Access::WillNeed, &span)?;
+        // Read-ahead and write-behind run on a helper thread, so that the computation never
+        // waits for the kernel to queue I/O. The channel holds two jobs: if the disk falls
+        // behind, the computation waits for it, and dirty pages stay bounded.
+        let background = (settings.read_ahead || settings.write_behind) && len > 0;
+        std::thread::scope(|scope| {
+            let (sender, receiver) = mpsc::sync_channel::<Job>(2);
+            let io = background.then(|| {
+                let hooks = &hooks;
+                scope.spawn(move || run_io(hooks, &receiver))
+            });
+            let outcome = (|| {
+                if settings.read_ahead
+                    && len > 0
+                    && sender.send(Job::ReadAhead(spans(0, rows.min(len)))).is_err()
+                {
+                    return Ok(());
                 }
-            }
-            let (chunk, tail) = rest.split(Axis(axis), n);
-            rest = tail;
-            work(chunk, Axis(axis))?;
-            let this = spans(done, done + n);
-            done += n;
-            let later = spans(done, len);
-            for ((hook, span), later) in hooks.iter().zip(&this).zip(&later) {
-                if settings.write_behind {
-                    hook.write_behind(span)?;
-                }
-                if settings.release {
-                    for piece in pages_outside(span, later) {
-                        hook.release(&piece)?;
+                let mut done = 0;
+                while done < len {
+                    let n = rows.min(len - done);
+                    if settings.read_ahead
+                        && done + n < len
+                        && sender
+                            .send(Job::ReadAhead(spans(done + n, (done + n + rows).min(len))))
+                            .is_err()
+                    {
+                        return Ok(()); // the helper stopped on an error, reported below
+                    }
+                    let (chunk, tail) = rest.split(Axis(axis), n);
+                    rest = tail;
+                    work(chunk, Axis(axis))?;
+                    let this = spans(done, done + n);
+                    done += n;
+                    if settings.release {
+                        for ((hook, span), later) in hooks.iter().zip(&this).zip(spans(done, len)) {
+                            for piece in pages_outside(span, &later) {
+                                hook.release(&piece)?;
+                            }
+                        }
+                    }
+                    if settings.write_behind && sender.send(Job::WriteBehind(this)).is_err() {
+                        return Ok(());
+                    }
+                    if let Some(progress) = progress.as_mut() {
+                        progress(done * per_row, total);
                     }
                 }
-            }
-            if let Some(progress) = progress.as_mut() {
-                progress(done * per_row, total);
-            }
-        }
+                Ok(())
+            })();
+            drop(sender);
+            let helper = io.map_or(Ok(()), |io| {
+                io.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            });
+            outcome.and(helper.map_err(E::from))
+        })?;
         flush_all(&hooks).map_err(E::from)
     }
+}
+
+/// Work for the I/O helper thread: spans of each operand, in operand order.
+enum Job {
+    /// Ask the kernel to read these spans (`MADV_WILLNEED`).
+    ReadAhead(Vec<Range<usize>>),
+    /// Start writing back these spans of the outputs.
+    WriteBehind(Vec<Range<usize>>),
+}
+
+/// The I/O helper: runs jobs until the channel closes or one fails.
+fn run_io(hooks: &[Hooks<'_>], jobs: &mpsc::Receiver<Job>) -> Result<()> {
+    for job in jobs {
+        match job {
+            Job::ReadAhead(spans) => {
+                for (hook, span) in hooks.iter().zip(&spans) {
+                    hook.advise(Access::WillNeed, span)?;
+                }
+            }
+            Job::WriteBehind(spans) => {
+                for (hook, span) in hooks.iter().zip(&spans) {
+                    hook.write_behind(span)?;
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Flushes every output.
