@@ -47,7 +47,8 @@ use ndmmap::prelude::*;
 
 type BoxResult<T> = Result<T, Box<dyn std::error::Error>>;
 
-/// What the command line asked for.
+/// What the command line asked for (flags are plain switches, hence the bools).
+#[allow(clippy::struct_excessive_bools)]
 struct Args {
     dir: Option<PathBuf>,
     n: usize,

@@ -478,7 +478,7 @@ fn engine_bounds_the_resident_set_where_plain_zip_does_not() -> TestResult {
         .for_each(|c, &a| {
             *c = a + 7;
             elements += 1;
-            if elements % (1 << 19) == 0 {
+            if elements.is_multiple_of(1 << 19) {
                 peak.fetch_max(rss_kib(), Relaxed);
             }
         })?;
