@@ -30,7 +30,8 @@
 //! cold, writing `c` always, since `c` is flushed) and the job's share of that bandwidth.
 //!
 //! Besides the report, the last line is one JSON object in the format of
-//! `numpy_baseline.py` and `examples/add.rs`, which `benches/out_of_core.sh` reads.
+//! `numpy_baseline.py` and `examples/add.rs` (plus `disk_write_gb_s` and `disk_read_gb_s`
+//! when the disk was measured), which `benches/out_of_core.sh` reads.
 
 // Sizes become `f64` only for reports and values; all are below 2^53.
 #![allow(clippy::cast_precision_loss)]
@@ -140,9 +141,14 @@ fn main() -> BoxResult<()> {
         );
     }
     println!("  checked c[i] == 3 i at every 4099th element and the last");
+    // The disk's figures, when measured, as two more keys.
+    let disk_keys = disk.map_or(String::new(), |d| {
+        format!(", \"disk_write_gb_s\": {}, \"disk_read_gb_s\": {}", d.write / 1e9, d.read / 1e9)
+    });
     println!(
         "{{\"job\": \"ndmmap-{job}-add{}\", \"n\": {n}, \"seconds\": {seconds}, \
-         \"bytes_moved\": {moved}, \"gb_per_s\": {gb_per_s}, \"peak_rss_mib\": {peak_rss_mib:.1}}}",
+         \"bytes_moved\": {moved}, \"gb_per_s\": {gb_per_s}, \"peak_rss_mib\": {peak_rss_mib:.1}\
+         {disk_keys}}}",
         if args.cold { "-cold" } else { "" }
     );
     Ok(())
