@@ -77,6 +77,11 @@ pub(crate) struct Growth {
     /// The file extends past the array's data and the guard owns that tail: growth reserved
     /// it, or a shrink left it. Drop and `close` cut it off.
     tail: bool,
+    /// Whether growing a `.npy` file waits until the new data is on disk before it rewrites
+    /// the header ([`MmapArrayMut::set_sync_on_grow`]).
+    sync: bool,
+    /// Whether a header was rewritten since the guard last synced the file.
+    header_unsynced: bool,
 }
 
 impl Growth {
@@ -92,12 +97,28 @@ impl Growth {
         } else {
             None
         };
-        Growth { kind: Kind::Raw, order, map_len: layout.span, zero_from: layout.span, tail: false }
+        Growth {
+            kind: Kind::Raw,
+            order,
+            map_len: layout.span,
+            zero_from: layout.span,
+            tail: false,
+            sync: true,
+            header_unsynced: false,
+        }
     }
 
     /// Records that the file is a `.npy` file whose header is `len` bytes long.
     pub(crate) fn set_npy(&mut self, len: usize) {
         self.kind = Kind::Npy { len, bytes: None };
+    }
+
+    /// Waits until a header rewritten by growth is on disk (for `flush` and `close`).
+    pub(crate) fn sync_header(&self, source: &Source) -> io::Result<()> {
+        match &source.file {
+            Some(file) if self.header_unsynced => file.sync_data(),
+            _ => Ok(()),
+        }
     }
 
     /// Cuts the file back to the end of the array's `len` bytes of data, if the guard left a
@@ -190,9 +211,12 @@ impl<A: Pod, D: Dimension> MmapArrayMut<A, D> {
         let plan = self.plan(axis, new)?;
         let old_layout = self.current_layout(axis)?;
         self.ensure_capacity(axis, plan.layout.span)?;
+        let written = self.write_beyond_view(axis, old_layout.span, &rows)?;
         self.remap_view(None, &plan.layout)?;
-        self.view_mut().slice_axis_mut(axis, Slice::from(old..)).assign(&rows);
-        self.publish(&old_layout, plan)
+        if !written {
+            self.view_mut().slice_axis_mut(axis, Slice::from(old..)).assign(&rows);
+        }
+        self.publish(&old_layout, plan, !written)
     }
 
     /// Appends one row (a subview along the growth axis, of one dimension less): ndarray's
@@ -270,7 +294,8 @@ impl<A: Pod, D: Dimension> MmapArrayMut<A, D> {
         let old_layout = self.current_layout(axis)?;
         if len < old {
             // The header first: until it is written the old, longer data is still valid.
-            self.write_header(plan.header.as_deref())?;
+            let sync = self.growth().sync;
+            self.write_header(plan.header.as_deref(), sync)?;
             self.growth_mut().tail = true;
             return self.remap_view(None, &plan.layout);
         }
@@ -285,7 +310,7 @@ impl<A: Pod, D: Dimension> MmapArrayMut<A, D> {
             let range = Slice::from(old..old + dirty);
             self.view_mut().slice_axis_mut(axis, range).fill(A::zeroed());
         }
-        self.publish(&old_layout, plan)
+        self.publish(&old_layout, plan, true)
     }
 
     /// Makes room for at least `additional` more elements along the growth axis without
@@ -357,6 +382,42 @@ impl<A: Pod, D: Dimension> MmapArrayMut<A, D> {
         let (growth, source, len) = self.growth_parts();
         growth.map_len = span;
         growth.trim_file(source, len, false).map_err(|e| Error::io(&source.path, "truncate", 0, e))
+    }
+
+    /// Chooses whether growing a `.npy` file waits for the disk: `true` (the default) or
+    /// `false`. Raw files never wait (they have no header to keep in step with the data).
+    ///
+    /// With `true`, each [`append`](Self::append) and growing
+    /// [`resize_outer`](Self::resize_outer) waits until the new data is on disk
+    /// (`fdatasync`) before it rewrites the header, so that even after a power loss the
+    /// header never states elements that are not on disk: the file loads with the old shape
+    /// or the new one. One sync per call: batch your rows.
+    ///
+    /// With `false`, the header is rewritten right after the data, without waiting. A killed
+    /// process still leaves a file that loads with the old or the new shape (both writes are
+    /// in the kernel's cache, in that order), but after a power loss or an operating-system
+    /// crash the header may state elements whose data never reached the disk: they read as
+    /// zeros. [`flush`](Self::flush) and [`close`](Self::close) make everything durable.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndmmap::prelude::*;
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let path = dir.path().join("fast.npy");
+    /// // SAFETY: no other process touches files in this fresh temporary folder.
+    /// let mut log = unsafe { Array2::<f32>::create_npy(&path, (0, 4))? };
+    /// log.set_sync_on_grow(false);
+    /// for _ in 0..100 {
+    ///     log.append(Array2::ones((10, 4)).view())?;
+    /// }
+    /// log.flush()?; // durable from here on
+    /// assert_eq!(ndmmap::npy::inspect(&path)?.shape, [1000, 4]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn set_sync_on_grow(&mut self, sync: bool) {
+        self.growth_mut().sync = sync;
     }
 
     /// The length the growth axis can reach without growing the file (for arrays that
@@ -557,34 +618,84 @@ impl<A: Pod, D: Dimension> MmapArrayMut<A, D> {
         Ok(())
     }
 
-    /// Makes a grown shape visible on disk: for `.npy` files, flushes the new data, then
-    /// writes and syncs the header. On error the array goes back to the `old` layout.
-    fn publish(&mut self, old: &ArrayLayout<D>, plan: Plan<D>) -> Result<()> {
+    /// On Linux, writes `rows` (if laid out in the file's order) with `pwrite` into the
+    /// capacity just past the view's `span` bytes, where no reference reaches; returns
+    /// whether it did. Writing through the map instead would fault in every page first.
+    fn write_beyond_view(
+        &self,
+        axis: Axis,
+        span: usize,
+        rows: &ArrayView<'_, A, D>,
+    ) -> Result<bool> {
+        #[cfg(target_os = "linux")]
+        {
+            use std::os::unix::fs::FileExt;
+            let contiguous = if axis.index() == 0 {
+                rows.to_slice()
+            } else {
+                rows.view().reversed_axes().to_slice()
+            };
+            let (Some(elements), Some(file)) = (contiguous, &self.source().file) else {
+                return Ok(false);
+            };
+            let at = self.offset() + span as u64;
+            file.write_all_at(bytemuck::cast_slice(elements), at)
+                .map_err(|e| Error::io(self.path(), "write", at, e))?;
+            Ok(true)
+        }
+        #[cfg(not(target_os = "linux"))]
+        {
+            let _ = (axis, span, rows);
+            Ok(false)
+        }
+    }
+
+    /// Makes a grown shape visible in the file: for `.npy` files, waits until the new data
+    /// (written `through_map`, or to the file) is on disk (unless told not to), then
+    /// rewrites the header. On error the array goes back to the `old` layout.
+    fn publish(&mut self, old: &ArrayLayout<D>, plan: Plan<D>, through_map: bool) -> Result<()> {
         let new_span = plan.layout.span;
         let growth = self.growth_mut();
         growth.zero_from = growth.zero_from.max(new_span);
+        let sync = growth.sync;
         let Some(header) = plan.header else {
             return Ok(());
         };
-        let written = self
-            .flush_range(old.span.min(new_span)..new_span)
-            .and_then(|()| self.write_header(Some(&header)));
-        match written {
+        let durable = match (sync, through_map) {
+            (false, _) => Ok(()),
+            (true, true) => self.flush_range(old.span.min(new_span)..new_span),
+            (true, false) => self.sync_file(),
+        };
+        match durable.and_then(|()| self.write_header(Some(&header), false)) {
             Ok(()) => Ok(()),
             Err(e) => self.remap_view(None, old).and(Err(e)),
         }
     }
 
-    /// Writes `header` (if any) at the start of the file and waits until it is on disk.
-    fn write_header(&mut self, header: Option<&[u8]>) -> Result<()> {
+    /// Waits until what was written to the file is on disk (`fdatasync`), an earlier
+    /// header included.
+    fn sync_file(&mut self) -> Result<()> {
+        let (growth, source, _) = self.growth_parts();
+        if let Some(file) = &source.file {
+            file.sync_data().map_err(|e| Error::io(&source.path, "sync", 0, e))?;
+            growth.header_unsynced = false;
+        }
+        Ok(())
+    }
+
+    /// Writes `header` (if any) at the start of the file; with `sync`, waits until it is on
+    /// disk. (Otherwise it gets there with the next sync: the next growth's, `flush`'s or
+    /// `close`'s, or the kernel's own write-back.)
+    fn write_header(&mut self, header: Option<&[u8]>, sync: bool) -> Result<()> {
         let Some(header) = header else {
             return Ok(());
         };
         let (growth, source, _) = self.growth_parts();
         if let Some(file) = &source.file {
             write_prefix(file, header)
-                .and_then(|()| file.sync_data())
+                .and_then(|()| if sync { file.sync_data() } else { Ok(()) })
                 .map_err(|e| Error::io(&source.path, "write the header of", 0, e))?;
+            growth.header_unsynced = !sync;
         }
         if let Kind::Npy { bytes, .. } = &mut growth.kind {
             *bytes = Some(header.to_vec());

@@ -503,7 +503,9 @@ impl<A: 'static, D: Dimension> MmapArrayMut<A, D> {
         if self.source.mode == Mode::CopyOnWrite {
             return Ok(());
         }
-        self.map.flush_range(0, self.len).map_err(|e| self.flush_error(e))
+        self.map.flush_range(0, self.len).map_err(|e| self.flush_error(e))?;
+        // A `.npy` header that growth rewrote without waiting (see `crate::grow`).
+        self.growth.sync_header(&self.source).map_err(|e| self.flush_error(e))
     }
 
     /// Starts writing every changed page to disk and returns without waiting

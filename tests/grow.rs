@@ -453,6 +453,7 @@ fn crash_child() {
         log.resize_outer(n).unwrap();
     }
     log.shrink_to_fit().unwrap();
+    log.set_sync_on_grow(std::env::var_os("NDMMAP_GROW_NO_SYNC").is_none());
     for size in batch_sizes(1000, 5).into_iter().cycle() {
         let n = log.nrows();
         log.append(rows_from(n, size + 1, CRASH_WIDTH).view()).unwrap();
@@ -489,8 +490,8 @@ fn elements_after_crash(path: &Path, npy: bool) -> Vec<f64> {
 fn crash_leaves_a_loadable_prefix() {
     let dir = tempfile::tempdir().unwrap();
     let exe = std::env::current_exe().unwrap();
-    for npy in [true, false] {
-        let path = dir.path().join(if npy { "crash.npy" } else { "crash.bin" });
+    for (npy, sync) in [(true, true), (true, false), (false, false)] {
+        let path = dir.path().join(format!("crash_{sync}.{}", if npy { "npy" } else { "bin" }));
         let mut first = if npy {
             // SAFETY: no other process touches files in this fresh temporary folder.
             unsafe { Array2::<f64>::create_npy(&path, (1, CRASH_WIDTH)) }
@@ -507,6 +508,7 @@ fn crash_leaves_a_loadable_prefix() {
             let mut child = Command::new(&exe)
                 .args(["crash_child", "--exact", "--ignored", "--nocapture"])
                 .env(CHILD_ENV, &path)
+                .env(if sync { "NDMMAP_GROW_SYNC" } else { "NDMMAP_GROW_NO_SYNC" }, "1")
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
                 .spawn()
