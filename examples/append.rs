@@ -2,16 +2,17 @@
 //! with the throughput, the peak memory and the final shape printed; NumPy loads the result.
 //!
 //! ```text
-//! cargo run --release --example append -- [PATH] [TOTAL_MIB] [BATCH_MIB] [npy|raw]
+//! cargo run --release --example append -- [PATH] [TOTAL_MIB] [BATCH_MIB] [npy|npy-nosync|raw]
 //! ```
 //!
 //! Defaults: a file in a temporary folder, 256 MiB in all, 1 MiB batches, `.npy`. Each
-//! `.npy` append is durable before it returns (the rows are flushed, then the header is
-//! rewritten and synced), so a crash never loses an appended batch; a raw log is flushed
-//! once, by `close`.
+//! `.npy` append waits until its rows are on disk before it rewrites the header, so even a
+//! power loss leaves a file NumPy loads; `npy-nosync` skips that wait
+//! ([`set_sync_on_grow(false)`](ndmmap::MmapArrayMut::set_sync_on_grow)) and relies on
+//! `close`, as a raw log does. The last line, `RESULT ...`, is for `benches/append.sh`.
 //!
 //! With NumPy at hand (`NDMMAP_PYTHON`, or the crate's `.venv`), the example finally checks
-//! the file with `np.load(path, mmap_mode='r')`.
+//! the file with `np.load(path, mmap_mode='r')` (unless `NDMMAP_APPEND_NO_CHECK` is set).
 
 // Sample values and MiB figures only: precision does not matter.
 #![allow(clippy::cast_precision_loss)]
@@ -30,7 +31,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let path = args.first().map_or_else(|| dir.path().join("log.npy"), PathBuf::from);
     let total_mib: usize = args.get(1).map_or(Ok(256), |s| s.parse())?;
     let batch_mib: usize = args.get(2).map_or(Ok(1), |s| s.parse())?;
-    let npy = args.get(3).is_none_or(|kind| kind != "raw");
+    let kind = args.get(3).map_or("npy", String::as_str);
+    let npy = kind != "raw";
 
     let row_bytes = WIDTH * size_of::<f32>();
     let batch_rows = (batch_mib << 20) / row_bytes;
@@ -49,6 +51,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         // SAFETY: as above.
         unsafe { Array2::<f32>::create_file_with(&path, &options)? }
     };
+    log.set_sync_on_grow(kind == "npy");
     for b in 0..batches {
         batch.column_mut(0).fill(b as f32);
         log.append(batch.view())?;
@@ -71,9 +74,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     if let Some(memory) = peak_memory() {
         println!("memory      {memory}");
     }
-    if npy {
+    if npy && std::env::var_os("NDMMAP_APPEND_NO_CHECK").is_none() {
         numpy_load(&path, &shape);
     }
+    println!("RESULT mib={mib:.0} seconds={:.3}", total.as_secs_f64());
     Ok(())
 }
 

@@ -80,8 +80,9 @@ pub(crate) struct Growth {
     /// Whether growing a `.npy` file waits until the new data is on disk before it rewrites
     /// the header ([`MmapArrayMut::set_sync_on_grow`]).
     sync: bool,
-    /// Whether a header was rewritten since the guard last synced the file.
-    header_unsynced: bool,
+    /// Whether bytes were written through the file (a header, or rows with `pwrite`) since
+    /// the guard last synced it: `msync` of the map does not write those.
+    unsynced: bool,
 }
 
 impl Growth {
@@ -104,7 +105,7 @@ impl Growth {
             zero_from: layout.span,
             tail: false,
             sync: true,
-            header_unsynced: false,
+            unsynced: false,
         }
     }
 
@@ -113,10 +114,11 @@ impl Growth {
         self.kind = Kind::Npy { len, bytes: None };
     }
 
-    /// Waits until a header rewritten by growth is on disk (for `flush` and `close`).
-    pub(crate) fn sync_header(&self, source: &Source) -> io::Result<()> {
+    /// Waits until what growth wrote through the file (not the map) is on disk, for
+    /// `flush` and `close`.
+    pub(crate) fn sync_file_writes(&self, source: &Source) -> io::Result<()> {
         match &source.file {
-            Some(file) if self.header_unsynced => file.sync_data(),
+            Some(file) if self.unsynced => file.sync_data(),
             _ => Ok(()),
         }
     }
@@ -212,6 +214,7 @@ impl<A: Pod, D: Dimension> MmapArrayMut<A, D> {
         let old_layout = self.current_layout(axis)?;
         self.ensure_capacity(axis, plan.layout.span)?;
         let written = self.write_beyond_view(axis, old_layout.span, &rows)?;
+        self.growth_mut().unsynced |= written;
         self.remap_view(None, &plan.layout)?;
         if !written {
             self.view_mut().slice_axis_mut(axis, Slice::from(old..)).assign(&rows);
@@ -678,7 +681,7 @@ impl<A: Pod, D: Dimension> MmapArrayMut<A, D> {
         let (growth, source, _) = self.growth_parts();
         if let Some(file) = &source.file {
             file.sync_data().map_err(|e| Error::io(&source.path, "sync", 0, e))?;
-            growth.header_unsynced = false;
+            growth.unsynced = false;
         }
         Ok(())
     }
@@ -695,7 +698,7 @@ impl<A: Pod, D: Dimension> MmapArrayMut<A, D> {
             write_prefix(file, header)
                 .and_then(|()| if sync { file.sync_data() } else { Ok(()) })
                 .map_err(|e| Error::io(&source.path, "write the header of", 0, e))?;
-            growth.header_unsynced = !sync;
+            growth.unsynced |= !sync;
         }
         if let Kind::Npy { bytes, .. } = &mut growth.kind {
             *bytes = Some(header.to_vec());

@@ -504,8 +504,8 @@ impl<A: 'static, D: Dimension> MmapArrayMut<A, D> {
             return Ok(());
         }
         self.map.flush_range(0, self.len).map_err(|e| self.flush_error(e))?;
-        // A `.npy` header that growth rewrote without waiting (see `crate::grow`).
-        self.growth.sync_header(&self.source).map_err(|e| self.flush_error(e))
+        // What growth wrote through the file rather than the map (see `crate::grow`).
+        self.growth.sync_file_writes(&self.source).map_err(|e| self.flush_error(e))
     }
 
     /// Starts writing every changed page to disk and returns without waiting

@@ -1,0 +1,108 @@
+#!/usr/bin/env bash
+# Appending 1 MiB batches of f32 rows (128 wide) to a growing file until it holds TOTAL MiB,
+# side by side in one run on the same disk: dd's sequential write bandwidth, ndmmap
+# (examples/append.rs: .npy with a sync per append, .npy without, raw), and NumPy
+# (open_memmap on a file preallocated at the final size, and np.save of a growing array,
+# which rewrites the whole file per batch). Every job ends with its data on disk (fdatasync,
+# msync or fsync). Prints MiB/s, the ratio to dd, and the peak RSS of each job.
+#
+# usage: benches/append.sh [TOTAL_MIB [DIR]]
+#   TOTAL_MIB  default 4096 (4 GiB); the disk needs that much free (checked)
+#   DIR        folder for the files (default: a temporary one, removed at the end)
+#   NP_SAVE_MIB  total for the np.save job (default 64): it writes TOTAL^2/2 MiB
+# Python (with NumPy) is $NDMMAP_PYTHON, else the repository's .venv/bin/python.
+set -euo pipefail
+
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+total=${1:-4096}
+np_save_total=${NP_SAVE_MIB:-64}
+python=${NDMMAP_PYTHON:-$repo/.venv/bin/python}
+"$python" -c 'import numpy' 2>/dev/null || {
+    echo "append.sh: no Python with NumPy at $python (set NDMMAP_PYTHON)" >&2
+    exit 1
+}
+if [[ $# -ge 2 ]]; then
+    dir=$2
+    mkdir -p "$dir"
+else
+    dir=$(mktemp -d "${TMPDIR:-/tmp}/ndmmap-append-XXXXXX")
+    trap 'rm -rf "$dir"' EXIT
+fi
+free_mib=$(df -Pm "$dir" | awk 'NR == 2 { print $4 }')
+if ((free_mib < total + 1024)); then
+    echo "append.sh: $dir has $free_mib MiB free, not enough for $total MiB; pass a smaller TOTAL_MIB" >&2
+    exit 1
+fi
+echo "TOTAL = $total MiB in 1 MiB batches, in $dir ($free_mib MiB free)"
+
+export NDMMAP_APPEND_NO_CHECK=1 # keep Python out of the RSS figures
+cargo build --quiet --release --example append --manifest-path "$repo/Cargo.toml"
+target_dir=$(cargo metadata --format-version 1 --no-deps --manifest-path "$repo/Cargo.toml" |
+    "$python" -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
+append="$target_dir/release/examples/append"
+
+read -r -d '' open_memmap <<'PY' || true
+import os, sys, time
+import numpy as np
+from numpy.lib.format import open_memmap
+path, total = sys.argv[1], int(sys.argv[2])
+rows = (1 << 20) // (128 * 4)
+batch = np.arange(rows * 128, dtype='<f4').reshape(rows, 128)
+start = time.perf_counter()
+m = open_memmap(path, mode='w+', dtype='<f4', shape=(total * rows, 128))
+for b in range(total):
+    batch[:, 0] = b
+    m[b * rows:(b + 1) * rows] = batch
+m.flush()
+del m
+fd = os.open(path, os.O_RDONLY); os.fsync(fd); os.close(fd)
+print("RESULT mib=%d seconds=%.3f" % (total, time.perf_counter() - start))
+PY
+
+read -r -d '' np_save <<'PY' || true
+import os, sys, time
+import numpy as np
+path, total = sys.argv[1], int(sys.argv[2])
+rows = (1 << 20) // (128 * 4)
+batch = np.arange(rows * 128, dtype='<f4').reshape(rows, 128)
+start = time.perf_counter()
+a = np.empty((0, 128), dtype='<f4')
+for b in range(total):
+    batch[:, 0] = b
+    a = np.concatenate([a, batch])
+    with open(path, 'wb') as f:
+        np.save(f, a)
+        f.flush(); os.fsync(f.fileno())
+print("RESULT mib=%d seconds=%.3f" % (total, time.perf_counter() - start))
+PY
+
+dd_mibs=
+# Runs one job (after removing its file and syncing), prints MiB/s, ratio to dd, peak RSS.
+job() {
+    local name=$1 file=$2
+    shift 2
+    rm -f "$file"
+    sync
+    local out rss mib seconds mibs
+    out=$(/usr/bin/time -f 'RSS %M' "$@" 2>&1)
+    rss=$(awk '/^RSS/ { printf "%.0f", $2 / 1024 }' <<<"$out")
+    if [[ $name == dd ]]; then
+        seconds=$(grep -o '[0-9.]* s,' <<<"$out" | tr -d ' s,')
+        mib=$total
+    else
+        mib=$(grep -o 'mib=[0-9]*' <<<"$out" | cut -d= -f2)
+        seconds=$(grep -o 'seconds=[0-9.]*' <<<"$out" | cut -d= -f2)
+    fi
+    mibs=$("$python" -c "print('%.0f' % ($mib / $seconds))")
+    [[ -n $dd_mibs ]] || dd_mibs=$mibs
+    printf '  %-34s %6s MiB in %8.2f s = %6s MiB/s  (%.2f x dd)  peak RSS %5s MiB\n' \
+        "$name" "$mib" "$seconds" "$mibs" "$("$python" -c "print($mibs / $dd_mibs)")" "$rss"
+    rm -f "$file"
+}
+
+job dd "$dir/dd.bin" dd if=/dev/zero of="$dir/dd.bin" bs=1M count="$total" conv=fdatasync
+job "ndmmap .npy, sync per append" "$dir/a.npy" "$append" "$dir/a.npy" "$total" 1 npy
+job "ndmmap .npy, set_sync_on_grow(false)" "$dir/b.npy" "$append" "$dir/b.npy" "$total" 1 npy-nosync
+job "ndmmap raw" "$dir/c.bin" "$append" "$dir/c.bin" "$total" 1 raw
+job "NumPy open_memmap, preallocated" "$dir/d.npy" "$python" -c "$open_memmap" "$dir/d.npy" "$total"
+job "NumPy np.save of growing array" "$dir/e.npy" "$python" -c "$np_save" "$dir/e.npy" "$np_save_total"
