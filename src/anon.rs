@@ -24,11 +24,15 @@ impl<A: Pod, D: Dimension> MmapArrayMut<A, D> {
     /// A new zeroed array in anonymous shared memory, backed by no file in any folder.
     ///
     /// Unlike the file constructors this is safe: no named file exists that another program
-    /// could open, modify or truncate, so the memory is reachable only through this guard,
-    /// and through the copies of it that child processes inherit across `fork`. The map stays
-    /// *shared* across `fork`: parent and children see each other's writes, so an
-    /// [`atomic_view`](Self::atomic_view) made before forking gives counters and claims
-    /// shared by a family of processes. Between threads it is a large zeroed array that
+    /// could open, modify or truncate. The map stays *shared* across `fork`: parent and
+    /// children see each other's writes, so an [`atomic_view`](Self::atomic_view) made
+    /// before forking gives counters and claims shared by a family of processes.
+    ///
+    /// After a `fork` (itself `unsafe` in Rust), every process holds a guard over the same
+    /// memory, so the mapping contract passes to whoever forks: bytes that another process
+    /// may write must be touched only through atomic views, in every process, as long as
+    /// that other process may write them. Plain reads of such bytes are a data race, which
+    /// the compiler may turn into reads of stale values. Between threads it is a large zeroed array that
     /// the kernel allocates lazily, page by page.
     ///
     /// The guard's [`path`](Self::path) is `"<anonymous>"` and its
@@ -84,8 +88,9 @@ impl<A: Pod, D: Dimension> MmapArrayMut<A, D> {
         // SAFETY: the memory file has no name in any folder, and its only descriptor is
         // `file`, which is close-on-exec and is dropped when this function returns, after
         // its length was set. So nobody can modify or truncate the mapped bytes except
-        // through this map (and the same map inherited by `fork`ed children, which is the
-        // same shared memory, used through their copy of this guard). A process allowed to
+        // through this map. A `fork`ed child shares the same memory through its copy of
+        // this guard; `fork` is `unsafe`, and the documentation above puts the duty to touch
+        // shared bytes only atomically on whoever forks. A process allowed to
         // `ptrace` this one could reach it through `/proc/<pid>/map_files`, as it could reach
         // any memory through `/proc/<pid>/mem`, which is beyond what Rust's safety covers.
         let map = unsafe { map::map_read_write(&file, region) }.map_err(io("map"))?;

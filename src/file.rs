@@ -31,11 +31,20 @@ use crate::private::Sealed;
 ///
 /// # Safety of the mapping functions
 ///
-/// Each function is `unsafe` for the same reason as [`memmap2::Mmap::map`]: while the
-/// returned guard lives, the mapped bytes must not be modified (except through this guard
-/// or other ndmmap maps obeying the same rule) or truncated, by this or any other
-/// process. Modifying them breaks Rust's aliasing rules; truncating them kills the process
-/// with `SIGBUS` on the next access. Nothing at run time can check this.
+/// Each function is `unsafe` for the same reason as [`memmap2::Mmap::map`]. While the
+/// returned guard lives:
+///
+/// - nothing but this guard may modify the mapped bytes: no other map of the same file
+///   (ndmmap's or not, in this process or another) and no write to the file, with one
+///   exception: atomic operations through [atomic views](crate::MmapArrayMut::atomic_view),
+///   on bytes that every party touches only atomically;
+/// - nobody may truncate the file. ndmmap's own growable guards count: their `close`,
+///   drop, `shrink_to_fit` and `resize_outer` shorten the file, which is a truncation for
+///   any other map of those bytes.
+///
+/// Modifying the bytes under a live reference breaks Rust's aliasing rules (the compiler
+/// may assume they did not change); touching a truncated part kills the process with
+/// `SIGBUS`. Nothing at run time can check either.
 ///
 /// [`memmap2::Mmap::map`]: https://docs.rs/memmap2/latest/memmap2/struct.Mmap.html#method.map
 pub trait MapFile: Sealed {

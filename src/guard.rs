@@ -274,10 +274,12 @@ impl<A: Pod, D: Dimension> MmapArrayMut<A, D> {
         let (base, len) = (whole.as_mut_ptr(), whole.len());
         // SAFETY: the slice is exactly the map's bytes, valid and at the same address until
         // `map` is unmapped when this guard drops. It is the only reference made to them:
-        // the guard touches `map` afterwards only through methods that pass its pointer to
-        // the kernel (`flush_range`, `advise`), never through `Deref` (nor `flush`, which
-        // derefs to learn the length). The `'static` lifetime
-        // never leaves the guard (see `MmapArray::new`).
+        // while the view lives, the guard (and the chunked engine, through
+        // `view_mut_and_map`) touches `map` only through methods that pass its pointer to
+        // the kernel (`flush_range`, `flush_async_range`, `advise`, `advise_range`,
+        // `unchecked_advise_range`), never through `Deref` (nor `flush`, which derefs to
+        // learn the length); growth replaces the view before it derefs the map again. The
+        // `'static` lifetime never leaves the guard (see `MmapArray::new`).
         let bytes: &'static mut [u8] = unsafe { std::slice::from_raw_parts_mut(base, len) };
         let view = bytes::view_mut(bytes, layout).map_err(|e| e.at_path(&source.path))?;
         let growth = Growth::new(layout);

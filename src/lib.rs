@@ -59,11 +59,14 @@
 //! # Safety contract
 //!
 //! Mapping a file is `unsafe`, as in [memmap2](https://docs.rs/memmap2): while a guard
-//! lives, nobody (no other process, and no other code in this one) may modify the mapped
-//! bytes except through ndmmap maps of the file, nor truncate the file. Rust assumes that
-//! the memory behind a `&[f64]` does not change; the kernel cannot promise it for a file
-//! others can write, and a truncated file kills the process with `SIGBUS` on the next
-//! access. Everything after mapping is safe: element types are bounded by
+//! lives, nothing but that guard may modify the mapped bytes (no other map of the file,
+//! ndmmap's or not, in this process or another, and no write to the file), except by
+//! atomic operations through [atomic views](MmapArrayMut::atomic_view) on bytes that every
+//! party touches only atomically; and nobody may truncate the file (including ndmmap's own
+//! growable guards, which shorten files on `close`). Rust assumes that the memory behind a
+//! `&[f64]` does not change; the kernel cannot promise it for a file others can write, and
+//! a truncated file kills the process with `SIGBUS` on the next access. The full text is
+//! on [`MapFile`](MapFile#safety-of-the-mapping-functions). Everything after mapping is safe: element types are bounded by
 //! [bytemuck](https://docs.rs/bytemuck) (`AnyBitPattern` to read, `Pod` to write), and
 //! views borrow from their guard, so the borrow checker rules out use after unmap.
 //!
@@ -118,8 +121,8 @@ pub use crate::options::{Access, MapOptions, Mode};
 pub mod prelude {
     #[doc(no_inline)]
     pub use crate::{
-        Access, AtomicElement, AtomicViewExt, Error, INFER, Lock, MapFile, MapNpy, MapOptions, MmapArray, MmapArrayMut, Mode,
-        ViewBytesExt, ViewBytesMutExt, WriteNpyExt,
+        Access, AtomicElement, AtomicViewExt, Error, INFER, Lock, MapFile, MapNpy, MapOptions,
+        MmapArray, MmapArrayMut, Mode, ViewBytesExt, ViewBytesMutExt, WriteNpyExt,
     };
     #[doc(no_inline)]
     pub use ndarray::prelude::*;

@@ -43,8 +43,8 @@ pub(crate) unsafe fn map_read_only(file: &File, region: Region) -> io::Result<Mm
 ///
 /// # Safety
 ///
-/// As [`map_read_only`]: nobody else may modify or truncate the mapped bytes while the
-/// map lives. `file` must be open for reading and writing.
+/// As [`map_read_only`]: nothing but this map may modify the mapped bytes (except
+/// atomically, through atomic views), and nobody may truncate them, while the map lives. `file` must be open for reading and writing.
 pub(crate) unsafe fn map_read_write(file: &File, region: Region) -> io::Result<MmapMut> {
     // SAFETY: forwarded: the caller upholds `MmapMut`'s contract (see `# Safety`).
     unsafe { region.options().map_mut(file) }
@@ -184,11 +184,18 @@ pub(crate) fn release_read_only(map: &Mmap, bytes: Range<usize>) -> io::Result<(
     if bytes.is_empty() {
         return Ok(());
     }
+    // memmap2 does not check that the range ends inside the map (0.9.12 `advise`), and
+    // `MADV_DONTNEED` on the memory next to it could discard private pages.
+    if bytes.start > bytes.end || bytes.end > map.len() {
+        return Err(io::Error::from(io::ErrorKind::InvalidInput));
+    }
     #[cfg(unix)]
-    // SAFETY: `map` is a shared, file-backed, read-only map. `MADV_DONTNEED` only drops this
-    // process's page-table entries; the next access faults the same bytes back in from the
-    // page cache or the file, which nobody modifies while the map lives (the contract of
-    // every mapping constructor). So live references observe no change.
+    // SAFETY: `map` is a shared, file-backed, read-only map, and `bytes` lies inside it
+    // (checked above). `MADV_DONTNEED` only drops this process's page-table entries; the
+    // next access faults the same bytes back in from the page cache or the file, which
+    // nothing modifies non-atomically while the map lives (the contract of every mapping
+    // constructor; a read-only guard never makes atomic views). So live references observe
+    // no change.
     return unsafe {
         map.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, bytes.start, bytes.len())
     };

@@ -212,7 +212,9 @@ impl NpyOptions {
 ///
 /// # Safety of the mapping functions
 ///
-/// As for [`MapFile`]: while the guard lives, nobody else may modify or truncate the file.
+/// As for [`MapFile`](MapFile#safety-of-the-mapping-functions): while the guard lives,
+/// nothing but the guard may modify the mapped bytes (atomic views excepted) and nobody
+/// may truncate the file.
 pub trait MapNpy: Sealed {
     /// The element type.
     type Elem;
