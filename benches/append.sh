@@ -4,9 +4,11 @@
 # (examples/append.rs: .npy with a sync per append, .npy without, raw), and NumPy
 # (open_memmap on a file preallocated at the final size, and np.save of a growing array,
 # which rewrites the whole file per batch). Every job ends with its data on disk (fdatasync,
-# msync or fsync). Prints MiB/s, the ratio to dd, and the peak RSS of each job.
+# msync or fsync). Prints MiB/s, the ratio to dd, and the peak RSS of each job: the median
+# of ROUNDS rounds (default 3) that run the jobs in turn, since a shared machine and a
+# virtual disk make single runs noisy.
 #
-# usage: benches/append.sh [TOTAL_MIB [DIR]]
+# usage: [ROUNDS=3] benches/append.sh [TOTAL_MIB [DIR]]
 #   TOTAL_MIB  default 4096 (4 GiB); the disk needs that much free (checked)
 #   DIR        folder for the files (default: a temporary one, removed at the end)
 #   NP_SAVE_MIB  total for the np.save job (default 64): it writes TOTAL^2/2 MiB
@@ -26,7 +28,6 @@ if [[ $# -ge 2 ]]; then
     mkdir -p "$dir"
 else
     dir=$(mktemp -d "${TMPDIR:-/tmp}/ndmmap-append-XXXXXX")
-    trap 'rm -rf "$dir"' EXIT
 fi
 free_mib=$(df -Pm "$dir" | awk 'NR == 2 { print $4 }')
 if ((free_mib < total + 1024)); then
@@ -76,8 +77,9 @@ for b in range(total):
 print("RESULT mib=%d seconds=%.3f" % (total, time.perf_counter() - start))
 PY
 
-dd_mibs=
-# Runs one job (after removing its file and syncing), prints MiB/s, ratio to dd, peak RSS.
+results=$(mktemp)
+trap 'rm -f "$results"; [[ $# -ge 2 ]] || rm -rf "$dir"' EXIT
+# Runs one job (after removing its file and syncing); records MiB, seconds and peak RSS.
 job() {
     local name=$1 file=$2
     shift 2
@@ -93,16 +95,34 @@ job() {
         mib=$(grep -o 'mib=[0-9]*' <<<"$out" | cut -d= -f2)
         seconds=$(grep -o 'seconds=[0-9.]*' <<<"$out" | cut -d= -f2)
     fi
-    mibs=$("$python" -c "print('%.0f' % ($mib / $seconds))")
-    [[ -n $dd_mibs ]] || dd_mibs=$mibs
-    printf '  %-34s %6s MiB in %8.2f s = %6s MiB/s  (%.2f x dd)  peak RSS %5s MiB\n' \
-        "$name" "$mib" "$seconds" "$mibs" "$("$python" -c "print($mibs / $dd_mibs)")" "$rss"
+    printf '%s\t%s\t%s\t%s\n' "$name" "$mib" "$seconds" "$rss" >>"$results"
+    printf '    %-38s %6s MiB in %8.2f s\n' "$name" "$mib" "$seconds"
     rm -f "$file"
 }
 
-job dd "$dir/dd.bin" dd if=/dev/zero of="$dir/dd.bin" bs=1M count="$total" conv=fdatasync
-job "ndmmap .npy, sync per append" "$dir/a.npy" "$append" "$dir/a.npy" "$total" 1 npy
-job "ndmmap .npy, set_sync_on_grow(false)" "$dir/b.npy" "$append" "$dir/b.npy" "$total" 1 npy-nosync
-job "ndmmap raw" "$dir/c.bin" "$append" "$dir/c.bin" "$total" 1 raw
-job "NumPy open_memmap, preallocated" "$dir/d.npy" "$python" -c "$open_memmap" "$dir/d.npy" "$total"
-job "NumPy np.save of growing array" "$dir/e.npy" "$python" -c "$np_save" "$dir/e.npy" "$np_save_total"
+for round in $(seq "${ROUNDS:-3}"); do
+    echo "  round $round"
+    job dd "$dir/dd.bin" dd if=/dev/zero of="$dir/dd.bin" bs=1M count="$total" conv=fdatasync
+    job "ndmmap .npy, sync per append" "$dir/a.npy" "$append" "$dir/a.npy" "$total" 1 npy
+    job "ndmmap .npy, set_sync_on_grow(false)" "$dir/b.npy" "$append" "$dir/b.npy" "$total" 1 npy-nosync
+    job "ndmmap raw" "$dir/c.bin" "$append" "$dir/c.bin" "$total" 1 raw
+    job "NumPy open_memmap, preallocated" "$dir/d.npy" "$python" -c "$open_memmap" "$dir/d.npy" "$total"
+    job "NumPy np.save of growing array" "$dir/e.npy" "$python" -c "$np_save" "$dir/e.npy" "$np_save_total"
+done
+
+echo "median of ${ROUNDS:-3} rounds (MiB/s from the median time; range in brackets):"
+"$python" - "$results" <<'PY'
+import statistics, sys
+jobs = {}
+for line in open(sys.argv[1]):
+    name, mib, seconds, rss = line.rstrip("\n").split("\t")
+    jobs.setdefault(name, []).append((int(mib), float(seconds), int(rss)))
+dd = None
+for name, runs in jobs.items():
+    mib = runs[0][0]
+    times = [s for _, s, _ in runs]
+    rate = mib / statistics.median(times)
+    dd = dd or rate
+    print("  %-38s %5d MiB  %6.0f MiB/s [%.0f-%.0f]  %5.2f x dd  peak RSS %5d MiB" % (
+        name, mib, rate, mib / max(times), mib / min(times), rate / dd, max(r for _, _, r in runs)))
+PY
