@@ -35,15 +35,17 @@ fn sparse_big(path: &Path) {
     let offset = npy::inspect(path).expect("inspect").data_offset;
     let header_len = usize::try_from(offset).expect("small header");
     bytes.truncate(header_len);
-    let text = String::from_utf8(bytes).expect("ASCII header");
+    // Magic string, version and length field (10 bytes), then the ASCII dict.
+    let text = String::from_utf8(bytes.split_off(10)).expect("ASCII header");
     let (old, new) = ("(1, 1)", format!("({BIG_ROWS}, 1)"));
     let grown = new.len() - old.len();
     // The growth padding holds the new digits: take them from the spaces before '\n'.
     let spaces = " ".repeat(grown);
     let patched = text.replacen(old, &new, 1).replacen(&format!("{spaces}\n"), "\n", 1);
-    assert_eq!(patched.len(), header_len, "the header keeps its length");
+    bytes.extend_from_slice(patched.as_bytes());
+    assert_eq!(bytes.len(), header_len, "the header keeps its length");
     let mut file = File::create(path).expect("create");
-    file.write_all(patched.as_bytes()).expect("write the header");
+    file.write_all(&bytes).expect("write the header");
     file.set_len(offset + (BIG_ROWS * 8) as u64).expect("sparse data");
     let header = npy::inspect(path).expect("inspect the patched header");
     assert_eq!((header.shape.as_slice(), header.data_offset), (&[BIG_ROWS, 1][..], offset));
