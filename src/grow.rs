@@ -464,6 +464,19 @@ impl<A: Pod, D: Dimension> MmapArrayMut<A, D> {
         let ndim = self.ndim();
         let shape = self.shape().to_vec();
         let span = self.byte_addresses().len();
+        // `DerefMut` lends `&mut ArrayRef`, whose in-place methods (`slice_axis_inplace`,
+        // `invert_axis`, `swap_axes`, ...) can leave the guard's view a sub-view or a
+        // permutation of its map. Growth rebuilds the view from its dimensions at the map's
+        // start, which would silently move such a view onto other bytes: refuse instead.
+        let dim = self.raw_dim();
+        let strides_are = |expected: D| {
+            expected.slice().iter().map(|&s| s.cast_signed()).eq(self.strides().iter().copied())
+        };
+        let (c_order, f_order) =
+            (strides_are(dim.default_strides()), strides_are(dim.fortran_strides()));
+        // An empty view's pointer is dangling, not the map's start.
+        let anchored = (self.is_empty() || self.as_ptr() as usize == self.byte_addresses().start)
+            && self.len() * size_of::<A>() == span;
         let (growth, source, _) = self.growth_parts();
         let refuse = |reason| Err(Error::NotGrowable { path: source.path.clone(), reason });
         if source.mode != Mode::ReadWrite {
@@ -508,6 +521,12 @@ impl<A: Pod, D: Dimension> MmapArrayMut<A, D> {
             // The header decides for the layouts that are both C and F (empty, all ones).
             order = if parsed.header.fortran_order { Order::F } else { Order::C };
             growth.order = Some(order);
+        }
+        if !anchored || !(if order == Order::F { f_order } else { c_order }) {
+            return refuse(
+                "the guard's view was changed in place (sliced, inverted or its axes swapped); \
+                 map the file again to grow it",
+            );
         }
         Ok(if order == Order::F { Axis(ndim - 1) } else { Axis(0) })
     }

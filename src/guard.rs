@@ -294,18 +294,13 @@ impl<A: Pod, D: Dimension> MmapArrayMut<A, D> {
         map_len: Option<usize>,
         layout: &ArrayLayout<D>,
     ) -> Result<()> {
-        let ndim = self.view.ndim();
         let mut strides = self.view.raw_dim();
         for (slot, &s) in strides.slice_mut().iter_mut().zip(self.view.strides()) {
             *slot = s.cast_unsigned();
         }
         let old = ArrayLayout { dim: self.view.raw_dim(), strides, span: self.len };
-        // Give up the view's unique borrow of the map before the map changes. An empty view
-        // needs no bytes (a 0-dimensional array cannot grow and never gets here).
-        let empty: &'static mut [A] = &mut [];
-        self.view = ArrayViewMut::from_shape(D::zeros(ndim), empty)
-            .map_err(|source| Error::Shape { path: Some(self.source.path.clone()), source })?;
-        self.len = 0;
+        // Give up the view's unique borrow of the map before the map changes.
+        self.drop_view()?;
         let remapped = match (map_len, &self.source.file) {
             (Some(n), Some(file)) => {
                 let end = self.source.offset + n as u64;
@@ -318,23 +313,48 @@ impl<A: Pod, D: Dimension> MmapArrayMut<A, D> {
             }
             _ => Ok(()),
         };
+        // A failed remap leaves the old map in place, so the old layout still fits it; if
+        // even the new view cannot be made, the old one is restored, never an empty one
+        // (whose length of 0 would make `Drop` cut the file to nothing).
         let layout = if remapped.is_ok() { layout } else { &old };
+        if let Err(e) = self.view_map_prefix(layout) {
+            self.view_map_prefix(&old)?;
+            return Err(e);
+        }
+        remapped
+    }
+
+    /// Replaces the view by one of no elements, which borrows no bytes of the map.
+    fn drop_view(&mut self) -> Result<()> {
+        let empty: &'static mut [A] = &mut [];
+        self.view = ArrayViewMut::from_shape(D::zeros(self.view.ndim()), empty)
+            .map_err(|source| Error::Shape { path: Some(self.source.path.clone()), source })?;
+        Ok(())
+    }
+
+    /// Views the map's first `layout.span` bytes as `layout`, replacing the view; on error
+    /// the view is empty.
+    fn view_map_prefix(&mut self, layout: &ArrayLayout<D>) -> Result<()> {
+        self.drop_view()?;
         let whole: &mut [u8] = &mut self.map;
+        let available = whole.len();
         let Some(bytes) = whole.get_mut(..layout.span) else {
             return Err(Error::TooShort {
                 path: Some(self.source.path.clone()),
                 needed: self.source.offset + layout.span as u64,
-                available: self.source.offset + whole.len() as u64,
+                available: self.source.offset + available as u64,
             });
         };
         let (base, len) = (bytes.as_mut_ptr(), bytes.len());
         // SAFETY: as in `new`: the bytes are the map's first `len`, valid and at this address
-        // until the map is remapped (again through this function, which first drops the
-        // view) or unmapped when the guard drops, and the view is the only reference to them.
+        // until the map is remapped (through `remap_view`, which first drops the view) or
+        // unmapped when the guard drops, and the view is the only reference to them. The map
+        // was dereferenced just above only while no view borrowed it (the caller replaced
+        // the view first).
         let bytes: &'static mut [u8] = unsafe { std::slice::from_raw_parts_mut(base, len) };
         self.view = bytes::view_mut(bytes, layout).map_err(|e| e.at_path(&self.source.path))?;
         (self.base, self.len) = (base as usize, len);
-        remapped
+        Ok(())
     }
 }
 

@@ -354,6 +354,33 @@ fn errors_by_variant() {
     assert!(matches!(zero_d.resize_outer(2), Err(Error::NotGrowable { .. })));
 }
 
+/// `DerefMut` lends ndarray's in-place layout methods; growth must not rebuild such a
+/// view at the map's start (it would move it onto other rows), nor shrink the file to it.
+#[test]
+#[cfg_attr(miri, ignore = "miri cannot map files")]
+fn views_changed_in_place_refuse_to_grow() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("rows.bin");
+    let rows = rows_from(0, 10, 2);
+    std::fs::write(&path, bytemuck::cast_slice(rows.as_slice().unwrap())).unwrap();
+    let options = MapOptions::new().shape_inferred((INFER, 2), Order::RowMajor);
+    let changes: [fn(&mut ArrayRef2<f64>); 3] = [
+        |a| a.slice_axis_inplace(Axis(0), ndarray::Slice::from(5..)),
+        |a| a.invert_axis(Axis(0)),
+        |a| a.swap_axes(0, 1),
+    ];
+    for change in changes {
+        // SAFETY: no other process touches files in this fresh temporary folder.
+        let mut a = unsafe { Array2::<f64>::map_file_mut_with(&path, &options) }.unwrap();
+        change(&mut a);
+        let err = a.push(array![99.0, 99.0].view()).unwrap_err();
+        assert!(matches!(err, Error::NotGrowable { .. }), "{err:?}");
+        assert!(matches!(a.shrink_to_fit(), Err(Error::NotGrowable { .. })));
+        drop(a);
+        assert_eq!(std::fs::read(&path).unwrap(), bytemuck::cast_slice(rows.as_slice().unwrap()));
+    }
+}
+
 #[test]
 #[cfg_attr(miri, ignore = "miri cannot map files")]
 fn bytes_after_the_data_are_never_overwritten() {
