@@ -16,6 +16,13 @@
 //!   dereference to ndarray's [`ArrayRef`](ndarray::ArrayRef); they also lend
 //!   [`view`](MmapArray::view)s, [`flush`](MmapArrayMut::flush) (whole, async, a byte
 //!   range, or exactly the pages of a sub-view) and [`close`](MmapArrayMut::close).
+//! - [`npy`]: `.npy` files, byte-identical with NumPy's: [`MapNpy`]
+//!   (`Array2::<f32>::map_npy(path)`, `map_npy_mut`, `map_npy_copy`, `create_npy`: NumPy's
+//!   `np.load(mmap_mode=...)` and `open_memmap`), [`WriteNpyExt::save_npy`] for any array,
+//!   [`npy::inspect`] for the header alone and [`npy::read_npy`] for a converting read.
+//! - Growing in place: [`append`](MmapArrayMut::append), [`push`](MmapArrayMut::push),
+//!   [`resize_outer`](MmapArrayMut::resize_outer) and [`reserve`](MmapArrayMut::reserve) on
+//!   read-write maps of raw and `.npy` files, with amortized, reserved capacity.
 //! - [`ViewBytesExt`] and [`ViewBytesMutExt`]: safe views of any `&[u8]`/`&mut [u8]`, for
 //!   buffers mapped by other crates or held in memory.
 //! - Sharing between processes: [`atomic_view`](MmapArrayMut::atomic_view) (and
@@ -72,9 +79,15 @@
 //!
 //! # Limitations
 //!
-//! - Elements are read in native byte order; the data must be aligned for the element
-//!   type (the offset a multiple of its alignment).
-//! - The array's length is fixed when it is mapped.
+//! - Elements are mapped in native byte order ([`npy::read_npy`] converts other orders
+//!   into an owned array); the data must be aligned for the element type (the offset a
+//!   multiple of its alignment).
+//! - Structured (record) `.npy` dtypes are not supported yet; `#[derive(Pod)]` structs map
+//!   as raw files.
+//! - Only the outermost axis of a C- or Fortran-order array can grow.
+//! - `unsafe` code lives in `map.rs` and `guard.rs` (the mapping boundary), `atomic.rs` (the
+//!   cast to atomic views) and `anon.rs` (the memory file behind anonymous maps); every
+//!   other module only declares the `unsafe fn` mapping constructors.
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![deny(missing_docs, unsafe_code)]
 #![doc(test(attr(deny(warnings))))]
