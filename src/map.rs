@@ -228,7 +228,6 @@ pub(crate) fn release_shared(map: &MmapMut, bytes: Range<usize>) -> io::Result<(
 /// (`sync_file_range(SYNC_FILE_RANGE_WRITE)`), so that write-back runs behind a
 /// computation instead of piling up for the final flush. Returns `Ok(false)` where the
 /// call does not exist (not Linux); callers then flush the range instead.
-#[allow(dead_code, reason = "for the chunked engine, being written")]
 pub(crate) fn start_write_back(file: &File, offset: u64, len: u64) -> io::Result<bool> {
     #[cfg(target_os = "linux")]
     {
