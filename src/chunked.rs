@@ -258,11 +258,11 @@ impl Hooks<'_> {
         match &self.map {
             MapRef::None => Ok(()),
             MapRef::Shared { guard, .. } => guard.release_bytes(bytes),
-            MapRef::Unique { map, source, .. } => {
+            MapRef::Unique { map, source, addresses } => {
                 if source.mode != Mode::ReadWrite {
                     return Ok(()); // a private map's changed pages exist nowhere else
                 }
-                crate::map::release_shared(map, bytes)
+                crate::map::release_shared(map, addresses.len(), bytes)
                     .map_err(|e| Error::io(&source.path, "release", 0, e))
             }
         }

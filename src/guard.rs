@@ -690,7 +690,6 @@ impl<A: 'static, D: Dimension> MmapArrayMut<A, D> {
     }
 }
 
-#[allow(dead_code, reason = "hooks for the chunked engine, being written")]
 impl<A: 'static, D: Dimension> MmapArray<A, D> {
     /// The addresses of the map's bytes; the array's elements all lie inside.
     pub(crate) fn byte_addresses(&self) -> Range<usize> {
@@ -717,7 +716,6 @@ impl<A: 'static, D: Dimension> MmapArray<A, D> {
     }
 }
 
-#[allow(dead_code, reason = "hooks for the chunked engine, being written")]
 impl<A: 'static, D: Dimension> MmapArrayMut<A, D> {
     /// The addresses of the map's bytes; the array's elements all lie inside.
     pub(crate) fn byte_addresses(&self) -> Range<usize> {
@@ -746,7 +744,7 @@ impl<A: 'static, D: Dimension> MmapArrayMut<A, D> {
         if self.source.mode == Mode::CopyOnWrite {
             return Ok(());
         }
-        crate::map::release_shared(&self.map, bytes)
+        crate::map::release_shared(&self.map, self.len, bytes)
             .map_err(|e| Error::io(&self.source.path, "release", 0, e))
     }
 

@@ -118,7 +118,6 @@ pub(crate) trait Advise {
     /// Passes `access` to the kernel for every page of the map.
     fn advise_all(&self, access: Access) -> io::Result<()>;
     /// Passes `access` to the kernel for the pages of `bytes` (offsets into the map).
-    #[allow(dead_code, reason = "for the chunked engine, being written")]
     fn advise_range_of(&self, access: Access, bytes: Range<usize>) -> io::Result<()>;
 }
 
@@ -166,7 +165,6 @@ fn advice(access: Access) -> memmap2::Advice {
 }
 
 /// `madvise` for `bytes` (offsets into `map`); a no-op where `madvise` does not exist.
-#[allow(dead_code, reason = "for the chunked engine, being written")]
 pub(crate) fn advise_range(
     map: &impl Advise,
     access: Access,
@@ -179,7 +177,6 @@ pub(crate) fn advise_range(
 }
 
 /// Drops `bytes` (offsets into a shared read-only `map`) from the resident set.
-#[allow(dead_code, reason = "for the chunked engine, being written")]
 pub(crate) fn release_read_only(map: &Mmap, bytes: Range<usize>) -> io::Result<()> {
     if bytes.is_empty() {
         return Ok(());
@@ -206,14 +203,21 @@ pub(crate) fn release_read_only(map: &Mmap, bytes: Range<usize>) -> io::Result<(
 /// Drops `bytes` (offsets into a shared read-write `map`) from the resident set.
 ///
 /// Must not be used on a copy-on-write map: there it would discard private changes.
-#[allow(dead_code, reason = "for the chunked engine, being written")]
-pub(crate) fn release_shared(map: &MmapMut, bytes: Range<usize>) -> io::Result<()> {
+/// `map_len` is the map's length (at most; `MmapMut::len` would go through `Deref`, which
+/// must not happen while a guard's view borrows the bytes).
+pub(crate) fn release_shared(map: &MmapMut, map_len: usize, bytes: Range<usize>) -> io::Result<()> {
     if bytes.is_empty() {
         return Ok(());
     }
+    // memmap2 does not check that the range ends inside the map (0.9.12 `advise`), and
+    // `MADV_DONTNEED` on the memory next to it could discard private pages.
+    if bytes.start > bytes.end || bytes.end > map_len {
+        return Err(io::Error::from(io::ErrorKind::InvalidInput));
+    }
     #[cfg(unix)]
     // SAFETY: `map` is a shared (`MAP_SHARED`) file-backed map, never a private one (the
-    // caller's duty, checked by the guard's mode). For shared maps `MADV_DONTNEED` drops only
+    // caller's duty, checked by the guard's mode), and `bytes` lies inside it (checked
+    // above). For shared maps `MADV_DONTNEED` drops only
     // this process's page-table entries: changed pages stay dirty in the page cache and the
     // next access faults in exactly the bytes that were there, so live references observe
     // no change.
