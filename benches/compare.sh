@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The seed's job, c = a + b over three f64 files, done side by side in one run on the same
-# files: ndmmap (examples/add.rs, parallel and serial), a read-into-RAM baseline, and NumPy's
+# files: ndmmap (examples/add.rs: plain Zip parallel and serial, and the chunked engine), a
+# read-into-RAM baseline, and NumPy's
 # memmap (../shared/bench/numpy_baseline.py). Prints one table with ratios to NumPy.
 #
 # usage: [ROUNDS=3] [VERBOSE=1] benches/compare.sh [N [DIR]]
@@ -8,7 +9,7 @@
 #   DIR  folder for a.bin, b.bin, c.bin; kept and reused if given, else a temporary one
 #        that is removed at the end
 # Python (with NumPy) is $NDMMAP_PYTHON, else the repository's .venv/bin/python.
-# ROUNDS rounds run the four jobs in turn; the table gives each job's median (and range),
+# ROUNDS rounds run the five jobs in turn; the table gives each job's median (and range),
 # which a busy machine disturbs less than a single run. VERBOSE=1 shows each job's report.
 #
 # Each job's time covers mapping (or reading) a and b, creating c, the add, and the flush
@@ -65,6 +66,7 @@ for ((round = 1; round <= rounds; round++)); do
     run "$python" "$baseline" add "$dir" "$n"
     run "$add" --dir "$dir" --n "$n"
     run "$add" --dir "$dir" --n "$n" --serial
+    run "$add" --dir "$dir" --n "$n" --engine
     run "$add" --dir "$dir" --n "$n" --in-ram
 done
 rm -f "$dir/c.bin"
@@ -80,7 +82,8 @@ jobs = {}
 for r in rows:
     jobs.setdefault(r["job"], []).append(r)
 names = {"add": "numpy memmap add", "ndmmap-add": "ndmmap add (rayon)",
-         "ndmmap-add-serial": "ndmmap add (1 thread)", "ndmmap-add-in-ram": "read, add, write (RAM)"}
+         "ndmmap-add-serial": "ndmmap add (1 thread)", "ndmmap-add-engine": "ndmmap chunked engine",
+         "ndmmap-add-in-ram": "read, add, write (RAM)"}
 median = {job: statistics.median(r["seconds"] for r in rs) for job, rs in jobs.items()}
 print(f"{'job':<24} {'seconds':>8} {'range':>13} {'GB/s':>6} {'peak RSS MiB':>13} {'time / NumPy':>13}")
 for job, rs in jobs.items():
