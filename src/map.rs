@@ -107,7 +107,12 @@ pub(crate) fn grow_and_reserve(file: &File, from: u64, to: u64) -> io::Result<()
         match fallocate(file, FallocateFlags::empty(), from, to - from) {
             Ok(()) => return Ok(()),
             Err(rustix::io::Errno::OPNOTSUPP | rustix::io::Errno::NOSYS) => {}
-            Err(errno) => return Err(errno.into()),
+            Err(errno) => {
+                // A file system may have grown the file before it ran out of blocks; give
+                // the file back its old length, so that a failure changes nothing.
+                let _ = file.set_len(from);
+                return Err(errno.into());
+            }
         }
     }
     file.set_len(to)

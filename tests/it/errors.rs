@@ -541,3 +541,36 @@ fn view_not_in_map_for_copy_on_write_guards() {
     drop((mine, other));
     assert_unchanged(&path, &bytes);
 }
+
+/// A full disk is an error when the file is created or grown, never a `SIGBUS` later: on
+/// tmpfs, reserving more than the file system holds fails at once with `ENOSPC`, without
+/// writing anything, so the test needs no full disk.
+#[test]
+#[cfg_attr(miri, ignore = "miri cannot map files")]
+fn no_space_is_reported_at_create_and_extend_time() {
+    const TOO_BIG: usize = 1 << 42; // 4 TiB: more than any /dev/shm here
+    let shm = Path::new("/dev/shm");
+    if !shm.is_dir() {
+        eprintln!("skipped: no /dev/shm");
+        return;
+    }
+    let dir = tempfile::tempdir_in(shm).unwrap();
+    let path = dir.path().join("huge.bin");
+    // SAFETY: no other process touches files in this fresh temporary folder.
+    let err = unsafe { Array1::<u8>::create_file(&path, TOO_BIG) }.unwrap_err();
+    assert!(
+        matches!(&err, Error::NoSpace { path: p, bytes, .. } if p == &path && *bytes == TOO_BIG as u64),
+        "{err:?}"
+    );
+    assert!(!path.exists(), "a failed create leaves no file");
+
+    // Growing a short file for a read-write map: the file keeps its bytes and its length.
+    let small = dir.path().join("small.bin");
+    std::fs::write(&small, [7u8; 16]).unwrap();
+    let options = MapOptions::new().shape(TOO_BIG).extend_file(true);
+    // SAFETY: as above.
+    let err = unsafe { Array1::<u8>::map_file_mut_with(&small, &options) }.unwrap_err();
+    assert!(matches!(err, Error::NoSpace { bytes, .. } if bytes == TOO_BIG as u64), "{err:?}");
+    assert_eq!(std::fs::read(&small).unwrap(), [7u8; 16]);
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1, "no stray files");
+}
