@@ -49,7 +49,9 @@ use std::time::{Duration, Instant};
 use ndmmap::prelude::*;
 
 // `Send`, so that a job can run inside a rayon pool of `--threads N`.
-type BoxResult<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
+mod common;
+
+use common::{BoxResult, ensure_input, peak_rss_kib};
 
 /// What the command line asked for.
 struct Args {
@@ -236,44 +238,6 @@ fn check(c: &[f64]) -> BoxResult<()> {
     Ok(())
 }
 
-/// Writes `path` as `n` f64s with `x[i] = scale * i`, unless it already holds them (checked
-/// by size and a few elements). Returns whether it wrote.
-fn ensure_input(path: &Path, n: usize, scale: f64) -> BoxResult<bool> {
-    const CHUNK: usize = 1 << 20; // elements per write: 8 MiB
-    if holds_input(path, n, scale)? {
-        return Ok(false);
-    }
-    let mut file = File::create(path)?;
-    let mut chunk = Vec::with_capacity(CHUNK);
-    for start in (0..n).step_by(CHUNK) {
-        chunk.clear();
-        chunk.extend((start..n.min(start + CHUNK)).map(|i| scale * i as f64));
-        file.write_all(bytemuck::cast_slice(&chunk))?;
-    }
-    // On disk before the timed job starts, so its write-back cannot compete with `c`'s.
-    file.sync_all()?;
-    Ok(true)
-}
-
-/// Whether `path` has the size of `n` f64s and holds `scale * i` at a few places.
-fn holds_input(path: &Path, n: usize, scale: f64) -> BoxResult<bool> {
-    let Ok(file) = File::open(path) else { return Ok(false) };
-    if file.metadata()?.len() != 8 * n as u64 {
-        return Ok(false);
-    }
-    for i in [0, 1, n / 2, n.saturating_sub(1)] {
-        if i >= n {
-            continue;
-        }
-        let mut bytes = [0u8; 8];
-        file.read_exact_at(&mut bytes, 8 * i as u64)?;
-        if f64::from_ne_bytes(bytes) != scale * i as f64 {
-            return Ok(false);
-        }
-    }
-    Ok(true)
-}
-
 /// Prints the human report and the JSON line.
 fn report(job: &str, n: usize, times: &Times, threads: usize) -> BoxResult<()> {
     let total = times.map + times.add + times.flush;
@@ -300,14 +264,6 @@ fn report(job: &str, n: usize, times: &Times, threads: usize) -> BoxResult<()> {
         total.as_secs_f64()
     );
     Ok(())
-}
-
-/// The process's peak resident set size (`VmHWM`), in KiB.
-fn peak_rss_kib() -> BoxResult<u64> {
-    let status = std::fs::read_to_string("/proc/self/status")?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:")).ok_or("no VmHWM")?;
-    let kib = line.trim_start_matches("VmHWM:").trim().trim_end_matches("kB").trim();
-    Ok(kib.parse()?)
 }
 
 fn parse_args() -> BoxResult<Args> {

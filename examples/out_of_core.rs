@@ -46,7 +46,9 @@ use std::time::Instant;
 
 use ndmmap::prelude::*;
 
-type BoxResult<T> = Result<T, Box<dyn std::error::Error>>;
+mod common;
+
+use common::{BoxResult, ensure_input, peak_rss_kib, proc_kib};
 
 /// What the command line asked for (flags are plain switches, hence the bools).
 #[allow(clippy::struct_excessive_bools)]
@@ -271,59 +273,11 @@ fn drop_from_cache(path: &Path) -> BoxResult<()> {
     Ok(())
 }
 
-/// Writes `path` as `n` f64s with `x[i] = scale * i` (as `examples/add.rs` does), unless it
-/// already holds them. Returns whether it wrote.
-fn ensure_input(path: &Path, n: usize, scale: f64) -> BoxResult<bool> {
-    const CHUNK: usize = 1 << 20; // elements per write: 8 MiB
-    if holds_input(path, n, scale)? {
-        return Ok(false);
-    }
-    let mut file = File::create(path)?;
-    let mut chunk = Vec::with_capacity(CHUNK);
-    for start in (0..n).step_by(CHUNK) {
-        chunk.clear();
-        chunk.extend((start..n.min(start + CHUNK)).map(|i| scale * i as f64));
-        file.write_all(bytemuck::cast_slice(&chunk))?;
-    }
-    file.sync_all()?;
-    Ok(true)
-}
-
-/// Whether `path` has the size of `n` f64s and holds `scale * i` at a few places.
-fn holds_input(path: &Path, n: usize, scale: f64) -> BoxResult<bool> {
-    let Ok(file) = File::open(path) else { return Ok(false) };
-    if file.metadata()?.len() != 8 * n as u64 {
-        return Ok(false);
-    }
-    for i in [0, 1, n / 2, n.saturating_sub(1)] {
-        if i >= n {
-            continue;
-        }
-        let mut bytes = [0u8; 8];
-        file.read_exact_at(&mut bytes, 8 * i as u64)?;
-        if f64::from_ne_bytes(bytes) != scale * i as f64 {
-            return Ok(false);
-        }
-    }
-    Ok(true)
-}
-
 fn remove_if_there(path: &Path) -> BoxResult<()> {
     match std::fs::remove_file(path) {
         Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e.into()),
         _ => Ok(()),
     }
-}
-
-/// A field of `/proc/self/status` or `/proc/meminfo`, in KiB.
-fn proc_kib(file: &str, field: &str) -> BoxResult<u64> {
-    let text = std::fs::read_to_string(file)?;
-    let line = text.lines().find(|l| l.starts_with(field)).ok_or("no such field")?;
-    Ok(line[field.len()..].trim().trim_end_matches("kB").trim().parse()?)
-}
-
-fn peak_rss_kib() -> BoxResult<u64> {
-    proc_kib("/proc/self/status", "VmHWM:")
 }
 
 fn rss_kib() -> u64 {
