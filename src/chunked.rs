@@ -351,63 +351,41 @@ impl Layout {
     }
 }
 
-impl<'a, A: 'a, D: Dimension> ChunkView<D> for ArrayView<'a, A, D> {
-    fn split(self, axis: Axis, index: usize) -> (Self, Self) {
-        self.split_at(axis, index)
-    }
-    fn dims(&self) -> &[usize] {
-        self.shape()
-    }
-    fn steps(&self) -> &[isize] {
-        self.strides()
-    }
-    fn origin(&self) -> usize {
-        self.as_ptr() as usize
-    }
-    fn elem_size(&self) -> usize {
-        size_of::<A>()
-    }
-    fn contiguous(&self, order: Order) -> bool {
-        if order == Order::RowMajor {
-            self.is_standard_layout()
-        } else {
-            self.t().is_standard_layout()
+/// The same `ChunkView` for shared and mutable views: ndarray gives both the same methods.
+macro_rules! chunk_view {
+    ($($view:ident),*) => {$(
+        impl<'a, A: 'a, D: Dimension> ChunkView<D> for $view<'a, A, D> {
+            fn split(self, axis: Axis, index: usize) -> (Self, Self) {
+                self.split_at(axis, index)
+            }
+            fn dims(&self) -> &[usize] {
+                self.shape()
+            }
+            fn steps(&self) -> &[isize] {
+                self.strides()
+            }
+            fn origin(&self) -> usize {
+                self.as_ptr() as usize
+            }
+            fn elem_size(&self) -> usize {
+                size_of::<A>()
+            }
+            fn contiguous(&self, order: Order) -> bool {
+                if order == Order::RowMajor {
+                    self.is_standard_layout()
+                } else {
+                    self.t().is_standard_layout()
+                }
+            }
+            fn flatten(self, order: Order) -> Self {
+                let dim = flat_dim(&self.raw_dim(), order);
+                self.into_shape_with_order((dim, order)).expect("contiguous in the given order")
+            }
         }
-    }
-    fn flatten(self, order: Order) -> Self {
-        let dim = flat_dim(&self.raw_dim(), order);
-        self.into_shape_with_order((dim, order)).expect("contiguous in the given order")
-    }
+    )*};
 }
 
-impl<'a, A: 'a, D: Dimension> ChunkView<D> for ArrayViewMut<'a, A, D> {
-    fn split(self, axis: Axis, index: usize) -> (Self, Self) {
-        self.split_at(axis, index)
-    }
-    fn dims(&self) -> &[usize] {
-        self.shape()
-    }
-    fn steps(&self) -> &[isize] {
-        self.strides()
-    }
-    fn origin(&self) -> usize {
-        self.as_ptr() as usize
-    }
-    fn elem_size(&self) -> usize {
-        size_of::<A>()
-    }
-    fn contiguous(&self, order: Order) -> bool {
-        if order == Order::RowMajor {
-            self.is_standard_layout()
-        } else {
-            self.t().is_standard_layout()
-        }
-    }
-    fn flatten(self, order: Order) -> Self {
-        let dim = flat_dim(&self.raw_dim(), order);
-        self.into_shape_with_order((dim, order)).expect("contiguous in the given order")
-    }
-}
+chunk_view!(ArrayView, ArrayViewMut);
 
 /// `dim` with every element along the outermost memory axis of `order` (axis 0 for C,
 /// the last for Fortran) and every other axis of length one.
