@@ -12,6 +12,26 @@ use std::path::{Path, PathBuf};
 ///
 /// The enum is `#[non_exhaustive]`: match with a `_` arm.
 ///
+/// As the Rust API guidelines ask, a message does not repeat the text of its
+/// [`source`](std::error::Error::source) (the operating system's error, or what is wrong with
+/// a `.npy` header): print the whole chain to show both, as `anyhow` does with `{:#}`, or
+/// by walking `source()`:
+///
+/// ```
+/// let dir = tempfile::tempdir()?;
+/// let path = dir.path().join("not.npy");
+/// std::fs::write(&path, b"plain text, no header")?;
+/// let err = ndmmap::npy::inspect(&path).unwrap_err();
+/// let mut chain = err.to_string();
+/// let mut source = std::error::Error::source(&err);
+/// while let Some(cause) = source {
+///     chain = format!("{chain}: {cause}");
+///     source = cause.source();
+/// }
+/// assert!(chain.contains("invalid .npy header: not a .npy file"), "{chain}");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
 /// # Example
 ///
 /// ```
@@ -100,10 +120,11 @@ pub enum Error {
         what: &'static str,
     },
 
-    /// The array needs more bytes than the file (or the mapped length) holds.
+    /// The array needs more bytes than the file (or the mapped length) holds: a truncated
+    /// file, or a shape too large for it. A read-write map of a raw file may grow the file
+    /// instead, when asked with [`MapOptions::extend_file`](crate::MapOptions::extend_file).
     #[error(
-        "{}the array needs bytes up to {needed} but only {available} are there; \
-         writable maps can grow the file with `extend_file(true)`",
+        "{}the array needs bytes up to {needed} but only {available} are there",
         at(path.as_deref())
     )]
     TooShort {
@@ -313,7 +334,8 @@ pub enum Error {
     /// An array appended to a growable map does not match it on the axes that do not grow.
     #[error(
         "{}: cannot append an array of shape {found:?} to one of shape {expected:?}: \
-         they must match on every axis but axis {axis}",
+         the array grows along axis {axis} (axis 0 in C order, the last axis in Fortran \
+         order), so they must match on every other axis",
         path.display()
     )]
     AppendShape {

@@ -225,6 +225,10 @@ impl<A: Pod, D: Dimension> MmapArrayMut<A, D> {
     /// Appends one row (a subview along the growth axis, of one dimension less): ndarray's
     /// [`Array::push`](ndarray::Array::push) with the axis of [`append`](Self::append).
     ///
+    /// In a Fortran-order array the growth axis is the last one, so what is pushed is a
+    /// column (its length is the array's first axis), not a row as NumPy users might expect
+    /// from C order.
+    ///
     /// # Errors
     ///
     /// As [`append`](Self::append).
