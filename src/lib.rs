@@ -37,6 +37,25 @@
 //! - [`Error`]: one error type whose variants carry the path and the numbers involved.
 //! - [`prelude`]: `use ndmmap::prelude::*;` brings the above and ndarray's own prelude.
 //!
+//! # Coming from NumPy
+//!
+//! | NumPy | ndmmap |
+//! |---|---|
+//! | `np.memmap(f, dtype, mode='r')` | `Array1::<f64>::map_file(f)` ([`MapFile::map_file`]) |
+//! | `mode='r+'` | [`map_file_mut`](MapFile::map_file_mut) |
+//! | `mode='c'` | [`map_file_copy`](MapFile::map_file_copy) |
+//! | `mode='w+', shape=s` | [`create_file(f, s)`](MapFile::create_file): refuses an existing file unless [`overwrite(true)`](MapOptions::overwrite) |
+//! | `offset=k` | [`MapOptions::offset`]`(k)` (a multiple of the element's alignment) |
+//! | `shape=(r, c)` / `shape=(-1, c)` | [`MapOptions::shape`]`((r, c))` / [`shape_inferred`](MapOptions::shape_inferred)`((INFER, c), Order::RowMajor)` |
+//! | `order='F'` | `.shape((r, c).f())`, or `Order::ColumnMajor` (NumPy's `tofile` always writes C order) |
+//! | `r+` growing a short file | only with [`extend_file(true)`](MapOptions::extend_file) |
+//! | `m.flush()` | [`flush`](MmapArrayMut::flush), [`flush_view`](MmapArrayMut::flush_view), [`close`](MmapArrayMut::close) |
+//! | `np.load(f, mmap_mode='r')`, `open_memmap` | [`MapNpy::map_npy`], [`MapNpy::create_npy`] |
+//! | `np.save(f, a)` | [`a.save_npy(f)`](WriteNpyExt::save_npy) |
+//! | `m + 1`, `np.add(a, b, out=c)` | `&*m + 1.0`, `Zip::from(&mut *c).and(&*a).and(&*b).for_each(...)` |
+//!
+//! The dtype is the Rust element type (`f64` for `'<f8'`), checked against `.npy` headers.
+//!
 //! # Example
 //!
 //! The seed's `Numeric.add(a, b, c)`: two arrays mapped from files, added into a third,
