@@ -346,14 +346,8 @@ impl<A, D: Dimension> MapFile for Array<A, D> {
     {
         let path = path.as_ref();
         let file = open(path, false)?;
-        crate::lock::take_for(&file, path, options)?;
-        let plan = plan_for::<A, D>(path, &file, options, Purpose::Read)?;
-        let region = region(&plan, options);
-        // SAFETY: the caller upholds the trait's mapping contract for this file.
-        let map = unsafe { map::map_read_only(&file, region) }
-            .map_err(|e| Error::io(path, "map", plan.end(), e))?;
-        advise(&map, path, options)?;
-        MmapArray::new(map, &plan.layout, source(path, file, &plan, Mode::ReadOnly))
+        // SAFETY: forwarded; the caller upholds the trait's mapping contract for this file.
+        unsafe { map_opened_read_only(path, file, options) }
     }
 
     unsafe fn map_file_mut_with(
@@ -365,18 +359,8 @@ impl<A, D: Dimension> MapFile for Array<A, D> {
     {
         let path = path.as_ref();
         let file = open(path, true)?;
-        crate::lock::take_for(&file, path, options)?;
-        let file_len = file_len(path, &file)?;
-        let plan = plan(options, Elem::of::<A>(), file_len, Purpose::Write)
-            .map_err(|e| e.at_path(path))?;
-        // Every argument is valid: only now may the file change.
-        map::grow_and_reserve(&file, file_len, plan.end())
-            .map_err(|e| Error::io(path, "extend", plan.end(), e))?;
-        // SAFETY: the caller upholds the trait's mapping contract for this file.
-        let map = unsafe { map::map_read_write(&file, region(&plan, options)) }
-            .map_err(|e| Error::io(path, "map", plan.end(), e))?;
-        advise(&map, path, options)?;
-        MmapArrayMut::new(map, &plan.layout, source(path, file, &plan, Mode::ReadWrite))
+        // SAFETY: forwarded; the caller upholds the trait's mapping contract for this file.
+        unsafe { map_opened_read_write(path, file, options) }
     }
 
     unsafe fn map_file_copy_with(
@@ -388,15 +372,9 @@ impl<A, D: Dimension> MapFile for Array<A, D> {
     {
         let path = path.as_ref();
         let file = open(path, false)?;
-        crate::lock::take_for(&file, path, options)?;
-        let plan = plan_for::<A, D>(path, &file, options, Purpose::Copy)?;
-        // SAFETY: the caller upholds the trait's mapping contract for this file.
-        let map = unsafe { map::map_copy_on_write(&file, region(&plan, options)) }
-            .map_err(|e| Error::io(path, "map", plan.end(), e))?;
-        advise(&map, path, options)?;
-        MmapArrayMut::new(map, &plan.layout, source(path, file, &plan, Mode::CopyOnWrite))
+        // SAFETY: forwarded; the caller upholds the trait's mapping contract for this file.
+        unsafe { map_opened_copy_on_write(path, file, options) }
     }
-
     unsafe fn create_file_with(
         path: impl AsRef<Path>,
         options: &MapOptions<D>,
@@ -415,6 +393,70 @@ impl<A, D: Dimension> MapFile for Array<A, D> {
         advise(&map, path, options)?;
         MmapArrayMut::new(map, &plan.layout, source(path, file, &plan, Mode::ReadWrite))
     }
+}
+
+/// [`MapFile::map_file_with`] on a file already open for reading, whose lock (if the
+/// options ask for one) may already be held through this same handle.
+///
+/// # Safety
+///
+/// As [`MapFile::map_file`](MapFile#safety-of-the-mapping-functions).
+pub(crate) unsafe fn map_opened_read_only<A: AnyBitPattern, D: Dimension>(
+    path: &Path,
+    file: File,
+    options: &MapOptions<D>,
+) -> Result<MmapArray<A, D>> {
+    crate::lock::take_for(&file, path, options)?;
+    let plan = plan_for::<A, D>(path, &file, options, Purpose::Read)?;
+    let region = region(&plan, options);
+    // SAFETY: the caller upholds the trait's mapping contract for this file.
+    let map = unsafe { map::map_read_only(&file, region) }
+        .map_err(|e| Error::io(path, "map", plan.end(), e))?;
+    advise(&map, path, options)?;
+    MmapArray::new(map, &plan.layout, source(path, file, &plan, Mode::ReadOnly))
+}
+
+/// [`MapFile::map_file_mut_with`] on a file already open for reading and writing.
+///
+/// # Safety
+///
+/// As [`MapFile::map_file`](MapFile#safety-of-the-mapping-functions).
+pub(crate) unsafe fn map_opened_read_write<A: Pod, D: Dimension>(
+    path: &Path,
+    file: File,
+    options: &MapOptions<D>,
+) -> Result<MmapArrayMut<A, D>> {
+    crate::lock::take_for(&file, path, options)?;
+    let file_len = file_len(path, &file)?;
+    let plan =
+        plan(options, Elem::of::<A>(), file_len, Purpose::Write).map_err(|e| e.at_path(path))?;
+    // Every argument is valid: only now may the file change.
+    map::grow_and_reserve(&file, file_len, plan.end())
+        .map_err(|e| Error::io(path, "extend", plan.end(), e))?;
+    // SAFETY: the caller upholds the trait's mapping contract for this file.
+    let map = unsafe { map::map_read_write(&file, region(&plan, options)) }
+        .map_err(|e| Error::io(path, "map", plan.end(), e))?;
+    advise(&map, path, options)?;
+    MmapArrayMut::new(map, &plan.layout, source(path, file, &plan, Mode::ReadWrite))
+}
+
+/// [`MapFile::map_file_copy_with`] on a file already open for reading.
+///
+/// # Safety
+///
+/// As [`MapFile::map_file`](MapFile#safety-of-the-mapping-functions).
+pub(crate) unsafe fn map_opened_copy_on_write<A: Pod, D: Dimension>(
+    path: &Path,
+    file: File,
+    options: &MapOptions<D>,
+) -> Result<MmapArrayMut<A, D>> {
+    crate::lock::take_for(&file, path, options)?;
+    let plan = plan_for::<A, D>(path, &file, options, Purpose::Copy)?;
+    // SAFETY: the caller upholds the trait's mapping contract for this file.
+    let map = unsafe { map::map_copy_on_write(&file, region(&plan, options)) }
+        .map_err(|e| Error::io(path, "map", plan.end(), e))?;
+    advise(&map, path, options)?;
+    MmapArrayMut::new(map, &plan.layout, source(path, file, &plan, Mode::CopyOnWrite))
 }
 
 /// Opens an existing file for reading, or reading and writing.

@@ -1,6 +1,7 @@
 //! [`MapNpy`]: `Array::map_npy(...)` and friends, for `.npy` files.
 #![allow(unsafe_code)]
 
+use std::fs::File;
 use std::path::Path;
 
 use bytemuck::{AnyBitPattern, Pod};
@@ -11,9 +12,10 @@ use super::header::{self, DEFAULT_MAX_HEADER_SIZE, Header};
 use super::read::{checked_dim, non_native, read_header};
 use crate::create::create_with_prefix;
 use crate::error::{Error, Result};
-use crate::file::{MapFile, open};
+use crate::file::{map_opened_copy_on_write, map_opened_read_only, map_opened_read_write, open};
 use crate::guard::{MmapArray, MmapArrayMut, Source};
 use crate::layout::{ArrayLayout, Elem};
+use crate::lock::{Lock, OnConflict};
 use crate::map::{self, Advise, Region};
 use crate::options::{Access, MapOptions, Mode};
 use crate::private::Sealed;
@@ -42,6 +44,8 @@ pub struct NpyOptions {
     extend_file: bool,
     populate: bool,
     access: Option<Access>,
+    lock: Option<Lock>,
+    on_conflict: OnConflict,
 }
 
 impl Default for NpyOptions {
@@ -52,6 +56,8 @@ impl Default for NpyOptions {
             extend_file: false,
             populate: false,
             access: None,
+            lock: None,
+            on_conflict: OnConflict::Fail,
         }
     }
 }
@@ -187,9 +193,72 @@ impl NpyOptions {
         self
     }
 
+    /// Holds an advisory lock on the file for the guard's lifetime, as
+    /// [`MapOptions::lock`] does. It is taken before the header is read, so that a
+    /// cooperating writer that grows the file under an exclusive lock is never seen
+    /// half-way.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndmmap::prelude::*;
+    /// use ndmmap::npy::NpyOptions;
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let path = dir.path().join("a.npy");
+    /// array![1u8, 2].save_npy(&path)?;
+    /// let options = NpyOptions::new().lock(Lock::Shared);
+    /// // SAFETY: no other process touches files in this fresh temporary folder.
+    /// let reader = unsafe { Array1::<u8>::map_npy_with(&path, &options)? };
+    /// // SAFETY: as above.
+    /// let writer = unsafe { Array1::<u8>::map_npy_mut_with(&path, &NpyOptions::new().lock(Lock::Exclusive)) };
+    /// assert!(matches!(writer, Err(ndmmap::Error::Locked { .. })));
+    /// drop(reader);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
+    pub fn lock(mut self, lock: Lock) -> Self {
+        self.lock = Some(lock);
+        self
+    }
+
+    /// With [`lock`](Self::lock): wait for a conflicting lock to be released instead of
+    /// failing with [`Error::Locked`], as [`MapOptions::wait_for_lock`] does.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndmmap::prelude::*;
+    /// use ndmmap::npy::NpyOptions;
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let path = dir.path().join("a.npy");
+    /// array![1u8, 2].save_npy(&path)?;
+    /// let options = NpyOptions::new().lock(Lock::Exclusive).wait_for_lock(true);
+    /// // SAFETY: no other process touches files in this fresh temporary folder.
+    /// let a = unsafe { Array1::<u8>::map_npy_mut_with(&path, &options)? };
+    /// assert_eq!(a.len(), 2);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
+    pub fn wait_for_lock(mut self, yes: bool) -> Self {
+        self.on_conflict = if yes { OnConflict::Wait } else { OnConflict::Fail };
+        self
+    }
+
+    /// The lock part of the [`MapOptions`] for these options.
+    fn lock_options<D: Dimension>(&self) -> MapOptions<D> {
+        let options = MapOptions::new().wait_for_lock(self.on_conflict == OnConflict::Wait);
+        match self.lock {
+            Some(lock) => options.lock(lock),
+            None => options,
+        }
+    }
+
     /// The [`MapOptions`] for the data of a file with `header` at `data_offset`.
     fn map_options<D: Dimension>(&self, dim: D, fortran: bool, data_offset: u64) -> MapOptions<D> {
-        let mut options = MapOptions::new()
+        let mut options = self
+            .lock_options()
             .offset(data_offset)
             .shape(dim.set_f(fortran))
             .extend_file(self.extend_file)
@@ -212,7 +281,7 @@ impl NpyOptions {
 ///
 /// # Safety of the mapping functions
 ///
-/// As for [`MapFile`](MapFile#safety-of-the-mapping-functions): while the guard lives,
+/// As for [`MapFile`](crate::MapFile#safety-of-the-mapping-functions): while the guard lives,
 /// nothing but the guard may modify the mapped bytes (atomic views excepted) and nobody
 /// may truncate the file.
 pub trait MapNpy: Sealed {
@@ -500,9 +569,9 @@ impl<A, D: Dimension> MapNpy for Array<A, D> {
         A: NpyElement + AnyBitPattern,
     {
         let path = path.as_ref();
-        let data = locate::<A, D>(path, options)?;
+        let (file, data) = locate::<A, D>(path, false, options)?;
         // SAFETY: forwarded; the caller upholds the same contract for this file.
-        unsafe { Array::<A, D>::map_file_with(path, &data) }
+        unsafe { map_opened_read_only(path, file, &data) }
     }
 
     unsafe fn map_npy_mut_with(
@@ -513,9 +582,9 @@ impl<A, D: Dimension> MapNpy for Array<A, D> {
         A: NpyElement + Pod,
     {
         let path = path.as_ref();
-        let data = locate::<A, D>(path, options)?;
+        let (file, data) = locate::<A, D>(path, true, options)?;
         // SAFETY: forwarded; the caller upholds the same contract for this file.
-        let mut guard = unsafe { Array::<A, D>::map_file_mut_with(path, &data) }?;
+        let mut guard = unsafe { map_opened_read_write(path, file, &data) }?;
         // The data starts where the header ends; growth rewrites the header's shape.
         guard.growth_mut().set_npy(usize::try_from(data.offset).unwrap_or(usize::MAX));
         Ok(guard)
@@ -529,9 +598,9 @@ impl<A, D: Dimension> MapNpy for Array<A, D> {
         A: NpyElement + Pod,
     {
         let path = path.as_ref();
-        let data = locate::<A, D>(path, &options.clone().extend_file(false))?;
+        let (file, data) = locate::<A, D>(path, false, &options.clone().extend_file(false))?;
         // SAFETY: forwarded; the caller upholds the same contract for this file.
-        unsafe { Array::<A, D>::map_file_copy_with(path, &data) }
+        unsafe { map_opened_copy_on_write(path, file, &data) }
     }
 
     unsafe fn create_npy_with<Sh: Into<StrideShape<D>>>(
@@ -560,6 +629,7 @@ impl<A, D: Dimension> MapNpy for Array<A, D> {
         let offset = header_bytes.len() as u64;
         let end = offset + layout.span as u64;
         let file = create_with_prefix(path, end, options.overwrite, &header_bytes)?;
+        crate::lock::take_for(&file, path, &options.lock_options::<D>())?;
         let region = Region { offset, len: layout.span, populate: options.populate };
         // SAFETY: the caller upholds the trait's mapping contract for the new file.
         let map = unsafe { map::map_read_write(&file, region) }
@@ -575,16 +645,23 @@ impl<A, D: Dimension> MapNpy for Array<A, D> {
     }
 }
 
-/// Reads and checks the header of the `.npy` file at `path` for elements `A` of rank `D`,
-/// and returns the options that map its data.
-fn locate<A: NpyElement, D: Dimension>(path: &Path, options: &NpyOptions) -> Result<MapOptions<D>> {
-    let file = open(path, false)?;
+/// Opens the `.npy` file at `path`, takes the lock the options ask for, reads and checks
+/// its header for elements `A` of rank `D`, and returns the open file with the options
+/// that map its data.
+fn locate<A: NpyElement, D: Dimension>(
+    path: &Path,
+    writable: bool,
+    options: &NpyOptions,
+) -> Result<(File, MapOptions<D>)> {
+    let file = open(path, writable)?;
+    // The lock first: a cooperating writer may be rewriting the header under its own.
+    crate::lock::take_for(&file, path, &options.lock_options::<D>())?;
     let parsed = read_header(path, &file, options.max_header_size)?;
     let dim = checked_dim::<A, D>(path, &parsed)?;
     if !is_native(parsed.header.descr) {
         return Err(non_native(path, parsed.header.descr));
     }
-    Ok(options.map_options(dim, parsed.header.fortran_order, parsed.data_offset as u64))
+    Ok((file, options.map_options(dim, parsed.header.fortran_order, parsed.data_offset as u64)))
 }
 
 /// `Some(false)` for C order, `Some(true)` for Fortran order (only when not also C, as
