@@ -259,3 +259,42 @@ pub(crate) fn start_write_back(file: &File, offset: u64, len: u64) -> io::Result
         Ok(false)
     }
 }
+
+/// Waits until the pages of `file` in `offset..offset + len` are written back (starting
+/// the write-back of any still dirty), then asks the kernel to drop them from the page
+/// cache (`POSIX_FADV_DONTNEED`), so that their memory is reused at once. Returns
+/// `Ok(false)` where `sync_file_range` does not exist (not Linux): nothing is done.
+pub(crate) fn finish_write_back(file: &File, offset: u64, len: u64) -> io::Result<bool> {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::fd::AsRawFd;
+        let (Ok(start), Ok(count)) =
+            (libc::off64_t::try_from(offset), libc::off64_t::try_from(len))
+        else {
+            return Err(io::Error::from(io::ErrorKind::InvalidInput));
+        };
+        let flags = libc::SYNC_FILE_RANGE_WAIT_BEFORE
+            | libc::SYNC_FILE_RANGE_WRITE
+            | libc::SYNC_FILE_RANGE_WAIT_AFTER;
+        // SAFETY: as in `start_write_back`: a file descriptor that `file` keeps open and two
+        // integers; it only writes back and waits, changing no bytes anyone observes.
+        let rc = unsafe { libc::sync_file_range(file.as_raw_fd(), start, count, flags) };
+        if rc != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // Clean pages only, and none mapped: the kernel keeps any other. Losing nothing,
+        // it is safe (rustix's wrapper).
+        rustix::fs::fadvise(
+            file,
+            offset,
+            std::num::NonZeroU64::new(len),
+            rustix::fs::Advice::DontNeed,
+        )?;
+        Ok(true)
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = (file, offset, len);
+        Ok(false)
+    }
+}
