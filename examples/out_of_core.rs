@@ -14,7 +14,7 @@
 //!   kept. Without it, a fresh temporary folder is made and removed at the end.
 //! - `--gib N` / `--mib N` (whole numbers) / `--n ELEMENTS`: the size of each array (default 1 GiB).
 //! - `--chunk-mib N`: the engine's chunk size (default: the engine's own default).
-//! - `--no-read-ahead`, `--no-write-behind`, `--no-release`: turn one of the engine's
+//! - `--no-read-ahead`, `--no-write-behind`, `--no-release`, `--no-evict`: turn one of the engine's
 //!   policies off, to see what it is worth.
 //! - `--plain`: the baseline: a plain ndarray `Zip` over the same maps, then `flush`.
 //! - `--serial`: one thread (`for_each`); otherwise, with the `rayon` feature, rayon's pool
@@ -56,10 +56,12 @@ struct Args {
     dir: Option<PathBuf>,
     n: usize,
     chunk: Option<usize>,
-    /// Engine settings turned off by `--no-read-ahead`, `--no-write-behind`, `--no-release`.
+    /// Engine settings turned off by `--no-read-ahead`, `--no-write-behind`, `--no-release`,
+    /// `--no-evict`.
     read_ahead: bool,
     write_behind: bool,
     release: bool,
+    evict: bool,
     plain: bool,
     serial: bool,
     cold: bool,
@@ -179,7 +181,11 @@ fn add_chunked(a_path: &Path, b_path: &Path, c_path: &Path, args: &Args) -> BoxR
     if let Some(bytes) = args.chunk {
         zip = zip.chunk_bytes(bytes);
     }
-    zip = zip.read_ahead(args.read_ahead).write_behind(args.write_behind).release(args.release);
+    zip = zip
+        .read_ahead(args.read_ahead)
+        .write_behind(args.write_behind)
+        .release(args.release)
+        .evict_written(args.evict);
     if args.serial || cfg!(not(feature = "rayon")) {
         zip.for_each(|c, &a, &b| *c = a + b)?;
     } else {
@@ -314,6 +320,7 @@ fn parse_args() -> BoxResult<Args> {
         read_ahead: true,
         write_behind: true,
         release: true,
+        evict: true,
         plain: false,
         serial: false,
         cold: false,
@@ -331,6 +338,7 @@ fn parse_args() -> BoxResult<Args> {
             "--no-read-ahead" => args.read_ahead = false,
             "--no-write-behind" => args.write_behind = false,
             "--no-release" => args.release = false,
+            "--no-evict" => args.evict = false,
             "--plain" => args.plain = true,
             "--serial" => args.serial = true,
             "--cold" => args.cold = true,
@@ -339,7 +347,7 @@ fn parse_args() -> BoxResult<Args> {
             "-h" | "--help" => {
                 println!(
                     "usage: out_of_core [--dir DIR] [--gib N | --mib N | --n ELEMENTS] \
-                     [--chunk-mib N] [--no-read-ahead] [--no-write-behind] [--no-release] [--plain] [--serial] [--cold] [--probe-mib N | --no-probe]"
+                     [--chunk-mib N] [--no-read-ahead] [--no-write-behind] [--no-release] [--no-evict] [--plain] [--serial] [--cold] [--probe-mib N | --no-probe]"
                 );
                 std::process::exit(0);
             }

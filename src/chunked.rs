@@ -17,6 +17,9 @@
 //! - drops the finished chunk's pages from the process's resident set (`MADV_DONTNEED`,
 //!   which for shared maps loses nothing), so that peak RSS stays near a few chunks
 //!   whatever the size of the arrays;
+//! - a few chunks later, once a finished output chunk is on disk, drops it from the page
+//!   cache too (`POSIX_FADV_DONTNEED`, see [`Zip::evict_written`]), so that the output's
+//!   page cache stays bounded and new chunks reuse its memory;
 //! - reports progress to an optional callback;
 //!
 //! and it flushes every output before returning, so that write errors (a full disk, an I/O
@@ -70,9 +73,12 @@
 //!
 //! The resident set holds about two chunks per mapped operand (the current one, and the
 //! next one being read ahead). The page cache, which is not part of the resident set, is
-//! left to the kernel: finished input pages stay cached (clean, so the kernel can drop
-//! them at once when memory runs short) and finished output pages are written back as the
-//! computation goes. Only shared maps are released: a copy-on-write output keeps its
+//! left to the kernel for inputs: finished input pages stay cached (clean, so the kernel
+//! can drop them at once when memory runs short). Finished output pages are written back
+//! as the computation goes and, by default, evicted once written (a few chunks stay in flight,
+//! see [`Zip::evict_written`]), so that writing a large
+//! output neither crowds the inputs out of the cache nor waits at the end for a pile of
+//! dirty pages. Only shared maps are released: a copy-on-write output keeps its
 //! changed pages, which exist nowhere else.
 //!
 //! Plain ndarray views (`ArrayView`, `&Array`, `&mut Array`, ...) may be mixed with the
@@ -93,7 +99,12 @@ use crate::guard::{MmapArray, MmapArrayMut, Source};
 use crate::options::{Access, Mode};
 
 /// Default chunk size in bytes of the widest operand; see [`Zip::chunk_bytes`].
-pub const DEFAULT_CHUNK_BYTES: usize = 16 << 20;
+pub const DEFAULT_CHUNK_BYTES: usize = 8 << 20;
+
+/// With [`Zip::evict_written`], how many finished chunks of each output may be in flight
+/// (dirty or being written back) before the helper thread waits for the oldest and drops
+/// it from the page cache.
+const EVICT_LAG: usize = 4;
 
 /// An array a chunked [`Zip`] can run over: a guard (`&MmapArray`, `&MmapArrayMut` to read,
 /// `&mut MmapArrayMut` to write) or a plain ndarray array (`ArrayView`, `ArrayViewMut`,
@@ -288,6 +299,22 @@ impl Hooks<'_> {
         }
         map.flush_range(bytes.start, bytes.len())
             .map_err(|e| Error::io(&source.path, "flush", source.offset + bytes.end as u64, e))
+    }
+
+    /// Waits for the write-back of the pages of `span` that this operand wrote, then drops
+    /// them from the page cache, so that the next chunks reuse their memory.
+    fn settle(&self, span: &Range<usize>) -> Result<()> {
+        let MapRef::Unique { source, .. } = &self.map else { return Ok(()) };
+        let Some(bytes) = self.offsets(span) else { return Ok(()) };
+        if !self.writes || source.mode != Mode::ReadWrite {
+            return Ok(());
+        }
+        if let Some(file) = &source.file {
+            let offset = source.offset + bytes.start as u64;
+            crate::map::finish_write_back(file, offset, bytes.len() as u64)
+                .map_err(|e| Error::io(&source.path, "write back", offset, e))?;
+        }
+        Ok(())
     }
 
     /// Writes every changed page to disk and waits (`msync(MS_SYNC)`), reporting errors
@@ -508,11 +535,16 @@ impl<'a, A, S: DataMut<Elem = A>, D: Dimension> IntoChunks<'a> for &'a mut Array
 
 /// The engine's settings.
 #[derive(Clone, Copy, Debug)]
+#[allow(
+    clippy::struct_excessive_bools,
+    reason = "one switch per builder method, as ndarray-style options"
+)]
 struct Settings {
     chunk_bytes: usize,
     read_ahead: bool,
     write_behind: bool,
     release: bool,
+    evict_written: bool,
 }
 
 /// A chunked, bounded-memory [`ndarray::Zip`] over mapped arrays (and plain ones): see the
@@ -562,6 +594,7 @@ impl<P, D: Dimension> fmt::Debug for Zip<'_, P, D> {
             .field("read_ahead", &self.settings.read_ahead)
             .field("write_behind", &self.settings.write_behind)
             .field("release", &self.settings.release)
+            .field("evict_written", &self.settings.evict_written)
             .field("progress", &self.progress.is_some())
             .finish_non_exhaustive()
     }
@@ -597,6 +630,7 @@ impl<'a, P1: ChunkView<D>, D: Dimension> Zip<'a, (P1,), D> {
                 read_ahead: true,
                 write_behind: true,
                 release: true,
+                evict_written: true,
             },
             progress: None,
         }
@@ -605,7 +639,7 @@ impl<'a, P1: ChunkView<D>, D: Dimension> Zip<'a, (P1,), D> {
 
 impl<'a, P, D: Dimension> Zip<'a, P, D> {
     /// Sets the chunk size: how many bytes of the widest operand each chunk spans
-    /// (default [`DEFAULT_CHUNK_BYTES`], 16 MiB). A chunk is at least one slab along the
+    /// (default [`DEFAULT_CHUNK_BYTES`], 8 MiB). A chunk is at least one slab along the
     /// outermost memory axis, or one element when every operand is contiguous.
     ///
     /// # Example
@@ -688,6 +722,42 @@ impl<'a, P, D: Dimension> Zip<'a, P, D> {
     #[must_use]
     pub fn release(mut self, yes: bool) -> Self {
         self.settings.release = yes;
+        self
+    }
+
+    /// Whether to drop each finished chunk of every mapped output from the page cache once
+    /// it is on disk (default `true`): the helper thread keeps the last few chunks in
+    /// flight, waits for the write-back of older ones (`sync_file_range` with
+    /// `WAIT_BEFORE | WRITE | WAIT_AFTER`) and then evicts them (`POSIX_FADV_DONTNEED`,
+    /// which keeps dirty and mapped pages). Linux only; elsewhere it does nothing. It acts
+    /// only with [`write_behind`](Self::write_behind) and [`release`](Self::release) on.
+    ///
+    /// The output's page cache then stays at a few chunks instead of growing with the
+    /// array, and new chunks reuse the memory of evicted ones instead of taking fresh pages
+    /// (whose first touch is the main cost of writing a new file through a map). The price:
+    /// reading the output back afterwards reads the disk. Turn it off when the output is
+    /// read again soon and fits in RAM. Measured in `benches/RESULTS.md`.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndmmap::prelude::*;
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let path = dir.path().join("c.bin");
+    /// // SAFETY: no other process touches files in this fresh temporary folder.
+    /// let mut c = unsafe { Array1::<u8>::create_file(&path, 100_000)? };
+    /// ndmmap::chunked::Zip::from(&mut c)
+    ///     .chunk_bytes(4096)
+    ///     .evict_written(true)
+    ///     .for_each(|x| *x = 3)?;
+    /// drop(c);
+    /// assert!(std::fs::read(&path)?.iter().all(|&x| x == 3));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
+    pub fn evict_written(mut self, yes: bool) -> Self {
+        self.settings.evict_written = yes;
         self
     }
 
@@ -807,7 +877,7 @@ impl<'a, P, D: Dimension> Zip<'a, P, D> {
             let (sender, receiver) = mpsc::sync_channel::<Job>(2);
             let io = background.then(|| {
                 let hooks = &hooks;
-                scope.spawn(move || run_io(hooks, &receiver))
+                scope.spawn(move || run_io(hooks, &receiver, settings.evict_written))
             });
             let outcome = (|| {
                 if settings.read_ahead
@@ -867,7 +937,12 @@ enum Job {
 }
 
 /// The I/O helper: runs jobs until the channel closes or one fails.
-fn run_io(hooks: &[Hooks<'_>], jobs: &mpsc::Receiver<Job>) -> Result<()> {
+///
+/// With `evict`, write-behind keeps the last [`EVICT_LAG`] chunks in flight and settles the
+/// older ones: waits for their write-back and drops them from the page cache.
+fn run_io(hooks: &[Hooks<'_>], jobs: &mpsc::Receiver<Job>, evict: bool) -> Result<()> {
+    let lag = if evict { EVICT_LAG } else { 0 };
+    let mut pending = std::collections::VecDeque::new();
     for job in jobs {
         match job {
             Job::ReadAhead(spans) => {
@@ -881,6 +956,15 @@ fn run_io(hooks: &[Hooks<'_>], jobs: &mpsc::Receiver<Job>) -> Result<()> {
             Job::WriteBehind(spans) => {
                 for (hook, span) in hooks.iter().zip(&spans) {
                     hook.write_behind(span)?;
+                }
+                if lag > 0 {
+                    pending.push_back(spans);
+                    while pending.len() > lag {
+                        let old = pending.pop_front().expect("not empty");
+                        for (hook, span) in hooks.iter().zip(&old) {
+                            hook.settle(span)?;
+                        }
+                    }
                 }
             }
         }
