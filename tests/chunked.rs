@@ -438,9 +438,9 @@ fn zero_dimensional_arrays_run_once() -> TestResult {
 // Resident set.
 
 /// This process's current resident set (`VmRSS`), in KiB.
-/// With `evict_written`, outputs are written back and dropped from the page cache chunk by
-/// chunk: what the file holds afterwards is still every result, for chunk sizes that do and
-/// do not divide the array, serial and parallel.
+/// With `evict_written` (the default), outputs are written back and dropped from the page
+/// cache chunk by chunk: what the file holds afterwards is still every result, for chunk
+/// sizes that do and do not divide the array, serial and parallel; and the same without.
 #[test]
 #[cfg_attr(miri, ignore = "miri cannot map files")]
 fn evict_written_keeps_every_result() -> TestResult {
@@ -448,12 +448,15 @@ fn evict_written_keeps_every_result() -> TestResult {
     let (a_path, c_path) = (dir.path().join("a.bin"), dir.path().join("c.bin"));
     let values = input_values(&[300, 1000], 1.0);
     let a = mapped_input(&a_path, &values, false)?;
-    for (chunk, parallel) in [(4096, false), (100_000, false), (1 << 20, false), (24_000, true)] {
+    let cases = [(4096, false, true), (100_000, false, true), (1 << 20, false, true)]
+        .into_iter()
+        .chain([(24_000, true, true), (4096, false, false), (24_000, true, false)]);
+    for (chunk, parallel, evict) in cases {
         let _ = std::fs::remove_file(&c_path);
         // SAFETY: no other process touches files in this test's temporary folder.
         let mut c =
             unsafe { ArrayD::<f64>::create_file_with(&c_path, &options(&[300, 1000], false))? };
-        let zip = chunked::Zip::from(&mut c).and(&a).chunk_bytes(chunk).evict_written(true);
+        let zip = chunked::Zip::from(&mut c).and(&a).chunk_bytes(chunk).evict_written(evict);
         if parallel {
             #[cfg(feature = "rayon")]
             zip.par_for_each(|c, &a| *c = 3.0 * a)?;
@@ -464,7 +467,11 @@ fn evict_written_keeps_every_result() -> TestResult {
         }
         drop(c);
         let expected = values.mapv(|a| 3.0 * a);
-        assert_eq!(std::fs::read(&c_path)?, file_bytes(&expected, false), "chunk {chunk}");
+        assert_eq!(
+            std::fs::read(&c_path)?,
+            file_bytes(&expected, false),
+            "chunk {chunk} evict {evict}"
+        );
     }
     Ok(())
 }
