@@ -249,7 +249,8 @@ pub enum Error {
     /// outermost in memory for all of them. Raised before anything is read or written.
     #[error(
         "operand {operand} is outermost in memory along axis {actual} but the first operand \
-         along axis {expected}; chunking needs the same memory layout for every operand"
+         along axis {expected}; chunking needs the same memory layout for every operand \
+         (pass transposed views, `.t()`, to line them up, or use ndarray's own Zip)"
     )]
     LayoutMismatch {
         /// The index of the offending operand (0 is the first).
