@@ -48,7 +48,7 @@ use ndmmap::prelude::*;
 
 mod common;
 
-use common::{BoxResult, ensure_input, peak_rss_kib, proc_kib};
+use common::{BoxResult, ensure_input, peak_rss_kib, proc_kib, work_dir};
 
 /// What the command line asked for (flags are plain switches, hence the bools).
 #[allow(clippy::struct_excessive_bools)]
@@ -71,14 +71,7 @@ struct Args {
 fn main() -> BoxResult<()> {
     let args = parse_args()?;
     // Keep the temporary folder alive until the end of `main`; dropping it removes it.
-    let (_temp, dir) = if let Some(dir) = &args.dir {
-        std::fs::create_dir_all(dir)?;
-        (None, dir.clone())
-    } else {
-        let temp = tempfile::Builder::new().prefix("ndmmap-ooc-").tempdir()?;
-        let dir = temp.path().to_path_buf();
-        (Some(temp), dir)
-    };
+    let (_temp, dir) = work_dir(args.dir.as_deref(), "ndmmap-ooc-")?;
     let n = args.n;
     let bytes = 8 * n;
     let (a_path, b_path, c_path) = (dir.join("a.bin"), dir.join("b.bin"), dir.join("c.bin"));

@@ -5,7 +5,7 @@
 use std::fs::File;
 use std::io::Write;
 use std::os::unix::fs::FileExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// The examples' error type: any error, sendable between threads.
 pub(crate) type BoxResult<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
@@ -58,4 +58,20 @@ pub(crate) fn proc_kib(file: &str, field: &str) -> BoxResult<u64> {
 /// The process's peak resident set size (`VmHWM`), in KiB.
 pub(crate) fn peak_rss_kib() -> BoxResult<u64> {
     proc_kib("/proc/self/status", "VmHWM:")
+}
+
+/// The folder for the job's files: `dir` (made if missing, kept afterwards), or a fresh
+/// temporary folder named `prefix…`, removed when the returned guard drops: keep it alive
+/// until the end of `main`.
+pub(crate) fn work_dir(
+    dir: Option<&Path>,
+    prefix: &str,
+) -> BoxResult<(Option<tempfile::TempDir>, PathBuf)> {
+    if let Some(dir) = dir {
+        std::fs::create_dir_all(dir)?;
+        return Ok((None, dir.to_path_buf()));
+    }
+    let temp = tempfile::Builder::new().prefix(prefix).tempdir()?;
+    let dir = temp.path().to_path_buf();
+    Ok((Some(temp), dir))
 }
