@@ -181,15 +181,24 @@ pub(crate) fn advise_range(
     map.advise_range_of(access, bytes)
 }
 
+/// Whether `bytes` is a non-empty range inside a map of `map_len` bytes: `Ok(false)` for an
+/// empty one (nothing to release), an `InvalidInput` error for one that reaches outside.
+/// memmap2 does not check that an advised range ends inside the map (0.9.12 `advise`), and
+/// `MADV_DONTNEED` on the memory next to it could discard private pages.
+fn release_range_is_inside(bytes: &Range<usize>, map_len: usize) -> io::Result<bool> {
+    if bytes.is_empty() {
+        Ok(false)
+    } else if bytes.end > map_len {
+        Err(io::Error::from(io::ErrorKind::InvalidInput))
+    } else {
+        Ok(true)
+    }
+}
+
 /// Drops `bytes` (offsets into a shared read-only `map`) from the resident set.
 pub(crate) fn release_read_only(map: &Mmap, bytes: Range<usize>) -> io::Result<()> {
-    if bytes.is_empty() {
+    if !release_range_is_inside(&bytes, map.len())? {
         return Ok(());
-    }
-    // memmap2 does not check that the range ends inside the map (0.9.12 `advise`), and
-    // `MADV_DONTNEED` on the memory next to it could discard private pages.
-    if bytes.start > bytes.end || bytes.end > map.len() {
-        return Err(io::Error::from(io::ErrorKind::InvalidInput));
     }
     #[cfg(unix)]
     // SAFETY: `map` is a shared, file-backed, read-only map, and `bytes` lies inside it
@@ -211,13 +220,8 @@ pub(crate) fn release_read_only(map: &Mmap, bytes: Range<usize>) -> io::Result<(
 /// `map_len` is the map's length (at most; `MmapMut::len` would go through `Deref`, which
 /// must not happen while a guard's view borrows the bytes).
 pub(crate) fn release_shared(map: &MmapMut, map_len: usize, bytes: Range<usize>) -> io::Result<()> {
-    if bytes.is_empty() {
+    if !release_range_is_inside(&bytes, map_len)? {
         return Ok(());
-    }
-    // memmap2 does not check that the range ends inside the map (0.9.12 `advise`), and
-    // `MADV_DONTNEED` on the memory next to it could discard private pages.
-    if bytes.start > bytes.end || bytes.end > map_len {
-        return Err(io::Error::from(io::ErrorKind::InvalidInput));
     }
     #[cfg(unix)]
     // SAFETY: `map` is a shared (`MAP_SHARED`) file-backed map, never a private one (the
