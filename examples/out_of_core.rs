@@ -177,8 +177,8 @@ fn add_chunked(a_path: &Path, b_path: &Path, c_path: &Path, args: &Args) -> BoxR
     zip = zip
         .read_ahead(args.read_ahead)
         .write_behind(args.write_behind)
-        .release(args.release)
-        .evict_written(args.evict);
+        .release_after_use(args.release)
+        .evict_after_write(args.evict);
     if args.serial || cfg!(not(feature = "rayon")) {
         zip.for_each(|c, &a, &b| *c = a + b)?;
     } else {

@@ -5,6 +5,8 @@
 //! the element count and byte span fit in `isize::MAX`, the strides stay inside the span,
 //! a writable layout has no overlapping elements, and the data offset is aligned.
 
+use std::ops::Range;
+
 use ndarray::{ArrayView, ArrayViewMut, Dimension, ErrorKind, Order, ShapeBuilder, StrideShape};
 
 use crate::error::{Error, Result};
@@ -149,29 +151,29 @@ impl Purpose {
 
 /// Where an array lives in a file: the data offset and the validated layout.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) struct FilePlan<D> {
+pub(crate) struct Placement<D> {
     /// Byte offset of the array's lowest element.
     pub(crate) offset: u64,
     /// The array's layout.
     pub(crate) layout: ArrayLayout<D>,
 }
 
-impl<D> FilePlan<D> {
+impl<D> Placement<D> {
     /// One past the last byte of the array's data, from the start of the file.
     pub(crate) fn end(&self) -> u64 {
-        // Cannot overflow: `plan` checked it.
+        // Cannot overflow: `place` checked it.
         self.offset + self.layout.span as u64
     }
 }
 
 /// Validates `options` for elements `elem` in a file of `file_len` bytes (0 for a file
 /// still to be created) and works out the array's place in it.
-pub(crate) fn plan<D: Dimension>(
+pub(crate) fn place<D: Dimension>(
     options: &MapOptions<D>,
     elem: Elem,
     file_len: u64,
     purpose: Purpose,
-) -> Result<FilePlan<D>> {
+) -> Result<Placement<D>> {
     if elem.size == 0 {
         return Err(zero_sized());
     }
@@ -181,12 +183,12 @@ pub(crate) fn plan<D: Dimension>(
     }
     let may_grow = match purpose {
         Purpose::Read | Purpose::Copy => {
-            if options.extend {
+            if options.settings.extend {
                 return Err(invalid("extend_file(true) applies to read-write maps only"));
             }
             false
         }
-        Purpose::Write => options.extend,
+        Purpose::Write => options.settings.extend,
         Purpose::Create => {
             if options.len.is_some() {
                 return Err(invalid("len() does not apply to creating a file"));
@@ -237,7 +239,7 @@ pub(crate) fn plan<D: Dimension>(
         let available = if capped { limit } else { file_len };
         return Err(Error::TooShort { path: None, needed: end, available });
     }
-    Ok(FilePlan { offset, layout })
+    Ok(Placement { offset, layout })
 }
 
 /// Replaces the one [`INFER`] axis of `dims` by the length that fills `available` bytes.
@@ -287,108 +289,77 @@ fn invalid(message: &'static str) -> Error {
     Error::InvalidOption { path: None, message }
 }
 
-#[cfg(test)]
-mod tests {
-    use ndarray::{Ix1, Ix2, Ix3, IxDyn};
-
-    use super::*;
-
-    const F64: Elem = Elem::of::<f64>();
-
-    fn layout<D: Dimension>(shape: impl Into<StrideShape<D>>) -> Result<ArrayLayout<D>> {
-        ArrayLayout::new(&shape.into(), F64, false)
+/// Whether elements of lengths `dims` and strides `strides` (in elements) lie contiguously
+/// in `order`, by NumPy's rule: axes of length 1 impose nothing, and an empty array is
+/// contiguous in both orders. The crate's one test of memory order: `.npy` headers, growth
+/// and the engine all ask here.
+pub(crate) fn is_contiguous(dims: &[usize], strides: &[isize], order: Order) -> bool {
+    if dims.contains(&0) {
+        return true;
     }
-
-    #[test]
-    fn c_and_f_orders_resolve_their_strides() {
-        let c = layout::<Ix2>((3, 4)).unwrap();
-        assert_eq!((c.strides[0], c.strides[1], c.span), (4, 1, 96));
-        let f = layout::<Ix2>((3, 4).f()).unwrap();
-        assert_eq!((f.strides[0], f.strides[1], f.span), (1, 3, 96));
-    }
-
-    #[test]
-    fn custom_and_negative_strides_span_their_reach() {
-        let l = layout::<Ix2>((2, 3).strides((10, 2))).unwrap();
-        assert_eq!(l.span, (10 + 2 * 2 + 1) * 8);
-        let neg = layout::<Ix2>((2, 3).strides(((-3isize).cast_unsigned(), 1))).unwrap();
-        assert_eq!(neg.span, (3 + 2 + 1) * 8);
-    }
-
-    #[test]
-    fn empty_shapes_span_nothing() {
-        assert_eq!(layout::<Ix3>((3, 0, 2)).unwrap().span, 0);
-        assert_eq!(layout::<IxDyn>(IxDyn(&[])).unwrap().span, 8);
-    }
-
-    #[test]
-    fn overflow_is_reported() {
-        let err = layout::<Ix2>((1 << 40, 1 << 40)).unwrap_err();
-        assert!(matches!(err, Error::Overflow { elem_size: 8, .. }));
-        let bytes = layout::<Ix1>(isize::MAX as usize / 4).unwrap_err();
-        assert!(matches!(bytes, Error::Overflow { .. }));
-    }
-
-    #[test]
-    fn overlap_is_only_rejected_when_writable() {
-        let shape: StrideShape<Ix2> = (3, 4).strides((1, 1));
-        assert!(ArrayLayout::new(&shape, F64, false).is_ok());
-        let err = ArrayLayout::new(&shape, F64, true).unwrap_err();
-        assert!(matches!(err, Error::OverlappingStrides { ref strides, .. } if strides == &[1, 1]));
-    }
-
-    fn opts<D: Dimension>() -> MapOptions<D> {
-        MapOptions::new()
-    }
-
-    #[test]
-    fn flat_length_is_inferred_from_the_file() {
-        let p = plan(&opts::<Ix1>(), F64, 80, Purpose::Read).unwrap();
-        assert_eq!((p.layout.dim[0], p.end()), (10, 80));
-        let p = plan(&opts::<Ix1>().offset(16), F64, 80, Purpose::Read).unwrap();
-        assert_eq!((p.layout.dim[0], p.offset, p.end()), (8, 16, 80));
-    }
-
-    #[test]
-    fn inferred_axis_in_f_order() {
-        let o = opts::<Ix2>().shape_inferred((3, INFER), Order::ColumnMajor);
-        let p = plan(&o, F64, 3 * 5 * 8, Purpose::Read).unwrap();
-        assert_eq!(p.layout.dim, Ix2(3, 5));
-        assert_eq!(p.layout.strides, Ix2(1, 3));
-    }
-
-    #[test]
-    fn plan_errors() {
-        let e = plan(&opts::<Ix1>(), F64, 81, Purpose::Read).unwrap_err();
-        assert!(matches!(e, Error::NotAMultiple { available: 81, unit: 8, .. }));
-        let e = plan(&opts::<Ix1>().offset(3), F64, 80, Purpose::Read).unwrap_err();
-        assert!(matches!(e, Error::Misaligned { offset: 3, align: 8, .. }));
-        let e = plan(&opts::<Ix1>().offset(88), F64, 80, Purpose::Read).unwrap_err();
-        assert!(matches!(e, Error::OffsetPastEnd { offset: 88, len: 80, .. }));
-        let e = plan(&opts::<Ix1>().shape(11), F64, 80, Purpose::Read).unwrap_err();
-        assert!(matches!(e, Error::TooShort { needed: 88, available: 80, .. }));
-        let e = plan(&opts::<Ix2>(), F64, 80, Purpose::Read).unwrap_err();
-        assert!(matches!(e, Error::ShapeRequired { ndim: 2, .. }));
-        let two = opts::<Ix2>().shape_inferred((INFER, INFER), Order::RowMajor);
-        let e = plan(&two, F64, 80, Purpose::Read).unwrap_err();
-        assert!(matches!(e, Error::MultipleInferredAxes { count: 2, .. }));
-        let e = plan(&opts::<Ix1>().shape(4).len(16), F64, 80, Purpose::Read).unwrap_err();
-        assert!(matches!(e, Error::TooShort { needed: 32, available: 16, .. }));
-    }
-
-    #[test]
-    fn writable_maps_grow_only_when_asked() {
-        let short = opts::<Ix1>().shape(11);
-        assert!(matches!(plan(&short, F64, 80, Purpose::Write), Err(Error::TooShort { .. })));
-        let p = plan(&short.extend_file(true), F64, 80, Purpose::Write).unwrap();
-        assert_eq!(p.end(), 88);
-        let e = plan(&opts::<Ix1>().extend_file(true), F64, 80, Purpose::Read).unwrap_err();
-        assert!(matches!(e, Error::InvalidOption { .. }));
-    }
-
-    #[test]
-    fn len_maps_part_of_a_file() {
-        let p = plan(&opts::<Ix1>().offset(8).len(16), F64, 80, Purpose::Read).unwrap();
-        assert_eq!((p.layout.dim[0], p.end()), (2, 24));
+    let mut expected = 1isize;
+    let mut fits = |axis: usize| {
+        let ok = dims[axis] == 1 || strides[axis] == expected;
+        // Cannot overflow: the element count of a valid layout fits in isize.
+        expected = expected.wrapping_mul(dims[axis].cast_signed());
+        ok
+    };
+    if order == Order::RowMajor {
+        (0..dims.len()).rev().all(&mut fits)
+    } else {
+        (0..dims.len()).all(&mut fits)
     }
 }
+
+/// The memory order of a layout: C when it is contiguous in C order (NumPy's choice for
+/// arrays that are both, such as one-dimensional ones), else Fortran when it is contiguous
+/// in Fortran order, else `None`.
+pub(crate) fn memory_order(dims: &[usize], strides: &[isize]) -> Option<Order> {
+    [Order::RowMajor, Order::ColumnMajor]
+        .into_iter()
+        .find(|&order| is_contiguous(dims, strides, order))
+}
+
+/// The axis whose steps are the longest in memory among the axes longer than 1 (the first
+/// such axis on ties): the outermost axis of a C- or Fortran-order layout, and the axis
+/// along which any layout is cut into slabs of whole pages. `None` if no axis is longer
+/// than 1.
+pub(crate) fn outermost_axis(dims: &[usize], strides: &[isize]) -> Option<usize> {
+    (0..dims.len())
+        .filter(|&k| dims[k] > 1)
+        .max_by_key(|&k| (strides[k].unsigned_abs(), std::cmp::Reverse(k)))
+}
+
+/// The addresses that a view's elements occupy, from its lowest byte to one past its
+/// highest; `origin` is the address of its first element (index zero on every axis),
+/// `elem` the element size and `strides` are in elements. Empty for an empty view.
+pub(crate) fn address_span(
+    origin: usize,
+    elem: usize,
+    dims: &[usize],
+    strides: &[isize],
+) -> Range<usize> {
+    if dims.contains(&0) {
+        return 0..0;
+    }
+    let (mut lo, mut hi) = (origin, origin + elem);
+    for (&d, &s) in dims.iter().zip(strides) {
+        // Fits: the view lies inside an allocation of at most isize::MAX bytes.
+        let reach = (d - 1) * s.unsigned_abs() * elem;
+        if s < 0 {
+            lo -= reach;
+        } else {
+            hi += reach;
+        }
+    }
+    lo..hi
+}
+
+/// Strides in ndarray's encoding (`isize` stored as `usize`, as `Dimension` holds them)
+/// as signed element counts.
+pub(crate) fn signed_strides<D: Dimension>(strides: &D) -> Vec<isize> {
+    strides.slice().iter().map(|&s| s.cast_signed()).collect()
+}
+
+#[cfg(test)]
+mod tests;

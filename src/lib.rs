@@ -104,38 +104,51 @@
 //! - Structured (record) `.npy` dtypes are not supported yet; `#[derive(Pod)]` structs map
 //!   as raw files.
 //! - Only the outermost axis of a C- or Fortran-order array can grow.
-//! - `unsafe` code lives in `map.rs` and `guard.rs` (the mapping boundary), `atomic.rs` (the
-//!   cast to atomic views) and `anon.rs` (the memory file behind anonymous maps); every
-//!   other module only declares the `unsafe fn` mapping constructors.
+//!
+//! # Architecture
+//!
+//! For contributors: one module per concern, and imports point only down this list, so
+//! that data flows one way (options, layout, map, guard, views) and the formats and the
+//! engine sit on top. A check in CI fails on any import cycle between modules.
+//!
+//! | module | its one job | may use |
+//! |---|---|---|
+//! | `error` | the [`Error`] enum (and [`npy::HeaderError`]) | nothing |
+//! | `options` | what the caller asks for: [`MapOptions`], [`Mode`], [`Advice`], [`Lock`] | `error` |
+//! | `layout` | shape, strides, offset and order to a checked byte span; memory order, address spans: pure, no I/O, no `unsafe` | `options` |
+//! | `bytes` | [`ViewBytesExt`]: byte buffers as views (safe) | `layout` |
+//! | `map` | the only code that calls memmap2, rustix or libc: map, remap, advise, release; reserve blocks, write-back, page size | `options` |
+//! | `fs` | files before any map: open, create all or nothing, replace atomically, advisory locks | `map` |
+//! | `guard` | everything that touches a live map: the guards, their constructors, flushing, growth, locks held, atomic views, the page hooks the engine asks for | all of the above |
+//! | `raw`, `npy` | the formats: where the array lies in a file (options alone, or a header); growth reaches a `.npy` header through the guard's `ShapeHeader` trait, which `npy` implements | `guard` and below |
+//! | `chunked` | the out-of-core engine: builder (`mod.rs`), operands (`operand.rs`), scheduler (`schedule.rs`) | `guard` and below |
+//!
+//! `unsafe` code lives in `map` and `guard` (the mapping boundary, including the cast to
+//! atomic views); the formats only declare the public `unsafe fn` constructors, each of
+//! which forwards its caller's promise to the guard's in one `unsafe` block.
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![deny(missing_docs, unsafe_code)]
 #![doc(test(attr(deny(warnings))))]
 
-mod anon;
-mod atomic;
 mod bytes;
 pub mod chunked;
-mod create;
 mod error;
-mod file;
-mod grow;
+mod fs;
 mod guard;
 mod layout;
-mod lock;
 mod map;
 pub mod npy;
 mod options;
 mod private;
+mod raw;
 
-pub use crate::atomic::{AtomicElement, AtomicViewExt};
 pub use crate::bytes::{ViewBytesExt, ViewBytesMutExt};
 pub use crate::error::{Error, Result};
-pub use crate::file::MapFile;
-pub use crate::guard::{MmapArray, MmapArrayMut};
+pub use crate::guard::{AtomicElement, AtomicViewExt, MmapArray, MmapArrayMut};
 pub use crate::layout::INFER;
-pub use crate::lock::Lock;
 pub use crate::npy::{MapNpy, WriteNpyExt};
-pub use crate::options::{Access, MapOptions, Mode};
+pub use crate::options::{Advice, Lock, MapOptions, Mode};
+pub use crate::raw::MapFile;
 
 /// Everything a user of ndmmap needs, and ndarray's own prelude with it.
 ///
@@ -153,7 +166,7 @@ pub use crate::options::{Access, MapOptions, Mode};
 pub mod prelude {
     #[doc(no_inline)]
     pub use crate::{
-        Access, AtomicElement, AtomicViewExt, Error, INFER, Lock, MapFile, MapNpy, MapOptions,
+        Advice, AtomicElement, AtomicViewExt, Error, INFER, Lock, MapFile, MapNpy, MapOptions,
         MmapArray, MmapArrayMut, Mode, ViewBytesExt, ViewBytesMutExt, WriteNpyExt,
     };
     #[doc(no_inline)]

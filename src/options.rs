@@ -1,8 +1,7 @@
-//! What the caller asks for: [`MapOptions`], [`Mode`] and [`Access`].
+//! What the caller asks for: [`MapOptions`], [`Mode`], [`Advice`] and [`Lock`]. Plain data,
+//! checked downstream (by `layout` and the guard constructors); nothing here does I/O.
 
 use ndarray::{Dimension, IntoDimension, Order, StrideShape};
-
-use crate::lock::{Lock, OnConflict};
 
 /// How a guard's map relates to its file.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -17,13 +16,13 @@ pub enum Mode {
     CopyOnWrite,
 }
 
-/// How the program will touch a map, passed to the kernel as `madvise` advice so that it
-/// can read ahead or not.
+/// How the program will touch a map: advice passed to the kernel (`madvise`) so that it
+/// can read ahead or not. (Whether a map may be written is its [`Mode`].)
 ///
 /// On platforms without `madvise` the hint is accepted and ignored.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
-pub enum Access {
+pub enum Advice {
     /// No particular pattern (the kernel's default).
     Normal,
     /// Front to back: read ahead aggressively, and pages behind may be dropped soon.
@@ -73,27 +72,51 @@ pub struct MapOptions<D> {
     pub(crate) offset: u64,
     pub(crate) len: Option<u64>,
     pub(crate) shape: Option<ShapeSpec<D>>,
+    pub(crate) settings: Settings,
+}
+
+/// What every map or create asks for besides where the array lies: the part of
+/// [`MapOptions`] that `.npy` options share (one struct, so the two cannot drift apart).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[allow(clippy::struct_excessive_bools, reason = "one field per builder switch")]
+pub(crate) struct Settings {
+    /// Read-write maps may grow a short file.
     pub(crate) extend: bool,
+    /// `MAP_POPULATE`.
     pub(crate) populate: bool,
-    pub(crate) access: Option<Access>,
+    /// `madvise` right after mapping.
+    pub(crate) advice: Option<Advice>,
+    /// Creating may replace an existing file.
     pub(crate) overwrite: bool,
+    /// The advisory lock to take on the file, held by the guard.
     pub(crate) lock: Option<Lock>,
+    /// Whether taking the lock waits or fails.
     pub(crate) on_conflict: OnConflict,
 }
 
-impl<D: Dimension> Default for MapOptions<D> {
+impl Default for Settings {
     fn default() -> Self {
-        MapOptions {
-            offset: 0,
-            len: None,
-            shape: None,
+        Settings {
             extend: false,
             populate: false,
-            access: None,
+            advice: None,
             overwrite: false,
             lock: None,
             on_conflict: OnConflict::Fail,
         }
+    }
+}
+
+impl Settings {
+    /// The settings with `wait` deciding what a lock conflict does.
+    pub(crate) fn wait_for_lock(self, wait: bool) -> Self {
+        Settings { on_conflict: if wait { OnConflict::Wait } else { OnConflict::Fail }, ..self }
+    }
+}
+
+impl<D: Dimension> Default for MapOptions<D> {
+    fn default() -> Self {
+        MapOptions { offset: 0, len: None, shape: None, settings: Settings::default() }
     }
 }
 
@@ -231,7 +254,7 @@ impl<D: Dimension> MapOptions<D> {
     /// ```
     #[must_use]
     pub fn extend_file(mut self, yes: bool) -> Self {
-        self.extend = yes;
+        self.settings.extend = yes;
         self
     }
 
@@ -253,11 +276,12 @@ impl<D: Dimension> MapOptions<D> {
     /// ```
     #[must_use]
     pub fn populate(mut self, yes: bool) -> Self {
-        self.populate = yes;
+        self.settings.populate = yes;
         self
     }
 
-    /// Tells the kernel how the map will be read, right after mapping (`madvise`).
+    /// Tells the kernel how the map will be read, right after mapping (`madvise`), as the
+    /// guards' own `advise` does later.
     ///
     /// # Example
     ///
@@ -267,15 +291,15 @@ impl<D: Dimension> MapOptions<D> {
     /// let dir = tempfile::tempdir()?;
     /// let path = dir.path().join("a.bin");
     /// std::fs::write(&path, [1u8; 64])?;
-    /// let options = MapOptions::new().access(Access::Sequential);
+    /// let options = MapOptions::new().advise(Advice::Sequential);
     /// // SAFETY: no other process touches files in this fresh temporary folder.
     /// let a = unsafe { Array1::<u8>::map_file_with(&path, &options)? };
     /// assert_eq!(a.len(), 64);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     #[must_use]
-    pub fn access(mut self, access: Access) -> Self {
-        self.access = Some(access);
+    pub fn advise(mut self, advice: Advice) -> Self {
+        self.settings.advice = Some(advice);
         self
     }
 
@@ -302,7 +326,7 @@ impl<D: Dimension> MapOptions<D> {
     /// ```
     #[must_use]
     pub fn overwrite(mut self, yes: bool) -> Self {
-        self.overwrite = yes;
+        self.settings.overwrite = yes;
         self
     }
 
@@ -334,7 +358,7 @@ impl<D: Dimension> MapOptions<D> {
     /// ```
     #[must_use]
     pub fn lock(mut self, lock: Lock) -> Self {
-        self.lock = Some(lock);
+        self.settings.lock = Some(lock);
         self
     }
 
@@ -358,7 +382,72 @@ impl<D: Dimension> MapOptions<D> {
     /// ```
     #[must_use]
     pub fn wait_for_lock(mut self, yes: bool) -> Self {
-        self.on_conflict = if yes { OnConflict::Wait } else { OnConflict::Fail };
+        self.settings = self.settings.wait_for_lock(yes);
         self
     }
+}
+
+/// An advisory lock on a mapped file (`flock` on Unix, `LockFileEx` on Windows), through
+/// std's [`File::lock`] and friends.
+///
+/// Many processes may hold a [`Shared`](Lock::Shared) lock on a file at once; an
+/// [`Exclusive`](Lock::Exclusive) lock excludes every other lock. A guard holds its lock
+/// until it is dropped (or [`unlock`](crate::MmapArrayMut::unlock)ed); a process that dies releases
+/// its locks with it.
+///
+/// # Locks bind only cooperating processes
+///
+/// The locks are advisory: they stop only processes that ask for a lock too. A program that
+/// opens the file without asking, `cp`, an editor, or `truncate`, is not stopped. That is
+/// why mapping stays `unsafe` with a lock as without one: the lock is a tool for keeping
+/// the mapping contract among your own processes, not a guarantee the operating system
+/// gives. Locks are per open file: two guards in one process that map the same file hold
+/// separate locks and exclude each other too.
+///
+/// # Example
+///
+/// ```
+/// use ndmmap::prelude::*;
+///
+/// let dir = tempfile::tempdir()?;
+/// let path = dir.path().join("a.bin");
+/// std::fs::write(&path, [0u8; 8])?;
+/// let writer = MapOptions::new().lock(Lock::Exclusive);
+/// // SAFETY: every program that opens this file takes a lock first.
+/// let a = unsafe { Array1::<u8>::map_file_mut_with(&path, &writer)? };
+/// let shared = MapOptions::new().lock(Lock::Shared);
+/// // SAFETY: as above.
+/// let second = unsafe { Array1::<u8>::map_file_with(&path, &shared) };
+/// assert!(matches!(second, Err(Error::Locked { lock: Lock::Shared, .. })));
+/// drop(a);
+/// // SAFETY: as above.
+/// let reader = unsafe { Array1::<u8>::map_file_with(&path, &shared)? };
+/// assert_eq!(reader.len(), 8);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Lock {
+    /// A lock many processes may hold at once, e.g. readers; it excludes exclusive locks.
+    Shared,
+    /// A lock only one process may hold, e.g. a writer; it excludes every other lock.
+    Exclusive,
+}
+
+impl Lock {
+    /// The lock's kind in words, for messages.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Lock::Shared => "shared",
+            Lock::Exclusive => "exclusive",
+        }
+    }
+}
+
+/// What taking a lock does when another process holds a conflicting one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum OnConflict {
+    /// Fail with [`Error::Locked`](crate::Error::Locked).
+    Fail,
+    /// Wait until the conflicting lock is released.
+    Wait,
 }

@@ -438,7 +438,7 @@ fn zero_dimensional_arrays_run_once() -> TestResult {
 // Resident set.
 
 /// This process's current resident set (`VmRSS`), in KiB.
-/// With `evict_written` (the default), outputs are written back and dropped from the page
+/// With `evict_after_write` (the default), outputs are written back and dropped from the page
 /// cache chunk by chunk: what the file holds afterwards is still every result, for chunk
 /// sizes that do and do not divide the array, serial and parallel; and the same without.
 #[test]
@@ -456,7 +456,7 @@ fn evict_written_keeps_every_result() -> TestResult {
         // SAFETY: no other process touches files in this test's temporary folder.
         let mut c =
             unsafe { ArrayD::<f64>::create_file_with(&c_path, &options(&[300, 1000], false))? };
-        let zip = chunked::Zip::from(&mut c).and(&a).chunk_bytes(chunk).evict_written(evict);
+        let zip = chunked::Zip::from(&mut c).and(&a).chunk_bytes(chunk).evict_after_write(evict);
         if parallel {
             #[cfg(feature = "rayon")]
             zip.par_for_each(|c, &a| *c = 3.0 * a)?;

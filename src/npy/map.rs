@@ -1,23 +1,19 @@
 //! [`MapNpy`]: `Array::map_npy(...)` and friends, for `.npy` files.
 #![allow(unsafe_code)]
 
-use std::fs::File;
 use std::path::Path;
 
 use bytemuck::{AnyBitPattern, Pod};
-use ndarray::{Array, Dimension, ShapeBuilder, StrideShape};
+use ndarray::{Array, Dimension, Order, ShapeBuilder, StrideShape};
 
 use super::element::{NpyElement, is_native, native_descr};
 use super::header::{self, DEFAULT_MAX_HEADER_SIZE, Header};
 use super::read::{checked_dim, non_native, read_header};
-use crate::create::create_with_prefix;
-use crate::error::{Error, Result};
-use crate::file::{map_opened_copy_on_write, map_opened_read_only, map_opened_read_write, open};
-use crate::guard::{MmapArray, MmapArrayMut, Source};
-use crate::layout::{ArrayLayout, Elem};
-use crate::lock::{Lock, OnConflict};
-use crate::map::{self, Advise, Region};
-use crate::options::{Access, MapOptions, Mode};
+use crate::error::{Error, HeaderError, Result};
+use crate::guard::open::OpenFile;
+use crate::guard::{MmapArray, MmapArrayMut, ShapeHeader, StatedShape};
+use crate::layout::{ArrayLayout, Elem, Placement, Purpose, memory_order, place, signed_strides};
+use crate::options::{Advice, Lock, MapOptions, Settings};
 use crate::private::Sealed;
 
 /// Options for mapping or creating `.npy` files.
@@ -31,7 +27,7 @@ use crate::private::Sealed;
 /// let dir = tempfile::tempdir()?;
 /// let path = dir.path().join("a.npy");
 /// array![1i32, 2, 3].save_npy(&path)?;
-/// let options = NpyOptions::new().max_header_size(256).access(Access::Sequential);
+/// let options = NpyOptions::new().max_header_size(256).advise(Advice::Sequential);
 /// // SAFETY: no other process touches files in this fresh temporary folder.
 /// let a = unsafe { Array1::<i32>::map_npy_with(&path, &options)? };
 /// assert_eq!(a.sum(), 6);
@@ -40,25 +36,12 @@ use crate::private::Sealed;
 #[derive(Clone, Debug)]
 pub struct NpyOptions {
     max_header_size: usize,
-    overwrite: bool,
-    extend_file: bool,
-    populate: bool,
-    access: Option<Access>,
-    lock: Option<Lock>,
-    on_conflict: OnConflict,
+    settings: Settings,
 }
 
 impl Default for NpyOptions {
     fn default() -> Self {
-        NpyOptions {
-            max_header_size: DEFAULT_MAX_HEADER_SIZE,
-            overwrite: false,
-            extend_file: false,
-            populate: false,
-            access: None,
-            lock: None,
-            on_conflict: OnConflict::Fail,
-        }
+        NpyOptions { max_header_size: DEFAULT_MAX_HEADER_SIZE, settings: Settings::default() }
     }
 }
 
@@ -118,7 +101,7 @@ impl NpyOptions {
     /// ```
     #[must_use]
     pub fn overwrite(mut self, yes: bool) -> Self {
-        self.overwrite = yes;
+        self.settings.overwrite = yes;
         self
     }
 
@@ -144,7 +127,7 @@ impl NpyOptions {
     /// ```
     #[must_use]
     pub fn extend_file(mut self, yes: bool) -> Self {
-        self.extend_file = yes;
+        self.settings.extend = yes;
         self
     }
 
@@ -166,7 +149,7 @@ impl NpyOptions {
     /// ```
     #[must_use]
     pub fn populate(mut self, yes: bool) -> Self {
-        self.populate = yes;
+        self.settings.populate = yes;
         self
     }
 
@@ -181,15 +164,15 @@ impl NpyOptions {
     /// let dir = tempfile::tempdir()?;
     /// let path = dir.path().join("a.npy");
     /// array![1u8, 2].save_npy(&path)?;
-    /// let options = NpyOptions::new().access(Access::Random);
+    /// let options = NpyOptions::new().advise(Advice::Random);
     /// // SAFETY: no other process touches files in this fresh temporary folder.
     /// let a = unsafe { Array1::<u8>::map_npy_with(&path, &options)? };
     /// assert_eq!(a.len(), 2);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     #[must_use]
-    pub fn access(mut self, access: Access) -> Self {
-        self.access = Some(access);
+    pub fn advise(mut self, advice: Advice) -> Self {
+        self.settings.advice = Some(advice);
         self
     }
 
@@ -218,7 +201,7 @@ impl NpyOptions {
     /// ```
     #[must_use]
     pub fn lock(mut self, lock: Lock) -> Self {
-        self.lock = Some(lock);
+        self.settings.lock = Some(lock);
         self
     }
 
@@ -242,31 +225,8 @@ impl NpyOptions {
     /// ```
     #[must_use]
     pub fn wait_for_lock(mut self, yes: bool) -> Self {
-        self.on_conflict = if yes { OnConflict::Wait } else { OnConflict::Fail };
+        self.settings = self.settings.wait_for_lock(yes);
         self
-    }
-
-    /// The lock part of the [`MapOptions`] for these options.
-    fn lock_options<D: Dimension>(&self) -> MapOptions<D> {
-        let options = MapOptions::new().wait_for_lock(self.on_conflict == OnConflict::Wait);
-        match self.lock {
-            Some(lock) => options.lock(lock),
-            None => options,
-        }
-    }
-
-    /// The [`MapOptions`] for the data of a file with `header` at `data_offset`.
-    fn map_options<D: Dimension>(&self, dim: D, fortran: bool, data_offset: u64) -> MapOptions<D> {
-        let mut options = self
-            .lock_options()
-            .offset(data_offset)
-            .shape(dim.set_f(fortran))
-            .extend_file(self.extend_file)
-            .populate(self.populate);
-        if let Some(access) = self.access {
-            options = options.access(access);
-        }
-        options
     }
 }
 
@@ -568,10 +528,9 @@ impl<A, D: Dimension> MapNpy for Array<A, D> {
     where
         A: NpyElement + AnyBitPattern,
     {
-        let path = path.as_ref();
-        let (file, data) = locate::<A, D>(path, false, options)?;
+        let (file, placement) = locate::<A, D>(path.as_ref(), Purpose::Read, options)?;
         // SAFETY: forwarded; the caller upholds the same contract for this file.
-        unsafe { map_opened_read_only(path, file, &data) }
+        unsafe { file.map_read_only(&placement, options.settings) }
     }
 
     unsafe fn map_npy_mut_with(
@@ -581,12 +540,11 @@ impl<A, D: Dimension> MapNpy for Array<A, D> {
     where
         A: NpyElement + Pod,
     {
-        let path = path.as_ref();
-        let (file, data) = locate::<A, D>(path, true, options)?;
+        let (file, placement) = locate::<A, D>(path.as_ref(), Purpose::Write, options)?;
         // SAFETY: forwarded; the caller upholds the same contract for this file.
-        let mut guard = unsafe { map_opened_read_write(path, file, &data) }?;
+        let mut guard = unsafe { file.map_read_write(&placement, options.settings) }?;
         // The data starts where the header ends; growth rewrites the header's shape.
-        guard.growth_mut().set_npy(usize::try_from(data.offset).unwrap_or(usize::MAX));
+        guard.set_shape_header(usize::try_from(placement.offset).unwrap_or(usize::MAX), &NPY);
         Ok(guard)
     }
 
@@ -597,10 +555,9 @@ impl<A, D: Dimension> MapNpy for Array<A, D> {
     where
         A: NpyElement + Pod,
     {
-        let path = path.as_ref();
-        let (file, data) = locate::<A, D>(path, false, &options.clone().extend_file(false))?;
+        let (file, placement) = locate::<A, D>(path.as_ref(), Purpose::Copy, options)?;
         // SAFETY: forwarded; the caller upholds the same contract for this file.
-        unsafe { map_opened_copy_on_write(path, file, &data) }
+        unsafe { file.map_copy_on_write(&placement, options.settings) }
     }
 
     unsafe fn create_npy_with<Sh: Into<StrideShape<D>>>(
@@ -612,81 +569,74 @@ impl<A, D: Dimension> MapNpy for Array<A, D> {
         A: NpyElement + Pod,
     {
         let path = path.as_ref();
-        let shape: StrideShape<D> = shape.into();
         let layout =
-            ArrayLayout::new(&shape, Elem::of::<A>(), true).map_err(|e| e.at_path(path))?;
-        let fortran = memory_order(&layout).ok_or(Error::InvalidOption {
+            ArrayLayout::new(&shape.into(), Elem::of::<A>(), true).map_err(|e| e.at_path(path))?;
+        let order = memory_order(layout.dim.slice(), &signed_strides(&layout.strides));
+        let order = order.ok_or(Error::InvalidOption {
             path: Some(path.to_path_buf()),
             message: ".npy files hold C- or Fortran-order data; custom strides cannot be saved",
         })?;
         let header = Header {
             descr: native_descr::<A>(),
-            fortran_order: fortran,
+            fortran_order: order == Order::ColumnMajor,
             shape: layout.dim.slice().to_vec(),
         };
         let header_bytes = header::write(&header)
             .map_err(|source| Error::Npy { path: path.to_path_buf(), source })?;
-        let offset = header_bytes.len() as u64;
-        let end = offset + layout.span as u64;
-        let file = create_with_prefix(path, end, options.overwrite, &header_bytes)?;
-        crate::lock::take_for(&file, path, &options.lock_options::<D>())?;
-        let region = Region { offset, len: layout.span, populate: options.populate };
-        // SAFETY: the caller upholds the trait's mapping contract for the new file.
-        let map = unsafe { map::map_read_write(&file, region) }
-            .map_err(|e| Error::io(path, "map", end, e))?;
-        if let Some(access) = options.access {
-            map.advise_all(access).map_err(|e| Error::io(path, "advise", 0, e))?;
-        }
-        let source =
-            Source { path: path.to_path_buf(), offset, mode: Mode::ReadWrite, file: Some(file) };
-        let mut guard = MmapArrayMut::new(map, &layout, source)?;
-        guard.growth_mut().set_npy(header_bytes.len());
+        let placement = Placement { offset: header_bytes.len() as u64, layout };
+        let file = OpenFile::create(path, placement.end(), &header_bytes, options.settings)?;
+        // SAFETY: forwarded; the caller upholds the trait's mapping contract for the new file.
+        let mut guard = unsafe { file.map_read_write(&placement, options.settings) }?;
+        guard.set_shape_header(header_bytes.len(), &NPY);
         Ok(guard)
     }
 }
 
-/// Opens the `.npy` file at `path`, takes the lock the options ask for, reads and checks
-/// its header for elements `A` of rank `D`, and returns the open file with the options
-/// that map its data.
+/// Opens the `.npy` file at `path` for `purpose`, reads its header and places the array
+/// the header describes, checked against the element type and the file's length.
 fn locate<A: NpyElement, D: Dimension>(
     path: &Path,
-    writable: bool,
+    purpose: Purpose,
     options: &NpyOptions,
-) -> Result<(File, MapOptions<D>)> {
-    let file = open(path, writable)?;
+) -> Result<(OpenFile, Placement<D>)> {
     // The lock first: a cooperating writer may be rewriting the header under its own.
-    crate::lock::take_for(&file, path, &options.lock_options::<D>())?;
-    let parsed = read_header(path, &file, options.max_header_size)?;
+    let file = OpenFile::open(path, purpose == Purpose::Write, options.settings)?;
+    let parsed = read_header(path, file.file(), options.max_header_size)?;
     let dim = checked_dim::<A, D>(path, &parsed)?;
     if !is_native(parsed.header.descr) {
         return Err(non_native(path, parsed.header.descr));
     }
-    Ok((file, options.map_options(dim, parsed.header.fortran_order, parsed.data_offset as u64)))
+    let mut data = MapOptions::new()
+        .offset(parsed.data_offset as u64)
+        .shape(dim.set_f(parsed.header.fortran_order));
+    // A copy-on-write map never changes the file, so it has nothing to extend.
+    data.settings = Settings {
+        extend: options.settings.extend && purpose != Purpose::Copy,
+        ..options.settings
+    };
+    let placement =
+        place(&data, Elem::of::<A>(), file.len()?, purpose).map_err(|e| e.at_path(path))?;
+    Ok((file, placement))
 }
 
-/// `Some(false)` for C order, `Some(true)` for Fortran order (only when not also C, as
-/// `np.save` decides), `None` for any other layout.
-///
-/// Contiguity is NumPy's (and ndarray's `is_standard_layout`): the stride of an axis of
-/// length 1 does not matter, and empty arrays are contiguous in both orders. Comparing the
-/// strides with `default_strides`/`fortran_strides` instead wrote `fortran_order: True` for
-/// `(1, 3).f()`, unlike `np.save`, and took any 1-d stride (e.g. 2) as C order, so the
-/// header and the mapped view disagreed.
-pub(crate) fn memory_order<D: Dimension>(layout: &ArrayLayout<D>) -> Option<bool> {
-    let (dims, strides) = (layout.dim.slice(), layout.strides.slice());
-    let contiguous = |mut axes: Box<dyn Iterator<Item = usize>>| {
-        let mut expected = 1usize;
-        axes.all(|axis| {
-            let ok = dims[axis] == 1 || strides[axis] == expected;
-            expected = expected.wrapping_mul(dims[axis]);
-            ok
+/// `.npy` headers, as growth reads and rewrites them.
+#[derive(Debug)]
+struct NpyHeader;
+
+/// The one [`NpyHeader`] every growable `.npy` guard refers to.
+static NPY: NpyHeader = NpyHeader;
+
+impl ShapeHeader for NpyHeader {
+    fn read(&self, bytes: &[u8]) -> Result<StatedShape, HeaderError> {
+        let parsed = header::parse(bytes, usize::MAX)?;
+        Ok(StatedShape {
+            shape: parsed.header.shape,
+            fortran_order: parsed.header.fortran_order,
+            data_offset: parsed.data_offset,
         })
-    };
-    if layout.dim.size() == 0 || contiguous(Box::new((0..dims.len()).rev())) {
-        Some(false)
-    } else if contiguous(Box::new(0..dims.len())) {
-        Some(true)
-    } else {
-        None
+    }
+
+    fn rewrite_shape(&self, bytes: &mut Vec<u8>, shape: &[usize]) -> Result<(), HeaderError> {
+        header::rewrite_shape(bytes, shape)
     }
 }

@@ -32,13 +32,13 @@
 mod descr;
 mod element;
 mod header;
+mod literal;
 mod map;
 mod read;
 mod save;
 
 pub use self::element::NpyElement;
-pub use self::header::HeaderError;
-pub(crate) use self::header::{parse as parse_header, rewrite_shape};
 pub use self::map::{MapNpy, NpyOptions};
 pub use self::read::{NpyHeader, inspect, read_npy};
 pub use self::save::WriteNpyExt;
+pub use crate::error::HeaderError;

@@ -8,9 +8,10 @@ use ndarray::{Array, Dimension, IxDyn, ShapeBuilder};
 
 use super::descr::Descr;
 use super::element::{NpyElement, is_native, same_type};
-use super::header::{self, DEFAULT_MAX_HEADER_SIZE, HeaderError, ParsedHeader};
+use super::header::{self, DEFAULT_MAX_HEADER_SIZE, ParsedHeader};
+use crate::error::HeaderError;
 use crate::error::{Error, Result};
-use crate::file::{file_len, open};
+use crate::fs::{file_len, open};
 
 /// What a `.npy` header says, read without mapping the data: from [`inspect`].
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -7,8 +7,8 @@ use ndarray::{ArrayRef, Dimension};
 
 use super::element::{NpyElement, native_descr};
 use super::header::{self, Header};
-use crate::create::write_atomically;
 use crate::error::{Error, Result};
+use crate::fs::write_atomically;
 
 /// Saves arrays as `.npy` files, byte-identical to NumPy's `np.save`.
 ///

@@ -101,7 +101,7 @@ fn accessors_report_what_was_mapped() {
     // SAFETY: as above.
     let c = unsafe { Array1::<f64>::map_file_copy_with(&path, &options) }.unwrap();
     assert_eq!((c.path(), c.offset(), c.mode()), (path.as_path(), 24, Mode::CopyOnWrite));
-    r.close().unwrap();
+    drop(r);
 }
 
 #[test]
@@ -374,9 +374,9 @@ fn populate_and_access_options() {
     write_elems(&path, &data);
     let expected: u64 = data.iter().map(|&x| u64::from(x)).sum();
     let sum = |a: &ArrayRef<u16, Ix1>| a.iter().map(|&x| u64::from(x)).sum::<u64>();
-    for access in [Access::Normal, Access::Sequential, Access::Random, Access::WillNeed] {
+    for access in [Advice::Normal, Advice::Sequential, Advice::Random, Advice::WillNeed] {
         for populate in [false, true] {
-            let options = MapOptions::new().populate(populate).access(access);
+            let options = MapOptions::new().populate(populate).advise(access);
             // SAFETY: no other process touches files in this fresh temporary folder.
             let r = unsafe { Array1::<u16>::map_file_with(&path, &options) }.unwrap();
             assert_eq!(sum(&r), expected, "{options:?}");
@@ -391,7 +391,7 @@ fn populate_and_access_options() {
             assert_eq!(sum(&c), expected);
         }
     }
-    let options = MapOptions::new().shape(3000).populate(true).access(Access::Random);
+    let options = MapOptions::new().shape(3000).populate(true).advise(Advice::Random);
     // SAFETY: as above.
     let mut n =
         unsafe { Array1::<u16>::create_file_with(dir.path().join("n.bin"), &options) }.unwrap();

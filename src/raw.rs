@@ -1,17 +1,17 @@
-//! [`MapFile`]: `Array::map_file(...)` and friends, for raw (headerless) files.
+//! [`MapFile`]: `Array::map_file(...)` and friends, for raw (headerless) files: the array's
+//! place in the file comes from [`MapOptions`] alone.
 #![allow(unsafe_code)]
 
-use std::fs::{File, OpenOptions};
 use std::path::Path;
 
 use bytemuck::{AnyBitPattern, Pod};
 use ndarray::{Array, Dimension, StrideShape};
 
-use crate::error::{Error, Result};
-use crate::guard::{MmapArray, MmapArrayMut, Source};
-use crate::layout::{Elem, FilePlan, Purpose, plan};
-use crate::map::{self, Advise, Region};
-use crate::options::{MapOptions, Mode};
+use crate::error::Result;
+use crate::guard::open::OpenFile;
+use crate::guard::{MmapArray, MmapArrayMut};
+use crate::layout::{Elem, Placement, Purpose, place};
+use crate::options::MapOptions;
 use crate::private::Sealed;
 
 /// Maps raw files as arrays: `Array2::<f64>::map_file(path)` and friends.
@@ -344,10 +344,10 @@ impl<A, D: Dimension> MapFile for Array<A, D> {
     where
         A: AnyBitPattern,
     {
-        let path = path.as_ref();
-        let file = open(path, false)?;
+        let file = OpenFile::open(path.as_ref(), false, options.settings)?;
+        let placement = placement::<A, D>(&file, options, Purpose::Read)?;
         // SAFETY: forwarded; the caller upholds the trait's mapping contract for this file.
-        unsafe { map_opened_read_only(path, file, options) }
+        unsafe { file.map_read_only(&placement, options.settings) }
     }
 
     unsafe fn map_file_mut_with(
@@ -357,10 +357,10 @@ impl<A, D: Dimension> MapFile for Array<A, D> {
     where
         A: Pod,
     {
-        let path = path.as_ref();
-        let file = open(path, true)?;
+        let file = OpenFile::open(path.as_ref(), true, options.settings)?;
+        let placement = placement::<A, D>(&file, options, Purpose::Write)?;
         // SAFETY: forwarded; the caller upholds the trait's mapping contract for this file.
-        unsafe { map_opened_read_write(path, file, options) }
+        unsafe { file.map_read_write(&placement, options.settings) }
     }
 
     unsafe fn map_file_copy_with(
@@ -370,11 +370,12 @@ impl<A, D: Dimension> MapFile for Array<A, D> {
     where
         A: Pod,
     {
-        let path = path.as_ref();
-        let file = open(path, false)?;
+        let file = OpenFile::open(path.as_ref(), false, options.settings)?;
+        let placement = placement::<A, D>(&file, options, Purpose::Copy)?;
         // SAFETY: forwarded; the caller upholds the trait's mapping contract for this file.
-        unsafe { map_opened_copy_on_write(path, file, options) }
+        unsafe { file.map_copy_on_write(&placement, options.settings) }
     }
+
     unsafe fn create_file_with(
         path: impl AsRef<Path>,
         options: &MapOptions<D>,
@@ -383,122 +384,19 @@ impl<A, D: Dimension> MapFile for Array<A, D> {
         A: Pod,
     {
         let path = path.as_ref();
-        let plan =
-            plan(options, Elem::of::<A>(), 0, Purpose::Create).map_err(|e| e.at_path(path))?;
-        let file = crate::create::create(path, plan.end(), options.overwrite)?;
-        crate::lock::take_for(&file, path, options)?;
-        // SAFETY: the caller upholds the trait's mapping contract for the new file.
-        let map = unsafe { map::map_read_write(&file, region(&plan, options)) }
-            .map_err(|e| Error::io(path, "map", plan.end(), e))?;
-        advise(&map, path, options)?;
-        MmapArrayMut::new(map, &plan.layout, source(path, file, &plan, Mode::ReadWrite))
+        let placement =
+            place(options, Elem::of::<A>(), 0, Purpose::Create).map_err(|e| e.at_path(path))?;
+        let file = OpenFile::create(path, placement.end(), &[], options.settings)?;
+        // SAFETY: forwarded; the caller upholds the trait's mapping contract for the new file.
+        unsafe { file.map_read_write(&placement, options.settings) }
     }
 }
 
-/// [`MapFile::map_file_with`] on a file already open for reading, whose lock (if the
-/// options ask for one) may already be held through this same handle.
-///
-/// # Safety
-///
-/// As [`MapFile::map_file`](MapFile#safety-of-the-mapping-functions).
-pub(crate) unsafe fn map_opened_read_only<A: AnyBitPattern, D: Dimension>(
-    path: &Path,
-    file: File,
-    options: &MapOptions<D>,
-) -> Result<MmapArray<A, D>> {
-    crate::lock::take_for(&file, path, options)?;
-    let plan = plan_for::<A, D>(path, &file, options, Purpose::Read)?;
-    let region = region(&plan, options);
-    // SAFETY: the caller upholds the trait's mapping contract for this file.
-    let map = unsafe { map::map_read_only(&file, region) }
-        .map_err(|e| Error::io(path, "map", plan.end(), e))?;
-    advise(&map, path, options)?;
-    MmapArray::new(map, &plan.layout, source(path, file, &plan, Mode::ReadOnly))
-}
-
-/// [`MapFile::map_file_mut_with`] on a file already open for reading and writing.
-///
-/// # Safety
-///
-/// As [`MapFile::map_file`](MapFile#safety-of-the-mapping-functions).
-pub(crate) unsafe fn map_opened_read_write<A: Pod, D: Dimension>(
-    path: &Path,
-    file: File,
-    options: &MapOptions<D>,
-) -> Result<MmapArrayMut<A, D>> {
-    crate::lock::take_for(&file, path, options)?;
-    let file_len = file_len(path, &file)?;
-    let plan =
-        plan(options, Elem::of::<A>(), file_len, Purpose::Write).map_err(|e| e.at_path(path))?;
-    // Every argument is valid: only now may the file change.
-    map::grow_and_reserve(&file, file_len, plan.end())
-        .map_err(|e| Error::io(path, "extend", plan.end(), e))?;
-    // SAFETY: the caller upholds the trait's mapping contract for this file.
-    let map = unsafe { map::map_read_write(&file, region(&plan, options)) }
-        .map_err(|e| Error::io(path, "map", plan.end(), e))?;
-    advise(&map, path, options)?;
-    MmapArrayMut::new(map, &plan.layout, source(path, file, &plan, Mode::ReadWrite))
-}
-
-/// [`MapFile::map_file_copy_with`] on a file already open for reading.
-///
-/// # Safety
-///
-/// As [`MapFile::map_file`](MapFile#safety-of-the-mapping-functions).
-pub(crate) unsafe fn map_opened_copy_on_write<A: Pod, D: Dimension>(
-    path: &Path,
-    file: File,
-    options: &MapOptions<D>,
-) -> Result<MmapArrayMut<A, D>> {
-    crate::lock::take_for(&file, path, options)?;
-    let plan = plan_for::<A, D>(path, &file, options, Purpose::Copy)?;
-    // SAFETY: the caller upholds the trait's mapping contract for this file.
-    let map = unsafe { map::map_copy_on_write(&file, region(&plan, options)) }
-        .map_err(|e| Error::io(path, "map", plan.end(), e))?;
-    advise(&map, path, options)?;
-    MmapArrayMut::new(map, &plan.layout, source(path, file, &plan, Mode::CopyOnWrite))
-}
-
-/// Opens an existing file for reading, or reading and writing.
-pub(crate) fn open(path: &Path, writable: bool) -> Result<File> {
-    let file = OpenOptions::new()
-        .read(true)
-        .write(writable)
-        .open(path)
-        .map_err(|e| Error::from_open(path, writable, e))?;
-    Ok(file)
-}
-
-/// The file's length, refusing directories (which `open` accepts for reading).
-pub(crate) fn file_len(path: &Path, file: &File) -> Result<u64> {
-    let meta = file.metadata().map_err(|e| Error::io(path, "stat", 0, e))?;
-    if meta.is_dir() {
-        return Err(Error::IsADirectory { path: path.to_path_buf() });
-    }
-    Ok(meta.len())
-}
-
-fn plan_for<A, D: Dimension>(
-    path: &Path,
-    file: &File,
+/// Where the array of `options` lies in `file`, checked against the file's length.
+fn placement<A, D: Dimension>(
+    file: &OpenFile,
     options: &MapOptions<D>,
     purpose: Purpose,
-) -> Result<FilePlan<D>> {
-    let file_len = file_len(path, file)?;
-    plan(options, Elem::of::<A>(), file_len, purpose).map_err(|e| e.at_path(path))
-}
-
-fn region<D>(plan: &FilePlan<D>, options: &MapOptions<D>) -> Region {
-    Region { offset: plan.offset, len: plan.layout.span, populate: options.populate }
-}
-
-fn advise<D>(map: &impl Advise, path: &Path, options: &MapOptions<D>) -> Result<()> {
-    match options.access {
-        Some(access) => map.advise_all(access).map_err(|e| Error::io(path, "advise", 0, e)),
-        None => Ok(()),
-    }
-}
-
-fn source<D>(path: &Path, file: File, plan: &FilePlan<D>, mode: Mode) -> Source {
-    Source { path: path.to_path_buf(), offset: plan.offset, mode, file: Some(file) }
+) -> Result<Placement<D>> {
+    place(options, Elem::of::<A>(), file.len()?, purpose).map_err(|e| e.at_path(file.path()))
 }

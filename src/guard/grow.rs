@@ -24,16 +24,16 @@
 //! or `close`) can leave the capacity beyond the array's end in the file, as zeros (or as
 //! the rows of an earlier shrink).
 
+use std::fmt;
 use std::io::{self, Read, Seek, SeekFrom, Write};
 
 use bytemuck::Pod;
-use ndarray::{ArrayView, Axis, Dimension, RemoveAxis, ShapeBuilder, Slice, StrideShape};
+use ndarray::{ArrayView, Axis, Dimension, Order, RemoveAxis, ShapeBuilder, Slice, StrideShape};
 
-use crate::error::{Error, Result};
-use crate::guard::{MmapArrayMut, Source};
-use crate::layout::{ArrayLayout, Elem};
+use super::{Backing, MmapArrayMut};
+use crate::error::{Error, HeaderError, Result};
+use crate::layout::{ArrayLayout, Elem, is_contiguous, signed_strides};
 use crate::map;
-use crate::npy::{HeaderError, parse_header, rewrite_shape};
 use crate::options::Mode;
 
 /// The least a file grows by, in bytes (when the array needs less).
@@ -41,33 +41,57 @@ const MIN_STEP: usize = 1 << 20;
 /// The most a file grows by beyond what the array needs, in bytes.
 const MAX_STEP: usize = 1 << 30;
 
-/// What describes the array's shape on disk.
+/// A header before the data that states the array's shape (a `.npy` header), which growth
+/// rewrites once the data it covers is written. The format implements it, so that the
+/// guard never depends on a format.
+pub(crate) trait ShapeHeader: fmt::Debug + Send + Sync {
+    /// Reads `header`, the file's bytes before the data: the shape it states.
+    ///
+    /// # Errors
+    ///
+    /// What is wrong with the header.
+    fn read(&self, header: &[u8]) -> Result<StatedShape, HeaderError>;
+
+    /// Rewrites the shape that `header` states as `shape`, keeping the header's length.
+    ///
+    /// # Errors
+    ///
+    /// [`HeaderError::ShapeDoesNotFit`] if the new shape needs a longer header,
+    /// [`HeaderError::ShapeOverflow`] if its data length overflows.
+    fn rewrite_shape(&self, header: &mut Vec<u8>, shape: &[usize]) -> Result<(), HeaderError>;
+}
+
+/// What a [`ShapeHeader`] states.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct StatedShape {
+    /// The axis lengths.
+    pub(crate) shape: Vec<usize>,
+    /// Whether the data is in Fortran order.
+    pub(crate) fortran_order: bool,
+    /// Where the data starts: the header's length.
+    pub(crate) data_offset: usize,
+}
+
+/// What states the array's shape on disk.
 #[derive(Debug)]
-enum Kind {
+enum ShapeOnDisk {
     /// Nothing: a raw file, whose length is the array's length.
     Raw,
-    /// A `.npy` header of `len` bytes at the start of the file (where the data starts).
-    Npy {
+    /// A header of `len` bytes at the start of the file (where the data starts).
+    Header {
         /// The header's length.
         len: usize,
         /// The header's bytes as last written, once read.
         bytes: Option<Vec<u8>>,
+        /// The format that reads and rewrites it.
+        format: &'static dyn ShapeHeader,
     },
-}
-
-/// The memory order an array grows in.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Order {
-    /// C order: grows along axis 0.
-    C,
-    /// Fortran order: grows along the last axis.
-    F,
 }
 
 /// A writable guard's growth state: the kind of file, the memory order and the capacity.
 #[derive(Debug)]
 pub(crate) struct Growth {
-    kind: Kind,
+    on_disk: ShapeOnDisk,
     /// `None` for layouts that cannot grow: custom strides, or no axis at all.
     order: Option<Order>,
     /// Bytes mapped from the data offset: the capacity, at least the array's span.
@@ -88,18 +112,22 @@ pub(crate) struct Growth {
 impl Growth {
     /// The state of a guard just made over exactly `layout` (the file may be longer).
     pub(crate) fn new<D: Dimension>(layout: &ArrayLayout<D>) -> Self {
-        let strides = layout.strides.slice();
-        let order = if layout.dim.ndim() == 0 {
-            None
-        } else if strides == layout.dim.default_strides().slice() {
-            Some(Order::C)
-        } else if strides == layout.dim.fortran_strides().slice() {
-            Some(Order::F)
-        } else {
-            None
+        let (dims, strides) = (layout.dim.slice(), signed_strides(&layout.strides));
+        let c = is_contiguous(dims, &strides, Order::RowMajor);
+        let f = is_contiguous(dims, &strides, Order::ColumnMajor);
+        // A layout in both orders (one row, one column) grows the way its shape was built:
+        // with `.f()`, along the last axis. (A header, read later, has the last word.)
+        let built_f = layout.strides.slice() == layout.dim.fortran_strides().slice()
+            && layout.strides.slice() != layout.dim.default_strides().slice();
+        let order = match (c, f) {
+            _ if layout.dim.ndim() == 0 => None,
+            (true, true) if built_f => Some(Order::ColumnMajor),
+            (true, _) => Some(Order::RowMajor),
+            (false, true) => Some(Order::ColumnMajor),
+            (false, false) => None,
         };
         Growth {
-            kind: Kind::Raw,
+            on_disk: ShapeOnDisk::Raw,
             order,
             map_len: layout.span,
             zero_from: layout.span,
@@ -109,14 +137,14 @@ impl Growth {
         }
     }
 
-    /// Records that the file is a `.npy` file whose header is `len` bytes long.
-    pub(crate) fn set_npy(&mut self, len: usize) {
-        self.kind = Kind::Npy { len, bytes: None };
+    /// Records that the file starts with a header of `len` bytes in `format`.
+    fn set_header(&mut self, len: usize, format: &'static dyn ShapeHeader) {
+        self.on_disk = ShapeOnDisk::Header { len, bytes: None, format };
     }
 
     /// Waits until what growth wrote through the file (not the map) is on disk, for
     /// `flush` and `close`.
-    pub(crate) fn sync_file_writes(&self, source: &Source) -> io::Result<()> {
+    pub(crate) fn sync_file_writes(&self, source: &Backing) -> io::Result<()> {
         match &source.file {
             Some(file) if self.unsynced => file.sync_data(),
             _ => Ok(()),
@@ -126,7 +154,7 @@ impl Growth {
     /// Cuts the file back to the end of the array's `len` bytes of data, if the guard left a
     /// tail past it; with `sync`, waits until the new length is on disk. The map may still
     /// span the cut-off bytes: the caller must not touch them (views cover `len` bytes only).
-    pub(crate) fn trim_file(&mut self, source: &Source, len: usize, sync: bool) -> io::Result<()> {
+    pub(crate) fn trim_file(&mut self, source: &Backing, len: usize, sync: bool) -> io::Result<()> {
         let Some(file) = source.file.as_ref().filter(|_| self.tail) else {
             return Ok(());
         };
@@ -138,13 +166,19 @@ impl Growth {
     }
 }
 
-/// A planned shape: its layout and, for `.npy` files, the header that states it.
-struct Plan<D> {
+/// A new shape: its layout and, for files with a header, the header that states it.
+struct NewShape<D> {
     layout: ArrayLayout<D>,
     header: Option<Vec<u8>>,
 }
 
 impl<A: Pod, D: Dimension> MmapArrayMut<A, D> {
+    /// Records that the mapped file starts with a header of `len` bytes in `format` (the
+    /// data starts after it), which growth rewrites.
+    pub(crate) fn set_shape_header(&mut self, len: usize, format: &'static dyn ShapeHeader) {
+        self.growth.set_header(len, format);
+    }
+
     /// Appends `rows` at the end of the growth axis: axis 0 for C-order arrays, the last
     /// axis for Fortran-order ones (ndarray's [`Array::append`](ndarray::Array::append) with
     /// the axis that keeps the data in place). `rows` must match the array's shape on every
@@ -210,7 +244,7 @@ impl<A: Pod, D: Dimension> MmapArrayMut<A, D> {
             return Ok(());
         }
         let new = old.checked_add(added).ok_or_else(|| self.overflow(axis, usize::MAX))?;
-        let plan = self.plan(axis, new)?;
+        let plan = self.new_shape(axis, new)?;
         let old_layout = self.current_layout(axis)?;
         self.ensure_capacity(axis, plan.layout.span)?;
         let written = self.write_beyond_view(axis, old_layout.span, &rows)?;
@@ -297,7 +331,7 @@ impl<A: Pod, D: Dimension> MmapArrayMut<A, D> {
         if len == old {
             return Ok(());
         }
-        let plan = self.plan(axis, len)?;
+        let plan = self.new_shape(axis, len)?;
         let old_layout = self.current_layout(axis)?;
         if len < old {
             // The header first: until it is written the old, longer data is still valid.
@@ -382,7 +416,7 @@ impl<A: Pod, D: Dimension> MmapArrayMut<A, D> {
         if !self.growth().tail {
             return Ok(());
         }
-        let span = self.byte_addresses().len();
+        let span = self.len;
         let layout = self.current_layout(axis)?;
         // The map first, so that no map reaches past the file's new end.
         self.remap_view(Some(span), &layout)?;
@@ -448,7 +482,7 @@ impl<A: Pod, D: Dimension> MmapArrayMut<A, D> {
         let (growth, ndim) = (self.growth(), self.ndim());
         let axis = match growth.order {
             None if ndim == 0 => return 1,
-            Some(Order::F) => Axis(ndim - 1),
+            Some(Order::ColumnMajor) => Axis(ndim - 1),
             _ => Axis(0),
         };
         let len = self.len_of(axis);
@@ -467,19 +501,14 @@ impl<A: Pod, D: Dimension> MmapArrayMut<A, D> {
     fn check_growable(&mut self, claim_tail: bool) -> Result<Axis> {
         let ndim = self.ndim();
         let shape = self.shape().to_vec();
-        let span = self.byte_addresses().len();
+        let span = self.len;
         // `DerefMut` lends `&mut ArrayRef`, whose in-place methods (`slice_axis_inplace`,
         // `invert_axis`, `swap_axes`, ...) can leave the guard's view a sub-view or a
         // permutation of its map. Growth rebuilds the view from its dimensions at the map's
         // start, which would silently move such a view onto other bytes: refuse instead.
-        let dim = self.raw_dim();
-        let strides_are = |expected: D| {
-            expected.slice().iter().map(|&s| s.cast_signed()).eq(self.strides().iter().copied())
-        };
-        let (c_order, f_order) =
-            (strides_are(dim.default_strides()), strides_are(dim.fortran_strides()));
+        let strides = self.strides().to_vec();
         // An empty view's pointer is dangling, not the map's start.
-        let anchored = (self.is_empty() || self.as_ptr() as usize == self.byte_addresses().start)
+        let anchored = (self.is_empty() || self.as_ptr() as usize == self.base)
             && self.len() * size_of::<A>() == span;
         let (growth, source, _) = self.growth_parts();
         let refuse = |reason| Err(Error::NotGrowable { path: source.path.clone(), reason });
@@ -509,7 +538,7 @@ impl<A: Pod, D: Dimension> MmapArrayMut<A, D> {
                 );
             }
         }
-        if let Kind::Npy { len, bytes } = &mut growth.kind {
+        if let ShapeOnDisk::Header { len, bytes, format } = &mut growth.on_disk {
             let header = match bytes {
                 Some(header) => header,
                 None => bytes.insert(
@@ -517,22 +546,23 @@ impl<A: Pod, D: Dimension> MmapArrayMut<A, D> {
                         .map_err(|e| Error::io(&source.path, "read", *len as u64, e))?,
                 ),
             };
-            let parsed = parse_header(header, usize::MAX)
+            let stated = format
+                .read(header)
                 .map_err(|e| Error::Npy { path: source.path.clone(), source: e })?;
-            if parsed.data_offset != *len || parsed.header.shape != shape {
+            if stated.data_offset != *len || stated.shape != shape {
                 return refuse("the .npy header no longer describes the mapped array");
             }
             // The header decides for the layouts that are both C and F (empty, all ones).
-            order = if parsed.header.fortran_order { Order::F } else { Order::C };
+            order = if stated.fortran_order { Order::ColumnMajor } else { Order::RowMajor };
             growth.order = Some(order);
         }
-        if !anchored || !(if order == Order::F { f_order } else { c_order }) {
+        if !anchored || !is_contiguous(&shape, &strides, order) {
             return refuse(
                 "the guard's view was changed in place (sliced, inverted or its axes swapped); \
                  map the file again to grow it",
             );
         }
-        Ok(if order == Order::F { Axis(ndim - 1) } else { Axis(0) })
+        Ok(if order == Order::ColumnMajor { Axis(ndim - 1) } else { Axis(0) })
     }
 }
 
@@ -566,7 +596,7 @@ impl<A: Pod, D: Dimension> MmapArrayMut<A, D> {
     fn layout_for(&self, axis: Axis, len: usize) -> Result<ArrayLayout<D>> {
         let mut dim = self.raw_dim();
         dim[axis.index()] = len;
-        let fortran = self.growth().order == Some(Order::F);
+        let fortran = self.growth().order == Some(Order::ColumnMajor);
         let shape: StrideShape<D> = dim.set_f(fortran).into();
         let layout =
             ArrayLayout::new(&shape, Elem::of::<A>(), true).map_err(|e| e.at_path(self.path()))?;
@@ -583,14 +613,14 @@ impl<A: Pod, D: Dimension> MmapArrayMut<A, D> {
 
     /// The layout for `len` elements along `axis` and, for `.npy` files, the header that
     /// states it. Nothing is written.
-    fn plan(&self, axis: Axis, len: usize) -> Result<Plan<D>> {
+    fn new_shape(&self, axis: Axis, len: usize) -> Result<NewShape<D>> {
         let layout = self.layout_for(axis, len)?;
-        let header = match &self.growth().kind {
-            Kind::Raw => None,
-            Kind::Npy { bytes, .. } => {
+        let header = match &self.growth().on_disk {
+            ShapeOnDisk::Raw => None,
+            ShapeOnDisk::Header { bytes, format, .. } => {
                 let path = || self.path().to_path_buf();
                 let mut header = bytes.clone().unwrap_or_default();
-                rewrite_shape(&mut header, layout.dim.slice()).map_err(|e| match e {
+                format.rewrite_shape(&mut header, layout.dim.slice()).map_err(|e| match e {
                     HeaderError::ShapeDoesNotFit { needed, available } => Error::NpyHeaderFull {
                         path: path(),
                         shape: layout.dim.slice().to_vec(),
@@ -603,7 +633,7 @@ impl<A: Pod, D: Dimension> MmapArrayMut<A, D> {
                 Some(header)
             }
         };
-        Ok(Plan { layout, header })
+        Ok(NewShape { layout, header })
     }
 
     /// Grows the file and the map so that they hold at least `span` bytes of data.
@@ -623,7 +653,7 @@ impl<A: Pod, D: Dimension> MmapArrayMut<A, D> {
         let from = source.offset + old as u64;
         let end = |cap: usize| source.offset.saturating_add(cap as u64);
         let mut cap = roomy;
-        let mut reserved = map::grow_and_reserve(file, from, end(cap));
+        let mut reserved = map::file::reserve(file, from, end(cap));
         if let Err(e) = &reserved
             && e.kind() == io::ErrorKind::StorageFull
             && roomy > span
@@ -631,7 +661,7 @@ impl<A: Pod, D: Dimension> MmapArrayMut<A, D> {
             // A disk too full for the spare room may still hold what the array needs.
             let _ = file.set_len(from);
             cap = span;
-            reserved = map::grow_and_reserve(file, from, end(cap));
+            reserved = map::file::reserve(file, from, end(cap));
         }
         if let Err(e) = reserved {
             // fallocate may have grown the file before failing: give the bytes back.
@@ -661,7 +691,7 @@ impl<A: Pod, D: Dimension> MmapArrayMut<A, D> {
             } else {
                 rows.view().reversed_axes().to_slice()
             };
-            let (Some(elements), Some(file)) = (contiguous, &self.source().file) else {
+            let (Some(elements), Some(file)) = (contiguous, &self.backing.file) else {
                 return Ok(false);
             };
             let at = self.offset() + span as u64;
@@ -679,7 +709,12 @@ impl<A: Pod, D: Dimension> MmapArrayMut<A, D> {
     /// Makes a grown shape visible in the file: for `.npy` files, waits until the new data
     /// (written `through_map`, or to the file) is on disk (unless told not to), then
     /// rewrites the header. On error the array goes back to the `old` layout.
-    fn publish(&mut self, old: &ArrayLayout<D>, plan: Plan<D>, through_map: bool) -> Result<()> {
+    fn publish(
+        &mut self,
+        old: &ArrayLayout<D>,
+        plan: NewShape<D>,
+        through_map: bool,
+    ) -> Result<()> {
         let new_span = plan.layout.span;
         let growth = self.growth_mut();
         growth.zero_from = growth.zero_from.max(new_span);
@@ -723,7 +758,7 @@ impl<A: Pod, D: Dimension> MmapArrayMut<A, D> {
                 .map_err(|e| Error::io(&source.path, "write the header of", 0, e))?;
             growth.unsynced |= !sync;
         }
-        if let Kind::Npy { bytes, .. } = &mut growth.kind {
+        if let ShapeOnDisk::Header { bytes, .. } = &mut growth.on_disk {
             *bytes = Some(header.to_vec());
         }
         Ok(())

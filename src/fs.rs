@@ -1,35 +1,26 @@
-//! Creating files all or nothing: a new file of a given length, or a whole file written
-//! under a temporary name and renamed into place.
+//! Files on disk, before and beside any map: opening, creating all or nothing (a new file
+//! of a given length, or a whole file written under a temporary name and renamed into
+//! place), and advisory locks.
 
-use std::fs::{File, OpenOptions};
+use std::fs::{File, OpenOptions, TryLockError};
 use std::io::{self, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::error::{Error, Result};
 use crate::map;
+use crate::options::{Lock, OnConflict};
 
-/// Creates the file at `path` with `len` zero bytes, reserved on disk, and returns it open
-/// for reading and writing.
+/// Creates the file at `path` with `len` bytes reserved on disk, starting with `prefix`
+/// (a header, say; zeros after it), and returns it open for reading and writing.
 ///
 /// Without `overwrite`, an existing file is an [`Error::AlreadyExists`]. With it, the new
 /// file is built under a temporary name in the same folder and renamed over the old one,
 /// so the old file stays whole until the new one is ready, and live maps of it never see
 /// it truncated. On any failure nothing is left behind.
-pub(crate) fn create(path: &Path, len: u64, overwrite: bool) -> Result<File> {
-    create_with_prefix(path, len, overwrite, &[])
-}
-
-/// As [`create`], with `prefix` written at the start of the file before it appears under
-/// its name (a `.npy` header, say).
-pub(crate) fn create_with_prefix(
-    path: &Path,
-    len: u64,
-    overwrite: bool,
-    prefix: &[u8],
-) -> Result<File> {
+pub(crate) fn create(path: &Path, len: u64, overwrite: bool, prefix: &[u8]) -> Result<File> {
     let reserve_and_prefix = |new: &File| -> io::Result<()> {
-        map::grow_and_reserve(new, 0, len)?;
+        map::file::reserve(new, 0, len)?;
         write_prefix(new, prefix)
     };
     if !overwrite {
@@ -107,4 +98,57 @@ fn create_temp_beside(path: &Path) -> Result<(PathBuf, File)> {
             Err(e) => return Err(Error::from_open(path, true, e)),
         }
     }
+}
+
+/// Opens `path` for reading, and for writing too if `writable`.
+pub(crate) fn open(path: &Path, writable: bool) -> Result<File> {
+    OpenOptions::new()
+        .read(true)
+        .write(writable)
+        .open(path)
+        .map_err(|e| Error::from_open(path, writable, e))
+}
+
+/// The length of the open file `file` at `path`; a folder is an [`Error::IsADirectory`].
+pub(crate) fn file_len(path: &Path, file: &File) -> Result<u64> {
+    let meta = file.metadata().map_err(|e| Error::io(path, "stat", 0, e))?;
+    if meta.is_dir() {
+        return Err(Error::IsADirectory { path: path.to_path_buf() });
+    }
+    Ok(meta.len())
+}
+
+/// Takes `lock` (if any) on `file`, the open file at `path`: waits for it, or fails with
+/// [`Error::Locked`] at once, as `on_conflict` says.
+pub(crate) fn lock(
+    file: &File,
+    path: &Path,
+    lock: Option<Lock>,
+    on_conflict: OnConflict,
+) -> Result<()> {
+    let Some(lock) = lock else {
+        return Ok(());
+    };
+    let io_error = |e| Error::io(path, "lock", 0, e);
+    if on_conflict == OnConflict::Wait {
+        return match lock {
+            Lock::Shared => file.lock_shared(),
+            Lock::Exclusive => file.lock(),
+        }
+        .map_err(io_error);
+    }
+    let attempt = match lock {
+        Lock::Shared => file.try_lock_shared(),
+        Lock::Exclusive => file.try_lock(),
+    };
+    match attempt {
+        Ok(()) => Ok(()),
+        Err(TryLockError::WouldBlock) => Err(Error::Locked { path: path.to_path_buf(), lock }),
+        Err(TryLockError::Error(e)) => Err(io_error(e)),
+    }
+}
+
+/// Releases the lock this open file holds, if any.
+pub(crate) fn unlock(file: &File, path: &Path) -> Result<()> {
+    file.unlock().map_err(|e| Error::io(path, "unlock", 0, e))
 }

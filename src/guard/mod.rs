@@ -3,23 +3,35 @@
 
 use std::fmt;
 use std::fs::File;
-use std::ops::{Deref, DerefMut, Range};
+use std::ops::{Deref, DerefMut};
 use std::path::{Path, PathBuf};
 
 use bytemuck::{AnyBitPattern, Pod};
 use memmap2::{Mmap, MmapMut};
-use ndarray::{ArrayRef, ArrayView, ArrayViewMut, Axis, Dimension};
+use ndarray::{ArrayRef, ArrayView, ArrayViewMut, Dimension};
 
+use self::grow::Growth;
 use crate::bytes;
 use crate::error::{Error, Result};
-use crate::grow::Growth;
 use crate::layout::ArrayLayout;
 use crate::map::Advise;
-use crate::options::{Access, Mode};
+use crate::options::{Advice, Mode};
 
-/// Where a guard's data comes from, for errors, `Debug` and work on the file itself.
+mod anonymous;
+mod atomic;
+mod flush;
+mod grow;
+mod lock;
+pub(crate) mod open;
+pub(crate) mod pages;
+
+pub use self::atomic::{AtomicElement, AtomicViewExt};
+pub(crate) use self::grow::{ShapeHeader, StatedShape};
+
+/// What backs a guard's map: the file's path, the data's offset in it, the map's mode and
+/// the open file itself.
 #[derive(Debug)]
-pub(crate) struct Source {
+pub(crate) struct Backing {
     pub(crate) path: PathBuf,
     pub(crate) offset: u64,
     pub(crate) mode: Mode,
@@ -70,7 +82,7 @@ pub struct MmapArray<A: 'static, D> {
     /// accessor reborrows it for at most the guard's own borrow.
     view: ArrayView<'static, A, D>,
     map: Mmap,
-    source: Source,
+    backing: Backing,
 }
 
 /// A writable memory-mapped array (read-write shared, or copy-on-write): owns the map and
@@ -118,21 +130,21 @@ pub struct MmapArrayMut<A: 'static, D> {
     /// The map's length in bytes, kept here because `MmapMut::len` goes through `Deref`,
     /// which would alias the view's unique borrow.
     len: usize,
-    source: Source,
+    backing: Backing,
     /// Capacity and file kind for growth (`crate::grow`); its tail is cut off on drop.
     growth: Growth,
 }
 
 impl<A: AnyBitPattern, D: Dimension> MmapArray<A, D> {
     /// Wraps `map`, which spans exactly `layout`, in a guard.
-    pub(crate) fn new(map: Mmap, layout: &ArrayLayout<D>, source: Source) -> Result<Self> {
+    pub(crate) fn new(map: Mmap, layout: &ArrayLayout<D>, backing: Backing) -> Result<Self> {
         // SAFETY: the slice is exactly the map's bytes, which stay valid and at the same
         // address until `map` is unmapped, that is, until this guard is dropped (moving the
         // `Mmap` handle does not move the mapping). The `'static` lifetime never leaves the
         // guard: `view()` and `Deref` reborrow it for the guard's borrow only.
         let bytes: &'static [u8] = unsafe { std::slice::from_raw_parts(map.as_ptr(), map.len()) };
-        let view = bytes::view(bytes, layout).map_err(|e| e.at_path(&source.path))?;
-        Ok(MmapArray { view, map, source })
+        let view = bytes::view(bytes, layout).map_err(|e| e.at_path(&backing.path))?;
+        Ok(MmapArray { view, map, backing })
     }
 }
 
@@ -175,7 +187,7 @@ impl<A: 'static, D: Dimension> MmapArray<A, D> {
     /// ```
     #[must_use]
     pub fn path(&self) -> &Path {
-        &self.source.path
+        &self.backing.path
     }
 
     /// The byte offset of the array's data (its lowest element) in the file.
@@ -195,7 +207,7 @@ impl<A: 'static, D: Dimension> MmapArray<A, D> {
     /// ```
     #[must_use]
     pub fn offset(&self) -> u64 {
-        self.source.offset
+        self.backing.offset
     }
 
     /// Always [`Mode::ReadOnly`] for this guard.
@@ -215,11 +227,11 @@ impl<A: 'static, D: Dimension> MmapArray<A, D> {
     /// ```
     #[must_use]
     pub fn mode(&self) -> Mode {
-        self.source.mode
+        self.backing.mode
     }
 
     /// Tells the kernel how the array will be read (`madvise`), e.g.
-    /// [`Access::Sequential`] before a pass over it.
+    /// [`Advice::Sequential`] before a pass over it.
     ///
     /// # Errors
     ///
@@ -235,41 +247,18 @@ impl<A: 'static, D: Dimension> MmapArray<A, D> {
     /// std::fs::write(&path, [1u8; 64])?;
     /// // SAFETY: no other process touches files in this fresh temporary folder.
     /// let a = unsafe { Array1::<u8>::map_file(&path)? };
-    /// a.advise(Access::WillNeed)?;
+    /// a.advise(Advice::WillNeed)?;
     /// assert_eq!(a.sum(), 64);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn advise(&self, access: Access) -> Result<()> {
-        self.map.advise_all(access).map_err(|e| Error::io(&self.source.path, "advise", 0, e))
-    }
-
-    /// Unmaps the array. Equivalent to dropping it; there is nothing to flush.
-    ///
-    /// # Errors
-    ///
-    /// None today; the signature matches [`MmapArrayMut::close`].
-    ///
-    /// # Example
-    ///
-    /// ```
-    /// use ndmmap::prelude::*;
-    ///
-    /// let dir = tempfile::tempdir()?;
-    /// let path = dir.path().join("a.bin");
-    /// std::fs::write(&path, [0u8; 4])?;
-    /// // SAFETY: no other process touches files in this fresh temporary folder.
-    /// let a = unsafe { Array1::<u8>::map_file(&path)? };
-    /// a.close()?;
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    pub fn close(self) -> Result<()> {
-        Ok(())
+    pub fn advise(&self, advice: Advice) -> Result<()> {
+        self.map.advise_all(advice).map_err(|e| Error::io(&self.backing.path, "advise", 0, e))
     }
 }
 
 impl<A: Pod, D: Dimension> MmapArrayMut<A, D> {
     /// Wraps `map`, which spans exactly `layout`, in a guard.
-    pub(crate) fn new(mut map: MmapMut, layout: &ArrayLayout<D>, source: Source) -> Result<Self> {
+    pub(crate) fn new(mut map: MmapMut, layout: &ArrayLayout<D>, backing: Backing) -> Result<Self> {
         let whole: &mut [u8] = &mut map;
         let (base, len) = (whole.as_mut_ptr(), whole.len());
         // SAFETY: the slice is exactly the map's bytes, valid and at the same address until
@@ -281,9 +270,9 @@ impl<A: Pod, D: Dimension> MmapArrayMut<A, D> {
         // learn the length); growth replaces the view before it derefs the map again. The
         // `'static` lifetime never leaves the guard (see `MmapArray::new`).
         let bytes: &'static mut [u8] = unsafe { std::slice::from_raw_parts_mut(base, len) };
-        let view = bytes::view_mut(bytes, layout).map_err(|e| e.at_path(&source.path))?;
+        let view = bytes::view_mut(bytes, layout).map_err(|e| e.at_path(&backing.path))?;
         let growth = Growth::new(layout);
-        Ok(MmapArrayMut { view, map, base: base as usize, len, source, growth })
+        Ok(MmapArrayMut { view, map, base: base as usize, len, backing, growth })
     }
 
     /// Resizes the map to `map_len` bytes (if given; the file must hold them) and views its
@@ -301,15 +290,15 @@ impl<A: Pod, D: Dimension> MmapArrayMut<A, D> {
         let old = ArrayLayout { dim: self.view.raw_dim(), strides, span: self.len };
         // Give up the view's unique borrow of the map before the map changes.
         self.drop_view()?;
-        let remapped = match (map_len, &self.source.file) {
+        let remapped = match (map_len, &self.backing.file) {
             (Some(n), Some(file)) => {
-                let end = self.source.offset + n as u64;
+                let end = self.backing.offset + n as u64;
                 // SAFETY: the caller has made the file at least `offset + n` bytes long, and
                 // nothing borrows the map: the view was just replaced by one of no bytes, and
                 // the guard lends views only while borrowed, which `&mut self` rules out.
                 let moved =
-                    unsafe { crate::map::remap(&mut self.map, file, self.source.offset, n) };
-                moved.map_err(|e| Error::io(&self.source.path, "remap", end, e))
+                    unsafe { crate::map::remap(&mut self.map, file, self.backing.offset, n) };
+                moved.map_err(|e| Error::io(&self.backing.path, "remap", end, e))
             }
             _ => Ok(()),
         };
@@ -328,7 +317,7 @@ impl<A: Pod, D: Dimension> MmapArrayMut<A, D> {
     fn drop_view(&mut self) -> Result<()> {
         let empty: &'static mut [A] = &mut [];
         self.view = ArrayViewMut::from_shape(D::zeros(self.view.ndim()), empty)
-            .map_err(|source| Error::Shape { path: Some(self.source.path.clone()), source })?;
+            .map_err(|source| Error::Shape { path: Some(self.backing.path.clone()), source })?;
         Ok(())
     }
 
@@ -340,9 +329,9 @@ impl<A: Pod, D: Dimension> MmapArrayMut<A, D> {
         let available = whole.len();
         let Some(bytes) = whole.get_mut(..layout.span) else {
             return Err(Error::TooShort {
-                path: Some(self.source.path.clone()),
-                needed: self.source.offset + layout.span as u64,
-                available: self.source.offset + available as u64,
+                path: Some(self.backing.path.clone()),
+                needed: self.backing.offset + layout.span as u64,
+                available: self.backing.offset + available as u64,
             });
         };
         let (base, len) = (bytes.as_mut_ptr(), bytes.len());
@@ -352,7 +341,7 @@ impl<A: Pod, D: Dimension> MmapArrayMut<A, D> {
         // was dereferenced just above only while no view borrowed it (the caller replaced
         // the view first).
         let bytes: &'static mut [u8] = unsafe { std::slice::from_raw_parts_mut(base, len) };
-        self.view = bytes::view_mut(bytes, layout).map_err(|e| e.at_path(&self.source.path))?;
+        self.view = bytes::view_mut(bytes, layout).map_err(|e| e.at_path(&self.backing.path))?;
         (self.base, self.len) = (base as usize, len);
         Ok(())
     }
@@ -370,8 +359,8 @@ impl<A: 'static, D> MmapArrayMut<A, D> {
     }
 
     /// The growth state with the source and the array's length in bytes.
-    pub(crate) fn growth_parts(&mut self) -> (&mut Growth, &Source, usize) {
-        (&mut self.growth, &self.source, self.len)
+    pub(crate) fn growth_parts(&mut self) -> (&mut Growth, &Backing, usize) {
+        (&mut self.growth, &self.backing, self.len)
     }
 }
 
@@ -380,7 +369,7 @@ impl<A: 'static, D> Drop for MmapArrayMut<A, D> {
     /// so the file holds the array and nothing after it. Errors cannot be reported here;
     /// [`close`](MmapArrayMut::close) reports them.
     fn drop(&mut self) {
-        let _ = self.growth.trim_file(&self.source, self.len, false);
+        let _ = self.growth.trim_file(&self.backing, self.len, false);
     }
 }
 
@@ -439,7 +428,7 @@ impl<A: 'static, D: Dimension> MmapArrayMut<A, D> {
     /// ```
     #[must_use]
     pub fn path(&self) -> &Path {
-        &self.source.path
+        &self.backing.path
     }
 
     /// The byte offset of the array's data (its lowest element) in the file.
@@ -458,7 +447,7 @@ impl<A: 'static, D: Dimension> MmapArrayMut<A, D> {
     /// ```
     #[must_use]
     pub fn offset(&self) -> u64 {
-        self.source.offset
+        self.backing.offset
     }
 
     /// [`Mode::ReadWrite`] or [`Mode::CopyOnWrite`].
@@ -476,7 +465,7 @@ impl<A: 'static, D: Dimension> MmapArrayMut<A, D> {
     /// ```
     #[must_use]
     pub fn mode(&self) -> Mode {
-        self.source.mode
+        self.backing.mode
     }
 
     /// Tells the kernel how the array will be used (`madvise`).
@@ -493,316 +482,12 @@ impl<A: 'static, D: Dimension> MmapArrayMut<A, D> {
     /// let dir = tempfile::tempdir()?;
     /// // SAFETY: no other process touches files in this fresh temporary folder.
     /// let c = unsafe { Array1::<u8>::create_file(dir.path().join("c.bin"), 4096)? };
-    /// c.advise(Access::Sequential)?;
+    /// c.advise(Advice::Sequential)?;
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn advise(&self, access: Access) -> Result<()> {
-        self.map.advise_all(access).map_err(|e| Error::io(&self.source.path, "advise", 0, e))
+    pub fn advise(&self, advice: Advice) -> Result<()> {
+        self.map.advise_all(advice).map_err(|e| Error::io(&self.backing.path, "advise", 0, e))
     }
-
-    /// Writes every changed page of the array to disk and waits until it is there
-    /// (`msync(MS_SYNC)`). Does nothing for copy-on-write maps.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::Io`] (or [`Error::NoSpace`]) if the kernel reports a write error.
-    ///
-    /// # Example
-    ///
-    /// ```
-    /// use ndmmap::prelude::*;
-    ///
-    /// let dir = tempfile::tempdir()?;
-    /// let path = dir.path().join("c.bin");
-    /// // SAFETY: no other process touches files in this fresh temporary folder.
-    /// let mut c = unsafe { Array1::<u8>::create_file(&path, 2)? };
-    /// c[1] = 37;
-    /// c.flush()?;
-    /// assert_eq!(std::fs::read(&path)?, [0, 37]);
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    pub fn flush(&self) -> Result<()> {
-        if self.source.mode == Mode::CopyOnWrite {
-            return Ok(());
-        }
-        self.map.flush_range(0, self.len).map_err(|e| self.flush_error(e))?;
-        // What growth wrote through the file rather than the map (see `crate::grow`).
-        self.growth.sync_file_writes(&self.source).map_err(|e| self.flush_error(e))
-    }
-
-    /// Starts writing every changed page to disk and returns without waiting
-    /// (`msync(MS_ASYNC)`). Does nothing for copy-on-write maps.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::Io`] if the kernel refuses.
-    ///
-    /// # Example
-    ///
-    /// ```
-    /// use ndmmap::prelude::*;
-    ///
-    /// let dir = tempfile::tempdir()?;
-    /// // SAFETY: no other process touches files in this fresh temporary folder.
-    /// let mut c = unsafe { Array1::<u8>::create_file(dir.path().join("c.bin"), 2)? };
-    /// c.fill(1);
-    /// c.flush_async()?;
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    pub fn flush_async(&self) -> Result<()> {
-        if self.source.mode == Mode::CopyOnWrite {
-            return Ok(());
-        }
-        self.map.flush_async_range(0, self.len).map_err(|e| self.flush_error(e))
-    }
-
-    /// Writes the changed pages among `bytes` (counted from the array's lowest element) to
-    /// disk and waits until they are there.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::OffsetPastEnd`] if the range reaches past the array's bytes,
-    /// [`Error::InvalidOption`] if it starts after its end; [`Error::Io`] if the kernel
-    /// reports a write error.
-    ///
-    /// # Example
-    ///
-    /// ```
-    /// use ndmmap::prelude::*;
-    ///
-    /// let dir = tempfile::tempdir()?;
-    /// // SAFETY: no other process touches files in this fresh temporary folder.
-    /// let mut c = unsafe { Array1::<u64>::create_file(dir.path().join("c.bin"), 1024)? };
-    /// c[3] = 1;
-    /// c.flush_range(24..32)?;
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    pub fn flush_range(&self, bytes: Range<usize>) -> Result<()> {
-        let len = self.len;
-        if bytes.start > bytes.end {
-            return Err(Error::InvalidOption {
-                path: Some(self.source.path.clone()),
-                message: "flush_range needs a range whose start is not after its end",
-            });
-        }
-        if bytes.end > len {
-            return Err(Error::OffsetPastEnd {
-                path: Some(self.source.path.clone()),
-                offset: bytes.end as u64,
-                len: len as u64,
-            });
-        }
-        self.flush_bytes(bytes)
-    }
-
-    /// Writes to disk exactly the pages that hold the elements of `view`, a view of this
-    /// guard's array (a slice, a column, any strided sub-view), and waits until they are
-    /// there. Pages between far-apart elements of a strided view are not written.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::ViewNotInMap`] if `view` is not part of this guard's map; [`Error::Io`] if
-    /// the kernel reports a write error.
-    ///
-    /// # Example
-    ///
-    /// ```
-    /// use ndmmap::prelude::*;
-    ///
-    /// let dir = tempfile::tempdir()?;
-    /// let path = dir.path().join("c.bin");
-    /// // SAFETY: no other process touches files in this fresh temporary folder.
-    /// let mut c = unsafe { Array2::<f64>::create_file(&path, (1000, 100))? };
-    /// c.column_mut(7).fill(2.0);
-    /// c.flush_view(&c.column(7))?;
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    pub fn flush_view<E: Dimension>(&self, view: &ArrayRef<A, E>) -> Result<()> {
-        if view.is_empty() {
-            return Ok(());
-        }
-        let elem = size_of::<A>();
-        let (lo, hi) = address_hull(view);
-        let end = self.base + self.len;
-        if lo < self.base || hi > end {
-            return Err(Error::ViewNotInMap { path: Some(self.source.path.clone()) });
-        }
-        if self.source.mode == Mode::CopyOnWrite {
-            return Ok(());
-        }
-        let page = page_size();
-        let mut runs = contiguous_runs(view, elem);
-        runs.sort_unstable_by_key(|r| r.start);
-        // Merge runs that share or touch a page: one msync per run of pages.
-        let mut merged: Vec<Range<usize>> = Vec::new();
-        for run in runs {
-            match merged.last_mut() {
-                Some(last) if run.start / page <= last.end.div_ceil(page) => {
-                    last.end = last.end.max(run.end);
-                }
-                _ => merged.push(run),
-            }
-        }
-        for run in merged {
-            self.flush_bytes(run.start - self.base..run.end - self.base)?;
-        }
-        Ok(())
-    }
-
-    /// Flushes and unmaps the array, reporting any write error that a plain drop would
-    /// have to ignore.
-    ///
-    /// # Errors
-    ///
-    /// As [`flush`](Self::flush).
-    ///
-    /// # Example
-    ///
-    /// ```
-    /// use ndmmap::prelude::*;
-    ///
-    /// let dir = tempfile::tempdir()?;
-    /// let path = dir.path().join("c.bin");
-    /// // SAFETY: no other process touches files in this fresh temporary folder.
-    /// let mut c = unsafe { Array1::<u8>::create_file(&path, 1)? };
-    /// c[0] = 1;
-    /// c.close()?;
-    /// assert_eq!(std::fs::read(&path)?, [1]);
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    pub fn close(mut self) -> Result<()> {
-        self.flush()?;
-        let end = self.source.offset + self.len as u64;
-        self.growth
-            .trim_file(&self.source, self.len, true)
-            .map_err(|e| Error::io(&self.source.path, "truncate", end, e))
-    }
-
-    fn flush_bytes(&self, bytes: Range<usize>) -> Result<()> {
-        if self.source.mode == Mode::CopyOnWrite || bytes.is_empty() {
-            return Ok(());
-        }
-        self.map.flush_range(bytes.start, bytes.len()).map_err(|e| self.flush_error(e))
-    }
-
-    fn flush_error(&self, e: std::io::Error) -> Error {
-        Error::io(&self.source.path, "flush", self.source.offset + self.len as u64, e)
-    }
-}
-
-impl<A: 'static, D: Dimension> MmapArray<A, D> {
-    /// The addresses of the map's bytes; the array's elements all lie inside.
-    pub(crate) fn byte_addresses(&self) -> Range<usize> {
-        let base = self.map.as_ptr() as usize;
-        base..base + self.map.len()
-    }
-
-    /// Gives the kernel `access` advice for `bytes` (offsets into the map).
-    pub(crate) fn advise_bytes(&self, access: Access, bytes: Range<usize>) -> Result<()> {
-        crate::map::advise_range(&self.map, access, bytes)
-            .map_err(|e| Error::io(&self.source.path, "advise", 0, e))
-    }
-
-    /// Drops `bytes` (offsets into the map) from this process's resident set; the next
-    /// touch reads them again from the page cache or the file.
-    pub(crate) fn release_bytes(&self, bytes: Range<usize>) -> Result<()> {
-        crate::map::release_read_only(&self.map, bytes)
-            .map_err(|e| Error::io(&self.source.path, "release", 0, e))
-    }
-
-    /// The guard's source: path, mode, offset and open file.
-    pub(crate) fn source(&self) -> &Source {
-        &self.source
-    }
-}
-
-impl<A: 'static, D: Dimension> MmapArrayMut<A, D> {
-    /// The addresses of the map's bytes; the array's elements all lie inside.
-    pub(crate) fn byte_addresses(&self) -> Range<usize> {
-        self.base..self.base + self.len
-    }
-
-    /// Lends the whole array mutably together with its map and source, for the chunked
-    /// engine's kernel calls (madvise, write-back, msync) on ranges of the map while it
-    /// writes through the view. The map must only be handed to the kernel, never
-    /// dereferenced to bytes, while the view lives: the view holds the only reference to
-    /// the bytes (the guard's own `flush` works the same way).
-    pub(crate) fn view_mut_and_map(&mut self) -> (ArrayViewMut<'_, A, D>, &MmapMut, &Source) {
-        (self.view.view_mut(), &self.map, &self.source)
-    }
-
-    /// Gives the kernel `access` advice for `bytes` (offsets into the map).
-    pub(crate) fn advise_bytes(&self, access: Access, bytes: Range<usize>) -> Result<()> {
-        crate::map::advise_range(&self.map, access, bytes)
-            .map_err(|e| Error::io(&self.source.path, "advise", 0, e))
-    }
-
-    /// Drops `bytes` (offsets into the map) from this process's resident set. Changed pages
-    /// of a shared map stay in the page cache (nothing is lost); for a copy-on-write map
-    /// this does nothing, since dropping private pages would discard the changes.
-    pub(crate) fn release_bytes(&self, bytes: Range<usize>) -> Result<()> {
-        if self.source.mode == Mode::CopyOnWrite {
-            return Ok(());
-        }
-        crate::map::release_shared(&self.map, self.len, bytes)
-            .map_err(|e| Error::io(&self.source.path, "release", 0, e))
-    }
-
-    /// The guard's source: path, mode, offset and open file.
-    pub(crate) fn source(&self) -> &Source {
-        &self.source
-    }
-}
-
-/// Lowest address and one past the highest byte of a non-empty view's elements.
-fn address_hull<A, E: Dimension>(view: &ArrayRef<A, E>) -> (usize, usize) {
-    let elem = size_of::<A>();
-    let origin = view.as_ptr() as usize;
-    let (mut lo, mut hi) = (origin, origin + elem);
-    for (&d, &s) in view.shape().iter().zip(view.strides()) {
-        // Fits: the view lies inside an allocation of at most isize::MAX bytes.
-        let reach = (d - 1) * s.unsigned_abs() * elem;
-        if s < 0 {
-            lo -= reach;
-        } else {
-            hi += reach;
-        }
-    }
-    (lo, hi)
-}
-
-/// The byte ranges that a non-empty view's elements occupy: whole lanes along a unit-stride
-/// axis, else single elements.
-fn contiguous_runs<A, E: Dimension>(view: &ArrayRef<A, E>, elem: usize) -> Vec<Range<usize>> {
-    if view.as_slice_memory_order().is_some() {
-        let (lo, hi) = address_hull(view);
-        return std::iter::once(lo..hi).collect();
-    }
-    let unit_axis = (0..view.ndim()).find(|&k| view.stride_of(Axis(k)).unsigned_abs() == 1);
-    match unit_axis {
-        Some(k) => view
-            .lanes(Axis(k))
-            .into_iter()
-            .map(|lane| {
-                let (lo, hi) = address_hull(&lane);
-                lo..hi
-            })
-            .collect(),
-        None => view
-            .iter()
-            .map(|x| {
-                let addr = std::ptr::from_ref(x) as usize;
-                addr..addr + elem
-            })
-            .collect(),
-    }
-}
-
-fn page_size() -> usize {
-    #[cfg(unix)]
-    return rustix::param::page_size();
-    #[cfg(not(unix))]
-    return 4096;
 }
 
 impl<A: 'static, D: Dimension> Deref for MmapArray<A, D> {
@@ -831,30 +516,30 @@ fn debug_guard(
     f: &mut fmt::Formatter<'_>,
     name: &str,
     elem: &str,
-    source: &Source,
+    backing: &Backing,
     shape: &[usize],
     strides: &[isize],
 ) -> fmt::Result {
     f.debug_struct(name)
-        .field("path", &source.path)
-        .field("mode", &source.mode)
+        .field("path", &backing.path)
+        .field("mode", &backing.mode)
         .field("elem", &elem)
         .field("shape", &shape)
         .field("strides", &strides)
-        .field("offset", &source.offset)
+        .field("offset", &backing.offset)
         .finish()
 }
 
 impl<A: 'static, D: Dimension> fmt::Debug for MmapArray<A, D> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let elem = std::any::type_name::<A>();
-        debug_guard(f, "MmapArray", elem, &self.source, self.shape(), self.strides())
+        debug_guard(f, "MmapArray", elem, &self.backing, self.shape(), self.strides())
     }
 }
 
 impl<A: 'static, D: Dimension> fmt::Debug for MmapArrayMut<A, D> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let elem = std::any::type_name::<A>();
-        debug_guard(f, "MmapArrayMut", elem, &self.source, self.shape(), self.strides())
+        debug_guard(f, "MmapArrayMut", elem, &self.backing, self.shape(), self.strides())
     }
 }

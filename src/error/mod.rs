@@ -4,6 +4,10 @@ use std::fmt;
 use std::io;
 use std::path::{Path, PathBuf};
 
+pub use self::header::HeaderError;
+
+mod header;
+
 /// The error type of every fallible ndmmap operation.
 ///
 /// Variants carry the numbers a caller needs to understand what went wrong, and, when a
@@ -268,7 +272,7 @@ pub enum Error {
         path: PathBuf,
         /// What is wrong with the header.
         #[source]
-        source: crate::npy::HeaderError,
+        source: HeaderError,
     },
 
     /// A `.npy` file holds elements of another type than the one asked for.

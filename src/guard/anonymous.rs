@@ -5,14 +5,13 @@
 //! same shmem object the kernel makes for `MAP_SHARED | MAP_ANONYMOUS`.
 #![allow(unsafe_code)]
 
-use std::fs::File;
 use std::path::Path;
 
 use bytemuck::Pod;
 use ndarray::{Dimension, StrideShape};
 
+use super::{Backing, MmapArrayMut};
 use crate::error::{Error, Result};
-use crate::guard::{MmapArrayMut, Source};
 use crate::layout::{ArrayLayout, Elem};
 use crate::map::{self, Region};
 use crate::options::Mode;
@@ -80,10 +79,7 @@ impl<A: Pod, D: Dimension> MmapArrayMut<A, D> {
             ArrayLayout::new(&shape.into(), Elem::of::<A>(), true).map_err(|e| e.at_path(path))?;
         let len = layout.span;
         let io = |action| move |e| Error::io(path, action, len as u64, e);
-        let memfd = rustix::fs::memfd_create("ndmmap-anonymous", rustix::fs::MemfdFlags::CLOEXEC)
-            .map_err(|e| io("create")(e.into()))?;
-        let file = File::from(memfd);
-        file.set_len(len as u64).map_err(io("resize"))?;
+        let file = map::file::memory_file(len as u64).map_err(io("create"))?;
         let region = Region { offset: 0, len, populate: false };
         // SAFETY: the memory file has no name in any folder, and its only descriptor is
         // `file`, which is close-on-exec and is dropped when this function returns, after
@@ -95,8 +91,8 @@ impl<A: Pod, D: Dimension> MmapArrayMut<A, D> {
         // any memory through `/proc/<pid>/mem`, which is beyond what Rust's safety covers.
         let map = unsafe { map::map_read_write(&file, region) }.map_err(io("map"))?;
         drop(file);
-        let source =
-            Source { path: path.to_path_buf(), offset: 0, mode: Mode::ReadWrite, file: None };
-        MmapArrayMut::new(map, &layout, source)
+        let backing =
+            Backing { path: path.to_path_buf(), offset: 0, mode: Mode::ReadWrite, file: None };
+        MmapArrayMut::new(map, &layout, backing)
     }
 }

@@ -1,5 +1,12 @@
-//! The memmap2 boundary: map, reserve, advise. memmap2 stays a private dependency.
+//! The operating-system boundary: the only code that calls memmap2, rustix or libc.
+//!
+//! This file maps, remaps, advises and releases ranges of maps (memmap2, which stays a
+//! private dependency); [`file`] holds the calls on files: reserving blocks, write-back,
+//! the page size and the memory file behind anonymous maps. Everything above asks the
+//! guard, which asks here.
 #![allow(unsafe_code)]
+
+pub(crate) mod file;
 
 use std::fs::File;
 use std::io;
@@ -7,7 +14,7 @@ use std::ops::Range;
 
 use memmap2::{Mmap, MmapMut, MmapOptions};
 
-use crate::options::Access;
+use crate::options::Advice;
 
 /// The byte range of a file to map and how.
 #[derive(Clone, Copy, Debug)]
@@ -92,93 +99,67 @@ pub(crate) unsafe fn remap(
     }
 }
 
-/// Grows `file` from `from` to `to` bytes and reserves the new blocks on disk, so that
-/// writing through a map of them cannot fail with `SIGBUS` when the disk fills up: the
-/// full disk is reported here instead, as [`io::ErrorKind::StorageFull`].
-///
-/// Where the file system cannot reserve blocks (`EOPNOTSUPP`), the file is only extended.
-pub(crate) fn grow_and_reserve(file: &File, from: u64, to: u64) -> io::Result<()> {
-    if to <= from {
-        return Ok(());
-    }
-    #[cfg(unix)]
-    {
-        use rustix::fs::{FallocateFlags, fallocate};
-        match fallocate(file, FallocateFlags::empty(), from, to - from) {
-            Ok(()) => return Ok(()),
-            Err(rustix::io::Errno::OPNOTSUPP | rustix::io::Errno::NOSYS) => {}
-            Err(errno) => {
-                // A file system may have grown the file before it ran out of blocks; give
-                // the file back its old length, so that a failure changes nothing.
-                let _ = file.set_len(from);
-                return Err(errno.into());
-            }
-        }
-    }
-    file.set_len(to)
-}
-
 /// `madvise` for a whole map; a no-op where `madvise` does not exist.
 pub(crate) trait Advise {
-    /// Passes `access` to the kernel for every page of the map.
-    fn advise_all(&self, access: Access) -> io::Result<()>;
-    /// Passes `access` to the kernel for the pages of `bytes` (offsets into the map).
-    fn advise_range_of(&self, access: Access, bytes: Range<usize>) -> io::Result<()>;
+    /// Passes `advice` to the kernel for every page of the map.
+    fn advise_all(&self, advice: Advice) -> io::Result<()>;
+    /// Passes `advice` to the kernel for the pages of `bytes` (offsets into the map).
+    fn advise_range_of(&self, advice: Advice, bytes: Range<usize>) -> io::Result<()>;
 }
 
 impl Advise for Mmap {
-    fn advise_all(&self, access: Access) -> io::Result<()> {
+    fn advise_all(&self, advice: Advice) -> io::Result<()> {
         #[cfg(unix)]
-        return self.advise(advice(access));
+        return self.advise(memmap2_advice(advice));
         #[cfg(not(unix))]
         return Ok(());
     }
 
-    fn advise_range_of(&self, access: Access, bytes: Range<usize>) -> io::Result<()> {
+    fn advise_range_of(&self, advice: Advice, bytes: Range<usize>) -> io::Result<()> {
         #[cfg(unix)]
-        return self.advise_range(advice(access), bytes.start, bytes.len());
+        return self.advise_range(memmap2_advice(advice), bytes.start, bytes.len());
         #[cfg(not(unix))]
         return Ok(());
     }
 }
 
 impl Advise for MmapMut {
-    fn advise_all(&self, access: Access) -> io::Result<()> {
+    fn advise_all(&self, advice: Advice) -> io::Result<()> {
         #[cfg(unix)]
-        return self.advise(advice(access));
+        return self.advise(memmap2_advice(advice));
         #[cfg(not(unix))]
         return Ok(());
     }
 
-    fn advise_range_of(&self, access: Access, bytes: Range<usize>) -> io::Result<()> {
+    fn advise_range_of(&self, advice: Advice, bytes: Range<usize>) -> io::Result<()> {
         #[cfg(unix)]
-        return self.advise_range(advice(access), bytes.start, bytes.len());
+        return self.advise_range(memmap2_advice(advice), bytes.start, bytes.len());
         #[cfg(not(unix))]
         return Ok(());
     }
 }
 
-/// memmap2's safe advice for `access`: only advice that never changes the map's contents.
+/// memmap2's safe advice for `advice`: only advice that never changes the map's contents.
 #[cfg(unix)]
-fn advice(access: Access) -> memmap2::Advice {
-    match access {
-        Access::Normal => memmap2::Advice::Normal,
-        Access::Sequential => memmap2::Advice::Sequential,
-        Access::Random => memmap2::Advice::Random,
-        Access::WillNeed => memmap2::Advice::WillNeed,
+fn memmap2_advice(advice: Advice) -> memmap2::Advice {
+    match advice {
+        Advice::Normal => memmap2::Advice::Normal,
+        Advice::Sequential => memmap2::Advice::Sequential,
+        Advice::Random => memmap2::Advice::Random,
+        Advice::WillNeed => memmap2::Advice::WillNeed,
     }
 }
 
 /// `madvise` for `bytes` (offsets into `map`); a no-op where `madvise` does not exist.
 pub(crate) fn advise_range(
     map: &impl Advise,
-    access: Access,
+    advice: Advice,
     bytes: Range<usize>,
 ) -> io::Result<()> {
     if bytes.is_empty() {
         return Ok(());
     }
-    map.advise_range_of(access, bytes)
+    map.advise_range_of(advice, bytes)
 }
 
 /// Whether `bytes` is a non-empty range inside a map of `map_len` bytes: `Ok(false)` for an
@@ -235,70 +216,4 @@ pub(crate) fn release_shared(map: &MmapMut, map_len: usize, bytes: Range<usize>)
     };
     #[cfg(not(unix))]
     return Ok(());
-}
-
-/// Starts writing back the dirty pages of `file` in `offset..offset + len` without waiting
-/// (`sync_file_range(SYNC_FILE_RANGE_WRITE)`), so that write-back runs behind a
-/// computation instead of piling up for the final flush. Returns `Ok(false)` where the
-/// call does not exist (not Linux); callers then flush the range instead.
-pub(crate) fn start_write_back(file: &File, offset: u64, len: u64) -> io::Result<bool> {
-    #[cfg(target_os = "linux")]
-    {
-        use std::os::fd::AsRawFd;
-        let (Ok(offset), Ok(len)) = (libc::off64_t::try_from(offset), libc::off64_t::try_from(len))
-        else {
-            return Err(io::Error::from(io::ErrorKind::InvalidInput));
-        };
-        // SAFETY: `sync_file_range` reads no memory of ours; it takes a file descriptor,
-        // which `file` keeps open for this call, and two integers. It only starts I/O on
-        // the file's page cache, so it cannot change any bytes a map or reference observes.
-        let rc = unsafe {
-            libc::sync_file_range(file.as_raw_fd(), offset, len, libc::SYNC_FILE_RANGE_WRITE)
-        };
-        if rc == 0 { Ok(true) } else { Err(io::Error::last_os_error()) }
-    }
-    #[cfg(not(target_os = "linux"))]
-    {
-        let _ = (file, offset, len);
-        Ok(false)
-    }
-}
-
-/// Waits until the pages of `file` in `offset..offset + len` are written back (starting
-/// the write-back of any still dirty), then asks the kernel to drop them from the page
-/// cache (`POSIX_FADV_DONTNEED`), so that their memory is reused at once. Returns
-/// `Ok(false)` where `sync_file_range` does not exist (not Linux): nothing is done.
-pub(crate) fn finish_write_back(file: &File, offset: u64, len: u64) -> io::Result<bool> {
-    #[cfg(target_os = "linux")]
-    {
-        use std::os::fd::AsRawFd;
-        let (Ok(start), Ok(count)) =
-            (libc::off64_t::try_from(offset), libc::off64_t::try_from(len))
-        else {
-            return Err(io::Error::from(io::ErrorKind::InvalidInput));
-        };
-        let flags = libc::SYNC_FILE_RANGE_WAIT_BEFORE
-            | libc::SYNC_FILE_RANGE_WRITE
-            | libc::SYNC_FILE_RANGE_WAIT_AFTER;
-        // SAFETY: as in `start_write_back`: a file descriptor that `file` keeps open and two
-        // integers; it only writes back and waits, changing no bytes anyone observes.
-        let rc = unsafe { libc::sync_file_range(file.as_raw_fd(), start, count, flags) };
-        if rc != 0 {
-            return Err(io::Error::last_os_error());
-        }
-        // Clean pages only, and none mapped: the kernel keeps any other. Losing nothing,
-        // it is safe (rustix's wrapper).
-        rustix::fs::fadvise(
-            file,
-            offset,
-            std::num::NonZeroU64::new(len),
-            rustix::fs::Advice::DontNeed,
-        )?;
-        Ok(true)
-    }
-    #[cfg(not(target_os = "linux"))]
-    {
-        let _ = (file, offset, len);
-        Ok(false)
-    }
 }

@@ -1,0 +1,642 @@
+//! The out-of-core engine: [`Zip`] runs element-wise work over mapped arrays one chunk
+//! at a time, so that arrays larger than RAM are processed at the speed of the disk with
+//! a small, fixed resident set.
+//!
+//! A plain [`ndarray::Zip`] over mapped arrays works, but on arrays larger than RAM every
+//! page it touches stays in the process's resident set, the kernel reads ahead only as far
+//! as its own heuristics go, and the written pages pile up dirty until the final flush.
+//! This module's [`Zip`] has the same shape as ndarray's (`from`, `and`, `for_each`,
+//! `par_for_each`, `fold`) and walks the arrays in slabs along their outermost memory axis
+//! (axis 0 for C order, the last axis for Fortran order). Around each chunk it
+//!
+//! - asks the kernel to read the *next* chunk of every mapped input ahead
+//!   (`MADV_WILLNEED`, after `MADV_SEQUENTIAL` on the input's map), on a helper thread;
+//! - starts writing back the finished chunk of every output on the same helper thread
+//!   (`sync_file_range` on Linux, a range flush elsewhere), so that write-back runs behind
+//!   the computation and the computation never waits to queue I/O;
+//! - drops the finished chunk's pages from the process's resident set (`MADV_DONTNEED`,
+//!   which for shared maps loses nothing), so that peak RSS stays near a few chunks
+//!   whatever the size of the arrays;
+//! - a few chunks later, once a finished output chunk is on disk, drops it from the page
+//!   cache too (`POSIX_FADV_DONTNEED`, see [`Zip::evict_after_write`]), so that the output's
+//!   page cache stays bounded and new chunks reuse its memory;
+//! - reports progress to an optional callback;
+//!
+//! and it flushes every output before returning, so that write errors (a full disk, an I/O
+//! error) come back as an [`Error`] instead of being lost.
+//!
+//! Shapes are checked before anything is read or written ([`Error::ShapeMismatch`]), and
+//! so are layouts: operands whose outermost memory axes differ (a C-order array with a
+//! Fortran-order one) cannot be walked in slabs of all of them and give
+//! [`Error::LayoutMismatch`].
+//!
+//! # Example
+//!
+//! The seed's `Numeric.add(a, b, c)`, in bounded memory, on every core with the `rayon`
+//! feature (`for_each` without it):
+//!
+//! ```
+//! use ndmmap::prelude::*;
+//!
+//! let dir = tempfile::tempdir()?;
+//! let (a_path, b_path, c_path) =
+//!     (dir.path().join("a.bin"), dir.path().join("b.bin"), dir.path().join("c.bin"));
+//! let n: u64 = 100_000;
+//! let values: Vec<f64> = (0..n).map(|i| i as f64).collect();
+//! std::fs::write(&a_path, bytemuck::cast_slice(&values))?;
+//! std::fs::write(&b_path, bytemuck::cast_slice(&values))?;
+//!
+//! // SAFETY: no other process touches files in this fresh temporary folder.
+//! let a = unsafe { Array2::<f64>::map_file_with(&a_path, &MapOptions::new().shape((1000, 100)))? };
+//! // SAFETY: as above.
+//! let b = unsafe { Array2::<f64>::map_file_with(&b_path, &MapOptions::new().shape((1000, 100)))? };
+//! // SAFETY: as above.
+//! let mut c = unsafe { Array2::<f64>::create_file(&c_path, a.raw_dim())? };
+//!
+//! let mut reports = 0;
+//! ndmmap::chunked::Zip::from(&mut c)
+//!     .and(&a)
+//!     .and(&b)
+//!     .chunk_bytes(64 << 10) // 64 KiB chunks, to show several on a small array
+//!     .progress(|done, total| { reports += 1; assert!(done <= total) })
+//!     .for_each(|c, &a, &b| *c = a + b)?; // flushed when it returns
+//! assert_eq!(c[[999, 99]], 2.0 * 99_999.0);
+//! assert!(reports > 1);
+//!
+//! // A reduction, chunk by chunk: each call gets a whole chunk as an ndarray view.
+//! let total = ndmmap::chunked::Zip::from(&c).fold(0.0, |acc, chunk| acc + chunk.sum())?;
+//! assert_eq!(total, 2.0 * (n * (n - 1) / 2) as f64);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # Memory and I/O
+//!
+//! The resident set holds about two chunks per mapped operand (the current one, and the
+//! next one being read ahead). The page cache, which is not part of the resident set, is
+//! left to the kernel for inputs: finished input pages stay cached (clean, so the kernel
+//! can drop them at once when memory runs short). Finished output pages are written back
+//! as the computation goes and, by default, evicted once written (a few chunks stay in flight,
+//! see [`Zip::evict_after_write`]), so that writing a large
+//! output neither crowds the inputs out of the cache nor waits at the end for a pile of
+//! dirty pages. Only shared maps are released: a copy-on-write output keeps its
+//! changed pages, which exist nowhere else.
+//!
+//! Plain ndarray views (`ArrayView`, `&Array`, `&mut Array`, ...) may be mixed with the
+//! mapped guards; they are chunked the same way and get no kernel hints.
+
+mod operand;
+mod schedule;
+
+use std::fmt;
+
+use ndarray::{Dimension, NdProducer};
+
+use self::operand::{ChunkView, Hooks};
+use crate::error::{Error, Result};
+
+/// Default chunk size in bytes of the widest operand; see [`Zip::chunk_bytes`].
+pub const DEFAULT_CHUNK_BYTES: usize = 8 << 20;
+
+/// With [`Zip::evict_after_write`], how many finished chunks of each output may be in flight
+/// (dirty or being written back) before the helper thread waits for the oldest and drops
+/// it from the page cache.
+const EVICT_LAG: usize = 4;
+
+/// An array a chunked [`Zip`] can run over: a guard (`&MmapArray`, `&MmapArrayMut` to read,
+/// `&mut MmapArrayMut` to write) or a plain ndarray array (`ArrayView`, `ArrayViewMut`,
+/// `&ArrayRef`, `&mut ArrayRef`, `&Array`, `&mut Array`).
+///
+/// Guards get the engine's kernel hints (read-ahead, write-behind, release); plain arrays
+/// are only chunked.
+///
+/// This trait is sealed: it is implemented for the types above only.
+///
+/// # Example
+///
+/// ```
+/// use ndmmap::prelude::*;
+///
+/// let dir = tempfile::tempdir()?;
+/// let path = dir.path().join("c.bin");
+/// // SAFETY: no other process touches files in this fresh temporary folder.
+/// let mut c = unsafe { Array1::<i64>::create_file(&path, 5)? };
+/// let a = array![1i64, 2, 3, 4, 5]; // in memory
+/// ndmmap::chunked::Zip::from(&mut c).and(&a).for_each(|c, &a| *c = 10 * a)?;
+/// assert_eq!(std::fs::read(&path)?, bytemuck::cast_slice(&[10i64, 20, 30, 40, 50]));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub trait Operand<'a>: operand::IntoChunks<'a> {}
+
+impl<'a, T: operand::IntoChunks<'a>> Operand<'a> for T {}
+
+/// The engine's settings.
+#[derive(Clone, Copy, Debug)]
+#[allow(
+    clippy::struct_excessive_bools,
+    reason = "one switch per builder method, as ndarray-style options"
+)]
+struct Settings {
+    chunk_bytes: usize,
+    read_ahead: bool,
+    write_behind: bool,
+    release_after_use: bool,
+    evict_after_write: bool,
+}
+
+/// A chunked, bounded-memory [`ndarray::Zip`] over mapped arrays (and plain ones): see the
+/// [module documentation](self).
+///
+/// Build it with [`Zip::from`] and [`and`](Zip::and) (one to six operands of one shape),
+/// set options, then run [`for_each`](Zip::for_each), [`par_for_each`](Zip::par_for_each)
+/// (`rayon` feature), [`try_for_each`](Zip::try_for_each), [`fold`](Zip::fold) or
+/// [`par_fold`](Zip::par_fold).
+///
+/// # Example
+///
+/// ```
+/// use ndmmap::prelude::*;
+///
+/// let dir = tempfile::tempdir()?;
+/// let path = dir.path().join("c.bin");
+/// // A Fortran-order output: chunks are slabs of columns.
+/// // SAFETY: no other process touches files in this fresh temporary folder.
+/// let mut c = unsafe {
+///     Array2::<f32>::create_file_with(&path, &MapOptions::new().shape((300, 400).f()))?
+/// };
+/// let a = Array2::<f32>::ones((300, 400).f());
+/// ndmmap::chunked::Zip::from(&mut c)
+///     .and(&a)
+///     .chunk_bytes(4096)
+///     .for_each(|c, &a| *c = 2.0 * a)?;
+/// assert!(c.iter().all(|&x| x == 2.0));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct Zip<'a, P, D> {
+    parts: P,
+    hooks: Vec<Hooks<'a>>,
+    dim: D,
+    /// The first shape mismatch found while adding operands, reported when the Zip runs.
+    mismatch: Option<Error>,
+    settings: Settings,
+    progress: Option<Box<dyn FnMut(usize, usize) + Send + 'a>>,
+}
+
+impl<P, D: Dimension> fmt::Debug for Zip<'_, P, D> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Zip")
+            .field("shape", &self.dim.slice())
+            .field("operands", &self.hooks.len())
+            .field("chunk_bytes", &self.settings.chunk_bytes)
+            .field("read_ahead", &self.settings.read_ahead)
+            .field("write_behind", &self.settings.write_behind)
+            .field("release_after_use", &self.settings.release_after_use)
+            .field("evict_after_write", &self.settings.evict_after_write)
+            .field("progress", &self.progress.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'a, P1: ChunkView<D>, D: Dimension> Zip<'a, (P1,), D> {
+    /// Starts a chunked Zip over one operand (see [`Operand`]): `&mut guard` to write,
+    /// `&guard` to read, or a plain ndarray array.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndmmap::prelude::*;
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let path = dir.path().join("c.bin");
+    /// // SAFETY: no other process touches files in this fresh temporary folder.
+    /// let mut c = unsafe { Array1::<u16>::create_file(&path, 3)? };
+    /// ndmmap::chunked::Zip::from(&mut c).for_each(|c| *c = 7)?;
+    /// assert_eq!(std::fs::read(&path)?, bytemuck::cast_slice(&[7u16, 7, 7]));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[allow(clippy::should_implement_trait, reason = "ndarray's `Zip::from`, by design")]
+    pub fn from<O: Operand<'a, Dim = D, View = P1>>(operand: O) -> Self {
+        let (view, hooks) = operand.into_chunks();
+        Zip {
+            dim: view.raw_dim(),
+            parts: (view,),
+            hooks: vec![hooks],
+            mismatch: None,
+            settings: Settings {
+                chunk_bytes: DEFAULT_CHUNK_BYTES,
+                read_ahead: true,
+                write_behind: true,
+                release_after_use: true,
+                evict_after_write: true,
+            },
+            progress: None,
+        }
+    }
+}
+
+impl<'a, P, D: Dimension> Zip<'a, P, D> {
+    /// Sets the chunk size: how many bytes of the widest operand each chunk spans
+    /// (default [`DEFAULT_CHUNK_BYTES`], 8 MiB). A chunk is at least one slab along the
+    /// outermost memory axis, or one element when every operand is contiguous.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndmmap::prelude::*;
+    ///
+    /// let mut a = Array1::<f64>::zeros(10);
+    /// let mut chunks = 0;
+    /// ndmmap::chunked::Zip::from(&mut a)
+    ///     .chunk_bytes(32) // 4 f64 per chunk: 3 chunks for 10 elements
+    ///     .progress(|_, _| chunks += 1)
+    ///     .for_each(|x| *x = 1.0)?;
+    /// assert_eq!(chunks, 3);
+    /// # Ok::<(), ndmmap::Error>(())
+    /// ```
+    #[must_use]
+    pub fn chunk_bytes(mut self, bytes: usize) -> Self {
+        self.settings.chunk_bytes = bytes;
+        self
+    }
+
+    /// Whether to ask the kernel to read the next chunk of every mapped input while the
+    /// current one is computed (`MADV_WILLNEED`, after `MADV_SEQUENTIAL` on the input's
+    /// map; default `true`). Outputs (`&mut` guards) get neither hint: on a new file both
+    /// cost more than they save.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndmmap::prelude::*;
+    ///
+    /// let mut a = Array1::<u8>::zeros(4);
+    /// ndmmap::chunked::Zip::from(&mut a).read_ahead(false).for_each(|x| *x = 1)?;
+    /// assert_eq!(a.sum(), 4);
+    /// # Ok::<(), ndmmap::Error>(())
+    /// ```
+    #[must_use]
+    pub fn read_ahead(mut self, yes: bool) -> Self {
+        self.settings.read_ahead = yes;
+        self
+    }
+
+    /// Whether to start writing back each finished chunk of every mapped output
+    /// (`sync_file_range` on Linux, a range flush elsewhere; default `true`). Without it
+    /// the kernel writes in its own time, and the final flush does the rest.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndmmap::prelude::*;
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// // SAFETY: no other process touches files in this fresh temporary folder.
+    /// let mut c = unsafe { Array1::<u8>::create_file(dir.path().join("c.bin"), 4)? };
+    /// ndmmap::chunked::Zip::from(&mut c).write_behind(false).for_each(|x| *x = 1)?;
+    /// assert_eq!(c.sum(), 4);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
+    pub fn write_behind(mut self, yes: bool) -> Self {
+        self.settings.write_behind = yes;
+        self
+    }
+
+    /// Whether to drop each finished chunk of every mapped operand from the process's
+    /// resident set (`MADV_DONTNEED` on shared maps, which loses nothing; default `true`).
+    /// Without it, the resident set grows with the arrays, as under a plain `Zip`.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndmmap::prelude::*;
+    ///
+    /// let mut a = Array1::<u8>::zeros(4);
+    /// ndmmap::chunked::Zip::from(&mut a).release_after_use(false).for_each(|x| *x = 1)?;
+    /// assert_eq!(a.sum(), 4);
+    /// # Ok::<(), ndmmap::Error>(())
+    /// ```
+    #[must_use]
+    pub fn release_after_use(mut self, yes: bool) -> Self {
+        self.settings.release_after_use = yes;
+        self
+    }
+
+    /// Whether to drop each finished chunk of every mapped output from the page cache once
+    /// it is on disk (default `true`): the helper thread keeps the last few chunks in
+    /// flight, waits for the write-back of older ones (`sync_file_range` with
+    /// `WAIT_BEFORE | WRITE | WAIT_AFTER`) and then evicts them (`POSIX_FADV_DONTNEED`,
+    /// which keeps dirty and mapped pages). Linux only; elsewhere it does nothing. It acts
+    /// only with [`write_behind`](Self::write_behind) and [`release_after_use`](Self::release_after_use) on.
+    ///
+    /// The output's page cache then stays at a few chunks instead of growing with the
+    /// array, and new chunks reuse the memory of evicted ones instead of taking fresh pages
+    /// (whose first touch is the main cost of writing a new file through a map). The price:
+    /// reading the output back afterwards reads the disk. Turn it off when the output is
+    /// read again soon and fits in RAM. Measured in `benches/RESULTS.md`.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndmmap::prelude::*;
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let path = dir.path().join("c.bin");
+    /// // SAFETY: no other process touches files in this fresh temporary folder.
+    /// let mut c = unsafe { Array1::<u8>::create_file(&path, 100_000)? };
+    /// ndmmap::chunked::Zip::from(&mut c)
+    ///     .chunk_bytes(4096)
+    ///     .evict_after_write(true)
+    ///     .for_each(|x| *x = 3)?;
+    /// drop(c);
+    /// assert!(std::fs::read(&path)?.iter().all(|&x| x == 3));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
+    pub fn evict_after_write(mut self, yes: bool) -> Self {
+        self.settings.evict_after_write = yes;
+        self
+    }
+
+    /// Calls `progress(done, total)` after each chunk, with the number of elements (per
+    /// operand) finished so far and in all. It runs between chunks, on the thread that runs
+    /// the Zip (it is `Send` so that the Zip can move into a thread pool's `install`).
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndmmap::prelude::*;
+    ///
+    /// let mut a = Array2::<f64>::zeros((100, 10));
+    /// let mut seen = Vec::new();
+    /// ndmmap::chunked::Zip::from(&mut a)
+    ///     .chunk_bytes(4000) // 500 f64 per chunk
+    ///     .progress(|done, total| seen.push((done, total)))
+    ///     .for_each(|x| *x = 1.0)?;
+    /// assert_eq!(seen, [(500, 1000), (1000, 1000)]);
+    /// # Ok::<(), ndmmap::Error>(())
+    /// ```
+    #[must_use]
+    pub fn progress(mut self, progress: impl FnMut(usize, usize) + Send + 'a) -> Self {
+        self.progress = Some(Box::new(progress));
+        self
+    }
+}
+
+/// ndarray's `Zip` over the given producers.
+macro_rules! nd_zip {
+    ($first:ident $(, $rest:ident)*) => { ndarray::Zip::from($first)$(.and($rest))* };
+}
+
+macro_rules! impl_zip {
+    ($($p:ident $x:ident),+ ; $($next:ident)?) => {
+        impl<'a, D: Dimension, $($p: ChunkView<D>),+> Zip<'a, ($($p,)+), D> {
+            impl_zip!(@and $($p $x)+ ; $($next)?);
+
+            /// Calls `f` on every element (in lock step over the operands, as
+            /// [`ndarray::Zip::for_each`]), chunk by chunk, then flushes the outputs.
+            ///
+            /// # Errors
+            ///
+            /// [`Error::ShapeMismatch`] or [`Error::LayoutMismatch`] before anything runs;
+            /// [`Error::Io`] or [`Error::NoSpace`] if advice, write-back or the final flush
+            /// fails.
+            ///
+            /// # Panics
+            ///
+            /// If `f` panics, the panic propagates; chunks already done stay written (in the
+            /// page cache) but are not flushed.
+            ///
+            /// # Example
+            ///
+            /// ```
+            /// use ndmmap::prelude::*;
+            ///
+            /// let dir = tempfile::tempdir()?;
+            /// let path = dir.path().join("c.bin");
+            /// // SAFETY: no other process touches files in this fresh temporary folder.
+            /// let mut c = unsafe { Array2::<f64>::create_file(&path, (4, 3))? };
+            /// let a = Array2::from_shape_fn((4, 3), |(i, j)| (3 * i + j) as f64);
+            /// ndmmap::chunked::Zip::from(&mut c).and(&a).for_each(|c, &a| *c = a * a)?;
+            /// assert_eq!(c[[3, 2]], 121.0);
+            /// # Ok::<(), Box<dyn std::error::Error>>(())
+            /// ```
+            pub fn for_each<F>(self, mut f: F) -> Result<()>
+            where
+                F: FnMut($($p::Item),+),
+            {
+                self.run(true, |($($x,)+), _| {
+                    nd_zip!($($x),+).for_each(&mut f);
+                    Ok(())
+                })
+            }
+
+            /// Calls the fallible `f` on every element, chunk by chunk, and stops at the
+            /// first error, which it returns (`E` may be any error type that an
+            /// [`Error`] converts into, e.g. `Box<dyn Error>`). On success the outputs are
+            /// flushed; after an error, the elements done stay written (in the page cache)
+            /// but are not flushed.
+            ///
+            /// # Errors
+            ///
+            /// The first error of `f`, or those of [`for_each`](Self::for_each).
+            ///
+            /// # Example
+            ///
+            /// ```
+            /// use ndmmap::prelude::*;
+            ///
+            /// let mut a: Array1<f64> = array![1.0, 4.0, -1.0, 9.0];
+            /// let err = ndmmap::chunked::Zip::from(&mut a)
+            ///     .try_for_each(|x| {
+            ///         if *x < 0.0 {
+            ///             return Err(format!("negative input {x}").into());
+            ///         }
+            ///         *x = x.sqrt();
+            ///         Ok::<(), Box<dyn std::error::Error>>(())
+            ///     })
+            ///     .unwrap_err();
+            /// assert_eq!(err.to_string(), "negative input -1");
+            /// assert_eq!(a, array![1.0, 2.0, -1.0, 9.0]); // stopped at the bad element
+            /// ```
+            pub fn try_for_each<F, E>(self, mut f: F) -> std::result::Result<(), E>
+            where
+                F: FnMut($($p::Item),+) -> std::result::Result<(), E>,
+                E: From<Error>,
+            {
+                self.run(true, |($($x,)+), _| {
+                    nd_zip!($($x),+)
+                        .fold_while(Ok(()), |_, $($x),+| match f($($x),+) {
+                            Ok(()) => ndarray::FoldWhile::Continue(Ok(())),
+                            Err(e) => ndarray::FoldWhile::Done(Err(e)),
+                        })
+                        .into_inner()
+                })
+            }
+
+            /// Calls `f` on every element on rayon's thread pool, chunk after chunk (each
+            /// chunk is split among the threads), then flushes the outputs.
+            ///
+            /// # Errors
+            ///
+            /// As [`for_each`](Self::for_each).
+            ///
+            /// # Panics
+            ///
+            /// As [`for_each`](Self::for_each).
+            ///
+            /// # Example
+            ///
+            /// ```
+            /// use ndmmap::prelude::*;
+            ///
+            /// let mut c = Array1::<u32>::zeros(1000);
+            /// let a = Array1::from_shape_fn(1000, |i| i as u32);
+            /// ndmmap::chunked::Zip::from(&mut c).and(&a).par_for_each(|c, &a| *c = a + 1)?;
+            /// assert_eq!(c.sum(), 500_500);
+            /// # Ok::<(), ndmmap::Error>(())
+            /// ```
+            #[cfg(feature = "rayon")]
+            #[cfg_attr(docsrs, doc(cfg(feature = "rayon")))]
+            pub fn par_for_each<F>(self, f: F) -> Result<()>
+            where
+                F: Fn($($p::Item),+) + Sync + Send,
+                $($p: Send, $p::Item: Send,)+
+            {
+                self.run(true, |($($x,)+), _| {
+                    nd_zip!($($x),+).par_for_each(&f);
+                    Ok(())
+                })
+            }
+
+            /// Folds whole chunks: `f(acc, chunk, ...)` gets the accumulator and each
+            /// operand's chunk as an ndarray view (a slab along the outermost memory axis:
+            /// whole rows for C order, whole columns for Fortran order), in order. Outputs
+            /// written through mutable chunk views are flushed at the end.
+            ///
+            /// # Errors
+            ///
+            /// As [`for_each`](Self::for_each).
+            ///
+            /// # Example
+            ///
+            /// ```
+            /// use ndmmap::prelude::*;
+            ///
+            /// let a = Array2::from_shape_fn((1000, 8), |(i, j)| (i * 8 + j) as f64);
+            /// let (min, max) = ndmmap::chunked::Zip::from(&a)
+            ///     .chunk_bytes(4096)
+            ///     .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), chunk| {
+            ///         chunk.fold((lo, hi), |(lo, hi), &x| (lo.min(x), hi.max(x)))
+            ///     })?;
+            /// assert_eq!((min, max), (0.0, 7999.0));
+            /// # Ok::<(), ndmmap::Error>(())
+            /// ```
+            pub fn fold<T, F>(self, init: T, mut f: F) -> Result<T>
+            where
+                F: FnMut(T, $($p),+) -> T,
+            {
+                let mut acc = Some(init);
+                self.run(false, |($($x,)+), _| {
+                    let value = acc.take().expect("the accumulator is put back after each chunk");
+                    acc = Some(f(value, $($x),+));
+                    Ok::<(), Error>(())
+                })?;
+                Ok(acc.expect("the accumulator is put back after each chunk"))
+            }
+
+            /// Folds whole chunks on rayon's thread pool: each chunk is cut into pieces
+            /// along the same axis, each piece is folded from `identity()` by `f`, and the
+            /// results are merged with `combine` (which must be associative, as with
+            /// rayon's `reduce`). Chunks run one after another, so memory stays bounded.
+            ///
+            /// # Errors
+            ///
+            /// As [`for_each`](Self::for_each).
+            ///
+            /// # Example
+            ///
+            /// ```
+            /// use ndmmap::prelude::*;
+            ///
+            /// let a = Array1::from_shape_fn(10_000, |i| (i % 10) as u8);
+            /// // A histogram of the values.
+            /// let counts = ndmmap::chunked::Zip::from(&a).par_fold(
+            ///     || [0usize; 10],
+            ///     |mut counts, chunk| {
+            ///         chunk.for_each(|&x| counts[usize::from(x)] += 1);
+            ///         counts
+            ///     },
+            ///     |mut x, y| {
+            ///         x.iter_mut().zip(y).for_each(|(x, y)| *x += y);
+            ///         x
+            ///     },
+            /// )?;
+            /// assert_eq!(counts, [1000; 10]);
+            /// # Ok::<(), ndmmap::Error>(())
+            /// ```
+            #[cfg(feature = "rayon")]
+            #[cfg_attr(docsrs, doc(cfg(feature = "rayon")))]
+            pub fn par_fold<T, I, F, C>(self, identity: I, f: F, combine: C) -> Result<T>
+            where
+                T: Send,
+                I: Fn() -> T + Sync + Send,
+                F: Fn(T, $($p),+) -> T + Sync + Send,
+                C: Fn(T, T) -> T + Sync + Send,
+                $($p: Send,)+
+            {
+                use ndarray::parallel::prelude::*;
+                let mut acc = Some(identity());
+                self.run_pieces(|pieces: Vec<($($p,)+)>| {
+                    let value = pieces
+                        .into_par_iter()
+                        .map(|($($x,)+)| f(identity(), $($x),+))
+                        .reduce(&identity, &combine);
+                    let before = acc.take().expect("the accumulator is put back after each chunk");
+                    acc = Some(combine(before, value));
+                })?;
+                Ok(acc.expect("the accumulator is put back after each chunk"))
+            }
+        }
+    };
+    (@and $($p:ident $x:ident)+ ; $next:ident) => {
+        /// Adds an operand (see [`Operand`]) of the same shape as the first.
+        ///
+        /// A shape mismatch is reported, as [`Error::ShapeMismatch`], when the Zip runs,
+        /// before anything is read or written.
+        ///
+        /// # Example
+        ///
+        /// ```
+        /// use ndmmap::prelude::*;
+        ///
+        /// let mut c = Array1::<i32>::zeros(3);
+        /// let (a, b) = (array![1, 2, 3], array![10, 20]);
+        /// let err = ndmmap::chunked::Zip::from(&mut c).and(&a).and(&b)
+        ///     .for_each(|c, &a, &b| *c = a + b)
+        ///     .unwrap_err();
+        /// assert!(matches!(err, ndmmap::Error::ShapeMismatch { operand: 2, .. }));
+        /// assert_eq!(c, array![0, 0, 0]);
+        /// ```
+        pub fn and<O: Operand<'a, Dim = D>>(self, operand: O) -> Zip<'a, ($($p,)+ O::View,), D> {
+            let (view, hooks) = operand.into_chunks();
+            let Zip { parts: ($($x,)+), hooks: mut all, dim, mut mismatch, settings, progress } = self;
+            if mismatch.is_none() && view.raw_dim() != dim {
+                mismatch = Some(Error::ShapeMismatch {
+                    operand: all.len(),
+                    expected: dim.slice().to_vec(),
+                    actual: view.raw_dim().slice().to_vec(),
+                });
+            }
+            all.push(hooks);
+            Zip { parts: ($($x,)+ view,), hooks: all, dim, mismatch, settings, progress }
+        }
+    };
+    (@and $($p:ident $x:ident)+ ; ) => {};
+}
+
+impl_zip!(P1 p1; P2);
+impl_zip!(P1 p1, P2 p2; P3);
+impl_zip!(P1 p1, P2 p2, P3 p3; P4);
+impl_zip!(P1 p1, P2 p2, P3 p3, P4 p4; P5);
+impl_zip!(P1 p1, P2 p2, P3 p3, P4 p4, P5 p5; P6);
+impl_zip!(P1 p1, P2 p2, P3 p3, P4 p4, P5 p5, P6 p6;);

@@ -1,0 +1,312 @@
+//! What the engine runs over: the operands (guards and plain arrays), their views, how a
+//! tuple of them is split into chunks, and the page hooks of the guards behind them.
+
+use std::ops::Range;
+
+use bytemuck::{AnyBitPattern, Pod};
+use ndarray::{
+    ArrayBase, ArrayRef, ArrayView, ArrayViewMut, Axis, Data, DataMut, Dimension, NdProducer, Order,
+};
+
+use crate::error::Result;
+use crate::guard::pages::Pages;
+use crate::guard::{MmapArray, MmapArrayMut};
+use crate::layout::{address_span, outermost_axis};
+use crate::options::Advice;
+
+/// Turns an operand into its whole view and the hooks for the map behind it.
+pub trait IntoChunks<'a> {
+    /// The operand's dimension type.
+    type Dim: Dimension;
+    /// The view that is split into chunks.
+    type View: ChunkView<Self::Dim>;
+    /// The whole view and the map hooks.
+    fn into_chunks(self) -> (Self::View, Hooks<'a>);
+}
+
+/// An ndarray view the engine can split.
+pub trait ChunkView<D: Dimension>: NdProducer<Dim = D> + Sized {
+    /// Splits at `index` along `axis` (as ndarray's `split_at`).
+    fn split(self, axis: Axis, index: usize) -> (Self, Self);
+    /// The view's shape.
+    fn dims(&self) -> &[usize];
+    /// The view's strides, in elements.
+    fn steps(&self) -> &[isize];
+    /// Address of the first element.
+    fn origin(&self) -> usize;
+    /// Element size in bytes.
+    fn elem_size(&self) -> usize;
+    /// Whether the view is contiguous in `order`.
+    fn contiguous(&self, order: Order) -> bool;
+    /// Reshapes a view contiguous in `order` so that all its elements lie along
+    /// `axis` (0 for C order, the last for Fortran order).
+    fn flatten(self, order: Order) -> Self;
+}
+
+/// A tuple of [`ChunkView`]s, split and inspected together.
+pub(super) trait Parts<D: Dimension>: Sized {
+    /// Splits every view at `index` along `axis`.
+    fn split(self, axis: Axis, index: usize) -> (Self, Self);
+    /// Where each view's elements lie.
+    fn footprints(&self) -> Vec<Footprint>;
+    /// Flattens every view (all contiguous in `order`).
+    fn flatten(self, order: Order) -> Self;
+    /// Whether every view is contiguous in `order`.
+    fn contiguous(&self, order: Order) -> bool;
+}
+
+/// The kernel hooks of one operand: the pages of the guard behind it (none for a plain
+/// array), and whether the engine writes it.
+#[derive(Debug, Default)]
+pub struct Hooks<'a> {
+    pages: Option<Pages<'a>>,
+    writes: bool,
+}
+
+impl Hooks<'_> {
+    /// The addresses of the map behind the operand, if it is mapped.
+    pub(super) fn addresses(&self) -> Option<Range<usize>> {
+        self.pages.as_ref().map(Pages::addresses)
+    }
+
+    /// Whether the engine writes this operand.
+    pub(super) fn writes(&self) -> bool {
+        self.writes
+    }
+
+    /// Passes `advice` for the pages of `span` (addresses) to the kernel.
+    pub(super) fn advise(&self, advice: Advice, span: &Range<usize>) -> Result<()> {
+        self.pages.as_ref().map_or(Ok(()), |pages| pages.advise(advice, span))
+    }
+
+    /// Drops the whole pages of `span` that `later` (the rest of the walk) does not touch
+    /// from the resident set.
+    pub(super) fn release_finished(&self, span: &Range<usize>, later: &Range<usize>) -> Result<()> {
+        self.pages.as_ref().map_or(Ok(()), |pages| pages.release_finished(span, later))
+    }
+
+    /// Starts writing `span` back, if the engine wrote it.
+    pub(super) fn write_behind(&self, span: &Range<usize>) -> Result<()> {
+        match &self.pages {
+            Some(pages) if self.writes => pages.start_write_back(span),
+            _ => Ok(()),
+        }
+    }
+
+    /// Waits for `span`'s write-back and evicts it from the page cache, if the engine
+    /// wrote it.
+    pub(super) fn settle(&self, span: &Range<usize>) -> Result<()> {
+        match &self.pages {
+            Some(pages) if self.writes => pages.finish_write_back(span),
+            _ => Ok(()),
+        }
+    }
+
+    /// Flushes the whole map, if the engine wrote it, so that write errors are reported.
+    pub(super) fn flush(&self) -> Result<()> {
+        match &self.pages {
+            Some(pages) if self.writes => pages.flush(),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// Where a view's elements lie: enough to compute the address span of any slab.
+#[derive(Debug)]
+pub(super) struct Footprint {
+    origin: usize,
+    elem: usize,
+    dims: Vec<usize>,
+    steps: Vec<isize>,
+}
+
+impl Footprint {
+    fn of<D: Dimension, V: ChunkView<D>>(view: &V) -> Self {
+        Footprint {
+            origin: view.origin(),
+            elem: view.elem_size(),
+            dims: view.dims().to_vec(),
+            steps: view.steps().to_vec(),
+        }
+    }
+
+    /// The addresses spanned by the elements `rows` along `axis` (empty if none).
+    pub(super) fn span(&self, axis: usize, rows: Range<usize>) -> Range<usize> {
+        if rows.is_empty() {
+            return 0..0;
+        }
+        // Fits: the elements lie inside one allocation of at most isize::MAX bytes.
+        let first = self.origin.cast_signed()
+            + rows.start.cast_signed() * self.steps[axis] * self.elem.cast_signed();
+        let mut dims = self.dims.clone();
+        dims[axis] = rows.len();
+        address_span(first.cast_unsigned(), self.elem, &dims, &self.steps)
+    }
+
+    /// The axis along which this operand is cut into slabs (see [`outermost_axis`]).
+    pub(super) fn outer_axis(&self) -> Option<usize> {
+        outermost_axis(&self.dims, &self.steps)
+    }
+
+    /// The element size in bytes.
+    pub(super) fn elem(&self) -> usize {
+        self.elem
+    }
+
+    /// The length of `axis`.
+    pub(super) fn len_of(&self, axis: usize) -> usize {
+        self.dims[axis]
+    }
+}
+
+/// The same `ChunkView` for shared and mutable views: ndarray gives both the same methods.
+macro_rules! chunk_view {
+    ($($view:ident),*) => {$(
+        impl<'a, A: 'a, D: Dimension> ChunkView<D> for $view<'a, A, D> {
+            fn split(self, axis: Axis, index: usize) -> (Self, Self) {
+                self.split_at(axis, index)
+            }
+            fn dims(&self) -> &[usize] {
+                self.shape()
+            }
+            fn steps(&self) -> &[isize] {
+                self.strides()
+            }
+            fn origin(&self) -> usize {
+                self.as_ptr() as usize
+            }
+            fn elem_size(&self) -> usize {
+                size_of::<A>()
+            }
+            fn contiguous(&self, order: Order) -> bool {
+                if order == Order::RowMajor {
+                    self.is_standard_layout()
+                } else {
+                    self.t().is_standard_layout()
+                }
+            }
+            fn flatten(self, order: Order) -> Self {
+                let dim = flat_dim(&self.raw_dim(), order);
+                self.into_shape_with_order((dim, order)).expect("contiguous in the given order")
+            }
+        }
+    )*};
+}
+
+chunk_view!(ArrayView, ArrayViewMut);
+
+/// `dim` with every element along the outermost memory axis of `order` (axis 0 for C,
+/// the last for Fortran) and every other axis of length one.
+fn flat_dim<D: Dimension>(dim: &D, order: Order) -> D {
+    let mut flat = dim.clone();
+    let len = dim.size();
+    let outer = outer_axis_of(order, dim.ndim());
+    for (k, d) in flat.slice_mut().iter_mut().enumerate() {
+        *d = if k == outer { len } else { 1 };
+    }
+    flat
+}
+
+pub(super) fn outer_axis_of(order: Order, ndim: usize) -> usize {
+    if order == Order::RowMajor { 0 } else { ndim.saturating_sub(1) }
+}
+
+macro_rules! impl_parts {
+    ($($p:ident $x:ident $i:tt),+) => {
+        impl<D: Dimension, $($p: ChunkView<D>),+> Parts<D> for ($($p,)+) {
+            fn split(self, axis: Axis, index: usize) -> (Self, Self) {
+                $(let $x = self.$i.split(axis, index);)+
+                (($($x.0,)+), ($($x.1,)+))
+            }
+            fn footprints(&self) -> Vec<Footprint> {
+                vec![$(Footprint::of(&self.$i)),+]
+            }
+            fn flatten(self, order: Order) -> Self {
+                ($(self.$i.flatten(order),)+)
+            }
+            fn contiguous(&self, order: Order) -> bool {
+                $(self.$i.contiguous(order))&&+
+            }
+        }
+    };
+}
+
+impl_parts!(P1 p1 0);
+impl_parts!(P1 p1 0, P2 p2 1);
+impl_parts!(P1 p1 0, P2 p2 1, P3 p3 2);
+impl_parts!(P1 p1 0, P2 p2 1, P3 p3 2, P4 p4 3);
+impl_parts!(P1 p1 0, P2 p2 1, P3 p3 2, P4 p4 3, P5 p5 4);
+impl_parts!(P1 p1 0, P2 p2 1, P3 p3 2, P4 p4 3, P5 p5 4, P6 p6 5);
+
+impl<'a, A: AnyBitPattern + Sync, D: Dimension> IntoChunks<'a> for &'a MmapArray<A, D> {
+    type Dim = D;
+    type View = ArrayView<'a, A, D>;
+    fn into_chunks(self) -> (Self::View, Hooks<'a>) {
+        (self.view(), Hooks { pages: Some(self.pages()), writes: false })
+    }
+}
+
+impl<'a, A: Pod + Sync, D: Dimension> IntoChunks<'a> for &'a MmapArrayMut<A, D> {
+    type Dim = D;
+    type View = ArrayView<'a, A, D>;
+    fn into_chunks(self) -> (Self::View, Hooks<'a>) {
+        (self.view(), Hooks { pages: Some(self.pages()), writes: false })
+    }
+}
+
+impl<'a, A: Pod, D: Dimension> IntoChunks<'a> for &'a mut MmapArrayMut<A, D> {
+    type Dim = D;
+    type View = ArrayViewMut<'a, A, D>;
+    fn into_chunks(self) -> (Self::View, Hooks<'a>) {
+        let (view, pages) = self.view_mut_and_pages();
+        (view, Hooks { pages: Some(pages), writes: true })
+    }
+}
+
+impl<'a, A, D: Dimension> IntoChunks<'a> for ArrayView<'a, A, D> {
+    type Dim = D;
+    type View = ArrayView<'a, A, D>;
+    fn into_chunks(self) -> (Self::View, Hooks<'a>) {
+        (self, Hooks::default())
+    }
+}
+
+impl<'a, A, D: Dimension> IntoChunks<'a> for ArrayViewMut<'a, A, D> {
+    type Dim = D;
+    type View = ArrayViewMut<'a, A, D>;
+    fn into_chunks(self) -> (Self::View, Hooks<'a>) {
+        (self, Hooks::default())
+    }
+}
+
+impl<'a, A, D: Dimension> IntoChunks<'a> for &'a ArrayRef<A, D> {
+    type Dim = D;
+    type View = ArrayView<'a, A, D>;
+    fn into_chunks(self) -> (Self::View, Hooks<'a>) {
+        (self.view(), Hooks::default())
+    }
+}
+
+impl<'a, A, D: Dimension> IntoChunks<'a> for &'a mut ArrayRef<A, D> {
+    type Dim = D;
+    type View = ArrayViewMut<'a, A, D>;
+    fn into_chunks(self) -> (Self::View, Hooks<'a>) {
+        (self.view_mut(), Hooks::default())
+    }
+}
+
+impl<'a, A, S: Data<Elem = A>, D: Dimension> IntoChunks<'a> for &'a ArrayBase<S, D> {
+    type Dim = D;
+    type View = ArrayView<'a, A, D>;
+    fn into_chunks(self) -> (Self::View, Hooks<'a>) {
+        (self.view(), Hooks::default())
+    }
+}
+
+impl<'a, A, S: DataMut<Elem = A>, D: Dimension> IntoChunks<'a> for &'a mut ArrayBase<S, D> {
+    type Dim = D;
+    type View = ArrayViewMut<'a, A, D>;
+    fn into_chunks(self) -> (Self::View, Hooks<'a>) {
+        (self.view_mut(), Hooks::default())
+    }
+}

@@ -1,0 +1,136 @@
+//! The guards' constructors, which the formats call: a file opened (or created) and locked
+//! as the [`Settings`] ask, then mapped over a [`Placement`] that `layout` has checked.
+//!
+//! The order is the crate's promise that nothing changes before every argument is valid:
+//! a format opens, reads what it needs (a header) and places the array first; only
+//! [`OpenFile::map_read_write`] may then grow a short file, when asked to.
+#![allow(unsafe_code)]
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+use bytemuck::{AnyBitPattern, Pod};
+use ndarray::Dimension;
+
+use super::{Backing, MmapArray, MmapArrayMut};
+use crate::error::{Error, Result};
+use crate::fs;
+use crate::layout::Placement;
+use crate::map::{self, Advise, Region};
+use crate::options::{Mode, Settings};
+
+/// A file opened to be mapped, locked as the settings asked; consumed by mapping it.
+#[derive(Debug)]
+pub(crate) struct OpenFile {
+    path: PathBuf,
+    file: File,
+}
+
+impl OpenFile {
+    /// Opens `path` (for writing too, if `writable`) and takes the settings' lock, before
+    /// anything is read from it: a cooperating writer may be changing it under its own.
+    pub(crate) fn open(path: &Path, writable: bool, settings: Settings) -> Result<Self> {
+        let file = fs::open(path, writable)?;
+        fs::lock(&file, path, settings.lock, settings.on_conflict)?;
+        Ok(OpenFile { path: path.to_path_buf(), file })
+    }
+
+    /// Creates `path` with `len` bytes reserved on disk, starting with `prefix` (a header;
+    /// zeros after it), all or nothing (see `fs::create`), and takes the settings' lock.
+    pub(crate) fn create(path: &Path, len: u64, prefix: &[u8], settings: Settings) -> Result<Self> {
+        let file = fs::create(path, len, settings.overwrite, prefix)?;
+        fs::lock(&file, path, settings.lock, settings.on_conflict)?;
+        Ok(OpenFile { path: path.to_path_buf(), file })
+    }
+
+    /// The path, as given.
+    pub(crate) fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The open file, for reading what precedes the array (a header).
+    pub(crate) fn file(&self) -> &File {
+        &self.file
+    }
+
+    /// The file's length now.
+    pub(crate) fn len(&self) -> Result<u64> {
+        fs::file_len(&self.path, &self.file)
+    }
+
+    /// Maps `placement` read-only.
+    ///
+    /// # Safety
+    ///
+    /// The mapping contract of [`MapFile`](crate::MapFile#safety-of-the-mapping-functions):
+    /// nothing but the returned guard modifies or truncates the mapped bytes while it lives.
+    pub(crate) unsafe fn map_read_only<A: AnyBitPattern, D: Dimension>(
+        self,
+        placement: &Placement<D>,
+        settings: Settings,
+    ) -> Result<MmapArray<A, D>> {
+        let end = placement.end();
+        // SAFETY: forwarded: the caller upholds the mapping contract (see `# Safety`).
+        let map = unsafe { map::map_read_only(&self.file, region(placement, settings)) }
+            .map_err(|e| Error::io(&self.path, "map", end, e))?;
+        advise(&map, &self.path, settings)?;
+        MmapArray::new(map, &placement.layout, self.backing(placement, Mode::ReadOnly))
+    }
+
+    /// Maps `placement` read-write and shared. A file shorter than the placement grows to
+    /// fit, its new blocks reserved: the caller has checked that this was asked for
+    /// (`extend_file`), or made the file long enough.
+    ///
+    /// # Safety
+    ///
+    /// As [`map_read_only`](Self::map_read_only); the file must be open for writing.
+    pub(crate) unsafe fn map_read_write<A: Pod, D: Dimension>(
+        self,
+        placement: &Placement<D>,
+        settings: Settings,
+    ) -> Result<MmapArrayMut<A, D>> {
+        let end = placement.end();
+        let len = self.len()?;
+        map::file::reserve(&self.file, len, end)
+            .map_err(|e| Error::io(&self.path, "extend", end, e))?;
+        // SAFETY: forwarded: the caller upholds the mapping contract (see `# Safety`).
+        let map = unsafe { map::map_read_write(&self.file, region(placement, settings)) }
+            .map_err(|e| Error::io(&self.path, "map", end, e))?;
+        advise(&map, &self.path, settings)?;
+        MmapArrayMut::new(map, &placement.layout, self.backing(placement, Mode::ReadWrite))
+    }
+
+    /// Maps `placement` copy-on-write: writes stay in this process.
+    ///
+    /// # Safety
+    ///
+    /// As [`map_read_only`](Self::map_read_only).
+    pub(crate) unsafe fn map_copy_on_write<A: Pod, D: Dimension>(
+        self,
+        placement: &Placement<D>,
+        settings: Settings,
+    ) -> Result<MmapArrayMut<A, D>> {
+        let end = placement.end();
+        // SAFETY: forwarded: the caller upholds the mapping contract (see `# Safety`).
+        let map = unsafe { map::map_copy_on_write(&self.file, region(placement, settings)) }
+            .map_err(|e| Error::io(&self.path, "map", end, e))?;
+        advise(&map, &self.path, settings)?;
+        MmapArrayMut::new(map, &placement.layout, self.backing(placement, Mode::CopyOnWrite))
+    }
+
+    fn backing<D>(self, placement: &Placement<D>, mode: Mode) -> Backing {
+        Backing { path: self.path, offset: placement.offset, mode, file: Some(self.file) }
+    }
+}
+
+fn region<D>(placement: &Placement<D>, settings: Settings) -> Region {
+    Region { offset: placement.offset, len: placement.layout.span, populate: settings.populate }
+}
+
+/// Passes the settings' advice, if any, to the kernel for the whole new map.
+fn advise(map: &impl Advise, path: &Path, settings: Settings) -> Result<()> {
+    match settings.advice {
+        Some(advice) => map.advise_all(advice).map_err(|e| Error::io(path, "advise", 0, e)),
+        None => Ok(()),
+    }
+}

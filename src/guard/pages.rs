@@ -1,0 +1,187 @@
+//! Page hooks: what the out-of-core engine asks of a guard's pages while it walks the
+//! array (advice, release from the resident set, write-back and eviction of finished
+//! ranges, a final flush). Ranges are given as addresses, so that the engine never sees a
+//! map; each rule about which pages may be touched how lives here, once.
+
+use std::ops::Range;
+
+use bytemuck::Pod;
+use memmap2::{Mmap, MmapMut};
+use ndarray::{ArrayViewMut, Dimension};
+
+use super::{Backing, MmapArray, MmapArrayMut};
+use crate::error::{Error, Result};
+use crate::map;
+use crate::options::{Advice, Mode};
+
+/// Kernel calls on the pages of one guard's map, by address.
+///
+/// Made by [`MmapArray::pages`], [`MmapArrayMut::pages`] and
+/// [`MmapArrayMut::view_mut_and_pages`]. It hands the map only to the kernel, never
+/// dereferences it, so it may live beside a view that borrows the bytes uniquely.
+#[derive(Debug)]
+pub(crate) struct Pages<'a> {
+    map: MapRef<'a>,
+    backing: &'a Backing,
+    /// The addresses of the map's bytes; the array's elements all lie inside.
+    addresses: Range<usize>,
+}
+
+#[derive(Debug)]
+enum MapRef<'a> {
+    ReadOnly(&'a Mmap),
+    Writable(&'a MmapMut),
+}
+
+impl<A: 'static, D: Dimension> MmapArray<A, D> {
+    /// Hooks on this guard's pages.
+    pub(crate) fn pages(&self) -> Pages<'_> {
+        let base = self.map.as_ptr() as usize;
+        Pages {
+            map: MapRef::ReadOnly(&self.map),
+            backing: &self.backing,
+            addresses: base..base + self.map.len(),
+        }
+    }
+}
+
+impl<A: 'static, D: Dimension> MmapArrayMut<A, D> {
+    /// Hooks on this guard's pages.
+    pub(crate) fn pages(&self) -> Pages<'_> {
+        Pages {
+            map: MapRef::Writable(&self.map),
+            backing: &self.backing,
+            addresses: self.base..self.base + self.len,
+        }
+    }
+}
+
+impl<A: Pod, D: Dimension> MmapArrayMut<A, D> {
+    /// Lends the whole array mutably together with hooks on its pages, so that the engine
+    /// can write through the view while the kernel writes finished ranges back. The view
+    /// holds the only reference to the bytes; the hooks only pass the map's address to the
+    /// kernel (as the guard's own flushes do), which creates no reference.
+    pub(crate) fn view_mut_and_pages(&mut self) -> (ArrayViewMut<'_, A, D>, Pages<'_>) {
+        let addresses = self.base..self.base + self.len;
+        let pages = Pages { map: MapRef::Writable(&self.map), backing: &self.backing, addresses };
+        (self.view.view_mut(), pages)
+    }
+}
+
+impl Pages<'_> {
+    /// The addresses of the map's bytes.
+    pub(crate) fn addresses(&self) -> Range<usize> {
+        self.addresses.clone()
+    }
+
+    /// The part of `span` (addresses) inside the map, as offsets into it; `None` if none.
+    fn offsets(&self, span: &Range<usize>) -> Option<Range<usize>> {
+        let map = &self.addresses;
+        let (start, end) = (span.start.max(map.start), span.end.min(map.end));
+        (start < end).then(|| start - map.start..end - map.start)
+    }
+
+    fn io(&self, action: &'static str, bytes: u64) -> impl FnOnce(std::io::Error) -> Error + '_ {
+        move |e| Error::io(&self.backing.path, action, bytes, e)
+    }
+
+    /// Gives the kernel `advice` for the pages of `span`.
+    pub(crate) fn advise(&self, advice: Advice, span: &Range<usize>) -> Result<()> {
+        let Some(bytes) = self.offsets(span) else { return Ok(()) };
+        match self.map {
+            MapRef::ReadOnly(map) => map::advise_range(map, advice, bytes),
+            MapRef::Writable(map) => map::advise_range(map, advice, bytes),
+        }
+        .map_err(self.io("advise", 0))
+    }
+
+    /// Drops the pages of `span` from this process's resident set; the next touch reads
+    /// them again from the page cache or the file. Changed pages of a shared map stay in
+    /// the page cache, so nothing is lost. A copy-on-write map's changed pages exist
+    /// nowhere else, so they are never released: this does nothing there.
+    pub(crate) fn release(&self, span: &Range<usize>) -> Result<()> {
+        let Some(bytes) = self.offsets(span) else { return Ok(()) };
+        match (&self.map, self.backing.mode) {
+            (_, Mode::CopyOnWrite) => Ok(()),
+            (MapRef::ReadOnly(map), _) => map::release_read_only(map, bytes),
+            (MapRef::Writable(map), _) => map::release_shared(map, self.addresses.len(), bytes),
+        }
+        .map_err(self.io("release", 0))
+    }
+
+    /// Drops from the resident set the whole pages of `span` that `later` (the part of
+    /// the map still to be used) does not touch; see [`release`](Self::release).
+    pub(crate) fn release_finished(&self, span: &Range<usize>, later: &Range<usize>) -> Result<()> {
+        pages_outside(span, later).into_iter().try_for_each(|piece| self.release(&piece))
+    }
+
+    /// Starts writing the changed pages of `span` back to the file without waiting, where
+    /// the platform can (else flushes them). Only read-write maps have anything to write.
+    pub(crate) fn start_write_back(&self, span: &Range<usize>) -> Result<()> {
+        let (MapRef::Writable(map), Mode::ReadWrite) = (&self.map, self.backing.mode) else {
+            return Ok(());
+        };
+        let Some(bytes) = self.offsets(span) else { return Ok(()) };
+        let offset = self.backing.offset + bytes.start as u64;
+        let started = match &self.backing.file {
+            Some(file) => map::file::start_write_back(file, offset, bytes.len() as u64)
+                .map_err(self.io("write back", offset))?,
+            None => false,
+        };
+        if started {
+            return Ok(());
+        }
+        let end = self.backing.offset + bytes.end as u64;
+        map.flush_range(bytes.start, bytes.len()).map_err(self.io("flush", end))
+    }
+
+    /// Waits until the pages of `span` are written back, then evicts them from the page
+    /// cache, so that a large output does not crowd out the inputs. Read-write maps only.
+    pub(crate) fn finish_write_back(&self, span: &Range<usize>) -> Result<()> {
+        let (MapRef::Writable(_), Mode::ReadWrite, Some(file)) =
+            (&self.map, self.backing.mode, &self.backing.file)
+        else {
+            return Ok(());
+        };
+        let Some(bytes) = self.offsets(span) else { return Ok(()) };
+        let offset = self.backing.offset + bytes.start as u64;
+        map::file::finish_write_back(file, offset, bytes.len() as u64)
+            .map_err(self.io("write back", offset))?;
+        Ok(())
+    }
+
+    /// Writes every changed page of a read-write map to disk and waits until it is there.
+    pub(crate) fn flush(&self) -> Result<()> {
+        let (MapRef::Writable(map), Mode::ReadWrite) = (&self.map, self.backing.mode) else {
+            return Ok(());
+        };
+        let len = self.addresses.len();
+        if len == 0 {
+            return Ok(());
+        }
+        map.flush_range(0, len).map_err(self.io("flush", self.backing.offset + len as u64))
+    }
+}
+
+/// The whole pages of `span` that no page of `later` shares (two pieces at most, one on
+/// each side).
+fn pages_outside(span: &Range<usize>, later: &Range<usize>) -> Vec<Range<usize>> {
+    if span.is_empty() {
+        return Vec::new();
+    }
+    let page = map::file::page_size();
+    let start = span.start / page * page;
+    let end = span.end.div_ceil(page) * page;
+    if later.is_empty() {
+        return std::iter::once(start..end).collect();
+    }
+    let (later_start, later_end) = (later.start / page * page, later.end.div_ceil(page) * page);
+    let mut pieces = Vec::with_capacity(2);
+    if start < later_start {
+        pieces.push(start..end.min(later_start));
+    }
+    if end > later_end {
+        pieces.push(start.max(later_end)..end);
+    }
+    pieces
+}

@@ -1,0 +1,117 @@
+//! Calls on files rather than maps: reserving blocks, write-back and cache eviction of
+//! ranges, the page size, and the memory file behind anonymous shared maps.
+#![allow(unsafe_code)]
+
+use std::fs::File;
+use std::io;
+
+/// Grows `file` from `from` to `to` bytes and reserves the new blocks on disk, so that
+/// writing through a map of them cannot fail with `SIGBUS` when the disk fills up: the
+/// full disk is reported here instead, as [`io::ErrorKind::StorageFull`].
+///
+/// Where the file system cannot reserve blocks (`EOPNOTSUPP`), the file is only extended.
+pub(crate) fn reserve(file: &File, from: u64, to: u64) -> io::Result<()> {
+    if to <= from {
+        return Ok(());
+    }
+    #[cfg(unix)]
+    {
+        use rustix::fs::{FallocateFlags, fallocate};
+        match fallocate(file, FallocateFlags::empty(), from, to - from) {
+            Ok(()) => return Ok(()),
+            Err(rustix::io::Errno::OPNOTSUPP | rustix::io::Errno::NOSYS) => {}
+            Err(errno) => {
+                // A file system may have grown the file before it ran out of blocks; give
+                // the file back its old length, so that a failure changes nothing.
+                let _ = file.set_len(from);
+                return Err(errno.into());
+            }
+        }
+    }
+    file.set_len(to)
+}
+
+/// Starts writing back the dirty pages of `file` in `offset..offset + len` without waiting
+/// (`sync_file_range(SYNC_FILE_RANGE_WRITE)`), so that write-back runs behind a
+/// computation instead of piling up for the final flush. Returns `Ok(false)` where the
+/// call does not exist (not Linux); callers then flush the range instead.
+pub(crate) fn start_write_back(file: &File, offset: u64, len: u64) -> io::Result<bool> {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::fd::AsRawFd;
+        let (Ok(offset), Ok(len)) = (libc::off64_t::try_from(offset), libc::off64_t::try_from(len))
+        else {
+            return Err(io::Error::from(io::ErrorKind::InvalidInput));
+        };
+        // SAFETY: `sync_file_range` reads no memory of ours; it takes a file descriptor,
+        // which `file` keeps open for this call, and two integers. It only starts I/O on
+        // the file's page cache, so it cannot change any bytes a map or reference observes.
+        let rc = unsafe {
+            libc::sync_file_range(file.as_raw_fd(), offset, len, libc::SYNC_FILE_RANGE_WRITE)
+        };
+        if rc == 0 { Ok(true) } else { Err(io::Error::last_os_error()) }
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = (file, offset, len);
+        Ok(false)
+    }
+}
+
+/// Waits until the pages of `file` in `offset..offset + len` are written back (starting
+/// the write-back of any still dirty), then asks the kernel to drop them from the page
+/// cache (`POSIX_FADV_DONTNEED`), so that their memory is reused at once. Returns
+/// `Ok(false)` where `sync_file_range` does not exist (not Linux): nothing is done.
+pub(crate) fn finish_write_back(file: &File, offset: u64, len: u64) -> io::Result<bool> {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::fd::AsRawFd;
+        let (Ok(start), Ok(count)) =
+            (libc::off64_t::try_from(offset), libc::off64_t::try_from(len))
+        else {
+            return Err(io::Error::from(io::ErrorKind::InvalidInput));
+        };
+        let flags = libc::SYNC_FILE_RANGE_WAIT_BEFORE
+            | libc::SYNC_FILE_RANGE_WRITE
+            | libc::SYNC_FILE_RANGE_WAIT_AFTER;
+        // SAFETY: as in `start_write_back`: a file descriptor that `file` keeps open and two
+        // integers; it only writes back and waits, changing no bytes anyone observes.
+        let rc = unsafe { libc::sync_file_range(file.as_raw_fd(), start, count, flags) };
+        if rc != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // Clean pages only, and none mapped: the kernel keeps any other. Losing nothing,
+        // it is safe (rustix's wrapper).
+        rustix::fs::fadvise(
+            file,
+            offset,
+            std::num::NonZeroU64::new(len),
+            rustix::fs::Advice::DontNeed,
+        )?;
+        Ok(true)
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = (file, offset, len);
+        Ok(false)
+    }
+}
+
+/// The size of a memory page, the unit of mapping, flushing and releasing.
+pub(crate) fn page_size() -> usize {
+    #[cfg(unix)]
+    return rustix::param::page_size();
+    #[cfg(not(unix))]
+    return 4096;
+}
+
+/// A new, unnamed memory file (`memfd_create`, close-on-exec) of `len` zero bytes: the
+/// shmem object behind `MAP_SHARED | MAP_ANONYMOUS`, which, unlike memmap2's private
+/// anonymous maps, stays shared across `fork`.
+#[cfg(any(target_os = "linux", target_os = "android", target_os = "freebsd"))]
+pub(crate) fn memory_file(len: u64) -> io::Result<File> {
+    let memfd = rustix::fs::memfd_create("ndmmap-anonymous", rustix::fs::MemfdFlags::CLOEXEC)?;
+    let file = File::from(memfd);
+    file.set_len(len)?;
+    Ok(file)
+}
