@@ -27,7 +27,6 @@ use crate::options::{MapOptions, ShapeSpec};
 /// let path = dir.path().join("rows.bin");
 /// std::fs::write(&path, bytemuck::cast_slice(&[0.0f32; 48]))?;
 /// let options = MapOptions::new().shape_inferred((INFER, 24), Order::RowMajor);
-/// // SAFETY: no other process touches files in this fresh temporary folder.
 /// let rows = unsafe { Array2::<f32>::map_file_with(&path, &options)? };
 /// assert_eq!(rows.shape(), &[2, 24]);
 /// # Ok::<(), Box<dyn std::error::Error>>(())

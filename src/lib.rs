@@ -70,11 +70,8 @@
 //! std::fs::write(&a_path, bytemuck::cast_slice(&[1.0f64, 2.0, 3.0]))?;
 //! std::fs::write(&b_path, bytemuck::cast_slice(&[10.0f64, 20.0, 30.0]))?;
 //!
-//! // SAFETY: no other process touches files in this fresh temporary folder.
 //! let a = unsafe { Array1::<f64>::map_file(&a_path)? };
-//! // SAFETY: as above.
 //! let b = unsafe { Array1::<f64>::map_file(&b_path)? };
-//! // SAFETY: as above.
 //! let mut c = unsafe { Array1::<f64>::create_file(&c_path, a.len())? };
 //! Zip::from(&mut *c).and(&*a).and(&*b).for_each(|c, &a, &b| *c = a + b);
 //! c.flush()?;
@@ -96,6 +93,11 @@
 //! [bytemuck](https://docs.rs/bytemuck) (`AnyBitPattern` to read, `Pod` to write), and
 //! views borrow from their guard, so the borrow checker rules out use after unmap.
 //!
+//! The examples in this documentation map files in fresh temporary folders that no other
+//! process touches: that is the whole argument for their `unsafe` blocks, said here once.
+//! Code of your own should say in a `// SAFETY:` comment why its files are not modified
+//! or truncated while they are mapped.
+//!
 //! # Limitations
 //!
 //! - Elements are mapped in native byte order ([`npy::read_npy`] converts other orders
@@ -109,19 +111,20 @@
 //!
 //! For contributors: one module per concern, and imports point only down this list, so
 //! that data flows one way (options, layout, map, guard, views) and the formats and the
-//! engine sit on top. A check in CI fails on any import cycle between modules.
+//! engine sit on top. `.ci/check_layers.py`, run by CI, fails on an import that points up
+//! this table or on a cycle between the files of a folder module.
 //!
 //! | module | its one job | may use |
 //! |---|---|---|
-//! | `error` | the [`Error`] enum (and [`npy::HeaderError`]) | nothing |
-//! | `options` | what the caller asks for: [`MapOptions`], [`Mode`], [`Advice`], [`Lock`] | `error` |
-//! | `layout` | shape, strides, offset and order to a checked byte span; memory order, address spans: pure, no I/O, no `unsafe` | `options` |
-//! | `bytes` | [`ViewBytesExt`]: byte buffers as views (safe) | `layout` |
-//! | `map` | the only code that calls memmap2, rustix or libc: map, remap, advise, release; reserve blocks, write-back, page size | `options` |
-//! | `fs` | files before any map: open, create all or nothing, replace atomically, advisory locks | `map` |
+//! | `options` | what the caller asks for: [`MapOptions`], [`Mode`], [`Advice`], [`Lock`] | nothing |
+//! | `error` | the [`Error`] enum (and [`npy::HeaderError`]) | `options` |
+//! | `layout` | shape, strides, offset and order to a checked byte span; memory order, address spans: pure, no I/O, no `unsafe` | the above |
+//! | `map` | the only code that calls memmap2, rustix or libc: map, remap, advise, release; reserve blocks, write-back, page size | the above |
+//! | `bytes` | [`ViewBytesExt`]: byte buffers as views (safe) | `layout` and below |
+//! | `fs` | files before any map: open, create all or nothing, replace atomically, advisory locks | `map` and below |
 //! | `guard` | everything that touches a live map: the guards, their constructors, flushing, growth, locks held, atomic views, the page hooks the engine asks for | all of the above |
 //! | `raw`, `npy` | the formats: where the array lies in a file (options alone, or a header); growth reaches a `.npy` header through the guard's `ShapeHeader` trait, which `npy` implements | `guard` and below |
-//! | `chunked` | the out-of-core engine: builder (`mod.rs`), operands (`operand.rs`), scheduler (`schedule.rs`) | `guard` and below |
+//! | `chunked` | the out-of-core engine: the builder, its operands, and the scheduler that walks them in chunks | `guard` and below |
 //!
 //! `unsafe` code lives in `map` and `guard` (the mapping boundary, including the cast to
 //! atomic views); the formats only declare the public `unsafe fn` constructors, each of

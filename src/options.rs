@@ -62,7 +62,6 @@ pub(crate) enum ShapeSpec<D> {
 /// std::fs::write(&path, &bytes)?;
 ///
 /// let options = MapOptions::new().offset(8).shape((2, 3).f());
-/// // SAFETY: no other process touches files in this fresh temporary folder.
 /// let a = unsafe { Array2::<f64>::map_file_with(&path, &options)? };
 /// assert_eq!(*a, array![[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]]);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
@@ -149,7 +148,6 @@ impl<D: Dimension> MapOptions<D> {
     /// let dir = tempfile::tempdir()?;
     /// let path = dir.path().join("a.bin");
     /// std::fs::write(&path, bytemuck::cast_slice(&[1u32, 2, 3, 4]))?;
-    /// // SAFETY: no other process touches files in this fresh temporary folder.
     /// let tail = unsafe { Array1::<u32>::map_file_with(&path, &MapOptions::new().offset(8))? };
     /// assert_eq!(tail.to_vec(), [3, 4]);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
@@ -173,7 +171,6 @@ impl<D: Dimension> MapOptions<D> {
     /// std::fs::write(&path, bytemuck::cast_slice(&[0i16, 1, 2, 3, 4, 5]))?;
     /// // Every other element, as a 3-element column.
     /// let options = MapOptions::new().shape((3, 1).strides((2, 1)));
-    /// // SAFETY: no other process touches files in this fresh temporary folder.
     /// let a = unsafe { Array2::<i16>::map_file_with(&path, &options)? };
     /// assert_eq!(*a, array![[0], [2], [4]]);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
@@ -198,7 +195,6 @@ impl<D: Dimension> MapOptions<D> {
     /// let path = dir.path().join("a.bin");
     /// std::fs::write(&path, bytemuck::cast_slice(&[0u8; 12]))?;
     /// let options = MapOptions::new().shape_inferred((INFER, 4), Order::RowMajor);
-    /// // SAFETY: no other process touches files in this fresh temporary folder.
     /// let a = unsafe { Array2::<u8>::map_file_with(&path, &options)? };
     /// assert_eq!(a.dim(), (3, 4));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
@@ -221,7 +217,6 @@ impl<D: Dimension> MapOptions<D> {
     /// let path = dir.path().join("a.bin");
     /// std::fs::write(&path, bytemuck::cast_slice(&[1u64, 2, 3, 4, 5]))?;
     /// let middle = MapOptions::new().offset(8).len(24);
-    /// // SAFETY: no other process touches files in this fresh temporary folder.
     /// let a = unsafe { Array1::<u64>::map_file_with(&path, &middle)? };
     /// assert_eq!(a.to_vec(), [2, 3, 4]);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
@@ -246,7 +241,6 @@ impl<D: Dimension> MapOptions<D> {
     /// let path = dir.path().join("a.bin");
     /// std::fs::write(&path, [0u8; 8])?;
     /// let options = MapOptions::new().shape(4).extend_file(true);
-    /// // SAFETY: no other process touches files in this fresh temporary folder.
     /// let a = unsafe { Array1::<u32>::map_file_mut_with(&path, &options)? };
     /// assert_eq!(a.len(), 4);
     /// assert_eq!(std::fs::metadata(&path)?.len(), 16);
@@ -269,7 +263,6 @@ impl<D: Dimension> MapOptions<D> {
     /// let dir = tempfile::tempdir()?;
     /// let path = dir.path().join("a.bin");
     /// std::fs::write(&path, [7u8; 10])?;
-    /// // SAFETY: no other process touches files in this fresh temporary folder.
     /// let a = unsafe { Array1::<u8>::map_file_with(&path, &MapOptions::new().populate(true))? };
     /// assert_eq!(a.sum(), 70);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
@@ -292,7 +285,6 @@ impl<D: Dimension> MapOptions<D> {
     /// let path = dir.path().join("a.bin");
     /// std::fs::write(&path, [1u8; 64])?;
     /// let options = MapOptions::new().advise(Advice::Sequential);
-    /// // SAFETY: no other process touches files in this fresh temporary folder.
     /// let a = unsafe { Array1::<u8>::map_file_with(&path, &options)? };
     /// assert_eq!(a.len(), 64);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
@@ -319,7 +311,6 @@ impl<D: Dimension> MapOptions<D> {
     /// let path = dir.path().join("a.bin");
     /// std::fs::write(&path, b"old")?;
     /// let options = MapOptions::new().shape(2).overwrite(true);
-    /// // SAFETY: no other process touches files in this fresh temporary folder.
     /// let a = unsafe { Array1::<u16>::create_file_with(&path, &options)? };
     /// assert_eq!(a.to_vec(), [0, 0]);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
@@ -350,7 +341,6 @@ impl<D: Dimension> MapOptions<D> {
     /// let writer = MapOptions::new().lock(Lock::Exclusive);
     /// // SAFETY: every program that opens this file takes a lock first.
     /// let a = unsafe { Array1::<u8>::map_file_mut_with(&path, &writer)? };
-    /// // SAFETY: as above.
     /// let b = unsafe { Array1::<u8>::map_file_mut_with(&path, &writer) };
     /// assert!(matches!(b, Err(Error::Locked { lock: Lock::Exclusive, .. })));
     /// drop(a);
@@ -388,7 +378,7 @@ impl<D: Dimension> MapOptions<D> {
 }
 
 /// An advisory lock on a mapped file (`flock` on Unix, `LockFileEx` on Windows), through
-/// std's [`File::lock`] and friends.
+/// std's [`File::lock`](std::fs::File::lock) and friends.
 ///
 /// Many processes may hold a [`Shared`](Lock::Shared) lock on a file at once; an
 /// [`Exclusive`](Lock::Exclusive) lock excludes every other lock. A guard holds its lock
@@ -416,11 +406,9 @@ impl<D: Dimension> MapOptions<D> {
 /// // SAFETY: every program that opens this file takes a lock first.
 /// let a = unsafe { Array1::<u8>::map_file_mut_with(&path, &writer)? };
 /// let shared = MapOptions::new().lock(Lock::Shared);
-/// // SAFETY: as above.
 /// let second = unsafe { Array1::<u8>::map_file_with(&path, &shared) };
 /// assert!(matches!(second, Err(Error::Locked { lock: Lock::Shared, .. })));
 /// drop(a);
-/// // SAFETY: as above.
 /// let reader = unsafe { Array1::<u8>::map_file_with(&path, &shared)? };
 /// assert_eq!(reader.len(), 8);
 /// # Ok::<(), Box<dyn std::error::Error>>(())

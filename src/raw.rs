@@ -62,9 +62,9 @@ pub trait MapFile: Sealed {
     ///
     /// # Errors
     ///
-    /// [`Error::NotFound`], [`Error::PermissionDenied`], [`Error::IsADirectory`],
-    /// [`Error::NotAMultiple`] if the file is not a whole number of elements,
-    /// [`Error::ShapeRequired`] for arrays of more than one dimension, [`Error::Io`].
+    /// [`Error::NotFound`](crate::Error::NotFound), [`Error::PermissionDenied`](crate::Error::PermissionDenied), [`Error::IsADirectory`](crate::Error::IsADirectory),
+    /// [`Error::NotAMultiple`](crate::Error::NotAMultiple) if the file is not a whole number of elements,
+    /// [`Error::ShapeRequired`](crate::Error::ShapeRequired) for arrays of more than one dimension, [`Error::Io`](crate::Error::Io).
     ///
     /// # Example
     ///
@@ -74,7 +74,6 @@ pub trait MapFile: Sealed {
     /// let dir = tempfile::tempdir()?;
     /// let path = dir.path().join("a.bin");
     /// std::fs::write(&path, bytemuck::cast_slice(&[0.0f64, 0.5, 1.0]))?;
-    /// // SAFETY: no other process touches files in this fresh temporary folder.
     /// let a = unsafe { Array1::<f64>::map_file(&path)? };
     /// assert_eq!(*a, array![0.0, 0.5, 1.0]);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
@@ -95,9 +94,9 @@ pub trait MapFile: Sealed {
     ///
     /// # Errors
     ///
-    /// As [`map_file`](Self::map_file), and: [`Error::Misaligned`],
-    /// [`Error::OffsetPastEnd`], [`Error::TooShort`], [`Error::Overflow`],
-    /// [`Error::MultipleInferredAxes`], [`Error::InvalidOption`] (e.g. `extend_file`).
+    /// As [`map_file`](Self::map_file), and: [`Error::Misaligned`](crate::Error::Misaligned),
+    /// [`Error::OffsetPastEnd`](crate::Error::OffsetPastEnd), [`Error::TooShort`](crate::Error::TooShort), [`Error::Overflow`](crate::Error::Overflow),
+    /// [`Error::MultipleInferredAxes`](crate::Error::MultipleInferredAxes), [`Error::InvalidOption`](crate::Error::InvalidOption) (e.g. `extend_file`).
     ///
     /// # Example
     ///
@@ -108,7 +107,6 @@ pub trait MapFile: Sealed {
     /// let path = dir.path().join("a.bin");
     /// std::fs::write(&path, bytemuck::cast_slice(&[1i32, 3, 5, 7]))?;
     /// let options = MapOptions::new().shape((2, 2));
-    /// // SAFETY: no other process touches files in this fresh temporary folder.
     /// let a = unsafe { Array2::<i32>::map_file_with(&path, &options)? };
     /// assert_eq!(*a, array![[1, 3], [5, 7]]);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
@@ -128,7 +126,7 @@ pub trait MapFile: Sealed {
     ///
     /// # Errors
     ///
-    /// As [`map_file`](Self::map_file); [`Error::PermissionDenied`] if the file is
+    /// As [`map_file`](Self::map_file); [`Error::PermissionDenied`](crate::Error::PermissionDenied) if the file is
     /// read-only.
     ///
     /// # Example
@@ -139,7 +137,6 @@ pub trait MapFile: Sealed {
     /// let dir = tempfile::tempdir()?;
     /// let path = dir.path().join("a.bin");
     /// std::fs::write(&path, [1u8, 2, 3])?;
-    /// // SAFETY: no other process touches files in this fresh temporary folder.
     /// let mut a = unsafe { Array1::<u8>::map_file_mut(&path)? };
     /// a[1] = 37;
     /// a.flush()?;
@@ -163,8 +160,8 @@ pub trait MapFile: Sealed {
     ///
     /// # Errors
     ///
-    /// As [`map_file_with`](Self::map_file_with); [`Error::OverlappingStrides`];
-    /// [`Error::NoSpace`] if growing the file finds the disk full.
+    /// As [`map_file_with`](Self::map_file_with); [`Error::OverlappingStrides`](crate::Error::OverlappingStrides);
+    /// [`Error::NoSpace`](crate::Error::NoSpace) if growing the file finds the disk full.
     ///
     /// # Example
     ///
@@ -175,7 +172,6 @@ pub trait MapFile: Sealed {
     /// let path = dir.path().join("a.bin");
     /// std::fs::write(&path, [0u8; 4])?;
     /// let options = MapOptions::new().shape((2, 2).f());
-    /// // SAFETY: no other process touches files in this fresh temporary folder.
     /// let mut a = unsafe { Array2::<u8>::map_file_mut_with(&path, &options)? };
     /// a[[1, 0]] = 5;
     /// a.close()?;
@@ -209,7 +205,6 @@ pub trait MapFile: Sealed {
     /// let dir = tempfile::tempdir()?;
     /// let path = dir.path().join("a.bin");
     /// std::fs::write(&path, [1u8, 2, 3])?;
-    /// // SAFETY: no other process touches files in this fresh temporary folder.
     /// let mut a = unsafe { Array1::<u8>::map_file_copy(&path)? };
     /// a[0] = 9;
     /// assert_eq!(a.to_vec(), [9, 2, 3]);
@@ -233,7 +228,7 @@ pub trait MapFile: Sealed {
     ///
     /// # Errors
     ///
-    /// As [`map_file_with`](Self::map_file_with); [`Error::OverlappingStrides`].
+    /// As [`map_file_with`](Self::map_file_with); [`Error::OverlappingStrides`](crate::Error::OverlappingStrides).
     ///
     /// # Example
     ///
@@ -244,7 +239,6 @@ pub trait MapFile: Sealed {
     /// let path = dir.path().join("a.bin");
     /// std::fs::write(&path, [1u8, 2, 3, 4])?;
     /// let options = MapOptions::new().shape((2, 2));
-    /// // SAFETY: no other process touches files in this fresh temporary folder.
     /// let mut a = unsafe { Array2::<u8>::map_file_copy_with(&path, &options)? };
     /// *a *= 2;
     /// assert_eq!(*a, array![[2, 4], [6, 8]]);
@@ -262,7 +256,7 @@ pub trait MapFile: Sealed {
     ///
     /// Every argument is checked before the disk is touched, an existing file is never
     /// replaced (see [`MapOptions::overwrite`]), and the file's blocks are reserved, so a
-    /// full disk is an [`Error::NoSpace`] now rather than a `SIGBUS` later.
+    /// full disk is an [`Error::NoSpace`](crate::Error::NoSpace) now rather than a `SIGBUS` later.
     ///
     /// # Safety
     ///
@@ -271,8 +265,8 @@ pub trait MapFile: Sealed {
     ///
     /// # Errors
     ///
-    /// [`Error::AlreadyExists`], [`Error::NoSpace`], [`Error::PermissionDenied`],
-    /// [`Error::Overflow`], [`Error::OverlappingStrides`], [`Error::Io`].
+    /// [`Error::AlreadyExists`](crate::Error::AlreadyExists), [`Error::NoSpace`](crate::Error::NoSpace), [`Error::PermissionDenied`](crate::Error::PermissionDenied),
+    /// [`Error::Overflow`](crate::Error::Overflow), [`Error::OverlappingStrides`](crate::Error::OverlappingStrides), [`Error::Io`](crate::Error::Io).
     ///
     /// # Example
     ///
@@ -281,7 +275,6 @@ pub trait MapFile: Sealed {
     ///
     /// let dir = tempfile::tempdir()?;
     /// let path = dir.path().join("c.bin");
-    /// // SAFETY: no other process touches files in this fresh temporary folder.
     /// let mut c = unsafe { Array2::<f64>::create_file(&path, (3, 4))? };
     /// c.fill(2.0);
     /// c.close()?;
@@ -308,8 +301,8 @@ pub trait MapFile: Sealed {
     ///
     /// # Errors
     ///
-    /// As [`create_file`](Self::create_file); [`Error::ShapeRequired`] without a shape;
-    /// [`Error::InvalidOption`] for an inferred axis or a `len`.
+    /// As [`create_file`](Self::create_file); [`Error::ShapeRequired`](crate::Error::ShapeRequired) without a shape;
+    /// [`Error::InvalidOption`](crate::Error::InvalidOption) for an inferred axis or a `len`.
     ///
     /// # Example
     ///
@@ -319,7 +312,6 @@ pub trait MapFile: Sealed {
     /// let dir = tempfile::tempdir()?;
     /// let path = dir.path().join("c.bin");
     /// let options = MapOptions::new().shape((2, 2).f()).offset(16);
-    /// // SAFETY: no other process touches files in this fresh temporary folder.
     /// let c = unsafe { Array2::<u32>::create_file_with(&path, &options)? };
     /// assert_eq!(c.offset(), 16);
     /// assert_eq!(std::fs::metadata(&path)?.len(), 16 + 16);

@@ -46,11 +46,8 @@
 //! std::fs::write(&a_path, bytemuck::cast_slice(&values))?;
 //! std::fs::write(&b_path, bytemuck::cast_slice(&values))?;
 //!
-//! // SAFETY: no other process touches files in this fresh temporary folder.
 //! let a = unsafe { Array2::<f64>::map_file_with(&a_path, &MapOptions::new().shape((1000, 100)))? };
-//! // SAFETY: as above.
 //! let b = unsafe { Array2::<f64>::map_file_with(&b_path, &MapOptions::new().shape((1000, 100)))? };
-//! // SAFETY: as above.
 //! let mut c = unsafe { Array2::<f64>::create_file(&c_path, a.raw_dim())? };
 //!
 //! let mut reports = 0;
@@ -118,7 +115,6 @@ const EVICT_LAG: usize = 4;
 ///
 /// let dir = tempfile::tempdir()?;
 /// let path = dir.path().join("c.bin");
-/// // SAFETY: no other process touches files in this fresh temporary folder.
 /// let mut c = unsafe { Array1::<i64>::create_file(&path, 5)? };
 /// let a = array![1i64, 2, 3, 4, 5]; // in memory
 /// ndmmap::chunked::Zip::from(&mut c).and(&a).for_each(|c, &a| *c = 10 * a)?;
@@ -159,7 +155,6 @@ struct Settings {
 /// let dir = tempfile::tempdir()?;
 /// let path = dir.path().join("c.bin");
 /// // A Fortran-order output: chunks are slabs of columns.
-/// // SAFETY: no other process touches files in this fresh temporary folder.
 /// let mut c = unsafe {
 ///     Array2::<f32>::create_file_with(&path, &MapOptions::new().shape((300, 400).f()))?
 /// };
@@ -207,7 +202,6 @@ impl<'a, P1: ChunkView<D>, D: Dimension> Zip<'a, (P1,), D> {
     ///
     /// let dir = tempfile::tempdir()?;
     /// let path = dir.path().join("c.bin");
-    /// // SAFETY: no other process touches files in this fresh temporary folder.
     /// let mut c = unsafe { Array1::<u16>::create_file(&path, 3)? };
     /// ndmmap::chunked::Zip::from(&mut c).for_each(|c| *c = 7)?;
     /// assert_eq!(std::fs::read(&path)?, bytemuck::cast_slice(&[7u16, 7, 7]));
@@ -289,7 +283,6 @@ impl<'a, P, D: Dimension> Zip<'a, P, D> {
     /// use ndmmap::prelude::*;
     ///
     /// let dir = tempfile::tempdir()?;
-    /// // SAFETY: no other process touches files in this fresh temporary folder.
     /// let mut c = unsafe { Array1::<u8>::create_file(dir.path().join("c.bin"), 4)? };
     /// ndmmap::chunked::Zip::from(&mut c).write_behind(false).for_each(|x| *x = 1)?;
     /// assert_eq!(c.sum(), 4);
@@ -332,7 +325,7 @@ impl<'a, P, D: Dimension> Zip<'a, P, D> {
     /// array, and new chunks reuse the memory of evicted ones instead of taking fresh pages
     /// (whose first touch is the main cost of writing a new file through a map). The price:
     /// reading the output back afterwards reads the disk. Turn it off when the output is
-    /// read again soon and fits in RAM. Measured in `benches/RESULTS.md`.
+    /// read again soon and fits in RAM.
     ///
     /// # Example
     ///
@@ -341,7 +334,6 @@ impl<'a, P, D: Dimension> Zip<'a, P, D> {
     ///
     /// let dir = tempfile::tempdir()?;
     /// let path = dir.path().join("c.bin");
-    /// // SAFETY: no other process touches files in this fresh temporary folder.
     /// let mut c = unsafe { Array1::<u8>::create_file(&path, 100_000)? };
     /// ndmmap::chunked::Zip::from(&mut c)
     ///     .chunk_bytes(4096)
@@ -413,7 +405,6 @@ macro_rules! impl_zip {
             ///
             /// let dir = tempfile::tempdir()?;
             /// let path = dir.path().join("c.bin");
-            /// // SAFETY: no other process touches files in this fresh temporary folder.
             /// let mut c = unsafe { Array2::<f64>::create_file(&path, (4, 3))? };
             /// let a = Array2::from_shape_fn((4, 3), |(i, j)| (3 * i + j) as f64);
             /// ndmmap::chunked::Zip::from(&mut c).and(&a).for_each(|c, &a| *c = a * a)?;

@@ -43,7 +43,6 @@ mod header;
 ///
 /// let dir = tempfile::tempdir()?;
 /// let path = dir.path().join("missing.bin");
-/// // SAFETY: no other process touches files in this fresh temporary folder.
 /// let err = unsafe { Array1::<f64>::map_file(&path) }.unwrap_err();
 /// assert!(matches!(err, ndmmap::Error::NotFound { .. }));
 /// assert!(err.to_string().contains("missing.bin"));
@@ -322,7 +321,7 @@ pub enum Error {
         /// The file.
         path: PathBuf,
         /// The lock asked for.
-        lock: crate::Lock,
+        lock: crate::options::Lock,
     },
 
     /// The array cannot grow ([`MmapArrayMut::append`](crate::MmapArrayMut::append) and

@@ -26,7 +26,6 @@ impl<A: 'static, D: Dimension> MmapArrayMut<A, D> {
     ///
     /// let dir = tempfile::tempdir()?;
     /// let path = dir.path().join("c.bin");
-    /// // SAFETY: no other process touches files in this fresh temporary folder.
     /// let mut c = unsafe { Array1::<u8>::create_file(&path, 2)? };
     /// c[1] = 37;
     /// c.flush()?;
@@ -38,7 +37,7 @@ impl<A: 'static, D: Dimension> MmapArrayMut<A, D> {
             return Ok(());
         }
         self.map.flush_range(0, self.len).map_err(|e| self.flush_error(e))?;
-        // What growth wrote through the file rather than the map (see `crate::grow`).
+        // What growth wrote through the file rather than the map (see `guard::grow`).
         self.growth.sync_file_writes(&self.backing).map_err(|e| self.flush_error(e))
     }
 
@@ -55,7 +54,6 @@ impl<A: 'static, D: Dimension> MmapArrayMut<A, D> {
     /// use ndmmap::prelude::*;
     ///
     /// let dir = tempfile::tempdir()?;
-    /// // SAFETY: no other process touches files in this fresh temporary folder.
     /// let mut c = unsafe { Array1::<u8>::create_file(dir.path().join("c.bin"), 2)? };
     /// c.fill(1);
     /// c.flush_async()?;
@@ -83,7 +81,6 @@ impl<A: 'static, D: Dimension> MmapArrayMut<A, D> {
     /// use ndmmap::prelude::*;
     ///
     /// let dir = tempfile::tempdir()?;
-    /// // SAFETY: no other process touches files in this fresh temporary folder.
     /// let mut c = unsafe { Array1::<u64>::create_file(dir.path().join("c.bin"), 1024)? };
     /// c[3] = 1;
     /// c.flush_range(24..32)?;
@@ -123,7 +120,6 @@ impl<A: 'static, D: Dimension> MmapArrayMut<A, D> {
     ///
     /// let dir = tempfile::tempdir()?;
     /// let path = dir.path().join("c.bin");
-    /// // SAFETY: no other process touches files in this fresh temporary folder.
     /// let mut c = unsafe { Array2::<f64>::create_file(&path, (1000, 100))? };
     /// c.column_mut(7).fill(2.0);
     /// c.flush_view(&c.column(7))?;
@@ -175,7 +171,6 @@ impl<A: 'static, D: Dimension> MmapArrayMut<A, D> {
     ///
     /// let dir = tempfile::tempdir()?;
     /// let path = dir.path().join("c.bin");
-    /// // SAFETY: no other process touches files in this fresh temporary folder.
     /// let mut c = unsafe { Array1::<u8>::create_file(&path, 1)? };
     /// c[0] = 1;
     /// c.close()?;

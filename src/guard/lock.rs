@@ -50,7 +50,6 @@ impl<A: 'static, D: Dimension> MmapArray<A, D> {
     /// // SAFETY: every program that opens this file takes a lock first.
     /// let a = unsafe { Array1::<u8>::map_file(&path)? };
     /// a.lock(Lock::Shared)?;
-    /// // SAFETY: as above.
     /// let b = unsafe { Array1::<u8>::map_file(&path)? };
     /// b.lock(Lock::Shared)?; // shared locks coexist
     /// # Ok::<(), Box<dyn std::error::Error>>(())
@@ -78,7 +77,6 @@ impl<A: 'static, D: Dimension> MmapArray<A, D> {
     /// // SAFETY: every program that opens this file takes a lock first.
     /// let a = unsafe { Array1::<u8>::map_file(&path)? };
     /// a.try_lock(Lock::Exclusive)?;
-    /// // SAFETY: as above.
     /// let b = unsafe { Array1::<u8>::map_file(&path)? };
     /// assert!(matches!(b.try_lock(Lock::Shared), Err(Error::Locked { .. })));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
@@ -105,7 +103,6 @@ impl<A: 'static, D: Dimension> MmapArray<A, D> {
     /// // SAFETY: every program that opens this file takes a lock first.
     /// let a = unsafe { Array1::<u8>::map_file_with(&path, &exclusive)? };
     /// a.unlock()?;
-    /// // SAFETY: as above.
     /// let b = unsafe { Array1::<u8>::map_file(&path)? };
     /// b.try_lock(Lock::Exclusive)?;
     /// # Ok::<(), Box<dyn std::error::Error>>(())
@@ -164,7 +161,6 @@ impl<A: 'static, D: Dimension> MmapArrayMut<A, D> {
     /// // SAFETY: every program that opens this file takes a lock first.
     /// let c = unsafe { Array1::<u32>::create_file(&path, 4)? };
     /// c.try_lock(Lock::Shared)?;
-    /// // SAFETY: as above.
     /// let d = unsafe { Array1::<u32>::map_file_mut(&path)? };
     /// assert!(matches!(d.try_lock(Lock::Exclusive), Err(Error::Locked { .. })));
     /// d.try_lock(Lock::Shared)?;
@@ -193,7 +189,6 @@ impl<A: 'static, D: Dimension> MmapArrayMut<A, D> {
     /// let c = unsafe { Array1::<u32>::create_file_with(&path, &options)? };
     /// c.unlock()?;
     /// let shared = MapOptions::new().lock(Lock::Shared);
-    /// // SAFETY: as above.
     /// let d = unsafe { Array1::<u32>::map_file_with(&path, &shared)? };
     /// assert_eq!(d.len(), 4);
     /// # Ok::<(), Box<dyn std::error::Error>>(())

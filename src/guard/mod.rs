@@ -53,7 +53,6 @@ pub(crate) struct Backing {
 /// let path = dir.path().join("a.bin");
 /// std::fs::write(&path, [0u8; 8]).unwrap();
 /// let view = {
-///     // SAFETY: no other process touches files in this fresh temporary folder.
 ///     let guard = unsafe { Array1::<u8>::map_file(&path).unwrap() };
 ///     guard.view()
 /// }; // error: `guard` does not live long enough
@@ -71,7 +70,6 @@ pub(crate) struct Backing {
 /// let dir = tempfile::tempdir()?;
 /// let path = dir.path().join("a.bin");
 /// std::fs::write(&path, bytemuck::cast_slice(&[1.5f64, 2.5, 3.0]))?;
-/// // SAFETY: no other process touches files in this fresh temporary folder.
 /// let a = unsafe { Array1::<f64>::map_file(&path)? };
 /// assert_eq!(a.sum(), 7.0);
 /// assert_eq!(a.mode(), Mode::ReadOnly);
@@ -111,12 +109,10 @@ pub struct MmapArray<A: 'static, D> {
 ///
 /// let dir = tempfile::tempdir()?;
 /// let path = dir.path().join("c.bin");
-/// // SAFETY: no other process touches files in this fresh temporary folder.
 /// let mut c = unsafe { Array2::<f32>::create_file(&path, (2, 3))? };
 /// c.fill(1.0);
 /// c[[1, 2]] = 5.0;
 /// c.close()?;
-/// // SAFETY: as above.
 /// let again = unsafe { Array1::<f32>::map_file(&path)? };
 /// assert_eq!(again.to_vec(), [1.0, 1.0, 1.0, 1.0, 1.0, 5.0]);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
@@ -131,7 +127,7 @@ pub struct MmapArrayMut<A: 'static, D> {
     /// which would alias the view's unique borrow.
     len: usize,
     backing: Backing,
-    /// Capacity and file kind for growth (`crate::grow`); its tail is cut off on drop.
+    /// Capacity and file kind for growth (`guard::grow`); its tail is cut off on drop.
     growth: Growth,
 }
 
@@ -159,7 +155,6 @@ impl<A: 'static, D: Dimension> MmapArray<A, D> {
     /// let dir = tempfile::tempdir()?;
     /// let path = dir.path().join("a.bin");
     /// std::fs::write(&path, [1u8, 2, 3])?;
-    /// // SAFETY: no other process touches files in this fresh temporary folder.
     /// let a = unsafe { Array1::<u8>::map_file(&path)? };
     /// let v: ArrayView1<u8> = a.view();
     /// assert_eq!(v, array![1, 2, 3]);
@@ -180,7 +175,6 @@ impl<A: 'static, D: Dimension> MmapArray<A, D> {
     /// let dir = tempfile::tempdir()?;
     /// let path = dir.path().join("a.bin");
     /// std::fs::write(&path, [0u8; 4])?;
-    /// // SAFETY: no other process touches files in this fresh temporary folder.
     /// let a = unsafe { Array1::<u8>::map_file(&path)? };
     /// assert_eq!(a.path(), path);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
@@ -200,7 +194,6 @@ impl<A: 'static, D: Dimension> MmapArray<A, D> {
     /// let dir = tempfile::tempdir()?;
     /// let path = dir.path().join("a.bin");
     /// std::fs::write(&path, [0u8; 16])?;
-    /// // SAFETY: no other process touches files in this fresh temporary folder.
     /// let a = unsafe { Array1::<u32>::map_file_with(&path, &MapOptions::new().offset(4))? };
     /// assert_eq!((a.offset(), a.len()), (4, 3));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
@@ -220,7 +213,6 @@ impl<A: 'static, D: Dimension> MmapArray<A, D> {
     /// let dir = tempfile::tempdir()?;
     /// let path = dir.path().join("a.bin");
     /// std::fs::write(&path, [0u8; 4])?;
-    /// // SAFETY: no other process touches files in this fresh temporary folder.
     /// let a = unsafe { Array1::<u8>::map_file(&path)? };
     /// assert_eq!(a.mode(), Mode::ReadOnly);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
@@ -245,7 +237,6 @@ impl<A: 'static, D: Dimension> MmapArray<A, D> {
     /// let dir = tempfile::tempdir()?;
     /// let path = dir.path().join("a.bin");
     /// std::fs::write(&path, [1u8; 64])?;
-    /// // SAFETY: no other process touches files in this fresh temporary folder.
     /// let a = unsafe { Array1::<u8>::map_file(&path)? };
     /// a.advise(Advice::WillNeed)?;
     /// assert_eq!(a.sum(), 64);
@@ -365,7 +356,7 @@ impl<A: 'static, D> MmapArrayMut<A, D> {
 }
 
 impl<A: 'static, D> Drop for MmapArrayMut<A, D> {
-    /// Cuts off any capacity that growth left past the array's end (see `crate::grow`),
+    /// Cuts off any capacity that growth left past the array's end (see `guard::grow`),
     /// so the file holds the array and nothing after it. Errors cannot be reported here;
     /// [`close`](MmapArrayMut::close) reports them.
     fn drop(&mut self) {
@@ -382,7 +373,6 @@ impl<A: 'static, D: Dimension> MmapArrayMut<A, D> {
     /// use ndmmap::prelude::*;
     ///
     /// let dir = tempfile::tempdir()?;
-    /// // SAFETY: no other process touches files in this fresh temporary folder.
     /// let c = unsafe { Array1::<u8>::create_file(dir.path().join("c.bin"), 3)? };
     /// assert_eq!(c.view(), array![0, 0, 0]);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
@@ -400,7 +390,6 @@ impl<A: 'static, D: Dimension> MmapArrayMut<A, D> {
     /// use ndmmap::prelude::*;
     ///
     /// let dir = tempfile::tempdir()?;
-    /// // SAFETY: no other process touches files in this fresh temporary folder.
     /// let mut c = unsafe { Array2::<u8>::create_file(dir.path().join("c.bin"), (2, 2))? };
     /// let mut v: ArrayViewMut2<u8> = c.view_mut();
     /// v.row_mut(1).fill(9);
@@ -421,7 +410,6 @@ impl<A: 'static, D: Dimension> MmapArrayMut<A, D> {
     ///
     /// let dir = tempfile::tempdir()?;
     /// let path = dir.path().join("c.bin");
-    /// // SAFETY: no other process touches files in this fresh temporary folder.
     /// let c = unsafe { Array1::<u8>::create_file(&path, 3)? };
     /// assert_eq!(c.path(), path);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
@@ -440,7 +428,6 @@ impl<A: 'static, D: Dimension> MmapArrayMut<A, D> {
     ///
     /// let dir = tempfile::tempdir()?;
     /// let options = MapOptions::new().shape(3).offset(64);
-    /// // SAFETY: no other process touches files in this fresh temporary folder.
     /// let c = unsafe { Array1::<u8>::create_file_with(dir.path().join("c.bin"), &options)? };
     /// assert_eq!(c.offset(), 64);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
@@ -458,7 +445,6 @@ impl<A: 'static, D: Dimension> MmapArrayMut<A, D> {
     /// use ndmmap::prelude::*;
     ///
     /// let dir = tempfile::tempdir()?;
-    /// // SAFETY: no other process touches files in this fresh temporary folder.
     /// let c = unsafe { Array1::<u8>::create_file(dir.path().join("c.bin"), 3)? };
     /// assert_eq!(c.mode(), Mode::ReadWrite);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
@@ -480,7 +466,6 @@ impl<A: 'static, D: Dimension> MmapArrayMut<A, D> {
     /// use ndmmap::prelude::*;
     ///
     /// let dir = tempfile::tempdir()?;
-    /// // SAFETY: no other process touches files in this fresh temporary folder.
     /// let c = unsafe { Array1::<u8>::create_file(dir.path().join("c.bin"), 4096)? };
     /// c.advise(Advice::Sequential)?;
     /// # Ok::<(), Box<dyn std::error::Error>>(())

@@ -28,7 +28,6 @@ use crate::private::Sealed;
 /// let path = dir.path().join("a.npy");
 /// array![1i32, 2, 3].save_npy(&path)?;
 /// let options = NpyOptions::new().max_header_size(256).advise(Advice::Sequential);
-/// // SAFETY: no other process touches files in this fresh temporary folder.
 /// let a = unsafe { Array1::<i32>::map_npy_with(&path, &options)? };
 /// assert_eq!(a.sum(), 6);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
@@ -71,7 +70,6 @@ impl NpyOptions {
     /// let dir = tempfile::tempdir()?;
     /// let path = dir.path().join("a.npy");
     /// array![1u8].save_npy(&path)?;
-    /// // SAFETY: no other process touches files in this fresh temporary folder.
     /// let err = unsafe { Array1::<u8>::map_npy_with(&path, &NpyOptions::new().max_header_size(50)) };
     /// assert!(matches!(err, Err(ndmmap::Error::Npy { .. })));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
@@ -94,7 +92,6 @@ impl NpyOptions {
     /// let path = dir.path().join("a.npy");
     /// std::fs::write(&path, b"old")?;
     /// let options = NpyOptions::new().overwrite(true);
-    /// // SAFETY: no other process touches files in this fresh temporary folder.
     /// let a = unsafe { Array1::<f32>::create_npy_with(&path, 4, &options)? };
     /// assert_eq!(a.len(), 4);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
@@ -120,7 +117,6 @@ impl NpyOptions {
     /// let file = std::fs::OpenOptions::new().write(true).open(&path)?;
     /// file.set_len(128 + 2)?; // lose the last two elements
     /// let options = NpyOptions::new().extend_file(true);
-    /// // SAFETY: no other process touches files in this fresh temporary folder.
     /// let a = unsafe { Array1::<u8>::map_npy_mut_with(&path, &options)? };
     /// assert_eq!(a.to_vec(), [1, 2, 0, 0]);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
@@ -142,7 +138,6 @@ impl NpyOptions {
     /// let dir = tempfile::tempdir()?;
     /// let path = dir.path().join("a.npy");
     /// array![1u8, 2].save_npy(&path)?;
-    /// // SAFETY: no other process touches files in this fresh temporary folder.
     /// let a = unsafe { Array1::<u8>::map_npy_with(&path, &NpyOptions::new().populate(true))? };
     /// assert_eq!(a.len(), 2);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
@@ -165,7 +160,6 @@ impl NpyOptions {
     /// let path = dir.path().join("a.npy");
     /// array![1u8, 2].save_npy(&path)?;
     /// let options = NpyOptions::new().advise(Advice::Random);
-    /// // SAFETY: no other process touches files in this fresh temporary folder.
     /// let a = unsafe { Array1::<u8>::map_npy_with(&path, &options)? };
     /// assert_eq!(a.len(), 2);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
@@ -191,9 +185,7 @@ impl NpyOptions {
     /// let path = dir.path().join("a.npy");
     /// array![1u8, 2].save_npy(&path)?;
     /// let options = NpyOptions::new().lock(Lock::Shared);
-    /// // SAFETY: no other process touches files in this fresh temporary folder.
     /// let reader = unsafe { Array1::<u8>::map_npy_with(&path, &options)? };
-    /// // SAFETY: as above.
     /// let writer = unsafe { Array1::<u8>::map_npy_mut_with(&path, &NpyOptions::new().lock(Lock::Exclusive)) };
     /// assert!(matches!(writer, Err(ndmmap::Error::Locked { .. })));
     /// drop(reader);
@@ -218,7 +210,6 @@ impl NpyOptions {
     /// let path = dir.path().join("a.npy");
     /// array![1u8, 2].save_npy(&path)?;
     /// let options = NpyOptions::new().lock(Lock::Exclusive).wait_for_lock(true);
-    /// // SAFETY: no other process touches files in this fresh temporary folder.
     /// let a = unsafe { Array1::<u8>::map_npy_mut_with(&path, &options)? };
     /// assert_eq!(a.len(), 2);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
@@ -271,7 +262,6 @@ pub trait MapNpy: Sealed {
     /// let dir = tempfile::tempdir()?;
     /// let path = dir.path().join("x.npy");
     /// array![[1.0f64, 2.0, 3.0], [4.0, 5.0, 6.0]].save_npy(&path)?;
-    /// // SAFETY: no other process touches files in this fresh temporary folder.
     /// let x = unsafe { Array2::<f64>::map_npy(&path)? };
     /// assert_eq!(x.sum_axis(Axis(0)), array![5.0, 7.0, 9.0]);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
@@ -303,7 +293,6 @@ pub trait MapNpy: Sealed {
     /// let dir = tempfile::tempdir()?;
     /// let path = dir.path().join("x.npy");
     /// array![1u16, 2].save_npy(&path)?;
-    /// // SAFETY: no other process touches files in this fresh temporary folder.
     /// let x = unsafe { ArrayD::<u16>::map_npy_with(&path, &NpyOptions::new())? };
     /// assert_eq!(x.shape(), &[2]);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
@@ -333,7 +322,6 @@ pub trait MapNpy: Sealed {
     /// let dir = tempfile::tempdir()?;
     /// let path = dir.path().join("x.npy");
     /// array![1i64, 2].save_npy(&path)?;
-    /// // SAFETY: no other process touches files in this fresh temporary folder.
     /// let mut x = unsafe { Array1::<i64>::map_npy_mut(&path)? };
     /// x[0] = 40;
     /// x.close()?;
@@ -368,7 +356,6 @@ pub trait MapNpy: Sealed {
     /// let dir = tempfile::tempdir()?;
     /// let path = dir.path().join("x.npy");
     /// array![1u8].save_npy(&path)?;
-    /// // SAFETY: no other process touches files in this fresh temporary folder.
     /// let mut x = unsafe { Array1::<u8>::map_npy_mut_with(&path, &NpyOptions::new())? };
     /// x[0] += 1;
     /// assert_eq!(x[0], 2);
@@ -399,7 +386,6 @@ pub trait MapNpy: Sealed {
     /// let dir = tempfile::tempdir()?;
     /// let path = dir.path().join("x.npy");
     /// array![1.0f32, 2.0].save_npy(&path)?;
-    /// // SAFETY: no other process touches files in this fresh temporary folder.
     /// let mut x = unsafe { Array1::<f32>::map_npy_copy(&path)? };
     /// x[0] = 9.0;
     /// drop(x);
@@ -434,7 +420,6 @@ pub trait MapNpy: Sealed {
     /// let dir = tempfile::tempdir()?;
     /// let path = dir.path().join("x.npy");
     /// array![3u32].save_npy(&path)?;
-    /// // SAFETY: no other process touches files in this fresh temporary folder.
     /// let x = unsafe { Array1::<u32>::map_npy_copy_with(&path, &NpyOptions::new())? };
     /// assert_eq!(x.mode(), Mode::CopyOnWrite);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
@@ -469,7 +454,6 @@ pub trait MapNpy: Sealed {
     ///
     /// let dir = tempfile::tempdir()?;
     /// let path = dir.path().join("y.npy");
-    /// // SAFETY: no other process touches files in this fresh temporary folder.
     /// let mut y = unsafe { Array3::<f64>::create_npy(&path, (4, 8, 8))? };
     /// y.slice_mut(s![1, .., ..]).fill(1.0);
     /// y.close()?;
@@ -505,7 +489,6 @@ pub trait MapNpy: Sealed {
     ///
     /// let dir = tempfile::tempdir()?;
     /// let path = dir.path().join("f.npy");
-    /// // SAFETY: no other process touches files in this fresh temporary folder.
     /// let y = unsafe { Array2::<u8>::create_npy_with(&path, (2, 3).f(), &NpyOptions::new())? };
     /// assert!(y.t().is_standard_layout());
     /// assert!(ndmmap::npy::inspect(&path)?.fortran_order);

@@ -21,7 +21,6 @@
 //! let dir = tempfile::tempdir()?;
 //! let path = dir.path().join("features.npy");
 //! array![[1.0f32, 2.0], [3.0, 4.0]].save_npy(&path)?;
-//! // SAFETY: no other process touches files in this fresh temporary folder.
 //! let x = unsafe { Array2::<f32>::map_npy(&path)? };
 //! assert_eq!(x.sum(), 10.0);
 //! let header = ndmmap::npy::inspect(&path)?;

@@ -39,7 +39,6 @@ pub trait WriteNpyExt: crate::private::Sealed {
     /// let path = dir.path().join("t.npy");
     /// let a = array![[1u32, 2, 3], [4, 5, 6]];
     /// a.t().save_npy(&path)?; // Fortran order on disk, no copy
-    /// // SAFETY: no other process touches files in this fresh temporary folder.
     /// let t = unsafe { Array2::<u32>::map_npy(&path)? };
     /// assert_eq!(*t, a.t());
     /// # Ok::<(), Box<dyn std::error::Error>>(())
