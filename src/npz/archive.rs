@@ -532,6 +532,10 @@ fn list(path: &Path, file: &File, options: &NpzOptions) -> Result<Vec<NpzMember>
     // A second handle for zip; ndmmap's own reads seek before each read too.
     let mut zip =
         zip::ZipArchive::new(file_for_zip(path, file)?).map_err(|e| error(None, zip_error(e)))?;
+    if zip.has_duplicate_names() {
+        // The zip reader keeps one entry per name, so the others cannot be named here.
+        return Err(error(None, NpzError::DuplicateName));
+    }
     let directory_start = zip.central_directory_start();
     let mut members = Vec::new();
     // Every member's byte range (local header to end of data), for the overlap check.
