@@ -38,7 +38,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let started = Instant::now();
     let mut writer = NpzWriter::create(&path)?;
-    writer.add("labels", &Array1::from_iter(0..rows as u32))?;
+    writer.add("labels", &Array1::from_iter(0..u32::try_from(rows)?))?;
     writer.add("big", &big)?;
     writer.add_compressed("meta", &array![1.0f64, 2.0, 3.0])?;
     writer.finish()?;
