@@ -526,6 +526,32 @@ fn names_outside_the_archive_and_zip_bombs_are_refused() {
         );
         assert_eq!(std::fs::read(&path).unwrap(), before);
     }
+    // A stored member whose data is not aligned for its elements (as zip writers other
+    // than ndmmap's may leave it): read works, map is a typed error naming the remedy.
+    let path = dir.path().join("misaligned.npz");
+    {
+        let npy = dir.path().join("f8.npy");
+        array![1.5f64, 2.5].save_npy(&npy).unwrap();
+        let mut zip = zip::ZipWriter::new(std::fs::File::create(&path).unwrap());
+        let options = zip::write::SimpleFileOptions::default()
+            .compression_method(zip::CompressionMethod::Stored);
+        zip.start_file("x.npy", options).unwrap();
+        zip.write_all(&std::fs::read(&npy).unwrap()).unwrap();
+        zip.finish().unwrap();
+        std::fs::remove_file(npy).unwrap();
+    }
+    let archive = NpzArchive::open(&path).unwrap();
+    let offset = archive.member("x").unwrap().data_offset.unwrap();
+    assert_ne!(offset % 8, 0, "the fixture should be misaligned");
+    assert!(!archive.member("x").unwrap().is_mappable(8));
+    // SAFETY: the archive is in a fresh temporary folder that nothing else writes.
+    let err = unsafe { archive.map::<f64, Ix1>("x") }.unwrap_err();
+    assert!(
+        matches!(err, Error::Npz { source: NpzError::Misaligned { offset: o, align: 8 }, .. } if o == offset),
+        "{err:?}"
+    );
+    assert_eq!(archive.read::<f64, Ix1>("x").unwrap(), array![1.5, 2.5]);
+
     // Non-array members are not listed (NumPy would return their bytes).
     let path = dir.path().join("notes.npz");
     zip_with_names(&path, &["x.npy", "README.txt"]);
