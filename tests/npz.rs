@@ -222,6 +222,14 @@ fn numpy_loads_what_ndmmap_writes_and_every_stored_member_maps() {
             // SAFETY: as above.
             let mapped = unsafe { archive.map::<Complex<f32>, Ix1>("cplx") }.unwrap();
             assert_eq!(*mapped, cplx);
+            // Empty and 0-d members map too.
+            // SAFETY: as above.
+            let mapped = unsafe { archive.map::<i64, Ix2>("empty") }.unwrap();
+            assert_eq!(mapped.shape(), &[0, 4]);
+            // SAFETY: as above.
+            let mut mapped = unsafe { archive.map_mut::<f32, Ix0>("scalar") }.unwrap();
+            mapped[()] = 2.5;
+            mapped.close().unwrap();
         }
         assert_eq!(archive.read::<u32, Ix1>("odd").unwrap(), array![0, 3, 6, 9]);
     }
