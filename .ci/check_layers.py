@@ -25,6 +25,7 @@ LAYERS = [
     ["bytes", "fs"],
     ["guard"],
     ["raw", "npy"],
+    ["npz"],
     ["chunked"],
 ]
 ANYONE = {"private"}

@@ -57,6 +57,56 @@ pub(crate) fn write_atomically(
     .map(drop)
 }
 
+/// A whole new file built under a temporary name beside its destination, written in
+/// several steps, then synced and renamed into place by [`commit`](Self::commit). Dropped
+/// without a commit, it removes the temporary file: nothing is left behind.
+#[cfg(feature = "npz")]
+#[derive(Debug)]
+pub(crate) struct NewFile {
+    path: PathBuf,
+    temp: PathBuf,
+    file: Option<File>,
+}
+
+#[cfg(feature = "npz")]
+impl NewFile {
+    /// Starts a new file that will replace `path` (which need not exist).
+    pub(crate) fn create(path: &Path) -> Result<Self> {
+        if path.is_dir() {
+            return Err(Error::IsADirectory { path: path.to_path_buf() });
+        }
+        let (temp, file) = create_temp_beside(path)?;
+        Ok(NewFile { path: path.to_path_buf(), temp, file: Some(file) })
+    }
+
+    /// The file being written, or `None` once taken back by [`commit`](Self::commit).
+    pub(crate) fn file(&self) -> Option<&File> {
+        self.file.as_ref()
+    }
+
+    /// Syncs the file and renames it over the destination.
+    pub(crate) fn commit(mut self) -> Result<()> {
+        let file = self.file.take();
+        let synced = file.as_ref().map_or(Ok(()), File::sync_all);
+        synced.and_then(|()| std::fs::rename(&self.temp, &self.path)).map_err(|e| {
+            let _ = std::fs::remove_file(&self.temp);
+            Error::io(&self.path, "write", 0, e)
+        })?;
+        self.temp = PathBuf::new();
+        Ok(())
+    }
+}
+
+#[cfg(feature = "npz")]
+impl Drop for NewFile {
+    fn drop(&mut self) {
+        if !self.temp.as_os_str().is_empty() {
+            // Best effort: the temporary file is ours and holds nothing of the caller's yet.
+            let _ = std::fs::remove_file(&self.temp);
+        }
+    }
+}
+
 /// Builds a file with `fill` under a temporary name beside `path`, then renames it into
 /// place; removes the temporary file on any failure.
 fn replace(path: &Path, len: u64, build: impl FnOnce(&File) -> io::Result<()>) -> Result<File> {

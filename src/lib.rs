@@ -20,6 +20,11 @@
 //!   (`Array2::<f32>::map_npy(path)`, `map_npy_mut`, `map_npy_copy`, `create_npy`: NumPy's
 //!   `np.load(mmap_mode=...)` and `open_memmap`), [`WriteNpyExt::save_npy`] for any array,
 //!   [`npy::inspect`] for the header alone and [`npy::read_npy`] for a converting read.
+//! - [`npz`] (feature `npz`, on by default): `.npz` archives, which NumPy cannot map.
+//!   [`NpzArchive`](npz::NpzArchive) lists an archive's members and maps its stored
+//!   members in place (read-only, copy-on-write, read-write) or reads any member;
+//!   [`npz::save_npz`], [`npz::save_npz_compressed`] and the streaming
+//!   [`NpzWriter`](npz::NpzWriter) write archives whose every stored member can be mapped.
 //! - Growing in place: [`append`](MmapArrayMut::append), [`push`](MmapArrayMut::push),
 //!   [`resize_outer`](MmapArrayMut::resize_outer) and [`reserve`](MmapArrayMut::reserve) on
 //!   read-write maps of raw and `.npy` files, with amortized, reserved capacity.
@@ -52,6 +57,10 @@
 //! | `m.flush()` | [`flush`](MmapArrayMut::flush), [`flush_view`](MmapArrayMut::flush_view), [`close`](MmapArrayMut::close) |
 //! | `np.load(f, mmap_mode='r')`, `open_memmap` | [`MapNpy::map_npy`], [`MapNpy::create_npy`] |
 //! | `np.save(f, a)` | [`a.save_npy(f)`](WriteNpyExt::save_npy) |
+//! | `np.savez(f, x=a, y=b)`, `np.savez_compressed` | `npz::save_npz(f, &[("x", &a), ("y", &b)])`, `npz::save_npz_compressed`, or `npz::NpzWriter` one member at a time |
+//! | `np.load(f.npz)['x']` (always a read: `mmap_mode` is ignored for archives) | `npz::NpzArchive::open(f)?.map::<f64, Ix2>("x")` maps a stored member in place; `.read("x")` reads any member |
+//! | `np.load(f.npz).files` | `npz::NpzArchive::open(f)?.members()` (with dtype, shape, order, compression, offset) |
+//! | structured arrays, `a['x']` | not yet: `#[derive(Pod)]` structs map as raw files ([`MapFile`]) |
 //! | `m + 1`, `np.add(a, b, out=c)` | `&*m + 1.0`, `Zip::from(&mut *c).and(&*a).and(&*b).for_each(...)` |
 //!
 //! The dtype is the Rust element type (`f64` for `'<f8'`), checked against `.npy` headers.
@@ -124,6 +133,7 @@
 //! | `fs` | files before any map: open, create all or nothing, replace atomically, advisory locks | `map` and below |
 //! | `guard` | everything that touches a live map: the guards, their constructors, flushing, growth, locks held, atomic views, the page hooks the engine asks for | all of the above |
 //! | `raw`, `npy` | the formats: where the array lies in a file (options alone, or a header); growth reaches a `.npy` header through the guard's `ShapeHeader` trait, which `npy` implements | `guard` and below |
+//! | `npz` | `.npz` archives (feature `npz`): the zip container around `.npy` members, whose headers `npy` parses; members map through `guard` like `.npy` files | `npy`, `guard` and below |
 //! | `chunked` | the out-of-core engine: the builder, its operands, and the scheduler that walks them in chunks | `guard` and below |
 //!
 //! `unsafe` code lives in `map` and `guard` (the mapping boundary, including the cast to
@@ -141,6 +151,9 @@ mod guard;
 mod layout;
 mod map;
 pub mod npy;
+#[cfg(feature = "npz")]
+#[cfg_attr(docsrs, doc(cfg(feature = "npz")))]
+pub mod npz;
 mod options;
 mod private;
 mod raw;

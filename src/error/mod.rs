@@ -5,8 +5,12 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 pub use self::header::HeaderError;
+#[cfg(feature = "npz")]
+pub use self::npz::NpzError;
 
 mod header;
+#[cfg(feature = "npz")]
+mod npz;
 
 /// The error type of every fallible ndmmap operation.
 ///
@@ -373,6 +377,21 @@ pub enum Error {
         available: usize,
     },
 
+    /// A `.npz` archive, or one of its members, is invalid, or cannot be mapped or
+    /// written as asked; the source says what, and the message names the archive and the
+    /// member.
+    #[cfg(feature = "npz")]
+    #[error("{}{} (.npz archive)", path.display(), member_of(member.as_deref()))]
+    Npz {
+        /// The archive.
+        path: PathBuf,
+        /// The member's name (the NumPy key, e.g. `"x"` for `x.npy`), if one is involved.
+        member: Option<String>,
+        /// What is wrong.
+        #[source]
+        source: NpzError,
+    },
+
     /// `ndarray` rejected the shape or strides for a reason not covered above.
     #[error("{}invalid shape or strides", at(path.as_deref()))]
     Shape {
@@ -399,6 +418,21 @@ fn at(path: Option<&Path>) -> impl fmt::Display + '_ {
         }
     }
     At(path)
+}
+
+/// Formats an optional member name as a message part: `", member \"x\""` or nothing.
+#[cfg(feature = "npz")]
+fn member_of(member: Option<&str>) -> impl fmt::Display + '_ {
+    struct Member<'a>(Option<&'a str>);
+    impl fmt::Display for Member<'_> {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            match self.0 {
+                Some(name) => write!(f, ", member {name:?}"),
+                None => Ok(()),
+            }
+        }
+    }
+    Member(member)
 }
 
 impl Error {

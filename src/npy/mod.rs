@@ -29,11 +29,11 @@
 //! ```
 
 mod descr;
-mod element;
-mod header;
+pub(crate) mod element;
+pub(crate) mod header;
 mod literal;
 mod map;
-mod read;
+pub(crate) mod read;
 mod save;
 
 pub use self::element::NpyElement;

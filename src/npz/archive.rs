@@ -1,0 +1,742 @@
+//! [`NpzArchive`]: open a `.npz` archive, list its members, read any member into memory.
+
+use std::fs::File;
+use std::io::{self, Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+
+use ndarray::{Array, Dimension, ShapeBuilder};
+
+use crate::error::{Error, HeaderError, NpzError, Result};
+use crate::fs::{file_len, open};
+use crate::npy::NpyElement;
+use crate::npy::element::{is_native, native_descr, same_type};
+use crate::npy::header::{self, DEFAULT_MAX_HEADER_SIZE, ParsedHeader};
+use crate::npy::read::dim_of;
+use crate::options::{Advice, Lock, Settings};
+
+/// The default [`NpzOptions::max_read_size`]: 4 GiB.
+const DEFAULT_MAX_READ_SIZE: u64 = 4 << 30;
+
+/// Zip's signatures of a local file header and of a central directory header.
+const LOCAL_SIGNATURE: u32 = 0x0403_4b50;
+const CENTRAL_SIGNATURE: u32 = 0x0201_4b50;
+
+/// The zip compression methods NumPy writes.
+const STORED: u16 = 0;
+const DEFLATED: u16 = 8;
+
+/// Options for opening `.npz` archives and mapping or reading their members.
+///
+/// # Example
+///
+/// ```
+/// use ndmmap::prelude::*;
+/// use ndmmap::npz::{NpzArchive, NpzOptions};
+///
+/// let dir = tempfile::tempdir()?;
+/// let path = dir.path().join("a.npz");
+/// ndmmap::npz::save_npz(&path, &[("x", &array![1u8, 2, 3])])?;
+/// let options = NpzOptions::new().max_read_size(1 << 20).advise(Advice::Sequential);
+/// let archive = NpzArchive::open_with(&path, &options)?;
+/// assert_eq!(archive.read::<u8, Ix1>("x")?, array![1, 2, 3]);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone, Debug)]
+pub struct NpzOptions {
+    pub(crate) max_header_size: usize,
+    pub(crate) max_read_size: u64,
+    pub(crate) settings: Settings,
+}
+
+impl Default for NpzOptions {
+    fn default() -> Self {
+        NpzOptions {
+            max_header_size: DEFAULT_MAX_HEADER_SIZE,
+            max_read_size: DEFAULT_MAX_READ_SIZE,
+            settings: Settings::default(),
+        }
+    }
+}
+
+impl NpzOptions {
+    /// The defaults: NumPy's `.npy` header limit of 10,000 characters, a read limit of
+    /// 4 GiB per member, no lock, no advice.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// let options = ndmmap::npz::NpzOptions::new();
+    /// assert!(format!("{options:?}").contains("10000"));
+    /// ```
+    #[must_use]
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Refuses member `.npy` headers longer than `chars` (NumPy's `max_header_size`).
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndmmap::prelude::*;
+    /// use ndmmap::npz::{NpzArchive, NpzOptions};
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let path = dir.path().join("a.npz");
+    /// ndmmap::npz::save_npz(&path, &[("x", &array![1u8])])?;
+    /// let err = NpzArchive::open_with(&path, &NpzOptions::new().max_header_size(50));
+    /// assert!(matches!(err, Err(ndmmap::Error::Npz { .. })));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
+    pub fn max_header_size(mut self, chars: usize) -> Self {
+        self.max_header_size = chars;
+        self
+    }
+
+    /// The most bytes [`NpzArchive::read`] may inflate for one member (4 GiB by default):
+    /// a guard against zip bombs, which state (or fake) a huge uncompressed size. Mapping a
+    /// stored member reads nothing and is not limited.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndmmap::prelude::*;
+    /// use ndmmap::npz::{NpzArchive, NpzOptions};
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let path = dir.path().join("a.npz");
+    /// ndmmap::npz::save_npz(&path, &[("x", &Array1::<f64>::zeros(1000))])?;
+    /// let archive = NpzArchive::open_with(&path, &NpzOptions::new().max_read_size(1024))?;
+    /// assert!(matches!(archive.read::<f64, Ix1>("x"), Err(ndmmap::Error::Npz { .. })));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
+    pub fn max_read_size(mut self, bytes: u64) -> Self {
+        self.max_read_size = bytes;
+        self
+    }
+
+    /// Read the mapped member into memory when mapping (`MAP_POPULATE`).
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// let options = ndmmap::npz::NpzOptions::new().populate(true);
+    /// assert!(format!("{options:?}").contains("populate: true"));
+    /// ```
+    #[must_use]
+    pub fn populate(mut self, yes: bool) -> Self {
+        self.settings.populate = yes;
+        self
+    }
+
+    /// `madvise` advice for a mapped member, right after mapping.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndmmap::Advice;
+    ///
+    /// let options = ndmmap::npz::NpzOptions::new().advise(Advice::Random);
+    /// assert!(format!("{options:?}").contains("Random"));
+    /// ```
+    #[must_use]
+    pub fn advise(mut self, advice: Advice) -> Self {
+        self.settings.advice = Some(advice);
+        self
+    }
+
+    /// Holds an advisory lock on the archive for a mapped member's lifetime, as
+    /// [`MapOptions::lock`](crate::MapOptions::lock) does.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndmmap::prelude::*;
+    /// use ndmmap::npz::{NpzArchive, NpzOptions};
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let path = dir.path().join("a.npz");
+    /// ndmmap::npz::save_npz(&path, &[("x", &array![1u8])])?;
+    /// let archive = NpzArchive::open_with(&path, &NpzOptions::new().lock(Lock::Shared))?;
+    /// let x = unsafe { archive.map::<u8, Ix1>("x")? };
+    /// assert_eq!(x[0], 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
+    pub fn lock(mut self, lock: Lock) -> Self {
+        self.settings.lock = Some(lock);
+        self
+    }
+}
+
+/// How a member is stored in the archive.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Compression {
+    /// Uncompressed (`np.savez`): can be mapped in place.
+    Stored,
+    /// Deflate-compressed (`np.savez_compressed`): can only be read.
+    Deflated,
+}
+
+/// One array of a `.npz` archive, as [`NpzArchive::members`] lists it: what its `.npy`
+/// header says, and where it lies in the archive.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NpzMember {
+    /// NumPy's key for the member: its file name without the `.npy` suffix (`"x"` for
+    /// `x.npy`, what `np.load(path).files` lists).
+    pub name: String,
+    /// The member's file name in the archive, e.g. `"x.npy"`.
+    pub file_name: String,
+    /// The dtype as NumPy writes it, e.g. `"<f8"`.
+    pub descr: String,
+    /// The logical shape; empty for a 0-d array.
+    pub shape: Vec<usize>,
+    /// Whether the data is in Fortran (column-major) order.
+    pub fortran_order: bool,
+    /// Whether the data's byte order is this machine's.
+    pub native_byte_order: bool,
+    /// Stored or deflated.
+    pub compression: Compression,
+    /// For a stored member, where its array data starts, in bytes from the start of the
+    /// archive file; `None` for a compressed member.
+    pub data_offset: Option<u64>,
+    /// The member's uncompressed size (its whole `.npy` file).
+    pub size: u64,
+    /// The member's size in the archive.
+    pub compressed_size: u64,
+    /// Where the local header starts.
+    pub(crate) header_start: u64,
+    /// Where the member's `.npy` file starts (after the local header).
+    pub(crate) data_start: u64,
+    /// Where its central directory header starts.
+    pub(crate) central_header_start: u64,
+    /// The length of the member's `.npy` header: its array data starts this far into it.
+    pub(crate) npy_header_len: u64,
+}
+
+impl NpzMember {
+    /// Whether the member can be mapped: stored, in native byte order, with its data
+    /// aligned for elements of `align` bytes.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndmmap::prelude::*;
+    /// use ndmmap::npz::NpzArchive;
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let path = dir.path().join("a.npz");
+    /// ndmmap::npz::save_npz(&path, &[("x", &array![1.0f64, 2.0])])?;
+    /// let archive = NpzArchive::open(&path)?;
+    /// assert!(archive.member("x")?.is_mappable(align_of::<f64>()));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
+    pub fn is_mappable(&self, align: usize) -> bool {
+        self.native_byte_order
+            && self.data_offset.is_some_and(|offset| offset.is_multiple_of(align.max(1) as u64))
+    }
+}
+
+/// A `.npz` archive (what `np.savez` and `np.savez_compressed` write), opened: its
+/// members listed from the zip central directory and their `.npy` headers.
+///
+/// Stored members [`map`](Self::map) in place, without reading them, in every mode
+/// [`MapNpy`](crate::MapNpy) offers; any member [`read`](Self::read)s into an owned array.
+/// NumPy's own `np.load(path, mmap_mode='r')` cannot map `.npz` members (it ignores the mode
+/// and reads them).
+///
+/// Opening checks the whole container, so that a malformed archive is refused at once with
+/// an [`Error::Npz`] naming the member: a truncated or inconsistent central directory,
+/// names pointing outside the archive, duplicate names, members that overlap or run past
+/// the central directory, stored members whose sizes disagree, compression methods other
+/// than stored and deflate, encryption, and invalid `.npy` headers. Members whose names do
+/// not end in `.npy` are not arrays and are not listed.
+///
+/// # Example
+///
+/// ```
+/// use ndmmap::prelude::*;
+/// use ndmmap::npz::{Compression, NpzArchive, NpzWriter};
+///
+/// let dir = tempfile::tempdir()?;
+/// let path = dir.path().join("data.npz");
+/// let mut writer = NpzWriter::create(&path)?;
+/// writer.add("x", &array![[1.0f32, 2.0], [3.0, 4.0]])?;
+/// writer.add_compressed("labels", &array![7i64, 8])?;
+/// writer.finish()?;
+///
+/// let archive = NpzArchive::open(&path)?;
+/// let names: Vec<_> = archive.members().iter().map(|m| m.name.as_str()).collect();
+/// assert_eq!(names, ["x", "labels"]);
+/// assert_eq!(archive.member("labels")?.compression, Compression::Deflated);
+/// let x = unsafe { archive.map::<f32, Ix2>("x")? };
+/// assert_eq!(x.sum(), 10.0);
+/// assert_eq!(archive.read::<i64, Ix1>("labels")?, array![7, 8]);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug)]
+pub struct NpzArchive {
+    pub(crate) path: PathBuf,
+    pub(crate) members: Vec<NpzMember>,
+    pub(crate) options: NpzOptions,
+}
+
+impl NpzArchive {
+    /// Opens the archive at `path` and lists its members.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotFound`] and other open errors; [`Error::Npz`] for a malformed archive or
+    /// member (see [`NpzArchive`]).
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndmmap::prelude::*;
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let path = dir.path().join("a.npz");
+    /// ndmmap::npz::save_npz(&path, &[("a", &array![1i32, 2]), ("b", &array![3i32])])?;
+    /// let archive = ndmmap::npz::NpzArchive::open(&path)?;
+    /// assert_eq!(archive.member("b")?.shape, [1]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn open(path: impl AsRef<Path>) -> Result<Self> {
+        Self::open_with(path, &NpzOptions::new())
+    }
+
+    /// Opens the archive at `path` with options.
+    ///
+    /// # Errors
+    ///
+    /// As [`open`](Self::open).
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndmmap::prelude::*;
+    /// use ndmmap::npz::{NpzArchive, NpzOptions};
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let path = dir.path().join("a.npz");
+    /// ndmmap::npz::save_npz(&path, &[("a", &array![1i32, 2])])?;
+    /// let archive = NpzArchive::open_with(&path, &NpzOptions::new())?;
+    /// assert_eq!(archive.members().len(), 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn open_with(path: impl AsRef<Path>, options: &NpzOptions) -> Result<Self> {
+        let path = path.as_ref();
+        let file = open(path, false)?;
+        let members = list(path, &file, options)?;
+        Ok(NpzArchive { path: path.to_path_buf(), members, options: options.clone() })
+    }
+
+    /// The archive's path, as given.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndmmap::prelude::*;
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let path = dir.path().join("a.npz");
+    /// ndmmap::npz::save_npz(&path, &[("a", &array![1u8])])?;
+    /// assert_eq!(ndmmap::npz::NpzArchive::open(&path)?.path(), path);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The archive's arrays, in the order of its central directory.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndmmap::prelude::*;
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let path = dir.path().join("a.npz");
+    /// ndmmap::npz::save_npz(&path, &[("a", &array![[1u8, 2]])])?;
+    /// let archive = ndmmap::npz::NpzArchive::open(&path)?;
+    /// let a = &archive.members()[0];
+    /// assert_eq!((a.name.as_str(), a.descr.as_str(), a.shape.as_slice()), ("a", "|u1", &[1, 2][..]));
+    /// assert_eq!(a.data_offset.map(|o| o % 64), Some(0));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
+    pub fn members(&self) -> &[NpzMember] {
+        &self.members
+    }
+
+    /// The member called `name`: NumPy's key (`"x"`) or the file name (`"x.npy"`).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Npz`] with [`NpzError::NotFound`], listing the names there are.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndmmap::prelude::*;
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let path = dir.path().join("a.npz");
+    /// ndmmap::npz::save_npz(&path, &[("a", &array![1u8])])?;
+    /// let archive = ndmmap::npz::NpzArchive::open(&path)?;
+    /// assert_eq!(archive.member("a.npy")?.name, "a");
+    /// assert!(archive.member("b").is_err());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn member(&self, name: &str) -> Result<&NpzMember> {
+        self.members.iter().find(|m| m.name == name || m.file_name == name).ok_or_else(|| {
+            let available = self.members.iter().map(|m| m.name.clone()).collect();
+            self.error(Some(name), NpzError::NotFound { available })
+        })
+    }
+
+    /// Reads the member `name` into an owned array, whether stored or compressed,
+    /// converting byte order and checking `bool`s as [`read_npy`](crate::npy::read_npy)
+    /// does (`np.load(path)[name]`). The data's CRC-32 is checked.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Npz`] if there is no such member, if it is larger than
+    /// [`max_read_size`](NpzOptions::max_read_size), if its data is shorter than stated, or
+    /// its checksum is wrong; [`Error::DtypeMismatch`], [`Error::RankMismatch`],
+    /// [`Error::InvalidBool`], [`Error::Io`].
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndmmap::prelude::*;
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let path = dir.path().join("a.npz");
+    /// ndmmap::npz::save_npz_compressed(&path, &[("flags", &array![true, false])])?;
+    /// let archive = ndmmap::npz::NpzArchive::open(&path)?;
+    /// assert_eq!(archive.read::<bool, Ix1>("flags")?, array![true, false]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn read<A: NpyElement, D: Dimension>(&self, name: &str) -> Result<Array<A, D>> {
+        let member = self.member(name)?;
+        let bytes = self.member_bytes(member)?;
+        let parsed = header::parse(&bytes, self.options.max_header_size)
+            .map_err(|e| self.error(Some(&member.name), NpzError::Header(e)))?;
+        let dim = self.checked_dim::<A, D>(member, &parsed)?;
+        let mut data = bytes;
+        data.drain(..parsed.data_offset);
+        if !is_native(parsed.header.descr) {
+            for scalar in data.chunks_exact_mut(A::SWAP_UNIT) {
+                scalar.reverse();
+            }
+        }
+        let at = self.member_path(member);
+        let elems = A::decode(&data).ok_or_else(|| Error::InvalidBool { path: at.clone() })?;
+        Array::from_shape_vec(dim.set_f(parsed.header.fortran_order), elems)
+            .map_err(|source| Error::Shape { path: Some(at), source })
+    }
+
+    /// The member's whole `.npy` file, inflated if need be, its length and CRC-32 checked.
+    fn member_bytes(&self, member: &NpzMember) -> Result<Vec<u8>> {
+        let size = member.size;
+        let limit = self.options.max_read_size;
+        if size > limit {
+            return Err(self.error(Some(&member.name), NpzError::TooLarge { size, limit }));
+        }
+        let len = usize::try_from(size).map_err(|_| {
+            self.error(Some(&member.name), NpzError::TooLarge { size, limit: usize::MAX as u64 })
+        })?;
+        let file = open(&self.path, false)?;
+        let mut reader = member_reader(&file, member).map_err(|e| self.read_error(e))?;
+        let mut bytes = Vec::with_capacity(len);
+        // One byte more than stated: a member that inflates to more is lying too.
+        (&mut reader).take(size + 1).read_to_end(&mut bytes).map_err(|e| {
+            if e.kind() == io::ErrorKind::InvalidInput || e.kind() == io::ErrorKind::InvalidData {
+                self.error(Some(&member.name), NpzError::Malformed { detail: e.to_string() })
+            } else {
+                self.read_error(e)
+            }
+        })?;
+        if bytes.len() as u64 != size {
+            let available = bytes.len() as u64;
+            return Err(
+                self.error(Some(&member.name), NpzError::SizeMismatch { needed: size, available })
+            );
+        }
+        // The checksum as the archive states it now: a read-write map may have rewritten it.
+        let stated = read_at::<4>(&file, member.central_header_start + 16)
+            .map_err(|e| self.read_error(e))?;
+        if crc32fast::hash(&bytes) != u32::from_le_bytes(stated) {
+            return Err(self.error(Some(&member.name), NpzError::Checksum));
+        }
+        Ok(bytes)
+    }
+
+    /// Checks that the member holds `A`s in `D`'s rank and returns its shape as a `D`.
+    pub(crate) fn checked_dim<A: NpyElement, D: Dimension>(
+        &self,
+        member: &NpzMember,
+        parsed: &ParsedHeader,
+    ) -> Result<D> {
+        let at = self.member_path(member);
+        if !same_type::<A>(parsed.header.descr) {
+            return Err(Error::DtypeMismatch {
+                path: at,
+                expected: native_descr::<A>().to_string(),
+                found: parsed.header.descr.to_string(),
+            });
+        }
+        dim_of::<D>(&at, &parsed.header.shape)
+    }
+
+    /// `archive.npz/x.npy`: the path errors about one member's contents name.
+    pub(crate) fn member_path(&self, member: &NpzMember) -> PathBuf {
+        self.path.join(&member.file_name)
+    }
+
+    /// An [`Error::Npz`] about this archive.
+    pub(crate) fn error(&self, member: Option<&str>, source: NpzError) -> Error {
+        Error::Npz { path: self.path.clone(), member: member.map(str::to_owned), source }
+    }
+
+    fn read_error(&self, e: io::Error) -> Error {
+        Error::io(&self.path, "read", 0, e)
+    }
+}
+
+/// A reader of the member's `.npy` file: its stored bytes, inflated if deflated.
+fn member_reader<'f>(file: &'f File, member: &NpzMember) -> io::Result<Box<dyn Read + 'f>> {
+    let mut file = file;
+    file.seek(SeekFrom::Start(member.data_start))?;
+    let raw = file.take(member.compressed_size);
+    Ok(match member.compression {
+        Compression::Stored => Box::new(raw),
+        Compression::Deflated => Box::new(flate2::read::DeflateDecoder::new(raw)),
+    })
+}
+
+/// Reads the central directory and every `.npy` member's header.
+fn list(path: &Path, file: &File, options: &NpzOptions) -> Result<Vec<NpzMember>> {
+    let error = |member: Option<&str>, source| Error::Npz {
+        path: path.to_path_buf(),
+        member: member.map(str::to_owned),
+        source,
+    };
+    let file_len = file_len(path, file)?;
+    // A second handle for zip; ndmmap's own reads seek before each read too.
+    let mut zip =
+        zip::ZipArchive::new(file_for_zip(path, file)?).map_err(|e| error(None, zip_error(e)))?;
+    if zip.has_duplicate_names() {
+        // The zip reader keeps one entry per name, so the others cannot be named here.
+        return Err(error(None, NpzError::DuplicateName));
+    }
+    let directory_start = zip.central_directory_start();
+    let mut members = Vec::new();
+    // Every member's byte range (local header to end of data), for the overlap check.
+    let mut ranges: Vec<(u64, u64, String)> = Vec::new();
+    for index in 0..zip.len() {
+        let entry = zip.by_index_raw(index).map_err(|e| error(None, zip_error(e)))?;
+        let file_name = String::from_utf8_lossy(entry.name_raw()).into_owned();
+        let name = file_name.strip_suffix(".npy").unwrap_or(&file_name).to_owned();
+        let fail = |source| error(Some(&name), source);
+        if entry.enclosed_name().is_none() || !inside(&file_name) {
+            return Err(fail(NpzError::UnsafeName));
+        }
+        if ranges.iter().any(|(_, _, other)| *other == name) {
+            return Err(fail(NpzError::DuplicateName));
+        }
+        let data_start = entry
+            .data_start()
+            .ok_or_else(|| fail(NpzError::Malformed { detail: "no local header".into() }))?;
+        let header_start = entry.header_start();
+        let central_header_start = entry.central_header_start();
+        let (compressed_size, size) = (entry.compressed_size(), entry.size());
+        let is_dir = entry.is_dir();
+        drop(entry);
+        let end = data_start.saturating_add(compressed_size);
+        let bound = directory_start.min(file_len);
+        if end > bound {
+            return Err(fail(NpzError::SizeMismatch { needed: end, available: bound }));
+        }
+        ranges.push((header_start, end, name.clone()));
+        let Some(key) = file_name.strip_suffix(".npy").map(str::to_owned) else {
+            continue;
+        };
+        if is_dir {
+            continue;
+        }
+        let member = NpzMember {
+            name: key,
+            file_name,
+            descr: String::new(),
+            shape: Vec::new(),
+            fortran_order: false,
+            native_byte_order: true,
+            compression: Compression::Stored,
+            data_offset: None,
+            size,
+            compressed_size,
+            header_start,
+            data_start,
+            central_header_start,
+            npy_header_len: 0,
+        };
+        members.push(member);
+    }
+    ranges.sort_unstable();
+    for pair in ranges.windows(2) {
+        let ((_, end, first), (start, _, second)) = (&pair[0], &pair[1]);
+        if start < end {
+            return Err(error(Some(second), NpzError::Overlapping { other: first.clone() }));
+        }
+    }
+    members.into_iter().map(|member| describe(path, file, member, options)).collect()
+}
+
+/// Whether a member name stays inside the archive when extracted: not absolute, no `..`.
+fn inside(name: &str) -> bool {
+    let drive = name.as_bytes().get(1) == Some(&b':');
+    !name.starts_with(['/', '\\']) && !drive && !name.split(['/', '\\']).any(|part| part == "..")
+}
+
+/// Checks a `.npy` member's headers (central, local, `.npy`) and fills in what its `.npy`
+/// header says.
+fn describe(
+    path: &Path,
+    file: &File,
+    mut member: NpzMember,
+    options: &NpzOptions,
+) -> Result<NpzMember> {
+    let fail =
+        |source| Error::Npz { path: path.to_path_buf(), member: Some(member.name.clone()), source };
+    let (size, compressed_size) = (member.size, member.compressed_size);
+    let (central_header_start, header_start) = (member.central_header_start, member.header_start);
+    let central = read_at::<46>(file, central_header_start)
+        .map_err(|e| Error::io(path, "read", central_header_start, e))?;
+    let (signature, flags, method) = (le32(&central, 0), le16(&central, 8), le16(&central, 10));
+    if signature != CENTRAL_SIGNATURE {
+        let detail = "no central directory header where stated".into();
+        return Err(fail(NpzError::Malformed { detail }));
+    }
+    if flags & 1 != 0 {
+        return Err(fail(NpzError::Encrypted));
+    }
+    let compression = match method {
+        STORED => Compression::Stored,
+        DEFLATED => Compression::Deflated,
+        method => return Err(fail(NpzError::UnsupportedCompression { method })),
+    };
+    if compression == Compression::Stored && size != compressed_size {
+        return Err(fail(NpzError::SizeMismatch { needed: size, available: compressed_size }));
+    }
+    let local =
+        read_at::<30>(file, header_start).map_err(|e| Error::io(path, "read", header_start, e))?;
+    if le32(&local, 0) != LOCAL_SIGNATURE {
+        let detail = "no local file header where stated".into();
+        return Err(fail(NpzError::Malformed { detail }));
+    }
+    member.compression = compression;
+    let parsed = member_header_at(file, &member, options.max_header_size).map_err(|e| match e {
+        HeaderOrIo::Header(e) => fail(NpzError::Header(e)),
+        HeaderOrIo::Io(e) => fail(NpzError::Malformed { detail: e.to_string() }),
+    })?;
+    let data_len = parsed.header.data_len().unwrap_or(usize::MAX) as u64;
+    let needed = (parsed.data_offset as u64).saturating_add(data_len);
+    if needed > size {
+        return Err(fail(NpzError::SizeMismatch { needed, available: size }));
+    }
+    member.descr = parsed.header.descr.to_string();
+    member.native_byte_order = is_native(parsed.header.descr);
+    member.shape = parsed.header.shape;
+    member.fortran_order = parsed.header.fortran_order;
+    member.npy_header_len = parsed.data_offset as u64;
+    if compression == Compression::Stored {
+        member.data_offset = Some(member.data_start + parsed.data_offset as u64);
+    }
+    Ok(member)
+}
+
+/// Why a member's `.npy` header could not be read.
+pub(crate) enum HeaderOrIo {
+    Header(HeaderError),
+    Io(io::Error),
+}
+
+impl HeaderOrIo {
+    /// As an [`Error::Npz`] naming the member.
+    pub(crate) fn into_error(self, archive: &NpzArchive, member: &NpzMember) -> Error {
+        let source = match self {
+            HeaderOrIo::Header(e) => NpzError::Header(e),
+            HeaderOrIo::Io(e) => NpzError::Malformed { detail: e.to_string() },
+        };
+        archive.error(Some(&member.name), source)
+    }
+}
+
+/// Parses the `.npy` header at the start of the member, reading (and inflating) only as
+/// much as the header needs.
+pub(crate) fn member_header_at(
+    file: &File,
+    member: &NpzMember,
+    max_header_size: usize,
+) -> Result<ParsedHeader, HeaderOrIo> {
+    let mut reader = member_reader(file, member).map_err(HeaderOrIo::Io)?;
+    let mut prefix = Vec::new();
+    let mut want = 4096;
+    loop {
+        let have = prefix.len();
+        if want > have {
+            (&mut reader)
+                .take((want - have) as u64)
+                .read_to_end(&mut prefix)
+                .map_err(HeaderOrIo::Io)?;
+        }
+        match header::parse(&prefix, max_header_size) {
+            Err(HeaderError::Truncated { needed, .. }) if prefix.len() == want && needed > want => {
+                want = needed;
+            }
+            parsed => return parsed.map_err(HeaderOrIo::Header),
+        }
+    }
+}
+
+fn file_for_zip(path: &Path, file: &File) -> Result<File> {
+    file.try_clone().map_err(|e| Error::io(path, "open", 0, e))
+}
+
+/// `N` bytes of `file` at `offset`.
+fn read_at<const N: usize>(mut file: &File, offset: u64) -> io::Result<[u8; N]> {
+    let mut bytes = [0; N];
+    file.seek(SeekFrom::Start(offset))?;
+    file.read_exact(&mut bytes)?;
+    Ok(bytes)
+}
+
+fn le16(bytes: &[u8], at: usize) -> u16 {
+    u16::from_le_bytes([bytes[at], bytes[at + 1]])
+}
+
+fn le32(bytes: &[u8], at: usize) -> u32 {
+    u32::from_le_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]])
+}
+
+/// The zip crate's error, in the words of [`NpzError`].
+fn zip_error(e: zip::result::ZipError) -> NpzError {
+    match e {
+        zip::result::ZipError::CompressionMethodNotSupported(method) => {
+            NpzError::UnsupportedCompression { method }
+        }
+        zip::result::ZipError::UnsupportedArchive(detail)
+            if detail.to_lowercase().contains("encrypt") || detail.contains("password") =>
+        {
+            NpzError::Encrypted
+        }
+        e => NpzError::Malformed { detail: e.to_string() },
+    }
+}

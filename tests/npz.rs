@@ -1,0 +1,634 @@
+//! `.npz` archives against real NumPy, on real files: NumPy's `np.savez` and
+//! `np.savez_compressed` write and ndmmap lists, maps and reads; ndmmap writes and
+//! `np.load` reads; read-write maps keep the checksum NumPy checks; every malformed
+//! archive is a typed error naming the archive and member, with the file unchanged; and
+//! mapping a large stored member reads none of it.
+//!
+//! The NumPy tests drive `tests/npz_py/interop.py` with the Python in `NDMMAP_PYTHON`,
+//! else the crate's `.venv`; without either they print a message and skip. With
+//! `NDMMAP_PYTHON` set (CI), a failing Python step fails the test.
+#![cfg(feature = "npz")]
+// Test helpers take owned values built per case; clarity over borrowing.
+#![allow(clippy::needless_pass_by_value, clippy::float_cmp)]
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use ndmmap::npz::{
+    Compression, NPZ_ALIGN, NpzArchive, NpzArray, NpzError, NpzOptions, NpzWriter, save_npz,
+    save_npz_compressed,
+};
+use ndmmap::prelude::*;
+use num_complex::Complex;
+
+// ---------------------------------------------------------------------------------------
+// Python
+// ---------------------------------------------------------------------------------------
+
+fn python() -> Option<PathBuf> {
+    if let Some(python) = std::env::var_os("NDMMAP_PYTHON") {
+        return Some(python.into());
+    }
+    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python");
+    venv.exists().then_some(venv)
+}
+
+/// Runs `interop.py` with `args`; `None` (with a message) when there is no Python.
+fn interop(args: &[&std::ffi::OsStr]) -> Option<String> {
+    let Some(python) = python() else {
+        eprintln!("skipped: set NDMMAP_PYTHON or create .venv with numpy to test against NumPy");
+        return None;
+    };
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/npz_py/interop.py");
+    let output = Command::new(&python).arg(&script).args(args).output().unwrap();
+    assert!(
+        output.status.success(),
+        "interop.py {args:?} failed:\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    Some(String::from_utf8(output.stdout).unwrap())
+}
+
+/// Asks NumPy whether the archive at `path` holds exactly `members` (`name=expr`).
+fn numpy_check(path: &Path, members: &[&str]) -> Option<()> {
+    let mut args: Vec<&std::ffi::OsStr> = vec!["check".as_ref(), path.as_os_str()];
+    args.extend(members.iter().map(std::ffi::OsStr::new));
+    let out = interop(&args)?;
+    assert_eq!(out.trim(), format!("checked {}", members.len()));
+    Some(())
+}
+
+// ---------------------------------------------------------------------------------------
+// NumPy writes, ndmmap reads and maps
+// ---------------------------------------------------------------------------------------
+
+/// The values of interop.py's ARRAYS, built here independently.
+fn check_numpy_members(archive: &NpzArchive, compressed: bool) {
+    let names: Vec<_> = archive.members().iter().map(|m| m.name.as_str()).collect();
+    assert_eq!(
+        names,
+        ["ab", "ints", "fortran", "scalar", "empty", "bytes", "flags", "big_endian", "cplx"]
+    );
+    let want = if compressed { Compression::Deflated } else { Compression::Stored };
+    assert!(archive.members().iter().all(|m| m.compression == want));
+    let ab = Array::from_shape_vec((2, 3), vec![0.0, 1.0, 2.0, 3.0, 4.0, 5.0]).unwrap();
+    assert_eq!(archive.read::<f64, Ix2>("ab").unwrap(), ab);
+    assert_eq!(archive.read::<i32, Ix1>("ints").unwrap(), array![0, 1, 2, 3, 4]);
+    let fortran = archive.read::<f32, Ix2>("fortran").unwrap();
+    assert_eq!(fortran, array![[0.0, 1.0, 2.0], [3.0, 4.0, 5.0]]);
+    assert!(archive.member("fortran").unwrap().fortran_order);
+    assert_eq!(archive.read::<f64, Ix0>("scalar").unwrap()[()], 1.5);
+    assert_eq!(archive.read::<i64, Ix2>("empty").unwrap().shape(), &[0, 3]);
+    assert_eq!(archive.read::<u8, Ix1>("bytes").unwrap(), array![0, 1, 2, 3, 4, 5, 6]);
+    assert_eq!(archive.read::<bool, Ix1>("flags").unwrap(), array![true, false, true]);
+    // Big-endian data is converted by read, as read_npy does.
+    assert_eq!(archive.read::<i32, Ix1>("big_endian").unwrap(), array![0, 1, 2]);
+    assert!(!archive.member("big_endian").unwrap().native_byte_order);
+    let cplx = archive.read::<Complex<f64>, Ix1>("cplx").unwrap();
+    assert_eq!(cplx, array![Complex::new(1.0, 2.0), Complex::new(3.0, -4.0)]);
+}
+
+/// Maps a member of NumPy's archive if its data happens to be aligned, else checks the
+/// typed error; returns whether it mapped.
+fn map_or_misaligned<A, D>(archive: &NpzArchive, name: &str) -> bool
+where
+    A: ndmmap::npy::NpyElement + bytemuck::Pod + PartialEq + std::fmt::Debug,
+    D: Dimension,
+{
+    let member = archive.member(name).unwrap().clone();
+    // SAFETY: the archive is in a fresh temporary folder that nothing else writes.
+    let mapped = unsafe { archive.map::<A, D>(name) };
+    if member.is_mappable(align_of::<A>()) {
+        assert_eq!(mapped.unwrap().view(), archive.read::<A, D>(name).unwrap());
+        true
+    } else {
+        let err = mapped.unwrap_err();
+        let text = err.to_string() + &std::error::Error::source(&err).unwrap().to_string();
+        assert!(text.contains(name) && text.contains("re-save"), "{text}");
+        assert!(
+            matches!(err, Error::Npz { source: NpzError::Misaligned { offset, align }, .. }
+                if Some(offset) == member.data_offset && offset % align as u64 != 0),
+            "{err:?}"
+        );
+        false
+    }
+}
+
+#[test]
+#[cfg_attr(miri, ignore = "miri cannot map files")]
+#[cfg_attr(target_endian = "big", ignore = "the fixtures are little-endian")]
+fn numpy_archives_are_listed_read_and_mapped() {
+    let dir = tempfile::tempdir().unwrap();
+    if interop(&["write".as_ref(), dir.path().as_os_str()]).is_none() {
+        return;
+    }
+    let stored = NpzArchive::open(dir.path().join("numpy.npz")).unwrap();
+    check_numpy_members(&stored, false);
+    let compressed = NpzArchive::open(dir.path().join("numpy_compressed.npz")).unwrap();
+    check_numpy_members(&compressed, true);
+
+    // Stored members map where NumPy's layout happens to align them, and are a typed
+    // error naming the remedy where it does not: both occur in this archive.
+    let mut outcomes = vec![
+        map_or_misaligned::<f64, Ix2>(&stored, "ab"),
+        map_or_misaligned::<i32, Ix1>(&stored, "ints"),
+        map_or_misaligned::<f32, Ix2>(&stored, "fortran"),
+        map_or_misaligned::<f64, Ix0>(&stored, "scalar"),
+        map_or_misaligned::<Complex<f64>, Ix1>(&stored, "cplx"),
+    ];
+    // Bytes have no alignment to miss.
+    outcomes.push(map_or_misaligned::<u8, Ix1>(&stored, "bytes"));
+    assert!(outcomes.contains(&true) && outcomes.contains(&false), "{outcomes:?}");
+    // SAFETY: as above.
+    let fortran = unsafe { stored.map_copy::<u8, Ix1>("bytes") }.unwrap();
+    assert_eq!(fortran.len(), 7);
+
+    // Compressed members cannot be mapped; big-endian ones not without conversion.
+    // SAFETY: as above.
+    let err = unsafe { compressed.map::<u8, Ix1>("bytes") }.unwrap_err();
+    assert!(matches!(err, Error::Npz { source: NpzError::Compressed, ref member, .. }
+        if member.as_deref() == Some("bytes")));
+    let big = stored.member("big_endian").unwrap();
+    if big.is_mappable(1) {
+        // SAFETY: as above.
+        let err = unsafe { stored.map::<u8, Ix1>("big_endian") }.unwrap_err();
+        assert!(matches!(err, Error::DtypeMismatch { .. }), "{err:?}");
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// ndmmap writes, NumPy reads
+// ---------------------------------------------------------------------------------------
+
+#[test]
+#[cfg_attr(miri, ignore = "miri cannot map files")]
+#[cfg_attr(target_endian = "big", ignore = "the expressions name little-endian dtypes")]
+fn numpy_loads_what_ndmmap_writes_and_every_stored_member_maps() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = Array::from_shape_vec((2, 3), (0..6).map(f64::from).collect()).unwrap();
+    let t = array![[1i16, 2, 3], [4, 5, 6]];
+    let strided = Array1::from_iter(0..10u32);
+    let flags = array![true, false, false];
+    let scalar = ndarray::arr0(2.5f32);
+    let empty = Array2::<i64>::zeros((0, 4));
+    let cplx = array![Complex::new(1.0f32, -1.0)];
+    let members: [(&str, &dyn NpzArray); 8] = [
+        ("a", &a),
+        ("t", &t.t()),
+        ("odd", &strided.slice(s![..;3])),
+        ("flags", &flags),
+        ("scalar", &scalar),
+        ("empty", &empty),
+        ("cplx", &cplx),
+        ("odd_name x", &array![7u8]),
+    ];
+    let expected = [
+        "a=np.arange(6, dtype='<f8').reshape(2, 3)",
+        "t=np.asfortranarray(np.array([[1, 4], [2, 5], [3, 6]], dtype='<i2'))",
+        "odd=np.array([0, 3, 6, 9], dtype='<u4')",
+        "flags=np.array([True, False, False])",
+        "scalar=np.array(2.5, dtype='<f4')",
+        "empty=np.zeros((0, 4), dtype='<i8')",
+        "cplx=np.array([1 - 1j], dtype='<c8')",
+        "odd_name x=np.array([7], dtype='|u1')",
+    ];
+    for compressed in [false, true] {
+        let path = dir.path().join(format!("ndmmap_{compressed}.npz"));
+        if compressed {
+            save_npz_compressed(&path, &members).unwrap();
+        } else {
+            save_npz(&path, &members).unwrap();
+        }
+        if numpy_check(&path, &expected).is_none() {
+            return;
+        }
+        let archive = NpzArchive::open(&path).unwrap();
+        for member in archive.members() {
+            if compressed {
+                assert_eq!(member.data_offset, None);
+            } else {
+                let offset = member.data_offset.unwrap();
+                assert_eq!(offset % u64::from(NPZ_ALIGN), 0, "{}", member.name);
+            }
+        }
+        if !compressed {
+            // SAFETY: the archive is in a fresh temporary folder that nothing else writes.
+            let mapped = unsafe { archive.map::<f64, Ix2>("a") }.unwrap();
+            assert_eq!(*mapped, a);
+            // SAFETY: as above.
+            let mapped = unsafe { archive.map::<i16, Ix2>("t") }.unwrap();
+            assert_eq!(*mapped, t.t());
+            // SAFETY: as above.
+            let mapped = unsafe { archive.map::<Complex<f32>, Ix1>("cplx") }.unwrap();
+            assert_eq!(*mapped, cplx);
+            // Empty and 0-d members map too.
+            // SAFETY: as above.
+            let mapped = unsafe { archive.map::<i64, Ix2>("empty") }.unwrap();
+            assert_eq!(mapped.shape(), &[0, 4]);
+            // SAFETY: as above.
+            let mut mapped = unsafe { archive.map_mut::<f32, Ix0>("scalar") }.unwrap();
+            mapped[()] = 2.5;
+            mapped.close().unwrap();
+        }
+        assert_eq!(archive.read::<u32, Ix1>("odd").unwrap(), array![0, 3, 6, 9]);
+    }
+}
+
+#[test]
+#[cfg_attr(miri, ignore = "miri cannot map files")]
+#[cfg_attr(target_endian = "big", ignore = "the expressions name little-endian dtypes")]
+fn a_read_write_map_keeps_the_checksum_numpy_checks() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("rw.npz");
+    save_npz(&path, &[("w", &Array2::<f64>::zeros((3, 4))), ("b", &array![1u8, 2])]).unwrap();
+    let archive = NpzArchive::open(&path).unwrap();
+    {
+        // SAFETY: the archive is in a fresh temporary folder that nothing else writes.
+        let mut w = unsafe { archive.map_mut::<f64, Ix2>("w") }.unwrap();
+        w.row_mut(1).fill(2.5);
+        w.close().unwrap();
+    }
+    {
+        // Dropped without close: the checksum is rewritten all the same.
+        // SAFETY: as above.
+        let mut b = unsafe { archive.map_mut::<u8, Ix1>("b") }.unwrap();
+        b[0] = 9;
+    }
+    // ndmmap's read checks the CRC-32 too.
+    assert_eq!(archive.read::<u8, Ix1>("b").unwrap(), array![9, 2]);
+    numpy_check(
+        &path,
+        &["w=np.array([[0.0] * 4, [2.5] * 4, [0.0] * 4])", "b=np.array([9, 2], dtype='|u1')"],
+    );
+    // A member cannot grow inside an archive: nothing after it is touched.
+    let before = std::fs::read(&path).unwrap();
+    // SAFETY: as above.
+    let w = unsafe { archive.map_copy::<f64, Ix2>("w") }.unwrap();
+    assert_eq!(w.mode(), Mode::CopyOnWrite);
+    drop(w);
+    assert_eq!(std::fs::read(&path).unwrap(), before);
+}
+
+#[test]
+#[cfg_attr(miri, ignore = "miri cannot map files")]
+fn the_streaming_writer_adds_members_one_at_a_time_from_maps() {
+    let dir = tempfile::tempdir().unwrap();
+    let source = dir.path().join("big.npy");
+    {
+        // SAFETY: a fresh temporary folder.
+        let mut big = unsafe { Array2::<f32>::create_npy(&source, (1000, 300)) }.unwrap();
+        big.indexed_iter_mut()
+            .for_each(|((i, j), x)| *x = f32::from(u16::try_from((i * 300 + j) % 60_000).unwrap()));
+        big.flush().unwrap();
+    }
+    let path = dir.path().join("stream.npz");
+    let mut writer = NpzWriter::create(&path).unwrap();
+    // SAFETY: as above.
+    let big = unsafe { Array2::<f32>::map_npy(&source) }.unwrap();
+    writer.add("big", &big).unwrap();
+    writer.add_compressed("again", &big).unwrap();
+    writer.add("column", &big.column(7)).unwrap();
+    // Names are checked before anything is written.
+    let err = writer.add("big", &big).unwrap_err();
+    assert!(matches!(err, Error::Npz { source: NpzError::DuplicateName, .. }));
+    let err = writer.add("../up", &big).unwrap_err();
+    assert!(matches!(err, Error::Npz { source: NpzError::InvalidName, .. }));
+    assert!(!path.exists(), "the archive appears only when finished");
+    writer.finish().unwrap();
+    let archive = NpzArchive::open(&path).unwrap();
+    // SAFETY: as above.
+    let mapped = unsafe { archive.map::<f32, Ix2>("big") }.unwrap();
+    assert_eq!(mapped.view(), big.view());
+    assert_eq!(archive.read::<f32, Ix2>("again").unwrap(), big.view());
+    assert_eq!(archive.read::<f32, Ix1>("column").unwrap(), big.column(7));
+    // A writer dropped unfinished leaves nothing behind.
+    let other = dir.path().join("dropped.npz");
+    let mut writer = NpzWriter::create(&other).unwrap();
+    writer.add("x", &array![1u8]).unwrap();
+    drop(writer);
+    let left: Vec<_> =
+        std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(left.len(), 2, "{left:?}");
+}
+
+#[test]
+#[cfg_attr(miri, ignore = "miri cannot map files")]
+fn mapping_errors_are_typed() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("e.npz");
+    save_npz(&path, &[("x", &array![[1.0f64, 2.0]])]).unwrap();
+    let archive = NpzArchive::open(&path).unwrap();
+    // SAFETY: the archive is in a fresh temporary folder that nothing else writes.
+    let err = unsafe { archive.map::<f32, Ix2>("x") }.unwrap_err();
+    assert!(matches!(err, Error::DtypeMismatch { .. }), "{err:?}");
+    // SAFETY: as above.
+    let err = unsafe { archive.map::<f64, Ix1>("x") }.unwrap_err();
+    assert!(matches!(err, Error::RankMismatch { expected: 1, found: 2, .. }), "{err:?}");
+    // SAFETY: as above.
+    let err = unsafe { archive.map::<f64, Ix2>("y") }.unwrap_err();
+    assert!(
+        matches!(&err, Error::Npz { source: NpzError::NotFound { available }, member, .. }
+            if available == &["x"] && member.as_deref() == Some("y")),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("e.npz") && err.to_string().contains("\"y\""), "{err}");
+    let err = NpzArchive::open(dir.path().join("missing.npz")).unwrap_err();
+    assert!(matches!(err, Error::NotFound { .. }));
+    let err = save_npz(&path, &[("", &array![1u8])]).unwrap_err();
+    assert!(matches!(err, Error::Npz { source: NpzError::InvalidName, .. }));
+    let err = save_npz(&path, &[("a", &array![1u8]), ("a", &array![2u8])]).unwrap_err();
+    assert!(matches!(err, Error::Npz { source: NpzError::DuplicateName, .. }));
+    // The failed saves left the archive as it was.
+    assert_eq!(NpzArchive::open(&path).unwrap().members().len(), 1);
+    // A read-only archive cannot be mapped read-write.
+    let mut permissions = std::fs::metadata(&path).unwrap().permissions();
+    permissions.set_readonly(true);
+    std::fs::set_permissions(&path, permissions).unwrap();
+    // SAFETY: as above.
+    let result = unsafe { archive.map_mut::<f64, Ix2>("x") };
+    // Root may write anyway; anyone else gets PermissionDenied.
+    if let Err(err) = result {
+        assert!(matches!(err, Error::PermissionDenied { .. }), "{err:?}");
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Malformed archives: typed errors naming the archive and member, file unchanged
+// ---------------------------------------------------------------------------------------
+
+/// Offsets of every central directory header (`PK\x01\x02`) in `bytes`.
+fn central_headers(bytes: &[u8]) -> Vec<usize> {
+    bytes.windows(4).enumerate().filter(|(_, w)| *w == b"PK\x01\x02").map(|(i, _)| i).collect()
+}
+
+fn put_u16(bytes: &mut [u8], at: usize, value: u16) {
+    bytes[at..at + 2].copy_from_slice(&value.to_le_bytes());
+}
+
+fn put_u32(bytes: &mut [u8], at: usize, value: u32) {
+    bytes[at..at + 4].copy_from_slice(&value.to_le_bytes());
+}
+
+fn get_u32(bytes: &[u8], at: usize) -> u32 {
+    u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap())
+}
+
+/// Writes `bytes` as an archive, opens and reads every member, and returns the first
+/// error, after checking that the file was not changed.
+fn first_error(dir: &Path, name: &str, bytes: &[u8], options: &NpzOptions) -> Error {
+    let path = dir.join(name);
+    std::fs::write(&path, bytes).unwrap();
+    let result = NpzArchive::open_with(&path, options).and_then(|archive| {
+        for member in archive.members() {
+            archive.read::<u8, IxDyn>(&member.name)?;
+        }
+        Ok(())
+    });
+    assert_eq!(std::fs::read(&path).unwrap(), bytes, "{name} was changed");
+    let err = result.expect_err(name);
+    assert!(err.to_string().contains(name), "{err}");
+    err
+}
+
+fn member_is(err: &Error, name: &str) -> bool {
+    matches!(err, Error::Npz { member: Some(m), .. } if m == name)
+}
+
+#[test]
+#[cfg_attr(miri, ignore = "miri writes no files")]
+fn malformed_archives_are_typed_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = dir.path().join("good.npz");
+    save_npz(&good, &[("a", &array![1u8, 2, 3, 4]), ("b", &array![5u8, 6])]).unwrap();
+    let good = std::fs::read(good).unwrap();
+    let centrals = central_headers(&good);
+    assert_eq!(centrals.len(), 2);
+    let options = NpzOptions::new();
+
+    // A truncated central directory.
+    let err = first_error(dir.path(), "truncated.npz", &good[..good.len() - 30], &options);
+    assert!(matches!(err, Error::Npz { source: NpzError::Malformed { .. }, member: None, .. }));
+    let err = first_error(dir.path(), "empty.npz", b"", &options);
+    assert!(matches!(err, Error::Npz { source: NpzError::Malformed { .. }, .. }), "{err:?}");
+
+    // An unsupported compression method (12, bzip2) in both headers of member b.
+    let mut bytes = good.clone();
+    let local_b = get_u32(&bytes, centrals[1] + 42) as usize;
+    put_u16(&mut bytes, centrals[1] + 10, 12);
+    put_u16(&mut bytes, local_b + 8, 12);
+    let err = first_error(dir.path(), "bzip2.npz", &bytes, &options);
+    assert!(
+        matches!(err, Error::Npz { source: NpzError::UnsupportedCompression { method: 12 }, .. }),
+        "{err:?}"
+    );
+
+    // Sizes that lie: member a claims to run into member b.
+    let mut bytes = good.clone();
+    for at in [centrals[0] + 20, centrals[0] + 24] {
+        put_u32(&mut bytes, at, get_u32(&good, at) + 4000);
+    }
+    let err = first_error(dir.path(), "lying.npz", &bytes, &options);
+    assert!(matches!(err, Error::Npz { source: NpzError::SizeMismatch { .. }, .. }), "{err:?}");
+    assert!(member_is(&err, "a"), "{err:?}");
+
+    // A stored member whose .npy header wants more than the member holds.
+    let mut bytes = good.clone();
+    let a_data = get_u32(&good, centrals[0] + 42) as usize;
+    let npy = bytes[a_data..].windows(6).position(|w| w == b"\x93NUMPY").unwrap() + a_data;
+    let shape_at = npy + bytes[npy..].windows(4).position(|w| w == b"(4,)").unwrap();
+    bytes[shape_at + 1] = b'9';
+    let err = first_error(dir.path(), "short.npz", &bytes, &options);
+    assert!(
+        matches!(err, Error::Npz { source: NpzError::SizeMismatch { needed, available }, .. }
+            if needed == available + 5),
+        "{err:?}"
+    );
+
+    // Data that does not match its checksum.
+    let mut bytes = good.clone();
+    let data = npy + 128;
+    bytes[data] ^= 0xff;
+    let err = first_error(dir.path(), "crc.npz", &bytes, &options);
+    assert!(matches!(err, Error::Npz { source: NpzError::Checksum, .. }), "{err:?}");
+    assert!(member_is(&err, "a"));
+
+    // Overlapping members: b's central header points at a's local header.
+    let mut bytes = good.clone();
+    let local_a = get_u32(&good, centrals[0] + 42);
+    put_u32(&mut bytes, centrals[1] + 42, local_a);
+    let err = first_error(dir.path(), "overlap.npz", &bytes, &options);
+    assert!(
+        matches!(&err, Error::Npz { source: NpzError::Overlapping { other }, member: Some(m), .. }
+            if [other.as_str(), m.as_str()].contains(&"a") && [other.as_str(), m.as_str()].contains(&"b")),
+        "{err:?}"
+    );
+
+    // An invalid .npy header inside a member.
+    let mut bytes = good.clone();
+    bytes[npy + 1] = b'X';
+    let err = first_error(dir.path(), "header.npz", &bytes, &options);
+    assert!(matches!(err, Error::Npz { source: NpzError::Header(_), .. }), "{err:?}");
+
+    // Two members with one name.
+    let mut bytes = good.clone();
+    let local_b = get_u32(&good, centrals[1] + 42) as usize;
+    bytes[centrals[1] + 46] = b'a';
+    bytes[local_b + 30] = b'a';
+    let err = first_error(dir.path(), "duplicate.npz", &bytes, &options);
+    assert!(matches!(err, Error::Npz { source: NpzError::DuplicateName, .. }), "{err:?}");
+
+    // A member with a trailing data descriptor (flag bit 3) reads and maps, but a
+    // read-write map could not keep its checksum true.
+    let mut bytes = good.clone();
+    let local_a = get_u32(&good, centrals[0] + 42) as usize;
+    bytes[local_a + 6] |= 0x08;
+    let path = dir.path().join("descriptor.npz");
+    std::fs::write(&path, &bytes).unwrap();
+    let archive = NpzArchive::open(&path).unwrap();
+    // SAFETY: the archive is in a fresh temporary folder that nothing else writes.
+    let err = unsafe { archive.map_mut::<u8, Ix1>("a") }.unwrap_err();
+    assert!(matches!(err, Error::Npz { source: NpzError::DataDescriptor, .. }), "{err:?}");
+    assert_eq!(std::fs::read(&path).unwrap(), bytes);
+    // SAFETY: as above.
+    assert_eq!(unsafe { archive.map::<u8, Ix1>("a") }.unwrap().len(), 4);
+
+    // Encrypted (the flag bit in the central directory).
+    let mut bytes = good.clone();
+    put_u16(&mut bytes, centrals[0] + 8, 1);
+    let err = first_error(dir.path(), "encrypted.npz", &bytes, &options);
+    assert!(matches!(err, Error::Npz { source: NpzError::Encrypted, .. }), "{err:?}");
+}
+
+/// An archive written by the zip crate directly, with names ndmmap never writes.
+fn zip_with_names(path: &Path, names: &[&str]) {
+    let mut zip = zip::ZipWriter::new(std::fs::File::create(path).unwrap());
+    let npy = {
+        let dir = tempfile::tempdir().unwrap();
+        let npy = dir.path().join("x.npy");
+        array![1u8].save_npy(&npy).unwrap();
+        std::fs::read(npy).unwrap()
+    };
+    for name in names {
+        let options = zip::write::SimpleFileOptions::default()
+            .compression_method(zip::CompressionMethod::Stored);
+        zip.start_file(*name, options).unwrap();
+        zip.write_all(&npy).unwrap();
+    }
+    zip.finish().unwrap();
+}
+
+#[test]
+#[cfg_attr(miri, ignore = "miri writes no files")]
+fn names_outside_the_archive_and_zip_bombs_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    for (i, name) in ["../up.npy", "/etc/abs.npy"].into_iter().enumerate() {
+        let path = dir.path().join(format!("names{i}.npz"));
+        zip_with_names(&path, &["fine.npy", name]);
+        let before = std::fs::read(&path).unwrap();
+        let err = NpzArchive::open(&path).unwrap_err();
+        assert!(
+            matches!(&err, Error::Npz { source: NpzError::UnsafeName, member: Some(m), .. }
+                if name.starts_with(m.as_str()) || m.ends_with("up") || m.ends_with("abs")),
+            "{err:?}"
+        );
+        assert_eq!(std::fs::read(&path).unwrap(), before);
+    }
+    // A stored member whose data is not aligned for its elements (as zip writers other
+    // than ndmmap's may leave it): read works, map is a typed error naming the remedy.
+    let path = dir.path().join("misaligned.npz");
+    {
+        let npy = dir.path().join("f8.npy");
+        array![1.5f64, 2.5].save_npy(&npy).unwrap();
+        let mut zip = zip::ZipWriter::new(std::fs::File::create(&path).unwrap());
+        let options = zip::write::SimpleFileOptions::default()
+            .compression_method(zip::CompressionMethod::Stored);
+        zip.start_file("x.npy", options).unwrap();
+        zip.write_all(&std::fs::read(&npy).unwrap()).unwrap();
+        zip.finish().unwrap();
+        std::fs::remove_file(npy).unwrap();
+    }
+    let archive = NpzArchive::open(&path).unwrap();
+    let offset = archive.member("x").unwrap().data_offset.unwrap();
+    assert_ne!(offset % 8, 0, "the fixture should be misaligned");
+    assert!(!archive.member("x").unwrap().is_mappable(8));
+    // SAFETY: the archive is in a fresh temporary folder that nothing else writes.
+    let err = unsafe { archive.map::<f64, Ix1>("x") }.unwrap_err();
+    assert!(
+        matches!(err, Error::Npz { source: NpzError::Misaligned { offset: o, align: 8 }, .. } if o == offset),
+        "{err:?}"
+    );
+    assert_eq!(archive.read::<f64, Ix1>("x").unwrap(), array![1.5, 2.5]);
+
+    // Non-array members are not listed (NumPy would return their bytes).
+    let path = dir.path().join("notes.npz");
+    zip_with_names(&path, &["x.npy", "README.txt"]);
+    assert_eq!(NpzArchive::open(&path).unwrap().members().len(), 1);
+
+    // A zip bomb: 16 MiB of zeros in a few kilobytes, refused before inflating it.
+    let path = dir.path().join("bomb.npz");
+    save_npz_compressed(&path, &[("zeros", &Array1::<u8>::zeros(16 << 20))]).unwrap();
+    assert!(std::fs::metadata(&path).unwrap().len() < 64 << 10);
+    let archive = NpzArchive::open_with(&path, &NpzOptions::new().max_read_size(1 << 20)).unwrap();
+    let err = archive.read::<u8, Ix1>("zeros").unwrap_err();
+    assert!(
+        matches!(err, Error::Npz { source: NpzError::TooLarge { limit: 1_048_576, .. }, .. }),
+        "{err:?}"
+    );
+    assert_eq!(NpzArchive::open(&path).unwrap().read::<u8, Ix1>("zeros").unwrap().len(), 16 << 20);
+}
+
+// ---------------------------------------------------------------------------------------
+// Mapping reads nothing
+// ---------------------------------------------------------------------------------------
+
+/// `rchar` of /proc/self/io: bytes this process read through read(2) and friends, page
+/// cache hits included (a map reads through page faults, which it does not count).
+fn rchar() -> u64 {
+    let io = std::fs::read_to_string("/proc/self/io").unwrap();
+    io.lines().find_map(|l| l.strip_prefix("rchar: ")).unwrap().trim().parse().unwrap()
+}
+
+/// Resident set size in bytes, from /proc/self/statm.
+fn rss() -> u64 {
+    let statm = std::fs::read_to_string("/proc/self/statm").unwrap();
+    let pages: u64 = statm.split_whitespace().nth(1).unwrap().parse().unwrap();
+    pages * 4096
+}
+
+#[test]
+#[cfg(target_os = "linux")]
+#[cfg_attr(miri, ignore = "miri cannot map files")]
+fn mapping_a_large_stored_member_reads_none_of_it() {
+    const LEN: usize = 64 << 20;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("large.npz");
+    {
+        let mut writer = NpzWriter::create(&path).unwrap();
+        writer.add("small", &array![1.0f64]).unwrap();
+        // Streamed from a sparse mapped file, so the test never holds 64 MiB in memory.
+        let source = dir.path().join("large.npy");
+        // SAFETY: a fresh temporary folder.
+        let large = unsafe { Array1::<u8>::create_npy(&source, LEN) }.unwrap();
+        writer.add("large", &large).unwrap();
+        writer.finish().unwrap();
+        std::fs::remove_file(source).unwrap();
+    }
+    let (read_before, rss_before) = (rchar(), rss());
+    let archive = NpzArchive::open(&path).unwrap();
+    // SAFETY: the archive is in a fresh temporary folder that nothing else writes.
+    let large = unsafe { archive.map::<u8, Ix1>("large") }.unwrap();
+    let (read_after, rss_after) = (rchar(), rss());
+    assert_eq!(large.len(), LEN);
+    // Opening reads the central directory and the .npy headers: a few kilobytes.
+    assert!(read_after - read_before < 1 << 20, "read {} bytes", read_after - read_before);
+    assert!(
+        rss_after.saturating_sub(rss_before) < 8 << 20,
+        "RSS grew by {}",
+        rss_after - rss_before
+    );
+    // The measure can see a read: reading the member counts all of it.
+    let owned = archive.read::<u8, Ix1>("large").unwrap();
+    assert!(rchar() - read_after >= LEN as u64);
+    assert_eq!(owned.len(), LEN);
+}
