@@ -1,7 +1,6 @@
 //! [`MmapArray`] and [`MmapArrayMut`]: own a map, lend ndarray views of it.
 #![allow(unsafe_code)]
 
-use std::fmt;
 use std::fs::File;
 use std::ops::{Deref, DerefMut};
 use std::path::{Path, PathBuf};
@@ -24,6 +23,7 @@ mod grow;
 mod lock;
 pub(crate) mod open;
 pub(crate) mod pages;
+mod producer;
 
 pub use self::atomic::{AtomicElement, AtomicViewExt};
 pub(crate) use self::grow::{ShapeHeader, StatedShape};
@@ -494,37 +494,5 @@ impl<A: 'static, D: Dimension> Deref for MmapArrayMut<A, D> {
 impl<A: 'static, D: Dimension> DerefMut for MmapArrayMut<A, D> {
     fn deref_mut(&mut self) -> &mut ArrayRef<A, D> {
         &mut self.view
-    }
-}
-
-fn debug_guard(
-    f: &mut fmt::Formatter<'_>,
-    name: &str,
-    elem: &str,
-    backing: &Backing,
-    shape: &[usize],
-    strides: &[isize],
-) -> fmt::Result {
-    f.debug_struct(name)
-        .field("path", &backing.path)
-        .field("mode", &backing.mode)
-        .field("elem", &elem)
-        .field("shape", &shape)
-        .field("strides", &strides)
-        .field("offset", &backing.offset)
-        .finish()
-}
-
-impl<A: 'static, D: Dimension> fmt::Debug for MmapArray<A, D> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let elem = std::any::type_name::<A>();
-        debug_guard(f, "MmapArray", elem, &self.backing, self.shape(), self.strides())
-    }
-}
-
-impl<A: 'static, D: Dimension> fmt::Debug for MmapArrayMut<A, D> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let elem = std::any::type_name::<A>();
-        debug_guard(f, "MmapArrayMut", elem, &self.backing, self.shape(), self.strides())
     }
 }

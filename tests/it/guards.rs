@@ -51,7 +51,7 @@ fn guards_cross_threads() {
 
 #[test]
 #[cfg_attr(miri, ignore = "miri cannot map files")]
-fn debug_shows_path_mode_shape_and_offset() {
+fn debug_shows_path_mode_offset_and_the_elements() {
     let (_dir, path) = temp_file("debug.bin");
     std::fs::write(&path, [0u8; 64]).unwrap();
     let options = MapOptions::new().offset(16).shape((2, 3));
@@ -63,21 +63,18 @@ fn debug_shows_path_mode_shape_and_offset() {
         &format!("path: {path:?}"),
         "mode: ReadOnly",
         "elem: \"f64\"",
-        "shape: [2, 3]",
-        "strides: [3, 1]",
         "offset: 16",
+        "array: [[0.0, 0.0, 0.0],\n [0.0, 0.0, 0.0]], shape=[2, 3], strides=[3, 1]",
     ] {
         assert!(text.contains(part), "{part:?} missing from {text}");
     }
-    // The guard's Debug is a summary, not the data (which may be gigabytes).
-    assert!(text.len() < 300, "{text}");
 
     let options = MapOptions::new().offset(8).shape((2, 2).f());
     // SAFETY: as above.
     let c = unsafe { Array2::<u32>::map_file_copy_with(&path, &options) }.unwrap();
     let text = format!("{c:?}");
     for part in
-        ["MmapArrayMut {", "mode: CopyOnWrite", "elem: \"u32\"", "strides: [1, 2]", "offset: 8"]
+        ["MmapArrayMut {", "mode: CopyOnWrite", "elem: \"u32\"", "strides=[1, 2]", "offset: 8"]
     {
         assert!(text.contains(part), "{part:?} missing from {text}");
     }

@@ -1,0 +1,122 @@
+//! ndarray's and NumPy's habits, written as a new user writes them: guards in `Zip`,
+//! `azip!`, `for` loops and operators without `&*`, printing with `{}` and `{:?}`.
+#![allow(clippy::float_cmp, reason = "exact small values")]
+
+use ndmmap::prelude::*;
+
+use crate::{temp_file, write_elems};
+
+#[test]
+#[cfg_attr(miri, ignore = "miri cannot map files")]
+fn zip_and_azip_take_guards_as_they_take_arrays() {
+    let (dir, a_path) = temp_file("a.bin");
+    write_elems(&a_path, &[1.0f64, 2.0, 3.0]);
+    let b_path = dir.path().join("b.bin");
+    write_elems(&b_path, &[10.0f64, 20.0, 30.0]);
+    // SAFETY: no other process touches files in this fresh temporary folder.
+    let a = unsafe { Array1::<f64>::map_file(&a_path) }.unwrap();
+    // SAFETY: as above.
+    let b = unsafe { Array1::<f64>::map_file_copy(&b_path) }.unwrap();
+    // SAFETY: as above.
+    let mut c = unsafe { Array1::<f64>::create_file(dir.path().join("c.bin"), 3) }.unwrap();
+
+    Zip::from(&mut c).and(&a).and(&b).for_each(|c, &a, &b| *c = a + b);
+    assert_eq!(c.to_vec(), [11.0, 22.0, 33.0]);
+    azip!((c in &mut c, &a in &a) *c -= a);
+    assert_eq!(c.to_vec(), [10.0, 20.0, 30.0]);
+    // A writable guard as a read-only operand, and `map_collect` into an owned array.
+    let twice = Zip::from(&c).and(&b).map_collect(|&c, &b| c + b);
+    assert_eq!(twice, array![20.0, 40.0, 60.0]);
+}
+
+#[cfg(feature = "rayon")]
+#[test]
+#[cfg_attr(miri, ignore = "miri cannot map files")]
+fn par_azip_takes_guards() {
+    let (dir, a_path) = temp_file("a.bin");
+    write_elems(&a_path, &(0..1000).map(f64::from).collect::<Vec<_>>());
+    // SAFETY: no other process touches files in this fresh temporary folder.
+    let a = unsafe { Array1::<f64>::map_file(&a_path) }.unwrap();
+    // SAFETY: as above.
+    let mut c = unsafe { Array1::<f64>::create_file(dir.path().join("c.bin"), 1000) }.unwrap();
+    par_azip!((c in &mut c, &a in &a) *c = 2.0 * a);
+    assert_eq!(c.sum(), 999.0 * 1000.0);
+    Zip::from(&mut c).and(&a).par_for_each(|c, &a| *c += a);
+    assert_eq!(c[999], 3.0 * 999.0);
+}
+
+#[test]
+#[cfg_attr(miri, ignore = "miri cannot map files")]
+fn for_loops_operators_assign_and_dot_take_guards() {
+    let (dir, a_path) = temp_file("a.bin");
+    write_elems(&a_path, &[1i64, 2, 3, 4]);
+    let options = MapOptions::new().shape((2, 2));
+    // SAFETY: no other process touches files in this fresh temporary folder.
+    let a = unsafe { Array2::<i64>::map_file_with(&a_path, &options) }.unwrap();
+    // SAFETY: as above.
+    let mut c = unsafe { Array2::<i64>::create_file(dir.path().join("c.bin"), (2, 2)) }.unwrap();
+
+    let mut seen = Vec::new();
+    for &x in &a {
+        seen.push(x);
+    }
+    assert_eq!(seen, [1, 2, 3, 4]);
+    for x in &mut c {
+        *x = 1;
+    }
+    assert_eq!(c.iter().sum::<i64>(), 4);
+    assert_eq!(c.iter().count(), (&c).into_iter().count());
+
+    let owned = array![[10i64, 20], [30, 40]];
+    assert_eq!(&a + &c, array![[2, 3], [4, 5]]);
+    assert_eq!(&c - &a, array![[0, -1], [-2, -3]]);
+    assert_eq!(&a * 10, array![[10, 20], [30, 40]]);
+    assert_eq!(&c << 2, array![[4, 4], [4, 4]]);
+    assert_eq!(&owned - &a, array![[9, 18], [27, 36]]);
+    assert_eq!(&owned.view() / &a, array![[10, 10], [10, 10]]);
+    assert_eq!(owned.clone() % &a, array![[0, 0], [0, 0]]);
+    // Broadcasting, as ndarray does it: a row against the 2 x 2 guard.
+    assert_eq!(&array![100i64, 200] + &a, array![[101, 202], [103, 204]]);
+
+    c += &a;
+    assert_eq!(*c, array![[2, 3], [4, 5]]);
+    c *= 2;
+    assert_eq!(*c, array![[4, 6], [8, 10]]);
+    *c.view_mut() -= &a;
+    assert_eq!(*c, array![[3, 4], [5, 6]]);
+    let mut sum = owned.clone();
+    sum += &c;
+    assert_eq!(sum, array![[13, 24], [35, 46]]);
+
+    c.assign(&a);
+    assert_eq!(*c, *a);
+    assert_eq!(owned.dot(&a), array![[70, 100], [150, 220]]);
+    assert_eq!(a.dot(&c), array![[7, 10], [15, 22]]);
+    assert_eq!(array![1i64, 1].dot(&a), array![4, 6]);
+}
+
+#[test]
+#[cfg_attr(miri, ignore = "miri cannot map files")]
+fn guards_print_as_ndarray_prints_arrays() {
+    let (_dir, path) = temp_file("p.bin");
+    let data: Vec<f32> = (0..2000u16).map(f32::from).collect();
+    write_elems(&path, &data);
+    let options = MapOptions::new().shape((2, 1000));
+    // SAFETY: no other process touches files in this fresh temporary folder.
+    let m = unsafe { Array2::<f32>::map_file_with(&path, &options) }.unwrap();
+    let same = Array2::from_shape_vec((2, 1000), data).unwrap();
+
+    assert_eq!(format!("{m}"), format!("{same}"));
+    assert_eq!(format!("{m:.1}"), format!("{same:.1}"));
+    // Large arrays elide their middle, as ndarray's do: no 1000 numbers in a line.
+    assert!(format!("{m}").contains("..."), "{m}");
+    assert_eq!(format!("{m:#}"), format!("{same:#}"));
+
+    let debug = format!("{m:?}");
+    assert!(debug.contains(&format!("array: {same:?}")), "{debug}");
+    assert!(debug.contains(&format!("path: {path:?}")) && debug.contains("mode: ReadOnly"));
+    // SAFETY: as above.
+    let w = unsafe { Array2::<f32>::map_file_copy_with(&path, &options) }.unwrap();
+    assert_eq!(w.to_string(), same.to_string());
+    assert!(format!("{w:?}").contains(&format!("{same:?}")));
+}
