@@ -18,7 +18,7 @@
 //!   range, or exactly the pages of a sub-view) and [`close`](MmapArrayMut::close).
 //! - [`npy`]: `.npy` files, byte-identical with NumPy's: [`MapNpy`]
 //!   (`Array2::<f32>::map_npy(path)`, `map_npy_mut`, `map_npy_copy`, `create_npy`: NumPy's
-//!   `np.load(mmap_mode=...)` and `open_memmap`), [`WriteNpyExt::save_npy`] for any array,
+//!   `np.load(mmap_mode=...)` and `open_memmap`), [`SaveNpyExt::save_npy`] for any array,
 //!   [`npy::inspect`] for the header alone and [`npy::read_npy`] for a converting read.
 //! - Growing in place: [`append`](MmapArrayMut::append), [`push`](MmapArrayMut::push),
 //!   [`resize_outer`](MmapArrayMut::resize_outer) and [`reserve`](MmapArrayMut::reserve) on
@@ -51,7 +51,7 @@
 //! | `r+` growing a short file | only with [`extend_file(true)`](MapOptions::extend_file) |
 //! | `m.flush()` | [`flush`](MmapArrayMut::flush), [`flush_view`](MmapArrayMut::flush_view), [`close`](MmapArrayMut::close) |
 //! | `np.load(f, mmap_mode='r')`, `open_memmap` | [`MapNpy::map_npy`], [`MapNpy::create_npy`] |
-//! | `np.save(f, a)` | [`a.save_npy(f)`](WriteNpyExt::save_npy) |
+//! | `np.save(f, a)` | [`a.save_npy(f)`](SaveNpyExt::save_npy) |
 //! | `m + 1`, `np.add(a, b, out=c)` | `&*m + 1.0`, `Zip::from(&mut *c).and(&*a).and(&*b).for_each(...)` |
 //!
 //! The dtype is the Rust element type (`f64` for `'<f8'`), checked against `.npy` headers.
@@ -149,11 +149,24 @@ pub use crate::bytes::{ViewBytesExt, ViewBytesMutExt};
 pub use crate::error::{Error, Result};
 pub use crate::guard::{AtomicElement, AtomicViewExt, MmapArray, MmapArrayMut};
 pub use crate::layout::INFER;
-pub use crate::npy::{MapNpy, WriteNpyExt};
+pub use crate::npy::{MapNpy, SaveNpyExt};
 pub use crate::options::{Advice, Lock, MapOptions, Mode};
 pub use crate::raw::MapFile;
 
 /// Everything a user of ndmmap needs, and ndarray's own prelude with it.
+///
+/// Its names are chosen to sit beside the other globs an ndarray user writes:
+/// `use ndarray_npy::*;` (ndmmap's [`SaveNpyExt::save_npy`] beside ndarray-npy's
+/// `WriteNpyExt::write_npy`), `use std::io::*;` and `use std::error::Error;`. For that
+/// reason [`Error`] is not in the prelude (a glob `Error` would shadow the
+/// `std::error::Error` of `Box<dyn Error>` for users who import it by glob): name it
+/// `ndmmap::Error`.
+///
+/// ```compile_fail
+/// use ndmmap::prelude::*;
+///
+/// fn open() -> Result<(), Error> { Ok(()) } // error: `Error` is not in the prelude
+/// ```
 ///
 /// # Example
 ///
@@ -169,8 +182,8 @@ pub use crate::raw::MapFile;
 pub mod prelude {
     #[doc(no_inline)]
     pub use crate::{
-        Advice, AtomicElement, AtomicViewExt, Error, INFER, Lock, MapFile, MapNpy, MapOptions,
-        MmapArray, MmapArrayMut, Mode, ViewBytesExt, ViewBytesMutExt, WriteNpyExt,
+        Advice, AtomicElement, AtomicViewExt, INFER, Lock, MapFile, MapNpy, MapOptions, MmapArray,
+        MmapArrayMut, Mode, SaveNpyExt, ViewBytesExt, ViewBytesMutExt,
     };
     #[doc(no_inline)]
     pub use ndarray::prelude::*;

@@ -7,7 +7,7 @@ use std::path::Path;
 use bytemuck::{AnyBitPattern, Pod};
 use ndarray::{Array, Dimension, StrideShape};
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::guard::open::OpenFile;
 use crate::guard::{MmapArray, MmapArrayMut};
 use crate::layout::{Elem, Placement, Purpose, place};
@@ -289,11 +289,16 @@ pub trait MapFile: Sealed {
         Self::Elem: Pod,
     {
         // SAFETY: forwarded; the caller upholds the same contract.
-        unsafe { Self::create_file_with(path, &MapOptions::new().shape(shape)) }
+        unsafe { Self::create_file_with(path, shape, &MapOptions::new()) }
     }
 
-    /// Creates a new file with options: the shape (required), a data offset (the bytes
-    /// before it are zero), `overwrite`, `populate`, read-ahead.
+    /// Creates a new file holding a zeroed array of `shape`, with options: a data offset
+    /// (the bytes before it are zero), `overwrite`, `populate`, read-ahead, a lock.
+    ///
+    /// The shape is the argument, as for [`create_file`](Self::create_file) and
+    /// [`MapNpy::create_npy_with`](crate::MapNpy::create_npy_with); the options must not
+    /// carry one too ([`MapOptions::shape`] is for mapping existing files), so that no
+    /// call has two shapes to choose from.
     ///
     /// # Safety
     ///
@@ -301,8 +306,8 @@ pub trait MapFile: Sealed {
     ///
     /// # Errors
     ///
-    /// As [`create_file`](Self::create_file); [`Error::ShapeRequired`](crate::Error::ShapeRequired) without a shape;
-    /// [`Error::InvalidOption`](crate::Error::InvalidOption) for an inferred axis or a `len`.
+    /// As [`create_file`](Self::create_file); [`Error::InvalidOption`](crate::Error::InvalidOption)
+    /// if the options carry a shape (or an inferred one) or a `len`.
     ///
     /// # Example
     ///
@@ -311,14 +316,15 @@ pub trait MapFile: Sealed {
     ///
     /// let dir = tempfile::tempdir()?;
     /// let path = dir.path().join("c.bin");
-    /// let options = MapOptions::new().shape((2, 2).f()).offset(16);
-    /// let c = unsafe { Array2::<u32>::create_file_with(&path, &options)? };
+    /// let options = MapOptions::new().offset(16);
+    /// let c = unsafe { Array2::<u32>::create_file_with(&path, (2, 2).f(), &options)? };
     /// assert_eq!(c.offset(), 16);
     /// assert_eq!(std::fs::metadata(&path)?.len(), 16 + 16);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    unsafe fn create_file_with(
+    unsafe fn create_file_with<Sh: Into<StrideShape<Self::Dim>>>(
         path: impl AsRef<Path>,
+        shape: Sh,
         options: &MapOptions<Self::Dim>,
     ) -> Result<MmapArrayMut<Self::Elem, Self::Dim>>
     where
@@ -368,16 +374,25 @@ impl<A, D: Dimension> MapFile for Array<A, D> {
         unsafe { file.map_copy_on_write(&placement, options.settings) }
     }
 
-    unsafe fn create_file_with(
+    unsafe fn create_file_with<Sh: Into<StrideShape<D>>>(
         path: impl AsRef<Path>,
+        shape: Sh,
         options: &MapOptions<D>,
     ) -> Result<MmapArrayMut<A, D>>
     where
         A: Pod,
     {
         let path = path.as_ref();
+        if options.shape.is_some() {
+            return Err(Error::InvalidOption {
+                path: Some(path.to_path_buf()),
+                message: "create_file_with takes the shape as its argument; \
+                          leave MapOptions::shape and shape_inferred unset",
+            });
+        }
+        let options = options.clone().shape(shape);
         let placement =
-            place(options, Elem::of::<A>(), 0, Purpose::Create).map_err(|e| e.at_path(path))?;
+            place(&options, Elem::of::<A>(), 0, Purpose::Create).map_err(|e| e.at_path(path))?;
         let file = OpenFile::create(path, placement.end(), &[], options.settings)?;
         // SAFETY: forwarded; the caller upholds the trait's mapping contract for the new file.
         unsafe { file.map_read_write(&placement, options.settings) }

@@ -18,6 +18,7 @@ use std::process::Command;
 
 use bytemuck::{NoUninit, Pod};
 use ndarray::{IxDyn, Slice};
+use ndmmap::Error;
 use ndmmap::npy::{self, HeaderError, NpyElement, NpyOptions};
 use ndmmap::prelude::*;
 use num_complex::Complex;

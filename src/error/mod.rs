@@ -187,12 +187,12 @@ pub enum Error {
     },
 
     /// The operation needs a shape and none was given (a raw file of more than one
-    /// dimension, or a new file).
+    /// dimension).
     #[error("{}a shape is needed to {action} a {ndim}-dimensional array", at(path.as_deref()))]
     ShapeRequired {
         /// The file, if any.
         path: Option<PathBuf>,
-        /// What was attempted: `"map"` or `"create"`.
+        /// What was attempted: `"map"`.
         action: &'static str,
         /// The array's number of dimensions.
         ndim: usize,
@@ -355,7 +355,7 @@ pub enum Error {
 
     /// A `.npy` file's header has no room for the grown shape: it was written without
     /// NumPy's growth padding (by an old writer, or by hand). Re-save the file with
-    /// [`save_npy`](crate::WriteNpyExt::save_npy) (or NumPy's `np.save`), which pads headers
+    /// [`save_npy`](crate::SaveNpyExt::save_npy) (or NumPy's `np.save`), which pads headers
     /// so that the shape can grow in place.
     #[error(
         "{}: the .npy header has no room for shape {shape:?} ({needed} bytes needed, \

@@ -427,8 +427,8 @@ impl<A: 'static, D: Dimension> MmapArrayMut<A, D> {
     /// use ndmmap::prelude::*;
     ///
     /// let dir = tempfile::tempdir()?;
-    /// let options = MapOptions::new().shape(3).offset(64);
-    /// let c = unsafe { Array1::<u8>::create_file_with(dir.path().join("c.bin"), &options)? };
+    /// let options = MapOptions::new().offset(64);
+    /// let c = unsafe { Array1::<u8>::create_file_with(dir.path().join("c.bin"), 3, &options)? };
     /// assert_eq!(c.offset(), 64);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```

@@ -3,7 +3,7 @@
 //! - [`MapNpy`]: `Array2::<f32>::map_npy(path)` (read-only), `map_npy_mut`,
 //!   `map_npy_copy` and `create_npy`, like NumPy's `np.load(path, mmap_mode=...)` and
 //!   `open_memmap`, with [`NpyOptions`].
-//! - [`WriteNpyExt::save_npy`]: any array, any layout, written atomically.
+//! - [`SaveNpyExt::save_npy`]: any array, any layout, written atomically.
 //! - [`inspect`]: the header alone; [`read_npy`]: an owned copy, converting byte order
 //!   and checking `bool`s.
 //! - [`NpyElement`]: the element types with a `.npy` dtype.
@@ -39,5 +39,5 @@ mod save;
 pub use self::element::NpyElement;
 pub use self::map::{MapNpy, NpyOptions};
 pub use self::read::{NpyHeader, inspect, read_npy};
-pub use self::save::WriteNpyExt;
+pub use self::save::SaveNpyExt;
 pub use crate::error::HeaderError;

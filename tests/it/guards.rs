@@ -5,6 +5,7 @@
 
 use std::path::Path;
 
+use ndmmap::Error;
 use ndmmap::prelude::*;
 
 use crate::{read_bytes, temp_file, write_elems};
@@ -350,9 +351,9 @@ fn extend_file_grows_a_short_file_with_zeros() {
 #[cfg_attr(miri, ignore = "miri cannot map files")]
 fn create_with_offset_leaves_zeros_before_the_data() {
     let (_dir, path) = temp_file("c.bin");
-    let options = MapOptions::new().offset(16).shape((2, 2).f());
+    let options = MapOptions::new().offset(16);
     // SAFETY: no other process touches files in this fresh temporary folder.
-    let mut c = unsafe { Array2::<u32>::create_file_with(&path, &options) }.unwrap();
+    let mut c = unsafe { Array2::<u32>::create_file_with(&path, (2, 2).f(), &options) }.unwrap();
     assert_eq!(c.offset(), 16);
     c.assign(&array![[1, 2], [3, 4]]);
     c.close().unwrap();
@@ -388,10 +389,11 @@ fn populate_and_access_options() {
             assert_eq!(sum(&c), expected);
         }
     }
-    let options = MapOptions::new().shape(3000).populate(true).advise(Advice::Random);
+    let options = MapOptions::new().populate(true).advise(Advice::Random);
     // SAFETY: as above.
     let mut n =
-        unsafe { Array1::<u16>::create_file_with(dir.path().join("n.bin"), &options) }.unwrap();
+        unsafe { Array1::<u16>::create_file_with(dir.path().join("n.bin"), 3000, &options) }
+            .unwrap();
     assert_eq!(sum(&n), 0);
     n.fill(2);
     n.close().unwrap();
