@@ -624,9 +624,9 @@ fn header_errors(path: &Path, options: &NpyOptions) -> Vec<HeaderError> {
     for (i, result) in results.into_iter().enumerate() {
         // inspect and read_npy use the default limit; the maps use `options`.
         match result {
-            Some(Error::Npy { path: p, source }) => {
+            Some(Error::Npy { path: p, detail }) => {
                 assert_eq!(p, path);
-                sources.push(source);
+                sources.push(detail);
             }
             other => panic!("entry point {i}: expected Error::Npy, got {other:?}"),
         }
@@ -971,7 +971,7 @@ fn header_over_the_size_limit() {
             assert!(
                 matches!(
                     err,
-                    Error::Npy { source: HeaderError::TooLarge { len: 10_001, limit: 10_000 }, .. }
+                    Error::Npy { detail: HeaderError::TooLarge { len: 10_001, limit: 10_000 }, .. }
                 ),
                 "{err:?}"
             );
@@ -996,7 +996,7 @@ fn shape_overflow() {
     let (_dir, path) = file_with(&bytes);
     let result = npy::read_npy::<f64, Ix2>(&path);
     assert!(
-        matches!(&result, Err(Error::Npy { source: HeaderError::ShapeOverflow { .. }, .. })),
+        matches!(&result, Err(Error::Npy { detail: HeaderError::ShapeOverflow { .. }, .. })),
         "{result:?}"
     );
 }
@@ -1064,7 +1064,7 @@ fn create_never_touches_an_existing_file_before_validating() {
             matches!(
                 &err,
                 Error::Overflow { .. }
-                    | Error::Npy { source: HeaderError::ShapeOverflow { .. }, .. }
+                    | Error::Npy { detail: HeaderError::ShapeOverflow { .. }, .. }
             ),
             "{shape:?}: {err:?}"
         );
@@ -1360,8 +1360,8 @@ fn mutate(rng: &mut Rng, input: &mut Vec<u8>, seeds: &[Vec<u8>]) {
 fn outcome(result: &Result<npy::NpyHeader, Error>) -> String {
     match result {
         Ok(_) => "ok".into(),
-        Err(Error::Npy { source, .. }) => {
-            let debug = format!("{source:?}");
+        Err(Error::Npy { detail, .. }) => {
+            let debug = format!("{detail:?}");
             debug.split([' ', '{', '(']).next().unwrap_or("").to_owned()
         }
         Err(other) => format!("other {other:?}"),

@@ -565,7 +565,7 @@ impl<A, D: Dimension> MapNpy for Array<A, D> {
             shape: layout.dim.slice().to_vec(),
         };
         let header_bytes = header::write(&header)
-            .map_err(|source| Error::Npy { path: path.to_path_buf(), source })?;
+            .map_err(|detail| Error::Npy { path: path.to_path_buf(), detail })?;
         let placement = Placement { offset: header_bytes.len() as u64, layout };
         let file = OpenFile::create(path, placement.end(), &header_bytes, options.settings)?;
         // SAFETY: forwarded; the caller upholds the trait's mapping contract for the new file.

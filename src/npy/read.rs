@@ -120,7 +120,7 @@ pub(crate) fn read_header(
     file: &File,
     max_header_size: usize,
 ) -> Result<ParsedHeader> {
-    let npy_error = |source| Error::Npy { path: path.to_path_buf(), source };
+    let npy_error = |detail| Error::Npy { path: path.to_path_buf(), detail };
     let mut prefix = Vec::new();
     let mut want = 4096;
     loop {

@@ -62,7 +62,7 @@ impl<A: NpyElement, D: Dimension> SaveNpyExt for ArrayRef<A, D> {
             shape: self.shape().to_vec(),
         };
         let header_bytes = header::write(&header)
-            .map_err(|source| Error::Npy { path: path.to_path_buf(), source })?;
+            .map_err(|detail| Error::Npy { path: path.to_path_buf(), detail })?;
         let data_len = size_of::<A>() * self.len();
         let total = (header_bytes.len() + data_len) as u64;
         write_atomically(path, total, |file| {

@@ -66,7 +66,11 @@ fn not_found() {
     let nested = dir.path().join("no-such-folder").join("c.bin");
     // SAFETY: as above.
     let err = unsafe { Array1::<f64>::create_file(&nested, 3) }.unwrap_err();
-    assert!(matches!(&err, Error::NotFound { path: p } if p == &nested), "{err:?}");
+    let folder = dir.path().join("no-such-folder");
+    assert!(
+        matches!(&err, Error::FolderNotFound { path: p, folder: f } if p == &nested && f == &folder),
+        "{err:?}"
+    );
     assert!(names(dir.path()).is_empty(), "nothing was created: {:?}", names(dir.path()));
 }
 
@@ -87,6 +91,7 @@ fn permission_denied() {
             if p == &path),
         "{err:?}"
     );
+    assert!(err.to_string().contains("map_file_copy"), "{err}");
     // Reading it is fine.
     // SAFETY: as above.
     let r = unsafe { Array1::<f64>::map_file(&path) }.unwrap();

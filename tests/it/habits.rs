@@ -120,3 +120,39 @@ fn guards_print_as_ndarray_prints_arrays() {
     assert_eq!(w.to_string(), same.to_string());
     assert!(format!("{w:?}").contains(&format!("{same:?}")));
 }
+
+#[test]
+#[cfg_attr(miri, ignore = "miri cannot map files")]
+fn messages_say_what_a_numpy_user_needs() {
+    let (dir, path) = temp_file("a.bin");
+    write_elems(&path, &[0.0f64; 6]);
+
+    // Two inferred axes print as NumPy's -1, not 18446744073709551615.
+    let options = MapOptions::new().shape_inferred((INFER, INFER), Order::RowMajor);
+    // SAFETY: no other process touches files in this fresh temporary folder.
+    let err = unsafe { Array2::<f64>::map_file_with(&path, &options) }.unwrap_err();
+    let text = err.to_string();
+    assert!(text.contains("shape [-1, -1] has 2 inferred axes"), "{text}");
+    assert!(!text.contains(&usize::MAX.to_string()), "{text}");
+
+    // Creating in a missing folder names the folder.
+    let missing = dir.path().join("nodir");
+    let err = unsafe { Array1::<f64>::create_file(missing.join("x.bin"), 3) }.unwrap_err();
+    assert!(matches!(&err, ndmmap::Error::FolderNotFound { folder, .. } if folder == &missing));
+    assert!(err.to_string().contains(&format!("the folder {} does not exist", missing.display())));
+    let err = array![1.0f64].save_npy(missing.join("deeper").join("x.npy")).unwrap_err();
+    assert!(matches!(&err, ndmmap::Error::FolderNotFound { folder, .. } if folder == &missing));
+
+    // A corrupt header's message says what is wrong, without walking `source()`.
+    let npy = dir.path().join("cut.npy");
+    array![[1.0f64, 2.0], [3.0, 4.0]].save_npy(&npy).unwrap();
+    let bytes = std::fs::read(&npy).unwrap();
+    std::fs::write(&npy, &bytes[..26]).unwrap();
+    // SAFETY: as above.
+    let err = unsafe { Array2::<f64>::map_npy(&npy) }.unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.contains("invalid .npy header: .npy header is truncated: 128 bytes needed"),
+        "{text}"
+    );
+}
