@@ -250,6 +250,22 @@ pub enum Error {
         path: Option<PathBuf>,
     },
 
+    /// A slice argument (`s![...]`) does not fit the array: an index or a bound past the
+    /// end of an axis, a step of zero, or another number of axes. Raised instead of
+    /// ndarray's panic by the methods that take a slice argument and report errors
+    /// ([`MmapArrayMut::flush_slice`](crate::MmapArrayMut::flush_slice)).
+    #[error("{}slice [{slice}] does not fit shape {shape:?}: {reason}", at(path.as_deref()))]
+    SliceOutOfBounds {
+        /// The mapped file.
+        path: Option<PathBuf>,
+        /// The slice, written as in `s![...]`.
+        slice: String,
+        /// The array's shape.
+        shape: Vec<usize>,
+        /// What does not fit, in words.
+        reason: String,
+    },
+
     /// The operands of a `chunked::Zip` do not all have the same
     /// shape. Raised before anything is read or written.
     #[error("operand {operand} has shape {actual:?} but the first operand has shape {expected:?}")]
@@ -457,6 +473,7 @@ impl Error {
             | Error::OverlappingStrides { path, .. }
             | Error::InvalidOption { path, .. }
             | Error::ViewNotInMap { path }
+            | Error::SliceOutOfBounds { path, .. }
             | Error::Shape { path, .. }
                 if path.is_none() =>
             {

@@ -24,6 +24,7 @@ mod lock;
 pub(crate) mod open;
 pub(crate) mod pages;
 mod producer;
+mod slice;
 
 pub use self::atomic::{AtomicElement, AtomicViewExt};
 pub(crate) use self::grow::{ShapeHeader, StatedShape};

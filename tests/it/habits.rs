@@ -2,6 +2,7 @@
 //! `azip!`, `for` loops and operators without `&*`, printing with `{}` and `{:?}`.
 #![allow(clippy::float_cmp, reason = "exact small values")]
 
+use ndarray::{SliceInfo, SliceInfoElem};
 use ndmmap::prelude::*;
 
 use crate::{temp_file, write_elems};
@@ -155,4 +156,52 @@ fn messages_say_what_a_numpy_user_needs() {
         text.contains("invalid .npy header: .npy header is truncated: 128 bytes needed"),
         "{text}"
     );
+}
+
+#[test]
+#[cfg_attr(miri, ignore = "miri cannot map files")]
+fn flush_slice_and_with_slice_mut_take_the_slice_argument() {
+    let (_dir, path) = temp_file("c.bin");
+    // SAFETY: no other process touches files in this fresh temporary folder.
+    let mut c = unsafe { Array3::<f64>::create_file(&path, (2, 3, 4)) }.unwrap();
+    c.slice_mut(s![1, .., 2..4]).fill(-1.0);
+    c.flush_slice(s![1, .., 2..4]).unwrap();
+    let n = c.with_slice_mut(s![0, -1, ..;3], |mut part| {
+        part.fill(5.0);
+        part.len()
+    });
+    assert_eq!(n.unwrap(), 2);
+    // Owned oracle: the same two changes on an array in memory.
+    let mut expected = Array3::<f64>::zeros((2, 3, 4));
+    expected.slice_mut(s![1, .., 2..4]).fill(-1.0);
+    expected.slice_mut(s![0, -1, ..;3]).fill(5.0);
+    let on_disk: Vec<f64> = crate::elems(&crate::read_bytes(&path));
+    assert_eq!(on_disk, expected.iter().copied().collect::<Vec<_>>());
+
+    // Where ndarray's slice would panic, a typed error, and the closure never runs.
+    let bad = [
+        (c.flush_slice(s![2, .., ..]).unwrap_err(), "index 2 is out of axis 0 of length 2"),
+        (c.flush_slice(s![.., 1..5, ..]).unwrap_err(), "past the end of axis 1 of length 3"),
+        (c.flush_slice(s![.., -4.., ..]).unwrap_err(), "past the end of axis 1 of length 3"),
+        (c.with_slice_mut(s![-3, .., ..], |_| unreachable!()).unwrap_err(), "index -3"),
+    ];
+    for (err, reason) in bad {
+        assert!(
+            matches!(&err, ndmmap::Error::SliceOutOfBounds { shape, .. } if shape == &[2, 3, 4]),
+            "{err:?}"
+        );
+        assert!(err.to_string().contains(reason), "{err}");
+    }
+    // SAFETY: as above.
+    let mut d = unsafe { ArrayD::<f64>::map_file_mut(&path) }.unwrap();
+    let err = d.with_slice_mut(s![1, 2], |_| ()).unwrap_err();
+    assert!(
+        err.to_string().contains("slice [1, 2] does not fit shape [24]: it indexes 2 axes"),
+        "{err}"
+    );
+    // A zero step (which `s!` itself refuses, but a built `SliceInfo` may carry).
+    let zero_step = vec![SliceInfoElem::Slice { start: 0, end: None, step: 0 }];
+    let info = SliceInfo::<_, IxDyn, IxDyn>::try_from(zero_step).unwrap();
+    let err = d.flush_slice(&info).unwrap_err();
+    assert!(err.to_string().contains("the step of axis 0 is 0"), "{err}");
 }
