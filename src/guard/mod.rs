@@ -18,6 +18,7 @@ use crate::options::{Advice, Mode};
 
 mod anonymous;
 mod atomic;
+mod boolean;
 mod flush;
 mod grow;
 mod lock;

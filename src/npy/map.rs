@@ -35,7 +35,7 @@ use crate::private::Sealed;
 #[derive(Clone, Debug)]
 pub struct NpyOptions {
     max_header_size: usize,
-    settings: Settings,
+    pub(super) settings: Settings,
 }
 
 impl Default for NpyOptions {
@@ -577,7 +577,7 @@ impl<A, D: Dimension> MapNpy for Array<A, D> {
 
 /// Opens the `.npy` file at `path` for `purpose`, reads its header and places the array
 /// the header describes, checked against the element type and the file's length.
-fn locate<A: NpyElement, D: Dimension>(
+pub(super) fn locate<A: NpyElement, D: Dimension>(
     path: &Path,
     purpose: Purpose,
     options: &NpyOptions,

@@ -6,6 +6,8 @@
 //! - [`SaveNpyExt::save_npy`]: any array, any layout, written atomically.
 //! - [`inspect`]: the header alone; [`read_npy`]: an owned copy, converting byte order
 //!   and checking `bool`s.
+//! - [`map_bool`], [`map_bool_copy`]: NumPy's boolean masks (`'|b1'`) as `bool`s, after a
+//!   check of every byte; `u8` maps them as bytes.
 //! - [`NpyElement`]: the element types with a `.npy` dtype.
 //!
 //! Versions 1.0, 2.0 and 3.0 are read; files are written as `np.save` writes them
@@ -28,6 +30,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod boolean;
 mod descr;
 mod element;
 mod header;
@@ -36,6 +39,7 @@ mod map;
 mod read;
 mod save;
 
+pub use self::boolean::{map_bool, map_bool_copy};
 pub use self::element::NpyElement;
 pub use self::map::{MapNpy, NpyOptions};
 pub use self::read::{NpyHeader, inspect, read_npy};

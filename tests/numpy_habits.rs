@@ -1,0 +1,108 @@
+//! NumPy users' habits, with NumPy itself as the peer: boolean masks saved by `np.save`,
+//! and ndmmap's files handed to Dask.
+//!
+//! Python comes from `NDMMAP_PYTHON`, else the crate's `.venv`; without either the tests
+//! print a message and skip (under `CI=true` they fail instead).
+#![allow(clippy::float_cmp, reason = "exact small values")]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use ndmmap::npy::{self, NpyOptions};
+use ndmmap::prelude::*;
+
+/// The Python to run NumPy with: `NDMMAP_PYTHON`, else the crate's `.venv`.
+fn python() -> Option<PathBuf> {
+    if let Some(python) = std::env::var_os("NDMMAP_PYTHON") {
+        return Some(python.into());
+    }
+    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python");
+    let found = venv.exists().then_some(venv);
+    assert!(
+        found.is_some() || std::env::var("CI").as_deref() != Ok("true"),
+        "CI=true but no Python: set NDMMAP_PYTHON"
+    );
+    found
+}
+
+/// Runs `code` with Python in `dir` and returns its standard output, or `None` (with a
+/// message) without Python. Panics with Python's stderr if the code fails.
+fn run_python(dir: &Path, code: &str) -> Option<String> {
+    let Some(python) = python() else {
+        eprintln!("skipped: set NDMMAP_PYTHON or create .venv with numpy to test against NumPy");
+        return None;
+    };
+    let output = Command::new(&python)
+        .current_dir(dir)
+        .args(["-c", code])
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {}: {e}", python.display()));
+    assert!(
+        output.status.success(),
+        "{} failed:\n{code}\n{}",
+        python.display(),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    Some(String::from_utf8(output.stdout).expect("Python printed UTF-8"))
+}
+
+#[test]
+#[cfg_attr(miri, ignore = "miri cannot map files")]
+fn numpy_bool_masks_map_as_bool_and_as_u8() {
+    let dir = tempfile::tempdir().unwrap();
+    let code = "import numpy as np\n\
+                m = np.array([[True, False, True], [False, False, True]])\n\
+                np.save('mask.npy', m)\n\
+                np.save('mask_f.npy', np.asfortranarray(m))\n\
+                np.save('bytes.npy', m.astype(np.uint8))\n";
+    if run_python(dir.path(), code).is_none() {
+        return;
+    }
+    let expected = array![[true, false, true], [false, false, true]];
+    let (mask, mask_f) = (dir.path().join("mask.npy"), dir.path().join("mask_f.npy"));
+    let options = NpyOptions::new();
+
+    // SAFETY: no other process touches files in this fresh temporary folder.
+    let m = unsafe { npy::map_bool::<Ix2>(&mask, &options) }.unwrap();
+    assert_eq!(*m, expected);
+    // SAFETY: as above.
+    let f = unsafe { npy::map_bool::<IxDyn>(&mask_f, &options) }.unwrap();
+    assert_eq!(*f, expected.clone().into_dyn());
+    assert!(f.t().is_standard_layout());
+    // As bytes, in every mode; NumPy's `m.view(np.uint8)`.
+    // SAFETY: as above.
+    let bytes = unsafe { Array2::<u8>::map_npy(&mask) }.unwrap();
+    assert_eq!(*bytes, expected.mapv(u8::from));
+    drop((m, bytes));
+    // Copy-on-write: writable bools, the file unchanged.
+    // SAFETY: as above.
+    let mut c = unsafe { npy::map_bool_copy::<Ix2>(&mask, &options) }.unwrap();
+    c.fill(true);
+    assert!(c.iter().all(|&b| b));
+    drop(c);
+    assert_eq!(npy::read_npy::<bool, Ix2>(&mask).unwrap(), expected);
+
+    // A uint8 file is not a bool file.
+    // SAFETY: as above.
+    let err = unsafe { npy::map_bool::<Ix2>(dir.path().join("bytes.npy"), &options) }.unwrap_err();
+    assert!(
+        matches!(&err, ndmmap::Error::DtypeMismatch { expected, found, .. }
+            if expected == "|b1" && found == "|u1"),
+        "{err:?}"
+    );
+    // A byte of 2 in a bool file: an error, not a `bool` that is neither.
+    let mut raw = std::fs::read(&mask).unwrap();
+    let last = raw.len() - 1;
+    raw[last] = 2;
+    let bad = dir.path().join("bad.npy");
+    std::fs::write(&bad, &raw).unwrap();
+    // SAFETY: as above.
+    let err = unsafe { npy::map_bool::<Ix2>(&bad, &options) }.unwrap_err();
+    assert!(matches!(&err, ndmmap::Error::InvalidBool { path } if path == &bad), "{err:?}");
+    // SAFETY: as above.
+    let err = unsafe { npy::map_bool_copy::<Ix2>(&bad, &options) }.unwrap_err();
+    assert!(matches!(err, ndmmap::Error::InvalidBool { .. }), "{err:?}");
+    // SAFETY: as above.
+    let as_bytes = unsafe { Array2::<u8>::map_npy_copy(&bad) }.unwrap();
+    assert_eq!(as_bytes[[1, 2]], 2);
+}
