@@ -117,6 +117,20 @@ fn create_error(path: &Path, source: io::Error) -> Error {
     Error::from_create(path, missing_folder, source)
 }
 
+/// The path of an open file, for messages: where `/proc/self/fd` says it is on Linux, else
+/// `<open file>`.
+pub(crate) fn name_of(file: &File) -> PathBuf {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::fd::AsRawFd;
+        if let Ok(path) = std::fs::read_link(format!("/proc/self/fd/{}", file.as_raw_fd())) {
+            return path;
+        }
+    }
+    let _ = file;
+    PathBuf::from("<open file>")
+}
+
 /// Opens `path` for reading, and for writing too if `writable`.
 pub(crate) fn open(path: &Path, writable: bool) -> Result<File> {
     OpenOptions::new()

@@ -149,7 +149,7 @@ pub use crate::bytes::{ViewBytesExt, ViewBytesMutExt};
 pub use crate::error::{Error, Result};
 pub use crate::guard::{AtomicElement, AtomicViewExt, MmapArray, MmapArrayMut};
 pub use crate::layout::INFER;
-pub use crate::npy::{MapNpy, SaveNpyExt};
+pub use crate::npy::{MapNpy, SaveNpyExt, ViewNpyBytesExt, ViewNpyBytesMutExt};
 pub use crate::options::{Advice, Lock, MapOptions, Mode};
 pub use crate::raw::MapFile;
 
@@ -183,7 +183,8 @@ pub mod prelude {
     #[doc(no_inline)]
     pub use crate::{
         Advice, AtomicElement, AtomicViewExt, INFER, Lock, MapFile, MapNpy, MapOptions, MmapArray,
-        MmapArrayMut, Mode, SaveNpyExt, ViewBytesExt, ViewBytesMutExt,
+        MmapArrayMut, Mode, SaveNpyExt, ViewBytesExt, ViewBytesMutExt, ViewNpyBytesExt,
+        ViewNpyBytesMutExt,
     };
     #[doc(no_inline)]
     pub use ndarray::prelude::*;

@@ -8,6 +8,8 @@
 //!   and checking `bool`s.
 //! - [`map_bool`], [`map_bool_copy`]: NumPy's boolean masks (`'|b1'`) as `bool`s, after a
 //!   check of every byte; `u8` maps them as bytes.
+//! - [`ViewNpyBytesExt`], [`ViewNpyBytesMutExt`]: `.npy` bytes held in memory (or mapped
+//!   by another crate) as views, like ndarray-npy's `view_npy`.
 //! - [`NpyElement`]: the element types with a `.npy` dtype.
 //!
 //! Versions 1.0, 2.0 and 3.0 are read; files are written as `np.save` writes them
@@ -38,10 +40,12 @@ mod literal;
 mod map;
 mod read;
 mod save;
+mod view;
 
 pub use self::boolean::{map_bool, map_bool_copy};
 pub use self::element::NpyElement;
 pub use self::map::{MapNpy, NpyOptions};
 pub use self::read::{NpyHeader, inspect, read_npy};
 pub use self::save::SaveNpyExt;
+pub use self::view::{ViewNpyBytesExt, ViewNpyBytesMutExt};
 pub use crate::error::HeaderError;

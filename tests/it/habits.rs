@@ -205,3 +205,69 @@ fn flush_slice_and_with_slice_mut_take_the_slice_argument() {
     let err = d.flush_slice(&info).unwrap_err();
     assert!(err.to_string().contains("the step of axis 0 is 0"), "{err}");
 }
+
+#[test]
+#[cfg_attr(miri, ignore = "miri cannot map files")]
+fn open_files_map_and_errors_name_them() {
+    let (_dir, path) = temp_file("a.bin");
+    write_elems(&path, &[1.0f64, 2.0, 3.0, 4.0]);
+    let file = std::fs::File::open(&path).unwrap();
+    let options = MapOptions::new().shape((2, 2));
+    // SAFETY: no other process touches files in this fresh temporary folder.
+    let a = unsafe { Array2::<f64>::map_open_file(&file, &options) }.unwrap();
+    assert_eq!(*a, array![[1.0, 2.0], [3.0, 4.0]]);
+    assert_eq!(a.path(), path.canonicalize().unwrap());
+    // A file opened read-only cannot be mapped read-write, and the error names it.
+    // SAFETY: as above.
+    let err = unsafe { Array2::<f64>::map_open_file_mut(&file, &options) }.unwrap_err();
+    assert!(err.to_string().contains("a.bin"), "{err}");
+    // A shape that does not fit: the usual error, with the file's path.
+    let big = MapOptions::new().shape((3, 2));
+    // SAFETY: as above.
+    let err = unsafe { Array2::<f64>::map_open_file_copy(&file, &big) }.unwrap_err();
+    assert!(matches!(&err, ndmmap::Error::TooShort { needed: 48, available: 32, .. }), "{err:?}");
+    drop(file);
+    // The guard keeps its own descriptor: still readable after the caller's is closed.
+    assert_eq!(a.sum(), 10.0);
+
+    let rw = std::fs::OpenOptions::new().read(true).write(true).open(&path).unwrap();
+    // SAFETY: as above.
+    let mut w = unsafe { Array1::<f64>::map_open_file_mut(&rw, &MapOptions::new()) }.unwrap();
+    w[3] = 40.0;
+    w.flush().unwrap();
+    assert_eq!(crate::elems::<f64>(&crate::read_bytes(&path)), [1.0, 2.0, 3.0, 40.0]);
+}
+
+#[test]
+#[cfg_attr(miri, ignore = "miri cannot map files")]
+fn npy_bytes_in_memory_view_as_arrays() {
+    let (_dir, path) = temp_file("a.npy");
+    let a = array![[1i32, 2, 3], [4, 5, 6]];
+    a.t().save_npy(&path).unwrap(); // Fortran order on disk
+    let bytes = std::fs::read(&path).unwrap();
+    // An aligned copy (a Vec<u8> promises no alignment).
+    let mut words = vec![0u32; bytes.len().div_ceil(4)];
+    let buffer = &mut bytemuck::cast_slice_mut::<u32, u8>(&mut words)[..bytes.len()];
+    buffer.copy_from_slice(&bytes);
+
+    let view = ArrayView2::<i32>::view_npy_bytes(buffer).unwrap();
+    assert_eq!(view, a.t());
+    let dynamic = ArrayViewD::<i32>::view_npy_bytes(buffer).unwrap();
+    assert_eq!(dynamic.shape(), [3, 2]);
+    let mut view = ArrayViewMut2::<i32>::view_npy_bytes_mut(buffer).unwrap();
+    view[[2, 1]] = 60;
+    assert_eq!(buffer[buffer.len() - 4..], 60i32.to_ne_bytes());
+
+    let err = ArrayView2::<f32>::view_npy_bytes(buffer).unwrap_err();
+    assert!(
+        matches!(&err, ndmmap::Error::DtypeMismatch { path, .. } if path.to_str() == Some("<.npy bytes>"))
+    );
+    let err = ArrayView1::<i32>::view_npy_bytes(buffer).unwrap_err();
+    assert!(matches!(err, ndmmap::Error::RankMismatch { expected: 1, found: 2, .. }), "{err:?}");
+    let err = ArrayView2::<i32>::view_npy_bytes(&buffer[..buffer.len() - 4]).unwrap_err();
+    assert!(matches!(err, ndmmap::Error::LengthMismatch { expected: 24, actual: 20 }), "{err:?}");
+    let err = ArrayView2::<i32>::view_npy_bytes(&buffer[..20]).unwrap_err();
+    assert!(err.to_string().starts_with("<.npy bytes>: invalid .npy header: "), "{err}");
+    let err = ArrayView2::<i32>::view_npy_bytes(&buffer[1..]).unwrap_err();
+    assert!(matches!(err, ndmmap::Error::Npy { .. }), "{err:?}");
+}
