@@ -106,3 +106,66 @@ fn numpy_bool_masks_map_as_bool_and_as_u8() {
     let as_bytes = unsafe { Array2::<u8>::map_npy_copy(&bad) }.unwrap();
     assert_eq!(as_bytes[[1, 2]], 2);
 }
+
+/// The sum of a real array's elements as `f64`, whatever its element type.
+fn real_sum(any: &npy::AnyNpy) -> Option<f64> {
+    use npy::AnyNpy as N;
+    Some(match any {
+        N::Bool(a) => a.iter().filter(|&&b| b).count() as f64,
+        N::I8(a) => a.iter().map(|&x| f64::from(x)).sum(),
+        N::I16(a) => a.iter().map(|&x| f64::from(x)).sum(),
+        N::I32(a) => a.iter().map(|&x| f64::from(x)).sum(),
+        N::I64(a) => a.iter().map(|&x| x as f64).sum(),
+        N::U8(a) => a.iter().map(|&x| f64::from(x)).sum(),
+        N::U16(a) => a.iter().map(|&x| f64::from(x)).sum(),
+        N::U32(a) => a.iter().map(|&x| f64::from(x)).sum(),
+        N::U64(a) => a.iter().map(|&x| x as f64).sum(),
+        N::F32(a) => a.iter().map(|&x| f64::from(x)).sum(),
+        N::F64(a) => a.sum(),
+        N::C64(a) => a.iter().map(|x| f64::from(x.re)).sum(),
+        N::C128(a) => a.iter().map(|x| x.re).sum(),
+        _ => return None,
+    })
+}
+
+#[test]
+#[cfg_attr(miri, ignore = "miri cannot map files")]
+fn map_any_chooses_the_variant_numpy_wrote() {
+    let dir = tempfile::tempdir().unwrap();
+    let code = r"
+import numpy as np
+names = ['bool', 'int8', 'int16', 'int32', 'int64', 'uint8', 'uint16', 'uint32',
+         'uint64', 'float32', 'float64', 'complex64', 'complex128', 'float16']
+for i, name in enumerate(names):
+    a = (np.arange(2 * 3 * (i % 3 + 1)) % 3).astype(name).reshape(2, 3, -1)
+    a = np.asfortranarray(a) if i % 2 else a
+    np.save(name + '.npy', a)
+    print(name, a.dtype.name, ','.join(map(str, a.shape)), float(a.real.sum()))
+np.save('big_endian.npy', np.arange(3, dtype='>f8'))
+";
+    let Some(listing) = run_python(dir.path(), code) else { return };
+    let options = NpyOptions::new();
+    for line in listing.lines() {
+        let fields: Vec<&str> = line.split(' ').collect();
+        let [name, dtype, shape, sum] = fields[..] else { panic!("unexpected line {line:?}") };
+        let path = dir.path().join(format!("{name}.npy"));
+        // SAFETY: no other process touches files in this fresh temporary folder.
+        let any = unsafe { npy::map_any(&path, &options) };
+        if name == "float16" && !cfg!(feature = "half") {
+            let err = any.unwrap_err();
+            assert!(matches!(&err, ndmmap::Error::DtypeMismatch { found, .. } if found == "<f2"));
+            continue;
+        }
+        let any = any.unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(any.dtype(), dtype);
+        let shape: Vec<usize> = shape.split(',').map(|n| n.parse().unwrap()).collect();
+        assert_eq!(any.shape(), shape);
+        assert_eq!(any.path(), path);
+        if let Some(ours) = real_sum(&any) {
+            assert_eq!(ours, sum.parse::<f64>().unwrap(), "{name}");
+        }
+    }
+    // SAFETY: as above.
+    let err = unsafe { npy::map_any(dir.path().join("big_endian.npy"), &options) }.unwrap_err();
+    assert!(matches!(&err, ndmmap::Error::ByteOrder { descr, .. } if descr == ">f8"), "{err:?}");
+}

@@ -10,6 +10,8 @@
 //!   check of every byte; `u8` maps them as bytes.
 //! - [`ViewNpyBytesExt`], [`ViewNpyBytesMutExt`]: `.npy` bytes held in memory (or mapped
 //!   by another crate) as views, like ndarray-npy's `view_npy`.
+//! - [`map_any`]: a file whose dtype is read from its header, into [`AnyNpy`], one
+//!   variant per element type (for viewers, converters, command lines).
 //! - [`NpyElement`]: the element types with a `.npy` dtype.
 //!
 //! Versions 1.0, 2.0 and 3.0 are read; files are written as `np.save` writes them
@@ -32,6 +34,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod any;
 mod boolean;
 mod descr;
 mod element;
@@ -42,6 +45,7 @@ mod read;
 mod save;
 mod view;
 
+pub use self::any::{AnyNpy, map_any};
 pub use self::boolean::{map_bool, map_bool_copy};
 pub use self::element::NpyElement;
 pub use self::map::{MapNpy, NpyOptions};
