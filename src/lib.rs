@@ -12,14 +12,20 @@
 //!   [`create_file`](MapFile::create_file) (a new file), each with a `_with` variant taking
 //!   [`MapOptions`]: byte offset, shape with C/Fortran order or custom strides, one
 //!   [`INFER`]red axis, a length to map part of a file, growth of a short file, read-ahead.
+//!   [`map_open_file`](MapFile::map_open_file) maps a [`File`](std::fs::File) already open.
 //! - The guards they return, [`MmapArray`] and [`MmapArrayMut`], own the map and
-//!   dereference to ndarray's [`ArrayRef`](ndarray::ArrayRef); they also lend
+//!   dereference to ndarray's [`ArrayRef`](ndarray::ArrayRef); they go where ndarray's
+//!   arrays go (`Zip::from(&mut c).and(&a)`, `azip!`, `par_azip!`, `for x in &a`,
+//!   `&a + &b`, `c += &a`, `x.dot(&a)`, `{}` and `{:?}`); they also lend
 //!   [`view`](MmapArray::view)s, [`flush`](MmapArrayMut::flush) (whole, async, a byte
-//!   range, or exactly the pages of a sub-view) and [`close`](MmapArrayMut::close).
+//!   range, exactly the pages of a sub-view or of a slice, [`flush_slice`](MmapArrayMut::flush_slice))
+//!   and [`close`](MmapArrayMut::close).
 //! - [`npy`]: `.npy` files, byte-identical with NumPy's: [`MapNpy`]
 //!   (`Array2::<f32>::map_npy(path)`, `map_npy_mut`, `map_npy_copy`, `create_npy`: NumPy's
 //!   `np.load(mmap_mode=...)` and `open_memmap`), [`SaveNpyExt::save_npy`] for any array,
-//!   [`npy::inspect`] for the header alone and [`npy::read_npy`] for a converting read.
+//!   [`npy::inspect`] for the header alone and [`npy::read_npy`] for a converting read;
+//!   [`npy::map_bool`] for NumPy's masks, [`npy::map_any`] for a dtype known only from
+//!   the file, [`ViewNpyBytesExt`] for `.npy` bytes held in memory.
 //! - Growing in place: [`append`](MmapArrayMut::append), [`push`](MmapArrayMut::push),
 //!   [`resize_outer`](MmapArrayMut::resize_outer) and [`reserve`](MmapArrayMut::reserve) on
 //!   read-write maps of raw and `.npy` files, with amortized, reserved capacity.
@@ -49,10 +55,15 @@
 //! | `shape=(r, c)` / `shape=(-1, c)` | [`MapOptions::shape`]`((r, c))` / [`shape_inferred`](MapOptions::shape_inferred)`((INFER, c), Order::RowMajor)` |
 //! | `order='F'` | `.shape((r, c).f())`, or `Order::ColumnMajor` (NumPy's `tofile` always writes C order) |
 //! | `r+` growing a short file | only with [`extend_file(true)`](MapOptions::extend_file) |
-//! | `m.flush()` | [`flush`](MmapArrayMut::flush), [`flush_view`](MmapArrayMut::flush_view), [`close`](MmapArrayMut::close) |
+//! | `np.memmap(fileobj)` | [`map_open_file(&file, &options)`](MapFile::map_open_file) |
+//! | `m.flush()` | [`flush`](MmapArrayMut::flush), [`flush_view`](MmapArrayMut::flush_view), [`flush_slice(s![..])`](MmapArrayMut::flush_slice), [`close`](MmapArrayMut::close) |
 //! | `np.load(f, mmap_mode='r')`, `open_memmap` | [`MapNpy::map_npy`], [`MapNpy::create_npy`] |
+//! | `np.load(f, mmap_mode='r')` of a `bool` mask | [`npy::map_bool`], or `Array1::<u8>::map_npy(f)` for the bytes |
+//! | `np.load(f, mmap_mode='r')`, dtype unknown in advance | [`npy::map_any`] into [`npy::AnyNpy`] |
 //! | `np.save(f, a)` | [`a.save_npy(f)`](SaveNpyExt::save_npy) |
-//! | `m + 1`, `np.add(a, b, out=c)` | `&*m + 1.0`, `Zip::from(&mut *c).and(&*a).and(&*b).for_each(...)` |
+//! | `np.frombuffer`-style view of `.npy` bytes | [`ArrayView2::<f64>::view_npy_bytes(&bytes)`](ViewNpyBytesExt::view_npy_bytes) |
+//! | `m + 1`, `a + b`, `np.add(a, b, out=c)` | `&m + 1.0`, `&a + &b`, `Zip::from(&mut c).and(&a).and(&b).for_each(...)` |
+//! | `print(m)`, `repr(m)` | `println!("{m}")`, `{m:?}` (ndarray's formatting; `Debug` adds path and mode) |
 //!
 //! The dtype is the Rust element type (`f64` for `'<f8'`), checked against `.npy` headers.
 //!
@@ -73,7 +84,7 @@
 //! let a = unsafe { Array1::<f64>::map_file(&a_path)? };
 //! let b = unsafe { Array1::<f64>::map_file(&b_path)? };
 //! let mut c = unsafe { Array1::<f64>::create_file(&c_path, a.len())? };
-//! Zip::from(&mut *c).and(&*a).and(&*b).for_each(|c, &a, &b| *c = a + b);
+//! Zip::from(&mut c).and(&a).and(&b).for_each(|c, &a, &b| *c = a + b);
 //! c.flush()?;
 //! assert_eq!(*c, array![11.0, 22.0, 33.0]);
 //! # Ok::<(), Box<dyn std::error::Error>>(())

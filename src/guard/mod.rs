@@ -45,7 +45,8 @@ pub(crate) struct Backing {
 /// A read-only memory-mapped array: owns the map and lends [`ArrayView`]s of it.
 ///
 /// It dereferences to ndarray's [`ArrayRef`], so every read-only ndarray method works on
-/// it directly (`a.sum()`, `a.slice(s![..])`, `&*a + &*b`, `Zip::from(&*a)`), and no view
+/// it directly (`a.sum()`, `a.slice(s![..])`), and it goes where arrays go (`&a + &b`, `Zip::from(&a)`,
+/// `for x in &a`, `println!("{a}")`), and no view
 /// can outlive it:
 ///
 /// ```compile_fail
@@ -89,7 +90,7 @@ pub struct MmapArray<A: 'static, D> {
 /// lends [`ArrayView`]s and [`ArrayViewMut`]s of it.
 ///
 /// It dereferences mutably to ndarray's [`ArrayRef`], so every ndarray method works on it
-/// (`*c += &*a`, `c.fill(0.0)`, `Zip::from(&mut *c)`, `azip!`).
+/// (`c += &a`, `c.fill(0.0)`, `Zip::from(&mut c)`, `azip!`).
 ///
 /// # What is visible and what is durable
 ///
