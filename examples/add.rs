@@ -56,10 +56,19 @@ mod common;
 
 use common::{BoxResult, ensure_input, peak_rss_kib, work_dir};
 
+/// Where the job's files live.
+enum Folder {
+    /// `target/ndmmap-add` in the crate's folder: inputs are reused from run to run.
+    Known,
+    /// `--dir DIR`.
+    Given(PathBuf),
+    /// `--fresh`: a temporary folder, removed at the end.
+    Fresh,
+}
+
 /// What the command line asked for.
 struct Args {
-    dir: Option<PathBuf>,
-    fresh: bool,
+    folder: Folder,
     n: usize,
     threads: Option<usize>,
     serial: bool,
@@ -70,8 +79,11 @@ struct Args {
 fn main() -> BoxResult<()> {
     let args = parse_args()?;
     // A known folder unless `--fresh`, so that the inputs of one run are reused by the next.
-    let default_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/ndmmap-add");
-    let dir = if args.fresh { None } else { Some(args.dir.clone().unwrap_or(default_dir)) };
+    let dir = match &args.folder {
+        Folder::Known => Some(Path::new(env!("CARGO_MANIFEST_DIR")).join("target/ndmmap-add")),
+        Folder::Given(dir) => Some(dir.clone()),
+        Folder::Fresh => None,
+    };
     // Keep the temporary folder alive until the end of `main`; dropping it removes it.
     let (_temp, dir) = work_dir(dir.as_deref(), "ndmmap-add-")?;
     let n = args.n;
@@ -268,8 +280,7 @@ fn report(job: &str, n: usize, times: &Times, threads: usize) -> BoxResult<()> {
 
 fn parse_args() -> BoxResult<Args> {
     let mut args = Args {
-        dir: None,
-        fresh: false,
+        folder: Folder::Known,
         n: 512 << 20 >> 3,
         threads: None,
         serial: false,
@@ -280,8 +291,8 @@ fn parse_args() -> BoxResult<Args> {
     while let Some(flag) = it.next() {
         let mut value = || it.next().ok_or_else(|| format!("{flag} needs a value"));
         match flag.as_str() {
-            "--dir" => args.dir = Some(PathBuf::from(value()?)),
-            "--fresh" => args.fresh = true,
+            "--dir" => args.folder = Folder::Given(PathBuf::from(value()?)),
+            "--fresh" => args.folder = Folder::Fresh,
             "--mib" => args.n = value()?.parse::<usize>()? << 20 >> 3,
             "--n" => args.n = value()?.parse()?,
             "--threads" => args.threads = Some(value()?.parse()?),
@@ -296,9 +307,6 @@ fn parse_args() -> BoxResult<Args> {
             }
             _ => return Err(format!("unknown argument {flag:?} (try --help)").into()),
         }
-    }
-    if args.fresh && args.dir.is_some() {
-        return Err("--fresh excludes --dir".into());
     }
     if args.in_ram && (args.serial || args.engine) {
         return Err("--in-ram excludes --serial and --engine".into());

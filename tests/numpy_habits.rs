@@ -4,6 +4,7 @@
 //! Python comes from `NDMMAP_PYTHON`, else the crate's `.venv`; without either the tests
 //! print a message and skip (under `CI=true` they fail instead).
 #![allow(clippy::float_cmp, reason = "exact small values")]
+#![allow(clippy::cast_precision_loss, reason = "small integers, exact in f64")]
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -34,6 +34,7 @@ fn prelude_coexists_with_ndarray_npy_and_std() -> std::result::Result<(), Box<dy
     assert_eq!(io_result?, 1);
 
     // `Error` is std's (the ndmmap error converts into `Box<dyn Error>` with `?`).
+    // SAFETY: as above.
     let missing = unsafe { Array1::<f64>::map_file(dir.path().join("missing.bin")) };
     let boxed: Box<dyn Error> = missing.unwrap_err().into();
     assert!(boxed.to_string().contains("missing.bin"));

@@ -45,9 +45,8 @@ pub(crate) struct Backing {
 /// A read-only memory-mapped array: owns the map and lends [`ArrayView`]s of it.
 ///
 /// It dereferences to ndarray's [`ArrayRef`], so every read-only ndarray method works on
-/// it directly (`a.sum()`, `a.slice(s![..])`), and it goes where arrays go (`&a + &b`, `Zip::from(&a)`,
-/// `for x in &a`, `println!("{a}")`), and no view
-/// can outlive it:
+/// it directly (`a.sum()`, `a.slice(s![..])`); it goes where arrays go (`&a + &b`,
+/// `Zip::from(&a)`, `for x in &a`, `println!("{a}")`); and no view can outlive it:
 ///
 /// ```compile_fail
 /// use ndmmap::prelude::*;

@@ -283,8 +283,8 @@ fn overflow() {
     assert!(expected(&err), "{err:?}");
     assert!(!c_path.exists());
     // ...and before an existing file is replaced.
-    // SAFETY: as above.
     let overwrite = MapOptions::new().overwrite(true);
+    // SAFETY: as above.
     let err = unsafe { Array2::<f64>::create_file_with(&path, (1 << 40, 1 << 40), &overwrite) }
         .unwrap_err();
     assert!(expected(&err), "{err:?}");

@@ -138,6 +138,7 @@ fn messages_say_what_a_numpy_user_needs() {
 
     // Creating in a missing folder names the folder.
     let missing = dir.path().join("nodir");
+    // SAFETY: as above.
     let err = unsafe { Array1::<f64>::create_file(missing.join("x.bin"), 3) }.unwrap_err();
     assert!(matches!(&err, ndmmap::Error::FolderNotFound { folder, .. } if folder == &missing));
     assert!(err.to_string().contains(&format!("the folder {} does not exist", missing.display())));
