@@ -281,7 +281,8 @@ fn check_pod<A: NpyElement + Pod>(case: &Case, dir: &Path, tally: &mut Tally) {
 
 /// Mapping a file as another element type names both dtypes.
 fn check_dtype_mismatch(case: &Case, path: &Path) {
-    let (wanted, err) = if case.descr == "|u1" {
+    // `u8` maps bool files too (their bytes), so they are mismatched with `i8`.
+    let (wanted, err) = if case.descr == "|u1" || case.descr == "|b1" {
         // SAFETY: no other process touches files in this fresh temporary folder.
         ("|i1", unsafe { ArrayD::<i8>::map_npy(path) }.err())
     } else {
@@ -314,7 +315,8 @@ fn by_rank<A: NpyElement + Pod>(path: &Path, ndim: usize) -> Vec<u8> {
     }
 }
 
-/// `bool` files: read through the checked path (never mapped: `bool` is not `Pod`).
+/// `bool` files: read through the checked path, mapped as `bool`s after the check of
+/// every byte (`npy::map_bool`), and mapped as their bytes (`u8`).
 fn check_bool(case: &Case, dir: &Path, tally: &mut Tally) {
     let (path, want) = (case.npy(dir), std::fs::read(case.bin(dir)).unwrap());
     check_header(case, &path);
@@ -324,6 +326,11 @@ fn check_bool(case: &Case, dir: &Path, tally: &mut Tally) {
     if case.fortran_in_header() {
         assert!(read.t().is_standard_layout(), "{case:?}");
     }
+    // SAFETY: no other process touches files in this fresh temporary folder.
+    let mapped = unsafe { npy::map_bool::<IxDyn>(&path, &NpyOptions::new()) }
+        .unwrap_or_else(|e| panic!("{case:?}: {e}"));
+    assert_eq!(*mapped, read, "{case:?}");
+    assert!(by_rank::<u8>(&path, case.shape.len()) == want, "bool bytes differ: {case:?}");
     check_dtype_mismatch(case, &path);
     tally.converted += 1;
     tally.bools += 1;

@@ -15,7 +15,7 @@ use crate::error::{Error, Result};
 use crate::guard::MmapArray;
 
 /// A read-only map of a `.npy` file of any supported dtype, any rank: one variant per
-/// element type, each holding the typed guard ([`MmapArray`] over [`IxDyn`]). Made by
+/// element type, each holding the typed guard ([`MmapArray`] over [`IxDyn`](type@IxDyn)). Made by
 /// [`map_any`], for tools that learn the dtype from the file (viewers, converters, a
 /// command line).
 ///
