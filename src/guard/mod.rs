@@ -61,6 +61,19 @@ pub(crate) struct Backing {
 /// assert_eq!(view.len(), 8);
 /// ```
 ///
+/// Nor can it be written, in `Zip` or elsewhere (`&mut a` is no producer of a read-only
+/// guard):
+///
+/// ```compile_fail
+/// use ndmmap::prelude::*;
+///
+/// let dir = tempfile::tempdir().unwrap();
+/// let path = dir.path().join("a.bin");
+/// std::fs::write(&path, [0u8; 8]).unwrap();
+/// let mut a = unsafe { Array1::<u8>::map_file(&path).unwrap() };
+/// Zip::from(&mut a).for_each(|x| *x = 1); // error: `&mut MmapArray` is no `IntoNdProducer`
+/// ```
+///
 /// Made by [`MapFile::map_file`](crate::MapFile::map_file) and friends. It is `Send` and
 /// `Sync` when `A` is `Sync`.
 ///
