@@ -202,14 +202,14 @@ fn strided_plain_operand_with_mapped_output() -> TestResult {
 
 #[test]
 #[cfg_attr(miri, ignore = "miri cannot map files")]
-fn fold_sees_slabs_along_the_outer_memory_axis() -> TestResult {
+fn fold_chunks_sees_slabs_along_the_outer_memory_axis() -> TestResult {
     let dir = tempfile::tempdir()?;
     for fortran in [false, true] {
         let shape = [23, 17];
         let values = input_values(&shape, 1.0);
         let a = mapped_input(&dir.path().join(format!("a{fortran}.bin")), &values, fortran)?;
         for chunk in [1, 100, 8 * 17 * 5, 1 << 20] {
-            let (sum, slabs) = chunked::Zip::from(&a).chunk_bytes(chunk).fold(
+            let (sum, slabs) = chunked::Zip::from(&a).chunk_bytes(chunk).fold_chunks(
                 (0.0, Vec::new()),
                 |(sum, mut slabs), slab| {
                     slabs.push(slab.shape().to_vec());
@@ -228,22 +228,24 @@ fn fold_sees_slabs_along_the_outer_memory_axis() -> TestResult {
     Ok(())
 }
 
-/// `fold` with a mutable operand writes chunk-wise (whole-array ndarray arithmetic on each
+/// `fold_chunks` with a mutable operand writes chunk-wise (whole-array ndarray arithmetic on each
 /// slab) and flushes.
 #[test]
 #[cfg_attr(miri, ignore = "miri cannot map files")]
-fn fold_writes_through_mutable_chunks() -> TestResult {
+fn fold_chunks_writes_through_mutable_chunks() -> TestResult {
     let dir = tempfile::tempdir()?;
     let values = input_values(&[40, 9], 1.0);
     let a = mapped_input(&dir.path().join("a.bin"), &values, false)?;
     let c_path = dir.path().join("c.bin");
     // SAFETY: no other process touches files in this test's temporary folder.
     let mut c = unsafe { ArrayD::<f64>::create_file_with(&c_path, &options(&[40, 9], false))? };
-    let count =
-        chunked::Zip::from(&mut c).and(&a).chunk_bytes(3 * 9 * 8).fold(0, |count, mut c, a| {
+    let count = chunked::Zip::from(&mut c).and(&a).chunk_bytes(3 * 9 * 8).fold_chunks(
+        0,
+        |count, mut c, a| {
             c.assign(&(&a * 3.0));
             count + 1
-        })?;
+        },
+    )?;
     assert_eq!(count, 14); // 40 rows, 3 per chunk
     drop(c);
     assert_eq!(std::fs::read(&c_path)?, file_bytes(&(&values * 3.0), false));
@@ -253,7 +255,7 @@ fn fold_writes_through_mutable_chunks() -> TestResult {
 #[cfg(feature = "rayon")]
 #[test]
 #[cfg_attr(miri, ignore = "miri cannot map files")]
-fn par_fold_equals_serial_fold() -> TestResult {
+fn par_fold_chunks_equals_serial_fold() -> TestResult {
     let dir = tempfile::tempdir()?;
     for shape in SHAPES {
         for fortran in [false, true] {
@@ -265,7 +267,7 @@ fn par_fold_equals_serial_fold() -> TestResult {
                 for chunk in [8, 200, 1 << 20] {
                     // Sum of a * b and the element count, from pieces of chunks.
                     let (dot, count) = pool.install(|| {
-                        chunked::Zip::from(&a).and(&b).chunk_bytes(chunk).par_fold(
+                        chunked::Zip::from(&a).and(&b).chunk_bytes(chunk).par_fold_chunks(
                             || (0.0, 0),
                             |(dot, count), a, b| (dot + (&a * &b).sum(), count + a.len()),
                             |x, y| (x.0 + y.0, x.1 + y.1),
@@ -322,6 +324,8 @@ fn mismatched_shapes_fail_before_writing() -> TestResult {
 
     // The same check for `fold`.
     let err = chunked::Zip::from(&a).and(&b).fold(0, |n, _, _| n + 1).unwrap_err();
+    assert!(matches!(err, ndmmap::Error::ShapeMismatch { operand: 1, .. }), "{err:?}");
+    let err = chunked::Zip::from(&a).and(&b).fold_chunks(0, |n, _, _| n + 1).unwrap_err();
     assert!(matches!(err, ndmmap::Error::ShapeMismatch { operand: 1, .. }), "{err:?}");
     Ok(())
 }
@@ -548,5 +552,151 @@ fn engine_bounds_the_resident_set_where_plain_zip_does_not() -> TestResult {
         engine_growth >> 10,
         plain_growth >> 10
     );
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------
+// Element-wise folds and indices, against ndarray, over random shapes, memory orders
+// (C, Fortran, transposed, sliced, negative strides), chunk sizes and thread counts.
+
+/// Storage for one memory order of a logical array, and how to view it as that array.
+struct Variant {
+    storage: ArrayD<f64>,
+    view: fn(&ArrayD<f64>) -> ArrayViewD<'_, f64>,
+}
+
+/// The logical array `x` laid out in the `kind`-th of five ways: C order, Fortran order,
+/// axis 0 reversed in memory (negative stride), every other element of a larger array
+/// (sliced), and the transpose of a C-order array of the reversed shape.
+fn variant(x: &ArrayD<f64>, kind: u8) -> Variant {
+    match kind % 5 {
+        0 => Variant { storage: x.as_standard_layout().into_owned(), view: |s| s.view() },
+        1 => {
+            let mut f = ArrayD::zeros(x.raw_dim().f());
+            f.assign(x);
+            Variant { storage: f, view: |s| s.view() }
+        }
+        2 => {
+            let mut flipped = x.view();
+            flipped.invert_axis(Axis(0));
+            Variant {
+                storage: flipped.as_standard_layout().into_owned(),
+                view: |s| {
+                    let mut v = s.view();
+                    v.invert_axis(Axis(0));
+                    v
+                },
+            }
+        }
+        3 => {
+            let big: Vec<usize> = x.shape().iter().map(|&d| 2 * d).collect();
+            let mut storage = ArrayD::from_elem(IxDyn(&big), f64::NAN);
+            storage.slice_each_axis_mut(|_| ndarray::Slice::new(0, None, 2)).assign(x);
+            Variant { storage, view: |s| s.slice_each_axis(|_| ndarray::Slice::new(0, None, 2)) }
+        }
+        _ => Variant { storage: x.t().as_standard_layout().into_owned(), view: |s| s.t() },
+    }
+}
+
+/// A random shape of 1 to 3 axes of length 0 to 6, from quickcheck's bytes.
+fn small_shape(dims: &[u8]) -> Vec<usize> {
+    let mut shape: Vec<usize> = dims.iter().take(3).map(|&d| usize::from(d % 7)).collect();
+    if shape.is_empty() {
+        shape.push(5);
+    }
+    shape
+}
+
+/// `fold`, `par_fold`, `indexed` and `for_each` through the engine, with one mapped operand
+/// (C or Fortran order) and one plain one in any of the five orders, equal ndarray's own.
+#[allow(clippy::needless_pass_by_value)] // quickcheck hands arguments over by value
+fn folds_and_indices_equal_ndarray(dims: Vec<u8>, fortran: bool, kind: u8, chunk: u8) -> bool {
+    let shape = small_shape(&dims);
+    let chunk = CHUNKS[usize::from(chunk) % CHUNKS.len()];
+    let dir = tempfile::tempdir().unwrap();
+    let a_values = input_values(&shape, 1.0);
+    let b_values = input_values(&shape, -0.5) + 3.0;
+    let a = mapped_input(&dir.path().join("a.bin"), &a_values, fortran).unwrap();
+    let b_variant = variant(&b_values, kind);
+    let b = (b_variant.view)(&b_variant.storage);
+    assert_eq!(b, b_values);
+
+    // A fold whose result does not depend on the order of visits (sums of small integers
+    // are exact in f64), and one that does not either: the count.
+    let expected =
+        Zip::from(&a_values).and(&b_values).fold((0.0, 0), |(s, n), &a, &b| (s + a * b, n + 1));
+    let got = chunked::Zip::from(&a)
+        .and(b.view())
+        .chunk_bytes(chunk)
+        .fold((0.0, 0), |(s, n), &a, &b| (s + a * b, n + 1))
+        .unwrap();
+    assert_eq!(got, expected, "fold {shape:?} fortran {fortran} kind {kind} chunk {chunk}");
+
+    // Indices (fixed rank, as ndarray's `Zip::indexed`): every element sees its own index.
+    let mut shape3 = shape.clone();
+    shape3.resize(3, 1);
+    let mut a3 = a.view();
+    while a3.ndim() < 3 {
+        let last = Axis(a3.ndim());
+        a3 = a3.insert_axis(last);
+    }
+    let a3 = a3.into_dimensionality::<Ix3>().unwrap();
+    let mut c = Array3::<f64>::zeros((shape3[0], shape3[1], shape3[2]));
+    chunked::Zip::indexed(&mut c)
+        .and(a3.view())
+        .chunk_bytes(chunk)
+        .for_each(|(i, j, k), c, &a| *c = a - (100 * i + 10 * j + k) as f64)
+        .unwrap();
+    let mut expected_c = c.clone();
+    expected_c.fill(0.0);
+    Zip::indexed(&mut expected_c)
+        .and(&a3)
+        .for_each(|(i, j, k), c, &a| *c = a - (100 * i + 10 * j + k) as f64);
+    assert_eq!(c, expected_c, "indexed {shape:?} fortran {fortran} kind {kind} chunk {chunk}");
+
+    #[cfg(feature = "rayon")]
+    for threads in [1, 3] {
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+        let got = pool
+            .install(|| {
+                chunked::Zip::from(&a).and(b.view()).chunk_bytes(chunk).par_fold(
+                    || (0.0, 0),
+                    |(s, n), &a, &b| (s + a * b, n + 1),
+                    |x, y| (x.0 + y.0, x.1 + y.1),
+                )
+            })
+            .unwrap();
+        assert_eq!(got, expected, "par_fold {shape:?} {fortran} {kind} {chunk} {threads}");
+    }
+    true
+}
+
+#[test]
+#[cfg_attr(miri, ignore = "miri cannot map files")]
+fn folds_and_indices_equal_ndarray_for_random_shapes_and_orders() {
+    quickcheck::QuickCheck::new()
+        .tests(60)
+        .quickcheck(folds_and_indices_equal_ndarray as fn(Vec<u8>, bool, u8, u8) -> bool);
+}
+
+/// `indexed` on a fixed-rank mapped output gives ndarray's index patterns (tuples).
+#[test]
+#[cfg_attr(miri, ignore = "miri cannot map files")]
+fn indexed_writes_a_mapped_output_with_tuple_indices() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    for fortran in [false, true] {
+        let path = dir.path().join(format!("c{fortran}.bin"));
+        let opts = MapOptions::new().shape((9, 4, 5).set_f(fortran));
+        // SAFETY: no other process touches files in this test's temporary folder.
+        let mut c = unsafe { Array3::<f64>::create_file_with(&path, &opts)? };
+        for chunk in [8, 100, 1 << 20] {
+            chunked::Zip::indexed(&mut c)
+                .chunk_bytes(chunk)
+                .for_each(|(i, j, k), c| *c = (100 * i + 10 * j + k) as f64)?;
+            let expected =
+                Array3::from_shape_fn((9, 4, 5), |(i, j, k)| (100 * i + 10 * j + k) as f64);
+            assert_eq!(*c, expected, "fortran {fortran} chunk {chunk}");
+        }
+    }
     Ok(())
 }

@@ -7,8 +7,9 @@ use std::sync::mpsc;
 
 use ndarray::{Axis, Dimension, Order};
 
+use super::budget::{self, Demand, Plan};
 use super::operand::{Footprint, Hooks, Parts, outer_axis_of};
-use super::{EVICT_LAG, Zip};
+use super::{Settings, Zip};
 use crate::error::{Error, Result};
 use crate::options::Advice;
 
@@ -36,7 +37,9 @@ impl<P, D: Dimension> Zip<'_, P, D> {
     fn common_outer_axis(&self, layouts: &[Footprint]) -> Result<usize> {
         let mapped: Vec<usize> =
             (0..layouts.len()).filter(|&i| self.hooks[i].addresses().is_some()).collect();
-        let judged = if mapped.is_empty() { vec![0] } else { mapped };
+        // Without a mapped operand, the first array (not indices) decides.
+        let first_array = (0..layouts.len()).find(|&i| layouts[i].elem() > 0).unwrap_or(0);
+        let judged = if mapped.is_empty() { vec![first_array] } else { mapped };
         let mut first: Option<(usize, usize)> = None;
         for i in judged {
             let Some(axis) = layouts[i].outer_axis() else { continue };
@@ -80,8 +83,9 @@ impl<P, D: Dimension> Zip<'_, P, D> {
             None => (parts, slabs.len, slabs.per_row),
         };
         let layouts = rest.footprints();
+        let plan = io_plan(&settings, &hooks);
         let widest = layouts.iter().map(Footprint::elem).max().unwrap_or(1).max(1);
-        let rows = (settings.chunk_bytes / per_row.saturating_mul(widest).max(1)).max(1);
+        let rows = (plan.chunk_bytes / per_row.saturating_mul(widest).max(1)).max(1);
         let total = len * per_row;
         let axis = slabs.axis;
         let spans = |start: usize, end: usize| -> Vec<Range<usize>> {
@@ -97,33 +101,35 @@ impl<P, D: Dimension> Zip<'_, P, D> {
                 }
             }
         }
-        // Read-ahead and write-behind run on a helper thread, so that the computation never
-        // waits for the kernel to queue I/O. The channel holds two jobs: if the disk falls
-        // behind, the computation waits for it, and dirty pages stay bounded.
-        let background = (settings.read_ahead || settings.write_behind) && len > 0;
+        // Read-ahead and write-behind run on two helper threads, so that the computation
+        // never waits for the kernel to queue I/O, and reads are never queued behind a wait
+        // for write-back (one helper for both made cold inputs slower than a plain `Zip`).
+        // The channels hold a few jobs: if the disk falls behind, the computation waits
+        // for it, and memory stays bounded.
+        let ahead = if settings.read_ahead { plan.ahead } else { 0 };
+        let lag =
+            if settings.evict_after_write && settings.release_after_use { plan.lag } else { 0 };
+        let reading = ahead > 0 && len > 0;
+        let writing = settings.write_behind && len > 0;
         std::thread::scope(|scope| {
-            let (sender, receiver) = mpsc::sync_channel::<Job>(2);
-            let io = background.then(|| {
-                let hooks = &hooks;
-                scope.spawn(move || run_io(hooks, &receiver, settings.evict_after_write))
-            });
+            let (read_tx, read_rx) = mpsc::sync_channel::<Job>(2 + ahead);
+            let (write_tx, write_rx) = mpsc::sync_channel::<Job>(2);
+            let hooks_ref = &hooks;
+            let reader = reading.then(|| scope.spawn(move || run_io(hooks_ref, &read_rx, 0)));
+            let writer = writing.then(|| scope.spawn(move || run_io(hooks_ref, &write_rx, lag)));
             let outcome = (|| {
-                if settings.read_ahead
-                    && len > 0
-                    && sender.send(Job::ReadAhead(spans(0, rows.min(len)))).is_err()
-                {
-                    return Ok(());
-                }
+                // Rows up to which read-ahead has been asked for.
+                let mut asked = 0;
                 let mut done = 0;
                 while done < len {
                     let n = rows.min(len - done);
-                    if settings.read_ahead
-                        && done + n < len
-                        && sender
-                            .send(Job::ReadAhead(spans(done + n, (done + n + rows).min(len))))
-                            .is_err()
-                    {
-                        return Ok(()); // the helper stopped on an error, reported below
+                    let want = len.min(done + n + ahead.saturating_mul(rows));
+                    while ahead > 0 && asked < want {
+                        let end = want.min(asked + rows);
+                        if read_tx.send(Job::ReadAhead(spans(asked, end))).is_err() {
+                            return Ok(()); // a helper stopped on an error, reported below
+                        }
+                        asked = end;
                     }
                     let (chunk, tail) = rest.split(Axis(axis), n);
                     rest = tail;
@@ -135,7 +141,7 @@ impl<P, D: Dimension> Zip<'_, P, D> {
                             hook.release_finished(span, &later)?;
                         }
                     }
-                    if settings.write_behind && sender.send(Job::WriteBehind(this)).is_err() {
+                    if writing && write_tx.send(Job::WriteBack(this)).is_err() {
                         return Ok(());
                     }
                     if let Some(progress) = progress.as_mut() {
@@ -144,42 +150,54 @@ impl<P, D: Dimension> Zip<'_, P, D> {
                 }
                 Ok(())
             })();
-            drop(sender);
-            let helper = io.map_or(Ok(()), |io| {
-                io.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-            });
-            outcome.and(helper.map_err(E::from))
+            drop((read_tx, write_tx));
+            let join = |helper: Option<std::thread::ScopedJoinHandle<'_, Result<()>>>| {
+                helper.map_or(Ok(()), |h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+            };
+            let (read, write) = (join(reader), join(writer));
+            outcome.and(read.and(write).map_err(E::from))
         })?;
         flush_all(&hooks).map_err(E::from)
     }
 }
 
-/// Work for the I/O helper thread: spans of each operand, in operand order.
-enum Job {
-    /// Ask the kernel to read these spans (`MADV_WILLNEED`).
-    ReadAhead(Vec<Range<usize>>),
-    /// Start writing back these spans of the outputs.
-    WriteBehind(Vec<Range<usize>>),
+/// The I/O plan for a run with `settings` over operands with `hooks`, sized to the memory
+/// available now.
+fn io_plan(settings: &Settings, hooks: &[Hooks<'_>]) -> Plan {
+    let mapped = || hooks.iter().filter_map(|h| h.addresses().map(|a| (a, h.writes())));
+    let demand = Demand {
+        chunk_bytes: settings.chunk_bytes,
+        inputs: mapped().filter(|(_, writes)| !writes).count(),
+        outputs: mapped().filter(|(_, writes)| *writes).count(),
+    };
+    budget::plan(demand, budget::available_memory())
 }
 
-/// The I/O helper: runs jobs until the channel closes or one fails.
-///
-/// With `evict`, write-behind keeps the last [`EVICT_LAG`] chunks in flight and settles the
-/// older ones: waits for their write-back and drops them from the page cache.
-fn run_io(hooks: &[Hooks<'_>], jobs: &mpsc::Receiver<Job>, evict: bool) -> Result<()> {
-    let lag = if evict { EVICT_LAG } else { 0 };
+/// Work for an I/O helper thread: spans of each operand, in operand order.
+enum Job {
+    /// Ask the kernel to read these spans of the inputs (`MADV_WILLNEED`).
+    ReadAhead(Vec<Range<usize>>),
+    /// The outputs are done with these spans: write them back.
+    WriteBack(Vec<Range<usize>>),
+}
+
+/// An I/O helper: runs jobs until the channel closes or one fails. With `lag > 0`,
+/// write-back keeps the last `lag` chunks in flight and settles older ones: waits for their
+/// write-back and drops them from the page cache.
+fn run_io(hooks: &[Hooks<'_>], jobs: &mpsc::Receiver<Job>, lag: usize) -> Result<()> {
     let mut pending = std::collections::VecDeque::new();
     for job in jobs {
         match job {
             Job::ReadAhead(spans) => {
                 // Outputs are not read ahead: measured, `MADV_WILLNEED` on a new file's
-                // unwritten blocks costs more than the faults it saves (zeroed pages made
-                // twice as slow a job), and the fault path reads what an output does need.
-                for (hook, span) in hooks.iter().zip(&spans).filter(|(hook, _)| !hook.writes()) {
-                    hook.advise(Advice::WillNeed, span)?;
+                // pages costs more than it saves.
+                for (hook, span) in hooks.iter().zip(&spans) {
+                    if !hook.writes() {
+                        hook.advise(Advice::WillNeed, span)?;
+                    }
                 }
             }
-            Job::WriteBehind(spans) => {
+            Job::WriteBack(spans) => {
                 for (hook, span) in hooks.iter().zip(&spans) {
                     hook.write_behind(span)?;
                 }
