@@ -700,3 +700,204 @@ fn indexed_writes_a_mapped_output_with_tuple_indices() -> TestResult {
     }
     Ok(())
 }
+
+// ---------------------------------------------------------------------------------------
+// Reductions along an axis, against ndarray's own (`sum_axis`, `mean_axis`, `var_axis`,
+// `std_axis`) and a naive NaN-propagating minimum and maximum.
+
+/// Whether `got` equals `expected` within a relative tolerance, NaN matching NaN.
+fn close<D: Dimension>(got: &ArrayRef<f64, D>, expected: &ArrayRef<f64, D>) -> bool {
+    got.shape() == expected.shape()
+        && got.iter().zip(expected).all(|(&g, &e)| {
+            (g.is_nan() && e.is_nan()) || g == e || (g - e).abs() <= 1e-9 * e.abs().max(1.0)
+        })
+}
+
+/// NumPy's `min`/`max` along an axis, lane by lane: NaN wins.
+fn naive_extreme(x: &ArrayD<f64>, axis: Axis, max: bool) -> ArrayD<f64> {
+    x.map_axis(axis, |lane| {
+        lane.iter()
+            .copied()
+            .reduce(|m, v| {
+                if m.is_nan() || v.is_nan() {
+                    f64::NAN
+                } else if max {
+                    m.max(v)
+                } else {
+                    m.min(v)
+                }
+            })
+            .expect("non-empty lane")
+    })
+}
+
+/// Every reduction through `zip()` along `axis` against ndarray's on `values`.
+fn check_reductions<'a>(
+    zip: &dyn Fn() -> chunked::Zip<'a, (ArrayViewD<'a, f64>,), IxDyn>,
+    values: &ArrayD<f64>,
+    axis: Axis,
+    what: &str,
+) {
+    let shape = values.shape();
+    let n = shape[axis.index()];
+    assert!(close(&zip().sum_axis(axis).unwrap(), &values.sum_axis(axis)), "sum {what}");
+    let mean = zip().mean_axis(axis).unwrap();
+    match values.mean_axis(axis) {
+        Some(expected) => assert!(close(&mean.unwrap(), &expected), "mean {what}"),
+        None => assert!(mean.is_none(), "mean {what}"),
+    }
+    for ddof in [0.0, 1.0] {
+        if ddof > n as f64 {
+            let err = zip().var_axis(axis, ddof).unwrap_err();
+            assert!(matches!(err, ndmmap::Error::DdofTooLarge { .. }), "{err:?}");
+            continue;
+        }
+        let var = zip().var_axis(axis, ddof).unwrap();
+        assert!(close(&var, &values.var_axis(axis, ddof)), "var {ddof} {what}: {var}");
+        let std = zip().std_axis(axis, ddof).unwrap();
+        assert!(close(&std, &values.std_axis(axis, ddof)), "std {ddof} {what}");
+    }
+    if n == 0 && values.is_empty() && shape.iter().filter(|&&d| d == 0).count() == 1 {
+        let err = zip().min_axis(axis).unwrap_err();
+        assert!(matches!(err, ndmmap::Error::EmptyAxis { .. }), "{err:?} {what}");
+    } else if n > 0 {
+        assert!(
+            close(&zip().min_axis(axis).unwrap(), &naive_extreme(values, axis, false)),
+            "min {what}"
+        );
+        assert!(
+            close(&zip().max_axis(axis).unwrap(), &naive_extreme(values, axis, true)),
+            "max {what}"
+        );
+    }
+}
+
+/// Every reduction along a random axis of a random array (with NaNs when asked), mapped in
+/// C or Fortran order and as a plain view in any of five orders, equals ndarray's.
+#[allow(clippy::needless_pass_by_value)] // quickcheck hands arguments over by value
+fn reductions_equal_ndarray(
+    dims: Vec<u8>,
+    axis: u8,
+    fortran: bool,
+    kind: u8,
+    chunk: u8,
+    nan: bool,
+) -> bool {
+    let shape = small_shape(&dims);
+    let axis = Axis(usize::from(axis) % shape.len());
+    let chunk = CHUNKS[usize::from(chunk) % CHUNKS.len()];
+    let mut values = input_values(&shape, 0.25) + 1e6; // a large offset tests stability
+    if nan && values.len() > 2 {
+        let k = values.len() / 2;
+        values.as_slice_mut().unwrap()[k] = f64::NAN;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mapped = mapped_input(&dir.path().join("x.bin"), &values, fortran).unwrap();
+    let plain = variant(&values, kind);
+    let what =
+        format!("{shape:?} axis {} fortran {fortran} kind {kind} chunk {chunk}", axis.index());
+    check_reductions(&|| chunked::Zip::from(&mapped).chunk_bytes(chunk), &values, axis, &what);
+    let view = (plain.view)(&plain.storage);
+    check_reductions(&|| chunked::Zip::from(view.view()).chunk_bytes(chunk), &values, axis, &what);
+    true
+}
+
+#[test]
+#[cfg_attr(miri, ignore = "miri cannot map files")]
+fn reductions_equal_ndarray_for_random_shapes_axes_and_orders() {
+    quickcheck::QuickCheck::new()
+        .tests(80)
+        .quickcheck(reductions_equal_ndarray as fn(Vec<u8>, u8, bool, u8, u8, bool) -> bool);
+}
+
+#[test]
+#[cfg_attr(miri, ignore = "miri cannot map files")]
+fn reduction_errors_come_before_reading() -> TestResult {
+    let x = Array2::<f64>::zeros((4, 3));
+    let err = chunked::Zip::from(&x).sum_axis(Axis(2)).unwrap_err();
+    assert!(matches!(err, ndmmap::Error::AxisOutOfRange { axis: 2, ndim: 2 }), "{err:?}");
+    assert_eq!(err.to_string(), "axis 2 is out of range for a 2-dimensional array");
+    let err = chunked::Zip::from(&x).var_axis(Axis(0), 5.0).unwrap_err();
+    assert!(matches!(err, ndmmap::Error::DdofTooLarge { len: 4, axis: 0, .. }), "{err:?}");
+    let err = chunked::Zip::from(&x).std_axis(Axis(0), -1.0).unwrap_err();
+    assert!(matches!(err, ndmmap::Error::DdofTooLarge { .. }), "{err:?}");
+    let empty = Array2::<f64>::zeros((0, 3));
+    let err = chunked::Zip::from(&empty).max_axis(Axis(0)).unwrap_err();
+    assert!(matches!(err, ndmmap::Error::EmptyAxis { axis: 0 }), "{err:?}");
+    // Reducing the other axis of the same array gives an empty result, not an error.
+    assert_eq!(chunked::Zip::from(&empty).max_axis(Axis(1))?.len(), 0);
+    Ok(())
+}
+
+/// `VmRSS` or `VmHWM` of this process, in KiB.
+fn status_kib(field: &str) -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").expect("Linux /proc");
+    let line = status.lines().find(|l| l.starts_with(field)).expect("field of /proc/self/status");
+    line[field.len()..].trim().trim_end_matches("kB").trim().parse().expect("kB")
+}
+
+/// Peak resident set growth in KiB while `job` runs (resets the peak first).
+fn peak_growth_kib(job: impl FnOnce()) -> u64 {
+    std::fs::write("/proc/self/clear_refs", "5").expect("reset the peak resident set");
+    let before = status_kib("VmRSS:");
+    job();
+    status_kib("VmHWM:").saturating_sub(before)
+}
+
+/// Reducing a 48 MiB mapped array in 1 MiB chunks (variance down the rows, sums along
+/// them) keeps the resident set within a few chunks; the same reductions without releasing
+/// finished chunks keep the whole array resident. Measured in a child process (this test
+/// binary, run again for this test alone), so that other tests' memory does not count.
+#[cfg(target_os = "linux")]
+#[test]
+#[cfg_attr(miri, ignore = "miri cannot map files")]
+fn reducing_keeps_the_resident_set_within_a_few_chunks() -> TestResult {
+    const CHILD: &str = "NDMMAP_TEST_REDUCE_RSS_DIR";
+    const NAME: &str = "reducing_keeps_the_resident_set_within_a_few_chunks";
+    const ROWS: usize = 3 << 15; // x 64 f64 = 48 MiB
+    const CHUNK: usize = 1 << 20;
+    const BOUND_KIB: u64 = 8 << 10; // a few 1 MiB chunks, with room
+    if let Ok(dir) = std::env::var(CHILD) {
+        let path = Path::new(&dir).join("x.bin");
+        // A sparse file: reads as zeros, takes no disk.
+        std::fs::File::create(&path)?.set_len((ROWS * 64 * 8) as u64)?;
+        // SAFETY: no other process touches files in this test's temporary folder.
+        let x =
+            unsafe { Array2::<f64>::map_file_with(&path, &MapOptions::new().shape((ROWS, 64)))? };
+        for release in [true, false] {
+            let mut ok = true;
+            let growth = peak_growth_kib(|| {
+                let zip = || chunked::Zip::from(&x).chunk_bytes(CHUNK).release_after_use(release);
+                ok &= zip().var_axis(Axis(0), 1.0).is_ok_and(|v| v.iter().all(|&v| v == 0.0));
+                ok &= zip().sum_axis(Axis(1)).is_ok_and(|s| s.len() == ROWS);
+            });
+            println!("release {release} ok {ok} growth_kib {growth}");
+        }
+        return Ok(());
+    }
+    let dir = tempfile::tempdir()?;
+    let out = std::process::Command::new(std::env::current_exe()?)
+        .args([NAME, "--exact", "--nocapture", "--test-threads=1"])
+        .env(CHILD, dir.path())
+        .output()?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "child failed: {stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let growth = |release: bool| -> u64 {
+        // libtest may print the test's name on the same line first.
+        let pattern = format!("release {release} ok true growth_kib ");
+        let at = stdout.find(&pattern).unwrap_or_else(|| panic!("no result line in {stdout}"));
+        let rest = &stdout[at + pattern.len()..];
+        rest.split_whitespace().next().and_then(|n| n.parse().ok()).expect("a number")
+    };
+    let (bounded, unbounded) = (growth(true), growth(false));
+    assert!(bounded < BOUND_KIB, "engine: resident set grew by {bounded} KiB (bound {BOUND_KIB})");
+    assert!(unbounded > 4 * BOUND_KIB, "without release: grew by only {unbounded} KiB");
+    eprintln!(
+        "48 MiB reductions: resident set growth {bounded} KiB; without release {unbounded} KiB"
+    );
+    Ok(())
+}

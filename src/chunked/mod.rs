@@ -93,6 +93,7 @@
 
 mod budget;
 mod operand;
+mod reduce;
 mod schedule;
 
 use std::fmt;
@@ -156,7 +157,10 @@ struct Settings {
 /// (`rayon` feature), [`try_for_each`](Zip::try_for_each), [`fold`](Zip::fold) or
 /// [`par_fold`](Zip::par_fold) over elements, or [`fold_chunks`](Zip::fold_chunks) or
 /// [`par_fold_chunks`](Zip::par_fold_chunks) over whole chunks. [`Zip::indexed`] passes each
-/// element's index first, as ndarray's.
+/// element's index first, as ndarray's. A Zip over one array reduces along an axis in one
+/// pass: [`sum_axis`](Zip::sum_axis), [`mean_axis`](Zip::mean_axis),
+/// [`var_axis`](Zip::var_axis), [`std_axis`](Zip::std_axis), [`min_axis`](Zip::min_axis),
+/// [`max_axis`](Zip::max_axis).
 ///
 /// # Example
 ///

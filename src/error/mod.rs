@@ -274,6 +274,38 @@ pub enum Error {
         source: HeaderError,
     },
 
+    /// A reduction of a `chunked::Zip` was asked along an axis the array does not have.
+    /// Raised before anything is read.
+    #[error("axis {axis} is out of range for a {ndim}-dimensional array")]
+    AxisOutOfRange {
+        /// The axis asked for.
+        axis: usize,
+        /// The array's number of dimensions.
+        ndim: usize,
+    },
+
+    /// A variance or standard deviation was asked with `ddof` greater than the number of
+    /// elements along the axis (NumPy gives `inf` or `nan` and a warning; ndarray panics).
+    /// Raised before anything is read.
+    #[error("ddof {ddof} is greater than the {len} elements along axis {axis}")]
+    DdofTooLarge {
+        /// The delta degrees of freedom asked for.
+        ddof: f64,
+        /// The number of elements along the axis.
+        len: usize,
+        /// The axis.
+        axis: usize,
+    },
+
+    /// A minimum or maximum was asked along an axis of length zero, which has none (NumPy's
+    /// "zero-size array to reduction operation minimum which has no identity"). Raised
+    /// before anything is read.
+    #[error("axis {axis} has length zero: its minimum and maximum do not exist")]
+    EmptyAxis {
+        /// The axis.
+        axis: usize,
+    },
+
     /// A `.npy` file holds elements of another type than the one asked for.
     #[error("{}: the file holds {found} elements, not {expected}", path.display())]
     DtypeMismatch {
