@@ -610,6 +610,7 @@ fn small_shape(dims: &[u8]) -> Vec<usize> {
 /// `fold`, `par_fold`, `indexed` and `for_each` through the engine, with one mapped operand
 /// (C or Fortran order) and one plain one in any of the five orders, equal ndarray's own.
 #[allow(clippy::needless_pass_by_value)] // quickcheck hands arguments over by value
+#[allow(clippy::cast_possible_truncation)] // small integers, exact in f32
 fn folds_and_indices_equal_ndarray(dims: Vec<u8>, fortran: bool, kind: u8, chunk: u8) -> bool {
     let shape = small_shape(&dims);
     let chunk = CHUNKS[usize::from(chunk) % CHUNKS.len()];
@@ -653,6 +654,31 @@ fn folds_and_indices_equal_ndarray(dims: Vec<u8>, fortran: bool, kind: u8, chunk
         .and(&a3)
         .for_each(|(i, j, k), c, &a| *c = a - (100 * i + 10 * j + k) as f64);
     assert_eq!(c, expected_c, "indexed {shape:?} fortran {fortran} kind {kind} chunk {chunk}");
+
+    // Results into new files: the same values as in memory, read back in the order the
+    // file declares (.npy) or the engine's order (raw: C unless the operands are Fortran).
+    let npy = dir.path().join("out.npy");
+    chunked::Zip::from(&a)
+        .and(b.view())
+        .chunk_bytes(chunk)
+        .map_collect_npy(&npy, |&a, &b| a * b - 1.0)
+        .unwrap();
+    let expected_out = Zip::from(&a_values).and(&b_values).map_collect(|&a, &b| a * b - 1.0);
+    // SAFETY: no other process touches files in this test's temporary folder.
+    let out = unsafe { ArrayD::<f64>::map_npy(&npy) }.unwrap();
+    assert_eq!(*out, expected_out, "map_collect_npy {shape:?} {fortran} {kind} {chunk}");
+    let raw = dir.path().join("out.bin");
+    chunked::Zip::from(&a).chunk_bytes(chunk).map_collect_raw(&raw, |&a| a as f32).unwrap();
+    let file_fortran = fortran && shape.len() > 1;
+    // SAFETY: as above.
+    let out = unsafe {
+        ArrayD::<f32>::map_file_with(
+            &raw,
+            &MapOptions::new().shape(IxDyn(&shape).set_f(file_fortran)),
+        )
+    }
+    .unwrap();
+    assert_eq!(*out, a_values.mapv(|a| a as f32), "map_collect_raw {shape:?} {fortran} {chunk}");
 
     #[cfg(feature = "rayon")]
     for threads in [1, 3] {
@@ -899,5 +925,38 @@ fn reducing_keeps_the_resident_set_within_a_few_chunks() -> TestResult {
     eprintln!(
         "48 MiB reductions: resident set growth {bounded} KiB; without release {unbounded} KiB"
     );
+    Ok(())
+}
+
+/// Errors of `map_collect_*` come before any file is made, an existing file is never
+/// replaced, and a panicking closure leaves neither the file nor a temporary one behind.
+#[test]
+#[cfg_attr(miri, ignore = "miri cannot map files")]
+fn map_collect_leaves_no_file_on_error_or_panic() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let out = dir.path().join("out.npy");
+    let (a, b) = (Array2::<f64>::ones((6, 4)), Array2::<f64>::ones((4, 6)));
+    let err = chunked::Zip::from(&a).and(&b).map_collect_npy(&out, |&a, &b| a + b).unwrap_err();
+    assert!(matches!(err, ndmmap::Error::ShapeMismatch { operand: 1, .. }), "{err:?}");
+    assert_eq!(std::fs::read_dir(dir.path())?.count(), 0);
+
+    std::fs::write(&out, b"keep")?;
+    let err = chunked::Zip::from(&a).map_collect_npy(&out, |&a| a).unwrap_err();
+    assert!(matches!(err, ndmmap::Error::AlreadyExists { .. }), "{err:?}");
+    assert_eq!(std::fs::read(&out)?, b"keep");
+    std::fs::remove_file(&out)?;
+
+    let big = Array2::<f64>::ones((1000, 8));
+    let panicked = std::panic::catch_unwind(|| {
+        let mut seen = 0;
+        chunked::Zip::from(&big).chunk_bytes(4096).map_collect_raw(&out, |&x| {
+            seen += 1;
+            assert!(seen < 5000, "a panicking closure halfway through");
+            x
+        })
+    });
+    assert!(panicked.is_err());
+    let left: Vec<_> = std::fs::read_dir(dir.path())?.collect();
+    assert!(left.is_empty(), "left behind: {left:?}");
     Ok(())
 }

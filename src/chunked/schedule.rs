@@ -34,7 +34,7 @@ impl<P, D: Dimension> Zip<'_, P, D> {
 
     /// The outermost memory axis of the mapped operands (or, if none is mapped, of the
     /// first), which must agree.
-    fn common_outer_axis(&self, layouts: &[Footprint]) -> Result<usize> {
+    pub(super) fn common_outer_axis(&self, layouts: &[Footprint]) -> Result<usize> {
         let mapped: Vec<usize> =
             (0..layouts.len()).filter(|&i| self.hooks[i].addresses().is_some()).collect();
         // Without a mapped operand, the first array (not indices) decides.

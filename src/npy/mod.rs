@@ -40,4 +40,5 @@ pub use self::element::NpyElement;
 pub use self::map::{MapNpy, NpyOptions};
 pub use self::read::{NpyHeader, inspect, read_npy};
 pub use self::save::WriteNpyExt;
+pub(crate) use self::save::header_for;
 pub use crate::error::HeaderError;
