@@ -960,3 +960,45 @@ fn map_collect_leaves_no_file_on_error_or_panic() -> TestResult {
     assert!(left.is_empty(), "left behind: {left:?}");
     Ok(())
 }
+
+/// Broadcast operands (a row of column statistics, mapped or in memory) against a mapped
+/// matrix in C and Fortran order give ndarray's results, chunk size by chunk size.
+#[test]
+#[cfg_attr(miri, ignore = "miri cannot map files")]
+fn broadcast_operands_equal_ndarray() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let shape = [37, 6];
+    let values = input_values(&shape, 1.0);
+    let means = values.mean_axis(Axis(0)).expect("rows");
+    let row_path = dir.path().join("row.bin");
+    let row = mapped_input(&row_path, &means, false)?;
+    let expected = &values - &means;
+    for fortran in [false, true] {
+        let x = mapped_input(&dir.path().join(format!("x{fortran}.bin")), &values, fortran)?;
+        for chunk in CHUNKS {
+            for mapped_row in [false, true] {
+                let row_view: &ArrayRef<f64, IxDyn> = if mapped_row { &row } else { &means };
+                let mut out = ArrayD::<f64>::zeros(IxDyn(&shape));
+                chunked::Zip::from(&mut out)
+                    .and(&x)
+                    .and_broadcast(row_view)
+                    .chunk_bytes(*chunk)
+                    .for_each(|o, &x, &m| *o = x - m)?;
+                assert_eq!(out, expected, "fortran {fortran} chunk {chunk} mapped {mapped_row}");
+            }
+        }
+        // A column (shape [37, 1]) broadcasts along the other axis.
+        let sums = values.sum_axis(Axis(1)).insert_axis(Axis(1));
+        let got = chunked::Zip::from(&x)
+            .and_broadcast(&sums)
+            .fold(0.0, |acc, &x, &s| acc + x * s)?;
+        let want = Zip::from(&values).and_broadcast(&sums).fold(0.0, |acc, &x, &s| acc + x * s);
+        assert_eq!(got, want, "fortran {fortran}");
+    }
+    let err = chunked::Zip::from(&values)
+        .and_broadcast(&Array1::<f64>::zeros(5).into_dyn())
+        .for_each(|_, _| {})
+        .unwrap_err();
+    assert!(matches!(err, ndmmap::Error::ShapeMismatch { operand: 1, .. }), "{err:?}");
+    Ok(())
+}

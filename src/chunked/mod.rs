@@ -90,6 +90,33 @@
 //!
 //! Plain ndarray views (`ArrayView`, `&Array`, `&mut Array`, ...) may be mixed with the
 //! mapped guards; they are chunked the same way and get no kernel hints.
+//!
+//! # Broadcasting
+//!
+//! An operand of a smaller shape that broadcasts to the Zip's (a row of column means
+//! against a matrix) joins with [`and_broadcast`](Zip::and_broadcast), as in ndarray:
+//!
+//! ```
+//! use ndmmap::prelude::*;
+//!
+//! let dir = tempfile::tempdir()?;
+//! let x_path = dir.path().join("x.npy");
+//! Array2::from_shape_fn((5000, 4), |(i, j)| ((i * 7 + j) % 13) as f64).save_npy(&x_path)?;
+//! let x = unsafe { Array2::<f64>::map_npy(&x_path)? };
+//!
+//! // Two passes over the file: column statistics, then standardised columns into a new .npy.
+//! let mean = ndmmap::chunked::Zip::from(&x).mean_axis(Axis(0))?.expect("rows");
+//! let std = ndmmap::chunked::Zip::from(&x).std_axis(Axis(0), 0.0)?;
+//! let z_path = dir.path().join("z.npy");
+//! ndmmap::chunked::Zip::from(&x)
+//!     .and_broadcast(&mean)
+//!     .and_broadcast(&std)
+//!     .map_collect_npy(&z_path, |&x, &m, &s| (x - m) / s)?;
+//! let z = unsafe { Array2::<f64>::map_npy(&z_path)? };
+//! let z_mean = z.mean_axis(Axis(0)).expect("rows");
+//! assert!(z_mean.iter().all(|m| m.abs() < 1e-12));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 mod budget;
 mod collect;
@@ -740,6 +767,61 @@ macro_rules! impl_zip {
         pub fn and<O: Operand<'a, Dim = D>>(self, operand: O) -> Zip<'a, ($($p,)+ O::View,), D> {
             let (view, hooks) = operand.into_chunks();
             self.and_parts(view, hooks)
+        }
+
+        /// Adds a view broadcast to the Zip's shape, as ndarray's
+        /// [`Zip::and_broadcast`](ndarray::Zip::and_broadcast): a row of column means
+        /// against a matrix, say. It is read as a plain view (no kernel hints), so it
+        /// should be small, or a view of a map that is read anyway.
+        ///
+        /// A view that does not broadcast to the Zip's shape is reported, as
+        /// [`Error::ShapeMismatch`], when the Zip runs, before anything is read or
+        /// written (where ndarray panics).
+        ///
+        /// # Example
+        ///
+        /// ```
+        /// use ndmmap::prelude::*;
+        ///
+        /// let dir = tempfile::tempdir()?;
+        /// let path = dir.path().join("centred.bin");
+        /// let x = Array2::from_shape_fn((1000, 3), |(i, j)| (i * (j + 1)) as f64);
+        /// let means = x.mean_axis(Axis(0)).unwrap(); // one per column
+        /// let mut centred = unsafe { Array2::<f64>::create_file(&path, (1000, 3))? };
+        /// ndmmap::chunked::Zip::from(&mut centred)
+        ///     .and(&x)
+        ///     .and_broadcast(&means)
+        ///     .for_each(|c, &x, &m| *c = x - m)?;
+        /// assert_eq!(*centred, &x - &means);
+        ///
+        /// let wrong = Array1::<f64>::zeros(4);
+        /// let err = ndmmap::chunked::Zip::from(&x)
+        ///     .and_broadcast(&wrong)
+        ///     .fold(0.0, |acc, &x, &w| acc + x * w)
+        ///     .unwrap_err();
+        /// assert!(matches!(err, ndmmap::Error::ShapeMismatch { operand: 1, .. }));
+        /// # Ok::<(), Box<dyn std::error::Error>>(())
+        /// ```
+        pub fn and_broadcast<A, E: Dimension>(
+            mut self,
+            view: &'a ndarray::ArrayRef<A, E>,
+        ) -> Zip<'a, ($($p,)+ ndarray::ArrayView<'a, A, D>,), D> {
+            let broadcast = match view.broadcast(self.dim.clone()) {
+                Some(broadcast) => broadcast,
+                None => {
+                    if self.mismatch.is_none() {
+                        self.mismatch = Some(Error::ShapeMismatch {
+                            operand: self.hooks.len(),
+                            expected: self.dim.slice().to_vec(),
+                            actual: view.shape().to_vec(),
+                        });
+                    }
+                    // Never run: the mismatch is reported first.
+                    let empty = D::zeros(self.dim.ndim());
+                    ndarray::ArrayView::from_shape(empty, &[]).expect("an empty shape fits no elements")
+                }
+            };
+            self.and_parts(broadcast, Hooks::default())
         }
 
         /// Adds an operand's view and hooks.
