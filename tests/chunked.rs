@@ -780,6 +780,10 @@ fn check_reductions<'a>(
         }
         let var = zip().var_axis(axis, ddof).unwrap();
         assert!(close(&var, &values.var_axis(axis, ddof)), "var {ddof} {what}: {var}");
+        let (mean, var) = zip().mean_var_axis(axis, ddof).unwrap();
+        assert!(close(&var, &values.var_axis(axis, ddof)), "mean_var {ddof} {what}");
+        let expected_mean = values.mean_axis(axis).unwrap_or_else(|| mean.mapv(|_| f64::NAN));
+        assert!(close(&mean, &expected_mean), "mean_var {ddof} {what}");
         let std = zip().std_axis(axis, ddof).unwrap();
         assert!(close(&std, &values.std_axis(axis, ddof)), "std {ddof} {what}");
     }
@@ -989,9 +993,8 @@ fn broadcast_operands_equal_ndarray() -> TestResult {
         }
         // A column (shape [37, 1]) broadcasts along the other axis.
         let sums = values.sum_axis(Axis(1)).insert_axis(Axis(1));
-        let got = chunked::Zip::from(&x)
-            .and_broadcast(&sums)
-            .fold(0.0, |acc, &x, &s| acc + x * s)?;
+        let got =
+            chunked::Zip::from(&x).and_broadcast(&sums).fold(0.0, |acc, &x, &s| acc + x * s)?;
         let want = Zip::from(&values).and_broadcast(&sums).fold(0.0, |acc, &x, &s| acc + x * s);
         assert_eq!(got, want, "fortran {fortran}");
     }

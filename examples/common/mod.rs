@@ -2,6 +2,9 @@
 //! use, and the process's memory figures. Not an example itself (Cargo builds only
 //! `examples/*.rs` and `examples/*/main.rs`).
 
+// Each example uses only some of these helpers.
+#![allow(dead_code)]
+
 use std::fs::File;
 use std::io::Write;
 use std::os::unix::fs::FileExt;

@@ -1,5 +1,5 @@
 //! Reductions along an axis ([`Zip::sum_axis`], [`mean_axis`](Zip::mean_axis),
-//! [`var_axis`](Zip::var_axis), [`std_axis`](Zip::std_axis), [`min_axis`](Zip::min_axis),
+//! [`var_axis`](Zip::var_axis), [`mean_var_axis`](Zip::mean_var_axis), [`std_axis`](Zip::std_axis), [`min_axis`](Zip::min_axis),
 //! [`max_axis`](Zip::max_axis)) in one pass over the chunks, in bounded memory: each chunk is
 //! reduced in memory with ndarray and merged into a result the shape of the array without
 //! that axis (an owned [`Array`]).
@@ -155,6 +155,36 @@ impl<'a, A: 'a, D: Dimension + RemoveAxis> Zip<'a, (ArrayView<'a, A, D>,), D> {
     where
         A: Float + FromPrimitive,
     {
+        Ok(self.mean_var_axis(axis, ddof)?.1)
+    }
+
+    /// Means and variances along `axis` together, in the one pass
+    /// [`var_axis`](Zip::var_axis) makes anyway (means are NaN along an axis of length
+    /// zero): the first pass of a standardisation.
+    ///
+    /// # Errors
+    ///
+    /// As [`var_axis`](Zip::var_axis).
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndmmap::prelude::*;
+    ///
+    /// let x = array![[1.0, 10.0], [3.0, 30.0]];
+    /// let (mean, var) = ndmmap::chunked::Zip::from(&x).chunk_bytes(16).mean_var_axis(Axis(0), 0.0)?;
+    /// assert_eq!((mean, var), (array![2.0, 20.0], array![1.0, 100.0]));
+    /// # Ok::<(), ndmmap::Error>(())
+    /// ```
+    #[allow(clippy::type_complexity, reason = "a pair of arrays, as ndarray-stats returns")]
+    pub fn mean_var_axis(
+        self,
+        axis: Axis,
+        ddof: A,
+    ) -> Result<(Array<A, D::Smaller>, Array<A, D::Smaller>)>
+    where
+        A: Float + FromPrimitive,
+    {
         let smaller = self.check_axis(axis)?;
         let n = self.dim[axis.index()];
         let too_large = || Error::DdofTooLarge {
@@ -183,8 +213,11 @@ impl<'a, A: 'a, D: Dimension + RemoveAxis> Zip<'a, (ArrayView<'a, A, D>,), D> {
                 }
             }
         })?;
+        if n == 0 {
+            mean.fill(A::nan());
+        }
         let freedom = count - ddof;
-        Ok(m2.mapv_into(|m| m / freedom))
+        Ok((mean, m2.mapv_into(|m| m / freedom)))
     }
 
     /// Standard deviations along `axis` with `ddof` delta degrees of freedom: the square
