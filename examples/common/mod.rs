@@ -78,3 +78,12 @@ pub(crate) fn work_dir(
     let dir = temp.path().to_path_buf();
     Ok((Some(temp), dir))
 }
+
+/// Writes back and drops `path`'s pages from the page cache (`POSIX_FADV_DONTNEED`), so
+/// that the next reads come from the disk. Needs no privileges, unlike `drop_caches`.
+pub(crate) fn drop_from_cache(path: &Path) -> BoxResult<()> {
+    let file = File::open(path)?;
+    file.sync_data()?;
+    rustix::fs::fadvise(&file, 0, None, rustix::fs::Advice::DontNeed)?;
+    Ok(())
+}

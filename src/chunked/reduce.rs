@@ -137,7 +137,7 @@ impl<'a, A: 'a, D: Dimension + RemoveAxis> Zip<'a, (ArrayView<'a, A, D>,), D> {
     ///
     /// # Errors
     ///
-    /// [`Error::DdofTooLarge`] if `ddof` is negative or greater than the axis length (where
+    /// [`Error::InvalidDdof`] if `ddof` is negative or greater than the axis length (where
     /// ndarray panics); otherwise as [`sum_axis`](Zip::sum_axis).
     ///
     /// # Example
@@ -187,7 +187,7 @@ impl<'a, A: 'a, D: Dimension + RemoveAxis> Zip<'a, (ArrayView<'a, A, D>,), D> {
     {
         let smaller = self.check_axis(axis)?;
         let n = self.dim[axis.index()];
-        let too_large = || Error::DdofTooLarge {
+        let too_large = || Error::InvalidDdof {
             ddof: ddof.to_f64().unwrap_or(f64::NAN),
             len: n,
             axis: axis.index(),

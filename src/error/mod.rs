@@ -284,11 +284,11 @@ pub enum Error {
         ndim: usize,
     },
 
-    /// A variance or standard deviation was asked with `ddof` greater than the number of
-    /// elements along the axis (NumPy gives `inf` or `nan` and a warning; ndarray panics).
-    /// Raised before anything is read.
-    #[error("ddof {ddof} is greater than the {len} elements along axis {axis}")]
-    DdofTooLarge {
+    /// A variance or standard deviation was asked with `ddof` negative or greater than the
+    /// number of elements along the axis (NumPy gives `inf` or `nan` and a warning; ndarray
+    /// panics). Raised before anything is read.
+    #[error("ddof {ddof} is not between 0 and the {len} elements along axis {axis}")]
+    InvalidDdof {
         /// The delta degrees of freedom asked for.
         ddof: f64,
         /// The number of elements along the axis.
