@@ -330,31 +330,85 @@ fn mismatched_shapes_fail_before_writing() -> TestResult {
     Ok(())
 }
 
+/// Mapped operands in different memory orders (C with Fortran, in both directions, 1 to 3
+/// axes) are walked together, and equal ndarray's results, for every chunk size; serial
+/// and parallel. Before engine v2 this was `Error::LayoutMismatch`.
 #[test]
 #[cfg_attr(miri, ignore = "miri cannot map files")]
-fn different_layouts_fail_before_writing() -> TestResult {
+fn different_layouts_are_walked_together() -> TestResult {
     let dir = tempfile::tempdir()?;
-    let c_path = dir.path().join("c.bin");
-    let before = existing_output(&c_path, &[6, 4], false)?;
-    let a = mapped_input(&dir.path().join("a.bin"), &input_values(&[6, 4], 1.0), true)?;
-    // SAFETY: no other process touches files in this test's temporary folder.
-    let mut c = unsafe { ArrayD::<f64>::map_file_mut_with(&c_path, &options(&[6, 4], false))? };
-    let err = chunked::Zip::from(&mut c).and(&a).for_each(|c, &a| *c = a).unwrap_err();
-    assert!(
-        matches!(err, ndmmap::Error::LayoutMismatch { operand: 1, expected: 0, actual: 1 }),
-        "{err:?}"
-    );
-    assert!(err.to_string().contains("same memory layout"), "{err}");
-    drop(c);
-    assert_eq!(std::fs::read(&c_path)?, before);
+    for shape in [&[6usize, 4][..], &[1000, 3], &[3, 1000], &[7, 5, 300], &[40]] {
+        for out_fortran in [false, true] {
+            let a_values = input_values(shape, 1.0);
+            let b_values = input_values(shape, -2.0);
+            let a = mapped_input(&dir.path().join("a.bin"), &a_values, !out_fortran)?;
+            let b = mapped_input(&dir.path().join("b.bin"), &b_values, out_fortran)?;
+            let expected = &a_values * 3.0 + &b_values;
+            for (k, chunk) in CHUNKS.iter().chain([&(64 << 10)]).enumerate() {
+                let c_path = dir.path().join(format!("c{k}.bin"));
+                // SAFETY: no other process touches files in this test's temporary folder.
+                let mut c = unsafe {
+                    ArrayD::<f64>::create_file_with(&c_path, &options(shape, out_fortran))?
+                };
+                let zip = chunked::Zip::from(&mut c).and(&a).and(&b).chunk_bytes(*chunk);
+                if k % 2 == 0 {
+                    zip.for_each(|c, &a, &b| *c = 3.0 * a + b)?;
+                } else {
+                    #[cfg(feature = "rayon")]
+                    zip.par_for_each(|c, &a, &b| *c = 3.0 * a + b)?;
+                    #[cfg(not(feature = "rayon"))]
+                    zip.for_each(|c, &a, &b| *c = 3.0 * a + b)?;
+                }
+                drop(c);
+                let what = format!("{shape:?} out_fortran {out_fortran} chunk {chunk}");
+                assert_eq!(std::fs::read(&c_path)?, file_bytes(&expected, out_fortran), "{what}");
+                std::fs::remove_file(&c_path)?;
+                // Reading across the layouts, too.
+                let sum = chunked::Zip::from(&a)
+                    .and(&b)
+                    .chunk_bytes(*chunk)
+                    .fold(0.0, |s, &a, &b| s + a * b)?;
+                assert_eq!(sum, (&a_values * &b_values).sum(), "{what}");
+            }
+            drop((a, b));
+            std::fs::remove_file(dir.path().join("a.bin"))?;
+            std::fs::remove_file(dir.path().join("b.bin"))?;
+        }
+    }
+    Ok(())
+}
 
-    // A plain in-memory operand of another layout is fine: only maps are walked in slabs.
+/// A C-order `.npy` converted into a Fortran-order one out of core, and back: NumPy reads
+/// the same array from both.
+#[test]
+#[cfg_attr(miri, ignore = "miri cannot map files")]
+fn npy_c_order_to_fortran_order_and_back() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let (c_path, f_path, back_path) =
+        (dir.path().join("c.npy"), dir.path().join("f.npy"), dir.path().join("back.npy"));
+    let values = Array2::from_shape_fn((2000, 9), |(i, j)| (i * 9 + j) as f64);
+    values.save_npy(&c_path)?;
+    // SAFETY: no other process touches files in this test's temporary folder.
+    let c = unsafe { Array2::<f64>::map_npy(&c_path)? };
     // SAFETY: as above.
-    let mut c = unsafe { ArrayD::<f64>::map_file_mut_with(&c_path, &options(&[6, 4], false))? };
-    let plain = input_values(&[6, 4], 2.0).reversed_axes().as_standard_layout().into_owned();
-    let plain = plain.reversed_axes(); // Fortran order
-    chunked::Zip::from(&mut c).and(&plain).chunk_bytes(8).for_each(|c, &p| *c = p)?;
-    assert_eq!(*c, plain);
+    let mut f = unsafe { Array2::<f64>::create_npy(&f_path, (2000, 9).f())? };
+    chunked::Zip::from(&mut f).and(&c).chunk_bytes(4096).for_each(|f, &c| *f = c)?;
+    drop(f);
+    // SAFETY: as above.
+    let f = unsafe { Array2::<f64>::map_npy(&f_path)? };
+    assert!(ndmmap::npy::inspect(&f_path)?.fortran_order);
+    assert_eq!(*f, values);
+    // Back to C order.
+    // SAFETY: as above.
+    let mut back = unsafe { Array2::<f64>::create_npy(&back_path, (2000, 9))? };
+    chunked::Zip::from(&mut back).and(&f).chunk_bytes(4096).for_each(|b, &f| *b = f)?;
+    drop(back);
+    assert_eq!(std::fs::read(&back_path)?, std::fs::read(&c_path)?);
+    // A file the engine creates follows its operands' order: Fortran here.
+    let copy = dir.path().join("copy.npy");
+    chunked::Zip::from(&f).map_collect_npy(&copy, |&x| x)?;
+    assert!(ndmmap::npy::inspect(&copy)?.fortran_order);
+    assert_eq!(std::fs::read(&copy)?, std::fs::read(&f_path)?);
     Ok(())
 }
 
@@ -905,6 +959,20 @@ fn reducing_keeps_the_resident_set_within_a_few_chunks() -> TestResult {
             });
             println!("release {release} ok {ok} growth_kib {growth}");
         }
+        // C order into Fortran order: the output crosses the cut.
+        let out = Path::new(&dir).join("f.bin");
+        let opts = MapOptions::new().shape((ROWS, 64).f());
+        // SAFETY: as above.
+        let mut f = unsafe { Array2::<f64>::create_file_with(&out, &opts)? };
+        let mut ok = true;
+        let growth = peak_growth_kib(|| {
+            ok = chunked::Zip::from(&mut f)
+                .and(&x)
+                .chunk_bytes(CHUNK)
+                .for_each(|f, &x| *f = x + 1.0)
+                .is_ok();
+        });
+        println!("crossing ok {ok} growth_kib {growth}");
         return Ok(());
     }
     let dir = tempfile::tempdir()?;
@@ -926,6 +994,15 @@ fn reducing_keeps_the_resident_set_within_a_few_chunks() -> TestResult {
         rest.split_whitespace().next().and_then(|n| n.parse().ok()).expect("a number")
     };
     let (bounded, unbounded) = (growth(true), growth(false));
+    let crossing = {
+        let pattern = "crossing ok true growth_kib ";
+        let at = stdout.find(pattern).unwrap_or_else(|| panic!("no crossing line in {stdout}"));
+        let rest = &stdout[at + pattern.len()..];
+        rest.split_whitespace().next().and_then(|n| n.parse::<u64>().ok()).expect("a number")
+    };
+    // Chunks at least 64 KiB thick per column (4 MiB here), the output released every
+    // four: well under the 96 MiB of both arrays.
+    assert!(crossing < 40 << 10, "C into Fortran order: resident set grew by {crossing} KiB");
     assert!(bounded < BOUND_KIB, "engine: resident set grew by {bounded} KiB (bound {BOUND_KIB})");
     assert!(unbounded > 4 * BOUND_KIB, "without release: grew by only {unbounded} KiB");
     eprintln!(

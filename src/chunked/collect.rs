@@ -80,8 +80,7 @@ macro_rules! impl_collect {
             ///
             /// # Errors
             ///
-            /// [`Error::ShapeMismatch`] or [`Error::LayoutMismatch`] before any file is
-            /// made; [`Error::AlreadyExists`] if `path` exists; [`Error::NoSpace`] or
+            /// [`Error::ShapeMismatch`] before any file is made; [`Error::AlreadyExists`] if `path` exists; [`Error::NoSpace`] or
             /// [`Error::Io`] if writing fails. On any error no file is left at `path`.
             ///
             /// # Panics
@@ -140,7 +139,7 @@ macro_rules! impl_collect {
                 F: FnMut($($p::Item),+) -> R,
             {
                 let path = path.as_ref();
-                let fortran = self.collect_fortran()?;
+                let fortran = self.collect_fortran();
                 let header = crate::npy::header_for::<R>(path, self.dim.slice(), fortran)?;
                 self.collect_into(path, Some(header), f)
             }
@@ -153,7 +152,7 @@ macro_rules! impl_collect {
                 if let Some(err) = self.mismatch.take() {
                     return Err(err);
                 }
-                let fortran = self.collect_fortran()?;
+                let fortran = self.collect_fortran();
                 let header = header.unwrap_or_default();
                 let full: Vec<usize> = self.dim.slice().to_vec();
                 let size = self.dim.size();
@@ -191,19 +190,19 @@ macro_rules! impl_collect {
 
             /// Whether the file is in Fortran order: when the engine cuts along the last of
             /// two or more axes.
-            fn collect_fortran(&self) -> Result<bool> {
+            fn collect_fortran(&self) -> bool {
                 let ndim = self.dim.ndim();
                 if ndim < 2 {
-                    return Ok(false);
+                    return false;
                 }
                 let axis = match [Order::RowMajor, Order::ColumnMajor]
                     .into_iter()
                     .find(|&order| self.parts.contiguous(order))
                 {
                     Some(order) => outer_axis_of(order, ndim),
-                    None => self.common_outer_axis(&self.parts.footprints())?,
+                    None => self.common_outer_axis(&self.parts.footprints()),
                 };
-                Ok(axis == ndim - 1)
+                axis == ndim - 1
             }
         }
     };

@@ -25,10 +25,35 @@
 //! and it flushes every output before returning, so that write errors (a full disk, an I/O
 //! error) come back as an [`Error`] instead of being lost.
 //!
-//! Shapes are checked before anything is read or written ([`Error::ShapeMismatch`]), and
-//! so are layouts: operands whose outermost memory axes differ (a C-order array with a
-//! Fortran-order one) cannot be walked in slabs of all of them and give
-//! [`Error::LayoutMismatch`].
+//! Shapes are checked before anything is read or written ([`Error::ShapeMismatch`]).
+//!
+//! # Mixed layouts
+//!
+//! Mapped operands in different memory orders (a C-order array with a Fortran-order one,
+//! or a transposed view) are walked together: the chunks are slabs along the first mapped
+//! operand's outermost memory axis, and each slab of an operand laid out otherwise (one
+//! that *crosses* the cut) is one run per slab of its own. Chunks are then thick enough
+//! that each such run spans at least 64 KiB, so each page is read or written in at most
+//! two chunks, and the crossing operands' whole maps are released from the resident set
+//! and written back every few chunks instead of chunk by chunk. Converting a C-order
+//! `.npy` into a Fortran-order one is one call:
+//!
+//! ```
+//! use ndmmap::prelude::*;
+//!
+//! let dir = tempfile::tempdir()?;
+//! let (c_path, f_path) = (dir.path().join("c.npy"), dir.path().join("f.npy"));
+//! Array2::from_shape_fn((3000, 7), |(i, j)| (i * 7 + j) as f32).save_npy(&c_path)?;
+//! let c = unsafe { Array2::<f32>::map_npy(&c_path)? };
+//! let mut f = unsafe { Array2::<f32>::create_npy(&f_path, (3000, 7).f())? };
+//! ndmmap::chunked::Zip::from(&mut f).and(&c).for_each(|f, &c| *f = c)?;
+//! assert!(ndmmap::npy::inspect(&f_path)?.fortran_order);
+//! assert_eq!(*f, *c);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! The memory a chunk needs then grows with the other axes: 64 KiB times their product
+//! (8 MiB per operand for 128 columns of `f64`).
 //!
 //! # Example
 //!
@@ -464,7 +489,7 @@ macro_rules! impl_zip {
             ///
             /// # Errors
             ///
-            /// [`Error::ShapeMismatch`] or [`Error::LayoutMismatch`] before anything runs;
+            /// [`Error::ShapeMismatch`] before anything runs;
             /// [`Error::Io`] or [`Error::NoSpace`] if advice, write-back or the final flush
             /// fails.
             ///

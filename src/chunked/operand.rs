@@ -109,6 +109,9 @@ impl Hooks<'_> {
     }
 }
 
+/// Above this stride in bytes, runs along an axis are one element per page anyway.
+const CROSSING_CAP: usize = 1 << 16;
+
 /// Where a view's elements lie: enough to compute the address span of any slab. Indices
 /// have an element size of zero and lie nowhere.
 #[derive(Debug)]
@@ -131,6 +134,12 @@ impl Footprint {
         let mut dims = self.dims.clone();
         dims[axis] = rows.len();
         address_span(first.cast_unsigned(), self.elem, &dims, &self.steps)
+    }
+
+    /// The bytes one step along `axis` moves in memory (at least one element): how long a
+    /// run of consecutive indices along `axis` lies in memory, per index.
+    pub(super) fn run_bytes(&self, axis: usize) -> usize {
+        (self.steps[axis].unsigned_abs() * self.elem).clamp(1, CROSSING_CAP)
     }
 
     /// The axis along which this operand is cut into slabs (see [`outermost_axis`]).

@@ -247,13 +247,13 @@ pub enum Error {
         actual: Vec<usize>,
     },
 
-    /// The operands of a `chunked::Zip` are laid out differently in
-    /// memory (e.g. one in C order, one in Fortran order), so no single axis is the
-    /// outermost in memory for all of them. Raised before anything is read or written.
+    /// The operands of a `chunked::Zip` are laid out differently in memory (e.g. one in C
+    /// order, one in Fortran order). No longer raised: the engine walks such operands
+    /// together (see the `chunked` module's "Mixed layouts"); kept so that matches on it
+    /// still compile.
     #[error(
         "operand {operand} is outermost in memory along axis {actual} but the first operand \
-         along axis {expected}; chunking needs the same memory layout for every operand \
-         (pass transposed views, `.t()`, to line them up, or use ndarray's own Zip)"
+         along axis {expected}"
     )]
     LayoutMismatch {
         /// The index of the offending operand (0 is the first).
