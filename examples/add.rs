@@ -30,6 +30,26 @@
 //! - `--engine`: the same add through ndmmap's out-of-core engine, `ndmmap::chunked::Zip`:
 //!   chunk by chunk, reading ahead, writing behind and releasing finished chunks, so the
 //!   resident set stays near a few chunks whatever the size (its flush is part of `add`).
+//! - `--cold`: drop `a` and `b` from the page cache first (`posix_fadvise(DONTNEED)` on
+//!   these files only, untimed), so that the job reads them from the disk.
+//!
+//! # On a small machine
+//!
+//! The seed's machine had 128 MiB of RAM. To give the job only that much (page cache
+//! included), run it inside a memory cgroup (cgroup v1 here, as root; with cgroup v2 write
+//! `memory.max` instead):
+//!
+//! ```text
+//! mkdir -p /sys/fs/cgroup/memory/seed
+//! echo 128M > /sys/fs/cgroup/memory/seed/memory.limit_in_bytes
+//! cargo build --release --features rayon --example add
+//! sh -c 'echo $$ > /sys/fs/cgroup/memory/seed/cgroup.procs;
+//!        exec target/release/examples/add --dir DIR --cold --engine'
+//! ```
+//!
+//! The engine reads the cgroup's limit itself and sizes its chunks and read-ahead to it;
+//! no flag is needed. Compare `--engine` with the plain `Zip` (no flag) and with NumPy
+//! (`numpy_baseline.py add DIR N`) under the same cap.
 //!
 //! Besides the human-readable report, the last line is one JSON object in the format of
 //! `numpy_baseline.py` (`job`, `n`, `seconds`, `bytes_moved`, `gb_per_s`, `peak_rss_mib`),
@@ -54,7 +74,7 @@ use ndmmap::prelude::*;
 // `Send`, so that a job can run inside a rayon pool of `--threads N`.
 mod common;
 
-use common::{BoxResult, ensure_input, peak_rss_kib, work_dir};
+use common::{BoxResult, drop_from_cache, ensure_input, peak_rss_kib, work_dir};
 
 /// Where the job's files live.
 enum Folder {
@@ -67,6 +87,7 @@ enum Folder {
 }
 
 /// What the command line asked for.
+#[allow(clippy::struct_excessive_bools, reason = "one switch per command-line flag")]
 struct Args {
     folder: Folder,
     n: usize,
@@ -74,6 +95,7 @@ struct Args {
     serial: bool,
     in_ram: bool,
     engine: bool,
+    cold: bool,
 }
 
 fn main() -> BoxResult<()> {
@@ -97,6 +119,10 @@ fn main() -> BoxResult<()> {
     match std::fs::remove_file(&c_path) {
         Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e.into()),
         _ => {}
+    }
+    if args.cold {
+        drop_from_cache(&a_path)?;
+        drop_from_cache(&b_path)?;
     }
     let mib = (n * 8) as f64 / f64::from(1 << 20);
     println!(
@@ -286,6 +312,7 @@ fn parse_args() -> BoxResult<Args> {
         serial: false,
         in_ram: false,
         engine: false,
+        cold: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -299,9 +326,10 @@ fn parse_args() -> BoxResult<Args> {
             "--serial" => args.serial = true,
             "--in-ram" => args.in_ram = true,
             "--engine" => args.engine = true,
+            "--cold" => args.cold = true,
             "-h" | "--help" => {
                 println!(
-                    "usage: add [--dir DIR | --fresh] [--mib N | --n ELEMENTS] [--threads N] [--serial] [--engine | --in-ram]"
+                    "usage: add [--dir DIR | --fresh] [--mib N | --n ELEMENTS] [--threads N] [--serial] [--cold] [--engine | --in-ram]"
                 );
                 std::process::exit(0);
             }

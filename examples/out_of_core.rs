@@ -48,7 +48,7 @@ use ndmmap::prelude::*;
 
 mod common;
 
-use common::{BoxResult, ensure_input, peak_rss_kib, proc_kib, work_dir};
+use common::{BoxResult, drop_from_cache, ensure_input, peak_rss_kib, proc_kib, work_dir};
 
 /// What the command line asked for (flags are plain switches, hence the bools).
 #[allow(clippy::struct_excessive_bools)]
@@ -261,15 +261,6 @@ fn measure_disk(path: &Path, bytes: usize) -> BoxResult<Disk> {
     let read = read_bytes as f64 / t1.elapsed().as_secs_f64();
     std::fs::remove_file(path)?;
     Ok(Disk { bytes, write, read })
-}
-
-/// Writes back and drops `path`'s pages from the page cache (`POSIX_FADV_DONTNEED`), so
-/// that the next reads come from the disk. Needs no privileges, unlike `drop_caches`.
-fn drop_from_cache(path: &Path) -> BoxResult<()> {
-    let file = File::open(path)?;
-    file.sync_data()?;
-    rustix::fs::fadvise(&file, 0, None, rustix::fs::Advice::DontNeed)?;
-    Ok(())
 }
 
 fn remove_if_there(path: &Path) -> BoxResult<()> {

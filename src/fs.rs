@@ -107,6 +107,51 @@ impl Drop for NewFile {
     }
 }
 
+/// Builds a new file at `path` of `len` bytes (reserved on disk) starting with `prefix`:
+/// `build` fills it under a temporary name beside `path`; then it is synced and put in
+/// place, refusing an existing file unless `overwrite` ([`Error::AlreadyExists`]). On any
+/// failure, and if `build` panics, the temporary file is removed, so no file at `path` is
+/// ever half-written.
+pub(crate) fn build_new(
+    path: &Path,
+    len: u64,
+    overwrite: bool,
+    prefix: &[u8],
+    build: impl FnOnce(&File) -> Result<()>,
+) -> Result<()> {
+    /// Removes the temporary file unless disarmed, also while unwinding from a panic.
+    struct Remove<'p>(Option<&'p Path>);
+    impl Drop for Remove<'_> {
+        fn drop(&mut self) {
+            if let Some(temp) = self.0 {
+                let _ = std::fs::remove_file(temp);
+            }
+        }
+    }
+    if path.is_dir() {
+        return Err(Error::IsADirectory { path: path.to_path_buf() });
+    }
+    if !overwrite && path.exists() {
+        return Err(Error::AlreadyExists { path: path.to_path_buf() });
+    }
+    let (temp, file) = create_temp_beside(path)?;
+    let mut remove = Remove(Some(&temp));
+    map::file::reserve(&file, 0, len)
+        .and_then(|()| write_prefix(&file, prefix))
+        .map_err(|e| Error::io(path, "reserve space for", len, e))?;
+    build(&file)?;
+    file.sync_all().map_err(|e| Error::io(path, "write", len, e))?;
+    if overwrite {
+        std::fs::rename(&temp, path).map_err(|e| Error::io(path, "replace", len, e))?;
+    } else {
+        // A hard link fails if `path` appeared meanwhile: never replaces a file.
+        std::fs::hard_link(&temp, path).map_err(|e| Error::from_open(path, true, e))?;
+        let _ = std::fs::remove_file(&temp);
+    }
+    remove.0 = None;
+    Ok(())
+}
+
 /// Builds a file with `fill` under a temporary name beside `path`, then renames it into
 /// place; removes the temporary file on any failure.
 fn replace(path: &Path, len: u64, build: impl FnOnce(&File) -> io::Result<()>) -> Result<File> {

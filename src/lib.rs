@@ -42,9 +42,11 @@
 //!   [`MmapArrayMut::anonymous`] for shared memory inherited across `fork`; advisory
 //!   [`Lock`]s held by a guard ([`MapOptions::lock`]).
 //! - [`chunked`]: the out-of-core engine, a [`chunked::Zip`] that runs element-wise work
-//!   and reductions over mapped arrays chunk by chunk (`for_each`, `par_for_each`, `fold`),
-//!   reading ahead, writing behind and releasing finished chunks, so that arrays larger
-//!   than RAM run at the speed of the disk in a small, fixed resident set.
+//!   and reductions over mapped arrays chunk by chunk (`for_each`, `par_for_each`, `fold`,
+//!   `indexed`, `and_broadcast`; `sum_axis`, `mean_axis`, `var_axis`, `min_axis`, ...;
+//!   `map_collect_npy` into a new file), reading ahead, writing behind and releasing
+//!   finished chunks, with I/O sized to the memory available, so that arrays larger than
+//!   RAM run at the speed of the disk in a small, fixed resident set.
 //! - [`Error`]: one error type whose variants carry the path and the numbers involved.
 //! - [`prelude`]: `use ndmmap::prelude::*;` brings the above and ndarray's own prelude.
 //!

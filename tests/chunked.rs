@@ -207,14 +207,14 @@ fn strided_plain_operand_with_mapped_output() -> TestResult {
 
 #[test]
 #[cfg_attr(miri, ignore = "miri cannot map files")]
-fn fold_sees_slabs_along_the_outer_memory_axis() -> TestResult {
+fn fold_chunks_sees_slabs_along_the_outer_memory_axis() -> TestResult {
     let dir = tempfile::tempdir()?;
     for fortran in [false, true] {
         let shape = [23, 17];
         let values = input_values(&shape, 1.0);
         let a = mapped_input(&dir.path().join(format!("a{fortran}.bin")), &values, fortran)?;
         for chunk in [1, 100, 8 * 17 * 5, 1 << 20] {
-            let (sum, slabs) = chunked::Zip::from(&a).chunk_bytes(chunk).fold(
+            let (sum, slabs) = chunked::Zip::from(&a).chunk_bytes(chunk).fold_chunks(
                 (0.0, Vec::new()),
                 |(sum, mut slabs), slab| {
                     slabs.push(slab.shape().to_vec());
@@ -233,22 +233,24 @@ fn fold_sees_slabs_along_the_outer_memory_axis() -> TestResult {
     Ok(())
 }
 
-/// `fold` with a mutable operand writes chunk-wise (whole-array ndarray arithmetic on each
+/// `fold_chunks` with a mutable operand writes chunk-wise (whole-array ndarray arithmetic on each
 /// slab) and flushes.
 #[test]
 #[cfg_attr(miri, ignore = "miri cannot map files")]
-fn fold_writes_through_mutable_chunks() -> TestResult {
+fn fold_chunks_writes_through_mutable_chunks() -> TestResult {
     let dir = tempfile::tempdir()?;
     let values = input_values(&[40, 9], 1.0);
     let a = mapped_input(&dir.path().join("a.bin"), &values, false)?;
     let c_path = dir.path().join("c.bin");
     // SAFETY: no other process touches files in this test's temporary folder.
     let mut c = unsafe { ArrayD::<f64>::create_file(&c_path, dyn_shape(&[40, 9], false))? };
-    let count =
-        chunked::Zip::from(&mut c).and(&a).chunk_bytes(3 * 9 * 8).fold(0, |count, mut c, a| {
+    let count = chunked::Zip::from(&mut c).and(&a).chunk_bytes(3 * 9 * 8).fold_chunks(
+        0,
+        |count, mut c, a| {
             c.assign(&(&a * 3.0));
             count + 1
-        })?;
+        },
+    )?;
     assert_eq!(count, 14); // 40 rows, 3 per chunk
     drop(c);
     assert_eq!(std::fs::read(&c_path)?, file_bytes(&(&values * 3.0), false));
@@ -258,7 +260,7 @@ fn fold_writes_through_mutable_chunks() -> TestResult {
 #[cfg(feature = "rayon")]
 #[test]
 #[cfg_attr(miri, ignore = "miri cannot map files")]
-fn par_fold_equals_serial_fold() -> TestResult {
+fn par_fold_chunks_equals_serial_fold() -> TestResult {
     let dir = tempfile::tempdir()?;
     for shape in SHAPES {
         for fortran in [false, true] {
@@ -270,7 +272,7 @@ fn par_fold_equals_serial_fold() -> TestResult {
                 for chunk in [8, 200, 1 << 20] {
                     // Sum of a * b and the element count, from pieces of chunks.
                     let (dot, count) = pool.install(|| {
-                        chunked::Zip::from(&a).and(&b).chunk_bytes(chunk).par_fold(
+                        chunked::Zip::from(&a).and(&b).chunk_bytes(chunk).par_fold_chunks(
                             || (0.0, 0),
                             |(dot, count), a, b| (dot + (&a * &b).sum(), count + a.len()),
                             |x, y| (x.0 + y.0, x.1 + y.1),
@@ -328,34 +330,89 @@ fn mismatched_shapes_fail_before_writing() -> TestResult {
     // The same check for `fold`.
     let err = chunked::Zip::from(&a).and(&b).fold(0, |n, _, _| n + 1).unwrap_err();
     assert!(matches!(err, ndmmap::Error::ShapeMismatch { operand: 1, .. }), "{err:?}");
+    let err = chunked::Zip::from(&a).and(&b).fold_chunks(0, |n, _, _| n + 1).unwrap_err();
+    assert!(matches!(err, ndmmap::Error::ShapeMismatch { operand: 1, .. }), "{err:?}");
     Ok(())
 }
 
+/// Mapped operands in different memory orders (C with Fortran, in both directions, 1 to 3
+/// axes) are walked together, and equal ndarray's results, for every chunk size; serial
+/// and parallel. Before engine v2 this was `Error::LayoutMismatch`.
 #[test]
 #[cfg_attr(miri, ignore = "miri cannot map files")]
-fn different_layouts_fail_before_writing() -> TestResult {
+fn different_layouts_are_walked_together() -> TestResult {
     let dir = tempfile::tempdir()?;
-    let c_path = dir.path().join("c.bin");
-    let before = existing_output(&c_path, &[6, 4], false)?;
-    let a = mapped_input(&dir.path().join("a.bin"), &input_values(&[6, 4], 1.0), true)?;
-    // SAFETY: no other process touches files in this test's temporary folder.
-    let mut c = unsafe { ArrayD::<f64>::map_file_mut_with(&c_path, &options(&[6, 4], false))? };
-    let err = chunked::Zip::from(&mut c).and(&a).for_each(|c, &a| *c = a).unwrap_err();
-    assert!(
-        matches!(err, ndmmap::Error::LayoutMismatch { operand: 1, expected: 0, actual: 1 }),
-        "{err:?}"
-    );
-    assert!(err.to_string().contains("same memory layout"), "{err}");
-    drop(c);
-    assert_eq!(std::fs::read(&c_path)?, before);
+    for shape in [&[6usize, 4][..], &[1000, 3], &[3, 1000], &[7, 5, 300], &[40]] {
+        for out_fortran in [false, true] {
+            let a_values = input_values(shape, 1.0);
+            let b_values = input_values(shape, -2.0);
+            let a = mapped_input(&dir.path().join("a.bin"), &a_values, !out_fortran)?;
+            let b = mapped_input(&dir.path().join("b.bin"), &b_values, out_fortran)?;
+            let expected = &a_values * 3.0 + &b_values;
+            for (k, chunk) in CHUNKS.iter().chain([&(64 << 10)]).enumerate() {
+                let c_path = dir.path().join(format!("c{k}.bin"));
+                // SAFETY: no other process touches files in this test's temporary folder.
+                let mut c =
+                    unsafe { ArrayD::<f64>::create_file(&c_path, dyn_shape(shape, out_fortran))? };
+                let zip = chunked::Zip::from(&mut c).and(&a).and(&b).chunk_bytes(*chunk);
+                if k % 2 == 0 {
+                    zip.for_each(|c, &a, &b| *c = 3.0 * a + b)?;
+                } else {
+                    #[cfg(feature = "rayon")]
+                    zip.par_for_each(|c, &a, &b| *c = 3.0 * a + b)?;
+                    #[cfg(not(feature = "rayon"))]
+                    zip.for_each(|c, &a, &b| *c = 3.0 * a + b)?;
+                }
+                drop(c);
+                let what = format!("{shape:?} out_fortran {out_fortran} chunk {chunk}");
+                assert_eq!(std::fs::read(&c_path)?, file_bytes(&expected, out_fortran), "{what}");
+                std::fs::remove_file(&c_path)?;
+                // Reading across the layouts, too.
+                let sum = chunked::Zip::from(&a)
+                    .and(&b)
+                    .chunk_bytes(*chunk)
+                    .fold(0.0, |s, &a, &b| s + a * b)?;
+                assert_eq!(sum, (&a_values * &b_values).sum(), "{what}");
+            }
+            drop((a, b));
+            std::fs::remove_file(dir.path().join("a.bin"))?;
+            std::fs::remove_file(dir.path().join("b.bin"))?;
+        }
+    }
+    Ok(())
+}
 
-    // A plain in-memory operand of another layout is fine: only maps are walked in slabs.
+/// A C-order `.npy` converted into a Fortran-order one out of core, and back: NumPy reads
+/// the same array from both.
+#[test]
+#[cfg_attr(miri, ignore = "miri cannot map files")]
+fn npy_c_order_to_fortran_order_and_back() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let (c_path, f_path, back_path) =
+        (dir.path().join("c.npy"), dir.path().join("f.npy"), dir.path().join("back.npy"));
+    let values = Array2::from_shape_fn((2000, 9), |(i, j)| (i * 9 + j) as f64);
+    values.save_npy(&c_path)?;
+    // SAFETY: no other process touches files in this test's temporary folder.
+    let c = unsafe { Array2::<f64>::map_npy(&c_path)? };
     // SAFETY: as above.
-    let mut c = unsafe { ArrayD::<f64>::map_file_mut_with(&c_path, &options(&[6, 4], false))? };
-    let plain = input_values(&[6, 4], 2.0).reversed_axes().as_standard_layout().into_owned();
-    let plain = plain.reversed_axes(); // Fortran order
-    chunked::Zip::from(&mut c).and(&plain).chunk_bytes(8).for_each(|c, &p| *c = p)?;
-    assert_eq!(*c, plain);
+    let mut f = unsafe { Array2::<f64>::create_npy(&f_path, (2000, 9).f())? };
+    chunked::Zip::from(&mut f).and(&c).chunk_bytes(4096).for_each(|f, &c| *f = c)?;
+    drop(f);
+    // SAFETY: as above.
+    let f = unsafe { Array2::<f64>::map_npy(&f_path)? };
+    assert!(ndmmap::npy::inspect(&f_path)?.fortran_order);
+    assert_eq!(*f, values);
+    // Back to C order.
+    // SAFETY: as above.
+    let mut back = unsafe { Array2::<f64>::create_npy(&back_path, (2000, 9))? };
+    chunked::Zip::from(&mut back).and(&f).chunk_bytes(4096).for_each(|b, &f| *b = f)?;
+    drop(back);
+    assert_eq!(std::fs::read(&back_path)?, std::fs::read(&c_path)?);
+    // A file the engine creates follows its operands' order: Fortran here.
+    let copy = dir.path().join("copy.npy");
+    chunked::Zip::from(&f).map_collect_npy(&copy, |&x| x)?;
+    assert!(ndmmap::npy::inspect(&copy)?.fortran_order);
+    assert_eq!(std::fs::read(&copy)?, std::fs::read(&f_path)?);
     Ok(())
 }
 
@@ -552,5 +609,481 @@ fn engine_bounds_the_resident_set_where_plain_zip_does_not() -> TestResult {
         engine_growth >> 10,
         plain_growth >> 10
     );
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------
+// Element-wise folds and indices, against ndarray, over random shapes, memory orders
+// (C, Fortran, transposed, sliced, negative strides), chunk sizes and thread counts.
+
+/// Storage for one memory order of a logical array, and how to view it as that array.
+struct Variant {
+    storage: ArrayD<f64>,
+    view: fn(&ArrayD<f64>) -> ArrayViewD<'_, f64>,
+}
+
+/// The logical array `x` laid out in the `kind`-th of five ways: C order, Fortran order,
+/// axis 0 reversed in memory (negative stride), every other element of a larger array
+/// (sliced), and the transpose of a C-order array of the reversed shape.
+fn variant(x: &ArrayD<f64>, kind: u8) -> Variant {
+    match kind % 5 {
+        0 => Variant { storage: x.as_standard_layout().into_owned(), view: |s| s.view() },
+        1 => {
+            let mut f = ArrayD::zeros(x.raw_dim().f());
+            f.assign(x);
+            Variant { storage: f, view: |s| s.view() }
+        }
+        2 => {
+            let mut flipped = x.view();
+            flipped.invert_axis(Axis(0));
+            Variant {
+                storage: flipped.as_standard_layout().into_owned(),
+                view: |s| {
+                    let mut v = s.view();
+                    v.invert_axis(Axis(0));
+                    v
+                },
+            }
+        }
+        3 => {
+            let big: Vec<usize> = x.shape().iter().map(|&d| 2 * d).collect();
+            let mut storage = ArrayD::from_elem(IxDyn(&big), f64::NAN);
+            storage.slice_each_axis_mut(|_| ndarray::Slice::new(0, None, 2)).assign(x);
+            Variant { storage, view: |s| s.slice_each_axis(|_| ndarray::Slice::new(0, None, 2)) }
+        }
+        _ => Variant { storage: x.t().as_standard_layout().into_owned(), view: |s| s.t() },
+    }
+}
+
+/// A random shape of 1 to 3 axes of length 0 to 6, from quickcheck's bytes.
+fn small_shape(dims: &[u8]) -> Vec<usize> {
+    let mut shape: Vec<usize> = dims.iter().take(3).map(|&d| usize::from(d % 7)).collect();
+    if shape.is_empty() {
+        shape.push(5);
+    }
+    shape
+}
+
+/// `fold`, `par_fold`, `indexed` and `for_each` through the engine, with one mapped operand
+/// (C or Fortran order) and one plain one in any of the five orders, equal ndarray's own.
+#[allow(clippy::needless_pass_by_value)] // quickcheck hands arguments over by value
+#[allow(clippy::cast_possible_truncation)] // small integers, exact in f32
+fn folds_and_indices_equal_ndarray(dims: Vec<u8>, fortran: bool, kind: u8, chunk: u8) -> bool {
+    let shape = small_shape(&dims);
+    let chunk = CHUNKS[usize::from(chunk) % CHUNKS.len()];
+    let dir = tempfile::tempdir().unwrap();
+    let a_values = input_values(&shape, 1.0);
+    let b_values = input_values(&shape, -0.5) + 3.0;
+    let a = mapped_input(&dir.path().join("a.bin"), &a_values, fortran).unwrap();
+    let b_variant = variant(&b_values, kind);
+    let b = (b_variant.view)(&b_variant.storage);
+    assert_eq!(b, b_values);
+
+    // A fold whose result does not depend on the order of visits (sums of small integers
+    // are exact in f64), and one that does not either: the count.
+    let expected =
+        Zip::from(&a_values).and(&b_values).fold((0.0, 0), |(s, n), &a, &b| (s + a * b, n + 1));
+    let got = chunked::Zip::from(&a)
+        .and(b.view())
+        .chunk_bytes(chunk)
+        .fold((0.0, 0), |(s, n), &a, &b| (s + a * b, n + 1))
+        .unwrap();
+    assert_eq!(got, expected, "fold {shape:?} fortran {fortran} kind {kind} chunk {chunk}");
+
+    // Indices (fixed rank, as ndarray's `Zip::indexed`): every element sees its own index.
+    let mut shape3 = shape.clone();
+    shape3.resize(3, 1);
+    let mut a3 = a.view();
+    while a3.ndim() < 3 {
+        let last = Axis(a3.ndim());
+        a3 = a3.insert_axis(last);
+    }
+    let a3 = a3.into_dimensionality::<Ix3>().unwrap();
+    let mut c = Array3::<f64>::zeros((shape3[0], shape3[1], shape3[2]));
+    chunked::Zip::indexed(&mut c)
+        .and(a3.view())
+        .chunk_bytes(chunk)
+        .for_each(|(i, j, k), c, &a| *c = a - (100 * i + 10 * j + k) as f64)
+        .unwrap();
+    let mut expected_c = c.clone();
+    expected_c.fill(0.0);
+    Zip::indexed(&mut expected_c)
+        .and(&a3)
+        .for_each(|(i, j, k), c, &a| *c = a - (100 * i + 10 * j + k) as f64);
+    assert_eq!(c, expected_c, "indexed {shape:?} fortran {fortran} kind {kind} chunk {chunk}");
+
+    // Results into new files: the same values as in memory, read back in the order the
+    // file declares (.npy) or the engine's order (raw: C unless the operands are Fortran).
+    let npy = dir.path().join("out.npy");
+    chunked::Zip::from(&a)
+        .and(b.view())
+        .chunk_bytes(chunk)
+        .map_collect_npy(&npy, |&a, &b| a * b - 1.0)
+        .unwrap();
+    let expected_out = Zip::from(&a_values).and(&b_values).map_collect(|&a, &b| a * b - 1.0);
+    // SAFETY: no other process touches files in this test's temporary folder.
+    let out = unsafe { ArrayD::<f64>::map_npy(&npy) }.unwrap();
+    assert_eq!(*out, expected_out, "map_collect_npy {shape:?} {fortran} {kind} {chunk}");
+    let raw = dir.path().join("out.bin");
+    chunked::Zip::from(&a).chunk_bytes(chunk).map_collect_raw(&raw, |&a| a as f32).unwrap();
+    let file_fortran = fortran && shape.len() > 1;
+    // SAFETY: as above.
+    let out = unsafe {
+        ArrayD::<f32>::map_file_with(
+            &raw,
+            &MapOptions::new().shape(IxDyn(&shape).set_f(file_fortran)),
+        )
+    }
+    .unwrap();
+    assert_eq!(*out, a_values.mapv(|a| a as f32), "map_collect_raw {shape:?} {fortran} {chunk}");
+
+    #[cfg(feature = "rayon")]
+    for threads in [1, 3] {
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+        let got = pool
+            .install(|| {
+                chunked::Zip::from(&a).and(b.view()).chunk_bytes(chunk).par_fold(
+                    || (0.0, 0),
+                    |(s, n), &a, &b| (s + a * b, n + 1),
+                    |x, y| (x.0 + y.0, x.1 + y.1),
+                )
+            })
+            .unwrap();
+        assert_eq!(got, expected, "par_fold {shape:?} {fortran} {kind} {chunk} {threads}");
+    }
+    true
+}
+
+#[test]
+#[cfg_attr(miri, ignore = "miri cannot map files")]
+fn folds_and_indices_equal_ndarray_for_random_shapes_and_orders() {
+    quickcheck::QuickCheck::new()
+        .tests(60)
+        .quickcheck(folds_and_indices_equal_ndarray as fn(Vec<u8>, bool, u8, u8) -> bool);
+}
+
+/// `indexed` on a fixed-rank mapped output gives ndarray's index patterns (tuples).
+#[test]
+#[cfg_attr(miri, ignore = "miri cannot map files")]
+fn indexed_writes_a_mapped_output_with_tuple_indices() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    for fortran in [false, true] {
+        let path = dir.path().join(format!("c{fortran}.bin"));
+        // SAFETY: no other process touches files in this test's temporary folder.
+        let mut c = unsafe { Array3::<f64>::create_file(&path, (9, 4, 5).set_f(fortran))? };
+        for chunk in [8, 100, 1 << 20] {
+            chunked::Zip::indexed(&mut c)
+                .chunk_bytes(chunk)
+                .for_each(|(i, j, k), c| *c = (100 * i + 10 * j + k) as f64)?;
+            let expected =
+                Array3::from_shape_fn((9, 4, 5), |(i, j, k)| (100 * i + 10 * j + k) as f64);
+            assert_eq!(*c, expected, "fortran {fortran} chunk {chunk}");
+        }
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------
+// Reductions along an axis, against ndarray's own (`sum_axis`, `mean_axis`, `var_axis`,
+// `std_axis`) and a naive NaN-propagating minimum and maximum.
+
+/// Whether `got` equals `expected` within a relative tolerance, NaN matching NaN.
+fn close<D: Dimension>(got: &ArrayRef<f64, D>, expected: &ArrayRef<f64, D>) -> bool {
+    got.shape() == expected.shape()
+        && got.iter().zip(expected).all(|(&g, &e)| {
+            (g.is_nan() && e.is_nan()) || g == e || (g - e).abs() <= 1e-9 * e.abs().max(1.0)
+        })
+}
+
+/// NumPy's `min`/`max` along an axis, lane by lane: NaN wins.
+fn naive_extreme(x: &ArrayD<f64>, axis: Axis, max: bool) -> ArrayD<f64> {
+    x.map_axis(axis, |lane| {
+        lane.iter()
+            .copied()
+            .reduce(|m, v| {
+                if m.is_nan() || v.is_nan() {
+                    f64::NAN
+                } else if max {
+                    m.max(v)
+                } else {
+                    m.min(v)
+                }
+            })
+            .expect("non-empty lane")
+    })
+}
+
+/// Every reduction through `zip()` along `axis` against ndarray's on `values`.
+fn check_reductions<'a>(
+    zip: &dyn Fn() -> chunked::Zip<'a, (ArrayViewD<'a, f64>,), IxDyn>,
+    values: &ArrayD<f64>,
+    axis: Axis,
+    what: &str,
+) {
+    let shape = values.shape();
+    let n = shape[axis.index()];
+    assert!(close(&zip().sum_axis(axis).unwrap(), &values.sum_axis(axis)), "sum {what}");
+    let mean = zip().mean_axis(axis).unwrap();
+    match values.mean_axis(axis) {
+        Some(expected) => assert!(close(&mean.unwrap(), &expected), "mean {what}"),
+        None => assert!(mean.is_none(), "mean {what}"),
+    }
+    for ddof in [0.0, 1.0] {
+        if ddof > n as f64 {
+            let err = zip().var_axis(axis, ddof).unwrap_err();
+            assert!(matches!(err, ndmmap::Error::InvalidDdof { .. }), "{err:?}");
+            continue;
+        }
+        let var = zip().var_axis(axis, ddof).unwrap();
+        assert!(close(&var, &values.var_axis(axis, ddof)), "var {ddof} {what}: {var}");
+        let (mean, var) = zip().mean_var_axis(axis, ddof).unwrap();
+        assert!(close(&var, &values.var_axis(axis, ddof)), "mean_var {ddof} {what}");
+        let expected_mean = values.mean_axis(axis).unwrap_or_else(|| mean.mapv(|_| f64::NAN));
+        assert!(close(&mean, &expected_mean), "mean_var {ddof} {what}");
+        let std = zip().std_axis(axis, ddof).unwrap();
+        assert!(close(&std, &values.std_axis(axis, ddof)), "std {ddof} {what}");
+    }
+    if n == 0 && values.is_empty() && shape.iter().filter(|&&d| d == 0).count() == 1 {
+        let err = zip().min_axis(axis).unwrap_err();
+        assert!(matches!(err, ndmmap::Error::EmptyAxis { .. }), "{err:?} {what}");
+    } else if n > 0 {
+        assert!(
+            close(&zip().min_axis(axis).unwrap(), &naive_extreme(values, axis, false)),
+            "min {what}"
+        );
+        assert!(
+            close(&zip().max_axis(axis).unwrap(), &naive_extreme(values, axis, true)),
+            "max {what}"
+        );
+    }
+}
+
+/// Every reduction along a random axis of a random array (with NaNs when asked), mapped in
+/// C or Fortran order and as a plain view in any of five orders, equals ndarray's.
+#[allow(clippy::needless_pass_by_value)] // quickcheck hands arguments over by value
+fn reductions_equal_ndarray(
+    dims: Vec<u8>,
+    axis: u8,
+    fortran: bool,
+    kind: u8,
+    chunk: u8,
+    nan: bool,
+) -> bool {
+    let shape = small_shape(&dims);
+    let axis = Axis(usize::from(axis) % shape.len());
+    let chunk = CHUNKS[usize::from(chunk) % CHUNKS.len()];
+    let mut values = input_values(&shape, 0.25) + 1e6; // a large offset tests stability
+    if nan && values.len() > 2 {
+        let k = values.len() / 2;
+        values.as_slice_mut().unwrap()[k] = f64::NAN;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mapped = mapped_input(&dir.path().join("x.bin"), &values, fortran).unwrap();
+    let plain = variant(&values, kind);
+    let what =
+        format!("{shape:?} axis {} fortran {fortran} kind {kind} chunk {chunk}", axis.index());
+    check_reductions(&|| chunked::Zip::from(&mapped).chunk_bytes(chunk), &values, axis, &what);
+    let view = (plain.view)(&plain.storage);
+    check_reductions(&|| chunked::Zip::from(view.view()).chunk_bytes(chunk), &values, axis, &what);
+    true
+}
+
+#[test]
+#[cfg_attr(miri, ignore = "miri cannot map files")]
+fn reductions_equal_ndarray_for_random_shapes_axes_and_orders() {
+    quickcheck::QuickCheck::new()
+        .tests(80)
+        .quickcheck(reductions_equal_ndarray as fn(Vec<u8>, u8, bool, u8, u8, bool) -> bool);
+}
+
+#[test]
+#[cfg_attr(miri, ignore = "miri cannot map files")]
+fn reduction_errors_come_before_reading() -> TestResult {
+    let x = Array2::<f64>::zeros((4, 3));
+    let err = chunked::Zip::from(&x).sum_axis(Axis(2)).unwrap_err();
+    assert!(matches!(err, ndmmap::Error::AxisOutOfRange { axis: 2, ndim: 2 }), "{err:?}");
+    assert_eq!(err.to_string(), "axis 2 is out of range for a 2-dimensional array");
+    let err = chunked::Zip::from(&x).var_axis(Axis(0), 5.0).unwrap_err();
+    assert!(matches!(err, ndmmap::Error::InvalidDdof { len: 4, axis: 0, .. }), "{err:?}");
+    assert_eq!(err.to_string(), "ddof 5 is not between 0 and the 4 elements along axis 0");
+    let err = chunked::Zip::from(&x).std_axis(Axis(0), -1.0).unwrap_err();
+    assert!(matches!(err, ndmmap::Error::InvalidDdof { .. }), "{err:?}");
+    let empty = Array2::<f64>::zeros((0, 3));
+    let err = chunked::Zip::from(&empty).max_axis(Axis(0)).unwrap_err();
+    assert!(matches!(err, ndmmap::Error::EmptyAxis { axis: 0 }), "{err:?}");
+    assert_eq!(err.to_string(), "axis 0 has length zero: its minimum and maximum do not exist");
+    // Reducing the other axis of the same array gives an empty result, not an error.
+    assert_eq!(chunked::Zip::from(&empty).max_axis(Axis(1))?.len(), 0);
+    Ok(())
+}
+
+/// `VmRSS` or `VmHWM` of this process, in KiB.
+fn status_kib(field: &str) -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").expect("Linux /proc");
+    let line = status.lines().find(|l| l.starts_with(field)).expect("field of /proc/self/status");
+    line[field.len()..].trim().trim_end_matches("kB").trim().parse().expect("kB")
+}
+
+/// Peak resident set growth in KiB while `job` runs (resets the peak first).
+fn peak_growth_kib(job: impl FnOnce()) -> u64 {
+    std::fs::write("/proc/self/clear_refs", "5").expect("reset the peak resident set");
+    let before = status_kib("VmRSS:");
+    job();
+    status_kib("VmHWM:").saturating_sub(before)
+}
+
+/// Reducing a 48 MiB mapped array in 1 MiB chunks (variance down the rows, sums along
+/// them) keeps the resident set within a few chunks; the same reductions without releasing
+/// finished chunks keep the whole array resident. Measured in a child process (this test
+/// binary, run again for this test alone), so that other tests' memory does not count.
+#[cfg(target_os = "linux")]
+#[test]
+#[cfg_attr(miri, ignore = "miri cannot map files")]
+fn reducing_keeps_the_resident_set_within_a_few_chunks() -> TestResult {
+    const CHILD: &str = "NDMMAP_TEST_REDUCE_RSS_DIR";
+    const NAME: &str = "reducing_keeps_the_resident_set_within_a_few_chunks";
+    const ROWS: usize = 3 << 15; // x 64 f64 = 48 MiB
+    const CHUNK: usize = 1 << 20;
+    const BOUND_KIB: u64 = 8 << 10; // a few 1 MiB chunks, with room
+    if let Ok(dir) = std::env::var(CHILD) {
+        let path = Path::new(&dir).join("x.bin");
+        // A sparse file: reads as zeros, takes no disk.
+        std::fs::File::create(&path)?.set_len((ROWS * 64 * 8) as u64)?;
+        // SAFETY: no other process touches files in this test's temporary folder.
+        let x =
+            unsafe { Array2::<f64>::map_file_with(&path, &MapOptions::new().shape((ROWS, 64)))? };
+        // C order into Fortran order: the output crosses the cut.
+        let out = Path::new(&dir).join("f.bin");
+        // SAFETY: as above.
+        let mut f = unsafe { Array2::<f64>::create_file(&out, (ROWS, 64).f())? };
+        let mut ok = true;
+        let growth = peak_growth_kib(|| {
+            ok = chunked::Zip::from(&mut f)
+                .and(&x)
+                .chunk_bytes(CHUNK)
+                .for_each(|f, &x| *f = x + 1.0)
+                .is_ok();
+        });
+        println!("crossing ok {ok} growth_kib {growth}");
+        for release in [true, false] {
+            let mut ok = true;
+            let growth = peak_growth_kib(|| {
+                let zip = || chunked::Zip::from(&x).chunk_bytes(CHUNK).release_after_use(release);
+                ok &= zip().var_axis(Axis(0), 1.0).is_ok_and(|v| v.iter().all(|&v| v == 0.0));
+                ok &= zip().sum_axis(Axis(1)).is_ok_and(|s| s.len() == ROWS);
+            });
+            println!("release {release} ok {ok} growth_kib {growth}");
+        }
+
+        return Ok(());
+    }
+    let dir = tempfile::tempdir()?;
+    let out = std::process::Command::new(std::env::current_exe()?)
+        .args([NAME, "--exact", "--nocapture", "--test-threads=1"])
+        .env(CHILD, dir.path())
+        .output()?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "child failed: {stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let growth = |release: bool| -> u64 {
+        // libtest may print the test's name on the same line first.
+        let pattern = format!("release {release} ok true growth_kib ");
+        let at = stdout.find(&pattern).unwrap_or_else(|| panic!("no result line in {stdout}"));
+        let rest = &stdout[at + pattern.len()..];
+        rest.split_whitespace().next().and_then(|n| n.parse().ok()).expect("a number")
+    };
+    let (bounded, unbounded) = (growth(true), growth(false));
+    let crossing = {
+        let pattern = "crossing ok true growth_kib ";
+        let at = stdout.find(pattern).unwrap_or_else(|| panic!("no crossing line in {stdout}"));
+        let rest = &stdout[at + pattern.len()..];
+        rest.split_whitespace().next().and_then(|n| n.parse::<u64>().ok()).expect("a number")
+    };
+    // Chunks at least 64 KiB thick per column (4 MiB here), the output released every
+    // four: well under the 96 MiB of both arrays.
+    assert!(crossing < 40 << 10, "C into Fortran order: resident set grew by {crossing} KiB");
+    assert!(bounded < BOUND_KIB, "engine: resident set grew by {bounded} KiB (bound {BOUND_KIB})");
+    assert!(unbounded > 4 * BOUND_KIB, "without release: grew by only {unbounded} KiB");
+    eprintln!(
+        "48 MiB reductions: resident set growth {bounded} KiB; without release {unbounded} KiB; \
+         C into Fortran order {crossing} KiB"
+    );
+    Ok(())
+}
+
+/// Errors of `map_collect_*` come before any file is made, an existing file is never
+/// replaced, and a panicking closure leaves neither the file nor a temporary one behind.
+#[test]
+#[cfg_attr(miri, ignore = "miri cannot map files")]
+fn map_collect_leaves_no_file_on_error_or_panic() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let out = dir.path().join("out.npy");
+    let (a, b) = (Array2::<f64>::ones((6, 4)), Array2::<f64>::ones((4, 6)));
+    let err = chunked::Zip::from(&a).and(&b).map_collect_npy(&out, |&a, &b| a + b).unwrap_err();
+    assert!(matches!(err, ndmmap::Error::ShapeMismatch { operand: 1, .. }), "{err:?}");
+    assert_eq!(std::fs::read_dir(dir.path())?.count(), 0);
+
+    std::fs::write(&out, b"keep")?;
+    let err = chunked::Zip::from(&a).map_collect_npy(&out, |&a| a).unwrap_err();
+    assert!(matches!(err, ndmmap::Error::AlreadyExists { .. }), "{err:?}");
+    assert_eq!(std::fs::read(&out)?, b"keep");
+    std::fs::remove_file(&out)?;
+
+    let big = Array2::<f64>::ones((1000, 8));
+    let panicked = std::panic::catch_unwind(|| {
+        let mut seen = 0;
+        chunked::Zip::from(&big).chunk_bytes(4096).map_collect_raw(&out, |&x| {
+            seen += 1;
+            assert!(seen < 5000, "a panicking closure halfway through");
+            x
+        })
+    });
+    assert!(panicked.is_err());
+    let left: Vec<_> = std::fs::read_dir(dir.path())?.collect();
+    assert!(left.is_empty(), "left behind: {left:?}");
+    Ok(())
+}
+
+/// Broadcast operands (a row of column statistics, mapped or in memory) against a mapped
+/// matrix in C and Fortran order give ndarray's results, chunk size by chunk size.
+#[test]
+#[cfg_attr(miri, ignore = "miri cannot map files")]
+fn broadcast_operands_equal_ndarray() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let shape = [37, 6];
+    let values = input_values(&shape, 1.0);
+    let means = values.mean_axis(Axis(0)).expect("rows");
+    let row_path = dir.path().join("row.bin");
+    let row = mapped_input(&row_path, &means, false)?;
+    let expected = &values - &means;
+    for fortran in [false, true] {
+        let x = mapped_input(&dir.path().join(format!("x{fortran}.bin")), &values, fortran)?;
+        for chunk in CHUNKS {
+            for mapped_row in [false, true] {
+                let row_view: &ArrayRef<f64, IxDyn> = if mapped_row { &row } else { &means };
+                let mut out = ArrayD::<f64>::zeros(IxDyn(&shape));
+                chunked::Zip::from(&mut out)
+                    .and(&x)
+                    .and_broadcast(row_view)
+                    .chunk_bytes(*chunk)
+                    .for_each(|o, &x, &m| *o = x - m)?;
+                assert_eq!(out, expected, "fortran {fortran} chunk {chunk} mapped {mapped_row}");
+            }
+        }
+        // A column (shape [37, 1]) broadcasts along the other axis.
+        let sums = values.sum_axis(Axis(1)).insert_axis(Axis(1));
+        let got =
+            chunked::Zip::from(&x).and_broadcast(&sums).fold(0.0, |acc, &x, &s| acc + x * s)?;
+        let want = Zip::from(&values).and_broadcast(&sums).fold(0.0, |acc, &x, &s| acc + x * s);
+        assert_eq!(got, want, "fortran {fortran}");
+    }
+    let err = chunked::Zip::from(&values)
+        .and_broadcast(&Array1::<f64>::zeros(5).into_dyn())
+        .for_each(|_, _| {})
+        .unwrap_err();
+    assert!(matches!(err, ndmmap::Error::ShapeMismatch { operand: 1, .. }), "{err:?}");
     Ok(())
 }

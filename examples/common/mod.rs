@@ -2,6 +2,9 @@
 //! use, and the process's memory figures. Not an example itself (Cargo builds only
 //! `examples/*.rs` and `examples/*/main.rs`).
 
+// Each example uses only some of these helpers.
+#![allow(dead_code)]
+
 use std::fs::File;
 use std::io::Write;
 use std::os::unix::fs::FileExt;
@@ -74,4 +77,13 @@ pub(crate) fn work_dir(
     let temp = tempfile::Builder::new().prefix(prefix).tempdir()?;
     let dir = temp.path().to_path_buf();
     Ok((Some(temp), dir))
+}
+
+/// Writes back and drops `path`'s pages from the page cache (`POSIX_FADV_DONTNEED`), so
+/// that the next reads come from the disk. Needs no privileges, unlike `drop_caches`.
+pub(crate) fn drop_from_cache(path: &Path) -> BoxResult<()> {
+    let file = File::open(path)?;
+    file.sync_data()?;
+    rustix::fs::fadvise(&file, 0, None, rustix::fs::Advice::DontNeed)?;
+    Ok(())
 }

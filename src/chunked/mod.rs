@@ -6,12 +6,12 @@
 //! page it touches stays in the process's resident set, the kernel reads ahead only as far
 //! as its own heuristics go, and the written pages pile up dirty until the final flush.
 //! This module's [`Zip`] has the same shape as ndarray's (`from`, `and`, `for_each`,
-//! `par_for_each`, `fold`) and walks the arrays in slabs along their outermost memory axis
+//! `par_for_each`, `fold`, `indexed`) and walks the arrays in slabs along their outermost memory axis
 //! (axis 0 for C order, the last axis for Fortran order). Around each chunk it
 //!
-//! - asks the kernel to read the *next* chunk of every mapped input ahead
+//! - asks the kernel to read the *next* chunks of every mapped input ahead
 //!   (`MADV_WILLNEED`, after `MADV_SEQUENTIAL` on the input's map), on a helper thread;
-//! - starts writing back the finished chunk of every output on the same helper thread
+//! - starts writing back the finished chunk of every output on a second helper thread
 //!   (`sync_file_range` on Linux, a range flush elsewhere), so that write-back runs behind
 //!   the computation and the computation never waits to queue I/O;
 //! - drops the finished chunk's pages from the process's resident set (`MADV_DONTNEED`,
@@ -25,10 +25,35 @@
 //! and it flushes every output before returning, so that write errors (a full disk, an I/O
 //! error) come back as an [`Error`] instead of being lost.
 //!
-//! Shapes are checked before anything is read or written ([`Error::ShapeMismatch`]), and
-//! so are layouts: operands whose outermost memory axes differ (a C-order array with a
-//! Fortran-order one) cannot be walked in slabs of all of them and give
-//! [`Error::LayoutMismatch`].
+//! Shapes are checked before anything is read or written ([`Error::ShapeMismatch`]).
+//!
+//! # Mixed layouts
+//!
+//! Mapped operands in different memory orders (a C-order array with a Fortran-order one,
+//! or a transposed view) are walked together: the chunks are slabs along the first mapped
+//! operand's outermost memory axis, and each slab of an operand laid out otherwise (one
+//! that *crosses* the cut) is one run per slab of its own. Chunks are then thick enough
+//! that each such run spans at least 64 KiB, so each page is read or written in at most
+//! two chunks, and the crossing operands' whole maps are released from the resident set
+//! and written back every few chunks instead of chunk by chunk. Converting a C-order
+//! `.npy` into a Fortran-order one is one call:
+//!
+//! ```
+//! use ndmmap::prelude::*;
+//!
+//! let dir = tempfile::tempdir()?;
+//! let (c_path, f_path) = (dir.path().join("c.npy"), dir.path().join("f.npy"));
+//! Array2::from_shape_fn((3000, 7), |(i, j)| (i * 7 + j) as f32).save_npy(&c_path)?;
+//! let c = unsafe { Array2::<f32>::map_npy(&c_path)? };
+//! let mut f = unsafe { Array2::<f32>::create_npy(&f_path, (3000, 7).f())? };
+//! ndmmap::chunked::Zip::from(&mut f).and(&c).for_each(|f, &c| *f = c)?;
+//! assert!(ndmmap::npy::inspect(&f_path)?.fortran_order);
+//! assert_eq!(*f, *c);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! The memory a chunk needs then grows with the other axes: 64 KiB times their product
+//! (8 MiB per operand for 128 columns of `f64`).
 //!
 //! # Example
 //!
@@ -60,16 +85,26 @@
 //! assert_eq!(c[[999, 99]], 2.0 * 99_999.0);
 //! assert!(reports > 1);
 //!
-//! // A reduction, chunk by chunk: each call gets a whole chunk as an ndarray view.
-//! let total = ndmmap::chunked::Zip::from(&c).fold(0.0, |acc, chunk| acc + chunk.sum())?;
+//! // A reduction over every element, in bounded memory.
+//! let total = ndmmap::chunked::Zip::from(&c).fold(0.0, |acc, &c| acc + c)?;
+//! assert_eq!(total, 2.0 * (n * (n - 1) / 2) as f64);
+//! // The same, a whole chunk at a time: each call gets a chunk as an ndarray view.
+//! let total = ndmmap::chunked::Zip::from(&c).fold_chunks(0.0, |acc, chunk| acc + chunk.sum())?;
 //! assert_eq!(total, 2.0 * (n * (n - 1) / 2) as f64);
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
 //! # Memory and I/O
 //!
-//! The resident set holds about two chunks per mapped operand (the current one, and the
-//! next one being read ahead). The page cache, which is not part of the resident set, is
+//! The engine sizes its I/O to the memory the process may use: the smallest of its memory
+//! cgroup's limit (cgroup v1 `memory.limit_in_bytes`, v2 `memory.max`, up the tree), less
+//! the cgroup's anonymous memory, and the machine's `MemAvailable`. A quarter of that holds
+//! the chunks in flight (computed, read ahead, queued and being written back); chunks are
+//! cut from 8 MiB down to 1 MiB until they fit, and with over 1 GiB free two chunks are read
+//! ahead instead of one. No knob is needed; [`Zip::chunk_bytes`] overrides the chunk size.
+//!
+//! The resident set holds a few chunks per mapped operand (the current one, and the
+//! next ones being read ahead). The page cache, which is not part of the resident set, is
 //! left to the kernel for inputs: finished input pages stay cached (clean, so the kernel
 //! can drop them at once when memory runs short). Finished output pages are written back
 //! as the computation goes and, by default, evicted once written (a few chunks stay in flight,
@@ -80,24 +115,51 @@
 //!
 //! Plain ndarray views (`ArrayView`, `&Array`, `&mut Array`, ...) may be mixed with the
 //! mapped guards; they are chunked the same way and get no kernel hints.
+//!
+//! # Broadcasting
+//!
+//! An operand of a smaller shape that broadcasts to the Zip's (a row of column means
+//! against a matrix) joins with [`and_broadcast`](Zip::and_broadcast), as in ndarray:
+//!
+//! ```
+//! use ndmmap::prelude::*;
+//!
+//! let dir = tempfile::tempdir()?;
+//! let x_path = dir.path().join("x.npy");
+//! Array2::from_shape_fn((5000, 4), |(i, j)| ((i * 7 + j) % 13) as f64).save_npy(&x_path)?;
+//! let x = unsafe { Array2::<f64>::map_npy(&x_path)? };
+//!
+//! // Two passes over the file: column statistics, then standardised columns into a new .npy.
+//! let mean = ndmmap::chunked::Zip::from(&x).mean_axis(Axis(0))?.expect("rows");
+//! let std = ndmmap::chunked::Zip::from(&x).std_axis(Axis(0), 0.0)?;
+//! let z_path = dir.path().join("z.npy");
+//! ndmmap::chunked::Zip::from(&x)
+//!     .and_broadcast(&mean)
+//!     .and_broadcast(&std)
+//!     .map_collect_npy(&z_path, |&x, &m, &s| (x - m) / s)?;
+//! let z = unsafe { Array2::<f64>::map_npy(&z_path)? };
+//! let z_mean = z.mean_axis(Axis(0)).expect("rows");
+//! assert!(z_mean.iter().all(|m| m.abs() < 1e-12));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
+mod budget;
+mod collect;
 mod operand;
+mod reduce;
 mod schedule;
 
 use std::fmt;
 
+use ndarray::iter::Indices;
 use ndarray::{Dimension, NdProducer};
 
 use self::operand::{ChunkView, Hooks};
 use crate::error::{Error, Result};
 
-/// Default chunk size in bytes of the widest operand; see [`Zip::chunk_bytes`].
+/// The largest default chunk size in bytes of the widest operand, taken when memory is
+/// plentiful; see [`Zip::chunk_bytes`].
 pub const DEFAULT_CHUNK_BYTES: usize = 8 << 20;
-
-/// With [`Zip::evict_after_write`], how many finished chunks of each output may be in flight
-/// (dirty or being written back) before the helper thread waits for the oldest and drops
-/// it from the page cache.
-const EVICT_LAG: usize = 4;
 
 /// An array a chunked [`Zip`] can run over: a guard (`&MmapArray`, `&MmapArrayMut` to read,
 /// `&mut MmapArrayMut` to write) or a plain ndarray array (`ArrayView`, `ArrayViewMut`,
@@ -132,7 +194,8 @@ impl<'a, T: operand::IntoChunks<'a>> Operand<'a> for T {}
     reason = "one switch per builder method, as ndarray-style options"
 )]
 struct Settings {
-    chunk_bytes: usize,
+    /// The chunk size the caller set; `None`: sized to the memory available.
+    chunk_bytes: Option<usize>,
     read_ahead: bool,
     write_behind: bool,
     release_after_use: bool,
@@ -145,7 +208,13 @@ struct Settings {
 /// Build it with [`Zip::from`] and [`and`](Zip::and) (one to six operands of one shape),
 /// set options, then run [`for_each`](Zip::for_each), [`par_for_each`](Zip::par_for_each)
 /// (`rayon` feature), [`try_for_each`](Zip::try_for_each), [`fold`](Zip::fold) or
-/// [`par_fold`](Zip::par_fold).
+/// [`par_fold`](Zip::par_fold) over elements, or [`fold_chunks`](Zip::fold_chunks) or
+/// [`par_fold_chunks`](Zip::par_fold_chunks) over whole chunks. [`Zip::indexed`] passes each
+/// element's index first, as ndarray's. A Zip over one array reduces along an axis in one
+/// pass: [`sum_axis`](Zip::sum_axis), [`mean_axis`](Zip::mean_axis),
+/// [`var_axis`](Zip::var_axis), [`std_axis`](Zip::std_axis), [`min_axis`](Zip::min_axis),
+/// [`max_axis`](Zip::max_axis). [`map_collect_npy`](Zip::map_collect_npy) and
+/// [`map_collect_raw`](Zip::map_collect_raw) write `f` of every element into a new file.
 ///
 /// # Example
 ///
@@ -216,7 +285,7 @@ impl<'a, P1: ChunkView<D>, D: Dimension> Zip<'a, (P1,), D> {
             hooks: vec![hooks],
             mismatch: None,
             settings: Settings {
-                chunk_bytes: DEFAULT_CHUNK_BYTES,
+                chunk_bytes: None,
                 read_ahead: true,
                 write_behind: true,
                 release_after_use: true,
@@ -227,10 +296,41 @@ impl<'a, P1: ChunkView<D>, D: Dimension> Zip<'a, (P1,), D> {
     }
 }
 
+impl<'a, D: Dimension + Copy> Zip<'a, (Indices<D>,), D> {
+    /// Starts a chunked Zip whose first item is each element's index (a tuple for 2 to 6
+    /// axes, a `usize` for one), as [`ndarray::Zip::indexed`], over `operand` (see
+    /// [`Operand`]). Add more operands with [`and`](Zip::and).
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndmmap::prelude::*;
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let path = dir.path().join("c.bin");
+    /// let mut c = unsafe { Array2::<u32>::create_file(&path, (50, 4))? };
+    /// ndmmap::chunked::Zip::indexed(&mut c)
+    ///     .chunk_bytes(64)
+    ///     .for_each(|(i, j), c| *c = (10 * i + j) as u32)?;
+    /// assert_eq!(c[[49, 3]], 493);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn indexed<O: Operand<'a, Dim = D>>(operand: O) -> Zip<'a, (Indices<D>, O::View), D> {
+        let (view, hooks) = operand.into_chunks();
+        let indices = ndarray::indices(view.raw_dim());
+        Zip::from(indices).and_parts(view, hooks)
+    }
+}
+
 impl<'a, P, D: Dimension> Zip<'a, P, D> {
-    /// Sets the chunk size: how many bytes of the widest operand each chunk spans
-    /// (default [`DEFAULT_CHUNK_BYTES`], 8 MiB). A chunk is at least one slab along the
-    /// outermost memory axis, or one element when every operand is contiguous.
+    /// Sets the chunk size: how many bytes of the widest operand each chunk spans. A chunk
+    /// is at least one slab along the outermost memory axis, or one element when every
+    /// operand is contiguous.
+    ///
+    /// By default the engine sizes chunks to the memory the process may use (the smallest
+    /// of its memory cgroup's limit, less the cgroup's anonymous memory, and the
+    /// machine's `MemAvailable`): [`DEFAULT_CHUNK_BYTES`] (8 MiB) when memory is plentiful,
+    /// smaller (down to 1 MiB) when a quarter of it cannot hold the chunks in flight.
     ///
     /// # Example
     ///
@@ -248,7 +348,7 @@ impl<'a, P, D: Dimension> Zip<'a, P, D> {
     /// ```
     #[must_use]
     pub fn chunk_bytes(mut self, bytes: usize) -> Self {
-        self.settings.chunk_bytes = bytes;
+        self.settings.chunk_bytes = Some(bytes);
         self
     }
 
@@ -389,7 +489,7 @@ macro_rules! impl_zip {
             ///
             /// # Errors
             ///
-            /// [`Error::ShapeMismatch`] or [`Error::LayoutMismatch`] before anything runs;
+            /// [`Error::ShapeMismatch`] before anything runs;
             /// [`Error::Io`] or [`Error::NoSpace`] if advice, write-back or the final flush
             /// fails.
             ///
@@ -499,6 +599,87 @@ macro_rules! impl_zip {
                 })
             }
 
+            /// Folds every element, in order, as [`ndarray::Zip::fold`]: `f(acc, a, b, ...)`
+            /// gets the accumulator and one element of each operand, chunk by chunk. Outputs
+            /// written through `&mut` elements are flushed at the end.
+            ///
+            /// # Errors
+            ///
+            /// As [`for_each`](Self::for_each).
+            ///
+            /// # Example
+            ///
+            /// ```
+            /// use ndmmap::prelude::*;
+            ///
+            /// let a = Array2::from_shape_fn((300, 7), |(i, j)| (i * 7 + j) as f64);
+            /// let b = Array2::<f64>::ones((300, 7));
+            /// let dot = ndmmap::chunked::Zip::from(&a)
+            ///     .and(&b)
+            ///     .chunk_bytes(4096)
+            ///     .fold(0.0, |acc, &a, &b| acc + a * b)?;
+            /// assert_eq!(dot, a.sum());
+            /// # Ok::<(), ndmmap::Error>(())
+            /// ```
+            pub fn fold<T, F>(self, init: T, mut f: F) -> Result<T>
+            where
+                F: FnMut(T, $($p::Item),+) -> T,
+            {
+                let mut acc = Some(init);
+                self.run(true, |($($x,)+), _| {
+                    let value = acc.take().expect("the accumulator is put back after each chunk");
+                    acc = Some(nd_zip!($($x),+).fold(value, &mut f));
+                    Ok::<(), Error>(())
+                })?;
+                Ok(acc.expect("the accumulator is put back after each chunk"))
+            }
+
+            /// Folds every element on rayon's thread pool, as [`ndarray::Zip::par_fold`]:
+            /// each chunk is split among the threads, each part folded from `identity()` by
+            /// `fold`, and the results merged with `combine` (which must be associative).
+            /// Chunks run one after another, so memory stays bounded.
+            ///
+            /// # Errors
+            ///
+            /// As [`for_each`](Self::for_each).
+            ///
+            /// # Example
+            ///
+            /// ```
+            /// use ndmmap::prelude::*;
+            ///
+            /// let a = Array1::from_shape_fn(10_000, |i| i as u64);
+            /// let evens = ndmmap::chunked::Zip::from(&a).chunk_bytes(8192).par_fold(
+            ///     || 0,
+            ///     |count, &x| count + u64::from(x % 2 == 0),
+            ///     |x, y| x + y,
+            /// )?;
+            /// assert_eq!(evens, 5000);
+            /// # Ok::<(), ndmmap::Error>(())
+            /// ```
+            #[cfg(feature = "rayon")]
+            #[cfg_attr(docsrs, doc(cfg(feature = "rayon")))]
+            pub fn par_fold<T, I, F, C>(self, identity: I, fold: F, combine: C) -> Result<T>
+            where
+                T: Send,
+                I: Fn() -> T + Sync + Send,
+                F: Fn(T, $($p::Item),+) -> T + Sync + Send,
+                C: Fn(T, T) -> T + Sync + Send,
+                $($p: Send,)+
+            {
+                use ndarray::parallel::prelude::*;
+                let mut acc = Some(identity());
+                self.run_pieces(|pieces: Vec<($($p,)+)>| {
+                    let value = pieces
+                        .into_par_iter()
+                        .map(|($($x,)+)| nd_zip!($($x),+).fold(identity(), &fold))
+                        .reduce(&identity, &combine);
+                    let before = acc.take().expect("the accumulator is put back after each chunk");
+                    acc = Some(combine(before, value));
+                })?;
+                Ok(acc.expect("the accumulator is put back after each chunk"))
+            }
+
             /// Folds whole chunks: `f(acc, chunk, ...)` gets the accumulator and each
             /// operand's chunk as an ndarray view (a slab along the outermost memory axis:
             /// whole rows for C order, whole columns for Fortran order), in order. Outputs
@@ -516,13 +697,13 @@ macro_rules! impl_zip {
             /// let a = Array2::from_shape_fn((1000, 8), |(i, j)| (i * 8 + j) as f64);
             /// let (min, max) = ndmmap::chunked::Zip::from(&a)
             ///     .chunk_bytes(4096)
-            ///     .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), chunk| {
+            ///     .fold_chunks((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), chunk| {
             ///         chunk.fold((lo, hi), |(lo, hi), &x| (lo.min(x), hi.max(x)))
             ///     })?;
             /// assert_eq!((min, max), (0.0, 7999.0));
             /// # Ok::<(), ndmmap::Error>(())
             /// ```
-            pub fn fold<T, F>(self, init: T, mut f: F) -> Result<T>
+            pub fn fold_chunks<T, F>(self, init: T, mut f: F) -> Result<T>
             where
                 F: FnMut(T, $($p),+) -> T,
             {
@@ -551,7 +732,7 @@ macro_rules! impl_zip {
             ///
             /// let a = Array1::from_shape_fn(10_000, |i| (i % 10) as u8);
             /// // A histogram of the values.
-            /// let counts = ndmmap::chunked::Zip::from(&a).par_fold(
+            /// let counts = ndmmap::chunked::Zip::from(&a).par_fold_chunks(
             ///     || [0usize; 10],
             ///     |mut counts, chunk| {
             ///         chunk.for_each(|&x| counts[usize::from(x)] += 1);
@@ -567,7 +748,7 @@ macro_rules! impl_zip {
             /// ```
             #[cfg(feature = "rayon")]
             #[cfg_attr(docsrs, doc(cfg(feature = "rayon")))]
-            pub fn par_fold<T, I, F, C>(self, identity: I, f: F, combine: C) -> Result<T>
+            pub fn par_fold_chunks<T, I, F, C>(self, identity: I, f: F, combine: C) -> Result<T>
             where
                 T: Send,
                 I: Fn() -> T + Sync + Send,
@@ -610,6 +791,66 @@ macro_rules! impl_zip {
         /// ```
         pub fn and<O: Operand<'a, Dim = D>>(self, operand: O) -> Zip<'a, ($($p,)+ O::View,), D> {
             let (view, hooks) = operand.into_chunks();
+            self.and_parts(view, hooks)
+        }
+
+        /// Adds a view broadcast to the Zip's shape, as ndarray's
+        /// [`Zip::and_broadcast`](ndarray::Zip::and_broadcast): a row of column means
+        /// against a matrix, say. It is read as a plain view (no kernel hints), so it
+        /// should be small, or a view of a map that is read anyway.
+        ///
+        /// A view that does not broadcast to the Zip's shape is reported, as
+        /// [`Error::ShapeMismatch`], when the Zip runs, before anything is read or
+        /// written (where ndarray panics).
+        ///
+        /// # Example
+        ///
+        /// ```
+        /// use ndmmap::prelude::*;
+        ///
+        /// let dir = tempfile::tempdir()?;
+        /// let path = dir.path().join("centred.bin");
+        /// let x = Array2::from_shape_fn((1000, 3), |(i, j)| (i * (j + 1)) as f64);
+        /// let means = x.mean_axis(Axis(0)).unwrap(); // one per column
+        /// let mut centred = unsafe { Array2::<f64>::create_file(&path, (1000, 3))? };
+        /// ndmmap::chunked::Zip::from(&mut centred)
+        ///     .and(&x)
+        ///     .and_broadcast(&means)
+        ///     .for_each(|c, &x, &m| *c = x - m)?;
+        /// assert_eq!(*centred, &x - &means);
+        ///
+        /// let wrong = Array1::<f64>::zeros(4);
+        /// let err = ndmmap::chunked::Zip::from(&x)
+        ///     .and_broadcast(&wrong)
+        ///     .fold(0.0, |acc, &x, &w| acc + x * w)
+        ///     .unwrap_err();
+        /// assert!(matches!(err, ndmmap::Error::ShapeMismatch { operand: 1, .. }));
+        /// # Ok::<(), Box<dyn std::error::Error>>(())
+        /// ```
+        pub fn and_broadcast<A, E: Dimension>(
+            mut self,
+            view: &'a ndarray::ArrayRef<A, E>,
+        ) -> Zip<'a, ($($p,)+ ndarray::ArrayView<'a, A, D>,), D> {
+            let broadcast = match view.broadcast(self.dim.clone()) {
+                Some(broadcast) => broadcast,
+                None => {
+                    if self.mismatch.is_none() {
+                        self.mismatch = Some(Error::ShapeMismatch {
+                            operand: self.hooks.len(),
+                            expected: self.dim.slice().to_vec(),
+                            actual: view.shape().to_vec(),
+                        });
+                    }
+                    // Never run: the mismatch is reported first.
+                    let empty = D::zeros(self.dim.ndim());
+                    ndarray::ArrayView::from_shape(empty, &[]).expect("an empty shape fits no elements")
+                }
+            };
+            self.and_parts(broadcast, Hooks::default())
+        }
+
+        /// Adds an operand's view and hooks.
+        fn and_parts<V: ChunkView<D>>(self, view: V, hooks: Hooks<'a>) -> Zip<'a, ($($p,)+ V,), D> {
             let Zip { parts: ($($x,)+), hooks: mut all, dim, mut mismatch, settings, progress } = self;
             if mismatch.is_none() && view.raw_dim() != dim {
                 mismatch = Some(Error::ShapeMismatch {

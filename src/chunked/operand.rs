@@ -4,6 +4,7 @@
 use std::ops::Range;
 
 use bytemuck::{AnyBitPattern, Pod};
+use ndarray::iter::Indices;
 use ndarray::{
     ArrayBase, ArrayRef, ArrayView, ArrayViewMut, Axis, Data, DataMut, Dimension, NdProducer, Order,
 };
@@ -24,19 +25,16 @@ pub trait IntoChunks<'a> {
     fn into_chunks(self) -> (Self::View, Hooks<'a>);
 }
 
-/// An ndarray view the engine can split.
+/// An ndarray producer the engine can split: a view, or the element indices of
+/// [`Zip::indexed`](super::Zip::indexed).
 pub trait ChunkView<D: Dimension>: NdProducer<Dim = D> + Sized {
     /// Splits at `index` along `axis` (as ndarray's `split_at`).
     fn split(self, axis: Axis, index: usize) -> (Self, Self);
-    /// The view's shape.
-    fn dims(&self) -> &[usize];
-    /// The view's strides, in elements.
-    fn steps(&self) -> &[isize];
-    /// Address of the first element.
-    fn origin(&self) -> usize;
-    /// Element size in bytes.
-    fn elem_size(&self) -> usize;
-    /// Whether the view is contiguous in `order`.
+    /// Where the elements lie.
+    #[doc(hidden)]
+    fn footprint(&self) -> Footprint;
+    /// Whether the view is contiguous in `order` (never, for indices: their values depend
+    /// on the shape, so they cannot be flattened).
     fn contiguous(&self, order: Order) -> bool;
     /// Reshapes a view contiguous in `order` so that all its elements lie along
     /// `axis` (0 for C order, the last for Fortran order).
@@ -111,9 +109,13 @@ impl Hooks<'_> {
     }
 }
 
-/// Where a view's elements lie: enough to compute the address span of any slab.
+/// Above this stride in bytes, runs along an axis are one element per page anyway.
+const CROSSING_CAP: usize = 1 << 16;
+
+/// Where a view's elements lie: enough to compute the address span of any slab. Indices
+/// have an element size of zero and lie nowhere.
 #[derive(Debug)]
-pub(super) struct Footprint {
+pub struct Footprint {
     origin: usize,
     elem: usize,
     dims: Vec<usize>,
@@ -121,18 +123,9 @@ pub(super) struct Footprint {
 }
 
 impl Footprint {
-    fn of<D: Dimension, V: ChunkView<D>>(view: &V) -> Self {
-        Footprint {
-            origin: view.origin(),
-            elem: view.elem_size(),
-            dims: view.dims().to_vec(),
-            steps: view.steps().to_vec(),
-        }
-    }
-
     /// The addresses spanned by the elements `rows` along `axis` (empty if none).
     pub(super) fn span(&self, axis: usize, rows: Range<usize>) -> Range<usize> {
-        if rows.is_empty() {
+        if rows.is_empty() || self.elem == 0 {
             return 0..0;
         }
         // Fits: the elements lie inside one allocation of at most isize::MAX bytes.
@@ -143,12 +136,18 @@ impl Footprint {
         address_span(first.cast_unsigned(), self.elem, &dims, &self.steps)
     }
 
+    /// The bytes one step along `axis` moves in memory (at least one element): how long a
+    /// run of consecutive indices along `axis` lies in memory, per index.
+    pub(super) fn run_bytes(&self, axis: usize) -> usize {
+        (self.steps[axis].unsigned_abs() * self.elem).clamp(1, CROSSING_CAP)
+    }
+
     /// The axis along which this operand is cut into slabs (see [`outermost_axis`]).
     pub(super) fn outer_axis(&self) -> Option<usize> {
         outermost_axis(&self.dims, &self.steps)
     }
 
-    /// The element size in bytes.
+    /// The element size in bytes (0 for indices).
     pub(super) fn elem(&self) -> usize {
         self.elem
     }
@@ -166,17 +165,13 @@ macro_rules! chunk_view {
             fn split(self, axis: Axis, index: usize) -> (Self, Self) {
                 self.split_at(axis, index)
             }
-            fn dims(&self) -> &[usize] {
-                self.shape()
-            }
-            fn steps(&self) -> &[isize] {
-                self.strides()
-            }
-            fn origin(&self) -> usize {
-                self.as_ptr() as usize
-            }
-            fn elem_size(&self) -> usize {
-                size_of::<A>()
+            fn footprint(&self) -> Footprint {
+                Footprint {
+                    origin: self.as_ptr() as usize,
+                    elem: size_of::<A>(),
+                    dims: self.shape().to_vec(),
+                    steps: self.strides().to_vec(),
+                }
             }
             fn contiguous(&self, order: Order) -> bool {
                 if order == Order::RowMajor {
@@ -194,6 +189,32 @@ macro_rules! chunk_view {
 }
 
 chunk_view!(ArrayView, ArrayViewMut);
+
+impl<D: Dimension + Copy> ChunkView<D> for Indices<D> {
+    fn split(self, axis: Axis, index: usize) -> (Self, Self) {
+        self.split_at(axis, index)
+    }
+    fn footprint(&self) -> Footprint {
+        let dims = self.raw_dim();
+        // C-order steps, so that the layout check treats indices as a C-order array.
+        let steps = dims.default_strides().slice().iter().map(|&s| s.cast_signed()).collect();
+        Footprint { origin: 0, elem: 0, dims: dims.slice().to_vec(), steps }
+    }
+    fn contiguous(&self, _: Order) -> bool {
+        false
+    }
+    fn flatten(self, _: Order) -> Self {
+        self
+    }
+}
+
+impl<'a, D: Dimension + Copy> IntoChunks<'a> for Indices<D> {
+    type Dim = D;
+    type View = Indices<D>;
+    fn into_chunks(self) -> (Self::View, Hooks<'a>) {
+        (self, Hooks::default())
+    }
+}
 
 /// `dim` with every element along the outermost memory axis of `order` (axis 0 for C,
 /// the last for Fortran) and every other axis of length one.
@@ -219,7 +240,7 @@ macro_rules! impl_parts {
                 (($($x.0,)+), ($($x.1,)+))
             }
             fn footprints(&self) -> Vec<Footprint> {
-                vec![$(Footprint::of(&self.$i)),+]
+                vec![$(self.$i.footprint()),+]
             }
             fn flatten(self, order: Order) -> Self {
                 ($(self.$i.flatten(order),)+)

@@ -7,8 +7,9 @@ use std::sync::mpsc;
 
 use ndarray::{Axis, Dimension, Order};
 
+use super::budget::{self, Demand, Plan};
 use super::operand::{Footprint, Hooks, Parts, outer_axis_of};
-use super::{EVICT_LAG, Zip};
+use super::{Settings, Zip};
 use crate::error::{Error, Result};
 use crate::options::Advice;
 
@@ -25,30 +26,45 @@ impl<P, D: Dimension> Zip<'_, P, D> {
         }
         let axis = match contiguous {
             Some(order) => outer_axis_of(order, ndim),
-            None => self.common_outer_axis(layouts)?,
+            None => self.common_outer_axis(layouts),
         };
         let len = self.dim[axis];
         Ok(Slabs { axis, len, per_row: size / len })
     }
 
-    /// The outermost memory axis of the mapped operands (or, if none is mapped, of the
-    /// first), which must agree.
-    fn common_outer_axis(&self, layouts: &[Footprint]) -> Result<usize> {
+    /// The axis the engine cuts along: the outermost memory axis of the first mapped
+    /// operand (or, if none is mapped, of the first array). Mapped operands laid out
+    /// otherwise (C order with Fortran order, a transposed view) cross the cut: see
+    /// [`crossing`].
+    ///
+    /// When the mapped operands disagree, the axis is the one among their outermost axes
+    /// whose thinnest chunk is smallest: a chunk along an axis must be thick enough for the
+    /// operands that cross it ([`CROSSING_RUN`]), and that thickness times the other axes
+    /// is what a chunk holds (row blocks of a tall C-order matrix, not column blocks, when
+    /// writing it in Fortran order).
+    pub(super) fn common_outer_axis(&self, layouts: &[Footprint]) -> usize {
         let mapped: Vec<usize> =
             (0..layouts.len()).filter(|&i| self.hooks[i].addresses().is_some()).collect();
-        let judged = if mapped.is_empty() { vec![0] } else { mapped };
-        let mut first: Option<(usize, usize)> = None;
-        for i in judged {
-            let Some(axis) = layouts[i].outer_axis() else { continue };
-            match first {
-                None => first = Some((i, axis)),
-                Some((_, expected)) if expected != axis => {
-                    return Err(Error::LayoutMismatch { operand: i, expected, actual: axis });
-                }
-                Some(_) => {}
+        // Without a mapped operand, the first array (not indices) decides.
+        let first_array = (0..layouts.len()).find(|&i| layouts[i].elem() > 0);
+        let mut candidates: Vec<usize> = Vec::new();
+        for axis in mapped.iter().chain(&first_array).filter_map(|&i| layouts[i].outer_axis()) {
+            if !candidates.contains(&axis) {
+                candidates.push(axis);
+            }
+            if first_array.is_some() && mapped.is_empty() {
+                break;
             }
         }
-        Ok(first.map_or(0, |(_, axis)| axis))
+        let size = self.dim.size();
+        let thinnest = |axis: usize| -> usize {
+            let thick = thickness(layouts, &crossing(layouts, &self.hooks, axis), axis);
+            let len = self.dim[axis].max(1);
+            thick.min(len) * (size / len)
+        };
+        // The first candidate wins ties: the first mapped operand's own order.
+        let best = candidates.iter().copied().min_by_key(|&axis| thinnest(axis));
+        best.unwrap_or(0)
     }
 
     /// Runs `work` on each chunk in order (with the chunk axis), with the kernel hints
@@ -80,50 +96,62 @@ impl<P, D: Dimension> Zip<'_, P, D> {
             None => (parts, slabs.len, slabs.per_row),
         };
         let layouts = rest.footprints();
+        let plan = io_plan(&settings, &hooks);
         let widest = layouts.iter().map(Footprint::elem).max().unwrap_or(1).max(1);
-        let rows = (settings.chunk_bytes / per_row.saturating_mul(widest).max(1)).max(1);
-        let total = len * per_row;
         let axis = slabs.axis;
+        let crossing = crossing(&layouts, &hooks, axis);
+        let thick = thickness(&layouts, &crossing, axis);
+        let rows = (plan.chunk_bytes / per_row.saturating_mul(widest).max(1)).max(thick).max(1);
+        let total = len * per_row;
+        // Crossing operands get no per-chunk hints (their chunks are not one range): their
+        // spans are empty, and their whole maps are released and written back every few
+        // chunks instead.
         let spans = |start: usize, end: usize| -> Vec<Range<usize>> {
-            layouts.iter().map(|l| l.span(axis, start..end)).collect()
+            let span = |(l, &crosses): (&Footprint, &bool)| {
+                if crosses { 0..0 } else { l.span(axis, start..end) }
+            };
+            layouts.iter().zip(&crossing).map(span).collect()
         };
+        let wholes: Vec<Range<usize>> = hooks
+            .iter()
+            .zip(&crossing)
+            .map(|(h, &crosses)| if crosses { h.addresses().unwrap_or(0..0) } else { 0..0 })
+            .collect();
+        let any_crossing = crossing.contains(&true);
 
         if settings.read_ahead && len > 0 {
-            for hook in &hooks {
-                // Inputs only: measured, `MADV_SEQUENTIAL` on a new output file made the add
-                // two to three times slower on cached data (1 GiB arrays).
-                if let (Some(all), false) = (hook.addresses(), hook.writes()) {
-                    hook.advise(Advice::Sequential, &all)?;
-                }
-            }
+            advise_sequential(&hooks, &wholes)?;
         }
-        // Read-ahead and write-behind run on a helper thread, so that the computation never
-        // waits for the kernel to queue I/O. The channel holds two jobs: if the disk falls
-        // behind, the computation waits for it, and dirty pages stay bounded.
-        let background = (settings.read_ahead || settings.write_behind) && len > 0;
+        // Read-ahead and write-behind run on two helper threads, so that the computation
+        // never waits for the kernel to queue I/O, and reads are never queued behind a wait
+        // for write-back (one helper for both made cold inputs slower than a plain `Zip`).
+        // The channels hold a few jobs: if the disk falls behind, the computation waits
+        // for it, and memory stays bounded.
+        let ahead = if settings.read_ahead { plan.ahead } else { 0 };
+        let lag =
+            if settings.evict_after_write && settings.release_after_use { plan.lag } else { 0 };
+        let reading = ahead > 0 && len > 0;
+        let writing = settings.write_behind && len > 0;
         std::thread::scope(|scope| {
-            let (sender, receiver) = mpsc::sync_channel::<Job>(2);
-            let io = background.then(|| {
-                let hooks = &hooks;
-                scope.spawn(move || run_io(hooks, &receiver, settings.evict_after_write))
-            });
+            let (read_tx, read_rx) = mpsc::sync_channel::<Job>(2 + ahead);
+            let (write_tx, write_rx) = mpsc::sync_channel::<Job>(2);
+            let hooks_ref = &hooks;
+            let reader = reading.then(|| scope.spawn(move || run_io(hooks_ref, &read_rx, 0)));
+            let writer = writing.then(|| scope.spawn(move || run_io(hooks_ref, &write_rx, lag)));
             let outcome = (|| {
-                if settings.read_ahead
-                    && len > 0
-                    && sender.send(Job::ReadAhead(spans(0, rows.min(len)))).is_err()
-                {
-                    return Ok(());
-                }
+                // Rows up to which read-ahead has been asked for.
+                let mut asked = 0;
                 let mut done = 0;
+                let mut chunks = 0usize;
                 while done < len {
                     let n = rows.min(len - done);
-                    if settings.read_ahead
-                        && done + n < len
-                        && sender
-                            .send(Job::ReadAhead(spans(done + n, (done + n + rows).min(len))))
-                            .is_err()
-                    {
-                        return Ok(()); // the helper stopped on an error, reported below
+                    let want = len.min(done + n + ahead.saturating_mul(rows));
+                    while ahead > 0 && asked < want {
+                        let end = want.min(asked + rows);
+                        if read_tx.send(Job::ReadAhead(spans(asked, end))).is_err() {
+                            return Ok(()); // a helper stopped on an error, reported below
+                        }
+                        asked = end;
                     }
                     let (chunk, tail) = rest.split(Axis(axis), n);
                     rest = tail;
@@ -135,8 +163,15 @@ impl<P, D: Dimension> Zip<'_, P, D> {
                             hook.release_finished(span, &later)?;
                         }
                     }
-                    if settings.write_behind && sender.send(Job::WriteBehind(this)).is_err() {
+                    if writing && write_tx.send(Job::WriteBack(this)).is_err() {
                         return Ok(());
+                    }
+                    chunks += 1;
+                    if any_crossing && (chunks.is_multiple_of(CROSSING_PERIOD) || done == len) {
+                        release_whole(&hooks, &wholes, settings.release_after_use)?;
+                        if writing && write_tx.send(Job::WriteBack(wholes.clone())).is_err() {
+                            return Ok(());
+                        }
                     }
                     if let Some(progress) = progress.as_mut() {
                         progress(done * per_row, total);
@@ -144,42 +179,108 @@ impl<P, D: Dimension> Zip<'_, P, D> {
                 }
                 Ok(())
             })();
-            drop(sender);
-            let helper = io.map_or(Ok(()), |io| {
-                io.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-            });
-            outcome.and(helper.map_err(E::from))
+            drop((read_tx, write_tx));
+            let join = |helper: Option<std::thread::ScopedJoinHandle<'_, Result<()>>>| {
+                helper.map_or(Ok(()), |h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+            };
+            let (read, write) = (join(reader), join(writer));
+            outcome.and(read.and(write).map_err(E::from))
         })?;
         flush_all(&hooks).map_err(E::from)
     }
 }
 
-/// Work for the I/O helper thread: spans of each operand, in operand order.
-enum Job {
-    /// Ask the kernel to read these spans (`MADV_WILLNEED`).
-    ReadAhead(Vec<Range<usize>>),
-    /// Start writing back these spans of the outputs.
-    WriteBehind(Vec<Range<usize>>),
+/// The I/O plan for a run with `settings` over operands with `hooks`, sized to the memory
+/// available now.
+fn io_plan(settings: &Settings, hooks: &[Hooks<'_>]) -> Plan {
+    let mapped = || hooks.iter().filter_map(|h| h.addresses().map(|a| (a, h.writes())));
+    let demand = Demand {
+        chunk_bytes: settings.chunk_bytes,
+        inputs: mapped().filter(|(_, writes)| !writes).count(),
+        outputs: mapped().filter(|(_, writes)| *writes).count(),
+    };
+    budget::plan(demand, budget::available_memory())
 }
 
-/// The I/O helper: runs jobs until the channel closes or one fails.
-///
-/// With `evict`, write-behind keeps the last [`EVICT_LAG`] chunks in flight and settles the
-/// older ones: waits for their write-back and drops them from the page cache.
-fn run_io(hooks: &[Hooks<'_>], jobs: &mpsc::Receiver<Job>, evict: bool) -> Result<()> {
-    let lag = if evict { EVICT_LAG } else { 0 };
+/// Bytes of each run a crossing operand's page holds along the cut axis, at least, per chunk.
+const CROSSING_RUN: usize = 64 << 10;
+
+/// Every how many chunks the whole maps of crossing operands are released and written back.
+const CROSSING_PERIOD: usize = 4;
+
+/// Which operands cross the cut along `axis`: mapped ones whose own outermost memory axis
+/// is another (a Fortran-order map in a walk along axis 0, say). Their chunks are not one
+/// range of addresses but one run per slab of their own.
+fn crossing(layouts: &[Footprint], hooks: &[Hooks<'_>], axis: usize) -> Vec<bool> {
+    layouts
+        .iter()
+        .zip(hooks)
+        .map(|(l, h)| h.addresses().is_some() && l.outer_axis().is_some_and(|own| own != axis))
+        .collect()
+}
+
+/// `MADV_SEQUENTIAL` on the maps of the inputs that do not cross the cut (those have a
+/// `whole` span): they are read front to back.
+fn advise_sequential(hooks: &[Hooks<'_>], wholes: &[Range<usize>]) -> Result<()> {
+    for (hook, whole) in hooks.iter().zip(wholes) {
+        // Inputs only: measured, `MADV_SEQUENTIAL` on a new output file made the add two
+        // to three times slower on cached data (1 GiB arrays).
+        if let (Some(all), false, true) = (hook.addresses(), hook.writes(), whole.is_empty()) {
+            hook.advise(Advice::Sequential, &all)?;
+        }
+    }
+    Ok(())
+}
+
+/// Drops the whole maps of the crossing operands (their `wholes`) from the resident set,
+/// if `release`.
+fn release_whole(hooks: &[Hooks<'_>], wholes: &[Range<usize>], release: bool) -> Result<()> {
+    if release {
+        for (hook, whole) in hooks.iter().zip(wholes) {
+            hook.release_finished(whole, &(0..0))?;
+        }
+    }
+    Ok(())
+}
+
+/// How many rows along `axis` a chunk needs at least, so that the operands that cross the
+/// cut get runs of at least [`CROSSING_RUN`] bytes and touch each page in at most two
+/// chunks (1 without crossing operands).
+fn thickness(layouts: &[Footprint], crossing: &[bool], axis: usize) -> usize {
+    layouts
+        .iter()
+        .zip(crossing)
+        .filter(|(_, crosses)| **crosses)
+        .map(|(l, _)| CROSSING_RUN.div_ceil(l.run_bytes(axis)))
+        .max()
+        .unwrap_or(1)
+}
+
+/// Work for an I/O helper thread: spans of each operand, in operand order.
+enum Job {
+    /// Ask the kernel to read these spans of the inputs (`MADV_WILLNEED`).
+    ReadAhead(Vec<Range<usize>>),
+    /// The outputs are done with these spans: write them back.
+    WriteBack(Vec<Range<usize>>),
+}
+
+/// An I/O helper: runs jobs until the channel closes or one fails. With `lag > 0`,
+/// write-back keeps the last `lag` chunks in flight and settles older ones: waits for their
+/// write-back and drops them from the page cache.
+fn run_io(hooks: &[Hooks<'_>], jobs: &mpsc::Receiver<Job>, lag: usize) -> Result<()> {
     let mut pending = std::collections::VecDeque::new();
     for job in jobs {
         match job {
             Job::ReadAhead(spans) => {
                 // Outputs are not read ahead: measured, `MADV_WILLNEED` on a new file's
-                // unwritten blocks costs more than the faults it saves (zeroed pages made
-                // twice as slow a job), and the fault path reads what an output does need.
-                for (hook, span) in hooks.iter().zip(&spans).filter(|(hook, _)| !hook.writes()) {
-                    hook.advise(Advice::WillNeed, span)?;
+                // pages costs more than it saves.
+                for (hook, span) in hooks.iter().zip(&spans) {
+                    if !hook.writes() {
+                        hook.advise(Advice::WillNeed, span)?;
+                    }
                 }
             }
-            Job::WriteBehind(spans) => {
+            Job::WriteBack(spans) => {
                 for (hook, span) in hooks.iter().zip(&spans) {
                     hook.write_behind(span)?;
                 }

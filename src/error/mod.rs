@@ -282,13 +282,13 @@ pub enum Error {
         actual: Vec<usize>,
     },
 
-    /// The operands of a `chunked::Zip` are laid out differently in
-    /// memory (e.g. one in C order, one in Fortran order), so no single axis is the
-    /// outermost in memory for all of them. Raised before anything is read or written.
+    /// The operands of a `chunked::Zip` are laid out differently in memory (e.g. one in C
+    /// order, one in Fortran order). No longer raised: the engine walks such operands
+    /// together (see the `chunked` module's "Mixed layouts"); kept so that matches on it
+    /// still compile.
     #[error(
         "operand {operand} is outermost in memory along axis {actual} but the first operand \
-         along axis {expected}; chunking needs the same memory layout for every operand \
-         (pass transposed views, `.t()`, to line them up, or use ndarray's own Zip)"
+         along axis {expected}"
     )]
     LayoutMismatch {
         /// The index of the offending operand (0 is the first).
@@ -307,6 +307,38 @@ pub enum Error {
         path: PathBuf,
         /// What is wrong with the header.
         detail: HeaderError,
+    },
+
+    /// A reduction of a `chunked::Zip` was asked along an axis the array does not have.
+    /// Raised before anything is read.
+    #[error("axis {axis} is out of range for a {ndim}-dimensional array")]
+    AxisOutOfRange {
+        /// The axis asked for.
+        axis: usize,
+        /// The array's number of dimensions.
+        ndim: usize,
+    },
+
+    /// A variance or standard deviation was asked with `ddof` negative or greater than the
+    /// number of elements along the axis (NumPy gives `inf` or `nan` and a warning; ndarray
+    /// panics). Raised before anything is read.
+    #[error("ddof {ddof} is not between 0 and the {len} elements along axis {axis}")]
+    InvalidDdof {
+        /// The delta degrees of freedom asked for.
+        ddof: f64,
+        /// The number of elements along the axis.
+        len: usize,
+        /// The axis.
+        axis: usize,
+    },
+
+    /// A minimum or maximum was asked along an axis of length zero, which has none (NumPy's
+    /// "zero-size array to reduction operation minimum which has no identity"). Raised
+    /// before anything is read.
+    #[error("axis {axis} has length zero: its minimum and maximum do not exist")]
+    EmptyAxis {
+        /// The axis.
+        axis: usize,
     },
 
     /// A `.npy` file holds elements of another type than the one asked for.

@@ -51,5 +51,6 @@ pub use self::element::NpyElement;
 pub use self::map::{MapNpy, NpyOptions};
 pub use self::read::{NpyHeader, inspect, read_npy};
 pub use self::save::SaveNpyExt;
+pub(crate) use self::save::header_for;
 pub use self::view::{ViewNpyBytesExt, ViewNpyBytesMutExt};
 pub use crate::error::HeaderError;

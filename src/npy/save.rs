@@ -82,3 +82,15 @@ impl<A: NpyElement, D: Dimension> SaveNpyExt for ArrayRef<A, D> {
 }
 
 impl<A, D> crate::private::Sealed for ArrayRef<A, D> {}
+
+/// The header `np.save` writes for an array of `A` of `shape` in C or Fortran order, for
+/// other modules that write `.npy` files (the engine's `map_collect_npy`).
+pub(crate) fn header_for<A: NpyElement>(
+    path: &Path,
+    shape: &[usize],
+    fortran: bool,
+) -> Result<Vec<u8>> {
+    let header =
+        Header { descr: native_descr::<A>(), fortran_order: fortran, shape: shape.to_vec() };
+    header::write(&header).map_err(|detail| Error::Npy { path: path.to_path_buf(), detail })
+}

@@ -1,0 +1,136 @@
+//! Standardise every column of a `.npy` file bigger than the memory you give it, into a
+//! new `.npy`: `z = (x - mean) / std`, column by column, in two passes over the file with
+//! ndmmap's out-of-core engine. The same job in NumPy is `(x - x.mean(0)) / x.std(0)`,
+//! which needs the whole of `x` and `z` in memory; in Dask, `da.from_array(...)` and
+//! `da.to_npy_stack`.
+//!
+//! ```text
+//! cargo run --release --example standardize                          # 1 GiB input
+//! cargo run --release --example standardize -- --mib 256 --cols 32
+//! cargo run --release --example standardize -- --dir DIR             # keep and reuse x.npy
+//! ```
+//!
+//! To run it under a memory cap (cgroup v1, as root), as the seed's 128 MiB machine:
+//!
+//! ```text
+//! mkdir /sys/fs/cgroup/memory/cap && echo 128M > /sys/fs/cgroup/memory/cap/memory.limit_in_bytes
+//! sh -c 'echo $$ > /sys/fs/cgroup/memory/cap/cgroup.procs; exec target/release/examples/standardize --dir DIR'
+//! ```
+//!
+//! Pass 1 computes every column's mean and variance in one read of the file
+//! ([`ndmmap::chunked::Zip::mean_var_axis`]: Welford within a chunk, Chan's merge between
+//! chunks); pass 2 reads it again and writes `z` with
+//! [`map_collect_npy`](ndmmap::chunked::Zip::map_collect_npy), the statistics broadcast
+//! against each chunk ([`and_broadcast`](ndmmap::chunked::Zip::and_broadcast)). The engine
+//! sizes its chunks to the memory available, so no knob is needed under a cap.
+//!
+//! The input holds `x[i, j] = (i % 1000) * (j + 1) + j`, so each column's mean and standard
+//! deviation are known in closed form; the program checks `z`'s column means and standard
+//! deviations (0 and 1) in a third, untimed pass.
+
+// Sizes and indices become `f64` for values and reports; all are below 2^53.
+#![allow(clippy::cast_precision_loss)]
+// `common`'s input check compares integers held exactly in `f64`.
+#![allow(clippy::float_cmp)]
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use ndmmap::chunked;
+use ndmmap::prelude::*;
+
+mod common;
+
+use common::{BoxResult, peak_rss_kib, work_dir};
+
+fn main() -> BoxResult<()> {
+    let mut dir: Option<PathBuf> = None;
+    let (mut mib, mut cols) = (1024usize, 16usize);
+    let mut args = std::env::args().skip(1);
+    while let Some(flag) = args.next() {
+        let mut value = || args.next().ok_or_else(|| format!("{flag} needs a value"));
+        match flag.as_str() {
+            "--dir" => dir = Some(PathBuf::from(value()?)),
+            "--mib" => mib = value()?.parse()?,
+            "--cols" => cols = value()?.parse()?,
+            _ => return Err(format!("unknown argument {flag:?} (try --dir, --mib, --cols)").into()),
+        }
+    }
+    if cols == 0 {
+        return Err("--cols needs at least 1".into());
+    }
+    let (_temp, dir) = work_dir(dir.as_deref(), "ndmmap-standardize-")?;
+    let rows = (mib << 20) / (8 * cols);
+    let (x_path, z_path) = (dir.join("x.npy"), dir.join("z.npy"));
+
+    // Untimed: the input, made chunk by chunk through the engine, unless already there.
+    let reuse = ndmmap::npy::inspect(&x_path).is_ok_and(|h| h.shape == [rows, cols]);
+    if !reuse {
+        let _ = std::fs::remove_file(&x_path);
+        // SAFETY: the files live in a folder this program made or was given for its own
+        // use; no other process writes or truncates them while they are mapped.
+        let mut x = unsafe { Array2::<f64>::create_npy(&x_path, (rows, cols))? };
+        chunked::Zip::indexed(&mut x)
+            .for_each(|(i, j), x| *x = ((i % 1000) * (j + 1) + j) as f64)?;
+    }
+    let _ = std::fs::remove_file(&z_path);
+    println!(
+        "x: {} ({rows} x {cols} f64, {mib} MiB), {}",
+        x_path.display(),
+        if reuse { "reused" } else { "written" }
+    );
+
+    let t0 = Instant::now();
+    // SAFETY: as above.
+    let x = unsafe { Array2::<f64>::map_npy(&x_path)? };
+    let (mean, var) = chunked::Zip::from(&x).mean_var_axis(Axis(0), 0.0)?;
+    let std = var.mapv(f64::sqrt);
+    let t1 = Instant::now();
+    chunked::Zip::from(&x)
+        .and_broadcast(&mean)
+        .and_broadcast(&std)
+        .map_collect_npy(&z_path, |&x, &m, &s| (x - m) / s)?;
+    let t2 = Instant::now();
+    let peak = peak_rss_kib()? as f64 / 1024.0;
+
+    // Untimed check: the known statistics, then z's own, through the engine.
+    let known = |j: usize| {
+        // (i % 1000) over `rows` rows: whole cycles of 0..1000 and a partial one.
+        let (cycles, rest) = (rows / 1000, rows % 1000);
+        let count = |k: usize| (cycles + usize::from(k < rest)) as f64;
+        let m = (0..1000).map(|k| count(k) * k as f64).sum::<f64>() / rows as f64;
+        let v = (0..1000).map(|k| count(k) * (k as f64 - m).powi(2)).sum::<f64>() / rows as f64;
+        (m * (j + 1) as f64 + j as f64, v.sqrt() * (j + 1) as f64)
+    };
+    for j in 0..cols {
+        let (m, s) = known(j);
+        if (mean[j] - m).abs() > 1e-9 * m.abs().max(1.0) || (std[j] - s).abs() > 1e-9 * s {
+            return Err(
+                format!("column {j}: mean {} std {}, expected {m} {s}", mean[j], std[j]).into()
+            );
+        }
+    }
+    // SAFETY: as above.
+    let z = unsafe { Array2::<f64>::map_npy(&z_path)? };
+    let (z_mean, z_var) = chunked::Zip::from(&z).mean_var_axis(Axis(0), 0.0)?;
+    if z_mean.iter().any(|m| m.abs() > 1e-9) || z_var.iter().any(|v| (v - 1.0).abs() > 1e-9) {
+        return Err(format!("z: column means {z_mean}, variances {z_var}").into());
+    }
+
+    let bytes = (rows * cols * 8) as f64;
+    let (pass1, pass2) = ((t1 - t0).as_secs_f64(), (t2 - t1).as_secs_f64());
+    println!("pass 1 (mean, std of {cols} columns): {pass1:.3} s, {:.2} GB/s", bytes / pass1 / 1e9);
+    println!(
+        "pass 2 (z into {}): {pass2:.3} s, {:.2} GB/s",
+        z_path.display(),
+        2.0 * bytes / pass2 / 1e9
+    );
+    println!("peak RSS {peak:.1} MiB; checked the means and standard deviations, and z's");
+    println!(
+        "{{\"job\": \"ndmmap-standardize\", \"rows\": {rows}, \"cols\": {cols}, \"seconds\": {}, \
+         \"bytes_moved\": {}, \"peak_rss_mib\": {peak:.1}}}",
+        pass1 + pass2,
+        3.0 * bytes
+    );
+    Ok(())
+}

@@ -1,0 +1,215 @@
+//! Results into new files: [`Zip::map_collect_raw`] and [`Zip::map_collect_npy`] compute
+//! `f` of every element chunk by chunk and write the results into a new file, as ndarray's
+//! `Zip::map_collect` into memory.
+//!
+//! Each chunk's results are computed in memory, in the file's order, and written with
+//! positioned writes (no map of the output: nothing to fault in, zero-fill or release). The
+//! file is built under a temporary name beside the path and put in place only once it is
+//! complete and synced, so a failure or a panicking closure leaves no file at the path.
+
+use std::fs::File;
+use std::path::Path;
+
+use bytemuck::Pod;
+use ndarray::{Array, Axis, Dimension, Order, ShapeBuilder};
+
+use super::Zip;
+use super::operand::{ChunkView, Parts, outer_axis_of};
+use crate::error::{Error, Result};
+use crate::npy::NpyElement;
+
+/// Where a chunk's results go in the file: the file's order and the array's full shape.
+struct Placement {
+    fortran: bool,
+    full: Vec<usize>,
+    header: u64,
+}
+
+impl Placement {
+    /// Writes `out` (a chunk's results in the file's order, `rows` along `axis` starting
+    /// at `start`) into `file`.
+    fn write<R: Pod, D: Dimension>(
+        &self,
+        file: &File,
+        path: &Path,
+        out: &Array<R, D>,
+        axis: Axis,
+        start: usize,
+    ) -> Result<()> {
+        use std::os::unix::fs::FileExt;
+        let elems = out.as_slice_memory_order().expect("built in the file's order");
+        let bytes: &[u8] = bytemuck::cast_slice(elems);
+        let dims = out.shape();
+        if dims.is_empty() {
+            return file
+                .write_all_at(bytes, self.header)
+                .map_err(|e| Error::io(path, "write", self.header, e));
+        }
+        let k = axis.index();
+        // In the file's order, the axes before the cut one vary slowest (C order) or
+        // fastest (Fortran order).
+        let (before, after) = (&dims[..k], &dims[k + 1..]);
+        let (outer, inner): (usize, usize) = if self.fortran {
+            (after.iter().product(), before.iter().product())
+        } else {
+            (before.iter().product(), after.iter().product())
+        };
+        let (rows, full) = (dims[k], self.full_len(k));
+        let block = rows * inner * size_of::<R>();
+        for j in 0..outer {
+            let at = self.header + ((j * full + start) * inner * size_of::<R>()) as u64;
+            file.write_all_at(&bytes[j * block..(j + 1) * block], at)
+                .map_err(|e| Error::io(path, "write", at, e))?;
+        }
+        Ok(())
+    }
+
+    /// The length of `axis` over the whole (possibly flattened) array.
+    fn full_len(&self, axis: usize) -> usize {
+        self.full.get(axis).copied().unwrap_or(1)
+    }
+}
+
+macro_rules! impl_collect {
+    ($($p:ident $x:ident),+) => {
+        impl<'a, D: Dimension, $($p: ChunkView<D>),+> Zip<'a, ($($p,)+), D> {
+            /// Computes `f` of every element and writes the results into a new raw file at
+            /// `path` (native byte order, no header), as ndarray's `Zip::map_collect` into
+            /// memory. The file is in C order, or Fortran order when the operands are (it
+            /// follows the engine's chunks): map it back with that order.
+            ///
+            /// # Errors
+            ///
+            /// [`Error::ShapeMismatch`] before any file is made; [`Error::AlreadyExists`] if `path` exists; [`Error::NoSpace`] or
+            /// [`Error::Io`] if writing fails. On any error no file is left at `path`.
+            ///
+            /// # Panics
+            ///
+            /// If `f` panics, the panic propagates, and the partly written file is removed.
+            ///
+            /// # Example
+            ///
+            /// ```
+            /// use ndmmap::prelude::*;
+            ///
+            /// let dir = tempfile::tempdir()?;
+            /// let a = Array2::from_shape_fn((100, 3), |(i, j)| (i * 3 + j) as f64);
+            /// let out = dir.path().join("half.bin");
+            /// ndmmap::chunked::Zip::from(&a).chunk_bytes(256).map_collect_raw(&out, |&a| a as f32 / 2.0)?;
+            /// let half = unsafe {
+            ///     Array2::<f32>::map_file_with(&out, &MapOptions::new().shape((100, 3)))?
+            /// };
+            /// assert_eq!(*half, a.mapv(|a| a as f32 / 2.0));
+            /// # Ok::<(), Box<dyn std::error::Error>>(())
+            /// ```
+            pub fn map_collect_raw<R: Pod, F>(self, path: impl AsRef<Path>, f: F) -> Result<()>
+            where
+                F: FnMut($($p::Item),+) -> R,
+            {
+                self.collect_into(path.as_ref(), None, f)
+            }
+
+            /// Computes `f` of every element and writes the results into a new `.npy` file
+            /// at `path` (C order, or Fortran order when the operands are), as NumPy's
+            /// `np.save` of the result would, without holding it in memory.
+            ///
+            /// # Errors
+            ///
+            /// As [`map_collect_raw`](Self::map_collect_raw).
+            ///
+            /// # Panics
+            ///
+            /// As [`map_collect_raw`](Self::map_collect_raw).
+            ///
+            /// # Example
+            ///
+            /// ```
+            /// use ndmmap::prelude::*;
+            ///
+            /// let dir = tempfile::tempdir()?;
+            /// let (a, b) = (Array2::<f64>::ones((40, 5)), Array2::from_elem((40, 5), 2.0));
+            /// let out = dir.path().join("sum.npy");
+            /// ndmmap::chunked::Zip::from(&a).and(&b).map_collect_npy(&out, |&a, &b| a + b)?;
+            /// let sum = unsafe { Array2::<f64>::map_npy(&out)? };
+            /// assert!(sum.iter().all(|&x| x == 3.0));
+            /// # Ok::<(), Box<dyn std::error::Error>>(())
+            /// ```
+            pub fn map_collect_npy<R: NpyElement + Pod, F>(self, path: impl AsRef<Path>, f: F) -> Result<()>
+            where
+                F: FnMut($($p::Item),+) -> R,
+            {
+                let path = path.as_ref();
+                let fortran = self.collect_fortran();
+                let header = crate::npy::header_for::<R>(path, self.dim.slice(), fortran)?;
+                self.collect_into(path, Some(header), f)
+            }
+
+            /// The common body: the file's order, then the walk.
+            fn collect_into<R: Pod, F>(mut self, path: &Path, header: Option<Vec<u8>>, mut f: F) -> Result<()>
+            where
+                F: FnMut($($p::Item),+) -> R,
+            {
+                if let Some(err) = self.mismatch.take() {
+                    return Err(err);
+                }
+                let fortran = self.collect_fortran();
+                let header = header.unwrap_or_default();
+                let full: Vec<usize> = self.dim.slice().to_vec();
+                let size = self.dim.size();
+                let data = size_of::<R>().checked_mul(size).ok_or_else(|| Error::Overflow {
+                    path: Some(path.to_path_buf()),
+                    shape: full.clone(),
+                    elem_size: size_of::<R>(),
+                })?;
+                let len = (header.len() + data) as u64;
+                let order = if fortran { Order::ColumnMajor } else { Order::RowMajor };
+                let flat = self.parts.contiguous(order) && self.dim.ndim() > 0;
+                let ndim = self.dim.ndim();
+                let full = if flat {
+                    let mut flat_dims = vec![1; ndim];
+                    flat_dims[outer_axis_of(order, ndim)] = size;
+                    flat_dims
+                } else {
+                    full
+                };
+                let placement = Placement { fortran, full, header: header.len() as u64 };
+                crate::fs::build_new(path, len, false, &header, |file| {
+                    let mut start = 0;
+                    self.run(true, |($($x,)+), axis| {
+                        let shape = [$($x.raw_dim()),+][0].clone();
+                        let mut out = Array::from_elem(shape.set_f(fortran), R::zeroed());
+                        ndarray::Zip::from(&mut out)$(.and($x))+.for_each(|o, $($x),+| *o = f($($x),+));
+                        placement.write(file, path, &out, axis, start)?;
+                        if out.ndim() > 0 {
+                            start += out.len_of(axis);
+                        }
+                        Ok::<(), Error>(())
+                    })
+                })
+            }
+
+            /// Whether the file is in Fortran order: when the engine cuts along the last of
+            /// two or more axes.
+            fn collect_fortran(&self) -> bool {
+                let ndim = self.dim.ndim();
+                if ndim < 2 {
+                    return false;
+                }
+                let axis = match [Order::RowMajor, Order::ColumnMajor]
+                    .into_iter()
+                    .find(|&order| self.parts.contiguous(order))
+                {
+                    Some(order) => outer_axis_of(order, ndim),
+                    None => self.common_outer_axis(&self.parts.footprints()),
+                };
+                axis == ndim - 1
+            }
+        }
+    };
+}
+
+impl_collect!(P1 p1);
+impl_collect!(P1 p1, P2 p2);
+impl_collect!(P1 p1, P2 p2, P3 p3);
+impl_collect!(P1 p1, P2 p2, P3 p3, P4 p4);
+impl_collect!(P1 p1, P2 p2, P3 p3, P4 p4, P5 p5);
