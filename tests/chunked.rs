@@ -420,6 +420,119 @@ fn copy_on_write_outputs_keep_their_changes_and_the_file() -> TestResult {
     Ok(())
 }
 
+/// A copy-on-write guard read by the engine (`&guard`, an input): its changed pages exist
+/// nowhere but in this process, so the engine must not release them as it does a shared
+/// map's finished chunks, or the changes would vanish (the pages would read the file's
+/// bytes again).
+#[test]
+#[cfg_attr(miri, ignore = "miri cannot map files")]
+fn copy_on_write_inputs_keep_their_changes() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let (a_path, c_path) = (dir.path().join("a.bin"), dir.path().join("c.bin"));
+    let before = existing_output(&a_path, &[200, 64], false)?;
+    // SAFETY: no other process touches files in this test's temporary folder.
+    let mut a = unsafe { ArrayD::<f64>::map_file_copy_with(&a_path, &options(&[200, 64], false))? };
+    a.mapv_inplace(|x| -x); // private changes, on every page
+    let changed = a.to_owned();
+    // SAFETY: as above.
+    let mut c = unsafe { ArrayD::<f64>::create_file_with(&c_path, &options(&[200, 64], false))? };
+    let mut chunks = 0;
+    chunked::Zip::from(&mut c)
+        .and(&a)
+        .chunk_bytes(4096)
+        .progress(|_, _| chunks += 1)
+        .for_each(|c, &a| *c = a)?;
+    assert!(chunks >= 25, "{chunks} chunks");
+    assert_eq!(*c, changed, "the engine read the changed values");
+    assert_eq!(*a, changed, "the copy-on-write input kept its changes after the engine ran");
+    // The same through `fold`, and with the guard as the only operand.
+    let sum = chunked::Zip::from(&a).chunk_bytes(4096).fold(0.0, |s, chunk| s + chunk.sum())?;
+    assert_eq!(sum, changed.sum());
+    assert_eq!(*a, changed);
+    drop(a);
+    assert_eq!(std::fs::read(&a_path)?, before, "the file is unchanged");
+    Ok(())
+}
+
+/// Mapped operands with custom strides, negative ones among them (every other row of a
+/// file, walked backwards; rows with padding, walked backwards), reach the engine: the
+/// results equal plain ndarray's on the same views, the file holds them, and every
+/// finished chunk of every map was released (no page of either map is resident after the
+/// run, though all were before), which needs the right address span of each chunk.
+#[test]
+#[cfg_attr(miri, ignore = "miri cannot map files")]
+fn custom_and_negative_stride_guards() -> TestResult {
+    const ROWS: usize = 64;
+    const COLS: usize = 300;
+    let neg = |s: usize| (-isize::try_from(s).unwrap()).cast_unsigned();
+    let dir = tempfile::tempdir()?;
+    let (a_path, c_path) = (dir.path().join("a.bin"), dir.path().join("c.bin"));
+    // The input: a file of 2 * ROWS rows; the map takes every other row, last row first.
+    let all = Array2::from_shape_fn((2 * ROWS, COLS), |(i, j)| (1000 * i + j) as f64);
+    std::fs::write(&a_path, bytemuck::cast_slice(all.as_slice().unwrap()))?;
+    let a_options = MapOptions::new().shape((ROWS, COLS).strides((neg(2 * COLS), 1)));
+    // The output: rows padded by 12 elements, last row first.
+    let c_options = MapOptions::new().shape((ROWS, COLS).strides((neg(COLS + 12), 1)));
+    std::fs::write(&c_path, vec![0u8; (ROWS * (COLS + 12) - 12) * 8])?;
+    // What the input map shows: rows 126, 124, ..., 0 of the file.
+    let picked = all.slice(s![..2 * ROWS - 1;-2, ..]);
+    let page = rustix::param::page_size();
+    for (run, chunk) in [(0, 8 * COLS), (1, 3 * 8 * COLS), (2, 1 << 20)] {
+        // SAFETY: no other process touches files in this test's temporary folder.
+        let a = unsafe { Array2::<f64>::map_file_with(&a_path, &a_options)? };
+        // SAFETY: as above.
+        let mut c = unsafe { Array2::<f64>::map_file_mut_with(&c_path, &c_options)? };
+        let expected = picked.mapv(|x| 2.0 * x + f64::from(run));
+        assert_eq!(*a, picked, "the map is every other row, backwards");
+        // Every page of both maps resident before the run.
+        let (a_map, c_map) = (address_hull(&a), address_hull(&c));
+        std::hint::black_box(a.sum() + c.sum());
+        c.fill(-1.0);
+        assert!(resident(&a_map, page).iter().all(|&r| r), "input resident before");
+        assert!(resident(&c_map, page).iter().all(|&r| r), "output resident before");
+        chunked::Zip::from(&mut c)
+            .and(&a)
+            .chunk_bytes(chunk)
+            .for_each(|c, &a| *c = 2.0 * a + f64::from(run))?;
+        let input_left = resident(&a_map, page).iter().filter(|&&r| r).count();
+        let output_left = resident(&c_map, page).iter().filter(|&&r| r).count();
+        assert_eq!((input_left, output_left), (0, 0), "run {run}: pages left resident");
+        assert_eq!(*c, expected, "run {run}");
+        // A fold over both, in chunks.
+        let sum = chunked::Zip::from(&c)
+            .and(&a)
+            .chunk_bytes(chunk)
+            .fold(0.0, |acc, c, a| acc + (&c - &a).sum())?;
+        assert_eq!(sum, (&expected - &picked).sum(), "run {run}");
+        drop(c);
+        let bytes = std::fs::read(&c_path)?;
+        let file: Vec<f64> = bytemuck::pod_collect_to_vec(&bytes);
+        for (i, row) in expected.outer_iter().enumerate() {
+            let at = (ROWS - 1 - i) * (COLS + 12);
+            assert_eq!(file[at..at + COLS], row.to_vec(), "run {run}: row {i} in the file");
+        }
+    }
+    Ok(())
+}
+
+/// The addresses from the lowest to one past the highest element of a non-empty view.
+fn address_hull(view: &ArrayRef2<f64>) -> std::ops::Range<usize> {
+    let addrs = view.iter().map(|x| std::ptr::from_ref(x) as usize);
+    let (lo, hi) = addrs.fold((usize::MAX, 0), |(lo, hi), a| (lo.min(a), hi.max(a)));
+    lo..hi + 8
+}
+
+/// Whether each page of `range` is mapped in this process (`/proc/self/pagemap`).
+fn resident(range: &std::ops::Range<usize>, page: usize) -> Vec<bool> {
+    use std::os::unix::fs::FileExt;
+    let first = range.start / page;
+    let count = range.end.div_ceil(page) - first;
+    let pagemap = std::fs::File::open("/proc/self/pagemap").expect("Linux /proc");
+    let mut raw = vec![0u8; count * 8];
+    pagemap.read_exact_at(&mut raw, (first * 8) as u64).expect("read pagemap");
+    raw.chunks_exact(8).map(|e| u64::from_le_bytes(e.try_into().unwrap()) >> 63 == 1).collect()
+}
+
 #[test]
 #[cfg_attr(miri, ignore = "miri cannot map files")]
 fn zero_dimensional_arrays_run_once() -> TestResult {

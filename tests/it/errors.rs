@@ -3,10 +3,12 @@
 
 use std::fs::OpenOptions;
 use std::os::unix::fs::PermissionsExt;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 
 use ndmmap::prelude::*;
 
+use crate::common;
 use crate::{read_bytes, temp_file, write_elems};
 
 /// A file of ten f64 (80 bytes) in a fresh folder.
@@ -69,14 +71,77 @@ fn not_found() {
     assert!(names(dir.path()).is_empty(), "nothing was created: {:?}", names(dir.path()));
 }
 
+/// Set, to the folder to work in, in the child process that runs
+/// [`permission_denied_child`] as `nobody`.
+const NOBODY_CHILD: &str = "NDMMAP_TEST_NOBODY_CHILD";
+/// The user and group the child runs as.
+const NOBODY: u32 = 65534;
+
+/// A read-only file refuses a read-write map, and an unreadable one any map, with
+/// `Error::PermissionDenied`. Root bypasses permission bits, so as root (as CI runs) the
+/// checks run in a child process, this test binary again, that has dropped to `nobody`.
 #[test]
 #[cfg_attr(miri, ignore = "miri cannot map files")]
 fn permission_denied() {
-    let (_dir, path, bytes) = eighty_bytes();
+    // SAFETY: `geteuid` only returns a number.
+    if unsafe { libc::geteuid() } != 0 {
+        let (dir, _) = temp_file("unused");
+        permission_denied_checks(dir.path());
+        return;
+    }
+    // A folder `nobody` may enter and write in, in /tmp (which anyone may traverse).
+    let base =
+        if Path::new("/tmp").is_dir() { PathBuf::from("/tmp") } else { std::env::temp_dir() };
+    let dir = tempfile::tempdir_in(base).unwrap();
+    std::os::unix::fs::chown(dir.path(), Some(NOBODY), Some(NOBODY)).unwrap();
+    let args = ["--exact", "errors::permission_denied_child", "--ignored", "--nocapture"];
+    let run = |exe: &Path| {
+        std::process::Command::new(exe)
+            .args(args)
+            .env(NOBODY_CHILD, dir.path())
+            .uid(NOBODY)
+            .gid(NOBODY)
+            .output()
+    };
+    let exe = std::env::current_exe().unwrap();
+    let output = match run(&exe) {
+        // The build folder may be closed to `nobody` (under a private home): run a copy.
+        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+            let copy = dir.path().join("it-as-nobody");
+            std::fs::copy(&exe, &copy).unwrap();
+            std::fs::set_permissions(&copy, std::fs::Permissions::from_mode(0o755)).unwrap();
+            run(&copy)
+        }
+        other => other,
+    }
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "child failed:\n{stdout}\n{stderr}");
+    assert!(stdout.contains("1 passed"), "the child test did not run:\n{stdout}\n{stderr}");
+    assert!(stderr.contains("permission_denied_child checked as uid 65534"), "{stderr}");
+}
+
+/// The child half of [`permission_denied`]; does nothing elsewhere.
+#[test]
+#[ignore = "helper: run as nobody in a child process by errors::permission_denied"]
+fn permission_denied_child() {
+    let Some(dir) = std::env::var_os(NOBODY_CHILD) else { return };
+    permission_denied_checks(Path::new(&dir));
+    // SAFETY: `geteuid` only returns a number.
+    eprintln!("permission_denied_child checked as uid {}", unsafe { libc::geteuid() });
+}
+
+/// The checks of [`permission_denied`], in a folder of this process's user.
+fn permission_denied_checks(dir: &Path) {
+    let path = dir.join("a.bin");
+    let data: Vec<f64> = (0..10).map(f64::from).collect();
+    write_elems(&path, &data);
+    let bytes = read_bytes(&path);
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o444)).unwrap();
-    // Root (and CAP_DAC_OVERRIDE) bypasses permission bits: then there is nothing to test.
     if OpenOptions::new().write(true).open(&path).is_ok() {
-        eprintln!("skipped permission_denied: this process may write read-only files (root?)");
+        // Not root, yet allowed to write a read-only file (CAP_DAC_OVERRIDE).
+        common::skip("this process may write read-only files: permission bits are not checked");
         return;
     }
     // SAFETY: no other process touches files in this fresh temporary folder.
@@ -548,13 +613,9 @@ fn view_not_in_map_for_copy_on_write_guards() {
 #[test]
 #[cfg_attr(miri, ignore = "miri cannot map files")]
 fn no_space_is_reported_at_create_and_extend_time() {
-    const TOO_BIG: usize = 1 << 42; // 4 TiB: more than any /dev/shm here
-    let shm = Path::new("/dev/shm");
-    if !shm.is_dir() {
-        eprintln!("skipped: no /dev/shm");
-        return;
-    }
-    let dir = tempfile::tempdir_in(shm).unwrap();
+    const TOO_BIG: usize = 1 << 42; // 4 TiB: more than any tmpfs here
+    // A tmpfs of 16 MiB mounted for the test (as root), else `/dev/shm`.
+    let Some(dir) = common::Tmpfs::new(16) else { return };
     let path = dir.path().join("huge.bin");
     // SAFETY: no other process touches files in this fresh temporary folder.
     let err = unsafe { Array1::<u8>::create_file(&path, TOO_BIG) }.unwrap_err();

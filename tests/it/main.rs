@@ -5,6 +5,8 @@
 //! (rust-lang/miri#2520).
 
 mod arithmetic;
+#[path = "../common/mod.rs"]
+mod common;
 mod errors;
 mod guards;
 mod numpy_docstring;
