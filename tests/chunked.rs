@@ -1,7 +1,9 @@
 //! The out-of-core engine, `ndmmap::chunked::Zip`, on real files: results equal plain
 //! ndarray `Zip` results for many shapes, orders, chunk sizes and thread counts; errors
-//! come before anything is written; the resident set stays bounded where a plain `Zip`'s
-//! grows with the array.
+//! come before anything is written; copy-on-write guards keep their changes, as outputs and
+//! as inputs; guards with custom and negative strides are chunked and released; the
+//! engine's own resident set, measured in a child process, stays near the README's figure
+//! where a plain `Zip`'s grows with the arrays.
 //!
 //! Every test maps files and so is ignored under Miri (rust-lang/miri#2520).
 

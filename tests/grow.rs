@@ -568,11 +568,9 @@ fn crash_leaves_a_loadable_prefix() {
                 .unwrap();
             let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
             let ready = expect_report(&mut lines, "ready", &stderr);
-            assert_eq!(
-                ready * CRASH_WIDTH,
-                seen,
-                "trial {trial}: the child started from another state"
-            );
+            // The child keeps the whole rows of what the last one left (a raw file may end
+            // in part of a row: a kill can stop a write between two pages).
+            assert_eq!(ready, seen / CRASH_WIDTH, "trial {trial}: the child started elsewhere");
             let mut reported = ready;
             for _ in 0..appends {
                 reported = expect_report(&mut lines, "appended", &stderr);

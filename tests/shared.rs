@@ -2,6 +2,11 @@
 //! processes, visibility without flush, durability after `SIGKILL`, advisory locks, and
 //! anonymous maps inherited across `fork`.
 //!
+//! Counting children start together at a line in a shared control map and go on until each
+//! has seen another's increment land between two of its own: they are shown to overlap, so
+//! a non-atomic read-modify-write would lose updates. Whether a killed child's writes were
+//! flushed is observed in the page cache's dirty flags (`tests/common/pages.rs`).
+//!
 //! The other processes are this test binary itself: a test spawns
 //! `current_exe() child_entry --exact --ignored` with `NDMMAP_SHARED_CHILD` naming the
 //! child's task. Children report on stdout in lines containing `@@ndmmap <tag> <value>`

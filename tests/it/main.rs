@@ -7,6 +7,7 @@
 mod arithmetic;
 #[path = "../common/mod.rs"]
 mod common;
+mod compile_fail;
 mod errors;
 mod guards;
 mod numpy_docstring;
