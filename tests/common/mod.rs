@@ -64,8 +64,8 @@ pub(crate) fn memory_backed(path: &Path) -> bool {
 }
 
 /// A fresh temporary folder on a disk-backed file system, where dirty pages become clean
-/// when written back: Cargo's target tmp folder, `/var/tmp`, or the system's temporary
-/// folder, whichever is first not in memory. `None` (through [`skip`]) if none is.
+/// when written back: in Cargo's target tmp folder, `/var/tmp`, or the system's temporary
+/// folder, whichever is first not in memory and writable. `None` (through [`skip`]) if none.
 #[track_caller]
 pub(crate) fn disk_tempdir() -> Option<tempfile::TempDir> {
     let candidates = [
@@ -73,9 +73,11 @@ pub(crate) fn disk_tempdir() -> Option<tempfile::TempDir> {
         PathBuf::from("/var/tmp"),
         std::env::temp_dir(),
     ];
-    let dir = candidates.iter().find(|c| c.is_dir() && !memory_backed(c));
-    let dir = require(dir, "no temporary folder here is on a disk (all are tmpfs)")?;
-    Some(tempfile::tempdir_in(dir).expect("create a temporary folder on disk"))
+    let dir = candidates
+        .iter()
+        .filter(|c| c.is_dir() && !memory_backed(c))
+        .find_map(|c| tempfile::tempdir_in(c).ok());
+    require(dir, "no writable temporary folder here is on a disk (all are tmpfs)")
 }
 
 /// A folder on a tmpfs: a tmpfs of `size_mib` MiB mounted for the test (as root), which

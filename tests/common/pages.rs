@@ -47,6 +47,13 @@ pub(crate) fn resident_pages(range: Range<usize>) -> Vec<bool> {
 /// Whether each page of `range` is dirty; a page not mapped here counts as clean. `None`
 /// where this process may not see page frames (not root).
 pub(crate) fn dirty_pages(range: Range<usize>) -> Option<Vec<bool>> {
+    // The page frames are hidden (reported as 0) without CAP_SYS_ADMIN; a page of this
+    // stack, which is surely mapped, tells before any page of `range` is mapped.
+    let here = 0u8;
+    let own = std::ptr::from_ref(&here) as usize;
+    if pagemap(&(own..own + 1))?.first().is_none_or(|e| e & PFN_MASK == 0) {
+        return None;
+    }
     let entries = pagemap(&range)?;
     let flags = std::fs::File::open("/proc/kpageflags").ok()?;
     let mut dirty = Vec::with_capacity(entries.len());
