@@ -56,11 +56,12 @@ pub(crate) fn read_memory(tid: i32, addr: u64, len: usize) -> io::Result<Vec<u8>
 #[repr(C)]
 struct SyscallInfo {
     op: u8,
-    reserved: u8,
-    flags: u16,
-    arch: u32,
-    instruction_pointer: u64,
-    stack_pointer: u64,
+    // The rest of the header, read by the kernel's layout only.
+    _reserved: u8,
+    _flags: u16,
+    _arch: u32,
+    _instruction_pointer: u64,
+    _stack_pointer: u64,
     data: [u64; 7],
 }
 
@@ -141,11 +142,11 @@ fn report(
 ) {
     let mut info = SyscallInfo {
         op: 0,
-        reserved: 0,
-        flags: 0,
-        arch: 0,
-        instruction_pointer: 0,
-        stack_pointer: 0,
+        _reserved: 0,
+        _flags: 0,
+        _arch: 0,
+        _instruction_pointer: 0,
+        _stack_pointer: 0,
         data: [0; 7],
     };
     // SAFETY: `tid` is stopped at a system call and traced by this thread; the kernel
@@ -159,7 +160,6 @@ fn report(
         )
     };
     assert!(rc > 0, "PTRACE_GET_SYSCALL_INFO: {}", io::Error::last_os_error());
-    let _ = (info.reserved, info.flags, info.arch, info.instruction_pointer, info.stack_pointer);
     match info.op {
         OP_ENTRY => {
             let nr = info.data[0].cast_signed();
