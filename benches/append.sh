@@ -6,7 +6,8 @@
 # which rewrites the whole file per batch). Every job ends with its data on disk (fdatasync,
 # msync or fsync). Prints MiB/s, the ratio to dd, and the peak RSS of each job: the median
 # of ROUNDS rounds (default 3) that run the jobs in turn, since a shared machine and a
-# virtual disk make single runs noisy.
+# virtual disk make single runs noisy. After its first timed run, each job's file is checked
+# (outside the timing): NumPy loads it and finds every batch it should hold.
 #
 # usage: [ROUNDS=3] benches/append.sh [TOTAL_MIB [DIR]]
 #   TOTAL_MIB  default 4096 (4 GiB); the disk needs that much free (checked)
@@ -36,7 +37,7 @@ if ((free_mib < total + 1024)); then
 fi
 echo "TOTAL = $total MiB in 1 MiB batches, in $dir ($free_mib MiB free)"
 
-export NDMMAP_APPEND_NO_CHECK=1 # keep Python out of the RSS figures
+export NDMMAP_APPEND_NO_CHECK=1 # keep Python out of the RSS figures; `verify` checks instead
 cargo build --quiet --release --example append --manifest-path "$repo/Cargo.toml"
 target_dir=$(cargo metadata --format-version 1 --no-deps --manifest-path "$repo/Cargo.toml" |
     "$python" -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
@@ -77,12 +78,47 @@ for b in range(total):
 print("RESULT mib=%d seconds=%.3f" % (total, time.perf_counter() - start))
 PY
 
+# Checks a job's file: the shape and every batch (np.arange(rows * 128) in rows of 128,
+# with column 0 set to the batch's number), as every job writes them; dd's only its size.
+read -r -d '' verify_py <<'PY' || true
+import sys
+import numpy as np
+path, kind, mib = sys.argv[1], sys.argv[2], int(sys.argv[3])
+rows = (1 << 20) // (128 * 4)
+if kind == "raw":
+    a = np.memmap(path, dtype='<f4', mode='r').reshape(-1, 128)
+else:
+    a = np.load(path, mmap_mode='r')
+assert a.shape == (mib * rows, 128) and a.dtype == np.float32, (path, a.shape, a.dtype)
+expected = np.arange(rows * 128, dtype='<f4').reshape(rows, 128)
+for b in range(mib):
+    batch = a[b * rows:(b + 1) * rows]
+    assert (batch[:, 0] == b).all(), f"{path}: batch {b}: column 0 is not {b}"
+    assert (batch[:, 1:] == expected[:, 1:]).all(), f"{path}: batch {b}: wrong values"
+PY
+verify() {
+    local name=$1 file=$2 kind=$3 mib=$4
+    if [[ $kind == dd ]]; then
+        [[ $(stat -c %s "$file") -eq $((mib << 20)) ]] || {
+            echo "append.sh: $name: $file is not $mib MiB" >&2
+            exit 1
+        }
+    else
+        "$python" -c "$verify_py" "$file" "$kind" "$mib" || {
+            echo "append.sh: $name: $file does not hold what was appended" >&2
+            exit 1
+        }
+    fi
+    printf '    %-38s checked\n' "$name"
+}
+
 results=$(mktemp)
 trap 'rm -f "$results"; [[ $# -ge 2 ]] || rm -rf "$dir"' EXIT
 # Runs one job (after removing its file and syncing); records MiB, seconds and peak RSS.
+# In the first round, then checks the file the job wrote (KIND npy, raw or dd; MIB in it).
 job() {
-    local name=$1 file=$2
-    shift 2
+    local name=$1 file=$2 kind=$3 expect_mib=$4
+    shift 4
     rm -f "$file"
     sync
     local out rss mib seconds mibs
@@ -97,17 +133,20 @@ job() {
     fi
     printf '%s\t%s\t%s\t%s\n' "$name" "$mib" "$seconds" "$rss" >>"$results"
     printf '    %-38s %6s MiB in %8.2f s\n' "$name" "$mib" "$seconds"
+    if [[ $round == 1 ]]; then
+        verify "$name" "$file" "$kind" "$expect_mib"
+    fi
     rm -f "$file"
 }
 
 for round in $(seq "${ROUNDS:-3}"); do
     echo "  round $round"
-    job dd "$dir/dd.bin" dd if=/dev/zero of="$dir/dd.bin" bs=1M count="$total" conv=fdatasync
-    job "ndmmap .npy, sync per append" "$dir/a.npy" "$append" "$dir/a.npy" "$total" 1 npy
-    job "ndmmap .npy, set_sync_on_grow(false)" "$dir/b.npy" "$append" "$dir/b.npy" "$total" 1 npy-nosync
-    job "ndmmap raw" "$dir/c.bin" "$append" "$dir/c.bin" "$total" 1 raw
-    job "NumPy open_memmap, preallocated" "$dir/d.npy" "$python" -c "$open_memmap" "$dir/d.npy" "$total"
-    job "NumPy np.save of growing array" "$dir/e.npy" "$python" -c "$np_save" "$dir/e.npy" "$np_save_total"
+    job dd "$dir/dd.bin" dd "$total" dd if=/dev/zero of="$dir/dd.bin" bs=1M count="$total" conv=fdatasync
+    job "ndmmap .npy, sync per append" "$dir/a.npy" npy "$total" "$append" "$dir/a.npy" "$total" 1 npy
+    job "ndmmap .npy, set_sync_on_grow(false)" "$dir/b.npy" npy "$total" "$append" "$dir/b.npy" "$total" 1 npy-nosync
+    job "ndmmap raw" "$dir/c.bin" raw "$total" "$append" "$dir/c.bin" "$total" 1 raw
+    job "NumPy open_memmap, preallocated" "$dir/d.npy" npy "$total" "$python" -c "$open_memmap" "$dir/d.npy" "$total"
+    job "NumPy np.save of growing array" "$dir/e.npy" npy "$np_save_total" "$python" -c "$np_save" "$dir/e.npy" "$np_save_total"
 done
 
 echo "median of ${ROUNDS:-3} rounds (MiB/s from the median time; range in brackets):"

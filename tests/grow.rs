@@ -1,41 +1,35 @@
 //! Growable arrays on real files: `append`, `push`, `resize_outer`, `reserve`,
 //! `shrink_to_fit` and `close` on raw and `.npy` files in C and Fortran order, checked by
 //! mapping the files again, by reading their bytes, and by NumPy; crash consistency with
-//! real processes killed by `SIGKILL`; every error by its variant.
+//! real processes killed by `SIGKILL`; the order of writes and syncs that keeps a `.npy`
+//! file loadable after a power loss, recorded with `ptrace`; every error by its variant.
 //!
-//! The NumPy checks run Python from `NDMMAP_PYTHON`, else the crate's `.venv`; without either
-//! they print a message and skip. With `NDMMAP_PYTHON` set (CI), a failing Python step fails
-//! the test.
+//! The NumPy checks run Python from `NDMMAP_PYTHON`, else the crate's `.venv`; without
+//! either they skip outside CI and fail under CI (`tests/common`). A failing Python step
+//! fails the test.
 //!
-//! The crash test's child processes are this test binary itself, running the ignored test
-//! `crash_child` with `NDMMAP_GROW_CHILD` set.
+//! The child processes are this test binary itself, running the ignored tests
+//! `crash_child` and `power_loss_child` with `NDMMAP_GROW_CHILD` or `NDMMAP_POWER_CHILD` set.
 //!
 //! Every test maps files and so is ignored under Miri (rust-lang/miri#2520).
 
 // Values are small integers, exact in every float type used.
 #![allow(clippy::float_cmp, clippy::cast_precision_loss, clippy::cast_possible_truncation)]
 
+mod common;
+
+use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::Duration;
 
 use ndmmap::Error;
 use ndmmap::npy::{NpyOptions, read_npy};
 use ndmmap::prelude::*;
 
-/// The Python to run NumPy with: `NDMMAP_PYTHON`, else the crate's `.venv`.
-fn python() -> Option<PathBuf> {
-    if let Some(python) = std::env::var_os("NDMMAP_PYTHON") {
-        return Some(python.into());
-    }
-    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv");
-    [venv.join("bin/python"), venv.join("Scripts/python.exe")].into_iter().find(|p| p.exists())
-}
-
 /// Checks with NumPy that the `.npy` file at `path` holds `np.arange(rows * width)` as `dtype`
 /// in `rows` rows of `width` (transposed for `order == "F"`); `rows` is `-1` to accept any
 /// number of rows (a prefix). With `exact`, also that the file's bytes equal `np.save`'s of
-/// that array. Returns the number of rows NumPy saw, or `None` without Python.
+/// that array. Returns the number of rows NumPy saw, or `None` without Python (outside CI).
 const NUMPY_CHECK: &str = r"
 import io, sys
 import numpy as np
@@ -65,10 +59,7 @@ fn numpy_check(
     width: usize,
     exact: bool,
 ) -> Option<usize> {
-    let Some(python) = python() else {
-        eprintln!("skipped: set NDMMAP_PYTHON or create .venv with numpy to check with NumPy");
-        return None;
-    };
+    let python = common::numpy_python()?;
     let exact = if exact { "exact" } else { "values" };
     let output = Command::new(&python)
         .args(["-c", NUMPY_CHECK])
@@ -456,9 +447,18 @@ fn header_without_room_is_an_error_with_a_way_out() {
 
 const CHILD_ENV: &str = "NDMMAP_GROW_CHILD";
 const CRASH_WIDTH: usize = 6;
+const MARK: &str = "@@ndmmap ";
+
+/// Reports `tag value` to the parent on stdout, at once.
+fn say(tag: &str, value: impl std::fmt::Display) {
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{MARK}{tag} {value}").unwrap();
+    out.flush().unwrap();
+}
 
 /// The child: maps the file named by `NDMMAP_GROW_CHILD` (`.npy` or raw by its extension),
-/// cuts off capacity a killed predecessor left, and appends rows of `np.arange` forever.
+/// cuts off capacity a killed predecessor left, reports `ready`, and appends rows of
+/// `np.arange` forever, reporting the row count after each append.
 #[test]
 #[ignore = "run as a child process by `crash_leaves_a_loadable_prefix`"]
 fn crash_child() {
@@ -482,9 +482,11 @@ fn crash_child() {
     }
     log.shrink_to_fit().unwrap();
     log.set_sync_on_grow(std::env::var_os("NDMMAP_GROW_NO_SYNC").is_none());
+    say("ready", log.nrows());
     for size in batch_sizes(1000, 5).into_iter().cycle() {
         let n = log.nrows();
         log.append(rows_from(n, size + 1, CRASH_WIDTH).view()).unwrap();
+        say("appended", log.nrows());
     }
 }
 
@@ -513,9 +515,33 @@ fn elements_after_crash(path: &Path, npy: bool) -> Vec<f64> {
     all[..n].to_vec()
 }
 
+/// The value of the next `tag` report in `lines`, or a panic that shows the child's
+/// stderr (in `stderr`) if the child ended first.
+fn expect_report(
+    lines: &mut impl Iterator<Item = std::io::Result<String>>,
+    tag: &str,
+    stderr: &Path,
+) -> usize {
+    for line in lines {
+        let line = line.unwrap();
+        if let Some(report) = line.split_once(MARK).map(|(_, r)| r) {
+            let (got, value) = report.split_once(' ').unwrap_or((report, ""));
+            assert_eq!(got, tag, "the child reported {report:?}");
+            return value.parse().unwrap();
+        }
+    }
+    let stderr = std::fs::read_to_string(stderr).unwrap_or_default();
+    panic!("the child ended before reporting {tag:?}; its stderr:\n{stderr}");
+}
+
+/// Children append and are killed with `SIGKILL` after a varying number of appends (each
+/// kill lands wherever the child is, since it goes on appending while the parent reads its
+/// reports): what they reported as appended is always there, the file is always a prefix
+/// of `np.arange`, and NumPy loads every `.npy` state.
 #[test]
 #[cfg_attr(miri, ignore = "miri cannot map files")]
 fn crash_leaves_a_loadable_prefix() {
+    use std::os::unix::process::ExitStatusExt;
     let dir = tempfile::tempdir().unwrap();
     let exe = std::env::current_exe().unwrap();
     for (npy, sync) in [(true, true), (true, false), (false, false)] {
@@ -531,25 +557,40 @@ fn crash_leaves_a_loadable_prefix() {
         first.assign(&rows_from(0, 1, CRASH_WIDTH));
         first.close().unwrap();
         let mut seen = CRASH_WIDTH;
-        let mut delay = 17u64;
-        for trial in 0..6 {
+        for (trial, appends) in [1, 2, 5, 13, 40, 3].into_iter().enumerate() {
+            let stderr = dir.path().join(format!("stderr_{sync}_{npy}_{trial}.txt"));
             let mut child = Command::new(&exe)
                 .args(["crash_child", "--exact", "--ignored", "--nocapture"])
                 .env(CHILD_ENV, &path)
                 .env(if sync { "NDMMAP_GROW_SYNC" } else { "NDMMAP_GROW_NO_SYNC" }, "1")
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
+                .stdout(Stdio::piped())
+                .stderr(std::fs::File::create(&stderr).unwrap())
                 .spawn()
                 .unwrap();
-            delay = (delay * 7919 + 13) % 157;
-            std::thread::sleep(Duration::from_millis(20 + delay));
+            let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+            let ready = expect_report(&mut lines, "ready", &stderr);
+            // The child keeps the whole rows of what the last one left (a raw file may end
+            // in part of a row: a kill can stop a write between two pages).
+            assert_eq!(ready, seen / CRASH_WIDTH, "trial {trial}: the child started elsewhere");
+            let mut reported = ready;
+            for _ in 0..appends {
+                reported = expect_report(&mut lines, "appended", &stderr);
+            }
             child.kill().unwrap(); // SIGKILL
             let status = child.wait().unwrap();
-            assert!(!status.success(), "trial {trial}: the child stopped by itself: {status}");
+            assert_eq!(
+                status.signal(),
+                Some(libc::SIGKILL),
+                "trial {trial}: the child did not die of SIGKILL but {status}; its stderr:\n{}",
+                std::fs::read_to_string(&stderr).unwrap_or_default()
+            );
 
             let elements = elements_after_crash(&path, npy);
             let n = elements.len();
-            assert!(n >= seen, "trial {trial}: {n} elements, fewer than the {seen} seen before");
+            assert!(
+                n >= reported * CRASH_WIDTH,
+                "trial {trial}: {n} elements, fewer than the {reported} rows the child appended"
+            );
             let wrong = elements.iter().enumerate().position(|(i, &x)| x != i as f64);
             assert_eq!(wrong, None, "{}, trial {trial}: not a prefix", path.display());
             if npy {
@@ -562,5 +603,250 @@ fn crash_leaves_a_loadable_prefix() {
             seen = n;
         }
         assert!(seen > CRASH_WIDTH, "the children appended nothing");
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Power loss: the order of writes and syncs, recorded with ptrace.
+
+const POWER_ENV: &str = "NDMMAP_POWER_CHILD";
+const POWER_WIDTH: usize = 5;
+
+/// The traced child: grows the `.npy` file at `NDMMAP_POWER_CHILD` in every way growth
+/// writes data (rows written to the file, rows written through the map, zeros from
+/// `resize_outer`, zeros again after a shrink, a batch past the first capacity), with
+/// `set_sync_on_grow(NDMMAP_POWER_SYNC == 1)`, then closes it and reports its row count.
+#[test]
+#[ignore = "run as a traced child process by `npy_header_never_claims_rows_not_on_disk`"]
+fn power_loss_child() {
+    let Some(path) = std::env::var_os(POWER_ENV).map(PathBuf::from) else { return };
+    let sync = std::env::var_os("NDMMAP_POWER_SYNC").is_some_and(|v| v == "1");
+    // SAFETY: only this process touches the file while it runs.
+    let mut a = unsafe { Array2::<f64>::map_npy_mut(&path) }.unwrap();
+    a.set_sync_on_grow(sync);
+    let mut n = a.nrows();
+    for (k, size) in batch_sizes(40, 23).into_iter().enumerate() {
+        let size = size + 1;
+        match k % 4 {
+            // Contiguous rows: written to the file with `pwrite`, then published.
+            0 | 1 => a.append(rows_from(n + 1, size, POWER_WIDTH).view()),
+            // Every other row of a wider batch: not contiguous, written through the map.
+            2 => a.append(rows_from(n + 1, 2 * size, POWER_WIDTH).slice(s![..;2, ..])),
+            // Zeros.
+            _ => a.resize_outer(n + size),
+        }
+        .unwrap();
+        n += size;
+        if k == 21 {
+            // A shrink (the header first), so that the next growth zeros the rows again.
+            n -= 3;
+            a.resize_outer(n).unwrap();
+        }
+    }
+    // Past the first capacity (1 MiB): the file and the map grow again.
+    a.append(rows_from(n + 1, 30_000, POWER_WIDTH).view()).unwrap();
+    n += 30_000;
+    a.close().unwrap();
+    say("rows", n);
+}
+
+/// What a power loss could leave of the traced file: for every byte, whether it is
+/// certainly on disk (synced since it was last written) and its value there. Kept up to
+/// date from the traced system calls, with the file's own bytes read at each sync.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+struct PowerLoss {
+    path: PathBuf,
+    durable: Vec<Option<u8>>,
+    /// The traced process's maps of the file: start address, length, file offset.
+    maps: Vec<(u64, u64, u64)>,
+    /// The file position of each descriptor of the file (for `write` after `lseek`).
+    positions: std::collections::HashMap<i32, u64>,
+    header_writes: usize,
+    file_writes: usize,
+    syncs: usize,
+    map_syncs: usize,
+    violations: Vec<String>,
+}
+
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+impl PowerLoss {
+    fn new(path: &Path) -> PowerLoss {
+        let path = std::fs::canonicalize(path).unwrap();
+        let durable = std::fs::read(&path).unwrap().into_iter().map(Some).collect();
+        PowerLoss {
+            path,
+            durable,
+            maps: Vec::new(),
+            positions: std::collections::HashMap::new(),
+            header_writes: 0,
+            file_writes: 0,
+            syncs: 0,
+            map_syncs: 0,
+            violations: Vec::new(),
+        }
+    }
+
+    /// Whether the traced thread's descriptor `fd` is the file.
+    fn ours(&self, tid: i32, fd: i32) -> bool {
+        common::syscalls::fd_path(tid, fd).is_some_and(|p| p == self.path)
+    }
+
+    /// Marks `range` of the file as on disk, with the bytes the file holds now.
+    fn synced(&mut self, range: std::ops::Range<u64>) {
+        let now = std::fs::read(&self.path).unwrap();
+        let end = usize::try_from(range.end).unwrap().min(now.len());
+        if self.durable.len() < end {
+            self.durable.resize(end, None);
+        }
+        let start = usize::try_from(range.start).unwrap().min(end);
+        for (slot, &byte) in self.durable[start..end].iter_mut().zip(&now[start..end]) {
+            *slot = Some(byte);
+        }
+        // A sync also settles the file's length.
+        self.durable.truncate(now.len());
+    }
+
+    /// The header about to be written: every data byte it claims must be on disk already,
+    /// holding what the file holds now, or a power loss right after the header reaches the
+    /// disk leaves a file whose last rows are not what was appended.
+    fn header(&mut self, header: &[u8]) {
+        self.header_writes += 1;
+        let text = String::from_utf8_lossy(header);
+        let shape = text.split("'shape': (").nth(1).and_then(|t| t.split(')').next());
+        let shape = shape.unwrap_or_else(|| panic!("no shape in the header {text:?}"));
+        let elements: usize = shape
+            .split(',')
+            .filter(|d| !d.trim().is_empty())
+            .map(|d| d.trim().parse::<usize>().unwrap())
+            .product();
+        let (start, end) = (header.len(), header.len() + elements * 8);
+        let now = std::fs::read(&self.path).unwrap();
+        let missing =
+            (start..end).find(|&i| self.durable.get(i).copied().flatten() != now.get(i).copied());
+        if let Some(at) = missing {
+            let row = (at - start) / (POWER_WIDTH * 8);
+            self.violations.push(format!(
+                "the header ({shape}) was written while byte {at} (row {row}) was not on disk"
+            ));
+        }
+    }
+
+    fn on_call(&mut self, call: &common::syscalls::Call) {
+        let (tid, args) = (call.tid, call.args);
+        match (call.nr, call.ret) {
+            // A write at the start of the file: the header.
+            (libc::SYS_write, None)
+                if self.ours(tid, call.fd(0))
+                    && self.positions.get(&call.fd(0)).copied().unwrap_or(0) == 0 =>
+            {
+                let len = usize::try_from(args[2]).unwrap();
+                let header = common::syscalls::read_memory(tid, args[1], len).unwrap();
+                self.header(&header);
+            }
+            (libc::SYS_write, Some(n)) if n > 0 && self.ours(tid, call.fd(0)) => {
+                *self.positions.entry(call.fd(0)).or_default() += n.unsigned_abs();
+            }
+            (libc::SYS_lseek, Some(at)) if at >= 0 && self.ours(tid, call.fd(0)) => {
+                self.positions.insert(call.fd(0), at.unsigned_abs());
+            }
+            (libc::SYS_pwrite64, Some(n)) if n > 0 && self.ours(tid, call.fd(0)) => {
+                self.file_writes += 1;
+            }
+            (libc::SYS_fdatasync | libc::SYS_fsync, Some(0)) if self.ours(tid, call.fd(0)) => {
+                self.syncs += 1;
+                self.synced(0..u64::MAX);
+            }
+            (libc::SYS_msync, Some(0))
+                if args[2] & u64::from(libc::MS_SYNC.unsigned_abs()) != 0 =>
+            {
+                let (lo, hi) = (args[0], args[0] + args[1]);
+                let covered: Vec<_> = self
+                    .maps
+                    .iter()
+                    .filter(|&&(start, len, _)| start < hi && lo < start + len)
+                    .map(|&(start, len, off)| {
+                        off + lo.max(start) - start..off + hi.min(start + len) - start
+                    })
+                    .collect();
+                self.map_syncs += usize::from(!covered.is_empty());
+                for range in covered {
+                    self.synced(range);
+                }
+            }
+            (libc::SYS_mmap, Some(addr)) if addr >= 0 && self.ours(tid, call.fd(4)) => {
+                self.maps.push((addr.unsigned_abs(), args[1], args[5]));
+            }
+            (libc::SYS_mremap, Some(addr)) if addr >= 0 => {
+                for map in self.maps.iter_mut().filter(|m| m.0 == args[0]) {
+                    (map.0, map.1) = (addr.unsigned_abs(), args[2]);
+                }
+            }
+            (libc::SYS_munmap, None) => self.maps.retain(|m| m.0 != args[0]),
+            _ => {}
+        }
+    }
+}
+
+/// Power loss, shaped by the order of writes and syncs: a child grows a `.npy` file under
+/// `ptrace`, and at each header write the recorder checks that every data byte the new
+/// header claims is on disk already (synced by `fdatasync`, or `msync(MS_SYNC)` of a map
+/// of it, since it was last written). The same run with `set_sync_on_grow(false)` must
+/// show violations, or the recorder could not see one.
+#[test]
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+#[cfg_attr(miri, ignore = "miri cannot map files or trace processes")]
+fn npy_header_never_claims_rows_not_on_disk() {
+    let dir = tempfile::tempdir().unwrap();
+    let exe = std::env::current_exe().unwrap();
+    for sync in [true, false] {
+        let path = dir.path().join(format!("power_{sync}.npy"));
+        // SAFETY: no other process touches files in this fresh temporary folder until the
+        // traced child does, after this guard is closed.
+        let mut a = unsafe { Array2::<f64>::create_npy(&path, (1, POWER_WIDTH)) }.unwrap();
+        a.assign(&rows_from(0, 1, POWER_WIDTH));
+        a.close().unwrap();
+        let out = dir.path().join(format!("out_{sync}.txt"));
+        let mut command = Command::new(&exe);
+        command
+            .args(["power_loss_child", "--exact", "--ignored", "--nocapture", "--test-threads=1"])
+            .env(POWER_ENV, &path)
+            .env("NDMMAP_POWER_SYNC", if sync { "1" } else { "0" })
+            .stdout(std::fs::File::create(&out).unwrap())
+            .stderr(Stdio::null());
+        let mut model = PowerLoss::new(&path);
+        let status = match common::syscalls::trace(&mut command, |call| model.on_call(call)) {
+            Ok(status) => status,
+            Err(e) => return common::skip(format!("cannot trace a child process here ({e})")),
+        };
+        let output = std::fs::read_to_string(&out).unwrap();
+        assert!(
+            libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+            "child failed ({status:#x}):\n{output}"
+        );
+        let rows: usize = output
+            .split(MARK)
+            .nth(1)
+            .and_then(|r| r.strip_prefix("rows "))
+            .and_then(|r| r.split_whitespace().next())
+            .unwrap_or_else(|| panic!("no row count from the child:\n{output}"))
+            .parse()
+            .unwrap();
+        assert_eq!(ndmmap::npy::inspect(&path).unwrap().shape, [rows, POWER_WIDTH]);
+        let summary = format!(
+            "sync {sync}: {} header writes, {} pwrites, {} fdatasyncs, {} msyncs of the map",
+            model.header_writes, model.file_writes, model.syncs, model.map_syncs
+        );
+        eprintln!("{summary}");
+        assert!(model.header_writes >= 40 && model.file_writes >= 20, "{summary}");
+        if sync {
+            assert!(model.violations.is_empty(), "{summary}:\n{}", model.violations.join("\n"));
+            // Both ways of making data durable ran: data written to the file, and through the map.
+            assert!(model.syncs >= 20 && model.map_syncs >= 10, "{summary}");
+        } else {
+            assert!(
+                model.violations.len() >= 20,
+                "{summary}: the recorder saw no header claim unsynced rows"
+            );
+        }
     }
 }

@@ -1,15 +1,17 @@
 //! `.npy` files against real NumPy, on real files: NumPy writes and ndmmap maps, ndmmap
 //! writes and NumPy loads (and compares bytes with `np.save`), NumPy reads a live map; every
 //! bad-input error of the format with its variant asserted and the file left unchanged;
-//! round-trip properties; and a stable-Rust fuzz loop over mutated headers (`#[ignore]`d,
-//! run by hand).
+//! round-trip properties; and a stable-Rust fuzz loop over mutated headers (a short one by
+//! default, a long one `#[ignore]`d, run by hand).
 //!
 //! The NumPy tests drive `tests/npy_py/interop.py` with the Python in `NDMMAP_PYTHON`, else
-//! the crate's `.venv`; without either they print a message and skip. With `NDMMAP_PYTHON`
-//! set (CI), a failing Python step fails the test.
+//! the crate's `.venv`; without either they skip outside CI and fail under CI
+//! (`tests/common`). A failing Python step fails the test.
 
 // Generic helpers take owned paths and arrays built per case; clarity over borrowing.
 #![allow(clippy::needless_pass_by_value)]
+
+mod common;
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -24,26 +26,16 @@ use ndmmap::prelude::*;
 use num_complex::Complex;
 use quickcheck::{QuickCheck, TestResult};
 
+use common::pages;
+
 // ---------------------------------------------------------------------------------------
 // Python and shared helpers
 // ---------------------------------------------------------------------------------------
 
-/// The Python to run `interop.py` with: `NDMMAP_PYTHON`, else the crate's `.venv`.
-fn python() -> Option<PathBuf> {
-    if let Some(python) = std::env::var_os("NDMMAP_PYTHON") {
-        return Some(python.into());
-    }
-    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv");
-    [venv.join("bin/python"), venv.join("Scripts/python.exe")].into_iter().find(|p| p.exists())
-}
-
-/// Runs `interop.py` with `args` and returns its standard output, or `None` (with a
-/// message) when there is no Python. Panics with Python's stderr if the script fails.
+/// Runs `interop.py` with `args` and returns its standard output, or `None` (outside CI,
+/// with a message) when there is no Python. Panics with Python's stderr if the script fails.
 fn interop(args: &[&std::ffi::OsStr]) -> Option<String> {
-    let Some(python) = python() else {
-        eprintln!("skipped: set NDMMAP_PYTHON or create .venv with numpy to test against NumPy");
-        return None;
-    };
+    let python = common::numpy_python()?;
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/npy_py/interop.py");
     let output = Command::new(&python)
         .arg(&script)
@@ -523,25 +515,33 @@ fn numpy_sees<D: Dimension>(path: &Path, expected: &ArrayRef<f64, D>) -> Option<
 #[cfg_attr(miri, ignore = "miri cannot map files")]
 #[cfg_attr(target_endian = "big", ignore = "the live check names '<f8'")]
 fn numpy_reads_a_live_map_after_flush() {
-    if python().is_none() {
-        eprintln!("skipped: set NDMMAP_PYTHON or create .venv with numpy to test against NumPy");
+    if common::numpy_python().is_none() {
         return;
     }
-    let dir = tempfile::tempdir().unwrap();
+    // On a disk, where the flush is observed: the file's pages are dirty before each
+    // `flush` and clean after it (`tests/common/pages.rs`), then NumPy reads the file.
+    let Some(dir) = common::disk_tempdir() else { return };
     for fortran in [false, true] {
         let path = dir.path().join(format!("live_{fortran}.npy"));
         let shape = if fortran { (3, 4).f() } else { (3, 4).into_shape_with_order() };
         // SAFETY: no other process writes the file; NumPy only reads it.
         let mut map = unsafe { Array2::<f64>::create_npy(&path, shape) }.unwrap();
-        map.indexed_iter_mut()
-            .for_each(|((i, j), x)| *x = f64::from(u8::try_from(10 * i + j).unwrap()));
-        map.flush().unwrap();
+        let flush = |map: &mut MmapArrayMut<f64, Ix2>| map.flush().unwrap();
+        let fill = |map: &mut MmapArrayMut<f64, Ix2>| {
+            map.indexed_iter_mut()
+                .for_each(|((i, j), x)| *x = f64::from(u8::try_from(10 * i + j).unwrap()));
+        };
+        if !pages::assert_flush_writes_back(&path, "flush", &mut map, fill, flush) {
+            return;
+        }
         let expected = map.to_owned();
         numpy_sees(&path, &expected).unwrap();
         // Change it again under the same live map: NumPy sees the change after flush.
-        map[[2, 3]] = -1.5;
-        map.column_mut(0).fill(7.0);
-        map.flush().unwrap();
+        let change = |map: &mut MmapArrayMut<f64, Ix2>| {
+            map[[2, 3]] = -1.5;
+            map.column_mut(0).fill(7.0);
+        };
+        pages::assert_flush_writes_back(&path, "flush", &mut map, change, flush);
         let expected = map.to_owned();
         numpy_sees(&path, &expected).unwrap();
         drop(map);
@@ -549,8 +549,8 @@ fn numpy_reads_a_live_map_after_flush() {
         expected.save_npy(&path).unwrap();
         // SAFETY: as above.
         let mut map = unsafe { Array2::<f64>::map_npy_mut(&path) }.unwrap();
-        map.row_mut(1).fill(0.25);
-        map.flush().unwrap();
+        let row = |map: &mut MmapArrayMut<f64, Ix2>| map.row_mut(1).fill(0.25);
+        pages::assert_flush_writes_back(&path, "flush", &mut map, row, flush);
         let expected = map.to_owned();
         numpy_sees(&path, &expected).unwrap();
     }
@@ -1386,8 +1386,23 @@ fn fuzz_headers_through_the_public_api() {
     let seed: u64 = std::env::var("NPY_FUZZ_SEED").map_or(0x5EED_CAFE, |v| v.parse().unwrap());
     let shm = Path::new("/dev/shm");
     let dir = if shm.is_dir() { tempfile::tempdir_in(shm) } else { tempfile::tempdir() }.unwrap();
-    let seeds = fuzz_seeds(dir.path());
-    let path = dir.path().join("fuzz.npy");
+    fuzz(dir.path(), iters, seed);
+}
+
+/// The same loop, short and bounded, in every run of the suite: the first 5,000 inputs of
+/// the long run's default seed (under a second on this machine's debug build).
+#[test]
+#[cfg_attr(miri, ignore = "miri cannot map files")]
+fn fuzz_headers_briefly() {
+    let dir = tempfile::tempdir().unwrap();
+    fuzz(dir.path(), 5_000, 0x5EED_CAFE);
+}
+
+/// `iters` mutations of real headers, seeded by `seed`, with the files in `dir`; see
+/// [`fuzz_headers_through_the_public_api`].
+fn fuzz(dir: &Path, iters: u64, seed: u64) {
+    let seeds = fuzz_seeds(dir);
+    let path = dir.join("fuzz.npy");
     let mut rng = Rng(seed | 1);
     let mut outcomes: BTreeMap<String, u64> = BTreeMap::new();
     let (mut read_ok, mut mapped) = (0u64, 0u64);
@@ -1418,6 +1433,9 @@ fn fuzz_headers_through_the_public_api() {
             }
             raw_npy(major, &text, data)
         };
+        // A new file each time: truncating one that holds unwritten data makes ext4 write it
+        // back first (its `auto_da_alloc` heuristic), which costs milliseconds per input.
+        let _ = std::fs::remove_file(&path);
         std::fs::write(&path, &input).unwrap();
         let result = std::panic::catch_unwind(|| {
             let header = npy::inspect(&path);
@@ -1427,7 +1445,7 @@ fn fuzz_headers_through_the_public_api() {
             (header, read, map.map(|m| m.len()))
         });
         let Ok((header, read, map)) = result else {
-            let crash = dir.path().join(format!("crash-{i}.npy"));
+            let crash = dir.join(format!("crash-{i}.npy"));
             std::fs::write(&crash, &input).unwrap();
             panic!("panic on input {i} (seed {seed}): {:?}", input.escape_ascii().to_string());
         };

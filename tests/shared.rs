@@ -2,6 +2,11 @@
 //! processes, visibility without flush, durability after `SIGKILL`, advisory locks, and
 //! anonymous maps inherited across `fork`.
 //!
+//! Counting children start together at a line in a shared control map and go on until each
+//! has seen another's increment land between two of its own: they are shown to overlap, so
+//! a non-atomic read-modify-write would lose updates. Whether a killed child's writes were
+//! flushed is observed in the page cache's dirty flags (`tests/common/pages.rs`).
+//!
 //! The other processes are this test binary itself: a test spawns
 //! `current_exe() child_entry --exact --ignored` with `NDMMAP_SHARED_CHILD` naming the
 //! child's task. Children report on stdout in lines containing `@@ndmmap <tag> <value>`
@@ -18,6 +23,10 @@ use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed, Release};
 
 use ndmmap::Error;
 use ndmmap::prelude::*;
+
+mod common;
+
+use common::pages;
 
 const CHILD_ENV: &str = "NDMMAP_SHARED_CHILD";
 const MARK: &str = "@@ndmmap ";
@@ -60,37 +69,63 @@ fn env_usize(name: &str) -> usize {
     env::var(name).expect(name).parse().expect(name)
 }
 
-/// Adds 1 to every cell `NDMMAP_ROUNDS` times, after the parent says "go".
+/// The start line of the counting children: cell 0 of the file at `NDMMAP_CONTROL`, which
+/// each child increments on arrival and then waits until all `PROCS` have arrived, so
+/// that they count at the same time rather than one after another.
+fn start_line() -> MmapArrayMut<u64, Ix1> {
+    let path = PathBuf::from(env::var("NDMMAP_CONTROL").expect("NDMMAP_CONTROL"));
+    // SAFETY: every process that maps this file touches it only through atomic views.
+    let mut control = unsafe { Array1::<u64>::map_file_mut(&path) }.expect("map the control");
+    let arrived = control.atomic_view().expect("atomic view");
+    arrived[0].fetch_add(1, AcqRel);
+    let mut spins = 0u64;
+    while arrived[0].load(Acquire) < PROCS as u64 {
+        spins += 1;
+        assert!(spins < 1 << 24, "the other children never arrived at the start line");
+        std::thread::yield_now();
+    }
+    control
+}
+
+/// Adds 1 to every cell of `cells` (through `add`, which returns the old value) for at
+/// least `ROUNDS` rounds, and on until it has seen another process's increment land
+/// between two of its own (the old value is not its own last result), which proves that
+/// the processes overlapped; reports "done <rounds> <overlaps>".
+fn count<T: Copy + PartialEq>(cells: usize, add: impl Fn(usize) -> T, next: impl Fn(T) -> T) {
+    let _control = start_line();
+    let mut last: Vec<Option<T>> = vec![None; cells];
+    let (mut rounds, mut overlaps) = (0, 0u64);
+    while rounds < ROUNDS || (overlaps == 0 && rounds < 100 * ROUNDS) {
+        for (i, last) in last.iter_mut().enumerate() {
+            let old = add(i);
+            overlaps += u64::from(last.is_some_and(|mine| old != next(mine)));
+            *last = Some(old);
+        }
+        rounds += 1;
+    }
+    say("done", format!("{rounds} {overlaps}"));
+}
+
+/// Counts on every `u64` cell of the file, after the parent says "go".
 fn count_u64(path: &Path) {
-    let rounds = env_usize("NDMMAP_ROUNDS");
     // SAFETY: every process that maps this file touches it only through atomic views.
     let mut counts = unsafe { Array1::<u64>::map_file_mut(path) }.expect("map");
     let atomic = counts.atomic_view().expect("atomic view");
     say("ready", 0);
     assert_eq!(hear(), "go");
-    for _ in 0..rounds {
-        for cell in &atomic {
-            cell.fetch_add(1, Relaxed);
-        }
-    }
-    say("done", rounds);
+    count(atomic.len(), |i| atomic[i].fetch_add(1, Relaxed), |x| x + 1);
 }
 
 /// As `count_u64`, on a 2-D array of adjacent bytes.
 fn count_u8(path: &Path) {
-    let rounds = env_usize("NDMMAP_ROUNDS");
     let options = MapOptions::new().shape((3, 5).f());
     // SAFETY: every process that maps this file touches it only through atomic views.
     let mut counts = unsafe { Array2::<u8>::map_file_mut_with(path, &options) }.expect("map");
     let atomic = counts.atomic_view().expect("atomic view");
+    let cells: Vec<&std::sync::atomic::AtomicU8> = atomic.iter().collect();
     say("ready", 0);
     assert_eq!(hear(), "go");
-    for _ in 0..rounds {
-        for cell in &atomic {
-            cell.fetch_add(1, Relaxed);
-        }
-    }
-    say("done", rounds);
+    count(cells.len(), |i| cells[i].fetch_add(1, Relaxed), |x: u8| x.wrapping_add(1));
 }
 
 /// Tries to claim every slot with `compare_exchange(0, id)`, starting at its own place,
@@ -283,9 +318,14 @@ fn temp_file(name: &str) -> (tempfile::TempDir, PathBuf) {
 const PROCS: usize = 4;
 const ROUNDS: usize = 20_000;
 
-/// Runs `PROCS` counting children on `path`, releasing them together.
-fn run_counters(task: &str, path: &Path) {
-    let env = [("NDMMAP_ROUNDS", ROUNDS.to_string())];
+/// Runs `PROCS` counting children on `path`, which start together at a line in a control
+/// file beside it; checks that each saw another's increment between two of its own (they
+/// overlapped: a non-atomic read-modify-write would have lost updates) and returns the
+/// rounds they made in all, which every cell must hold.
+fn run_counters(task: &str, path: &Path) -> usize {
+    let control = path.with_extension("control");
+    std::fs::write(&control, [0u8; 8]).expect("write the control file");
+    let env = [("NDMMAP_CONTROL", control.display().to_string())];
     let mut procs: Vec<Proc> = (0..PROCS).map(|_| Proc::spawn(task, path, &env)).collect();
     for p in &mut procs {
         p.expect("ready");
@@ -293,18 +333,29 @@ fn run_counters(task: &str, path: &Path) {
     for p in &mut procs {
         p.tell("go");
     }
-    for mut p in procs {
-        assert_eq!(p.expect("done"), ROUNDS.to_string());
+    let mut total = 0;
+    for (i, mut p) in procs.into_iter().enumerate() {
+        let report = p.expect("done");
+        let (rounds, overlaps) = report.split_once(' ').expect("rounds and overlaps");
+        let (rounds, overlaps): (usize, u64) = (rounds.parse().unwrap(), overlaps.parse().unwrap());
+        assert!(rounds >= ROUNDS, "child {i} made {rounds} rounds");
+        assert!(
+            overlaps > 0,
+            "child {i} never saw another child's increment between two of its own in \
+             {rounds} rounds: the children did not overlap, so lost updates could not show"
+        );
+        total += rounds;
         p.finish();
     }
+    total
 }
 
-fn check_u64_totals(path: &Path, cells: usize) {
+fn check_u64_totals(path: &Path, cells: usize, expected: usize) {
     // SAFETY: the children have exited; nothing else maps this file.
     let counts = unsafe { Array1::<u64>::map_file(path) }.expect("map");
     assert_eq!(counts.len(), cells);
-    let expected = (PROCS * ROUNDS) as u64;
-    assert!(counts.iter().all(|&c| c == expected), "{counts:?} != {expected} everywhere");
+    let expected = expected as u64;
+    assert!(counts.iter().all(|&c| c == expected), "{} != {expected} everywhere", counts.view());
 }
 
 #[test]
@@ -313,8 +364,8 @@ fn fetch_add_from_many_processes_loses_nothing() {
     let (_dir, path) = temp_file("counts.bin");
     // SAFETY: the file is fresh; the children touch it only through atomic views.
     drop(unsafe { Array1::<u64>::create_file(&path, 8) }.expect("create"));
-    run_counters("count_u64", &path);
-    check_u64_totals(&path, 8);
+    let total = run_counters("count_u64", &path);
+    check_u64_totals(&path, 8, total);
 }
 
 #[test]
@@ -322,27 +373,24 @@ fn fetch_add_from_many_processes_loses_nothing() {
 fn byte_counters_from_many_processes_do_not_disturb_their_neighbours() {
     let (_dir, path) = temp_file("bytes.bin");
     std::fs::write(&path, [0u8; 15]).expect("write");
-    run_counters("count_u8", &path);
+    let total = run_counters("count_u8", &path);
     let bytes = std::fs::read(&path).expect("read");
     #[allow(clippy::cast_possible_truncation, reason = "u8 counters wrap by design")]
-    let expected = (PROCS * ROUNDS) as u8;
+    let expected = total as u8;
     assert_eq!(bytes, [expected; 15]);
 }
 
+/// The same counters on a tmpfs (mounted for the test, else `/dev/shm`), where shared
+/// memory between processes usually lives.
 #[test]
 #[cfg_attr(miri, ignore = "miri cannot map files or spawn processes")]
-fn counters_on_tmpfs_dev_shm() {
-    let shm = Path::new("/dev/shm");
-    if !shm.is_dir() {
-        eprintln!("skipped: no /dev/shm on this system");
-        return;
-    }
-    let dir = tempfile::tempdir_in(shm).expect("create a folder in /dev/shm");
-    let path = dir.path().join("hist");
+fn counters_on_tmpfs() {
+    let Some(tmpfs) = common::Tmpfs::new(16) else { return };
+    let path = tmpfs.path().join("hist");
     // SAFETY: the file is fresh; the children touch it only through atomic views.
     drop(unsafe { Array1::<u64>::create_file(&path, 16) }.expect("create"));
-    run_counters("count_u64", &path);
-    check_u64_totals(&path, 16);
+    let total = run_counters("count_u64", &path);
+    check_u64_totals(&path, 16, total);
 }
 
 #[test]
@@ -397,27 +445,49 @@ fn writes_are_visible_to_another_process_without_flush() {
     child.finish();
 }
 
+/// A child writes every cell (and flushes, or not) and is killed with `SIGKILL`; its
+/// writes are in the file. Whether they were written back when it died is observed, not
+/// assumed: the file's pages in the page cache are clean after the child's flush, and
+/// dirty without it (`tests/common/pages.rs`), so the unflushed writes survive in the page
+/// cache alone. The kernel may write pages back on its own before they are observed; an
+/// unflushed run that finds them clean is repeated.
 fn killed_child_leaves_its_writes(flush: bool) {
     const CELLS: usize = 50_000;
-    let (_dir, path) = temp_file("killed.bin");
-    // SAFETY: the file is fresh; only the child maps it until the child is dead.
-    drop(unsafe { Array1::<u32>::create_file(&path, CELLS) }.expect("create"));
-    let flag = if flush { "1" } else { "0" };
-    let mut child = Proc::spawn("write_then_hang", &path, &[("NDMMAP_FLUSH", flag.into())]);
-    assert_eq!(child.expect("written"), CELLS.to_string());
-    let status = child.kill();
-    assert!(!status.success());
-    #[cfg(unix)]
-    {
-        use std::os::unix::process::ExitStatusExt;
-        assert_eq!(status.signal(), Some(9), "the child must die by SIGKILL, not exit");
-    }
-    let expected: Vec<u32> = (0..u32::try_from(CELLS).expect("small")).map(|i| i * 3 + 1).collect();
-    // SAFETY: the child is dead; nothing else maps this file.
-    let fresh = unsafe { Array1::<u32>::map_file(&path) }.expect("map");
-    assert_eq!(fresh.to_vec(), expected);
-    let bytes = std::fs::read(&path).expect("read");
-    assert_eq!(bytemuck::cast_slice::<u8, u32>(&bytes), expected);
+    let Some(dir) = common::disk_tempdir() else { return };
+    let path = dir.path().join("killed.bin");
+    let what = if flush { "a flushed child" } else { "an unflushed child" };
+    pages::retry(what, || {
+        let _ = std::fs::remove_file(&path);
+        // SAFETY: the file is fresh; only the child maps it until the child is dead.
+        let created = unsafe { Array1::<u32>::create_file(&path, CELLS) }.expect("create");
+        created.close().expect("close: the new file is on disk, clean");
+        let flag = if flush { "1" } else { "0" };
+        let mut child = Proc::spawn("write_then_hang", &path, &[("NDMMAP_FLUSH", flag.into())]);
+        assert_eq!(child.expect("written"), CELLS.to_string());
+        let dirty = pages::file_dirty_pages(&path);
+        let status = child.kill();
+        #[cfg(unix)]
+        {
+            use std::os::unix::process::ExitStatusExt;
+            assert_eq!(status.signal(), Some(9), "the child must die by SIGKILL, not exit");
+        }
+        #[cfg(not(unix))]
+        assert!(!status.success());
+        let expected: Vec<u32> =
+            (0..u32::try_from(CELLS).expect("small")).map(|i| i * 3 + 1).collect();
+        // SAFETY: the child is dead; nothing else maps this file.
+        let fresh = unsafe { Array1::<u32>::map_file(&path) }.expect("map");
+        assert_eq!(fresh.to_vec(), expected);
+        let bytes = std::fs::read(&path).expect("read");
+        assert_eq!(bytemuck::cast_slice::<u8, u32>(&bytes), expected);
+        let Some(dirty) = dirty else { return Ok(()) };
+        if flush {
+            assert_eq!(dirty, 0, "{dirty} pages were still dirty after the child's flush");
+        } else if dirty == 0 {
+            return Err("the kernel wrote the child's pages back before it was killed".into());
+        }
+        Ok(())
+    });
 }
 
 #[test]
@@ -654,27 +724,46 @@ mod anonymous {
     }
 
     /// An anonymous map inherited across `fork`: the children (real processes) count on the
-    /// parent's atomic view. Between `fork` and `_exit` a child of this multi-threaded test
-    /// binary only performs atomic operations, which are async-signal-safe: no allocation,
-    /// no locks, no panics.
+    /// parent's atomic view, starting together at a line in a second anonymous map and
+    /// going on until each has seen another's increment land between two of its own (they
+    /// overlapped), which each records there with its number of rounds. Between `fork` and
+    /// `_exit` a child of this multi-threaded test binary only performs atomic operations
+    /// and arithmetic on its stack, which are async-signal-safe: no allocation, no locks, no
+    /// panics.
     #[test]
     #[cfg(unix)]
     #[cfg_attr(miri, ignore = "miri cannot fork")]
     fn anonymous_maps_are_shared_across_fork() {
-        let mut counts = MmapArrayMut::<u64, Ix1>::anonymous(8).expect("anonymous");
+        const CELLS: usize = 8;
+        let mut counts = MmapArrayMut::<u64, Ix1>::anonymous(CELLS).expect("anonymous");
         let atomic = counts.atomic_view().expect("atomic view");
+        // Cell 0: arrivals at the start line; then each child's rounds and overlaps.
+        let mut control = MmapArrayMut::<u64, Ix1>::anonymous(1 + 2 * PROCS).expect("anonymous");
+        let shared = control.atomic_view().expect("atomic view");
         let mut pids = Vec::with_capacity(PROCS);
-        for _ in 0..PROCS {
-            // SAFETY: the child runs only the loop below (atomic adds on memory mapped before
-            // the fork) and `_exit`, all async-signal-safe; it never returns into the harness.
+        for child in 0..PROCS {
+            // SAFETY: the child runs only the loops below (atomic operations on memory mapped
+            // before the fork, and arithmetic on its stack) and `_exit`, all
+            // async-signal-safe; it never returns into the harness.
             let pid = unsafe { libc::fork() };
             assert!(pid >= 0, "fork failed");
             if pid == 0 {
-                for _ in 0..ROUNDS {
-                    for cell in &atomic {
-                        cell.fetch_add(1, Relaxed);
-                    }
+                shared[0].fetch_add(1, AcqRel);
+                while shared[0].load(Acquire) < PROCS as u64 {
+                    std::hint::spin_loop();
                 }
+                let mut last = [u64::MAX; CELLS];
+                let (mut rounds, mut overlaps) = (0, 0);
+                while rounds < ROUNDS || (overlaps == 0 && rounds < 100 * ROUNDS) {
+                    for (cell, last) in atomic.iter().zip(&mut last) {
+                        let old = cell.fetch_add(1, Relaxed);
+                        overlaps += u64::from(*last != u64::MAX && old != *last + 1);
+                        *last = old;
+                    }
+                    rounds += 1;
+                }
+                shared[1 + 2 * child].store(rounds as u64, Relaxed);
+                shared[2 + 2 * child].store(overlaps, Relaxed);
                 // SAFETY: `_exit` ends the child at once, running no destructors or handlers.
                 unsafe { libc::_exit(0) };
             }
@@ -687,7 +776,13 @@ mod anonymous {
             assert_eq!(waited, pid);
             assert!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0, "status {status}");
         }
-        let expected = (PROCS * ROUNDS) as u64;
-        assert!(atomic.iter().all(|c| c.load(Relaxed) == expected), "{atomic:?}");
+        let mut expected = 0;
+        for child in 0..PROCS {
+            let (rounds, overlaps) =
+                (shared[1 + 2 * child].load(Relaxed), shared[2 + 2 * child].load(Relaxed));
+            assert!(overlaps > 0, "child {child} never overlapped another in {rounds} rounds");
+            expected += rounds;
+        }
+        assert!(atomic.iter().all(|c| c.load(Relaxed) == expected), "{atomic:?} != {expected}");
     }
 }

@@ -282,23 +282,6 @@ pub enum Error {
         actual: Vec<usize>,
     },
 
-    /// The operands of a `chunked::Zip` are laid out differently in memory (e.g. one in C
-    /// order, one in Fortran order). No longer raised: the engine walks such operands
-    /// together (see the `chunked` module's "Mixed layouts"); kept so that matches on it
-    /// still compile.
-    #[error(
-        "operand {operand} is outermost in memory along axis {actual} but the first operand \
-         along axis {expected}"
-    )]
-    LayoutMismatch {
-        /// The index of the offending operand (0 is the first).
-        operand: usize,
-        /// The first operand's outermost memory axis.
-        expected: usize,
-        /// The offending operand's outermost memory axis.
-        actual: usize,
-    },
-
     /// A `.npy` file's header is invalid or unsupported. The message says what is wrong
     /// (the `detail`'s own message), so the detail is not repeated as a `source()`.
     #[error("{}: invalid .npy header: {detail}", path.display())]

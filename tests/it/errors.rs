@@ -1,13 +1,17 @@
 //! One test per `Error` variant that a file operation can raise: the variant and the
-//! numbers in it are asserted, and the file is checked to be unchanged afterwards.
+//! numbers in it are asserted, and the file is checked to be unchanged afterwards. The
+//! last test reads the variants from the enum's source and finds, for each, a test under
+//! `tests/` that asserts it.
 
 use std::fs::OpenOptions;
 use std::os::unix::fs::PermissionsExt;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 
 use ndmmap::Error;
 use ndmmap::prelude::*;
 
+use crate::common;
 use crate::{read_bytes, temp_file, write_elems};
 
 /// A file of ten f64 (80 bytes) in a fresh folder.
@@ -74,14 +78,77 @@ fn not_found() {
     assert!(names(dir.path()).is_empty(), "nothing was created: {:?}", names(dir.path()));
 }
 
+/// Set, to the folder to work in, in the child process that runs
+/// [`permission_denied_child`] as `nobody`.
+const NOBODY_CHILD: &str = "NDMMAP_TEST_NOBODY_CHILD";
+/// The user and group the child runs as.
+const NOBODY: u32 = 65534;
+
+/// A read-only file refuses a read-write map, and an unreadable one any map, with
+/// `Error::PermissionDenied`. Root bypasses permission bits, so as root (as CI runs) the
+/// checks run in a child process, this test binary again, that has dropped to `nobody`.
 #[test]
 #[cfg_attr(miri, ignore = "miri cannot map files")]
 fn permission_denied() {
-    let (_dir, path, bytes) = eighty_bytes();
+    // SAFETY: `geteuid` only returns a number.
+    if unsafe { libc::geteuid() } != 0 {
+        let (dir, _) = temp_file("unused");
+        permission_denied_checks(dir.path());
+        return;
+    }
+    // A folder `nobody` may enter and write in, in /tmp (which anyone may traverse).
+    let base =
+        if Path::new("/tmp").is_dir() { PathBuf::from("/tmp") } else { std::env::temp_dir() };
+    let dir = tempfile::tempdir_in(base).unwrap();
+    std::os::unix::fs::chown(dir.path(), Some(NOBODY), Some(NOBODY)).unwrap();
+    let args = ["--exact", "errors::permission_denied_child", "--ignored", "--nocapture"];
+    let run = |exe: &Path| {
+        std::process::Command::new(exe)
+            .args(args)
+            .env(NOBODY_CHILD, dir.path())
+            .uid(NOBODY)
+            .gid(NOBODY)
+            .output()
+    };
+    let exe = std::env::current_exe().unwrap();
+    let output = match run(&exe) {
+        // The build folder may be closed to `nobody` (under a private home): run a copy.
+        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+            let copy = dir.path().join("it-as-nobody");
+            std::fs::copy(&exe, &copy).unwrap();
+            std::fs::set_permissions(&copy, std::fs::Permissions::from_mode(0o755)).unwrap();
+            run(&copy)
+        }
+        other => other,
+    }
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "child failed:\n{stdout}\n{stderr}");
+    assert!(stdout.contains("1 passed"), "the child test did not run:\n{stdout}\n{stderr}");
+    assert!(stderr.contains("permission_denied_child checked as uid 65534"), "{stderr}");
+}
+
+/// The child half of [`permission_denied`]; does nothing elsewhere.
+#[test]
+#[ignore = "helper: run as nobody in a child process by errors::permission_denied"]
+fn permission_denied_child() {
+    let Some(dir) = std::env::var_os(NOBODY_CHILD) else { return };
+    permission_denied_checks(Path::new(&dir));
+    // SAFETY: `geteuid` only returns a number.
+    eprintln!("permission_denied_child checked as uid {}", unsafe { libc::geteuid() });
+}
+
+/// The checks of [`permission_denied`], in a folder of this process's user.
+fn permission_denied_checks(dir: &Path) {
+    let path = dir.join("a.bin");
+    let data: Vec<f64> = (0..10).map(f64::from).collect();
+    write_elems(&path, &data);
+    let bytes = read_bytes(&path);
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o444)).unwrap();
-    // Root (and CAP_DAC_OVERRIDE) bypasses permission bits: then there is nothing to test.
     if OpenOptions::new().write(true).open(&path).is_ok() {
-        eprintln!("skipped permission_denied: this process may write read-only files (root?)");
+        // Not root, yet allowed to write a read-only file (CAP_DAC_OVERRIDE).
+        common::skip("this process may write read-only files: permission bits are not checked");
         return;
     }
     // SAFETY: no other process touches files in this fresh temporary folder.
@@ -562,13 +629,9 @@ fn view_not_in_map_for_copy_on_write_guards() {
 #[test]
 #[cfg_attr(miri, ignore = "miri cannot map files")]
 fn no_space_is_reported_at_create_and_extend_time() {
-    const TOO_BIG: usize = 1 << 42; // 4 TiB: more than any /dev/shm here
-    let shm = Path::new("/dev/shm");
-    if !shm.is_dir() {
-        eprintln!("skipped: no /dev/shm");
-        return;
-    }
-    let dir = tempfile::tempdir_in(shm).unwrap();
+    const TOO_BIG: usize = 1 << 42; // 4 TiB: more than any tmpfs here
+    // A tmpfs of 16 MiB mounted for the test (as root), else `/dev/shm`.
+    let Some(dir) = common::Tmpfs::new(16) else { return };
     let path = dir.path().join("huge.bin");
     // SAFETY: no other process touches files in this fresh temporary folder.
     let err = unsafe { Array1::<u8>::create_file(&path, TOO_BIG) }.unwrap_err();
@@ -587,4 +650,208 @@ fn no_space_is_reported_at_create_and_extend_time() {
     assert!(matches!(err, Error::NoSpace { bytes, .. } if bytes == TOO_BIG as u64), "{err:?}");
     assert_eq!(std::fs::read(&small).unwrap(), [7u8; 16]);
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1, "no stray files");
+}
+
+/// `ndarray` rejects a shape for a reason no other variant covers (here: strides of
+/// another rank than the shape, for a dynamic-rank array): `Error::Shape` with ndarray's
+/// error as its source, with the path when a file is involved, and nothing changed.
+#[test]
+#[cfg_attr(miri, ignore = "miri cannot map files")]
+fn shape() {
+    let bytes = [0u8; 24];
+    let mismatched = IxDyn(&[2, 3]).strides(IxDyn(&[1]));
+    let err = ArrayViewD::<u8>::view_bytes(&bytes, mismatched.clone()).unwrap_err();
+    assert!(
+        matches!(&err, Error::Shape { path: None, source }
+            if source.kind() == ndarray::ErrorKind::IncompatibleLayout),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("invalid shape or strides"), "{err}");
+    assert!(std::error::Error::source(&err).is_some(), "ndarray's error is the source");
+    let mut data = [0u8; 24];
+    let err = ArrayViewMutD::<u8>::view_bytes_mut(&mut data, mismatched.clone()).unwrap_err();
+    assert!(matches!(err, Error::Shape { path: None, .. }), "{err:?}");
+
+    let (_dir, path, bytes) = eighty_bytes();
+    let options = MapOptions::new().shape(mismatched);
+    // SAFETY: no other process touches files in this fresh temporary folder.
+    let read = unsafe { ArrayD::<u8>::map_file_with(&path, &options) }.unwrap_err();
+    // SAFETY: as above.
+    let write = unsafe { ArrayD::<u8>::map_file_mut_with(&path, &options) }.unwrap_err();
+    // SAFETY: as above.
+    let copy = unsafe { ArrayD::<u8>::map_file_copy_with(&path, &options) }.unwrap_err();
+    for err in [read, write, copy] {
+        assert!(
+            matches!(&err, Error::Shape { path: Some(p), source }
+                if p == &path && source.kind() == ndarray::ErrorKind::IncompatibleLayout),
+            "{err:?}"
+        );
+    }
+    assert_unchanged(&path, &bytes);
+}
+
+/// Opening fails for a reason without a variant of its own: `Error::Io` with the action
+/// "open" and the operating system's error, here a loop of symbolic links (`ELOOP`) and a
+/// read-write map of the running test binary (`ETXTBSY`).
+#[test]
+#[cfg_attr(miri, ignore = "miri cannot map files")]
+fn io_when_opening() {
+    let (dir, a) = temp_file("a.bin");
+    let b = dir.path().join("b.bin");
+    std::os::unix::fs::symlink(&b, &a).unwrap();
+    std::os::unix::fs::symlink(&a, &b).unwrap();
+    let looped = |err: &Error| {
+        matches!(err, Error::Io { path, action: "open", source }
+            if path == &a && source.raw_os_error() == Some(libc::ELOOP))
+    };
+    for err in map_all_modes::<Ix1>(&a, &MapOptions::new()) {
+        assert!(looped(&err), "{err:?}");
+    }
+    assert!(npy_io_open(&a), "read_npy and map_npy on a loop of links");
+
+    let exe = std::env::current_exe().unwrap();
+    // SAFETY: the map fails; were it made, it would not be written.
+    let err = unsafe { Array1::<u8>::map_file_mut(&exe) }.unwrap_err();
+    assert!(
+        matches!(&err, Error::Io { path, action: "open", source }
+            if path == &exe && source.raw_os_error() == Some(libc::ETXTBSY)),
+        "{err:?}"
+    );
+}
+
+/// Whether the `.npy` entry points report a loop of links as `Error::Io` ("open").
+fn npy_io_open(path: &Path) -> bool {
+    let is_open = |e: &Error| matches!(e, Error::Io { action: "open", .. });
+    // SAFETY: the map fails.
+    let map = unsafe { Array1::<u8>::map_npy(path) }.map(|_| ());
+    let read = ndmmap::npy::read_npy::<u8, Ix1>(path).map(|_| ());
+    let inspect = ndmmap::npy::inspect(path).map(|_| ());
+    [map, read, inspect].iter().all(|r| r.as_ref().is_err_and(is_open))
+}
+
+/// Set in the child process that runs [`address_space_child`] under an address-space limit.
+const AS_CHILD: &str = "NDMMAP_TEST_AS_CHILD";
+
+/// Mapping or growing past the process's address-space limit (`RLIMIT_AS`, standing in
+/// for an exhausted address space): `Error::Io` with the action "map" or "remap" and
+/// `ENOMEM`, and the file as it was. The limit is per process, so the checks run in a
+/// child process.
+#[test]
+#[cfg_attr(miri, ignore = "miri cannot map files")]
+fn io_when_mapping_past_the_address_space() {
+    let exe = std::env::current_exe().unwrap();
+    let output = std::process::Command::new(exe)
+        .args(["--exact", "errors::address_space_child", "--ignored", "--nocapture"])
+        .env(AS_CHILD, "1")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "child failed:\n{stdout}\n{stderr}");
+    assert!(stdout.contains("1 passed"), "the child test did not run:\n{stdout}\n{stderr}");
+    assert!(stderr.contains("address_space_child checked"), "{stderr}");
+}
+
+/// The child half of [`io_when_mapping_past_the_address_space`]; does nothing elsewhere.
+#[test]
+#[ignore = "helper: run in a child process by errors::io_when_mapping_past_the_address_space"]
+fn address_space_child() {
+    const BIG: u64 = 256 << 20;
+    if std::env::var_os(AS_CHILD).is_none() {
+        return;
+    }
+    let (dir, path) = temp_file("sparse.bin");
+    std::fs::File::create(&path).unwrap().set_len(BIG).unwrap();
+    let small = dir.path().join("small.bin");
+    // SAFETY: no other process touches files in this fresh temporary folder.
+    let mut grown = unsafe { Array1::<u8>::create_file(&small, 4096) }.unwrap();
+    grown.fill(7);
+
+    // The address space in use now, plus 32 MiB: the 256 MiB map cannot fit.
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let line = status.lines().find(|l| l.starts_with("VmSize:")).unwrap();
+    let kib: u64 = line[7..].trim().trim_end_matches("kB").trim().parse().unwrap();
+    let limit = libc::rlimit { rlim_cur: (kib + (32 << 10)) << 10, rlim_max: libc::RLIM_INFINITY };
+    // SAFETY: `limit` is a valid `rlimit` that outlives the call.
+    assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_AS, &raw const limit) }, 0);
+
+    let enomem = |err: &Error, p: &Path, what: &str| {
+        matches!(err, Error::Io { path, action, source }
+            if path == p && *action == what && source.raw_os_error() == Some(libc::ENOMEM))
+    };
+    for err in map_all_modes::<Ix1>(&path, &MapOptions::new().shape((BIG / 8) as usize)) {
+        assert!(enomem(&err, &path, "map"), "{err:?}");
+    }
+    // Growing by 64 MiB: the file grows, the map cannot follow.
+    let err = grown.resize_outer(64 << 20).unwrap_err();
+    assert!(enomem(&err, &small, "remap"), "{err:?}");
+    assert_eq!(grown.len(), 4096, "the array keeps its shape");
+    assert!(grown.iter().all(|&x| x == 7));
+    drop(grown);
+    assert_eq!(std::fs::read(&small).unwrap(), [7u8; 4096], "the file keeps its length");
+    eprintln!("address_space_child checked");
+}
+
+/// The `.rs` files under `dir`, recursively.
+fn rust_files(dir: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            files.extend(rust_files(&path));
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            files.push(path);
+        }
+    }
+    files.sort();
+    files
+}
+
+/// The variants of `ndmmap::Error`, read from its definition wherever it is under `src/`.
+fn error_variants() -> Vec<String> {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let text = rust_files(&src)
+        .iter()
+        .map(|p| std::fs::read_to_string(p).unwrap())
+        .find_map(|t| t.find("pub enum Error {").map(|at| t[at..].to_owned()))
+        .expect("`pub enum Error {` somewhere under src/");
+    let body = &text[..text.find("\n}").expect("the end of the enum")];
+    body.lines()
+        .filter(|l| l.starts_with("    ") && l[4..].starts_with(|c: char| c.is_ascii_uppercase()))
+        .map(|l| l[4..].chars().take_while(char::is_ascii_alphanumeric).collect())
+        .collect()
+}
+
+/// The README promises that every error variant has a test that asserts it. Outside the
+/// crate a `match` on the `#[non_exhaustive]` enum needs a wildcard arm, so the compiler
+/// cannot keep that promise; this test does: it reads the variants from the enum's source
+/// and finds, for each, a `matches!` in a test under `tests/` that names it. A new variant
+/// without such a test fails here.
+#[test]
+fn every_error_variant_has_an_asserting_test() {
+    let variants = error_variants();
+    assert!(variants.len() >= 25, "too few variants parsed: {variants:?}");
+    let test_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests");
+    let texts: Vec<(PathBuf, String)> = rust_files(&test_dir)
+        .into_iter()
+        .map(|p| (p.clone(), std::fs::read_to_string(p).unwrap()))
+        .collect();
+    let mut missing = Vec::new();
+    for variant in &variants {
+        let name = format!("Error::{variant}");
+        let asserted = texts.iter().find_map(|(path, text)| {
+            text.match_indices(&name).find_map(|(at, _)| {
+                let after = text[at + name.len()..].chars().next();
+                let whole_word = after.is_none_or(|c| !c.is_ascii_alphanumeric() && c != '_');
+                let statement = &text[text[..at].rfind(';').unwrap_or(0)..at];
+                (whole_word && statement.contains("matches!("))
+                    .then(|| format!("{}:{}", path.display(), text[..at].lines().count()))
+            })
+        });
+        match asserted {
+            Some(place) => eprintln!("{variant:24} asserted at {place}"),
+            None => missing.push(variant.clone()),
+        }
+    }
+    assert!(missing.is_empty(), "variants without a test that asserts them: {missing:?}");
 }

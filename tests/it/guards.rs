@@ -3,11 +3,10 @@
 // Exact float comparisons are intended: the values are written and read back bit for bit.
 #![allow(clippy::float_cmp)]
 
-use std::path::Path;
-
 use ndmmap::Error;
 use ndmmap::prelude::*;
 
+use crate::common::{self, pages, pages::DirtyModel};
 use crate::{read_bytes, temp_file, write_elems};
 
 fn assert_send_sync<T: Send + Sync>() {}
@@ -128,139 +127,118 @@ fn views_borrow_from_guards() {
     assert_eq!(crate::elems::<i32>(&read_bytes(&path)), [1, 0, 3, 4, 0, -6]);
 }
 
+/// `flush_view` of a strided column, a block of rows, a column walked backwards, one
+/// element, an empty view and the transposed array writes back exactly the pages that hold
+/// the view's elements: the kernel's dirty flags (`tests/common/pages.rs`) follow a model
+/// of which pages the test wrote and which it flushed. Reading the file back could not
+/// tell: `read` sees the page cache whether or not it was written back.
 #[test]
 #[cfg_attr(miri, ignore = "miri cannot map files")]
 fn flush_view_of_a_strided_column_and_a_slice() {
-    let (_dir, path) = temp_file("c.bin");
-    // SAFETY: no other process touches files in this fresh temporary folder.
-    let mut c = unsafe { Array2::<f64>::create_file(&path, (300, 40)) }.unwrap();
-    c.column_mut(7).fill(2.0);
-    c.flush_view(&c.column(7)).unwrap();
-    c.slice_mut(s![10..20, ..]).fill(3.0);
-    c.flush_view(&c.slice(s![10..20, ..])).unwrap();
-    // Negative strides, and an empty view.
-    c.slice_mut(s![..;-3, 39]).fill(4.0);
-    c.flush_view(&c.slice(s![..;-3, 39])).unwrap();
-    c.flush_view(&c.slice(s![5..5, ..])).unwrap();
-    // A view of a 0-d element and of the transposed array.
-    c.flush_view(&c.slice(s![0, 0])).unwrap();
-    c.flush_view(&c.t()).unwrap();
-
-    let mut expected = Array2::<f64>::zeros((300, 40));
+    let Some(dir) = common::disk_tempdir() else { return };
+    let path = dir.path().join("c.bin");
+    // Rows of two pages, so that a column holds elements in every other page only.
+    let cols = 2 * pages::page_size() / 8;
+    let mut expected = Array2::<f64>::zeros((64, cols));
+    expected.fill(1.0);
     expected.column_mut(7).fill(2.0);
     expected.slice_mut(s![10..20, ..]).fill(3.0);
-    expected.slice_mut(s![..;-3, 39]).fill(4.0);
-    assert_eq!(*c, expected);
-    drop(c);
+    expected.slice_mut(s![..;-3, cols - 1]).fill(4.0);
+    expected[[5, 0]] = 5.0;
+    let mut skipped = false;
+    pages::retry("flush_view", || {
+        let _ = std::fs::remove_file(&path);
+        // SAFETY: no other process touches files in this fresh temporary folder.
+        let mut c = unsafe { Array2::<f64>::create_file(&path, (64, cols)) }.unwrap();
+        let base = c.as_ptr() as usize;
+        let Some(mut model) = DirtyModel::new(base..base + c.len() * 8) else {
+            skipped = true;
+            return Ok(());
+        };
+        c.fill(1.0);
+        model.wrote_view(&c);
+        model.check("after fill")?;
+        c.column_mut(7).fill(2.0);
+        c.flush_view(&c.column(7)).unwrap();
+        model.flushed_view(&c.column(7));
+        model.check("after flush_view of column 7")?;
+        c.slice_mut(s![10..20, ..]).fill(3.0);
+        model.wrote_view(&c.slice(s![10..20, ..]));
+        c.flush_view(&c.slice(s![10..20, ..])).unwrap();
+        model.flushed_view(&c.slice(s![10..20, ..]));
+        model.check("after flush_view of rows 10..20")?;
+        // Negative strides: the last column, every third row from the end.
+        c.slice_mut(s![..;-3, cols - 1]).fill(4.0);
+        c.flush_view(&c.slice(s![..;-3, cols - 1])).unwrap();
+        model.flushed_view(&c.slice(s![..;-3, cols - 1]));
+        model.check("after flush_view of the last column backwards")?;
+        // An empty view flushes nothing; a 0-d view its element's page.
+        c.flush_view(&c.slice(s![5..5, ..])).unwrap();
+        model.check("after flush_view of an empty view")?;
+        c[[5, 0]] = 5.0;
+        c.flush_view(&c.slice(s![5, 0])).unwrap();
+        model.flushed_view(&c.slice(s![5, 0]));
+        model.check("after flush_view of one element")?;
+        // The transposed array holds every element.
+        c.flush_view(&c.t()).unwrap();
+        model.flushed_view(&c.t());
+        assert_eq!(model.expected_dirty(), 0);
+        model.check("after flush_view of the transposed array")?;
+        assert_eq!(*c, expected);
+        Ok(())
+    });
+    if skipped {
+        return;
+    }
     let on_disk: Vec<f64> = crate::elems(&read_bytes(&path));
     assert_eq!(on_disk, expected.into_raw_vec_and_offset().0);
 }
 
-/// Kibibytes of dirty pages in this process's mapping that contains `addr`, from
-/// `/proc/self/smaps`; `None` if that file cannot be read or no mapping contains `addr`.
-fn dirty_kib(addr: usize) -> Option<u64> {
-    let smaps = std::fs::read_to_string("/proc/self/smaps").ok()?;
-    let mut inside = false;
-    let mut found = false;
-    let mut dirty = 0;
-    for line in smaps.lines() {
-        let first = line.split_whitespace().next().unwrap_or_default();
-        if let Some(field) = first.strip_suffix(':') {
-            if inside && (field == "Shared_Dirty" || field == "Private_Dirty") {
-                dirty += line.split_whitespace().nth(1)?.parse::<u64>().ok()?;
-            }
-        } else if let Some((lo, hi)) = first.split_once('-') {
-            let lo = usize::from_str_radix(lo, 16).ok()?;
-            let hi = usize::from_str_radix(hi, 16).ok()?;
-            inside = (lo..hi).contains(&addr);
-            found |= inside;
-        }
-    }
-    found.then_some(dirty)
-}
-
-/// Whether `path` lies on a tmpfs, whose pages never become clean (there is no disk to
-/// write them to), so that flushing cannot be observed there.
-fn on_tmpfs(path: &Path) -> bool {
-    const TMPFS_MAGIC: i128 = 0x0102_1994;
-    rustix::fs::statfs(path).is_ok_and(|s| i128::from(s.f_type) == TMPFS_MAGIC)
-}
-
-/// `flush_view` writes exactly the pages that hold the view's elements: the kernel's own
-/// count of dirty pages in the map (`/proc/self/smaps`) drops by those pages and no others.
-///
-/// The kernel may also write pages back on its own at any moment (an ext4 journal commit
-/// writes the file's ordered data, which other processes' `fsync`s can trigger). That can
-/// only make the count lower than expected, never higher: such a run is repeated, up to
-/// five times; a count higher than expected (a page that should have been written was not)
-/// fails at once.
+/// `flush_view` writes exactly the pages that hold the view's elements, and `flush_range`
+/// those of its bytes: the kernel's dirty flags drop on those pages and no others.
 #[test]
 #[cfg_attr(miri, ignore = "miri cannot map files")]
 fn flush_view_writes_exactly_the_views_pages() {
-    let (dir, path) = temp_file("pages.bin");
-    if on_tmpfs(dir.path()) {
-        eprintln!("skipped: {} is on tmpfs, where pages are never clean", dir.path().display());
-        return;
-    }
-    for attempt in 1..=5 {
-        match flush_view_scenario(&path) {
-            Some(Ok(())) => return,
-            None => {
-                eprintln!("skipped: /proc/self/smaps is not readable here");
-                return;
-            }
-            Some(Err(step)) => {
-                eprintln!("attempt {attempt}: the kernel wrote pages back itself {step}");
-            }
-        }
-        std::fs::remove_file(&path).unwrap();
-    }
-    panic!("the kernel wrote pages back on its own in every attempt; the test could not run");
-}
-
-/// One run of [`flush_view_writes_exactly_the_views_pages`]: `None` without smaps,
-/// `Some(Err(step))` if the kernel cleaned pages by itself before `step`.
-fn flush_view_scenario(path: &Path) -> Option<Result<(), &'static str>> {
-    let page = rustix::param::page_size();
-    let kib = u64::try_from(page / 1024).unwrap();
-    // Compares the dirty count with `pages`: more is a failure of ndmmap, fewer is the
-    // kernel's own write-back.
-    let expect = |addr: usize, pages: u64, step: &'static str| -> Result<(), &'static str> {
-        let dirty = dirty_kib(addr).expect("smaps was readable a moment ago");
-        assert!(dirty <= pages * kib, "{step}: {dirty} KiB dirty, expected {} KiB", pages * kib);
-        if dirty < pages * kib { Err(step) } else { Ok(()) }
-    };
-    // 16 rows of two pages each.
-    // SAFETY: no other process touches files in this fresh temporary folder.
-    let mut c = unsafe { Array2::<u8>::create_file(path, (16, 2 * page)) }.unwrap();
-    let addr = c.as_ptr() as usize;
-    let clean = dirty_kib(addr)?;
-    assert_eq!(clean, 0);
-    let mut run = || -> Result<(), &'static str> {
+    let Some(dir) = common::disk_tempdir() else { return };
+    let path = dir.path().join("pages.bin");
+    let page = pages::page_size();
+    pages::retry("flush_view, page by page", || {
+        let _ = std::fs::remove_file(&path);
+        // 16 rows of two pages each.
+        // SAFETY: no other process touches files in this fresh temporary folder.
+        let mut c = unsafe { Array2::<u8>::create_file(&path, (16, 2 * page)) }.unwrap();
+        let base = c.as_ptr() as usize;
+        let Some(mut model) = DirtyModel::new(base..base + c.len()) else { return Ok(()) };
+        model.check("before writing")?;
         c.fill(1);
-        expect(addr, 32, "after fill")?;
+        model.wrote_view(&c);
+        model.check("after fill")?;
         // Column 0 is the first page of each row: 16 pages, a strided view.
         c.flush_view(&c.column(0)).unwrap();
-        expect(addr, 16, "after column 0 (its 16 first pages)")?;
+        model.flushed_view(&c.column(0));
+        assert_eq!(model.expected_dirty(), 16);
+        model.check("after column 0 (its 16 first pages)")?;
         // Rows 0 and 1: their second pages are still dirty.
         c.flush_view(&c.slice(s![0..2, ..])).unwrap();
-        expect(addr, 14, "after rows 0..2")?;
+        model.flushed_view(&c.slice(s![0..2, ..]));
+        model.check("after rows 0..2")?;
         // The last column backwards: the second page of each row.
         c.flush_view(&c.slice(s![8..;-1, -1])).unwrap();
-        expect(addr, 6, "after the last column of rows 8..16")?;
+        model.flushed_view(&c.slice(s![8..;-1, -1]));
+        assert_eq!(model.expected_dirty(), 6);
+        model.check("after the last column of rows 8..16")?;
         // One byte of row 5's second page, by range.
         let start = (5 * 2 + 1) * page + 100;
         c.flush_range(start..start + 1).unwrap();
-        expect(addr, 5, "after one byte of row 5")?;
+        model.flushed(base + start..base + start + 1);
+        model.check("after one byte of row 5")?;
         c.flush().unwrap();
-        expect(addr, 0, "after flush")
-    };
-    let outcome = run();
-    drop(c);
-    if outcome.is_ok() {
-        assert!(read_bytes(path).iter().all(|&b| b == 1));
-    }
-    Some(outcome)
+        model.flushed(base..base + c.len());
+        model.check("after flush")?;
+        drop(c);
+        assert!(read_bytes(&path).iter().all(|&b| b == 1));
+        Ok(())
+    });
 }
 
 #[test]
@@ -298,13 +276,24 @@ fn flush_range_bounds() {
 #[test]
 #[cfg_attr(miri, ignore = "miri cannot map files")]
 fn close_persists_and_async_flush_works() {
-    let (_dir, path) = temp_file("c.bin");
+    let Some(dir) = common::disk_tempdir() else { return };
+    let path = dir.path().join("c.bin");
     // SAFETY: no other process touches files in this fresh temporary folder.
     let mut c = unsafe { Array2::<i16>::create_file(&path, (3, 2)) }.unwrap();
     c.assign(&array![[1, 2], [3, 4], [5, 6]]);
     c.flush_async().unwrap();
-    c[[2, 1]] = -6;
-    c.close().unwrap();
+    // `close` flushes: the file's pages are clean afterwards.
+    let mut guard = Some(c);
+    let observed = pages::assert_flush_writes_back(
+        &path,
+        "close",
+        &mut guard,
+        |c| c.as_mut().expect("not closed yet")[[2, 1]] = -6,
+        |c| c.take().expect("not closed yet").close().unwrap(),
+    );
+    if !observed {
+        guard.take().expect("not closed").close().unwrap();
+    }
     assert_eq!(crate::elems::<i16>(&read_bytes(&path)), [1, 2, 3, 4, 5, -6]);
     // SAFETY: as above.
     let again = unsafe { Array2::<i16>::map_file_with(&path, &MapOptions::new().shape((3, 2))) };

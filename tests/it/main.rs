@@ -5,6 +5,9 @@
 //! (rust-lang/miri#2520).
 
 mod arithmetic;
+#[path = "../common/mod.rs"]
+mod common;
+mod compile_fail;
 mod errors;
 mod guards;
 mod habits;

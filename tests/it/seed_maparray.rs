@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 
 use ndmmap::prelude::*;
 
+use crate::common::{self, pages};
 use crate::{halves, read_bytes, temp_file, write_elems};
 
 /// maparray's `setUp`: `x = arange(10) / 2.0` written to `tmp.foo`.
@@ -51,13 +52,28 @@ fn testread() {
     assert_eq!(*y, x);
 }
 
+/// maparray's `setUp` in a folder on a disk, where a flush can be observed: its pages go
+/// from dirty to clean (`tests/common/pages.rs`).
+fn set_up_on_disk() -> Option<(tempfile::TempDir, PathBuf)> {
+    let dir = common::disk_tempdir()?;
+    let path = dir.path().join("tmp.foo");
+    write_elems(&path, &halves(10));
+    Some((dir, path))
+}
+
 #[test]
 #[cfg_attr(miri, ignore = "miri cannot map files")]
 fn testwrite() {
-    let (_dir, path, _x) = set_up();
+    let Some((_dir, path)) = set_up_on_disk() else { return };
     let mut y = maparray_write(&path);
-    y[1] = 37.0;
-    y.flush().unwrap();
+    // `y.flush()` writes the change to disk: the file's page is dirty before, clean after.
+    pages::assert_flush_writes_back(
+        &path,
+        "flush",
+        &mut y,
+        |y| y[1] = 37.0,
+        |y| y.flush().unwrap(),
+    );
     let z = maparray_read(&path);
     assert_eq!(*z, expected_after_write());
     // Both maps share the file's pages: the live writable map and the new one agree.
@@ -70,10 +86,14 @@ fn testwrite() {
     );
 }
 
+/// maparray flushed when the last reference went away. An ndmmap guard's drop does not
+/// flush (it could not report an error): the change is in the page cache at once, where
+/// every reader sees it and the kernel writes it back in its own time; `close` is the
+/// flush that reports, and it is observed to write the page back.
 #[test]
 #[cfg_attr(miri, ignore = "miri cannot map files")]
 fn testimplicitflush() {
-    let (_dir, path, _x) = set_up();
+    let Some((_dir, path)) = set_up_on_disk() else { return };
     let mut y = maparray_write(&path);
     y[1] = 37.0;
     drop(y); // "trigger implicit flush as refcounts go to 0"
@@ -83,6 +103,19 @@ fn testimplicitflush() {
         read_bytes(&path),
         bytemuck::cast_slice::<f64, u8>(expected_after_write().as_slice().unwrap())
     );
+    drop(z);
+    let mut y = Some(maparray_write(&path));
+    let observed = pages::assert_flush_writes_back(
+        &path,
+        "close",
+        &mut y,
+        |y| y.as_mut().expect("open")[2] = 38.0,
+        |y| y.take().expect("open").close().unwrap(),
+    );
+    if !observed {
+        return;
+    }
+    assert_eq!(maparray_read(&path)[2], 38.0);
 }
 
 /// "If we forgot to open the file in binary mode, some bytes would get mangled on some

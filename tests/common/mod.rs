@@ -1,0 +1,158 @@
+//! Helpers shared by the test binaries: the skip policy, the Python with NumPy, folders on
+//! a real disk and on tmpfs, and (in [`pages`]) what the kernel knows about a map's pages.
+//!
+//! # The skip policy
+//!
+//! A test that cannot run here (no NumPy, no tmpfs to mount, no way to see dirty pages)
+//! calls [`skip`]: outside CI it prints why and the test returns; under CI (`CI=true`) it
+//! fails, because a test that CI is meant to run and silently does not is a test that
+//! catches nothing. `.ci/run` sets `CI=true`.
+
+// Each test binary includes this module and uses a different part of it.
+#![allow(dead_code)]
+
+pub(crate) mod pages;
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+pub(crate) mod syscalls;
+
+use std::fmt::Display;
+use std::path::{Path, PathBuf};
+
+/// Whether the tests run under CI (`CI` is `true` or `1`), where nothing may be skipped.
+pub(crate) fn under_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v.eq_ignore_ascii_case("true") || v == "1")
+}
+
+/// The one place a test gives up: under CI this fails the test; elsewhere it prints
+/// `skipped: {reason}` and the caller returns.
+#[track_caller]
+pub(crate) fn skip(reason: impl Display) {
+    assert!(!under_ci(), "this test must run under CI (CI=true), but {reason}");
+    eprintln!("skipped: {reason}");
+}
+
+/// `value`, or (through [`skip`]) `None` with `reason`.
+#[track_caller]
+pub(crate) fn require<T>(value: Option<T>, reason: impl Display) -> Option<T> {
+    if value.is_none() {
+        skip(reason);
+    }
+    value
+}
+
+/// The Python to run NumPy with: `NDMMAP_PYTHON`, else the crate's `.venv`, else (through
+/// [`skip`]) `None`. A Python that is found but fails is a test failure, not a skip.
+#[track_caller]
+pub(crate) fn numpy_python() -> Option<PathBuf> {
+    let found = std::env::var_os("NDMMAP_PYTHON").map(PathBuf::from).or_else(|| {
+        let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv");
+        [venv.join("bin/python"), venv.join("Scripts/python.exe")].into_iter().find(|p| p.exists())
+    });
+    require(found, "there is no NumPy: set NDMMAP_PYTHON or create .venv with numpy")
+}
+
+const TMPFS_MAGIC: i128 = 0x0102_1994;
+const RAMFS_MAGIC: i128 = 0x8584_58f6;
+
+/// Whether `path` lies on a file system without a disk (tmpfs, ramfs), whose pages are
+/// never written back, so that flushing cannot be observed there.
+pub(crate) fn memory_backed(path: &Path) -> bool {
+    rustix::fs::statfs(path).is_ok_and(|s| {
+        let kind = i128::from(s.f_type);
+        kind == TMPFS_MAGIC || kind == RAMFS_MAGIC
+    })
+}
+
+/// A fresh temporary folder on a disk-backed file system, where dirty pages become clean
+/// when written back: in Cargo's target tmp folder, `/var/tmp`, or the system's temporary
+/// folder, whichever is first not in memory and writable. `None` (through [`skip`]) if none.
+#[track_caller]
+pub(crate) fn disk_tempdir() -> Option<tempfile::TempDir> {
+    let candidates = [
+        PathBuf::from(env!("CARGO_TARGET_TMPDIR")),
+        PathBuf::from("/var/tmp"),
+        std::env::temp_dir(),
+    ];
+    let dir = candidates
+        .iter()
+        .filter(|c| c.is_dir() && !memory_backed(c))
+        .find_map(|c| tempfile::tempdir_in(c).ok());
+    require(dir, "no writable temporary folder here is on a disk (all are tmpfs)")
+}
+
+/// A folder on a tmpfs: a tmpfs of `size_mib` MiB mounted for the test (as root), which
+/// is unmounted on drop; else a folder in `/dev/shm` if that is a tmpfs; else (through
+/// [`skip`]) `None`.
+pub(crate) struct Tmpfs {
+    dir: tempfile::TempDir,
+    inner: Option<tempfile::TempDir>,
+    mounted: bool,
+}
+
+impl Tmpfs {
+    /// See [`Tmpfs`].
+    #[track_caller]
+    pub(crate) fn new(size_mib: u32) -> Option<Tmpfs> {
+        let dir = tempfile::tempdir().expect("create a mount point");
+        if mount_tmpfs(dir.path(), size_mib) {
+            return Some(Tmpfs { dir, inner: None, mounted: true });
+        }
+        let shm = Path::new("/dev/shm");
+        if shm.is_dir() && memory_backed(shm) {
+            let inner = tempfile::tempdir_in(shm).expect("create a folder in /dev/shm");
+            return Some(Tmpfs { dir, inner: Some(inner), mounted: false });
+        }
+        skip("no tmpfs: cannot mount one (not root?) and /dev/shm is not a tmpfs");
+        None
+    }
+
+    /// The folder on the tmpfs.
+    pub(crate) fn path(&self) -> &Path {
+        self.inner.as_ref().map_or(self.dir.path(), |d| d.path())
+    }
+
+    /// Whether the tmpfs was mounted for the test (so its size is the one asked for).
+    pub(crate) fn mounted(&self) -> bool {
+        self.mounted
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        if self.mounted {
+            unmount(self.dir.path());
+        }
+    }
+}
+
+#[cfg(target_os = "linux")]
+fn mount_tmpfs(at: &Path, size_mib: u32) -> bool {
+    use std::ffi::CString;
+    use std::os::unix::ffi::OsStrExt;
+    let target = CString::new(at.as_os_str().as_bytes()).expect("no NUL in a temporary path");
+    let data = CString::new(format!("size={size_mib}m,mode=0700")).expect("no NUL");
+    // SAFETY: every pointer is a NUL-terminated string that outlives the call; `mount`
+    // reads them and touches no memory of ours.
+    let rc = unsafe {
+        libc::mount(c"tmpfs".as_ptr(), target.as_ptr(), c"tmpfs".as_ptr(), 0, data.as_ptr().cast())
+    };
+    rc == 0 && memory_backed(at)
+}
+
+#[cfg(not(target_os = "linux"))]
+fn mount_tmpfs(_at: &Path, _size_mib: u32) -> bool {
+    false
+}
+
+#[cfg(target_os = "linux")]
+fn unmount(at: &Path) {
+    use std::ffi::CString;
+    use std::os::unix::ffi::OsStrExt;
+    let target = CString::new(at.as_os_str().as_bytes()).expect("no NUL in a temporary path");
+    // SAFETY: a NUL-terminated path that outlives the call. A lazy unmount cannot fail
+    // because a file is still open; the tmpfs goes away when the last one closes.
+    unsafe { libc::umount2(target.as_ptr(), libc::MNT_DETACH) };
+}
+
+#[cfg(not(target_os = "linux"))]
+fn unmount(_at: &Path) {}
