@@ -1,7 +1,7 @@
 //! Byte buffers as array views: safe, and independent of any mapping crate.
 
 use bytemuck::{AnyBitPattern, Pod};
-use ndarray::{ArrayView, ArrayViewMut, Dimension, StrideShape};
+use ndarray::{ArrayView, ArrayViewMut, Dimension, ShapeBuilder, StrideShape};
 
 use crate::error::{Error, Result};
 use crate::layout::{ArrayLayout, Elem};
@@ -89,7 +89,7 @@ pub(crate) fn view<'a, A: AnyBitPattern, D: Dimension>(
     } else {
         bytemuck::try_cast_slice(bytes).map_err(|_| misaligned::<A>(bytes.as_ptr()))?
     };
-    ArrayView::from_shape(layout.stride_shape(), elems)
+    ArrayView::from_shape(shape_for_view(layout), elems)
         .map_err(|source| Error::Shape { path: None, source })
 }
 
@@ -105,8 +105,19 @@ pub(crate) fn view_mut<'a, A: Pod, D: Dimension>(
         let addr = bytes.as_ptr();
         bytemuck::try_cast_slice_mut(bytes).map_err(|_| misaligned::<A>(addr))?
     };
-    ArrayViewMut::from_shape(layout.stride_shape(), elems)
+    ArrayViewMut::from_shape(shape_for_view(layout), elems)
         .map_err(|source| Error::Shape { path: None, source })
+}
+
+/// The layout's shape and strides for ndarray's view constructors; an empty array gets
+/// strides of zero, since it spans no bytes and ndarray would still ask that the steps of
+/// its non-empty axes fit in the (empty) slice.
+fn shape_for_view<D: Dimension>(layout: &ArrayLayout<D>) -> StrideShape<D> {
+    if layout.dim.size() == 0 {
+        layout.dim.clone().strides(D::zeros(layout.dim.ndim()))
+    } else {
+        layout.stride_shape()
+    }
 }
 
 fn check_len<D>(actual: usize, layout: &ArrayLayout<D>) -> Result<()> {
