@@ -188,7 +188,7 @@ pub use crate::raw::MapFile;
 /// `std::error::Error` of `Box<dyn Error>` for users who import it by glob): name it
 /// `ndmmap::Error`.
 ///
-/// ```compile_fail
+/// ```compile_fail,E0425
 /// use ndmmap::prelude::*;
 ///
 /// fn open() -> Result<(), Error> { Ok(()) } // error: `Error` is not in the prelude

@@ -193,7 +193,7 @@ impl<A: Pod, D: Dimension> MmapArrayMut<A, D> {
     /// have no such method. Appending takes `&mut self`, so no view of the array can be
     /// alive while the map moves:
     ///
-    /// ```compile_fail
+    /// ```compile_fail,E0502
     /// use ndmmap::prelude::*;
     ///
     /// let dir = tempfile::tempdir().unwrap();

@@ -48,7 +48,7 @@ pub(crate) struct Backing {
 /// it directly (`a.sum()`, `a.slice(s![..])`); it goes where arrays go (`&a + &b`,
 /// `Zip::from(&a)`, `for x in &a`, `println!("{a}")`); and no view can outlive it:
 ///
-/// ```compile_fail
+/// ```compile_fail,E0597
 /// use ndmmap::prelude::*;
 ///
 /// let dir = tempfile::tempdir().unwrap();
@@ -64,7 +64,7 @@ pub(crate) struct Backing {
 /// Nor can it be written, in `Zip` or elsewhere (`&mut a` is no producer of a read-only
 /// guard):
 ///
-/// ```compile_fail
+/// ```compile_fail,E0277
 /// use ndmmap::prelude::*;
 ///
 /// let dir = tempfile::tempdir().unwrap();

@@ -12,7 +12,7 @@ impl<A: 'static, D: Dimension> MmapArrayMut<A, D> {
     /// with the slice argument itself, so that it follows a `slice_mut` without a borrow
     /// conflict:
     ///
-    /// ```compile_fail
+    /// ```compile_fail,E0502
     /// use ndmmap::prelude::*;
     ///
     /// let dir = tempfile::tempdir().unwrap();
