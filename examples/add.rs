@@ -9,14 +9,17 @@
 //! ```text
 //! cargo run --release --features rayon --example add                # 2 x 512 MiB -> 512 MiB
 //! cargo run --release --features rayon --example add -- --mib 64    # smaller arrays
-//! cargo run --release --features rayon --example add -- --dir DIR   # keep and reuse files
+//! cargo run --release --features rayon --example add -- --dir DIR   # files in DIR
 //! ```
 //!
 //! Options:
 //!
-//! - `--dir DIR`: where `a.bin`, `b.bin` and `c.bin` live. Input files of the right size
-//!   are reused (so repeated runs compare warm page caches) and kept. Without it, a fresh
-//!   temporary folder is made and removed at the end.
+//! - `--dir DIR`: where `a.bin`, `b.bin` and `c.bin` live (default: `target/ndmmap-add`
+//!   in the crate's folder). Input files that already hold the right values are reused
+//!   and kept, so a second run measures the job with its inputs in the page cache, as the
+//!   README says.
+//! - `--fresh`: a new temporary folder instead, removed at the end: every run writes its
+//!   inputs anew.
 //! - `--mib N`: MiB per array (default 512); or `--n ELEMENTS`, elements per array (to
 //!   match `numpy_baseline.py add DIR N`).
 //! - `--threads N`: add on a rayon pool of `N` threads (default: rayon's global pool, one
@@ -53,9 +56,19 @@ mod common;
 
 use common::{BoxResult, ensure_input, peak_rss_kib, work_dir};
 
+/// Where the job's files live.
+enum Folder {
+    /// `target/ndmmap-add` in the crate's folder: inputs are reused from run to run.
+    Known,
+    /// `--dir DIR`.
+    Given(PathBuf),
+    /// `--fresh`: a temporary folder, removed at the end.
+    Fresh,
+}
+
 /// What the command line asked for.
 struct Args {
-    dir: Option<PathBuf>,
+    folder: Folder,
     n: usize,
     threads: Option<usize>,
     serial: bool,
@@ -65,8 +78,14 @@ struct Args {
 
 fn main() -> BoxResult<()> {
     let args = parse_args()?;
+    // A known folder unless `--fresh`, so that the inputs of one run are reused by the next.
+    let dir = match &args.folder {
+        Folder::Known => Some(Path::new(env!("CARGO_MANIFEST_DIR")).join("target/ndmmap-add")),
+        Folder::Given(dir) => Some(dir.clone()),
+        Folder::Fresh => None,
+    };
     // Keep the temporary folder alive until the end of `main`; dropping it removes it.
-    let (_temp, dir) = work_dir(args.dir.as_deref(), "ndmmap-add-")?;
+    let (_temp, dir) = work_dir(dir.as_deref(), "ndmmap-add-")?;
     let n = args.n;
     let (a_path, b_path, c_path) = (dir.join("a.bin"), dir.join("b.bin"), dir.join("c.bin"));
 
@@ -137,12 +156,12 @@ fn add_mapped(a_path: &Path, b_path: &Path, c_path: &Path, parallel: bool) -> Bo
     let mut c = unsafe { Array1::<f64>::create_file(c_path, a.len())? };
     let t1 = Instant::now();
 
-    // Plain ndarray: `*c` is an `ArrayRef`, so `Zip` runs over the mapped pages directly.
+    // Plain ndarray: the guards are `Zip` operands, so it runs over the mapped pages directly.
     // The kernel reads `a` and `b` from the page cache (or disk) as they are touched.
     if parallel {
-        Zip::from(&mut *c).and(&*a).and(&*b).par_for_each(|c, &a, &b| *c = a + b);
+        Zip::from(&mut c).and(&a).and(&b).par_for_each(|c, &a, &b| *c = a + b);
     } else {
-        Zip::from(&mut *c).and(&*a).and(&*b).for_each(|c, &a, &b| *c = a + b);
+        Zip::from(&mut c).and(&a).and(&b).for_each(|c, &a, &b| *c = a + b);
     }
     let t2 = Instant::now();
 
@@ -261,7 +280,7 @@ fn report(job: &str, n: usize, times: &Times, threads: usize) -> BoxResult<()> {
 
 fn parse_args() -> BoxResult<Args> {
     let mut args = Args {
-        dir: None,
+        folder: Folder::Known,
         n: 512 << 20 >> 3,
         threads: None,
         serial: false,
@@ -272,7 +291,8 @@ fn parse_args() -> BoxResult<Args> {
     while let Some(flag) = it.next() {
         let mut value = || it.next().ok_or_else(|| format!("{flag} needs a value"));
         match flag.as_str() {
-            "--dir" => args.dir = Some(PathBuf::from(value()?)),
+            "--dir" => args.folder = Folder::Given(PathBuf::from(value()?)),
+            "--fresh" => args.folder = Folder::Fresh,
             "--mib" => args.n = value()?.parse::<usize>()? << 20 >> 3,
             "--n" => args.n = value()?.parse()?,
             "--threads" => args.threads = Some(value()?.parse()?),
@@ -281,7 +301,7 @@ fn parse_args() -> BoxResult<Args> {
             "--engine" => args.engine = true,
             "-h" | "--help" => {
                 println!(
-                    "usage: add [--dir DIR] [--mib N | --n ELEMENTS] [--threads N] [--serial] [--engine | --in-ram]"
+                    "usage: add [--dir DIR | --fresh] [--mib N | --n ELEMENTS] [--threads N] [--serial] [--engine | --in-ram]"
                 );
                 std::process::exit(0);
             }

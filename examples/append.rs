@@ -47,9 +47,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         // SAFETY: this program is the only one that touches the file while it runs.
         unsafe { Array2::<f32>::create_npy_with(&path, (0, WIDTH), &options)? }
     } else {
-        let options = MapOptions::new().shape((0, WIDTH)).overwrite(true);
+        let options = MapOptions::new().overwrite(true);
         // SAFETY: as above.
-        unsafe { Array2::<f32>::create_file_with(&path, &options)? }
+        unsafe { Array2::<f32>::create_file_with(&path, (0, WIDTH), &options)? }
     };
     log.set_sync_on_grow(kind == "npy");
     for b in 0..batches {

@@ -198,10 +198,10 @@ fn add_plain(a_path: &Path, b_path: &Path, c_path: &Path, serial: bool) -> BoxRe
     // SAFETY: as above.
     let mut c = unsafe { Array1::<f64>::create_file(c_path, a.len())? };
     if serial || cfg!(not(feature = "rayon")) {
-        Zip::from(&mut *c).and(&*a).and(&*b).for_each(|c, &a, &b| *c = a + b);
+        Zip::from(&mut c).and(&a).and(&b).for_each(|c, &a, &b| *c = a + b);
     } else {
         #[cfg(feature = "rayon")]
-        Zip::from(&mut *c).and(&*a).and(&*b).par_for_each(|c, &a, &b| *c = a + b);
+        Zip::from(&mut c).and(&a).and(&b).par_for_each(|c, &a, &b| *c = a + b);
     }
     c.flush()?;
     Ok(())

@@ -61,7 +61,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let cells = args.buckets + GATE_GAP + 1;
     // SAFETY: every process that maps this file touches it only through atomic views.
     let counts = unsafe {
-        Array1::<u64>::create_file_with(&path, &MapOptions::new().shape(cells).overwrite(true))?
+        Array1::<u64>::create_file_with(&path, cells, &MapOptions::new().overwrite(true))?
     };
     drop(counts);
 

@@ -29,7 +29,7 @@ pub(crate) fn create(path: &Path, len: u64, overwrite: bool, prefix: &[u8]) -> R
             .write(true)
             .create_new(true)
             .open(path)
-            .map_err(|e| Error::from_open(path, true, e))?;
+            .map_err(|e| create_error(path, e))?;
         return match reserve_and_prefix(&file) {
             Ok(()) => Ok(file),
             Err(e) => {
@@ -145,9 +145,40 @@ fn create_temp_beside(path: &Path) -> Result<(PathBuf, File)> {
             Ok(file) => return Ok((temp, file)),
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
             // Named after the file asked for: the temporary name means nothing to the caller.
-            Err(e) => return Err(Error::from_open(path, true, e)),
+            Err(e) => return Err(create_error(path, e)),
         }
     }
+}
+
+/// The error for a failed create of `path`: a missing folder on the way is named.
+fn create_error(path: &Path, source: io::Error) -> Error {
+    let missing_folder = if source.kind() == io::ErrorKind::NotFound {
+        // The outermost folder that does not exist: the one the caller has to make.
+        let mut missing = None;
+        let mut folder = path.parent();
+        while let Some(f) = folder.filter(|f| !f.as_os_str().is_empty() && !f.exists()) {
+            missing = Some(f.to_path_buf());
+            folder = f.parent();
+        }
+        missing
+    } else {
+        None
+    };
+    Error::from_create(path, missing_folder, source)
+}
+
+/// The path of an open file, for messages: where `/proc/self/fd` says it is on Linux, else
+/// `<open file>`.
+pub(crate) fn name_of(file: &File) -> PathBuf {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::fd::AsRawFd;
+        if let Ok(path) = std::fs::read_link(format!("/proc/self/fd/{}", file.as_raw_fd())) {
+            return path;
+        }
+    }
+    let _ = file;
+    PathBuf::from("<open file>")
 }
 
 /// Opens `path` for reading, and for writing too if `writable`.

@@ -12,14 +12,20 @@
 //!   [`create_file`](MapFile::create_file) (a new file), each with a `_with` variant taking
 //!   [`MapOptions`]: byte offset, shape with C/Fortran order or custom strides, one
 //!   [`INFER`]red axis, a length to map part of a file, growth of a short file, read-ahead.
+//!   [`map_open_file`](MapFile::map_open_file) maps a [`File`](std::fs::File) already open.
 //! - The guards they return, [`MmapArray`] and [`MmapArrayMut`], own the map and
-//!   dereference to ndarray's [`ArrayRef`](ndarray::ArrayRef); they also lend
+//!   dereference to ndarray's [`ArrayRef`](ndarray::ArrayRef); they go where ndarray's
+//!   arrays go (`Zip::from(&mut c).and(&a)`, `azip!`, `par_azip!`, `for x in &a`,
+//!   `&a + &b`, `c += &a`, `x.dot(&a)`, `{}` and `{:?}`); they also lend
 //!   [`view`](MmapArray::view)s, [`flush`](MmapArrayMut::flush) (whole, async, a byte
-//!   range, or exactly the pages of a sub-view) and [`close`](MmapArrayMut::close).
+//!   range, exactly the pages of a sub-view or of a slice, [`flush_slice`](MmapArrayMut::flush_slice))
+//!   and [`close`](MmapArrayMut::close).
 //! - [`npy`]: `.npy` files, byte-identical with NumPy's: [`MapNpy`]
 //!   (`Array2::<f32>::map_npy(path)`, `map_npy_mut`, `map_npy_copy`, `create_npy`: NumPy's
-//!   `np.load(mmap_mode=...)` and `open_memmap`), [`WriteNpyExt::save_npy`] for any array,
-//!   [`npy::inspect`] for the header alone and [`npy::read_npy`] for a converting read.
+//!   `np.load(mmap_mode=...)` and `open_memmap`), [`SaveNpyExt::save_npy`] for any array,
+//!   [`npy::inspect`] for the header alone and [`npy::read_npy`] for a converting read;
+//!   [`npy::map_bool`] for NumPy's masks, [`npy::map_any`] for a dtype known only from
+//!   the file, [`ViewNpyBytesExt`] for `.npy` bytes held in memory.
 //! - [`npz`] (feature `npz`, on by default): `.npz` archives, which NumPy cannot map.
 //!   [`NpzArchive`](npz::NpzArchive) lists an archive's members and maps its stored
 //!   members in place (read-only, copy-on-write, read-write) or reads any member;
@@ -54,14 +60,19 @@
 //! | `shape=(r, c)` / `shape=(-1, c)` | [`MapOptions::shape`]`((r, c))` / [`shape_inferred`](MapOptions::shape_inferred)`((INFER, c), Order::RowMajor)` |
 //! | `order='F'` | `.shape((r, c).f())`, or `Order::ColumnMajor` (NumPy's `tofile` always writes C order) |
 //! | `r+` growing a short file | only with [`extend_file(true)`](MapOptions::extend_file) |
-//! | `m.flush()` | [`flush`](MmapArrayMut::flush), [`flush_view`](MmapArrayMut::flush_view), [`close`](MmapArrayMut::close) |
+//! | `np.memmap(fileobj)` | [`map_open_file(&file, &options)`](MapFile::map_open_file) |
+//! | `m.flush()` | [`flush`](MmapArrayMut::flush), [`flush_view`](MmapArrayMut::flush_view), [`flush_slice(s![..])`](MmapArrayMut::flush_slice), [`close`](MmapArrayMut::close) |
 //! | `np.load(f, mmap_mode='r')`, `open_memmap` | [`MapNpy::map_npy`], [`MapNpy::create_npy`] |
-//! | `np.save(f, a)` | [`a.save_npy(f)`](WriteNpyExt::save_npy) |
+//! | `np.load(f, mmap_mode='r')` of a `bool` mask | [`npy::map_bool`], or `Array1::<u8>::map_npy(f)` for the bytes |
+//! | `np.load(f, mmap_mode='r')`, dtype unknown in advance | [`npy::map_any`] into [`npy::AnyNpy`] |
+//! | `np.save(f, a)` | [`a.save_npy(f)`](SaveNpyExt::save_npy) |
+//! | `np.frombuffer`-style view of `.npy` bytes | [`ArrayView2::<f64>::view_npy_bytes(&bytes)`](ViewNpyBytesExt::view_npy_bytes) |
 //! | `np.savez(f, x=a, y=b)`, `np.savez_compressed` | `npz::save_npz(f, &[("x", &a), ("y", &b)])`, `npz::save_npz_compressed`, or `npz::NpzWriter` one member at a time |
 //! | `np.load(f.npz)['x']` (always a read: `mmap_mode` is ignored for archives) | `npz::NpzArchive::open(f)?.map::<f64, Ix2>("x")` maps a stored member in place; `.read("x")` reads any member |
 //! | `np.load(f.npz).files` | `npz::NpzArchive::open(f)?.members()` (with dtype, shape, order, compression, offset) |
 //! | structured arrays, `a['x']` | not yet: `#[derive(Pod)]` structs map as raw files ([`MapFile`]) |
-//! | `m + 1`, `np.add(a, b, out=c)` | `&*m + 1.0`, `Zip::from(&mut *c).and(&*a).and(&*b).for_each(...)` |
+//! | `m + 1`, `a + b`, `np.add(a, b, out=c)` | `&m + 1.0`, `&a + &b`, `Zip::from(&mut c).and(&a).and(&b).for_each(...)` |
+//! | `print(m)`, `repr(m)` | `println!("{m}")`, `{m:?}` (ndarray's formatting; `Debug` adds path and mode) |
 //!
 //! The dtype is the Rust element type (`f64` for `'<f8'`), checked against `.npy` headers.
 //!
@@ -82,7 +93,7 @@
 //! let a = unsafe { Array1::<f64>::map_file(&a_path)? };
 //! let b = unsafe { Array1::<f64>::map_file(&b_path)? };
 //! let mut c = unsafe { Array1::<f64>::create_file(&c_path, a.len())? };
-//! Zip::from(&mut *c).and(&*a).and(&*b).for_each(|c, &a, &b| *c = a + b);
+//! Zip::from(&mut c).and(&a).and(&b).for_each(|c, &a, &b| *c = a + b);
 //! c.flush()?;
 //! assert_eq!(*c, array![11.0, 22.0, 33.0]);
 //! # Ok::<(), Box<dyn std::error::Error>>(())
@@ -162,11 +173,24 @@ pub use crate::bytes::{ViewBytesExt, ViewBytesMutExt};
 pub use crate::error::{Error, Result};
 pub use crate::guard::{AtomicElement, AtomicViewExt, MmapArray, MmapArrayMut};
 pub use crate::layout::INFER;
-pub use crate::npy::{MapNpy, WriteNpyExt};
+pub use crate::npy::{MapNpy, SaveNpyExt, ViewNpyBytesExt, ViewNpyBytesMutExt};
 pub use crate::options::{Advice, Lock, MapOptions, Mode};
 pub use crate::raw::MapFile;
 
 /// Everything a user of ndmmap needs, and ndarray's own prelude with it.
+///
+/// Its names are chosen to sit beside the other globs an ndarray user writes:
+/// `use ndarray_npy::*;` (ndmmap's [`SaveNpyExt::save_npy`] beside ndarray-npy's
+/// `WriteNpyExt::write_npy`), `use std::io::*;` and `use std::error::Error;`. For that
+/// reason [`Error`] is not in the prelude (a glob `Error` would shadow the
+/// `std::error::Error` of `Box<dyn Error>` for users who import it by glob): name it
+/// `ndmmap::Error`.
+///
+/// ```compile_fail
+/// use ndmmap::prelude::*;
+///
+/// fn open() -> Result<(), Error> { Ok(()) } // error: `Error` is not in the prelude
+/// ```
 ///
 /// # Example
 ///
@@ -182,8 +206,9 @@ pub use crate::raw::MapFile;
 pub mod prelude {
     #[doc(no_inline)]
     pub use crate::{
-        Advice, AtomicElement, AtomicViewExt, Error, INFER, Lock, MapFile, MapNpy, MapOptions,
-        MmapArray, MmapArrayMut, Mode, ViewBytesExt, ViewBytesMutExt, WriteNpyExt,
+        Advice, AtomicElement, AtomicViewExt, INFER, Lock, MapFile, MapNpy, MapOptions, MmapArray,
+        MmapArrayMut, Mode, SaveNpyExt, ViewBytesExt, ViewBytesMutExt, ViewNpyBytesExt,
+        ViewNpyBytesMutExt,
     };
     #[doc(no_inline)]
     pub use ndarray::prelude::*;

@@ -310,8 +310,8 @@ impl<D: Dimension> MapOptions<D> {
     /// let dir = tempfile::tempdir()?;
     /// let path = dir.path().join("a.bin");
     /// std::fs::write(&path, b"old")?;
-    /// let options = MapOptions::new().shape(2).overwrite(true);
-    /// let a = unsafe { Array1::<u16>::create_file_with(&path, &options)? };
+    /// let options = MapOptions::new().overwrite(true);
+    /// let a = unsafe { Array1::<u16>::create_file_with(&path, 2, &options)? };
     /// assert_eq!(a.to_vec(), [0, 0]);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
@@ -342,7 +342,7 @@ impl<D: Dimension> MapOptions<D> {
     /// // SAFETY: every program that opens this file takes a lock first.
     /// let a = unsafe { Array1::<u8>::map_file_mut_with(&path, &writer)? };
     /// let b = unsafe { Array1::<u8>::map_file_mut_with(&path, &writer) };
-    /// assert!(matches!(b, Err(Error::Locked { lock: Lock::Exclusive, .. })));
+    /// assert!(matches!(b, Err(ndmmap::Error::Locked { lock: Lock::Exclusive, .. })));
     /// drop(a);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
@@ -407,7 +407,7 @@ impl<D: Dimension> MapOptions<D> {
 /// let a = unsafe { Array1::<u8>::map_file_mut_with(&path, &writer)? };
 /// let shared = MapOptions::new().lock(Lock::Shared);
 /// let second = unsafe { Array1::<u8>::map_file_with(&path, &shared) };
-/// assert!(matches!(second, Err(Error::Locked { lock: Lock::Shared, .. })));
+/// assert!(matches!(second, Err(ndmmap::Error::Locked { lock: Lock::Shared, .. })));
 /// drop(a);
 /// let reader = unsafe { Array1::<u8>::map_file_with(&path, &shared)? };
 /// assert_eq!(reader.len(), 8);

@@ -2,12 +2,13 @@
 //! place in the file comes from [`MapOptions`] alone.
 #![allow(unsafe_code)]
 
+use std::fs::File;
 use std::path::Path;
 
 use bytemuck::{AnyBitPattern, Pod};
 use ndarray::{Array, Dimension, StrideShape};
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::guard::open::OpenFile;
 use crate::guard::{MmapArray, MmapArrayMut};
 use crate::layout::{Elem, Placement, Purpose, place};
@@ -26,6 +27,7 @@ use crate::private::Sealed;
 /// | `'r+'`                 | [`map_file_mut`](Self::map_file_mut), [`map_file_mut_with`](Self::map_file_mut_with) |
 /// | `'c'`                  | [`map_file_copy`](Self::map_file_copy), [`map_file_copy_with`](Self::map_file_copy_with) |
 /// | `'w+'`                 | [`create_file`](Self::create_file), [`create_file_with`](Self::create_file_with) |
+/// | `np.memmap(fileobj)`   | [`map_open_file`](Self::map_open_file), [`map_open_file_mut`](Self::map_open_file_mut), [`map_open_file_copy`](Self::map_open_file_copy) |
 ///
 /// This trait is sealed: it is implemented for [`Array`] only.
 ///
@@ -251,6 +253,109 @@ pub trait MapFile: Sealed {
     where
         Self::Elem: Pod;
 
+    /// Maps a file the caller has opened already, read-only, with options (memmap2's
+    /// `Mmap::map(&file)`): for files opened with flags ndmmap does not set, handed over
+    /// by another process, or created by `tempfile`. The guard keeps a duplicate of the
+    /// descriptor; `file` may be closed at once.
+    ///
+    /// # Safety
+    ///
+    /// See [the trait's safety section](MapFile#safety-of-the-mapping-functions).
+    ///
+    /// # Errors
+    ///
+    /// As [`map_file_with`](Self::map_file_with). Errors name the file by the path the
+    /// operating system reports for it.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndmmap::prelude::*;
+    /// use std::io::Write;
+    ///
+    /// let mut file = tempfile::tempfile()?; // no name at all
+    /// file.write_all(bytemuck::cast_slice(&[1.0f64, 2.0, 3.0]))?;
+    /// let a = unsafe { Array1::<f64>::map_open_file(&file, &MapOptions::new())? };
+    /// assert_eq!(a.sum(), 6.0);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    unsafe fn map_open_file(
+        file: &File,
+        options: &MapOptions<Self::Dim>,
+    ) -> Result<MmapArray<Self::Elem, Self::Dim>>
+    where
+        Self::Elem: AnyBitPattern;
+
+    /// Maps a file the caller has opened already (for reading and writing), read-write
+    /// and shared, with options.
+    ///
+    /// # Safety
+    ///
+    /// See [the trait's safety section](MapFile#safety-of-the-mapping-functions).
+    ///
+    /// # Errors
+    ///
+    /// As [`map_file_mut_with`](Self::map_file_mut_with); [`Error::Io`](crate::Error::Io)
+    /// if `file` was not opened for writing.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndmmap::prelude::*;
+    /// use std::io::{Read, Seek};
+    ///
+    /// let mut file = tempfile::tempfile()?;
+    /// file.set_len(4)?;
+    /// let mut a = unsafe { Array1::<u8>::map_open_file_mut(&file, &MapOptions::new())? };
+    /// a.fill(9);
+    /// a.flush()?;
+    /// let mut bytes = Vec::new();
+    /// file.rewind()?;
+    /// file.read_to_end(&mut bytes)?;
+    /// assert_eq!(bytes, [9, 9, 9, 9]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    unsafe fn map_open_file_mut(
+        file: &File,
+        options: &MapOptions<Self::Dim>,
+    ) -> Result<MmapArrayMut<Self::Elem, Self::Dim>>
+    where
+        Self::Elem: Pod;
+
+    /// Maps a file the caller has opened already, copy-on-write, with options.
+    ///
+    /// # Safety
+    ///
+    /// See [the trait's safety section](MapFile#safety-of-the-mapping-functions).
+    ///
+    /// # Errors
+    ///
+    /// As [`map_file_copy_with`](Self::map_file_copy_with).
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndmmap::prelude::*;
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let path = dir.path().join("a.bin");
+    /// std::fs::write(&path, [1u8, 2, 3, 4])?;
+    /// let file = std::fs::File::open(&path)?;
+    /// let options = MapOptions::new().shape((2, 2));
+    /// let mut a = unsafe { Array2::<u8>::map_open_file_copy(&file, &options)? };
+    /// drop(file);
+    /// a[[0, 0]] = 7;
+    /// assert_eq!(*a, array![[7, 2], [3, 4]]);
+    /// assert_eq!(std::fs::read(&path)?, [1, 2, 3, 4]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    unsafe fn map_open_file_copy(
+        file: &File,
+        options: &MapOptions<Self::Dim>,
+    ) -> Result<MmapArrayMut<Self::Elem, Self::Dim>>
+    where
+        Self::Elem: Pod;
+
     /// Creates a new file holding a zeroed array of `shape` (C order, `.f()` or
     /// `.strides(...)`) and maps it read-write (NumPy's `'w+'`).
     ///
@@ -289,11 +394,16 @@ pub trait MapFile: Sealed {
         Self::Elem: Pod,
     {
         // SAFETY: forwarded; the caller upholds the same contract.
-        unsafe { Self::create_file_with(path, &MapOptions::new().shape(shape)) }
+        unsafe { Self::create_file_with(path, shape, &MapOptions::new()) }
     }
 
-    /// Creates a new file with options: the shape (required), a data offset (the bytes
-    /// before it are zero), `overwrite`, `populate`, read-ahead.
+    /// Creates a new file holding a zeroed array of `shape`, with options: a data offset
+    /// (the bytes before it are zero), `overwrite`, `populate`, read-ahead, a lock.
+    ///
+    /// The shape is the argument, as for [`create_file`](Self::create_file) and
+    /// [`MapNpy::create_npy_with`](crate::MapNpy::create_npy_with); the options must not
+    /// carry one too ([`MapOptions::shape`] is for mapping existing files), so that no
+    /// call has two shapes to choose from.
     ///
     /// # Safety
     ///
@@ -301,8 +411,8 @@ pub trait MapFile: Sealed {
     ///
     /// # Errors
     ///
-    /// As [`create_file`](Self::create_file); [`Error::ShapeRequired`](crate::Error::ShapeRequired) without a shape;
-    /// [`Error::InvalidOption`](crate::Error::InvalidOption) for an inferred axis or a `len`.
+    /// As [`create_file`](Self::create_file); [`Error::InvalidOption`](crate::Error::InvalidOption)
+    /// if the options carry a shape (or an inferred one) or a `len`.
     ///
     /// # Example
     ///
@@ -311,14 +421,15 @@ pub trait MapFile: Sealed {
     ///
     /// let dir = tempfile::tempdir()?;
     /// let path = dir.path().join("c.bin");
-    /// let options = MapOptions::new().shape((2, 2).f()).offset(16);
-    /// let c = unsafe { Array2::<u32>::create_file_with(&path, &options)? };
+    /// let options = MapOptions::new().offset(16);
+    /// let c = unsafe { Array2::<u32>::create_file_with(&path, (2, 2).f(), &options)? };
     /// assert_eq!(c.offset(), 16);
     /// assert_eq!(std::fs::metadata(&path)?.len(), 16 + 16);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    unsafe fn create_file_with(
+    unsafe fn create_file_with<Sh: Into<StrideShape<Self::Dim>>>(
         path: impl AsRef<Path>,
+        shape: Sh,
         options: &MapOptions<Self::Dim>,
     ) -> Result<MmapArrayMut<Self::Elem, Self::Dim>>
     where
@@ -368,16 +479,55 @@ impl<A, D: Dimension> MapFile for Array<A, D> {
         unsafe { file.map_copy_on_write(&placement, options.settings) }
     }
 
-    unsafe fn create_file_with(
+    unsafe fn map_open_file(file: &File, options: &MapOptions<D>) -> Result<MmapArray<A, D>>
+    where
+        A: AnyBitPattern,
+    {
+        let file = OpenFile::adopt(file, options.settings)?;
+        let placement = placement::<A, D>(&file, options, Purpose::Read)?;
+        // SAFETY: forwarded; the caller upholds the trait's mapping contract for this file.
+        unsafe { file.map_read_only(&placement, options.settings) }
+    }
+
+    unsafe fn map_open_file_mut(file: &File, options: &MapOptions<D>) -> Result<MmapArrayMut<A, D>>
+    where
+        A: Pod,
+    {
+        let file = OpenFile::adopt(file, options.settings)?;
+        let placement = placement::<A, D>(&file, options, Purpose::Write)?;
+        // SAFETY: forwarded; the caller upholds the trait's mapping contract for this file.
+        unsafe { file.map_read_write(&placement, options.settings) }
+    }
+
+    unsafe fn map_open_file_copy(file: &File, options: &MapOptions<D>) -> Result<MmapArrayMut<A, D>>
+    where
+        A: Pod,
+    {
+        let file = OpenFile::adopt(file, options.settings)?;
+        let placement = placement::<A, D>(&file, options, Purpose::Copy)?;
+        // SAFETY: forwarded; the caller upholds the trait's mapping contract for this file.
+        unsafe { file.map_copy_on_write(&placement, options.settings) }
+    }
+
+    unsafe fn create_file_with<Sh: Into<StrideShape<D>>>(
         path: impl AsRef<Path>,
+        shape: Sh,
         options: &MapOptions<D>,
     ) -> Result<MmapArrayMut<A, D>>
     where
         A: Pod,
     {
         let path = path.as_ref();
+        if options.shape.is_some() {
+            return Err(Error::InvalidOption {
+                path: Some(path.to_path_buf()),
+                message: "create_file_with takes the shape as its argument; \
+                          leave MapOptions::shape and shape_inferred unset",
+            });
+        }
+        let options = options.clone().shape(shape);
         let placement =
-            place(options, Elem::of::<A>(), 0, Purpose::Create).map_err(|e| e.at_path(path))?;
+            place(&options, Elem::of::<A>(), 0, Purpose::Create).map_err(|e| e.at_path(path))?;
         let file = OpenFile::create(path, placement.end(), &[], options.settings)?;
         // SAFETY: forwarded; the caller upholds the trait's mapping contract for the new file.
         unsafe { file.map_read_write(&placement, options.settings) }

@@ -42,7 +42,12 @@ const SHAPES: &[&[usize]] = &[
 const CHUNKS: &[usize] = &[1, 8, 24, 200, 4096, 1 << 20];
 
 fn options(shape: &[usize], fortran: bool) -> MapOptions<IxDyn> {
-    MapOptions::new().shape(IxDyn(shape).set_f(fortran))
+    MapOptions::new().shape(dyn_shape(shape, fortran))
+}
+
+/// A dynamic shape in C or Fortran order, for creating files.
+fn dyn_shape(shape: &[usize], fortran: bool) -> StrideShape<IxDyn> {
+    IxDyn(shape).set_f(fortran).into()
 }
 
 /// Writes `values` to a new file in the given order and maps it read-only.
@@ -51,13 +56,13 @@ fn mapped_input(
     values: &ArrayD<f64>,
     fortran: bool,
 ) -> Result<MmapArray<f64, IxDyn>, ndmmap::Error> {
-    let opts = options(values.shape(), fortran);
+    let shape = dyn_shape(values.shape(), fortran);
     // SAFETY: no other process touches files in this test's temporary folder.
-    let mut file = unsafe { ArrayD::<f64>::create_file_with(path, &opts)? };
+    let mut file = unsafe { ArrayD::<f64>::create_file(path, shape)? };
     file.assign(values);
     file.close()?;
     // SAFETY: as above.
-    unsafe { ArrayD::<f64>::map_file_with(path, &opts) }
+    unsafe { ArrayD::<f64>::map_file_with(path, &options(values.shape(), fortran)) }
 }
 
 fn input_values(shape: &[usize], scale: f64) -> ArrayD<f64> {
@@ -95,7 +100,7 @@ fn add_case(dir: &Path, shape: &[usize], fortran: bool, chunk: usize, run: Run) 
     let a = mapped_input(&a_path, &a_values, fortran)?;
     let b = mapped_input(&b_path, &b_values, fortran)?;
     // SAFETY: no other process touches files in this test's temporary folder.
-    let mut c = unsafe { ArrayD::<f64>::create_file_with(&c_path, &options(shape, fortran))? };
+    let mut c = unsafe { ArrayD::<f64>::create_file(&c_path, dyn_shape(shape, fortran))? };
 
     let mut expected = ArrayD::<f64>::zeros(IxDyn(shape).set_f(fortran));
     Zip::from(&mut expected).and(&a_values).and(&b_values).for_each(|c, &a, &b| *c = 2.0 * a + b);
@@ -238,7 +243,7 @@ fn fold_writes_through_mutable_chunks() -> TestResult {
     let a = mapped_input(&dir.path().join("a.bin"), &values, false)?;
     let c_path = dir.path().join("c.bin");
     // SAFETY: no other process touches files in this test's temporary folder.
-    let mut c = unsafe { ArrayD::<f64>::create_file_with(&c_path, &options(&[40, 9], false))? };
+    let mut c = unsafe { ArrayD::<f64>::create_file(&c_path, dyn_shape(&[40, 9], false))? };
     let count =
         chunked::Zip::from(&mut c).and(&a).chunk_bytes(3 * 9 * 8).fold(0, |count, mut c, a| {
             c.assign(&(&a * 3.0));
@@ -454,8 +459,7 @@ fn evict_written_keeps_every_result() -> TestResult {
     for (chunk, parallel, evict) in cases {
         let _ = std::fs::remove_file(&c_path);
         // SAFETY: no other process touches files in this test's temporary folder.
-        let mut c =
-            unsafe { ArrayD::<f64>::create_file_with(&c_path, &options(&[300, 1000], false))? };
+        let mut c = unsafe { ArrayD::<f64>::create_file(&c_path, dyn_shape(&[300, 1000], false))? };
         let zip = chunked::Zip::from(&mut c).and(&a).chunk_bytes(chunk).evict_after_write(evict);
         if parallel {
             #[cfg(feature = "rayon")]

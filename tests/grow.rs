@@ -19,6 +19,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use ndmmap::Error;
 use ndmmap::npy::{NpyOptions, read_npy};
 use ndmmap::prelude::*;
 

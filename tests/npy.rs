@@ -18,6 +18,7 @@ use std::process::Command;
 
 use bytemuck::{NoUninit, Pod};
 use ndarray::{IxDyn, Slice};
+use ndmmap::Error;
 use ndmmap::npy::{self, HeaderError, NpyElement, NpyOptions};
 use ndmmap::prelude::*;
 use num_complex::Complex;
@@ -280,7 +281,8 @@ fn check_pod<A: NpyElement + Pod>(case: &Case, dir: &Path, tally: &mut Tally) {
 
 /// Mapping a file as another element type names both dtypes.
 fn check_dtype_mismatch(case: &Case, path: &Path) {
-    let (wanted, err) = if case.descr == "|u1" {
+    // `u8` maps bool files too (their bytes), so they are mismatched with `i8`.
+    let (wanted, err) = if case.descr == "|u1" || case.descr == "|b1" {
         // SAFETY: no other process touches files in this fresh temporary folder.
         ("|i1", unsafe { ArrayD::<i8>::map_npy(path) }.err())
     } else {
@@ -313,7 +315,8 @@ fn by_rank<A: NpyElement + Pod>(path: &Path, ndim: usize) -> Vec<u8> {
     }
 }
 
-/// `bool` files: read through the checked path (never mapped: `bool` is not `Pod`).
+/// `bool` files: read through the checked path, mapped as `bool`s after the check of
+/// every byte (`npy::map_bool`), and mapped as their bytes (`u8`).
 fn check_bool(case: &Case, dir: &Path, tally: &mut Tally) {
     let (path, want) = (case.npy(dir), std::fs::read(case.bin(dir)).unwrap());
     check_header(case, &path);
@@ -323,6 +326,11 @@ fn check_bool(case: &Case, dir: &Path, tally: &mut Tally) {
     if case.fortran_in_header() {
         assert!(read.t().is_standard_layout(), "{case:?}");
     }
+    // SAFETY: no other process touches files in this fresh temporary folder.
+    let mapped = unsafe { npy::map_bool::<IxDyn>(&path, &NpyOptions::new()) }
+        .unwrap_or_else(|e| panic!("{case:?}: {e}"));
+    assert_eq!(*mapped, read, "{case:?}");
+    assert!(by_rank::<u8>(&path, case.shape.len()) == want, "bool bytes differ: {case:?}");
     check_dtype_mismatch(case, &path);
     tally.converted += 1;
     tally.bools += 1;
@@ -623,9 +631,9 @@ fn header_errors(path: &Path, options: &NpyOptions) -> Vec<HeaderError> {
     for (i, result) in results.into_iter().enumerate() {
         // inspect and read_npy use the default limit; the maps use `options`.
         match result {
-            Some(Error::Npy { path: p, source }) => {
+            Some(Error::Npy { path: p, detail }) => {
                 assert_eq!(p, path);
-                sources.push(source);
+                sources.push(detail);
             }
             other => panic!("entry point {i}: expected Error::Npy, got {other:?}"),
         }
@@ -970,7 +978,7 @@ fn header_over_the_size_limit() {
             assert!(
                 matches!(
                     err,
-                    Error::Npy { source: HeaderError::TooLarge { len: 10_001, limit: 10_000 }, .. }
+                    Error::Npy { detail: HeaderError::TooLarge { len: 10_001, limit: 10_000 }, .. }
                 ),
                 "{err:?}"
             );
@@ -995,7 +1003,7 @@ fn shape_overflow() {
     let (_dir, path) = file_with(&bytes);
     let result = npy::read_npy::<f64, Ix2>(&path);
     assert!(
-        matches!(&result, Err(Error::Npy { source: HeaderError::ShapeOverflow { .. }, .. })),
+        matches!(&result, Err(Error::Npy { detail: HeaderError::ShapeOverflow { .. }, .. })),
         "{result:?}"
     );
 }
@@ -1063,7 +1071,7 @@ fn create_never_touches_an_existing_file_before_validating() {
             matches!(
                 &err,
                 Error::Overflow { .. }
-                    | Error::Npy { source: HeaderError::ShapeOverflow { .. }, .. }
+                    | Error::Npy { detail: HeaderError::ShapeOverflow { .. }, .. }
             ),
             "{shape:?}: {err:?}"
         );
@@ -1359,8 +1367,8 @@ fn mutate(rng: &mut Rng, input: &mut Vec<u8>, seeds: &[Vec<u8>]) {
 fn outcome(result: &Result<npy::NpyHeader, Error>) -> String {
     match result {
         Ok(_) => "ok".into(),
-        Err(Error::Npy { source, .. }) => {
-            let debug = format!("{source:?}");
+        Err(Error::Npy { detail, .. }) => {
+            let debug = format!("{detail:?}");
             debug.split([' ', '{', '(']).next().unwrap_or("").to_owned()
         }
         Err(other) => format!("other {other:?}"),

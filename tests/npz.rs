@@ -15,6 +15,7 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use ndmmap::Error;
 use ndmmap::npz::{
     Compression, NPZ_ALIGN, NpzArchive, NpzArray, NpzError, NpzOptions, NpzWriter, save_npz,
     save_npz_compressed,

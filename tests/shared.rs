@@ -16,6 +16,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, ChildStdout, Command, ExitStatus, Stdio};
 use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed, Release};
 
+use ndmmap::Error;
 use ndmmap::prelude::*;
 
 const CHILD_ENV: &str = "NDMMAP_SHARED_CHILD";

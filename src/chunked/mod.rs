@@ -156,7 +156,7 @@ struct Settings {
 /// let path = dir.path().join("c.bin");
 /// // A Fortran-order output: chunks are slabs of columns.
 /// let mut c = unsafe {
-///     Array2::<f32>::create_file_with(&path, &MapOptions::new().shape((300, 400).f()))?
+///     Array2::<f32>::create_file(&path, (300, 400).f())?
 /// };
 /// let a = Array2::<f32>::ones((300, 400).f());
 /// ndmmap::chunked::Zip::from(&mut c)

@@ -21,22 +21,27 @@ mod npz;
 /// The enum is `#[non_exhaustive]`: match with a `_` arm.
 ///
 /// As the Rust API guidelines ask, a message does not repeat the text of its
-/// [`source`](std::error::Error::source) (the operating system's error, or what is wrong with
-/// a `.npy` header): print the whole chain to show both, as `anyhow` does with `{:#}`, or
-/// by walking `source()`:
+/// [`source`](std::error::Error::source) (the operating system's error): print the whole
+/// chain to show both, as `anyhow` does with `{:#}`, or by walking `source()`. What is
+/// wrong with a `.npy` header is part of the message itself ([`Error::Npy`] has no
+/// `source()`), so `{err}` alone says it:
 ///
 /// ```
 /// let dir = tempfile::tempdir()?;
-/// let path = dir.path().join("not.npy");
-/// std::fs::write(&path, b"plain text, no header")?;
+/// let path = dir.path().join("cut.npy");
+/// std::fs::write(&path, b"\x93NUMPY\x01\x00\x76\x00{'descr': '<f8', ")?;
 /// let err = ndmmap::npy::inspect(&path).unwrap_err();
-/// let mut chain = err.to_string();
-/// let mut source = std::error::Error::source(&err);
+/// assert!(err.to_string().contains("invalid .npy header: .npy header is truncated"), "{err}");
+/// assert!(std::error::Error::source(&err).is_none());
+///
+/// let missing = ndmmap::npy::inspect(dir.path().join("none.npy")).unwrap_err();
+/// let mut chain = missing.to_string();
+/// let mut source = std::error::Error::source(&missing);
 /// while let Some(cause) = source {
 ///     chain = format!("{chain}: {cause}");
 ///     source = cause.source();
 /// }
-/// assert!(chain.contains("invalid .npy header: not a .npy file"), "{chain}");
+/// assert!(chain.contains("none.npy does not exist"), "{chain}");
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 ///
@@ -62,13 +67,22 @@ pub enum Error {
         path: PathBuf,
     },
 
+    /// A file was to be created (or saved) in a folder that does not exist.
+    #[error("cannot create {}: the folder {} does not exist", path.display(), folder.display())]
+    FolderNotFound {
+        /// The file to be created.
+        path: PathBuf,
+        /// The first folder on the way to it that does not exist.
+        folder: PathBuf,
+    },
+
     /// The file may not be opened in the mode asked for (e.g. a read-write map of a
-    /// read-only file).
-    #[error("{} may not be opened for {action}", path.display())]
+    /// read-only file: the message then suggests a read-only or copy-on-write map).
+    #[error("{} may not be opened for {action}{}", path.display(), writable_hint(action))]
     PermissionDenied {
         /// The file asked for.
         path: PathBuf,
-        /// What was attempted: `"reading"` or `"reading and writing"`.
+        /// What was attempted: `"reading"`, `"reading and writing"` or `"creating"`.
         action: &'static str,
         /// The operating system's error.
         #[source]
@@ -169,7 +183,7 @@ pub enum Error {
     },
 
     /// The shape's element count or byte size does not fit in `isize::MAX`.
-    #[error("{}shape {shape:?} of {elem_size}-byte elements overflows isize::MAX bytes", at(path.as_deref()))]
+    #[error("{}shape {} of {elem_size}-byte elements overflows isize::MAX bytes", at(path.as_deref()), numpy_shape(shape))]
     Overflow {
         /// The file, if any.
         path: Option<PathBuf>,
@@ -179,8 +193,9 @@ pub enum Error {
         elem_size: usize,
     },
 
-    /// More than one axis of a shape was given as [`INFER`](crate::INFER).
-    #[error("{}shape {shape:?} has {count} inferred axes; at most one may be inferred", at(path.as_deref()))]
+    /// More than one axis of a shape was given as [`INFER`](crate::INFER). The message
+    /// prints each inferred axis as `-1`, as NumPy writes it.
+    #[error("{}shape {} has {count} inferred axes (-1); at most one may be inferred", at(path.as_deref()), numpy_shape(shape))]
     MultipleInferredAxes {
         /// The file, if any.
         path: Option<PathBuf>,
@@ -191,12 +206,12 @@ pub enum Error {
     },
 
     /// The operation needs a shape and none was given (a raw file of more than one
-    /// dimension, or a new file).
+    /// dimension).
     #[error("{}a shape is needed to {action} a {ndim}-dimensional array", at(path.as_deref()))]
     ShapeRequired {
         /// The file, if any.
         path: Option<PathBuf>,
-        /// What was attempted: `"map"` or `"create"`.
+        /// What was attempted: `"map"`.
         action: &'static str,
         /// The array's number of dimensions.
         ndim: usize,
@@ -239,6 +254,22 @@ pub enum Error {
         path: Option<PathBuf>,
     },
 
+    /// A slice argument (`s![...]`) does not fit the array: an index or a bound past the
+    /// end of an axis, a step of zero, or another number of axes. Raised instead of
+    /// ndarray's panic by the methods that take a slice argument and report errors
+    /// ([`MmapArrayMut::flush_slice`](crate::MmapArrayMut::flush_slice)).
+    #[error("{}slice [{slice}] does not fit shape {shape:?}: {reason}", at(path.as_deref()))]
+    SliceOutOfBounds {
+        /// The mapped file.
+        path: Option<PathBuf>,
+        /// The slice, written as in `s![...]`.
+        slice: String,
+        /// The array's shape.
+        shape: Vec<usize>,
+        /// What does not fit, in words.
+        reason: String,
+    },
+
     /// The operands of a `chunked::Zip` do not all have the same
     /// shape. Raised before anything is read or written.
     #[error("operand {operand} has shape {actual:?} but the first operand has shape {expected:?}")]
@@ -268,14 +299,14 @@ pub enum Error {
         actual: usize,
     },
 
-    /// A `.npy` file's header is invalid or unsupported.
-    #[error("{}: invalid .npy header", path.display())]
+    /// A `.npy` file's header is invalid or unsupported. The message says what is wrong
+    /// (the `detail`'s own message), so the detail is not repeated as a `source()`.
+    #[error("{}: invalid .npy header: {detail}", path.display())]
     Npy {
         /// The file.
         path: PathBuf,
         /// What is wrong with the header.
-        #[source]
-        source: HeaderError,
+        detail: HeaderError,
     },
 
     /// A `.npy` file holds elements of another type than the one asked for.
@@ -359,7 +390,7 @@ pub enum Error {
 
     /// A `.npy` file's header has no room for the grown shape: it was written without
     /// NumPy's growth padding (by an old writer, or by hand). Re-save the file with
-    /// [`save_npy`](crate::WriteNpyExt::save_npy) (or NumPy's `np.save`), which pads headers
+    /// [`save_npy`](crate::SaveNpyExt::save_npy) (or NumPy's `np.save`), which pads headers
     /// so that the shape can grow in place.
     #[error(
         "{}: the .npy header has no room for shape {shape:?} ({needed} bytes needed, \
@@ -406,6 +437,33 @@ pub enum Error {
 /// The type of every fallible ndmmap result.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+/// Formats a shape as `[2, -1]`: an [`INFER`](crate::INFER) axis as NumPy's `-1`, not as
+/// `usize::MAX`.
+fn numpy_shape(shape: &[usize]) -> impl fmt::Display + '_ {
+    struct Shape<'a>(&'a [usize]);
+    impl fmt::Display for Shape<'_> {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("[")?;
+            for (i, &n) in self.0.iter().enumerate() {
+                let sep = if i == 0 { "" } else { ", " };
+                if n == usize::MAX { write!(f, "{sep}-1")? } else { write!(f, "{sep}{n}")? }
+            }
+            f.write_str("]")
+        }
+    }
+    Shape(shape)
+}
+
+/// After "may not be opened for reading and writing": the maps that need only reading.
+fn writable_hint(action: &str) -> &'static str {
+    if action == "reading and writing" {
+        "; to change the array in memory only, map it copy-on-write (map_file_copy, \
+         map_npy_copy), or read-only (map_file, map_npy)"
+    } else {
+        ""
+    }
+}
+
 /// Formats an optional path as a message prefix: `"path: "` or nothing.
 fn at(path: Option<&Path>) -> impl fmt::Display + '_ {
     struct At<'a>(Option<&'a Path>);
@@ -449,6 +507,7 @@ impl Error {
             | Error::OverlappingStrides { path, .. }
             | Error::InvalidOption { path, .. }
             | Error::ViewNotInMap { path }
+            | Error::SliceOutOfBounds { path, .. }
             | Error::Shape { path, .. }
                 if path.is_none() =>
             {
@@ -459,16 +518,31 @@ impl Error {
         self
     }
 
-    /// Classifies an I/O error from opening or creating `path`.
+    /// Classifies an I/O error from opening `path`.
     pub(crate) fn from_open(path: &Path, writable: bool, source: io::Error) -> Self {
+        Self::classify(path, if writable { "reading and writing" } else { "reading" }, source)
+    }
+
+    /// Classifies an I/O error from creating `path`; `missing_folder` is the first folder
+    /// on the way to it that does not exist, if the caller found one.
+    pub(crate) fn from_create(
+        path: &Path,
+        missing_folder: Option<PathBuf>,
+        source: io::Error,
+    ) -> Self {
+        match missing_folder {
+            Some(folder) if source.kind() == io::ErrorKind::NotFound => {
+                Error::FolderNotFound { path: path.to_path_buf(), folder }
+            }
+            _ => Self::classify(path, "creating", source),
+        }
+    }
+
+    fn classify(path: &Path, action: &'static str, source: io::Error) -> Self {
         let path = path.to_path_buf();
         match source.kind() {
             io::ErrorKind::NotFound => Error::NotFound { path },
-            io::ErrorKind::PermissionDenied => Error::PermissionDenied {
-                path,
-                action: if writable { "reading and writing" } else { "reading" },
-                source,
-            },
+            io::ErrorKind::PermissionDenied => Error::PermissionDenied { path, action, source },
             io::ErrorKind::IsADirectory => Error::IsADirectory { path },
             io::ErrorKind::AlreadyExists => Error::AlreadyExists { path },
             _ => Error::Io { path, action: "open", source },
@@ -509,6 +583,31 @@ mod tests {
         let err = Error::Misaligned { path: Some("first".into()), offset: 3, align: 8 }
             .at_path(Path::new("second"));
         assert!(matches!(err, Error::Misaligned { path: Some(p), .. } if p == Path::new("first")));
+    }
+
+    #[test]
+    fn a_read_only_file_opened_writable_suggests_the_maps_that_only_read() {
+        let source = || io::Error::from(io::ErrorKind::PermissionDenied);
+        let text = Error::from_open(Path::new("/data/a.bin"), true, source()).to_string();
+        assert!(text.starts_with("/data/a.bin may not be opened for reading and writing; "));
+        assert!(text.contains("map_file_copy") && text.contains("map_file,"), "{text}");
+        let text = Error::from_open(Path::new("/data/a.bin"), false, source()).to_string();
+        assert_eq!(text, "/data/a.bin may not be opened for reading");
+        let text = Error::from_create(Path::new("/ro/c.bin"), None, source()).to_string();
+        assert_eq!(text, "/ro/c.bin may not be opened for creating");
+    }
+
+    #[test]
+    fn inferred_axes_print_as_numpy_writes_them() {
+        let err = Error::MultipleInferredAxes {
+            path: None,
+            shape: vec![usize::MAX, 3, usize::MAX],
+            count: 2,
+        };
+        assert_eq!(
+            err.to_string(),
+            "shape [-1, 3, -1] has 2 inferred axes (-1); at most one may be inferred"
+        );
     }
 
     #[test]

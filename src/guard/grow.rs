@@ -548,7 +548,7 @@ impl<A: Pod, D: Dimension> MmapArrayMut<A, D> {
             };
             let stated = format
                 .read(header)
-                .map_err(|e| Error::Npy { path: source.path.clone(), source: e })?;
+                .map_err(|e| Error::Npy { path: source.path.clone(), detail: e })?;
             if stated.data_offset != *len || stated.shape != shape {
                 return refuse("the .npy header no longer describes the mapped array");
             }
@@ -628,7 +628,7 @@ impl<A: Pod, D: Dimension> MmapArrayMut<A, D> {
                         available,
                     },
                     HeaderError::ShapeOverflow { .. } => self.overflow(axis, len),
-                    source => Error::Npy { path: path(), source },
+                    detail => Error::Npy { path: path(), detail },
                 })?;
                 Some(header)
             }

@@ -78,7 +78,7 @@ impl<A: 'static, D: Dimension> MmapArray<A, D> {
     /// let a = unsafe { Array1::<u8>::map_file(&path)? };
     /// a.try_lock(Lock::Exclusive)?;
     /// let b = unsafe { Array1::<u8>::map_file(&path)? };
-    /// assert!(matches!(b.try_lock(Lock::Shared), Err(Error::Locked { .. })));
+    /// assert!(matches!(b.try_lock(Lock::Shared), Err(ndmmap::Error::Locked { .. })));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn try_lock(&self, lock: Lock) -> Result<()> {
@@ -162,7 +162,7 @@ impl<A: 'static, D: Dimension> MmapArrayMut<A, D> {
     /// let c = unsafe { Array1::<u32>::create_file(&path, 4)? };
     /// c.try_lock(Lock::Shared)?;
     /// let d = unsafe { Array1::<u32>::map_file_mut(&path)? };
-    /// assert!(matches!(d.try_lock(Lock::Exclusive), Err(Error::Locked { .. })));
+    /// assert!(matches!(d.try_lock(Lock::Exclusive), Err(ndmmap::Error::Locked { .. })));
     /// d.try_lock(Lock::Shared)?;
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
@@ -184,9 +184,9 @@ impl<A: 'static, D: Dimension> MmapArrayMut<A, D> {
     ///
     /// let dir = tempfile::tempdir()?;
     /// let path = dir.path().join("c.bin");
-    /// let options = MapOptions::new().shape(4).lock(Lock::Exclusive);
+    /// let options = MapOptions::new().lock(Lock::Exclusive);
     /// // SAFETY: every program that opens this file takes a lock first.
-    /// let c = unsafe { Array1::<u32>::create_file_with(&path, &options)? };
+    /// let c = unsafe { Array1::<u32>::create_file_with(&path, 4, &options)? };
     /// c.unlock()?;
     /// let shared = MapOptions::new().lock(Lock::Shared);
     /// let d = unsafe { Array1::<u32>::map_file_with(&path, &shared)? };

@@ -1,7 +1,6 @@
 //! [`MmapArray`] and [`MmapArrayMut`]: own a map, lend ndarray views of it.
 #![allow(unsafe_code)]
 
-use std::fmt;
 use std::fs::File;
 use std::ops::{Deref, DerefMut};
 use std::path::{Path, PathBuf};
@@ -19,11 +18,14 @@ use crate::options::{Advice, Mode};
 
 mod anonymous;
 mod atomic;
+mod boolean;
 mod flush;
 mod grow;
 mod lock;
 pub(crate) mod open;
 pub(crate) mod pages;
+mod producer;
+mod slice;
 
 pub use self::atomic::{AtomicElement, AtomicViewExt};
 pub(crate) use self::grow::{ShapeHeader, StatedShape};
@@ -43,8 +45,8 @@ pub(crate) struct Backing {
 /// A read-only memory-mapped array: owns the map and lends [`ArrayView`]s of it.
 ///
 /// It dereferences to ndarray's [`ArrayRef`], so every read-only ndarray method works on
-/// it directly (`a.sum()`, `a.slice(s![..])`, `&*a + &*b`, `Zip::from(&*a)`), and no view
-/// can outlive it:
+/// it directly (`a.sum()`, `a.slice(s![..])`); it goes where arrays go (`&a + &b`,
+/// `Zip::from(&a)`, `for x in &a`, `println!("{a}")`); and no view can outlive it:
 ///
 /// ```compile_fail
 /// use ndmmap::prelude::*;
@@ -57,6 +59,19 @@ pub(crate) struct Backing {
 ///     guard.view()
 /// }; // error: `guard` does not live long enough
 /// assert_eq!(view.len(), 8);
+/// ```
+///
+/// Nor can it be written, in `Zip` or elsewhere (`&mut a` is no producer of a read-only
+/// guard):
+///
+/// ```compile_fail
+/// use ndmmap::prelude::*;
+///
+/// let dir = tempfile::tempdir().unwrap();
+/// let path = dir.path().join("a.bin");
+/// std::fs::write(&path, [0u8; 8]).unwrap();
+/// let mut a = unsafe { Array1::<u8>::map_file(&path).unwrap() };
+/// Zip::from(&mut a).for_each(|x| *x = 1); // error: `&mut MmapArray` is no `IntoNdProducer`
 /// ```
 ///
 /// Made by [`MapFile::map_file`](crate::MapFile::map_file) and friends. It is `Send` and
@@ -87,7 +102,7 @@ pub struct MmapArray<A: 'static, D> {
 /// lends [`ArrayView`]s and [`ArrayViewMut`]s of it.
 ///
 /// It dereferences mutably to ndarray's [`ArrayRef`], so every ndarray method works on it
-/// (`*c += &*a`, `c.fill(0.0)`, `Zip::from(&mut *c)`, `azip!`).
+/// (`c += &a`, `c.fill(0.0)`, `Zip::from(&mut c)`, `azip!`).
 ///
 /// # What is visible and what is durable
 ///
@@ -427,8 +442,8 @@ impl<A: 'static, D: Dimension> MmapArrayMut<A, D> {
     /// use ndmmap::prelude::*;
     ///
     /// let dir = tempfile::tempdir()?;
-    /// let options = MapOptions::new().shape(3).offset(64);
-    /// let c = unsafe { Array1::<u8>::create_file_with(dir.path().join("c.bin"), &options)? };
+    /// let options = MapOptions::new().offset(64);
+    /// let c = unsafe { Array1::<u8>::create_file_with(dir.path().join("c.bin"), 3, &options)? };
     /// assert_eq!(c.offset(), 64);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
@@ -494,37 +509,5 @@ impl<A: 'static, D: Dimension> Deref for MmapArrayMut<A, D> {
 impl<A: 'static, D: Dimension> DerefMut for MmapArrayMut<A, D> {
     fn deref_mut(&mut self) -> &mut ArrayRef<A, D> {
         &mut self.view
-    }
-}
-
-fn debug_guard(
-    f: &mut fmt::Formatter<'_>,
-    name: &str,
-    elem: &str,
-    backing: &Backing,
-    shape: &[usize],
-    strides: &[isize],
-) -> fmt::Result {
-    f.debug_struct(name)
-        .field("path", &backing.path)
-        .field("mode", &backing.mode)
-        .field("elem", &elem)
-        .field("shape", &shape)
-        .field("strides", &strides)
-        .field("offset", &backing.offset)
-        .finish()
-}
-
-impl<A: 'static, D: Dimension> fmt::Debug for MmapArray<A, D> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let elem = std::any::type_name::<A>();
-        debug_guard(f, "MmapArray", elem, &self.backing, self.shape(), self.strides())
-    }
-}
-
-impl<A: 'static, D: Dimension> fmt::Debug for MmapArrayMut<A, D> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let elem = std::any::type_name::<A>();
-        debug_guard(f, "MmapArrayMut", elem, &self.backing, self.shape(), self.strides())
     }
 }

@@ -43,6 +43,15 @@ impl OpenFile {
         Ok(OpenFile { path: path.to_path_buf(), file })
     }
 
+    /// A file the caller opened, kept open for the guard (a duplicate of its descriptor),
+    /// and locked as the settings ask; named after its path as far as it can be known.
+    pub(crate) fn adopt(file: &File, settings: Settings) -> Result<Self> {
+        let path = fs::name_of(file);
+        let file = file.try_clone().map_err(|e| Error::io(&path, "duplicate", 0, e))?;
+        fs::lock(&file, &path, settings.lock, settings.on_conflict)?;
+        Ok(OpenFile { path, file })
+    }
+
     /// The path, as given.
     pub(crate) fn path(&self) -> &Path {
         &self.path

@@ -20,8 +20,9 @@ pub(crate) mod sealed {
 
 /// An element type with a `.npy` dtype: the integers `i8`..`i64` and `u8`..`u64`, `f32`,
 /// `f64`, `Complex<f32>` and `Complex<f64>` (NumPy's `complex64`, `complex128`), `bool`
-/// (read and written through checked copies only: `bool` is not `Pod`, so it is never
-/// mapped), and with the `half` feature `half::f16` (`float16`) and `half::bf16`.
+/// (`bool` is not `Pod`: read and written through checked copies, and mapped by
+/// [`map_bool`](crate::npy::map_bool) after a check of every byte, or as `u8`), and with
+/// the `half` feature `half::f16` (`float16`) and `half::bf16`.
 ///
 /// NumPy has no `bfloat16`: ndmmap writes `bf16` arrays with the dtype `'<u2'` (the raw
 /// bits), which NumPy loads as `uint16` and `ml_dtypes` users view with

@@ -35,7 +35,7 @@ use crate::private::Sealed;
 #[derive(Clone, Debug)]
 pub struct NpyOptions {
     max_header_size: usize,
-    settings: Settings,
+    pub(super) settings: Settings,
 }
 
 impl Default for NpyOptions {
@@ -565,7 +565,7 @@ impl<A, D: Dimension> MapNpy for Array<A, D> {
             shape: layout.dim.slice().to_vec(),
         };
         let header_bytes = header::write(&header)
-            .map_err(|source| Error::Npy { path: path.to_path_buf(), source })?;
+            .map_err(|detail| Error::Npy { path: path.to_path_buf(), detail })?;
         let placement = Placement { offset: header_bytes.len() as u64, layout };
         let file = OpenFile::create(path, placement.end(), &header_bytes, options.settings)?;
         // SAFETY: forwarded; the caller upholds the trait's mapping contract for the new file.
@@ -577,7 +577,7 @@ impl<A, D: Dimension> MapNpy for Array<A, D> {
 
 /// Opens the `.npy` file at `path` for `purpose`, reads its header and places the array
 /// the header describes, checked against the element type and the file's length.
-fn locate<A: NpyElement, D: Dimension>(
+pub(super) fn locate<A: NpyElement, D: Dimension>(
     path: &Path,
     purpose: Purpose,
     options: &NpyOptions,

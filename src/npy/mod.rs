@@ -3,9 +3,15 @@
 //! - [`MapNpy`]: `Array2::<f32>::map_npy(path)` (read-only), `map_npy_mut`,
 //!   `map_npy_copy` and `create_npy`, like NumPy's `np.load(path, mmap_mode=...)` and
 //!   `open_memmap`, with [`NpyOptions`].
-//! - [`WriteNpyExt::save_npy`]: any array, any layout, written atomically.
+//! - [`SaveNpyExt::save_npy`]: any array, any layout, written atomically.
 //! - [`inspect`]: the header alone; [`read_npy`]: an owned copy, converting byte order
 //!   and checking `bool`s.
+//! - [`map_bool`], [`map_bool_copy`]: NumPy's boolean masks (`'|b1'`) as `bool`s, after a
+//!   check of every byte; `u8` maps them as bytes.
+//! - [`ViewNpyBytesExt`], [`ViewNpyBytesMutExt`]: `.npy` bytes held in memory (or mapped
+//!   by another crate) as views, like ndarray-npy's `view_npy`.
+//! - [`map_any`]: a file whose dtype is read from its header, into [`AnyNpy`], one
+//!   variant per element type (for viewers, converters, command lines).
 //! - [`NpyElement`]: the element types with a `.npy` dtype.
 //!
 //! Versions 1.0, 2.0 and 3.0 are read; files are written as `np.save` writes them
@@ -28,6 +34,8 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod any;
+mod boolean;
 mod descr;
 pub(crate) mod element;
 pub(crate) mod header;
@@ -35,9 +43,13 @@ mod literal;
 mod map;
 pub(crate) mod read;
 mod save;
+mod view;
 
+pub use self::any::{AnyNpy, map_any};
+pub use self::boolean::{map_bool, map_bool_copy};
 pub use self::element::NpyElement;
 pub use self::map::{MapNpy, NpyOptions};
 pub use self::read::{NpyHeader, inspect, read_npy};
-pub use self::save::WriteNpyExt;
+pub use self::save::SaveNpyExt;
+pub use self::view::{ViewNpyBytesExt, ViewNpyBytesMutExt};
 pub use crate::error::HeaderError;

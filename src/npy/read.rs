@@ -120,7 +120,7 @@ pub(crate) fn read_header(
     file: &File,
     max_header_size: usize,
 ) -> Result<ParsedHeader> {
-    let npy_error = |source| Error::Npy { path: path.to_path_buf(), source };
+    let npy_error = |detail| Error::Npy { path: path.to_path_buf(), detail };
     let mut prefix = Vec::new();
     let mut want = 4096;
     loop {
@@ -147,7 +147,10 @@ pub(crate) fn checked_dim<A: NpyElement, D: Dimension>(
     parsed: &ParsedHeader,
 ) -> Result<D> {
     let header = &parsed.header;
-    if !same_type::<A>(header.descr) {
+    // NumPy's bools are bytes of 0 or 1: `u8` maps them as they are (`a.view(np.uint8)`).
+    let bool_as_u8 =
+        header.descr == Descr::BOOL && super::element::native_descr::<A>() == Descr::U8;
+    if !same_type::<A>(header.descr) && !bool_as_u8 {
         return Err(Error::DtypeMismatch {
             path: path.to_path_buf(),
             expected: super::element::native_descr::<A>().to_string(),

@@ -1,4 +1,4 @@
-//! [`WriteNpyExt`]: save any array as a `.npy` file, atomically.
+//! [`SaveNpyExt`]: save any array as a `.npy` file, atomically.
 
 use std::io::{BufWriter, Write};
 use std::path::Path;
@@ -18,7 +18,7 @@ use crate::fs::write_atomically;
 /// element in C order, exactly as `np.save` decides.
 ///
 /// This trait is sealed: it is implemented for [`ArrayRef`] only.
-pub trait WriteNpyExt: crate::private::Sealed {
+pub trait SaveNpyExt: crate::private::Sealed {
     /// Writes the array to `path` as a `.npy` file.
     ///
     /// The file is written under a temporary name in the same folder, synced and then
@@ -46,7 +46,7 @@ pub trait WriteNpyExt: crate::private::Sealed {
     fn save_npy(&self, path: impl AsRef<Path>) -> Result<()>;
 }
 
-impl<A: NpyElement, D: Dimension> WriteNpyExt for ArrayRef<A, D> {
+impl<A: NpyElement, D: Dimension> SaveNpyExt for ArrayRef<A, D> {
     fn save_npy(&self, path: impl AsRef<Path>) -> Result<()> {
         let path = path.as_ref();
         // np.save: C order if C-contiguous, else Fortran order if Fortran-contiguous, else
@@ -62,7 +62,7 @@ impl<A: NpyElement, D: Dimension> WriteNpyExt for ArrayRef<A, D> {
             shape: self.shape().to_vec(),
         };
         let header_bytes = header::write(&header)
-            .map_err(|source| Error::Npy { path: path.to_path_buf(), source })?;
+            .map_err(|detail| Error::Npy { path: path.to_path_buf(), detail })?;
         let data_len = size_of::<A>() * self.len();
         let total = (header_bytes.len() + data_len) as u64;
         write_atomically(path, total, |file| {

@@ -5,6 +5,7 @@ use std::fs::OpenOptions;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
+use ndmmap::Error;
 use ndmmap::prelude::*;
 
 use crate::{read_bytes, temp_file, write_elems};
@@ -65,7 +66,11 @@ fn not_found() {
     let nested = dir.path().join("no-such-folder").join("c.bin");
     // SAFETY: as above.
     let err = unsafe { Array1::<f64>::create_file(&nested, 3) }.unwrap_err();
-    assert!(matches!(&err, Error::NotFound { path: p } if p == &nested), "{err:?}");
+    let folder = dir.path().join("no-such-folder");
+    assert!(
+        matches!(&err, Error::FolderNotFound { path: p, folder: f } if p == &nested && f == &folder),
+        "{err:?}"
+    );
     assert!(names(dir.path()).is_empty(), "nothing was created: {:?}", names(dir.path()));
 }
 
@@ -86,6 +91,7 @@ fn permission_denied() {
             if p == &path),
         "{err:?}"
     );
+    assert!(err.to_string().contains("map_file_copy"), "{err}");
     // Reading it is fine.
     // SAFETY: as above.
     let r = unsafe { Array1::<f64>::map_file(&path) }.unwrap();
@@ -114,9 +120,9 @@ fn is_a_directory() {
     for err in map_all_modes::<Ix1>(&sub, &MapOptions::new()) {
         assert!(is_dir(&err), "{err:?}");
     }
-    let overwrite = MapOptions::new().shape(4).overwrite(true);
+    let overwrite = MapOptions::new().overwrite(true);
     // SAFETY: no other process touches files in this fresh temporary folder.
-    let err = unsafe { Array1::<f64>::create_file_with(&sub, &overwrite) }.unwrap_err();
+    let err = unsafe { Array1::<f64>::create_file_with(&sub, 4, &overwrite) }.unwrap_err();
     assert!(is_dir(&err), "{err:?}");
     // Without `overwrite` the directory is simply something that exists already.
     // SAFETY: as above.
@@ -254,9 +260,8 @@ fn misaligned() {
     // Creating with a misaligned offset touches nothing.
     let c_path = dir.path().join("c.bin");
     // SAFETY: as above.
-    let err =
-        unsafe { Array1::<f64>::create_file_with(&c_path, &MapOptions::new().offset(12).shape(1)) }
-            .unwrap_err();
+    let err = unsafe { Array1::<f64>::create_file_with(&c_path, 1, &MapOptions::new().offset(12)) }
+        .unwrap_err();
     assert!(matches!(err, Error::Misaligned { offset: 12, align: 8, .. }), "{err:?}");
     assert!(!c_path.exists());
     assert_unchanged(&path, &bytes);
@@ -278,8 +283,9 @@ fn overflow() {
     assert!(expected(&err), "{err:?}");
     assert!(!c_path.exists());
     // ...and before an existing file is replaced.
+    let overwrite = MapOptions::new().overwrite(true);
     // SAFETY: as above.
-    let err = unsafe { Array2::<f64>::create_file_with(&path, &huge.clone().overwrite(true)) }
+    let err = unsafe { Array2::<f64>::create_file_with(&path, (1 << 40, 1 << 40), &overwrite) }
         .unwrap_err();
     assert!(expected(&err), "{err:?}");
     assert_unchanged(&path, &bytes);
@@ -309,7 +315,7 @@ fn multiple_inferred_axes() {
 #[test]
 #[cfg_attr(miri, ignore = "miri cannot map files")]
 fn shape_required() {
-    let (dir, path, bytes) = eighty_bytes();
+    let (_dir, path, bytes) = eighty_bytes();
     for err in map_all_modes::<Ix2>(&path, &MapOptions::new()) {
         assert!(
             matches!(&err, Error::ShapeRequired { path: p, action: "map", ndim: 2 }
@@ -320,11 +326,6 @@ fn shape_required() {
     // SAFETY: no other process touches files in this fresh temporary folder.
     let err = unsafe { Array2::<f64>::map_file(&path) }.unwrap_err();
     assert!(matches!(err, Error::ShapeRequired { action: "map", ndim: 2, .. }), "{err:?}");
-    let c_path = dir.path().join("c.bin");
-    // SAFETY: as above.
-    let err = unsafe { Array1::<f64>::create_file_with(&c_path, &MapOptions::new()) }.unwrap_err();
-    assert!(matches!(err, Error::ShapeRequired { action: "create", ndim: 1, .. }), "{err:?}");
-    assert!(!c_path.exists());
     assert_unchanged(&path, &bytes);
 }
 
@@ -345,7 +346,7 @@ fn overlapping_strides() {
     assert!(expected(&err), "{err:?}");
     let c_path = dir.path().join("c.bin");
     // SAFETY: as above.
-    let err = unsafe { Array2::<f64>::create_file_with(&c_path, &options) }.unwrap_err();
+    let err = unsafe { Array2::<f64>::create_file(&c_path, (2, 2).strides((1, 1))) }.unwrap_err();
     assert!(expected(&err), "{err:?}");
     assert!(!c_path.exists());
     // Read-only views may overlap: a sliding window of pairs.
@@ -382,13 +383,26 @@ fn invalid_option() {
     assert_unchanged(&path, &bytes);
 
     let c_path = dir.path().join("c.bin");
+    // The shape is create_file_with's argument: options that carry one too are refused.
     let inferred = MapOptions::new().shape_inferred((INFER, 2), Order::RowMajor);
     // SAFETY: as above.
-    let err = unsafe { Array2::<f64>::create_file_with(&c_path, &inferred) }.unwrap_err();
-    assert!(matches!(err, Error::InvalidOption { message, .. } if message.contains("INFER")));
-    let with_len = MapOptions::new().shape(2).len(16);
+    let err = unsafe { Array2::<f64>::create_file_with(&c_path, (3, 2), &inferred) }.unwrap_err();
+    assert!(
+        matches!(&err, Error::InvalidOption { message, path: Some(p) }
+            if message.contains("shape as its argument") && p == &c_path),
+        "{err:?}"
+    );
+    let twice = MapOptions::new().shape((3, 2));
     // SAFETY: as above.
-    let err = unsafe { Array1::<f64>::create_file_with(&c_path, &with_len) }.unwrap_err();
+    let err = unsafe { Array2::<f64>::create_file_with(&c_path, (3, 2), &twice) }.unwrap_err();
+    assert!(matches!(&err, Error::InvalidOption { message, .. } if message.contains("unset")));
+    // An INFER axis in the shape argument itself is an impossible length, not an inference.
+    // SAFETY: as above.
+    let err = unsafe { Array2::<f64>::create_file(&c_path, (INFER, 2)) }.unwrap_err();
+    assert!(matches!(err, Error::Overflow { .. }), "{err:?}");
+    let with_len = MapOptions::new().len(16);
+    // SAFETY: as above.
+    let err = unsafe { Array1::<f64>::create_file_with(&c_path, 2, &with_len) }.unwrap_err();
     assert!(matches!(err, Error::InvalidOption { message, .. } if message.contains("len()")));
     assert!(!c_path.exists());
     assert_eq!(names(dir.path()), ["a.bin"]);
@@ -439,9 +453,9 @@ fn overwrite_replaces_atomically() {
     let (dir, path, bytes) = eighty_bytes();
     // SAFETY: no other process touches files in this fresh temporary folder.
     let old = unsafe { Array1::<f64>::map_file(&path) }.unwrap();
-    let options = MapOptions::new().shape(3).overwrite(true);
+    let options = MapOptions::new().overwrite(true);
     // SAFETY: as above; the old file is replaced, not changed, so `old` stays valid.
-    let mut new = unsafe { Array1::<f64>::create_file_with(&path, &options) }.unwrap();
+    let mut new = unsafe { Array1::<f64>::create_file_with(&path, 3, &options) }.unwrap();
     assert_eq!(new.to_vec(), [0.0, 0.0, 0.0]);
     new.fill(9.0);
     new.close().unwrap();
@@ -502,9 +516,9 @@ fn reserve_failure_child() {
     assert!(io_at(&err, &new, "reserve space for"), "{err:?}");
     assert!(!new.exists());
 
-    let overwrite = MapOptions::new().shape(BIG).overwrite(true);
+    let overwrite = MapOptions::new().overwrite(true);
     // SAFETY: as above.
-    let err = unsafe { Array1::<f64>::create_file_with(&path, &overwrite) }.unwrap_err();
+    let err = unsafe { Array1::<f64>::create_file_with(&path, BIG, &overwrite) }.unwrap_err();
     // The replacing path builds the whole new file under a temporary name: a "write".
     assert!(io_at(&err, &path, "write"), "{err:?}");
     assert_unchanged(&path, &bytes);

@@ -7,6 +7,7 @@
 mod arithmetic;
 mod errors;
 mod guards;
+mod habits;
 mod numpy_docstring;
 mod prop;
 mod seed_maparray;
