@@ -58,6 +58,7 @@ impl<A: NpyElement, D: Dimension> SaveNpyExt for ArrayRef<A, D> {
         };
         let header = Header {
             descr: native_descr::<A>(),
+            record: A::record_layout(),
             fortran_order: f_order.is_some(),
             shape: self.shape().to_vec(),
         };
