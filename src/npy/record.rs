@@ -36,7 +36,6 @@ use crate::error::{Error, HeaderError, Result};
 /// # Example
 ///
 /// ```
-/// use ndmmap::prelude::*;
 /// use ndmmap::npy::NpyRecord;
 ///
 /// ndmmap::npy_record!(struct Point { x: f32, y: f32, id: i64 });
@@ -289,8 +288,8 @@ impl RecordLayout {
     /// ```
     /// use ndmmap::npy::NpyRecord;
     ///
-    /// ndmmap::npy_record!(struct P { x: f32, pos: [f64; 3] });
-    /// assert_eq!(P::layout().itemsize(), 28);
+    /// ndmmap::npy_record!(struct P { x: f32, pos: [f32; 3] });
+    /// assert_eq!(P::layout().itemsize(), 16);
     /// ```
     #[must_use]
     pub fn itemsize(&self) -> usize {
@@ -660,6 +659,13 @@ impl<R: NpyRecord, D: Dimension> RecordFieldsExt<R, D> for ArrayRef<R, D> {
 /// let mapped = unsafe { Array1::<Particle>::map_npy(&path)? };
 /// assert_eq!(mapped[3], particles[3]);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
+/// Padding the compiler would insert is refused at compile time; spell it as NumPy does:
+///
+/// ```compile_fail
+/// // np.dtype([('a', 'u1'), ('b', '<f8')], align=True) needs `_pad: [u8; 7]` after `a`.
+/// ndmmap::npy_record!(struct Aligned { a: u8, b: f64 });
 /// ```
 #[macro_export]
 macro_rules! npy_record {
