@@ -319,6 +319,7 @@ fn big_endian_fields_are_mapped_by_no_one_and_converted_by_read_npy() {
     let err = map::<Big, Ix1>(&path).unwrap_err();
     assert!(matches!(&err, Error::ByteOrder { descr, .. } if descr.contains("'a'")), "{err}");
     assert!(err.to_string().contains("read_npy"));
+    assert!(!ndmmap::npy::inspect(&path).unwrap().native_byte_order);
     let read = read_npy::<Big, Ix1>(&path).unwrap();
     assert_eq!(read, Array1::from_iter((0..4).map(|i| Big { a: 3 * i, b: i as f32 })));
 }
@@ -423,6 +424,16 @@ fn layout_mismatches_name_the_file_the_field_and_both_layouts() {
     array![1.0f64, 2.0].save_npy(d.join("floats.npy")).unwrap();
     let err = map::<Point, Ix1>(d.join("floats.npy")).unwrap_err();
     assert!(matches!(err, Error::DtypeMismatch { .. }), "{err}");
+    // SAFETY: see the helpers above.
+    let err =
+        unsafe { ndmmap::npy::map_any(&points, &ndmmap::npy::NpyOptions::new()) }.unwrap_err();
+    assert!(
+        matches!(&err, Error::DtypeMismatch { found, .. } if found.starts_with("[('x'")),
+        "{err}"
+    );
+    let header = ndmmap::npy::inspect(&points).unwrap();
+    assert_eq!(header.descr, "[('x', '<f4'), ('y', '<f4'), ('id', '<i8')]");
+    assert!(header.native_byte_order);
     let err = map::<Point, Ix2>(&points).unwrap_err();
     assert!(matches!(err, Error::RankMismatch { .. }), "{err}");
 }

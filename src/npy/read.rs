@@ -9,6 +9,7 @@ use ndarray::{Array, Dimension, IxDyn, ShapeBuilder};
 use super::descr::Descr;
 use super::element::{NpyElement, is_native, same_type};
 use super::header::{self, DEFAULT_MAX_HEADER_SIZE, Header, ParsedHeader};
+use super::record::RecordLayout;
 use crate::error::HeaderError;
 use crate::error::{Error, Result};
 use crate::fs::{file_len, open};
@@ -62,7 +63,8 @@ pub fn inspect(path: impl AsRef<Path>) -> Result<NpyHeader> {
         fortran_order: parsed.header.fortran_order,
         version: parsed.version.major_minor(),
         data_offset: parsed.data_offset as u64,
-        native_byte_order: is_native(descr),
+        native_byte_order: is_native(descr)
+            && parsed.header.record.as_ref().is_none_or(RecordLayout::is_native),
     })
 }
 

@@ -323,6 +323,11 @@ impl RecordLayout {
         })
     }
 
+    /// Whether every field is in this machine's byte order.
+    pub(crate) fn is_native(&self) -> bool {
+        self.non_native().is_none()
+    }
+
     fn native(&self) -> RecordLayout {
         RecordLayout {
             fields: self
