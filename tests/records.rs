@@ -242,6 +242,22 @@ fn field_views_are_numpy_a_x() {
     let back = read_npy::<Nested, Ix1>(d.join("nested.npy")).unwrap();
     assert_eq!(back.mapv(|r| r.p.b), array![0, -10, -20, -30]);
     assert_eq!(back[3].pos, [3.0, 4.0, 5.0]);
+    // NumPy's a['pos'], a['m']: the sub-array's axes after the records'.
+    let mut n = map_mut::<Nested, Ix1>(d.join("nested.npy")).unwrap();
+    let pos = n.field_array::<f32>("pos").unwrap();
+    assert_eq!(pos, Array2::from_shape_fn((4, 3), |(i, j)| (i + j) as f32).into_dyn());
+    let m = n.field_array::<f64>("m").unwrap();
+    assert_eq!(m.shape(), [4, 2, 2]);
+    assert_eq!(m[[3, 1, 0]], 9.0);
+    assert!(matches!(n.field_array::<f64>("pos"), Err(Error::NoSuchField { .. })));
+    n.field_array_mut::<f32>("pos").unwrap().slice_mut(s![.., 1]).fill(-1.0);
+    n.flush().unwrap();
+    drop(n);
+    let back = read_npy::<Nested, Ix1>(d.join("nested.npy")).unwrap();
+    assert_eq!(back[3].pos, [3.0, -1.0, 5.0]);
+    assert_eq!(back[3].p.b, -30);
+    // A plain field: the records' shape.
+    assert_eq!(p2.field_array::<f32>("x").unwrap(), p2.field::<f32>("x").unwrap().into_dyn());
     // A sub-array that divides the records: a view of arrays.
     ndmmap::npy_record!(
         struct Particle {
@@ -281,6 +297,8 @@ fn field_view_errors_are_typed() {
     let packed = Array1::from_elem(3, Packed { a: 1, b: [2; 4] });
     assert!(matches!(packed.field::<[u8; 4]>("b"), Err(Error::FieldView { .. })));
     assert_eq!(packed.field::<u8>("a").unwrap(), array![1u8, 1, 1]);
+    // ...but its bytes are: a (3, 4) view.
+    assert_eq!(packed.field_array::<u8>("b").unwrap(), Array2::from_elem((3, 4), 2u8).into_dyn());
 }
 
 #[test]
@@ -415,6 +433,13 @@ fn layout_mismatches_name_the_file_the_field_and_both_layouts() {
     // Padding is not a field: a packed 9-byte layout against the aligned 16 bytes.
     let aligned = d.join("aligned.npy");
     assert_eq!(field_of(map::<Packed, Ix1>(&aligned).unwrap_err()), "b");
+}
+
+#[test]
+fn records_against_numbers_map_any_and_inspect() {
+    let Some(dir) = fixtures() else { return };
+    let d = dir.path();
+    let points = d.join("points.npy");
     // Records against numbers, both ways.
     let err = map::<f32, Ix1>(&points).unwrap_err();
     assert!(

@@ -17,7 +17,9 @@
 
 use std::fmt::{self, Write as _};
 
-use ndarray::{ArrayRef, ArrayView, ArrayViewMut, Dimension, ShapeBuilder};
+use ndarray::{
+    ArrayRef, ArrayView, ArrayViewD, ArrayViewMut, ArrayViewMutD, Dimension, IxDyn, ShapeBuilder,
+};
 
 use super::descr::{Descr, Kind};
 use super::literal::{HeaderText, Node, Value};
@@ -534,8 +536,9 @@ pub(super) fn parse(source: &HeaderText<'_>, node: &Node) -> Result<RecordLayout
 /// [`Error::NoSuchField`] if the record has no field `name` or it is not a `T`;
 /// [`Error::FieldView`] if ndarray cannot express the view: the records are not contiguous
 /// in memory (take the field of the whole array, then slice), or their itemsize is not a
-/// multiple of `T`'s size or the field's offset not a multiple of `T`'s alignment (packed
-/// records: copy the field out with `mapv`).
+/// multiple of `T`'s size or the field's offset not a multiple of `T`'s alignment (for a
+/// sub-array, [`field_array`](Self::field_array) views its elements; for packed records, copy
+/// the field out with `mapv`).
 ///
 /// # Example
 ///
@@ -567,6 +570,97 @@ pub trait RecordFieldsExt<R: NpyRecord, D: Dimension> {
     ///
     /// See the [trait](RecordFieldsExt).
     fn field_mut<T: NpyField>(&mut self, name: &str) -> Result<ArrayViewMut<'_, T, D>>;
+
+    /// A view of field `name` as NumPy's `a['pos']` shapes it: a sub-array field of shape
+    /// `(3,)` adds that axis after the records' axes, with `T` its element type (`f32` for
+    /// `('pos', '<f4', (3,))`). Works where [`field`](Self::field) of the whole `[f32; 3]`
+    /// cannot: the records' size need only be a multiple of `T`'s.
+    ///
+    /// # Errors
+    ///
+    /// See the [trait](RecordFieldsExt); [`Error::NoSuchField`] if the field's elements
+    /// are not `T`s.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndmmap::prelude::*;
+    /// use ndmmap::npy::RecordFieldsExt;
+    ///
+    /// ndmmap::npy_record!(struct Body { id: i64, pos: [f32; 3], m: f32 });
+    /// let bodies = Array1::from_elem(2, Body { id: 1, pos: [1.0, 2.0, 3.0], m: 4.0 });
+    /// let pos = bodies.field_array::<f32>("pos")?; // a['pos']
+    /// assert_eq!(pos.shape(), [2, 3]);
+    /// assert_eq!(pos[[1, 2]], 3.0);
+    /// # Ok::<(), ndmmap::Error>(())
+    /// ```
+    fn field_array<T: NpyField>(&self, name: &str) -> Result<ArrayViewD<'_, T>>;
+
+    /// A mutable [`field_array`](Self::field_array).
+    ///
+    /// # Errors
+    ///
+    /// See [`field_array`](Self::field_array).
+    fn field_array_mut<T: NpyField>(&mut self, name: &str) -> Result<ArrayViewMutD<'_, T>>;
+}
+
+/// Where the elements of field `name` are, in units of `T`: the field's first element in a
+/// record, the records' stride, and the sub-array's shape (empty for a plain field).
+fn array_geometry<R: NpyRecord, T: NpyField>(name: &str) -> Result<(usize, usize, Vec<usize>)> {
+    let layout = R::layout();
+    let want = T::field_type().0;
+    let found = layout.field(name).and_then(|f| match &f.ty {
+        Ty::Array(elem, shape) if **elem == want => Some((f.offset, shape.clone())),
+        ty if *ty == want => Some((f.offset, Vec::new())),
+        _ => None,
+    });
+    let (offset, shape) = found.ok_or_else(|| Error::NoSuchField {
+        field: name.to_owned(),
+        wanted: T::field_type().to_string(),
+        layout: layout.to_string(),
+    })?;
+    let size = size_of::<T>();
+    if size == 0
+        || layout.itemsize % size != 0
+        || offset % size != 0
+        || offset % align_of::<T>() != 0
+    {
+        return Err(Error::FieldView {
+            field: name.to_owned(),
+            reason: "the itemsize or the field's offset is not a multiple of the element size",
+        });
+    }
+    Ok((offset / size, layout.itemsize / size, shape))
+}
+
+/// The shape and strides (in `T`s) of a field's elements: the records' axes, then the
+/// sub-array's (C order).
+fn array_shape(
+    dims: &[usize],
+    strides: &[isize],
+    per_record: usize,
+    sub: &[usize],
+    name: &str,
+) -> Result<(IxDyn, IxDyn)> {
+    let mut shape = dims.to_vec();
+    shape.extend_from_slice(sub);
+    let mut out: Vec<usize> = Vec::with_capacity(shape.len());
+    for &s in strides {
+        out.push(
+            usize::try_from(s)
+                .ok()
+                .and_then(|s| s.checked_mul(per_record))
+                .ok_or_else(|| not_contiguous(name))?,
+        );
+    }
+    let mut inner = vec![0; sub.len()];
+    let mut step = 1usize;
+    for (i, &d) in sub.iter().enumerate().rev() {
+        inner[i] = step;
+        step = step.saturating_mul(d);
+    }
+    out.extend(inner);
+    Ok((IxDyn(&shape), IxDyn(&out)))
 }
 
 /// Where field `name` is, in units of `T`: its index in a record and the records' stride.
@@ -621,6 +715,29 @@ impl<R: NpyRecord, D: Dimension> RecordFieldsExt<R, D> for ArrayRef<R, D> {
         let items: &[T] = bytemuck::try_cast_slice(bytes).map_err(|_| not_contiguous(name))?;
         let items = items.get(index.min(items.len())..).unwrap_or_default();
         ArrayView::from_shape(self.raw_dim().strides(strides), items)
+            .map_err(|source| Error::Shape { path: None, source })
+    }
+
+    fn field_array<T: NpyField>(&self, name: &str) -> Result<ArrayViewD<'_, T>> {
+        let (index, per_record, sub) = array_geometry::<R, T>(name)?;
+        let (shape, strides) = array_shape(self.shape(), self.strides(), per_record, &sub, name)?;
+        let records = self.as_slice_memory_order().ok_or_else(|| not_contiguous(name))?;
+        let bytes: &[u8] = bytemuck::cast_slice(records);
+        let items: &[T] = bytemuck::try_cast_slice(bytes).map_err(|_| not_contiguous(name))?;
+        let items = items.get(index.min(items.len())..).unwrap_or_default();
+        ArrayView::from_shape(shape.strides(strides), items)
+            .map_err(|source| Error::Shape { path: None, source })
+    }
+
+    fn field_array_mut<T: NpyField>(&mut self, name: &str) -> Result<ArrayViewMutD<'_, T>> {
+        let (index, per_record, sub) = array_geometry::<R, T>(name)?;
+        let (shape, strides) = array_shape(self.shape(), self.strides(), per_record, &sub, name)?;
+        let records = self.as_slice_memory_order_mut().ok_or_else(|| not_contiguous(name))?;
+        let bytes: &mut [u8] = bytemuck::cast_slice_mut(records);
+        let items: &mut [T] =
+            bytemuck::try_cast_slice_mut(bytes).map_err(|_| not_contiguous(name))?;
+        let start = index.min(items.len());
+        ArrayViewMut::from_shape(shape.strides(strides), &mut items[start..])
             .map_err(|source| Error::Shape { path: None, source })
     }
 
