@@ -345,7 +345,7 @@ impl RecordLayout {
     pub(crate) fn swap_to_native(&self, bytes: &mut [u8]) {
         for record in bytes.chunks_exact_mut(self.itemsize.max(1)) {
             for field in &self.fields {
-                let end = field.offset + field.ty.size();
+                let end = field.offset.saturating_add(field.ty.size());
                 if let Some(value) = record.get_mut(field.offset..end) {
                     field.ty.swap_to_native(value);
                 }
@@ -424,7 +424,7 @@ impl fmt::Display for RecordLayout {
             let _ = write!(out, "({}, ", name_repr(&field.name));
             field.ty.write_descr(&mut out);
             out.push(')');
-            at = at.max(field.offset + field.ty.size());
+            at = at.max(field.offset.saturating_add(field.ty.size()));
         }
         if self.itemsize > at {
             sep(&mut out);

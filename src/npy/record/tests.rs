@@ -1,3 +1,5 @@
+use quickcheck::{QuickCheck, TestResult};
+
 use super::super::header::{self, Header};
 use super::*;
 
@@ -123,4 +125,54 @@ fn byte_swapping_converts_only_foreign_fields() {
     if cfg!(target_endian = "little") {
         assert_eq!(bytes, [1, 0, 0, 0, 2, 0, 3, 0, 0, 0, 4, 0, 0, 0]);
     }
+}
+
+/// Any list of fields (numbers in either byte order, sub-arrays, gaps, one level of
+/// nesting), written as NumPy writes descrs, parses to a layout whose descr is the same
+/// text and whose itemsize is the sum of the sizes.
+#[test]
+fn random_descrs_round_trip() {
+    const PLAIN: [(&str, usize); 8] = [
+        ("'|u1'", 1),
+        ("'<i2'", 2),
+        ("'>i4'", 4),
+        ("'<f4'", 4),
+        ("'>f8'", 8),
+        ("'<c16'", 16),
+        ("'|b1'", 1),
+        ("'<u8'", 8),
+    ];
+    fn descr(spec: &[(u8, u8, u8)], depth: u8) -> (String, usize) {
+        let mut parts = Vec::new();
+        let mut size = 0;
+        for (i, &(ty, shape, gap)) in spec.iter().enumerate() {
+            if gap % 4 == 1 {
+                parts.push(format!("('', '|V{}')", gap / 4 + 1));
+                size += usize::from(gap / 4 + 1);
+            }
+            let (text, len) = if ty % 9 == 8 && depth == 0 {
+                descr(&[(ty / 9, 0, 0), (ty / 3, shape, 0)], 1)
+            } else {
+                let (t, l) = PLAIN[usize::from(ty % 8)];
+                (t.to_owned(), l)
+            };
+            let (suffix, count) = match shape % 4 {
+                0 | 1 => (String::new(), 1),
+                2 => (format!(", ({},)", shape / 4), usize::from(shape / 4)),
+                _ => (format!(", ({}, 2)", shape / 4), usize::from(shape / 4) * 2),
+            };
+            parts.push(format!("('f{i}', {text}{suffix})"));
+            size += len * count;
+        }
+        (format!("[{}]", parts.join(", ")), size)
+    }
+    fn prop(spec: Vec<(u8, u8, u8)>) -> TestResult {
+        if spec.is_empty() {
+            return TestResult::discard();
+        }
+        let (text, size) = descr(&spec, 0);
+        let layout = layout(&text);
+        TestResult::from_bool(layout.to_string() == text && layout.itemsize() == size)
+    }
+    QuickCheck::new().tests(500).quickcheck(prop as fn(Vec<(u8, u8, u8)>) -> TestResult);
 }
