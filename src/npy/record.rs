@@ -820,4 +820,6 @@ macro_rules! npy_record {
 }
 
 #[cfg(test)]
+// quickcheck properties take their arguments by value.
+#[allow(clippy::needless_pass_by_value)]
 mod tests;
