@@ -72,7 +72,8 @@
 //! | `np.savez(f, x=a, y=b)`, `np.savez_compressed` | `npz::save_npz(f, &[("x", &a), ("y", &b)])`, `npz::save_npz_compressed`, or `npz::NpzWriter` one member at a time |
 //! | `np.load(f.npz)['x']` (always a read: `mmap_mode` is ignored for archives) | `npz::NpzArchive::open(f)?.map::<f64, Ix2>("x")` maps a stored member in place; `.read("x")` reads any member |
 //! | `np.load(f.npz).files` | `npz::NpzArchive::open(f)?.members()` (with dtype, shape, order, compression, offset) |
-//! | structured arrays, `a['x']` | not yet: `#[derive(Pod)]` structs map as raw files ([`MapFile`]) |
+//! | structured arrays: `np.load(f, mmap_mode='r')` of `[('x', '<f4'), ('id', '<i8')]` | [`npy_record!`]`(struct P { x: f32, id: i64 })`, then `Array1::<P>::map_npy(f)`: fields checked one by one ([`npy::NpyRecord`]) |
+//! | `a['x']` (a view), `a['x'] = 0` | [`a.field::<f32>("x")`](npy::RecordFieldsExt::field), [`field_mut`](npy::RecordFieldsExt::field_mut); a sub-array field `a['pos']` of shape `(n, 3)`: [`field_array::<f32>("pos")`](npy::RecordFieldsExt::field_array) |
 //! | `m + 1`, `a + b`, `np.add(a, b, out=c)` | `&m + 1.0`, `&a + &b`, `Zip::from(&mut c).and(&a).and(&b).for_each(...)` |
 //! | `print(m)`, `repr(m)` | `println!("{m}")`, `{m:?}` (ndarray's formatting; `Debug` adds path and mode) |
 //!
@@ -125,8 +126,11 @@
 //! - Elements are mapped in native byte order ([`npy::read_npy`] converts other orders
 //!   into an owned array); the data must be aligned for the element type (the offset a
 //!   multiple of its alignment).
-//! - Structured (record) `.npy` dtypes are not supported yet; `#[derive(Pod)]` structs map
-//!   as raw files.
+//! - Structured `.npy` dtypes map onto [`npy_record!`] structs whose fields match the file's
+//!   exactly (NumPy's padding spelled as `_` fields); field titles, unnamed fields and
+//!   fields of strings or objects are not supported. A field view is a view only where
+//!   ndarray's strides (counted in elements) can express it: the records contiguous, their
+//!   size a multiple of the field's (of its elements', for `field_array`).
 //! - Only the outermost axis of a C- or Fortran-order array can grow.
 //!
 //! # Architecture

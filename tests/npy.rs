@@ -816,8 +816,9 @@ fn unknown_or_unsupported_descr() {
         let bytes = raw_npy(1, &aligned(1, &text), &six_f64());
         assert_header_error(&bytes, |e| matches!(e, HeaderError::Descr { .. }));
     }
-    // Valid NumPy dtypes ndmmap does not map: strings, objects, datetimes, structured.
-    for descr in ["'<U3'", "'|O'", "'<M8[s]'", "[('a', '<f8')]", "'|V8'"] {
+    // Valid NumPy dtypes ndmmap does not map: strings, objects, datetimes, void, fields
+    // with titles or of strings (structured dtypes: tests/records.rs).
+    for descr in ["'<U3'", "'|O'", "'<M8[s]'", "[(('t', 'a'), '<f8')]", "[('a', '<U3')]", "'|V8'"] {
         let text = format!("{{'descr': {descr}, 'fortran_order': False, 'shape': (2, 3), }}");
         let bytes = raw_npy(1, &aligned(1, &text), &six_f64());
         assert_header_error(&bytes, |e| matches!(e, HeaderError::UnsupportedDtype { .. }));

@@ -356,6 +356,40 @@ pub enum Error {
         descr: String,
     },
 
+    /// A structured `.npy` file's fields are not the record type's: a name, offset, dtype,
+    /// nesting, sub-array shape or the itemsize differs.
+    #[error("{}: field {field} differs: the file's dtype is {found}, the record type's {expected}", path.display())]
+    RecordMismatch {
+        /// The file.
+        path: PathBuf,
+        /// The first field that differs (`outer.inner` for nested records), or `(itemsize)`.
+        field: String,
+        /// The record type's dtype, as NumPy's descr.
+        expected: String,
+        /// The file's dtype, as NumPy's descr.
+        found: String,
+    },
+
+    /// A record type has no field of that name and type (`a['x']` of a missing field).
+    #[error("no field {field} of type {wanted} in the records {layout}")]
+    NoSuchField {
+        /// The field asked for.
+        field: String,
+        /// The type asked for, as NumPy's descr.
+        wanted: String,
+        /// The record type's dtype.
+        layout: String,
+    },
+
+    /// A field view cannot be expressed as an ndarray view (whose strides count elements).
+    #[error("field {field} cannot be viewed in place: {reason}")]
+    FieldView {
+        /// The field asked for.
+        field: String,
+        /// Why not.
+        reason: &'static str,
+    },
+
     /// A `bool` `.npy` file holds a byte other than 0 or 1.
     #[error("{}: a bool element is neither 0 nor 1", path.display())]
     InvalidBool {

@@ -200,6 +200,14 @@ impl AnyNpy {
 pub unsafe fn map_any(path: impl AsRef<Path>, options: &NpyOptions) -> Result<AnyNpy> {
     let path = path.as_ref();
     let header = inspect(path)?;
+    if header.descr.starts_with('[') {
+        // A structured dtype: its list, which no variant holds.
+        return Err(Error::DtypeMismatch {
+            path: path.to_path_buf(),
+            expected: "a plain dtype (map structured files with an npy_record! type)".to_owned(),
+            found: header.descr,
+        });
+    }
     let descr = Descr::parse(&header.descr)
         .map_err(|detail| Error::Npy { path: path.to_path_buf(), detail })?;
     if !header.native_byte_order {

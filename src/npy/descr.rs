@@ -53,6 +53,9 @@ pub(crate) enum Kind {
     Float,
     /// `'c'`: complex numbers, a pair of floats (real, imaginary).
     Complex,
+    /// `'V'`: a record of a structured dtype, `size` bytes whose fields
+    /// [`RecordLayout`](super::record::RecordLayout) describes. Never parsed from a string.
+    Void,
 }
 
 impl Kind {
@@ -65,6 +68,7 @@ impl Kind {
             Kind::Uint => 'u',
             Kind::Float => 'f',
             Kind::Complex => 'c',
+            Kind::Void => 'V',
         }
     }
 
@@ -77,6 +81,7 @@ impl Kind {
             Kind::Float => matches!(size, 2 | 4 | 8),
             // Complex<f32>, Complex<f64>.
             Kind::Complex => matches!(size, 8 | 16),
+            Kind::Void => size > 0,
         }
     }
 }
@@ -161,6 +166,7 @@ impl Descr {
         }
         let order = match (size, order) {
             (1, _) => ByteOrder::NotApplicable,
+            _ if matches!(kind, Kind::Void) => ByteOrder::NotApplicable,
             (_, ByteOrder::NotApplicable) => ByteOrder::NATIVE,
             (_, order) => order,
         };

@@ -15,6 +15,11 @@ pub(crate) mod sealed {
         /// Converts native-order bytes (a whole number of elements) into elements, or
         /// `None` if some bytes are not a valid element (a `bool` other than 0 or 1).
         fn decode(bytes: &[u8]) -> Option<Vec<Self>>;
+        /// The fields of a structured dtype ([`NpyRecord`](crate::npy::NpyRecord)s), or
+        /// `None` for the plain ones.
+        fn record_layout() -> Option<crate::npy::RecordLayout> {
+            None
+        }
     }
 }
 
@@ -28,8 +33,8 @@ pub(crate) mod sealed {
 /// bits), which NumPy loads as `uint16` and `ml_dtypes` users view with
 /// `.view(ml_dtypes.bfloat16)`; it maps `'<u2'` files as `bf16` too.
 ///
-/// Your own `#[derive(Pod)]` structs map as raw files with
-/// [`MapFile`](crate::MapFile); structured `.npy` dtypes are not supported yet.
+/// Structs declared with [`npy_record!`](crate::npy_record) are `NpyElement`s too, of a
+/// structured dtype (NumPy's record arrays); see [`NpyRecord`](crate::npy::NpyRecord).
 ///
 /// This trait is sealed: it is implemented by ndmmap only.
 ///
@@ -55,6 +60,7 @@ pub(crate) fn native_descr<A: NpyElement>() -> Descr {
         'i' => Kind::Int,
         'u' => Kind::Uint,
         'c' => Kind::Complex,
+        'V' => Kind::Void,
         _ => Kind::Float,
     };
     // Every implementor is a supported kind/size pair (checked by a unit test).
@@ -121,6 +127,18 @@ impl sealed::Element for bool {
     }
 }
 impl NpyElement for bool {}
+
+impl<R: super::record::NpyRecord> sealed::Element for R {
+    const KIND: char = 'V';
+    const SWAP_UNIT: usize = 1;
+    fn decode(bytes: &[u8]) -> Option<Vec<Self>> {
+        Some(bytemuck::pod_collect_to_vec(bytes))
+    }
+    fn record_layout() -> Option<super::record::RecordLayout> {
+        Some(R::layout())
+    }
+}
+impl<R: super::record::NpyRecord> NpyElement for R {}
 
 #[cfg(test)]
 mod tests {

@@ -18,6 +18,7 @@ use std::fmt::Write as _;
 
 use super::descr::Descr;
 use super::literal::{self, HeaderText};
+use super::record::{self, RecordLayout};
 use crate::error::HeaderError;
 
 /// The first six bytes of every `.npy` file.
@@ -83,8 +84,10 @@ impl Version {
 /// The contents of a `.npy` header: what the array data after it is.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub(crate) struct Header {
-    /// The element type and its byte order.
+    /// The element type and its byte order (`|V<itemsize>` for a structured dtype).
     pub(crate) descr: Descr,
+    /// The fields of a structured dtype, or `None`.
+    pub(crate) record: Option<RecordLayout>,
     /// Whether the data is stored in Fortran (column-major) order rather than C order.
     pub(crate) fortran_order: bool,
     /// The logical shape, in the same order for both memory orders; `[]` for a 0-d array.
@@ -301,9 +304,12 @@ pub(crate) fn rewrite_shape(
 /// The dict text `np.save` writes, without padding.
 fn dict_text(header: &Header) -> String {
     let fortran = if header.fortran_order { "True" } else { "False" };
+    let descr = match &header.record {
+        Some(layout) => layout.to_string(),
+        None => format!("'{}'", header.descr),
+    };
     format!(
-        "{{'descr': '{}', 'fortran_order': {fortran}, 'shape': {}, }}",
-        header.descr,
+        "{{'descr': {descr}, 'fortran_order': {fortran}, 'shape': {}, }}",
         shape_repr(&header.shape)
     )
 }
@@ -417,13 +423,17 @@ fn interpret(source: &HeaderText<'_>, node: literal::Node) -> Result<Header, Hea
         return Err(HeaderError::FortranOrder { text: quote(&fortran_order) });
     };
 
-    let descr = match &descr.value {
-        Value::Str(text) => Descr::parse(text)?,
+    let (descr, record) = match &descr.value {
+        Value::Str(text) => (Descr::parse(text)?, None),
         Value::List(_) => {
-            return Err(HeaderError::UnsupportedDtype {
-                descr: quote(&descr),
-                reason: "structured dtypes are not supported",
-            });
+            let layout = record::parse(source, &descr)?;
+            let void = Descr::new(
+                super::descr::Kind::Void,
+                layout.itemsize(),
+                super::descr::ByteOrder::NotApplicable,
+            )
+            .ok_or_else(|| HeaderError::Descr { text: quote(&descr) })?;
+            (void, Some(layout))
         }
         Value::Tuple(_) => {
             return Err(HeaderError::UnsupportedDtype {
@@ -435,7 +445,7 @@ fn interpret(source: &HeaderText<'_>, node: literal::Node) -> Result<Header, Hea
     };
 
     let overflow = || HeaderError::ShapeOverflow { text: quote(&shape) };
-    let header = Header { descr, fortran_order, shape: dims.ok_or_else(overflow)? };
+    let header = Header { descr, record, fortran_order, shape: dims.ok_or_else(overflow)? };
     if header.data_len().is_none() {
         return Err(overflow());
     }

@@ -80,7 +80,7 @@ pub(super) enum Value {
     /// A `tuple`.
     Tuple(Vec<Node>),
     /// A `list`.
-    List(#[allow(dead_code, reason = "parsed to validate; no header key takes a list")] Vec<Node>),
+    List(Vec<Node>),
     /// A `dict`, as its key/value pairs in order, repeated keys included.
     Dict(Vec<(Node, Node)>),
 }

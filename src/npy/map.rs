@@ -561,6 +561,7 @@ impl<A, D: Dimension> MapNpy for Array<A, D> {
         })?;
         let header = Header {
             descr: native_descr::<A>(),
+            record: A::record_layout(),
             fortran_order: order == Order::ColumnMajor,
             shape: layout.dim.slice().to_vec(),
         };

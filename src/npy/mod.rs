@@ -13,6 +13,9 @@
 //! - [`map_any`]: a file whose dtype is read from its header, into [`AnyNpy`], one
 //!   variant per element type (for viewers, converters, command lines).
 //! - [`NpyElement`]: the element types with a `.npy` dtype.
+//! - [`npy_record!`](crate::npy_record), [`NpyRecord`]: structured dtypes (record arrays)
+//!   as `#[repr(C)]` structs, checked field by field; [`RecordFieldsExt::field`]: one
+//!   field as a strided view, like NumPy's `a['x']`.
 //!
 //! Versions 1.0, 2.0 and 3.0 are read; files are written as `np.save` writes them
 //! (version 1.0 unless the header needs more room), including NumPy's growth padding, so
@@ -42,6 +45,7 @@ pub(crate) mod header;
 mod literal;
 mod map;
 pub(crate) mod read;
+pub(crate) mod record;
 mod save;
 mod view;
 
@@ -50,6 +54,7 @@ pub use self::boolean::{map_bool, map_bool_copy};
 pub use self::element::NpyElement;
 pub use self::map::{MapNpy, NpyOptions};
 pub use self::read::{NpyHeader, inspect, read_npy};
+pub use self::record::{FieldType, NpyField, NpyRecord, RecordFieldsExt, RecordLayout};
 pub use self::save::SaveNpyExt;
 pub(crate) use self::save::header_for;
 pub use self::view::{ViewNpyBytesExt, ViewNpyBytesMutExt};

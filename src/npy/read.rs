@@ -8,7 +8,8 @@ use ndarray::{Array, Dimension, IxDyn, ShapeBuilder};
 
 use super::descr::Descr;
 use super::element::{NpyElement, is_native, same_type};
-use super::header::{self, DEFAULT_MAX_HEADER_SIZE, ParsedHeader};
+use super::header::{self, DEFAULT_MAX_HEADER_SIZE, Header, ParsedHeader};
+use super::record::RecordLayout;
 use crate::error::HeaderError;
 use crate::error::{Error, Result};
 use crate::fs::{file_len, open};
@@ -16,7 +17,8 @@ use crate::fs::{file_len, open};
 /// What a `.npy` header says, read without mapping the data: from [`inspect`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NpyHeader {
-    /// The dtype as NumPy writes it, e.g. `"<f8"`.
+    /// The dtype as NumPy writes it, e.g. `"<f8"`, or for a structured dtype its list,
+    /// `"[('x', '<f4'), ('id', '<i8')]"`.
     pub descr: String,
     /// The logical shape (the same for C and Fortran order); empty for a 0-d array.
     pub shape: Vec<usize>,
@@ -56,12 +58,13 @@ pub fn inspect(path: impl AsRef<Path>) -> Result<NpyHeader> {
     let parsed = read_header(path, &file, DEFAULT_MAX_HEADER_SIZE)?;
     let descr = parsed.header.descr;
     Ok(NpyHeader {
-        descr: descr.to_string(),
+        descr: header_dtype_text(&parsed.header),
         shape: parsed.header.shape,
         fortran_order: parsed.header.fortran_order,
         version: parsed.version.major_minor(),
         data_offset: parsed.data_offset as u64,
-        native_byte_order: is_native(descr),
+        native_byte_order: is_native(descr)
+            && parsed.header.record.as_ref().is_none_or(RecordLayout::is_native),
     })
 }
 
@@ -90,7 +93,7 @@ pub fn read_npy<A: NpyElement, D: Dimension>(path: impl AsRef<Path>) -> Result<A
     let path = path.as_ref();
     let mut file = open(path, false)?;
     let parsed = read_header(path, &file, DEFAULT_MAX_HEADER_SIZE)?;
-    let dim = checked_dim::<A, D>(path, &parsed)?;
+    let dim = checked_dim_for::<A, D>(path, &parsed, true)?;
     let header = &parsed.header;
     let len = header.data_len().unwrap_or(usize::MAX);
     let end = parsed.data_offset as u64 + len as u64;
@@ -106,6 +109,9 @@ pub fn read_npy<A: NpyElement, D: Dimension>(path: impl AsRef<Path>) -> Result<A
         for scalar in bytes.chunks_exact_mut(A::SWAP_UNIT) {
             scalar.reverse();
         }
+    }
+    if let Some(layout) = &header.record {
+        layout.swap_to_native(&mut bytes);
     }
     let elems = A::decode(&bytes).ok_or_else(|| Error::InvalidBool { path: path.to_path_buf() })?;
     let shape = dim.set_f(header.fortran_order);
@@ -146,18 +152,53 @@ pub(crate) fn checked_dim<A: NpyElement, D: Dimension>(
     path: &Path,
     parsed: &ParsedHeader,
 ) -> Result<D> {
+    checked_dim_for::<A, D>(path, parsed, false)
+}
+
+/// [`checked_dim`], accepting record fields in the other byte order if `convert`.
+fn checked_dim_for<A: NpyElement, D: Dimension>(
+    path: &Path,
+    parsed: &ParsedHeader,
+    convert: bool,
+) -> Result<D> {
     let header = &parsed.header;
+    // Records first: their error names the field and both layouts.
+    check_record::<A>(path, header, convert)?;
     // NumPy's bools are bytes of 0 or 1: `u8` maps them as they are (`a.view(np.uint8)`).
     let bool_as_u8 =
         header.descr == Descr::BOOL && super::element::native_descr::<A>() == Descr::U8;
     if !same_type::<A>(header.descr) && !bool_as_u8 {
         return Err(Error::DtypeMismatch {
             path: path.to_path_buf(),
-            expected: super::element::native_descr::<A>().to_string(),
-            found: header.descr.to_string(),
+            expected: dtype_text::<A>(),
+            found: header_dtype_text(header),
         });
     }
     dim_of::<D>(path, &header.shape)
+}
+
+/// `A`'s descr as `np.save` writes it: `'<f8'` is `<f8`, a record its list.
+pub(crate) fn dtype_text<A: NpyElement>() -> String {
+    A::record_layout()
+        .map_or_else(|| super::element::native_descr::<A>().to_string(), |r| r.to_string())
+}
+
+/// The descr of a file, as its header states it.
+pub(crate) fn header_dtype_text(header: &Header) -> String {
+    header.record.as_ref().map_or_else(|| header.descr.to_string(), ToString::to_string)
+}
+
+/// Checks a structured file's fields against `A`'s (records only); with `convert`, fields in
+/// the other byte order pass (a converting read).
+pub(crate) fn check_record<A: NpyElement>(
+    path: &Path,
+    header: &Header,
+    convert: bool,
+) -> Result<()> {
+    match (A::record_layout(), &header.record) {
+        (Some(expected), Some(found)) => expected.check(found, path, convert),
+        _ => Ok(()),
+    }
 }
 
 /// `shape` as a `D`, if it has `D`'s rank.

@@ -58,6 +58,7 @@ impl<A: NpyElement, D: Dimension> SaveNpyExt for ArrayRef<A, D> {
         };
         let header = Header {
             descr: native_descr::<A>(),
+            record: A::record_layout(),
             fortran_order: f_order.is_some(),
             shape: self.shape().to_vec(),
         };
@@ -90,7 +91,11 @@ pub(crate) fn header_for<A: NpyElement>(
     shape: &[usize],
     fortran: bool,
 ) -> Result<Vec<u8>> {
-    let header =
-        Header { descr: native_descr::<A>(), fortran_order: fortran, shape: shape.to_vec() };
+    let header = Header {
+        descr: native_descr::<A>(),
+        fortran_order: fortran,
+        shape: shape.to_vec(),
+        record: A::record_layout(),
+    };
     header::write(&header).map_err(|detail| Error::Npy { path: path.to_path_buf(), detail })
 }

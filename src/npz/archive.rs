@@ -9,7 +9,7 @@ use ndarray::{Array, Dimension, ShapeBuilder};
 use crate::error::{Error, HeaderError, NpzError, Result};
 use crate::fs::{file_len, open};
 use crate::npy::NpyElement;
-use crate::npy::element::{is_native, native_descr, same_type};
+use crate::npy::element::{is_native, same_type};
 use crate::npy::header::{self, DEFAULT_MAX_HEADER_SIZE, ParsedHeader};
 use crate::npy::read::dim_of;
 use crate::options::{Advice, Lock, Settings};
@@ -485,11 +485,12 @@ impl NpzArchive {
         parsed: &ParsedHeader,
     ) -> Result<D> {
         let at = self.member_path(member);
+        crate::npy::read::check_record::<A>(&at, &parsed.header, false)?;
         if !same_type::<A>(parsed.header.descr) {
             return Err(Error::DtypeMismatch {
                 path: at,
-                expected: native_descr::<A>().to_string(),
-                found: parsed.header.descr.to_string(),
+                expected: crate::npy::read::dtype_text::<A>(),
+                found: crate::npy::read::header_dtype_text(&parsed.header),
             });
         }
         dim_of::<D>(&at, &parsed.header.shape)

@@ -72,7 +72,12 @@ impl<A: NpyElement, D: Dimension> NpzArray for ArrayRef<A, D> {
     fn npy_header(&self) -> Result<Vec<u8>, HeaderError> {
         let fortran_order = contiguous(self).is_some_and(|(_, f)| f);
         let shape = self.shape().to_vec();
-        header::write(&Header { descr: native_descr::<A>(), fortran_order, shape })
+        header::write(&Header {
+            descr: native_descr::<A>(),
+            record: A::record_layout(),
+            fortran_order,
+            shape,
+        })
     }
 
     fn npy_data_len(&self) -> u64 {

@@ -1,0 +1,825 @@
+//! Structured dtypes (NumPy's record arrays): [`NpyRecord`], [`npy_record!`](crate::npy_record),
+//! the [`RecordLayout`] of their fields, and zero-copy field views ([`RecordFieldsExt`]).
+//!
+//! A structured `.npy` header states its dtype as a list, as `np.save` writes it
+//! (`dtype.descr`): `[('x', '<f4'), ('y', '<f4'), ('id', '<i8')]`, with `('', '|V4')` entries
+//! for padding (NumPy writes one for every gap of an `align=True` dtype and at its end), a
+//! list for a nested record (`('p', [('a', '|u1'), ('b', '<i4')])`) and a third item for a
+//! sub-array (`('pos', '<f4', (3,))`). Offsets follow from the order: each entry starts where
+//! the previous one ended.
+//!
+//! Why a declarative macro rather than a derive in a companion proc-macro crate: the
+//! correspondence needs no parsing beyond a struct's field list, which `macro_rules!` matches
+//! directly; offsets come from `core::mem::offset_of!` and types from the [`NpyField`] trait,
+//! both checked by the compiler; and a proc-macro crate would add `syn`/`quote` to every
+//! user's build and a second crate to publish and keep in step for no extra checking. The
+//! `Pod` proof is bytemuck's own derive, so the macro holds no `unsafe`.
+
+use std::fmt::{self, Write as _};
+
+use ndarray::{
+    ArrayRef, ArrayView, ArrayViewD, ArrayViewMut, ArrayViewMutD, Dimension, IxDyn, ShapeBuilder,
+};
+
+use super::descr::{Descr, Kind};
+use super::literal::{HeaderText, Node, Value};
+use crate::error::{Error, HeaderError, Result};
+
+/// A `#[repr(C)]` struct that is one record of a structured NumPy dtype.
+///
+/// Implement it with [`npy_record!`](crate::npy_record), which declares the struct, derives
+/// bytemuck's `Pod` (so the struct has no padding bytes the compiler hides: NumPy's padding
+/// is spelled as fields named `_...`, `[u8; N]`) and states each field's name, offset and
+/// dtype. Records are [`NpyElement`](crate::npy::NpyElement)s: [`MapNpy`](crate::MapNpy),
+/// [`SaveNpyExt`](crate::SaveNpyExt), [`read_npy`](crate::npy::read_npy) and growth work on
+/// them as on numbers, after a check of the file's fields against [`layout`](Self::layout)
+/// (names, offsets, dtypes, nesting, sub-arrays, itemsize).
+///
+/// # Example
+///
+/// ```
+/// use ndmmap::npy::NpyRecord;
+///
+/// ndmmap::npy_record!(struct Point { x: f32, y: f32, id: i64 });
+/// assert_eq!(Point::layout().to_string(), "[('x', '<f4'), ('y', '<f4'), ('id', '<i8')]");
+/// ```
+pub trait NpyRecord: bytemuck::Pod + Send + Sync + 'static {
+    /// The record's fields as NumPy's dtype states them.
+    fn layout() -> RecordLayout;
+}
+
+/// The fields of a structured dtype: names, offsets, dtypes and the itemsize.
+///
+/// [`Display`](fmt::Display) writes NumPy's `dtype.descr`, as `np.save` writes it (with
+/// `('', '|V<n>')` for gaps), e.g. `[('a', '|u1'), ('', '|V7'), ('b', '<f8')]`. Two layouts are
+/// equal when NumPy's dtypes are (padding is only where the fields are not).
+///
+/// # Example
+///
+/// ```
+/// use ndmmap::npy::NpyRecord;
+///
+/// ndmmap::npy_record!(struct Aligned { a: u8, _pad: [u8; 7], b: f64 });
+/// let layout = Aligned::layout();
+/// assert_eq!(layout.itemsize(), 16);
+/// assert_eq!(layout.to_string(), "[('a', '|u1'), ('', '|V7'), ('b', '<f8')]");
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct RecordLayout {
+    fields: Vec<Field>,
+    itemsize: usize,
+}
+
+/// One named field of a [`RecordLayout`].
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+struct Field {
+    name: String,
+    offset: usize,
+    ty: Ty,
+}
+
+/// The dtype of one field of a record, as [`NpyField::field_type`] gives it.
+///
+/// # Example
+///
+/// ```
+/// use ndmmap::npy::NpyField;
+///
+/// assert_eq!(<[f32; 3]>::field_type().to_string(), "'<f4', (3,)");
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct FieldType(Ty);
+
+/// A field's dtype.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+enum Ty {
+    /// A number.
+    Plain(Descr),
+    /// A nested record.
+    Record(RecordLayout),
+    /// A sub-array of a non-array type, in C order.
+    Array(Box<Ty>, Vec<usize>),
+}
+
+impl Ty {
+    fn size(&self) -> usize {
+        match self {
+            Ty::Plain(descr) => descr.size(),
+            Ty::Record(layout) => layout.itemsize,
+            Ty::Array(elem, shape) => shape.iter().product::<usize>() * elem.size(),
+        }
+    }
+
+    /// The first field (by path) whose byte order is not native.
+    fn non_native(&self) -> Option<(String, Descr)> {
+        match self {
+            Ty::Plain(descr) => (!descr.is_native()).then(|| (String::new(), *descr)),
+            Ty::Record(layout) => layout.non_native(),
+            Ty::Array(elem, _) => elem.non_native(),
+        }
+    }
+
+    /// Byte-swaps, in place, the scalars of one value of this type that are not native.
+    fn swap_to_native(&self, bytes: &mut [u8]) {
+        match self {
+            Ty::Plain(descr) if !descr.is_native() => {
+                let unit =
+                    if descr.kind() == Kind::Complex { descr.size() / 2 } else { descr.size() };
+                for scalar in bytes.chunks_exact_mut(unit.max(1)) {
+                    scalar.reverse();
+                }
+            }
+            Ty::Plain(_) => {}
+            Ty::Record(layout) => layout.swap_to_native(bytes),
+            Ty::Array(elem, _) => {
+                for item in bytes.chunks_exact_mut(elem.size().max(1)) {
+                    elem.swap_to_native(item);
+                }
+            }
+        }
+    }
+
+    /// The same type with every number in native byte order.
+    fn native(&self) -> Ty {
+        match self {
+            Ty::Plain(descr) => {
+                Ty::Plain(Descr::native(descr.kind(), descr.size()).unwrap_or(*descr))
+            }
+            Ty::Record(layout) => Ty::Record(layout.native()),
+            Ty::Array(elem, shape) => Ty::Array(Box::new(elem.native()), shape.clone()),
+        }
+    }
+
+    /// `'<f4'`, `[...]`, or `'<f4', (3,)` for a sub-array.
+    fn write_descr(&self, out: &mut String) {
+        match self {
+            Ty::Plain(descr) => {
+                let _ = write!(out, "'{descr}'");
+            }
+            Ty::Record(layout) => {
+                let _ = write!(out, "{layout}");
+            }
+            Ty::Array(elem, shape) => {
+                elem.write_descr(out);
+                out.push_str(", ");
+                out.push_str(&shape_repr(shape));
+            }
+        }
+    }
+}
+
+impl fmt::Display for FieldType {
+    /// What follows the name in NumPy's descr entry: `'<f4'`, or `'<f4', (3,)`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut out = String::new();
+        self.0.write_descr(&mut out);
+        f.write_str(&out)
+    }
+}
+
+/// Python's repr of a shape tuple.
+fn shape_repr(shape: &[usize]) -> String {
+    let items: Vec<String> = shape.iter().map(ToString::to_string).collect();
+    if items.len() == 1 { format!("({},)", items[0]) } else { format!("({})", items.join(", ")) }
+}
+
+/// Python's repr of a field name (names ndmmap writes are Rust identifiers).
+fn name_repr(name: &str) -> String {
+    if name.contains('\'') && !name.contains('"') {
+        format!("\"{name}\"")
+    } else {
+        format!("'{}'", name.replace('\\', "\\\\").replace('\'', "\\'"))
+    }
+}
+
+/// A type that can be a field of an [`NpyRecord`]: the numbers (`i8`..`u64`, `f32`, `f64`,
+/// `Complex<f32>`, `Complex<f64>`, and `half::f16` with the `half` feature), records, and
+/// arrays `[T; N]` of them (NumPy's sub-arrays, `('pos', '<f4', (3,))`; `[[f64; 2]; 2]` is
+/// `(2, 2)`).
+///
+/// # Example
+///
+/// ```
+/// use ndmmap::npy::NpyField;
+///
+/// assert_eq!(<[[f64; 2]; 3]>::field_type().to_string(), "'<f8', (3, 2)");
+/// ```
+pub trait NpyField: bytemuck::Pod {
+    /// The field's dtype.
+    fn field_type() -> FieldType;
+}
+
+macro_rules! plain_field {
+    ($($ty:ty => $descr:expr;)*) => {$(
+        impl NpyField for $ty {
+            fn field_type() -> FieldType {
+                FieldType(Ty::Plain($descr))
+            }
+        }
+    )*};
+}
+
+plain_field! {
+    i8 => Descr::I8;
+    i16 => Descr::I16;
+    i32 => Descr::I32;
+    i64 => Descr::I64;
+    u8 => Descr::U8;
+    u16 => Descr::U16;
+    u32 => Descr::U32;
+    u64 => Descr::U64;
+    f32 => Descr::F32;
+    f64 => Descr::F64;
+    num_complex::Complex<f32> => Descr::COMPLEX_F32;
+    num_complex::Complex<f64> => Descr::COMPLEX_F64;
+}
+
+#[cfg(feature = "half")]
+plain_field! {
+    half::f16 => Descr::F16;
+}
+
+impl<T: NpyField, const N: usize> NpyField for [T; N] {
+    fn field_type() -> FieldType {
+        FieldType(match T::field_type().0 {
+            Ty::Array(elem, mut shape) => {
+                shape.insert(0, N);
+                Ty::Array(elem, shape)
+            }
+            other => Ty::Array(Box::new(other), vec![N]),
+        })
+    }
+}
+
+impl<R: NpyRecord> NpyField for R {
+    fn field_type() -> FieldType {
+        FieldType(Ty::Record(R::layout()))
+    }
+}
+
+impl RecordLayout {
+    /// The layout of a record of `itemsize` bytes with these `(name, offset, type)` fields, in
+    /// declaration order; fields whose name starts with `_` are padding and left out (NumPy
+    /// states them as `('', '|V<n>')` gaps). What [`npy_record!`](crate::npy_record) calls.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndmmap::npy::{NpyField, RecordLayout};
+    ///
+    /// let layout = RecordLayout::new(16, [("a", 0, u8::field_type()), ("b", 8, f64::field_type())]);
+    /// assert_eq!(layout.to_string(), "[('a', '|u1'), ('', '|V7'), ('b', '<f8')]");
+    /// ```
+    #[must_use]
+    pub fn new<'a>(
+        itemsize: usize,
+        fields: impl IntoIterator<Item = (&'a str, usize, FieldType)>,
+    ) -> RecordLayout {
+        let fields = fields
+            .into_iter()
+            .filter(|(name, _, _)| !name.starts_with('_'))
+            .map(|(name, offset, ty)| Field { name: name.to_owned(), offset, ty: ty.0 })
+            .collect();
+        RecordLayout { fields, itemsize }
+    }
+
+    /// The size of one record in bytes (NumPy's `itemsize`).
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndmmap::npy::NpyRecord;
+    ///
+    /// ndmmap::npy_record!(struct P { x: f32, pos: [f32; 3] });
+    /// assert_eq!(P::layout().itemsize(), 16);
+    /// ```
+    #[must_use]
+    pub fn itemsize(&self) -> usize {
+        self.itemsize
+    }
+
+    /// The names of the fields, in order (padding left out), like NumPy's `dtype.names`.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndmmap::npy::NpyRecord;
+    ///
+    /// ndmmap::npy_record!(struct P { x: f32, _pad: [u8; 4], id: i64 });
+    /// assert_eq!(P::layout().names().collect::<Vec<_>>(), ["x", "id"]);
+    /// ```
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.fields.iter().map(|f| f.name.as_str())
+    }
+
+    /// The offset and type of field `name`.
+    fn field(&self, name: &str) -> Option<&Field> {
+        self.fields.iter().find(|f| f.name == name)
+    }
+
+    fn non_native(&self) -> Option<(String, Descr)> {
+        self.fields.iter().find_map(|f| {
+            f.ty.non_native().map(|(path, descr)| {
+                (if path.is_empty() { f.name.clone() } else { format!("{}.{path}", f.name) }, descr)
+            })
+        })
+    }
+
+    /// Whether every field is in this machine's byte order.
+    pub(crate) fn is_native(&self) -> bool {
+        self.non_native().is_none()
+    }
+
+    fn native(&self) -> RecordLayout {
+        RecordLayout {
+            fields: self
+                .fields
+                .iter()
+                .map(|f| Field { name: f.name.clone(), offset: f.offset, ty: f.ty.native() })
+                .collect(),
+            itemsize: self.itemsize,
+        }
+    }
+
+    /// Byte-swaps the non-native fields of whole records in `bytes`, in place.
+    pub(crate) fn swap_to_native(&self, bytes: &mut [u8]) {
+        for record in bytes.chunks_exact_mut(self.itemsize.max(1)) {
+            for field in &self.fields {
+                let end = field.offset.saturating_add(field.ty.size());
+                if let Some(value) = record.get_mut(field.offset..end) {
+                    field.ty.swap_to_native(value);
+                }
+            }
+        }
+    }
+
+    /// The first field (`name` or `outer.inner`) where two layouts differ, or `None`.
+    fn first_difference(&self, other: &RecordLayout) -> Option<String> {
+        for (i, field) in self.fields.iter().enumerate() {
+            match other.fields.get(i) {
+                Some(theirs) if theirs == field => {}
+                Some(theirs) if theirs.name == field.name && theirs.offset == field.offset => {
+                    if let (Ty::Record(a), Ty::Record(b)) = (&field.ty, &theirs.ty)
+                        && let Some(inner) = a.first_difference(b)
+                    {
+                        return Some(format!("{}.{inner}", field.name));
+                    }
+                    return Some(field.name.clone());
+                }
+                _ => return Some(field.name.clone()),
+            }
+        }
+        if let Some(extra) = other.fields.get(self.fields.len()) {
+            return Some(extra.name.clone());
+        }
+        (self.itemsize != other.itemsize).then(|| "(itemsize)".to_owned())
+    }
+
+    /// Checks a file's layout (`found`) against the expected one.
+    ///
+    /// With `convert` (a converting read), fields in the other byte order are accepted.
+    pub(crate) fn check(
+        &self,
+        found: &RecordLayout,
+        path: &std::path::Path,
+        convert: bool,
+    ) -> Result<()> {
+        let native = found.native();
+        if let Some(field) = self.first_difference(&native) {
+            return Err(Error::RecordMismatch {
+                path: path.to_path_buf(),
+                field,
+                expected: self.to_string(),
+                found: found.to_string(),
+            });
+        }
+        if !convert && let Some((field, descr)) = found.non_native() {
+            return Err(Error::ByteOrder {
+                path: path.to_path_buf(),
+                descr: format!("field '{field}' {descr}"),
+            });
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Display for RecordLayout {
+    /// NumPy's `dtype.descr`, as `np.save` writes it.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut out = String::from("[");
+        let mut at = 0;
+        let mut first = true;
+        let mut sep = |out: &mut String| {
+            if !first {
+                out.push_str(", ");
+            }
+            first = false;
+        };
+        for field in &self.fields {
+            if field.offset > at {
+                sep(&mut out);
+                let _ = write!(out, "('', '|V{}')", field.offset - at);
+            }
+            sep(&mut out);
+            let _ = write!(out, "({}, ", name_repr(&field.name));
+            field.ty.write_descr(&mut out);
+            out.push(')');
+            at = at.max(field.offset.saturating_add(field.ty.size()));
+        }
+        if self.itemsize > at {
+            sep(&mut out);
+            let _ = write!(out, "('', '|V{}')", self.itemsize - at);
+        }
+        out.push(']');
+        f.write_str(&out)
+    }
+}
+
+/// Parses a structured descr (the list of a `.npy` header) as NumPy's `descr_to_dtype` does.
+pub(super) fn parse(source: &HeaderText<'_>, node: &Node) -> Result<RecordLayout, HeaderError> {
+    let quote = || source.quote(node.start, node.end);
+    let invalid = || HeaderError::Descr { text: quote() };
+    let unsupported = |reason| HeaderError::UnsupportedDtype { descr: quote(), reason };
+    let Value::List(items) = &node.value else {
+        return Err(invalid());
+    };
+    let mut fields: Vec<Field> = Vec::with_capacity(items.len());
+    let mut at = 0usize;
+    for item in items {
+        let Value::Tuple(parts) = &item.value else {
+            return Err(invalid());
+        };
+        let (name, ty, shape) = match parts.as_slice() {
+            [name, ty] => (name, ty, None),
+            [name, ty, shape] => (name, ty, Some(shape)),
+            _ => return Err(invalid()),
+        };
+        let name = match &name.value {
+            Value::Str(name) => name.clone(),
+            Value::Tuple(_) => return Err(unsupported("field titles are not supported")),
+            _ => return Err(invalid()),
+        };
+        let ty = match &ty.value {
+            Value::Str(text) if name.is_empty() => {
+                // NumPy's padding entry: `('', '|V4')`, skipped by `descr_to_dtype`.
+                let size = text
+                    .strip_prefix('|')
+                    .unwrap_or(text)
+                    .strip_prefix('V')
+                    .filter(|d| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit()))
+                    .and_then(|d| d.parse::<usize>().ok())
+                    .ok_or_else(|| unsupported("unnamed fields are not supported"))?;
+                if shape.is_some() {
+                    return Err(invalid());
+                }
+                at = at.checked_add(size).ok_or_else(invalid)?;
+                continue;
+            }
+            Value::Str(text) => Ty::Plain(Descr::parse(text)?),
+            Value::List(_) => Ty::Record(parse(source, ty)?),
+            _ => return Err(invalid()),
+        };
+        if name.is_empty() {
+            return Err(unsupported("unnamed fields are not supported"));
+        }
+        if fields.iter().any(|f| f.name == name) {
+            return Err(invalid());
+        }
+        let shape = match shape.map(|s| &s.value) {
+            None => Vec::new(),
+            Some(Value::Int { negative: false, magnitude: Some(n) }) => {
+                vec![usize::try_from(*n).map_err(|_| invalid())?]
+            }
+            Some(Value::Tuple(dims)) => dims
+                .iter()
+                .map(|d| match d.value {
+                    Value::Int { negative: false, magnitude: Some(n) } => {
+                        usize::try_from(n).map_err(|_| invalid())
+                    }
+                    Value::Int { magnitude: Some(0), .. } => Ok(0),
+                    _ => Err(invalid()),
+                })
+                .collect::<Result<_, _>>()?,
+            Some(_) => return Err(invalid()),
+        };
+        let ty = if shape.is_empty() {
+            ty
+        } else {
+            // Overflow checked: the product times the element size must fit.
+            shape.iter().try_fold(ty.size(), |acc, &d| acc.checked_mul(d)).ok_or_else(invalid)?;
+            match ty {
+                Ty::Array(elem, inner) => Ty::Array(elem, [shape, inner].concat()),
+                other => Ty::Array(Box::new(other), shape),
+            }
+        };
+        let size = ty.size();
+        fields.push(Field { name, offset: at, ty });
+        at = at.checked_add(size).ok_or_else(invalid)?;
+    }
+    if fields.is_empty() {
+        return Err(unsupported("records without fields are not supported"));
+    }
+    if isize::try_from(at).is_err() {
+        return Err(invalid());
+    }
+    Ok(RecordLayout { fields, itemsize: at })
+}
+
+/// Zero-copy views of one field of a record array, like NumPy's `a['x']`.
+///
+/// The view shares the records' memory, with strides of whole records: writing through
+/// [`field_mut`](Self::field_mut) changes the records (and, for a writable map, the file).
+/// `T` is the field's Rust type (`f32`, `[f32; 3]` for a sub-array, a nested record).
+///
+/// # Errors
+///
+/// [`Error::NoSuchField`] if the record has no field `name` or it is not a `T`;
+/// [`Error::FieldView`] if ndarray cannot express the view: the records are not contiguous
+/// in memory (take the field of the whole array, then slice), or their itemsize is not a
+/// multiple of `T`'s size or the field's offset not a multiple of `T`'s alignment (for a
+/// sub-array, [`field_array`](Self::field_array) views its elements; for packed records, copy
+/// the field out with `mapv`).
+///
+/// # Example
+///
+/// ```
+/// use ndmmap::prelude::*;
+/// use ndmmap::npy::RecordFieldsExt;
+///
+/// ndmmap::npy_record!(#[derive(Debug)] struct Point { x: f32, y: f32, id: i64 });
+/// let mut points = Array1::from_vec(vec![
+///     Point { x: 1.0, y: 2.0, id: 7 },
+///     Point { x: 3.0, y: 4.0, id: 8 },
+/// ]);
+/// assert_eq!(points.field::<f32>("y")?, array![2.0f32, 4.0]);
+/// points.field_mut::<i64>("id")?.fill(0);
+/// assert_eq!(points[1].id, 0);
+/// # Ok::<(), ndmmap::Error>(())
+/// ```
+pub trait RecordFieldsExt<R: NpyRecord, D: Dimension> {
+    /// A view of field `name` of every record.
+    ///
+    /// # Errors
+    ///
+    /// See the [trait](RecordFieldsExt).
+    fn field<T: NpyField>(&self, name: &str) -> Result<ArrayView<'_, T, D>>;
+
+    /// A mutable view of field `name` of every record.
+    ///
+    /// # Errors
+    ///
+    /// See the [trait](RecordFieldsExt).
+    fn field_mut<T: NpyField>(&mut self, name: &str) -> Result<ArrayViewMut<'_, T, D>>;
+
+    /// A view of field `name` as NumPy's `a['pos']` shapes it: a sub-array field of shape
+    /// `(3,)` adds that axis after the records' axes, with `T` its element type (`f32` for
+    /// `('pos', '<f4', (3,))`). Works where [`field`](Self::field) of the whole `[f32; 3]`
+    /// cannot: the records' size need only be a multiple of `T`'s.
+    ///
+    /// # Errors
+    ///
+    /// See the [trait](RecordFieldsExt); [`Error::NoSuchField`] if the field's elements
+    /// are not `T`s.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndmmap::prelude::*;
+    /// use ndmmap::npy::RecordFieldsExt;
+    ///
+    /// ndmmap::npy_record!(struct Body { id: i64, pos: [f32; 3], m: f32 });
+    /// let bodies = Array1::from_elem(2, Body { id: 1, pos: [1.0, 2.0, 3.0], m: 4.0 });
+    /// let pos = bodies.field_array::<f32>("pos")?; // a['pos']
+    /// assert_eq!(pos.shape(), [2, 3]);
+    /// assert_eq!(pos[[1, 2]], 3.0);
+    /// # Ok::<(), ndmmap::Error>(())
+    /// ```
+    fn field_array<T: NpyField>(&self, name: &str) -> Result<ArrayViewD<'_, T>>;
+
+    /// A mutable [`field_array`](Self::field_array).
+    ///
+    /// # Errors
+    ///
+    /// See [`field_array`](Self::field_array).
+    fn field_array_mut<T: NpyField>(&mut self, name: &str) -> Result<ArrayViewMutD<'_, T>>;
+}
+
+/// Where the elements of field `name` are, in units of `T`: the field's first element in a
+/// record, the records' stride, and the sub-array's shape (empty for a plain field).
+fn array_geometry<R: NpyRecord, T: NpyField>(name: &str) -> Result<(usize, usize, Vec<usize>)> {
+    let layout = R::layout();
+    let want = T::field_type().0;
+    let found = layout.field(name).and_then(|f| match &f.ty {
+        Ty::Array(elem, shape) if **elem == want => Some((f.offset, shape.clone())),
+        ty if *ty == want => Some((f.offset, Vec::new())),
+        _ => None,
+    });
+    let (offset, shape) = found.ok_or_else(|| Error::NoSuchField {
+        field: name.to_owned(),
+        wanted: T::field_type().to_string(),
+        layout: layout.to_string(),
+    })?;
+    let size = size_of::<T>();
+    if size == 0
+        || layout.itemsize % size != 0
+        || offset % size != 0
+        || offset % align_of::<T>() != 0
+    {
+        return Err(Error::FieldView {
+            field: name.to_owned(),
+            reason: "the itemsize or the field's offset is not a multiple of the element size",
+        });
+    }
+    Ok((offset / size, layout.itemsize / size, shape))
+}
+
+/// The shape and strides (in `T`s) of a field's elements: the records' axes, then the
+/// sub-array's (C order).
+fn array_shape(
+    dims: &[usize],
+    strides: &[isize],
+    per_record: usize,
+    sub: &[usize],
+    name: &str,
+) -> Result<(IxDyn, IxDyn)> {
+    let mut shape = dims.to_vec();
+    shape.extend_from_slice(sub);
+    let mut out: Vec<usize> = Vec::with_capacity(shape.len());
+    for &s in strides {
+        out.push(
+            usize::try_from(s)
+                .ok()
+                .and_then(|s| s.checked_mul(per_record))
+                .ok_or_else(|| not_contiguous(name))?,
+        );
+    }
+    let mut inner = vec![0; sub.len()];
+    let mut step = 1usize;
+    for (i, &d) in sub.iter().enumerate().rev() {
+        inner[i] = step;
+        step = step.saturating_mul(d);
+    }
+    out.extend(inner);
+    Ok((IxDyn(&shape), IxDyn(&out)))
+}
+
+/// Where field `name` is, in units of `T`: its index in a record and the records' stride.
+fn field_geometry<R: NpyRecord, T: NpyField>(name: &str) -> Result<(usize, usize)> {
+    let layout = R::layout();
+    let field = layout.field(name).filter(|f| f.ty == T::field_type().0).ok_or_else(|| {
+        Error::NoSuchField {
+            field: name.to_owned(),
+            wanted: T::field_type().to_string(),
+            layout: layout.to_string(),
+        }
+    })?;
+    let size = size_of::<T>();
+    if size == 0
+        || layout.itemsize % size != 0
+        || field.offset % size != 0
+        || field.offset % align_of::<T>() != 0
+    {
+        return Err(Error::FieldView {
+            field: name.to_owned(),
+            reason: "the itemsize or the field's offset is not a multiple of the field's size",
+        });
+    }
+    Ok((field.offset / size, layout.itemsize / size))
+}
+
+/// The strides of the field view, in `T`s, or an error for negative strides.
+fn field_strides<D: Dimension>(strides: &[isize], per_record: usize, name: &str) -> Result<D> {
+    let mut out = D::zeros(strides.len());
+    for (o, &s) in out.slice_mut().iter_mut().zip(strides) {
+        *o = usize::try_from(s)
+            .ok()
+            .and_then(|s| s.checked_mul(per_record))
+            .ok_or_else(|| not_contiguous(name))?;
+    }
+    Ok(out)
+}
+
+fn not_contiguous(name: &str) -> Error {
+    Error::FieldView {
+        field: name.to_owned(),
+        reason: "the records are not contiguous in memory with non-negative strides",
+    }
+}
+
+impl<R: NpyRecord, D: Dimension> RecordFieldsExt<R, D> for ArrayRef<R, D> {
+    fn field<T: NpyField>(&self, name: &str) -> Result<ArrayView<'_, T, D>> {
+        let (index, per_record) = field_geometry::<R, T>(name)?;
+        let strides = field_strides::<D>(self.strides(), per_record, name)?;
+        let records = self.as_slice_memory_order().ok_or_else(|| not_contiguous(name))?;
+        let bytes: &[u8] = bytemuck::cast_slice(records);
+        let items: &[T] = bytemuck::try_cast_slice(bytes).map_err(|_| not_contiguous(name))?;
+        let items = items.get(index.min(items.len())..).unwrap_or_default();
+        ArrayView::from_shape(self.raw_dim().strides(strides), items)
+            .map_err(|source| Error::Shape { path: None, source })
+    }
+
+    fn field_array<T: NpyField>(&self, name: &str) -> Result<ArrayViewD<'_, T>> {
+        let (index, per_record, sub) = array_geometry::<R, T>(name)?;
+        let (shape, strides) = array_shape(self.shape(), self.strides(), per_record, &sub, name)?;
+        let records = self.as_slice_memory_order().ok_or_else(|| not_contiguous(name))?;
+        let bytes: &[u8] = bytemuck::cast_slice(records);
+        let items: &[T] = bytemuck::try_cast_slice(bytes).map_err(|_| not_contiguous(name))?;
+        let items = items.get(index.min(items.len())..).unwrap_or_default();
+        ArrayView::from_shape(shape.strides(strides), items)
+            .map_err(|source| Error::Shape { path: None, source })
+    }
+
+    fn field_array_mut<T: NpyField>(&mut self, name: &str) -> Result<ArrayViewMutD<'_, T>> {
+        let (index, per_record, sub) = array_geometry::<R, T>(name)?;
+        let (shape, strides) = array_shape(self.shape(), self.strides(), per_record, &sub, name)?;
+        let records = self.as_slice_memory_order_mut().ok_or_else(|| not_contiguous(name))?;
+        let bytes: &mut [u8] = bytemuck::cast_slice_mut(records);
+        let items: &mut [T] =
+            bytemuck::try_cast_slice_mut(bytes).map_err(|_| not_contiguous(name))?;
+        let start = index.min(items.len());
+        ArrayViewMut::from_shape(shape.strides(strides), &mut items[start..])
+            .map_err(|source| Error::Shape { path: None, source })
+    }
+
+    fn field_mut<T: NpyField>(&mut self, name: &str) -> Result<ArrayViewMut<'_, T, D>> {
+        let (index, per_record) = field_geometry::<R, T>(name)?;
+        let strides = field_strides::<D>(self.strides(), per_record, name)?;
+        let dim = self.raw_dim();
+        let records = self.as_slice_memory_order_mut().ok_or_else(|| not_contiguous(name))?;
+        let bytes: &mut [u8] = bytemuck::cast_slice_mut(records);
+        let items: &mut [T] =
+            bytemuck::try_cast_slice_mut(bytes).map_err(|_| not_contiguous(name))?;
+        let start = index.min(items.len());
+        ArrayViewMut::from_shape(dim.strides(strides), &mut items[start..])
+            .map_err(|source| Error::Shape { path: None, source })
+    }
+}
+
+/// Declares a `#[repr(C)]` struct that is one record of a structured NumPy dtype, and
+/// implements [`NpyRecord`](crate::npy::NpyRecord) for it.
+///
+/// The struct derives `Clone`, `Copy` and bytemuck's `Pod` and `Zeroable` (so your crate
+/// needs `bytemuck = { version = "1", features = ["derive"] }`); add any other derives and
+/// attributes before `struct`. Field types are [`NpyField`](crate::npy::NpyField)s: numbers,
+/// `[T; N]` sub-arrays, other records. NumPy's padding (`('', '|V7')`, which `align=True`
+/// dtypes have) is a field named `_...` of type `[u8; N]`: `Pod` allows no hidden padding.
+///
+/// # Example
+///
+/// ```
+/// use ndmmap::prelude::*;
+///
+/// ndmmap::npy_record! {
+///     /// A particle, as `np.dtype([('id', '<i8'), ('pos', '<f4', (3,)), ('m', '<f4')])`.
+///     #[derive(Debug, PartialEq)]
+///     pub struct Particle { pub id: i64, pub pos: [f32; 3], pub m: f32 }
+/// }
+/// let dir = tempfile::tempdir()?;
+/// let path = dir.path().join("particles.npy");
+/// let particles = Array1::from_elem(4, Particle { id: 1, pos: [0.0, 1.0, 2.0], m: 0.5 });
+/// particles.save_npy(&path)?;
+/// let mapped = unsafe { Array1::<Particle>::map_npy(&path)? };
+/// assert_eq!(mapped[3], particles[3]);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
+/// Padding the compiler would insert is refused at compile time; spell it as NumPy does:
+///
+/// ```compile_fail
+/// // np.dtype([('a', 'u1'), ('b', '<f8')], align=True) needs `_pad: [u8; 7]` after `a`.
+/// ndmmap::npy_record!(struct Aligned { a: u8, b: f64 });
+/// ```
+#[macro_export]
+macro_rules! npy_record {
+    (
+        $(#[$meta:meta])*
+        $vis:vis struct $name:ident {
+            $($(#[$fmeta:meta])* $fvis:vis $field:ident : $ty:ty),* $(,)?
+        }
+    ) => {
+        $(#[$meta])*
+        #[repr(C)]
+        #[derive(Clone, Copy, ::bytemuck::Pod, ::bytemuck::Zeroable)]
+        $vis struct $name {
+            $($(#[$fmeta])* $fvis $field: $ty),*
+        }
+
+        impl $crate::npy::NpyRecord for $name {
+            fn layout() -> $crate::npy::RecordLayout {
+                $crate::npy::RecordLayout::new(
+                    ::core::mem::size_of::<$name>(),
+                    [$((
+                        ::core::stringify!($field),
+                        ::core::mem::offset_of!($name, $field),
+                        <$ty as $crate::npy::NpyField>::field_type(),
+                    )),*],
+                )
+            }
+        }
+    };
+}
+
+#[cfg(test)]
+// quickcheck properties take their arguments by value.
+#[allow(clippy::needless_pass_by_value)]
+mod tests;
