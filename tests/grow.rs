@@ -1,5 +1,5 @@
 //! Growable arrays on real files: `append`, `push`, `resize_outer`, `reserve`,
-//! `shrink_to_fit` and `close` on raw and `.npy` files in C and Fortran order, checked by
+//! `shrink_to_fit`, `truncate_file_to_array` and `close` on raw and `.npy` files in C and Fortran order, checked by
 //! mapping the files again, by reading their bytes, and by NumPy; crash consistency with
 //! real processes killed by `SIGKILL`; every error by its variant.
 //!
@@ -394,7 +394,7 @@ fn bytes_after_the_data_are_never_overwritten() {
     // SAFETY: no other process touches files in this fresh temporary folder.
     let mut first = unsafe { Array1::<u8>::map_npy_mut(&path) }.unwrap();
     let err = first.append(array![4u8].view()).unwrap_err();
-    assert!(matches!(&err, Error::NotGrowable { reason, .. } if reason.contains("shrink_to_fit")));
+    assert!(matches!(&err, Error::NotGrowable { reason, .. } if reason.contains("truncate_file_to_array")));
     drop(first);
     assert_eq!(std::fs::read(&path).unwrap(), bytes);
 
@@ -405,8 +405,11 @@ fn bytes_after_the_data_are_never_overwritten() {
     let mut part =
         unsafe { Array1::<u8>::map_file_mut_with(&raw, &MapOptions::new().len(8)) }.unwrap();
     assert!(matches!(part.append(array![1u8].view()), Err(Error::NotGrowable { .. })));
+    // shrink_to_fit gives back only capacity the guard reserved itself.
+    assert!(matches!(part.shrink_to_fit(), Err(Error::NotGrowable { .. })));
+    assert_eq!(std::fs::read(&raw).unwrap(), [7u8; 16]);
     // Unless asked to cut the rest off.
-    part.shrink_to_fit().unwrap();
+    part.truncate_file_to_array().unwrap();
     part.append(array![1u8].view()).unwrap();
     drop(part);
     assert_eq!(std::fs::read(&raw).unwrap(), [7, 7, 7, 7, 7, 7, 7, 7, 1]);
@@ -479,7 +482,7 @@ fn crash_child() {
         let n = written(log.as_slice().unwrap()) / CRASH_WIDTH;
         log.resize_outer(n).unwrap();
     }
-    log.shrink_to_fit().unwrap();
+    log.truncate_file_to_array().unwrap();
     log.set_sync_on_grow(std::env::var_os("NDMMAP_GROW_NO_SYNC").is_none());
     for size in batch_sizes(1000, 5).into_iter().cycle() {
         let n = log.nrows();
