@@ -398,7 +398,9 @@ fn bytes_after_the_data_are_never_overwritten() {
     // SAFETY: no other process touches files in this fresh temporary folder.
     let mut first = unsafe { Array1::<u8>::map_npy_mut(&path) }.unwrap();
     let err = first.append(array![4u8].view()).unwrap_err();
-    assert!(matches!(&err, Error::NotGrowable { reason, .. } if reason.contains("truncate_file_to_array")));
+    assert!(
+        matches!(&err, Error::NotGrowable { reason, .. } if reason.contains("truncate_file_to_array"))
+    );
     drop(first);
     assert_eq!(std::fs::read(&path).unwrap(), bytes);
 
