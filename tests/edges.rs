@@ -11,6 +11,9 @@
 //!
 //! Every test maps files and so is ignored under Miri (rust-lang/miri#2520).
 
+// Row values are small integers, exact in f64.
+#![allow(clippy::float_cmp, clippy::cast_precision_loss)]
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -103,7 +106,7 @@ impl Drop for Tmpfs {
 
 /// The lines of an `strace -f -y` log of `command` (a child test) for `calls`; `None` (with
 /// a message) where strace cannot run.
-fn strace(command: Command, calls: &str) -> Option<Vec<String>> {
+fn strace(command: &Command, calls: &str) -> Option<Vec<String>> {
     let log = tempfile::NamedTempFile::new().unwrap();
     let program = command.get_program().to_owned();
     let args: Vec<_> = command.get_args().map(ToOwned::to_owned).collect();
@@ -175,9 +178,12 @@ fn flush_view_of_a_huge_broadcast_does_not_abort() {
 fn child_write_sparse() {
     let Some(path) = child_arg() else { return };
     let npy = path.extension().is_some_and(|e| e == "npy");
-    // SAFETY: the parent waits for this process and touches the file only afterwards.
-    let mapped = unsafe {
-        if npy { Array1::<u8>::map_npy_mut(&path) } else { Array1::<u8>::map_file_mut(&path) }
+    let mapped = if npy {
+        // SAFETY: the parent waits for this process and touches the file only afterwards.
+        unsafe { Array1::<u8>::map_npy_mut(&path) }
+    } else {
+        // SAFETY: as above.
+        unsafe { Array1::<u8>::map_file_mut(&path) }
     };
     match mapped {
         Err(Error::NoSpace { path: p, .. }) if p == path => println!("RESULT no space"),
@@ -256,7 +262,7 @@ fn sparse_file_on_a_full_disk_is_no_space_not_sigbus() {
 fn shrink_to_fit_of_a_partial_map_keeps_the_rest_of_the_file() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("twelve.bin");
-    let bytes: Vec<u8> = (0..12 * 1024).map(|i| (i % 251) as u8).collect();
+    let bytes: Vec<u8> = (0..12 * 1024u32).map(|i| u8::try_from(i % 251).unwrap()).collect();
     std::fs::write(&path, &bytes).unwrap();
     // SAFETY: no other process touches files in this fresh temporary folder, and neither
     // map of this test writes.
@@ -314,7 +320,7 @@ fn replacing_a_file_syncs_it_and_then_its_folder() {
         std::fs::write(folder.join(name), b"old").unwrap();
     }
     let Some(log) =
-        strace(child("child_replace", &folder), "fsync,fdatasync,rename,renameat,renameat2")
+        strace(&child("child_replace", &folder), "fsync,fdatasync,rename,renameat,renameat2")
     else {
         return;
     };
@@ -486,7 +492,7 @@ fn child_flush_async() {
 fn flush_async_starts_write_back() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().canonicalize().unwrap().join("async.bin");
-    let Some(log) = strace(child("child_flush_async", &path), "sync_file_range,msync") else {
+    let Some(log) = strace(&child("child_flush_async", &path), "sync_file_range,msync") else {
         return;
     };
     let path = path.to_str().unwrap();
@@ -523,7 +529,7 @@ fn child_push() {
 fn pushes_sync_a_few_times_and_readers_see_a_prefix() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().canonicalize().unwrap().join("log.npy");
-    if let Some(log) = strace(child("child_push", &path), "fsync,fdatasync,msync") {
+    if let Some(log) = strace(&child("child_push", &path), "fsync,fdatasync,msync") {
         let syncs = log.iter().filter(|l| !l.contains("MS_ASYNC")).count();
         assert!(syncs < 40, "{syncs} syncs for {PUSHES} pushes:\n{}", log.join("\n"));
         let back: Array2<f64> = ndmmap::npy::read_npy(&path).unwrap();

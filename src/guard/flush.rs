@@ -356,6 +356,6 @@ mod tests {
             Ok(())
         })
         .unwrap();
-        assert_eq!(runs, [4096..4104]);
+        assert_eq!(runs, vec![4096..4104]);
     }
 }
