@@ -13,7 +13,9 @@ use crate::options::Mode;
 
 impl<A: 'static, D: Dimension> MmapArrayMut<A, D> {
     /// Writes every changed page of the array to disk and waits until it is there
-    /// (`msync(MS_SYNC)`). Does nothing for copy-on-write maps.
+    /// (`msync(MS_SYNC)`); for a `.npy` file that grew, then commits the new rows: the
+    /// header is rewritten to state them and synced (see
+    /// [`set_sync_on_grow`](Self::set_sync_on_grow)). Does nothing for copy-on-write maps.
     ///
     /// # Errors
     ///

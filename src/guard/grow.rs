@@ -481,7 +481,9 @@ impl<A: Pod, D: Dimension> MmapArrayMut<A, D> {
     /// assert!(log.shrink_to_fit().is_err()); // not this guard's capacity
     /// log.truncate_file_to_array()?;
     /// assert_eq!(std::fs::read(&path)?, [1, 2, 3]);
-    /// log.push(array![4].view())?;
+    /// log.append(array![4].view())?; // growable again
+    /// log.close()?;
+    /// assert_eq!(std::fs::read(&path)?, [1, 2, 3, 4]);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn truncate_file_to_array(&mut self) -> Result<()> {
