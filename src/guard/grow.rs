@@ -86,6 +86,9 @@ enum ShapeOnDisk {
         len: usize,
         /// The header's bytes as last written, once read.
         bytes: Option<Vec<u8>>,
+        /// What `bytes` state, parsed once and then kept in step (a header is not parsed
+        /// again for every append).
+        stated: Option<StatedShape>,
         /// The format that reads and rewrites it.
         format: &'static dyn ShapeHeader,
     },
@@ -111,6 +114,9 @@ pub(crate) struct Growth {
     /// does not yet: they are written at the next commit (flush, close, drop, or growth that
     /// reserves capacity), once the data they cover is on disk.
     pending: AtomicBool,
+    /// The decimal digits of the growth axis's length in the last header built: a header
+    /// whose length has as many digits has the same length, so it fits too.
+    built_digits: Option<usize>,
     /// Whether bytes were written through the file (a header, or rows with `pwrite`) since
     /// the guard last synced it: `msync` of the map does not write those.
     unsynced: bool,
@@ -141,13 +147,14 @@ impl Growth {
             tail: false,
             sync: true,
             pending: AtomicBool::new(false),
+            built_digits: None,
             unsynced: false,
         }
     }
 
     /// Records that the file starts with a header of `len` bytes in `format`.
     fn set_header(&mut self, len: usize, format: &'static dyn ShapeHeader) {
-        self.on_disk = ShapeOnDisk::Header { len, bytes: None, format };
+        self.on_disk = ShapeOnDisk::Header { len, bytes: None, stated: None, format };
     }
 
     /// Waits until what growth wrote through the file (not the map) is on disk, for
@@ -160,12 +167,31 @@ impl Growth {
         }
     }
 
+    /// Records that the array now has `shape`, for a header built at the next commit.
+    fn set_stated_shape(&mut self, shape: &[usize]) {
+        if let ShapeOnDisk::Header { stated: Some(stated), .. } = &mut self.on_disk {
+            stated.shape.clear();
+            stated.shape.extend_from_slice(shape);
+        }
+    }
+
+    /// Keeps `header`, which states `shape`, as the header's bytes.
+    fn set_header_bytes(&mut self, header: Vec<u8>, shape: &[usize]) {
+        if let ShapeOnDisk::Header { bytes, stated, .. } = &mut self.on_disk {
+            *bytes = Some(header);
+            if let Some(stated) = stated {
+                stated.shape.clear();
+                stated.shape.extend_from_slice(shape);
+            }
+        }
+    }
+
     /// Commits rows appended since the header was last written: waits until every byte
     /// written to the file is on disk (`fdatasync`: the map's dirty pages and rows written
     /// to the file), then rewrites the header to state them. Returns whether it wrote a
     /// header, which is not yet synced: the caller syncs it, or the next commit does.
     pub(crate) fn commit(&self, source: &Backing) -> io::Result<bool> {
-        let (Some(file), ShapeOnDisk::Header { bytes: Some(header), .. }) =
+        let (Some(file), ShapeOnDisk::Header { bytes: Some(template), stated, format, .. }) =
             (&source.file, &self.on_disk)
         else {
             return Ok(false);
@@ -173,7 +199,16 @@ impl Growth {
         if !self.pending.swap(false, Ordering::AcqRel) {
             return Ok(false);
         }
-        let written = file.sync_data().and_then(|()| write_prefix(file, header));
+        // The header of the shape the array has now (its length has been checked to fit).
+        let mut header = template.clone();
+        let built = match stated {
+            Some(stated) => {
+                format.rewrite_shape(&mut header, &stated.shape).map_err(io::Error::other)
+            }
+            None => Ok(()),
+        };
+        let written =
+            built.and_then(|()| file.sync_data()).and_then(|()| write_prefix(file, &header));
         if written.is_err() {
             self.pending.store(true, Ordering::Release);
         }
@@ -199,6 +234,12 @@ impl Growth {
 struct NewShape<D> {
     layout: ArrayLayout<D>,
     header: Option<Vec<u8>>,
+    /// For a `.npy` file whose header is committed later: the header was not built, since
+    /// it fits as the last one built did (the growth axis's length has as many digits);
+    /// the commit builds it.
+    deferred: bool,
+    /// The decimal digits of the growth axis's new length.
+    digits: usize,
 }
 
 impl<A: Pod, D: Dimension> MmapArrayMut<A, D> {
@@ -275,7 +316,7 @@ impl<A: Pod, D: Dimension> MmapArrayMut<A, D> {
             return Ok(());
         }
         let new = old.checked_add(added).ok_or_else(|| self.overflow(axis, usize::MAX))?;
-        let plan = self.new_shape(axis, new)?;
+        let plan = self.new_shape(axis, new, true)?;
         let old_layout = self.current_layout(axis)?;
         self.ensure_capacity(axis, plan.layout.span)?;
         let written = self.write_beyond_view(axis, old_layout.span, &rows)?;
@@ -362,7 +403,7 @@ impl<A: Pod, D: Dimension> MmapArrayMut<A, D> {
         if len == old {
             return Ok(());
         }
-        let plan = self.new_shape(axis, len)?;
+        let plan = self.new_shape(axis, len, len > old)?;
         let old_layout = self.current_layout(axis)?;
         if len < old {
             // The header first: until it is written the old, longer data is still valid. Rows
@@ -371,7 +412,7 @@ impl<A: Pod, D: Dimension> MmapArrayMut<A, D> {
             if sync && self.growth().pending.load(Ordering::Acquire) {
                 self.sync_file()?;
             }
-            self.write_header(plan.header.as_deref(), sync)?;
+            self.write_header(plan.header.as_deref(), plan.layout.dim.slice(), sync)?;
             self.growth_mut().tail = true;
             return self.remap_view(None, &plan.layout);
         }
@@ -622,17 +663,23 @@ impl<A: Pod, D: Dimension> MmapArrayMut<A, D> {
                 );
             }
         }
-        if let ShapeOnDisk::Header { len, bytes, format } = &mut growth.on_disk {
-            let header = match bytes {
-                Some(header) => header,
-                None => bytes.insert(
-                    read_prefix(file, *len)
-                        .map_err(|e| Error::io(&source.path, "read", *len as u64, e))?,
-                ),
+        if let ShapeOnDisk::Header { len, bytes, stated, format } = &mut growth.on_disk {
+            let stated = match stated {
+                Some(stated) => stated,
+                None => {
+                    let header = match bytes {
+                        Some(header) => header,
+                        None => bytes.insert(
+                            read_prefix(file, *len)
+                                .map_err(|e| Error::io(&source.path, "read", *len as u64, e))?,
+                        ),
+                    };
+                    let parsed = format
+                        .read(header)
+                        .map_err(|e| Error::Npy { path: source.path.clone(), source: e })?;
+                    stated.insert(parsed)
+                }
             };
-            let stated = format
-                .read(header)
-                .map_err(|e| Error::Npy { path: source.path.clone(), source: e })?;
             if stated.data_offset != *len || stated.shape != shape {
                 return refuse("the .npy header no longer describes the mapped array");
             }
@@ -696,10 +743,20 @@ impl<A: Pod, D: Dimension> MmapArrayMut<A, D> {
     }
 
     /// The layout for `len` elements along `axis` and, for `.npy` files, the header that
-    /// states it. Nothing is written.
-    fn new_shape(&self, axis: Axis, len: usize) -> Result<NewShape<D>> {
+    /// states it; with `may_defer`, a header that the next commit writes (sync on grow) is
+    /// only built when it may not fit as the last one did. Nothing is written.
+    fn new_shape(&self, axis: Axis, len: usize, may_defer: bool) -> Result<NewShape<D>> {
         let layout = self.layout_for(axis, len)?;
-        let header = match &self.growth().on_disk {
+        let digits = len.checked_ilog10().map_or(1, |d| d as usize + 1);
+        let growth = self.growth();
+        let deferred = may_defer
+            && growth.sync
+            && growth.built_digits == Some(digits)
+            && matches!(growth.on_disk, ShapeOnDisk::Header { stated: Some(_), .. });
+        if deferred {
+            return Ok(NewShape { layout, header: None, deferred, digits });
+        }
+        let header = match &growth.on_disk {
             ShapeOnDisk::Raw => None,
             ShapeOnDisk::Header { bytes, format, .. } => {
                 let path = || self.path().to_path_buf();
@@ -717,7 +774,7 @@ impl<A: Pod, D: Dimension> MmapArrayMut<A, D> {
                 Some(header)
             }
         };
-        Ok(NewShape { layout, header })
+        Ok(NewShape { layout, header, deferred, digits })
     }
 
     /// Grows the file and the map so that they hold at least `span` bytes of data.
@@ -804,17 +861,23 @@ impl<A: Pod, D: Dimension> MmapArrayMut<A, D> {
         let new_span = plan.layout.span;
         let growth = self.growth_mut();
         growth.zero_from = growth.zero_from.max(new_span);
-        let Some(header) = plan.header else {
-            return Ok(());
-        };
-        if growth.sync {
-            if let ShapeOnDisk::Header { bytes, .. } = &mut growth.on_disk {
-                *bytes = Some(header);
+        let shape = plan.layout.dim.slice();
+        let header = match plan.header {
+            Some(header) => header,
+            None if plan.deferred => {
+                growth.set_stated_shape(shape);
+                growth.pending.store(true, Ordering::Release);
+                return Ok(());
             }
+            None => return Ok(()),
+        };
+        growth.built_digits = Some(plan.digits);
+        if growth.sync {
+            growth.set_header_bytes(header, shape);
             growth.pending.store(true, Ordering::Release);
             return Ok(());
         }
-        match self.write_header(Some(&header), false) {
+        match self.write_header(Some(&header), plan.layout.dim.slice(), false) {
             Ok(()) => Ok(()),
             Err(e) => self.remap_view(None, old).and(Err(e)),
         }
@@ -834,7 +897,7 @@ impl<A: Pod, D: Dimension> MmapArrayMut<A, D> {
     /// Writes `header` (if any) at the start of the file; with `sync`, waits until it is on
     /// disk. (Otherwise it gets there with the next sync: the next growth's, `flush`'s or
     /// `close`'s, or the kernel's own write-back.)
-    fn write_header(&mut self, header: Option<&[u8]>, sync: bool) -> Result<()> {
+    fn write_header(&mut self, header: Option<&[u8]>, shape: &[usize], sync: bool) -> Result<()> {
         let Some(header) = header else {
             return Ok(());
         };
@@ -845,9 +908,7 @@ impl<A: Pod, D: Dimension> MmapArrayMut<A, D> {
                 .map_err(|e| Error::io(&source.path, "write the header of", 0, e))?;
             growth.unsynced |= !sync;
         }
-        if let ShapeOnDisk::Header { bytes, .. } = &mut growth.on_disk {
-            *bytes = Some(header.to_vec());
-        }
+        growth.set_header_bytes(header.to_vec(), shape);
         growth.pending.store(false, Ordering::Release);
         Ok(())
     }
