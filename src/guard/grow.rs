@@ -664,21 +664,20 @@ impl<A: Pod, D: Dimension> MmapArrayMut<A, D> {
             }
         }
         if let ShapeOnDisk::Header { len, bytes, stated, format } = &mut growth.on_disk {
-            let stated = match stated {
-                Some(stated) => stated,
-                None => {
-                    let header = match bytes {
-                        Some(header) => header,
-                        None => bytes.insert(
-                            read_prefix(file, *len)
-                                .map_err(|e| Error::io(&source.path, "read", *len as u64, e))?,
-                        ),
-                    };
-                    let parsed = format
-                        .read(header)
-                        .map_err(|e| Error::Npy { path: source.path.clone(), source: e })?;
-                    stated.insert(parsed)
-                }
+            let stated = if let Some(stated) = stated {
+                stated
+            } else {
+                let header = match bytes {
+                    Some(header) => header,
+                    None => bytes.insert(
+                        read_prefix(file, *len)
+                            .map_err(|e| Error::io(&source.path, "read", *len as u64, e))?,
+                    ),
+                };
+                let parsed = format
+                    .read(header)
+                    .map_err(|e| Error::Npy { path: source.path.clone(), source: e })?;
+                stated.insert(parsed)
             };
             if stated.data_offset != *len || stated.shape != shape {
                 return refuse("the .npy header no longer describes the mapped array");
