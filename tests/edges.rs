@@ -559,3 +559,36 @@ fn pushes_sync_a_few_times_and_readers_see_a_prefix() {
     assert_eq!(back.nrows(), 1001);
     assert_eq!(back.row(1000), Array1::from_elem(4, 1000));
 }
+
+/// Committed in groups, a header is only built when the growth axis's length gains a
+/// digit; a header with room for two digits takes the 99th row and refuses the 100th, and
+/// every commit in between states the rows exactly.
+#[test]
+#[cfg_attr(miri, ignore = "miri cannot map files")]
+fn group_commit_headers_fit_digit_by_digit() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tight.npy");
+    // A version 1.0 header for shape (1,) with one space of padding: room for (99,).
+    let dict = b"{'descr': '|u1', 'fortran_order': False, 'shape': (1,), } \n";
+    let mut file = b"\x93NUMPY\x01\x00".to_vec();
+    file.extend_from_slice(&u16::try_from(dict.len()).unwrap().to_le_bytes());
+    file.extend_from_slice(dict);
+    file.push(0);
+    std::fs::write(&path, &file).unwrap();
+
+    // SAFETY: no other process touches files in this fresh temporary folder.
+    let mut a = unsafe { Array1::<u8>::map_npy_mut(&path) }.unwrap();
+    for i in 1..99u8 {
+        a.push(ndarray::arr0(i).view()).unwrap();
+        if i % 7 == 0 {
+            a.flush().unwrap();
+            assert_eq!(ndmmap::npy::inspect(&path).unwrap().shape, [usize::from(i) + 1]);
+        }
+    }
+    let err = a.push(ndarray::arr0(99).view()).unwrap_err();
+    assert!(matches!(&err, Error::NpyHeaderFull { shape, .. } if shape == &[100]), "{err:?}");
+    assert_eq!(a.len(), 99);
+    drop(a);
+    let back: Array1<u8> = ndmmap::npy::read_npy(&path).unwrap();
+    assert_eq!(back, Array1::from_iter(0..99u8));
+}
