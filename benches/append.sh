@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Appending 1 MiB batches of f32 rows (128 wide) to a growing file until it holds TOTAL MiB,
 # side by side in one run on the same disk: dd's sequential write bandwidth, ndmmap
-# (examples/append.rs: .npy with a sync per append, .npy without, raw), and NumPy
+# (examples/append.rs: .npy by default, .npy with set_sync_on_grow(false), raw), and NumPy
 # (open_memmap on a file preallocated at the final size, and np.save of a growing array,
 # which rewrites the whole file per batch). Every job ends with its data on disk (fdatasync,
 # msync or fsync). Prints MiB/s, the ratio to dd, and the peak RSS of each job: the median
@@ -142,7 +142,7 @@ job() {
 for round in $(seq "${ROUNDS:-3}"); do
     echo "  round $round"
     job dd "$dir/dd.bin" dd "$total" dd if=/dev/zero of="$dir/dd.bin" bs=1M count="$total" conv=fdatasync
-    job "ndmmap .npy, sync per append" "$dir/a.npy" npy "$total" "$append" "$dir/a.npy" "$total" 1 npy
+    job "ndmmap .npy, default (group commit)" "$dir/a.npy" npy "$total" "$append" "$dir/a.npy" "$total" 1 npy
     job "ndmmap .npy, set_sync_on_grow(false)" "$dir/b.npy" npy "$total" "$append" "$dir/b.npy" "$total" 1 npy-nosync
     job "ndmmap raw" "$dir/c.bin" raw "$total" "$append" "$dir/c.bin" "$total" 1 raw
     job "NumPy open_memmap, preallocated" "$dir/d.npy" npy "$total" "$python" -c "$open_memmap" "$dir/d.npy" "$total"

@@ -11,14 +11,85 @@ use crate::error::{Error, Result};
 use crate::map;
 use crate::options::{Lock, OnConflict};
 
+/// A file being created, all or nothing: until [`publish`](Self::publish)ed, dropping it
+/// removes the new file, and the file it is to replace (if any) stays as it was.
+#[derive(Debug)]
+pub(crate) struct Creating {
+    path: PathBuf,
+    /// The new file's temporary name beside `path`, if it is to replace the file there;
+    /// `None` for a new file made at `path` itself.
+    temp: Option<PathBuf>,
+    /// The file being replaced, open with the lock asked for, held until it is replaced.
+    old: Option<File>,
+    published: bool,
+}
+
+impl Creating {
+    /// Makes the new file, open as `file`, the file at `path`: a replacing file is synced
+    /// to disk, renamed into place, and the folder synced, so that after `Ok` even a power
+    /// loss leaves the new file there, whole.
+    pub(crate) fn publish(mut self, file: &File) -> Result<()> {
+        let Some(temp) = self.temp.take() else {
+            self.published = true;
+            return Ok(());
+        };
+        // Put back for `Drop` until the rename is done.
+        self.temp = Some(temp.clone());
+        let path = self.path.clone();
+        file.sync_all().map_err(|e| Error::io(&path, "write", 0, e))?;
+        std::fs::rename(&temp, &path).map_err(|e| Error::io(&path, "replace", 0, e))?;
+        self.published = true;
+        // The lock on the replaced file is no longer needed.
+        self.old = None;
+        sync_folder_of(&path).map_err(|e| Error::io(&path, "sync the folder of", 0, e))
+    }
+}
+
+impl Drop for Creating {
+    fn drop(&mut self) {
+        if !self.published {
+            // Best effort: the file is ours, and holds nothing of the caller's yet.
+            let _ = std::fs::remove_file(self.temp.as_ref().unwrap_or(&self.path));
+        }
+    }
+}
+
+/// Waits until the folder holding `path` has its entries on disk (a rename into it, say).
+fn sync_folder_of(path: &Path) -> io::Result<()> {
+    #[cfg(unix)]
+    {
+        let folder = match path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => Path::new("."),
+        };
+        File::open(folder)?.sync_all()
+    }
+    #[cfg(not(unix))]
+    {
+        // Folders cannot be opened as files here; the rename is as durable as it gets.
+        let _ = path;
+        Ok(())
+    }
+}
+
 /// Creates the file at `path` with `len` bytes reserved on disk, starting with `prefix`
-/// (a header, say; zeros after it), and returns it open for reading and writing.
+/// (a header, say; zeros after it), takes `lock` on it (as `on_conflict` says), and returns
+/// it open for reading and writing, with the [`Creating`] that makes it the file at `path`.
 ///
-/// Without `overwrite`, an existing file is an [`Error::AlreadyExists`]. With it, the new
-/// file is built under a temporary name in the same folder and renamed over the old one,
-/// so the old file stays whole until the new one is ready, and live maps of it never see
-/// it truncated. On any failure nothing is left behind.
-pub(crate) fn create(path: &Path, len: u64, overwrite: bool, prefix: &[u8]) -> Result<File> {
+/// Without `overwrite`, an existing file is an [`Error::AlreadyExists`]. With it, `lock` is
+/// first taken on the existing file ([`Error::Locked`] leaves it untouched), and the new
+/// file is built under a temporary name in the same folder, to be renamed over the old one
+/// by [`Creating::publish`]: the old file stays whole until the new one is ready, and live
+/// maps of it never see it truncated. On any failure, and if the [`Creating`] is dropped
+/// unpublished, nothing is left behind.
+pub(crate) fn create(
+    path: &Path,
+    len: u64,
+    overwrite: bool,
+    prefix: &[u8],
+    lock_kind: Option<Lock>,
+    on_conflict: OnConflict,
+) -> Result<(File, Creating)> {
     let reserve_and_prefix = |new: &File| -> io::Result<()> {
         map::file::reserve(new, 0, len)?;
         write_prefix(new, prefix)
@@ -30,31 +101,52 @@ pub(crate) fn create(path: &Path, len: u64, overwrite: bool, prefix: &[u8]) -> R
             .create_new(true)
             .open(path)
             .map_err(|e| create_error(path, e))?;
-        return match reserve_and_prefix(&file) {
-            Ok(()) => Ok(file),
-            Err(e) => {
-                // Best effort: the file is ours, and holds nothing of the caller's yet.
-                let _ = std::fs::remove_file(path);
-                Err(Error::io(path, "reserve space for", len, e))
-            }
-        };
+        let creating =
+            Creating { path: path.to_path_buf(), temp: None, old: None, published: false };
+        lock(&file, path, lock_kind, on_conflict)?;
+        reserve_and_prefix(&file).map_err(|e| Error::io(path, "reserve space for", len, e))?;
+        return Ok((file, creating));
     }
-    replace(path, len, reserve_and_prefix)
+    if path.is_dir() {
+        return Err(Error::IsADirectory { path: path.to_path_buf() });
+    }
+    // The lock is taken on the file being replaced first: a holder of a conflicting lock
+    // on it is never replaced under its feet.
+    let old = match lock_kind {
+        Some(_) => match File::open(path) {
+            Ok(old) => {
+                lock(&old, path, lock_kind, on_conflict)?;
+                Some(old)
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => None,
+            Err(e) => return Err(Error::from_open(path, false, e)),
+        },
+        None => None,
+    };
+    let (temp, file) = create_temp_beside(path)?;
+    let creating = Creating { path: path.to_path_buf(), temp: Some(temp), old, published: false };
+    lock(&file, path, lock_kind, on_conflict)?;
+    reserve_and_prefix(&file).map_err(|e| Error::io(path, "write", len, e))?;
+    Ok((file, creating))
 }
 
 /// Writes a whole new file with `write` under a temporary name beside `path`, syncs it,
-/// and renames it over `path`: readers see the old file or the new one, never a part.
-/// `len` is the expected length, for error messages.
+/// renames it over `path` and syncs the folder: readers see the old file or the new one,
+/// never a part, and after `Ok` the new one survives a power loss. `len` is the expected
+/// length, for error messages.
 pub(crate) fn write_atomically(
     path: &Path,
     len: u64,
     write: impl FnOnce(&File) -> io::Result<()>,
 ) -> Result<()> {
-    replace(path, len, |file| {
-        write(file)?;
-        file.sync_all()
-    })
-    .map(drop)
+    if path.is_dir() {
+        return Err(Error::IsADirectory { path: path.to_path_buf() });
+    }
+    let (temp, file) = create_temp_beside(path)?;
+    let creating =
+        Creating { path: path.to_path_buf(), temp: Some(temp), old: None, published: false };
+    write(&file).map_err(|e| Error::io(path, "write", len, e))?;
+    creating.publish(&file)
 }
 
 /// A whole new file built under a temporary name beside its destination, written in
@@ -84,7 +176,7 @@ impl NewFile {
         self.file.as_ref()
     }
 
-    /// Syncs the file and renames it over the destination.
+    /// Syncs the file, renames it over the destination and syncs the folder.
     pub(crate) fn commit(mut self) -> Result<()> {
         let file = self.file.take();
         let synced = file.as_ref().map_or(Ok(()), File::sync_all);
@@ -93,7 +185,7 @@ impl NewFile {
             Error::io(&self.path, "write", 0, e)
         })?;
         self.temp = PathBuf::new();
-        Ok(())
+        sync_folder_of(&self.path).map_err(|e| Error::io(&self.path, "sync the folder of", 0, e))
     }
 }
 
@@ -111,7 +203,7 @@ impl Drop for NewFile {
 /// `build` fills it under a temporary name beside `path`; then it is synced and put in
 /// place, refusing an existing file unless `overwrite` ([`Error::AlreadyExists`]). On any
 /// failure, and if `build` panics, the temporary file is removed, so no file at `path` is
-/// ever half-written.
+/// ever half-written; after `Ok` the folder is synced, so the file survives a power loss.
 pub(crate) fn build_new(
     path: &Path,
     len: u64,
@@ -149,26 +241,7 @@ pub(crate) fn build_new(
         let _ = std::fs::remove_file(&temp);
     }
     remove.0 = None;
-    Ok(())
-}
-
-/// Builds a file with `fill` under a temporary name beside `path`, then renames it into
-/// place; removes the temporary file on any failure.
-fn replace(path: &Path, len: u64, build: impl FnOnce(&File) -> io::Result<()>) -> Result<File> {
-    if path.is_dir() {
-        return Err(Error::IsADirectory { path: path.to_path_buf() });
-    }
-    let (temp, file) = create_temp_beside(path)?;
-    let ready = build(&file).map_err(|e| Error::io(path, "write", len, e)).and_then(|()| {
-        std::fs::rename(&temp, path).map_err(|e| Error::io(path, "replace", len, e))
-    });
-    match ready {
-        Ok(()) => Ok(file),
-        Err(e) => {
-            let _ = std::fs::remove_file(&temp);
-            Err(e)
-        }
-    }
+    sync_folder_of(path).map_err(|e| Error::io(path, "sync the folder of", len, e))
 }
 
 fn write_prefix(mut file: &File, prefix: &[u8]) -> io::Result<()> {

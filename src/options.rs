@@ -298,9 +298,13 @@ impl<D: Dimension> MapOptions<D> {
     /// For creating: replaces an existing file instead of failing with
     /// [`Error::AlreadyExists`](crate::Error::AlreadyExists).
     ///
-    /// The new file is built under a temporary name in the same folder and renamed into
-    /// place, so the old file is untouched until the new one is complete, and maps of the
-    /// old file that are still alive keep reading the old data.
+    /// The new file is built under a temporary name in the same folder and, once mapped,
+    /// synced and renamed into place, and the folder synced: the old file is untouched until
+    /// the new one is complete, maps of the old file that are still alive keep reading the
+    /// old data, and after `Ok` the new file survives a power loss. With
+    /// [`lock`](Self::lock), the lock is first taken on the file being replaced: a
+    /// conflicting holder makes the create an [`Error::Locked`](crate::Error::Locked), and
+    /// nothing changes.
     ///
     /// # Example
     ///

@@ -122,6 +122,10 @@ pub trait MapFile: Sealed {
 
     /// Maps a file read-write and shared: writes reach the file (NumPy's `'r+'`).
     ///
+    /// The disk blocks of the mapped range are reserved first (`fallocate`, keeping the
+    /// data): the holes of a sparse file, such as NumPy's `open_memmap` makes, get their
+    /// blocks now, so that a full disk is an error here and never a `SIGBUS` on a write.
+    ///
     /// # Safety
     ///
     /// See [the trait's safety section](MapFile#safety-of-the-mapping-functions).
@@ -129,7 +133,8 @@ pub trait MapFile: Sealed {
     /// # Errors
     ///
     /// As [`map_file`](Self::map_file); [`Error::PermissionDenied`](crate::Error::PermissionDenied) if the file is
-    /// read-only.
+    /// read-only; [`Error::NoSpace`](crate::Error::NoSpace) if the disk cannot hold the
+    /// mapped range's missing blocks (the file is unchanged).
     ///
     /// # Example
     ///

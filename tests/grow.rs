@@ -1,5 +1,5 @@
 //! Growable arrays on real files: `append`, `push`, `resize_outer`, `reserve`,
-//! `shrink_to_fit` and `close` on raw and `.npy` files in C and Fortran order, checked by
+//! `shrink_to_fit`, `truncate_file_to_array` and `close` on raw and `.npy` files in C and Fortran order, checked by
 //! mapping the files again, by reading their bytes, and by NumPy; crash consistency with
 //! real processes killed by `SIGKILL`; the order of writes and syncs that keeps a `.npy`
 //! file loadable after a power loss, recorded with `ptrace`; every error by its variant.
@@ -109,9 +109,13 @@ fn npy_c_order_append_batches_equals_np_save() {
         n += size;
         assert_eq!(log.shape(), &[n, width]);
         assert!(log.capacity() >= n);
+        // Committed in groups: the header states a prefix of the rows until a flush.
+        let stated = ndmmap::npy::inspect(&path).unwrap().shape;
+        assert!(stated[0] <= n && stated[1] == width, "{stated:?}");
     }
     assert!(n > 3000, "{n}");
     assert_eq!(*log, rows_from(0, n, width));
+    log.flush().unwrap();
     assert_eq!(ndmmap::npy::inspect(&path).unwrap().shape, [n, width]);
     log.close().unwrap();
 
@@ -386,7 +390,9 @@ fn bytes_after_the_data_are_never_overwritten() {
     // SAFETY: no other process touches files in this fresh temporary folder.
     let mut first = unsafe { Array1::<u8>::map_npy_mut(&path) }.unwrap();
     let err = first.append(array![4u8].view()).unwrap_err();
-    assert!(matches!(&err, Error::NotGrowable { reason, .. } if reason.contains("shrink_to_fit")));
+    assert!(
+        matches!(&err, Error::NotGrowable { reason, .. } if reason.contains("truncate_file_to_array"))
+    );
     drop(first);
     assert_eq!(std::fs::read(&path).unwrap(), bytes);
 
@@ -397,8 +403,11 @@ fn bytes_after_the_data_are_never_overwritten() {
     let mut part =
         unsafe { Array1::<u8>::map_file_mut_with(&raw, &MapOptions::new().len(8)) }.unwrap();
     assert!(matches!(part.append(array![1u8].view()), Err(Error::NotGrowable { .. })));
+    // shrink_to_fit gives back only capacity the guard reserved itself.
+    assert!(matches!(part.shrink_to_fit(), Err(Error::NotGrowable { .. })));
+    assert_eq!(std::fs::read(&raw).unwrap(), [7u8; 16]);
     // Unless asked to cut the rest off.
-    part.shrink_to_fit().unwrap();
+    part.truncate_file_to_array().unwrap();
     part.append(array![1u8].view()).unwrap();
     drop(part);
     assert_eq!(std::fs::read(&raw).unwrap(), [7, 7, 7, 7, 7, 7, 7, 7, 1]);
@@ -458,7 +467,7 @@ fn say(tag: &str, value: impl std::fmt::Display) {
 
 /// The child: maps the file named by `NDMMAP_GROW_CHILD` (`.npy` or raw by its extension),
 /// cuts off capacity a killed predecessor left, reports `ready`, and appends rows of
-/// `np.arange` forever, reporting the row count after each append.
+/// `np.arange` forever, flushing every eighth append and reporting the row count then.
 #[test]
 #[ignore = "run as a child process by `crash_leaves_a_loadable_prefix`"]
 fn crash_child() {
@@ -480,13 +489,19 @@ fn crash_child() {
         let n = written(log.as_slice().unwrap()) / CRASH_WIDTH;
         log.resize_outer(n).unwrap();
     }
-    log.shrink_to_fit().unwrap();
+    log.truncate_file_to_array().unwrap();
     log.set_sync_on_grow(std::env::var_os("NDMMAP_GROW_NO_SYNC").is_none());
     say("ready", log.nrows());
-    for size in batch_sizes(1000, 5).into_iter().cycle() {
+    for (i, size) in batch_sizes(1000, 5).into_iter().cycle().enumerate() {
         let n = log.nrows();
         log.append(rows_from(n, size + 1, CRASH_WIDTH).view()).unwrap();
-        say("appended", log.nrows());
+        // Commits come with growth that reserves capacity, and with flushes: a logging
+        // program flushes now and then; the kill may land anywhere in between. What was
+        // flushed is reported: from then on it must survive.
+        if i % 8 == 7 {
+            log.flush().unwrap();
+            say("committed", log.nrows());
+        }
     }
 }
 
@@ -536,7 +551,7 @@ fn expect_report(
 
 /// Children append and are killed with `SIGKILL` after a varying number of appends (each
 /// kill lands wherever the child is, since it goes on appending while the parent reads its
-/// reports): what they reported as appended is always there, the file is always a prefix
+/// reports): what they reported as committed is always there, the file is always a prefix
 /// of `np.arange`, and NumPy loads every `.npy` state.
 #[test]
 #[cfg_attr(miri, ignore = "miri cannot map files")]
@@ -574,7 +589,7 @@ fn crash_leaves_a_loadable_prefix() {
             assert_eq!(ready, seen / CRASH_WIDTH, "trial {trial}: the child started elsewhere");
             let mut reported = ready;
             for _ in 0..appends {
-                reported = expect_report(&mut lines, "appended", &stderr);
+                reported = expect_report(&mut lines, "committed", &stderr);
             }
             child.kill().unwrap(); // SIGKILL
             let status = child.wait().unwrap();
@@ -589,7 +604,7 @@ fn crash_leaves_a_loadable_prefix() {
             let n = elements.len();
             assert!(
                 n >= reported * CRASH_WIDTH,
-                "trial {trial}: {n} elements, fewer than the {reported} rows the child appended"
+                "trial {trial}: {n} elements, fewer than the {reported} rows the child committed"
             );
             let wrong = elements.iter().enumerate().position(|(i, &x)| x != i as f64);
             assert_eq!(wrong, None, "{}, trial {trial}: not a prefix", path.display());
@@ -637,6 +652,10 @@ fn power_loss_child() {
         }
         .unwrap();
         n += size;
+        if sync {
+            // Group commit: the header is written at each flush, after the data it claims.
+            a.flush().unwrap();
+        }
         if k == 21 {
             // A shrink (the header first), so that the next growth zeros the rows again.
             n -= 3;

@@ -1,7 +1,7 @@
 //! Growable arrays: [`MmapArrayMut::append`], [`push`](MmapArrayMut::push),
 //! [`resize_outer`](MmapArrayMut::resize_outer), [`reserve`](MmapArrayMut::reserve),
-//! [`capacity`](MmapArrayMut::capacity) and [`shrink_to_fit`](MmapArrayMut::shrink_to_fit)
-//! on read-write maps of raw and `.npy` files.
+//! [`capacity`](MmapArrayMut::capacity), [`shrink_to_fit`](MmapArrayMut::shrink_to_fit) and
+//! [`truncate_file_to_array`](MmapArrayMut::truncate_file_to_array) on read-write maps of raw and `.npy` files.
 //!
 //! # How it works
 //!
@@ -14,11 +14,13 @@
 //! elsewhere. Views see the logical shape only; the capacity beyond it exists while the guard
 //! lives, and `close` and drop cut the file back to the array's end.
 //!
-//! For `.npy` files every change of shape keeps the file loadable at every moment: new data
-//! is written through the map and flushed to disk (`msync`), then the header's shape is
-//! rewritten in place (it keeps its length: NumPy pads headers for growth) and synced
-//! (`fdatasync`). A crash at any point leaves a file that NumPy loads with the old shape or
-//! the new one; trailing capacity after the data is ignored by NumPy's reader.
+//! For `.npy` files the header's shape is rewritten in place (it keeps its length: NumPy pads
+//! headers for growth) only after the data it covers is on disk, as a database's group
+//! commit: appended rows are committed by `flush`, `close`, drop, and each growth that
+//! reserves capacity (so a run of appends syncs a logarithmic number of times), each commit
+//! an `fdatasync` of the data, then the header. A reader, or a crash at any moment, sees a
+//! file that NumPy loads, holding a prefix of the rows; after `flush` returns even a power
+//! loss loses nothing. Trailing capacity after the data is ignored by NumPy's reader.
 //!
 //! Raw files have no header: their length is the array's length. A crash (not a clean drop
 //! or `close`) can leave the capacity beyond the array's end in the file, as zeros (or as
@@ -26,6 +28,7 @@
 
 use std::fmt;
 use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use bytemuck::Pod;
 use ndarray::{ArrayView, Axis, Dimension, Order, RemoveAxis, ShapeBuilder, Slice, StrideShape};
@@ -83,6 +86,9 @@ enum ShapeOnDisk {
         len: usize,
         /// The header's bytes as last written, once read.
         bytes: Option<Vec<u8>>,
+        /// What `bytes` state, parsed once and then kept in step (a header is not parsed
+        /// again for every append).
+        stated: Option<StatedShape>,
         /// The format that reads and rewrites it.
         format: &'static dyn ShapeHeader,
     },
@@ -101,9 +107,16 @@ pub(crate) struct Growth {
     /// The file extends past the array's data and the guard owns that tail: growth reserved
     /// it, or a shrink left it. Drop and `close` cut it off.
     tail: bool,
-    /// Whether growing a `.npy` file waits until the new data is on disk before it rewrites
-    /// the header ([`MmapArrayMut::set_sync_on_grow`]).
+    /// Whether the header of a `.npy` file is rewritten only after the data it covers is on
+    /// disk, at the next commit ([`MmapArrayMut::set_sync_on_grow`]).
     sync: bool,
+    /// The header's bytes (`ShapeOnDisk::Header::bytes`) state rows that the file's header
+    /// does not yet: they are written at the next commit (flush, close, drop, or growth that
+    /// reserves capacity), once the data they cover is on disk.
+    pending: AtomicBool,
+    /// The decimal digits of the growth axis's length in the last header built: a header
+    /// whose length has as many digits has the same length, so it fits too.
+    built_digits: Option<usize>,
     /// Whether bytes were written through the file (a header, or rows with `pwrite`) since
     /// the guard last synced it: `msync` of the map does not write those.
     unsynced: bool,
@@ -133,22 +146,73 @@ impl Growth {
             zero_from: layout.span,
             tail: false,
             sync: true,
+            pending: AtomicBool::new(false),
+            built_digits: None,
             unsynced: false,
         }
     }
 
     /// Records that the file starts with a header of `len` bytes in `format`.
     fn set_header(&mut self, len: usize, format: &'static dyn ShapeHeader) {
-        self.on_disk = ShapeOnDisk::Header { len, bytes: None, format };
+        self.on_disk = ShapeOnDisk::Header { len, bytes: None, stated: None, format };
     }
 
     /// Waits until what growth wrote through the file (not the map) is on disk, for
-    /// `flush` and `close`.
+    /// `flush` and `close`: commits pending rows first (see [`commit`](Self::commit)).
     pub(crate) fn sync_file_writes(&self, source: &Backing) -> io::Result<()> {
+        let header_written = self.commit(source)?;
         match &source.file {
-            Some(file) if self.unsynced => file.sync_data(),
+            Some(file) if self.unsynced || header_written => file.sync_data(),
             _ => Ok(()),
         }
+    }
+
+    /// Records that the array now has `shape`, for a header built at the next commit.
+    fn set_stated_shape(&mut self, shape: &[usize]) {
+        if let ShapeOnDisk::Header { stated: Some(stated), .. } = &mut self.on_disk {
+            stated.shape.clear();
+            stated.shape.extend_from_slice(shape);
+        }
+    }
+
+    /// Keeps `header`, which states `shape`, as the header's bytes.
+    fn set_header_bytes(&mut self, header: Vec<u8>, shape: &[usize]) {
+        if let ShapeOnDisk::Header { bytes, stated, .. } = &mut self.on_disk {
+            *bytes = Some(header);
+            if let Some(stated) = stated {
+                stated.shape.clear();
+                stated.shape.extend_from_slice(shape);
+            }
+        }
+    }
+
+    /// Commits rows appended since the header was last written: waits until every byte
+    /// written to the file is on disk (`fdatasync`: the map's dirty pages and rows written
+    /// to the file), then rewrites the header to state them. Returns whether it wrote a
+    /// header, which is not yet synced: the caller syncs it, or the next commit does.
+    pub(crate) fn commit(&self, source: &Backing) -> io::Result<bool> {
+        let (Some(file), ShapeOnDisk::Header { bytes: Some(template), stated, format, .. }) =
+            (&source.file, &self.on_disk)
+        else {
+            return Ok(false);
+        };
+        if !self.pending.swap(false, Ordering::AcqRel) {
+            return Ok(false);
+        }
+        // The header of the shape the array has now (its length has been checked to fit).
+        let mut header = template.clone();
+        let built = match stated {
+            Some(stated) => {
+                format.rewrite_shape(&mut header, &stated.shape).map_err(io::Error::other)
+            }
+            None => Ok(()),
+        };
+        let written =
+            built.and_then(|()| file.sync_data()).and_then(|()| write_prefix(file, &header));
+        if written.is_err() {
+            self.pending.store(true, Ordering::Release);
+        }
+        written.map(|()| true)
     }
 
     /// Cuts the file back to the end of the array's `len` bytes of data, if the guard left a
@@ -170,6 +234,12 @@ impl Growth {
 struct NewShape<D> {
     layout: ArrayLayout<D>,
     header: Option<Vec<u8>>,
+    /// For a `.npy` file whose header is committed later: the header was not built, since
+    /// it fits as the last one built did (the growth axis's length has as many digits);
+    /// the commit builds it.
+    deferred: bool,
+    /// The decimal digits of the growth axis's new length.
+    digits: usize,
 }
 
 impl<A: Pod, D: Dimension> MmapArrayMut<A, D> {
@@ -186,8 +256,10 @@ impl<A: Pod, D: Dimension> MmapArrayMut<A, D> {
     ///
     /// The file grows geometrically and its new blocks are reserved on disk, so a run of
     /// appends costs amortized constant time per element and no data is ever copied (the map
-    /// is resized with `mremap` on Linux). For `.npy` files the new rows are flushed to disk
-    /// before the header is rewritten and synced, so the file is valid at every moment.
+    /// is resized with `mremap` on Linux). For `.npy` files the header states the new rows
+    /// once they are on disk (at the next [`flush`](Self::flush), [`close`](Self::close),
+    /// drop or reservation of capacity; see [`set_sync_on_grow`](Self::set_sync_on_grow)),
+    /// so the file holds a valid prefix of the rows at every moment.
     ///
     /// Only read-write maps of files can grow; read-only guards ([`MmapArray`](crate::MmapArray))
     /// have no such method. Appending takes `&mut self`, so no view of the array can be
@@ -244,7 +316,7 @@ impl<A: Pod, D: Dimension> MmapArrayMut<A, D> {
             return Ok(());
         }
         let new = old.checked_add(added).ok_or_else(|| self.overflow(axis, usize::MAX))?;
-        let plan = self.new_shape(axis, new)?;
+        let plan = self.new_shape(axis, new, true)?;
         let old_layout = self.current_layout(axis)?;
         self.ensure_capacity(axis, plan.layout.span)?;
         let written = self.write_beyond_view(axis, old_layout.span, &rows)?;
@@ -253,7 +325,7 @@ impl<A: Pod, D: Dimension> MmapArrayMut<A, D> {
         if !written {
             self.view_mut().slice_axis_mut(axis, Slice::from(old..)).assign(&rows);
         }
-        self.publish(&old_layout, plan, !written)
+        self.publish(&old_layout, plan)
     }
 
     /// Appends one row (a subview along the growth axis, of one dimension less): ndarray's
@@ -331,12 +403,16 @@ impl<A: Pod, D: Dimension> MmapArrayMut<A, D> {
         if len == old {
             return Ok(());
         }
-        let plan = self.new_shape(axis, len)?;
+        let plan = self.new_shape(axis, len, len > old)?;
         let old_layout = self.current_layout(axis)?;
         if len < old {
-            // The header first: until it is written the old, longer data is still valid.
+            // The header first: until it is written the old, longer data is still valid. Rows
+            // not yet committed that the new header states go to disk before it.
             let sync = self.growth().sync;
-            self.write_header(plan.header.as_deref(), sync)?;
+            if sync && self.growth().pending.load(Ordering::Acquire) {
+                self.sync_file()?;
+            }
+            self.write_header(plan.header.as_deref(), plan.layout.dim.slice(), sync)?;
             self.growth_mut().tail = true;
             return self.remap_view(None, &plan.layout);
         }
@@ -351,7 +427,7 @@ impl<A: Pod, D: Dimension> MmapArrayMut<A, D> {
             let range = Slice::from(old..old + dirty);
             self.view_mut().slice_axis_mut(axis, range).fill(A::zeroed());
         }
-        self.publish(&old_layout, plan, true)
+        self.publish(&old_layout, plan)
     }
 
     /// Makes room for at least `additional` more elements along the growth axis without
@@ -383,18 +459,21 @@ impl<A: Pod, D: Dimension> MmapArrayMut<A, D> {
         self.ensure_capacity(axis, layout.span)
     }
 
-    /// Gives back the capacity past the array's end: the map and the file shrink to the
-    /// array's data, so a raw file's length is again the array's length.
+    /// Gives back the capacity past the array's end that this guard reserved: the map and
+    /// the file shrink to the array's data, so a raw file's length is again the array's
+    /// length.
     ///
-    /// It also cuts off whatever else the file holds past the array's data, which growth
-    /// refuses to overwrite ([`Error::NotGrowable`]): the capacity a growing guard left
-    /// behind when its process was killed, say. Call it then to make the file growable
-    /// again, and never on a map of part of a file whose rest you want to keep.
+    /// Only capacity this guard reserved (by growing, or left by its own shrink) is given
+    /// back. Bytes that were in the file past the array's data when it was mapped (the rest
+    /// of a file mapped in part, the capacity a killed process left) belong to someone else:
+    /// they are refused, not cut. [`truncate_file_to_array`](Self::truncate_file_to_array)
+    /// cuts them, when that is what you mean.
     ///
     /// # Errors
     ///
-    /// [`Error::NotGrowable`] as for [`append`](Self::append) (but not for bytes after the
-    /// data); [`Error::Io`] if the map or the file cannot shrink.
+    /// [`Error::NotGrowable`] as for [`append`](Self::append), including for bytes after the
+    /// data that this guard did not reserve; [`Error::Io`] if the map or the file cannot
+    /// shrink.
     ///
     /// # Example
     ///
@@ -412,7 +491,49 @@ impl<A: Pod, D: Dimension> MmapArrayMut<A, D> {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn shrink_to_fit(&mut self) -> Result<()> {
+        let axis = self.check_growable(false)?;
+        self.cut_tail(axis)
+    }
+
+    /// Cuts the file right after the array's data, discarding every byte that follows it:
+    /// this guard's capacity and whatever else the file held there.
+    ///
+    /// Growth refuses to overwrite bytes past the array's data that it did not reserve
+    /// ([`Error::NotGrowable`]), such as the capacity a growing guard left behind when its
+    /// process was killed. Call this to make such a file growable again, and never on a map
+    /// of part of a file whose rest you (or another map of it) want to keep.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotGrowable`] as for [`append`](Self::append) (but not for bytes after the
+    /// data); [`Error::Io`] if the map or the file cannot shrink.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndmmap::prelude::*;
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let path = dir.path().join("log.bin");
+    /// std::fs::write(&path, [1u8, 2, 3, 0, 0, 0, 0, 0])?; // a crash left 5 bytes of capacity
+    /// // SAFETY: no other process touches files in this fresh temporary folder.
+    /// let mut log =
+    ///     unsafe { Array1::<u8>::map_file_mut_with(&path, &MapOptions::new().len(3))? };
+    /// assert!(log.shrink_to_fit().is_err()); // not this guard's capacity
+    /// log.truncate_file_to_array()?;
+    /// assert_eq!(std::fs::read(&path)?, [1, 2, 3]);
+    /// log.append(array![4].view())?; // growable again
+    /// log.close()?;
+    /// assert_eq!(std::fs::read(&path)?, [1, 2, 3, 4]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn truncate_file_to_array(&mut self) -> Result<()> {
         let axis = self.check_growable(true)?;
+        self.cut_tail(axis)
+    }
+
+    /// Shrinks the map and the file to the array's data, if the guard owns a tail.
+    fn cut_tail(&mut self, axis: Axis) -> Result<()> {
         if !self.growth().tail {
             return Ok(());
         }
@@ -425,20 +546,24 @@ impl<A: Pod, D: Dimension> MmapArrayMut<A, D> {
         growth.trim_file(source, len, false).map_err(|e| Error::io(&source.path, "truncate", 0, e))
     }
 
-    /// Chooses whether growing a `.npy` file waits for the disk: `true` (the default) or
-    /// `false`. Raw files never wait (they have no header to keep in step with the data).
+    /// Chooses when growing a `.npy` file rewrites its header: `true` (the default) or
+    /// `false`. Raw files have no header and are not affected.
     ///
-    /// With `true`, each [`append`](Self::append) and growing
-    /// [`resize_outer`](Self::resize_outer) waits until the new data is on disk
-    /// (`fdatasync`) before it rewrites the header, so that even after a power loss the
-    /// header never states elements that are not on disk: the file loads with the old shape
-    /// or the new one. One sync per call: batch your rows.
+    /// With `true`, appended rows are committed in groups: the header is rewritten to state
+    /// them at the next [`flush`](Self::flush), [`close`](Self::close), drop, or growth that
+    /// reserves capacity, each time after the data it covers is on disk (`fdatasync`). A
+    /// run of appends is as fast as appending to a raw file (a logarithmic number of syncs),
+    /// and a reader (NumPy included) or a killed process sees a file holding a prefix of the
+    /// rows at every moment; even a power loss after `flush` returned loses nothing, and
+    /// one before it loses at most the rows since the last commit, never the file's
+    /// validity.
     ///
-    /// With `false`, the header is rewritten right after the data, without waiting. A killed
-    /// process still leaves a file that loads with the old or the new shape (both writes are
-    /// in the kernel's cache, in that order), but after a power loss or an operating-system
-    /// crash the header may state elements whose data never reached the disk: they read as
-    /// zeros. [`flush`](Self::flush) and [`close`](Self::close) make everything durable.
+    /// With `false`, the header is rewritten right after each growth, without waiting for
+    /// the disk: other readers see every row at once. A killed process still leaves a file
+    /// that loads with the old or the new shape (both writes are in the kernel's cache, in
+    /// that order), but after a power loss or an operating-system crash the header may state
+    /// elements whose data never reached the disk: they read as zeros. [`flush`](Self::flush)
+    /// and [`close`](Self::close) make everything durable.
     ///
     /// # Example
     ///
@@ -533,22 +658,27 @@ impl<A: Pod, D: Dimension> MmapArrayMut<A, D> {
                 growth.tail = true;
             } else if file_len != end {
                 return refuse(
-                    "the file holds bytes after the array's data, which growth would overwrite \
-                     (shrink_to_fit cuts them off)",
+                    "the file holds bytes after the array's data that this guard did not \
+                     reserve, which growth would overwrite (truncate_file_to_array cuts them off)",
                 );
             }
         }
-        if let ShapeOnDisk::Header { len, bytes, format } = &mut growth.on_disk {
-            let header = match bytes {
-                Some(header) => header,
-                None => bytes.insert(
-                    read_prefix(file, *len)
-                        .map_err(|e| Error::io(&source.path, "read", *len as u64, e))?,
-                ),
+        if let ShapeOnDisk::Header { len, bytes, stated, format } = &mut growth.on_disk {
+            let stated = if let Some(stated) = stated {
+                stated
+            } else {
+                let header = match bytes {
+                    Some(header) => header,
+                    None => bytes.insert(
+                        read_prefix(file, *len)
+                            .map_err(|e| Error::io(&source.path, "read", *len as u64, e))?,
+                    ),
+                };
+                let parsed = format
+                    .read(header)
+                    .map_err(|e| Error::Npy { path: source.path.clone(), detail: e })?;
+                stated.insert(parsed)
             };
-            let stated = format
-                .read(header)
-                .map_err(|e| Error::Npy { path: source.path.clone(), detail: e })?;
             if stated.data_offset != *len || stated.shape != shape {
                 return refuse("the .npy header no longer describes the mapped array");
             }
@@ -612,10 +742,20 @@ impl<A: Pod, D: Dimension> MmapArrayMut<A, D> {
     }
 
     /// The layout for `len` elements along `axis` and, for `.npy` files, the header that
-    /// states it. Nothing is written.
-    fn new_shape(&self, axis: Axis, len: usize) -> Result<NewShape<D>> {
+    /// states it; with `may_defer`, a header that the next commit writes (sync on grow) is
+    /// only built when it may not fit as the last one did. Nothing is written.
+    fn new_shape(&self, axis: Axis, len: usize, may_defer: bool) -> Result<NewShape<D>> {
         let layout = self.layout_for(axis, len)?;
-        let header = match &self.growth().on_disk {
+        let digits = len.checked_ilog10().map_or(1, |d| d as usize + 1);
+        let growth = self.growth();
+        let deferred = may_defer
+            && growth.sync
+            && growth.built_digits == Some(digits)
+            && matches!(growth.on_disk, ShapeOnDisk::Header { stated: Some(_), .. });
+        if deferred {
+            return Ok(NewShape { layout, header: None, deferred, digits });
+        }
+        let header = match &growth.on_disk {
             ShapeOnDisk::Raw => None,
             ShapeOnDisk::Header { bytes, format, .. } => {
                 let path = || self.path().to_path_buf();
@@ -633,7 +773,7 @@ impl<A: Pod, D: Dimension> MmapArrayMut<A, D> {
                 Some(header)
             }
         };
-        Ok(NewShape { layout, header })
+        Ok(NewShape { layout, header, deferred, digits })
     }
 
     /// Grows the file and the map so that they hold at least `span` bytes of data.
@@ -644,6 +784,11 @@ impl<A: Pod, D: Dimension> MmapArrayMut<A, D> {
         let Some(file) = source.file.as_ref().filter(|_| span > growth.map_len) else {
             return Ok(());
         };
+        // Rows appended since the last commit become visible in the header now, once on disk:
+        // a commit per reservation, so a logarithmic number of syncs for a run of appends.
+        if growth.commit(source).map_err(|e| Error::io(&source.path, "commit", 0, e))? {
+            growth.unsynced = true;
+        }
         let old = growth.map_len;
         // Whole steps along the growth axis, so that a raw file left at its capacity (by a
         // crash) still holds a whole number of them.
@@ -706,28 +851,32 @@ impl<A: Pod, D: Dimension> MmapArrayMut<A, D> {
         }
     }
 
-    /// Makes a grown shape visible in the file: for `.npy` files, waits until the new data
-    /// (written `through_map`, or to the file) is on disk (unless told not to), then
-    /// rewrites the header. On error the array goes back to the `old` layout.
-    fn publish(
-        &mut self,
-        old: &ArrayLayout<D>,
-        plan: NewShape<D>,
-        through_map: bool,
-    ) -> Result<()> {
+    /// Makes a grown shape visible in the file. For `.npy` files with sync on grow (the
+    /// default), the new header waits for the next commit (group commit: flush, close,
+    /// drop, or the next reservation of capacity), which writes it once the data is on
+    /// disk; without, the header is rewritten now. On error the array goes back to the
+    /// `old` layout.
+    fn publish(&mut self, old: &ArrayLayout<D>, plan: NewShape<D>) -> Result<()> {
         let new_span = plan.layout.span;
         let growth = self.growth_mut();
         growth.zero_from = growth.zero_from.max(new_span);
-        let sync = growth.sync;
-        let Some(header) = plan.header else {
+        let shape = plan.layout.dim.slice();
+        let header = match plan.header {
+            Some(header) => header,
+            None if plan.deferred => {
+                growth.set_stated_shape(shape);
+                growth.pending.store(true, Ordering::Release);
+                return Ok(());
+            }
+            None => return Ok(()),
+        };
+        growth.built_digits = Some(plan.digits);
+        if growth.sync {
+            growth.set_header_bytes(header, shape);
+            growth.pending.store(true, Ordering::Release);
             return Ok(());
-        };
-        let durable = match (sync, through_map) {
-            (false, _) => Ok(()),
-            (true, true) => self.flush_range(old.span.min(new_span)..new_span),
-            (true, false) => self.sync_file(),
-        };
-        match durable.and_then(|()| self.write_header(Some(&header), false)) {
+        }
+        match self.write_header(Some(&header), plan.layout.dim.slice(), false) {
             Ok(()) => Ok(()),
             Err(e) => self.remap_view(None, old).and(Err(e)),
         }
@@ -747,7 +896,7 @@ impl<A: Pod, D: Dimension> MmapArrayMut<A, D> {
     /// Writes `header` (if any) at the start of the file; with `sync`, waits until it is on
     /// disk. (Otherwise it gets there with the next sync: the next growth's, `flush`'s or
     /// `close`'s, or the kernel's own write-back.)
-    fn write_header(&mut self, header: Option<&[u8]>, sync: bool) -> Result<()> {
+    fn write_header(&mut self, header: Option<&[u8]>, shape: &[usize], sync: bool) -> Result<()> {
         let Some(header) = header else {
             return Ok(());
         };
@@ -758,9 +907,8 @@ impl<A: Pod, D: Dimension> MmapArrayMut<A, D> {
                 .map_err(|e| Error::io(&source.path, "write the header of", 0, e))?;
             growth.unsynced |= !sync;
         }
-        if let ShapeOnDisk::Header { bytes, .. } = &mut growth.on_disk {
-            *bytes = Some(header.to_vec());
-        }
+        growth.set_header_bytes(header.to_vec(), shape);
+        growth.pending.store(false, Ordering::Release);
         Ok(())
     }
 }

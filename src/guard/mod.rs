@@ -371,10 +371,12 @@ impl<A: 'static, D> MmapArrayMut<A, D> {
 }
 
 impl<A: 'static, D> Drop for MmapArrayMut<A, D> {
-    /// Cuts off any capacity that growth left past the array's end (see `guard::grow`),
-    /// so the file holds the array and nothing after it. Errors cannot be reported here;
-    /// [`close`](MmapArrayMut::close) reports them.
+    /// Commits rows appended to a `.npy` file since the header was last written (their data
+    /// to disk, then the header; see `guard::grow`) and cuts off any capacity that growth
+    /// left past the array's end, so the file holds the array and nothing after it. Errors
+    /// cannot be reported here; [`close`](MmapArrayMut::close) reports them.
     fn drop(&mut self) {
+        let _ = self.growth.commit(&self.backing);
         let _ = self.growth.trim_file(&self.backing, self.len, false);
     }
 }

@@ -24,6 +24,8 @@ use crate::options::{Mode, Settings};
 pub(crate) struct OpenFile {
     path: PathBuf,
     file: File,
+    /// For a file being created: what makes it the file at `path` once it is mapped.
+    creating: Option<fs::Creating>,
 }
 
 impl OpenFile {
@@ -32,15 +34,18 @@ impl OpenFile {
     pub(crate) fn open(path: &Path, writable: bool, settings: Settings) -> Result<Self> {
         let file = fs::open(path, writable)?;
         fs::lock(&file, path, settings.lock, settings.on_conflict)?;
-        Ok(OpenFile { path: path.to_path_buf(), file })
+        Ok(OpenFile { path: path.to_path_buf(), file, creating: None })
     }
 
     /// Creates `path` with `len` bytes reserved on disk, starting with `prefix` (a header;
-    /// zeros after it), all or nothing (see `fs::create`), and takes the settings' lock.
+    /// zeros after it), and takes the settings' lock (on the file it replaces, too), all or
+    /// nothing (see `fs::create`): the new file takes its place at `path` only once
+    /// [`map_read_write`](Self::map_read_write) has mapped it; until then, and on any
+    /// error, nothing changed.
     pub(crate) fn create(path: &Path, len: u64, prefix: &[u8], settings: Settings) -> Result<Self> {
-        let file = fs::create(path, len, settings.overwrite, prefix)?;
-        fs::lock(&file, path, settings.lock, settings.on_conflict)?;
-        Ok(OpenFile { path: path.to_path_buf(), file })
+        let (file, creating) =
+            fs::create(path, len, settings.overwrite, prefix, settings.lock, settings.on_conflict)?;
+        Ok(OpenFile { path: path.to_path_buf(), file, creating: Some(creating) })
     }
 
     /// A file the caller opened, kept open for the guard (a duplicate of its descriptor),
@@ -49,7 +54,7 @@ impl OpenFile {
         let path = fs::name_of(file);
         let file = file.try_clone().map_err(|e| Error::io(&path, "duplicate", 0, e))?;
         fs::lock(&file, &path, settings.lock, settings.on_conflict)?;
-        Ok(OpenFile { path, file })
+        Ok(OpenFile { path, file, creating: None })
     }
 
     /// The path, as given.
@@ -87,26 +92,36 @@ impl OpenFile {
     }
 
     /// Maps `placement` read-write and shared. A file shorter than the placement grows to
-    /// fit, its new blocks reserved: the caller has checked that this was asked for
-    /// (`extend_file`), or made the file long enough.
+    /// fit: the caller has checked that this was asked for (`extend_file`), or made the
+    /// file long enough. Every block of the mapped range is reserved on disk first (the
+    /// holes of a sparse file too, keeping the data), so that writing through the map never
+    /// meets a full disk as `SIGBUS`: a full disk is [`Error::NoSpace`] here, the file
+    /// unchanged.
     ///
     /// # Safety
     ///
     /// As [`map_read_only`](Self::map_read_only); the file must be open for writing.
     pub(crate) unsafe fn map_read_write<A: Pod, D: Dimension>(
-        self,
+        mut self,
         placement: &Placement<D>,
         settings: Settings,
     ) -> Result<MmapArrayMut<A, D>> {
         let end = placement.end();
         let len = self.len()?;
-        map::file::reserve(&self.file, len, end)
-            .map_err(|e| Error::io(&self.path, "extend", end, e))?;
+        let action = if end > len { "extend" } else { "reserve space for" };
+        map::file::reserve_range(&self.file, len, placement.offset, end)
+            .map_err(|e| Error::io(&self.path, action, end, e))?;
         // SAFETY: forwarded: the caller upholds the mapping contract (see `# Safety`).
         let map = unsafe { map::map_read_write(&self.file, region(placement, settings)) }
             .map_err(|e| Error::io(&self.path, "map", end, e))?;
         advise(&map, &self.path, settings)?;
-        MmapArrayMut::new(map, &placement.layout, self.backing(placement, Mode::ReadWrite))
+        let creating = self.creating.take();
+        let guard =
+            MmapArrayMut::new(map, &placement.layout, self.backing(placement, Mode::ReadWrite))?;
+        if let (Some(creating), Some(file)) = (creating, &guard.backing.file) {
+            creating.publish(file)?;
+        }
+        Ok(guard)
     }
 
     /// Maps `placement` copy-on-write: writes stay in this process.

@@ -11,24 +11,42 @@ use std::io;
 ///
 /// Where the file system cannot reserve blocks (`EOPNOTSUPP`), the file is only extended.
 pub(crate) fn reserve(file: &File, from: u64, to: u64) -> io::Result<()> {
-    if to <= from {
+    reserve_range(file, from, from, to)
+}
+
+/// Reserves on disk every block of `file` in `start..end` that has none yet (the holes of
+/// a sparse file, and bytes past its end, `len`), keeping every byte already there
+/// (`fallocate` mode 0), so that writing through a map of that range cannot fail with
+/// `SIGBUS` when the disk fills up; the file grows to `end` if it was shorter. The range is
+/// widened to whole pages (within the file), since the kernel writes a dirty page whole.
+///
+/// On an already allocated range this only walks the file's extent map. A full disk is
+/// [`io::ErrorKind::StorageFull`], and the file keeps its length and bytes. Where the file
+/// system cannot reserve blocks (`EOPNOTSUPP`), the file is only extended.
+pub(crate) fn reserve_range(file: &File, len: u64, start: u64, end: u64) -> io::Result<()> {
+    let page = page_size() as u64;
+    let start = start - start % page;
+    let end = end.max(end.next_multiple_of(page).min(len));
+    if end <= start {
         return Ok(());
     }
     #[cfg(unix)]
     {
         use rustix::fs::{FallocateFlags, fallocate};
-        match fallocate(file, FallocateFlags::empty(), from, to - from) {
+        match fallocate(file, FallocateFlags::empty(), start, end - start) {
             Ok(()) => return Ok(()),
             Err(rustix::io::Errno::OPNOTSUPP | rustix::io::Errno::NOSYS) => {}
             Err(errno) => {
                 // A file system may have grown the file before it ran out of blocks; give
                 // the file back its old length, so that a failure changes nothing.
-                let _ = file.set_len(from);
+                if end > len {
+                    let _ = file.set_len(len);
+                }
                 return Err(errno.into());
             }
         }
     }
-    file.set_len(to)
+    if end > len { file.set_len(end) } else { Ok(()) }
 }
 
 /// Starts writing back the dirty pages of `file` in `offset..offset + len` without waiting

@@ -184,7 +184,8 @@ fn testshape_inferred_rows() {
 /// "Mapping an array should return instantly, even for large files", and "it should be
 /// possible to have arrays much larger than RAM": a sparse 1 GiB file (no disk blocks
 /// behind it) maps at once, reads a few elements, and stays sparse, because mapping does
-/// not read the file and only the touched pages are ever loaded.
+/// not read the file and only the touched pages are ever loaded. A writable map reserves
+/// the blocks of the range it maps, and no more.
 #[test]
 #[cfg_attr(miri, ignore = "miri cannot map files")]
 fn mapping_a_sparse_gigabyte_does_not_read_it() {
@@ -210,14 +211,19 @@ fn mapping_a_sparse_gigabyte_does_not_read_it() {
     assert_eq!(a[N / 2], 0.0); // inside a hole
     assert_eq!(a.slice(s![12_345_676..12_345_680]).sum(), 2.5);
 
-    // Reading a small part of a writable map and writing one element keeps the file sparse.
+    // A writable map reserves the blocks of the range it maps (so that a full disk is an
+    // error at map time, never SIGBUS on a write), and only that range: writing one
+    // element through a 1 MiB window keeps the rest of the file sparse.
     drop(a);
-    let mut w = maparray_write(&path);
-    w[N / 3] = 9.0;
+    let window = MapOptions::new().offset(8 * (N as u64 / 3)).len(1 << 20);
+    // SAFETY: no other process touches files in this fresh temporary folder.
+    let mut w = unsafe { Array1::<f64>::map_file_mut_with(&path, &window) }.unwrap();
+    w[0] = 9.0;
     w.flush().unwrap();
     drop(w);
     assert_eq!(maparray_read(&path)[N / 3], 9.0);
     let after = allocated(&path);
-    assert!(after < 1 << 20, "mapping allocated {after} bytes of a sparse file");
+    assert!(after >= 1 << 20, "the window's {after} bytes were not reserved");
+    assert!(after < 3 << 20, "mapping allocated {after} bytes of a sparse file");
     assert_eq!(std::fs::metadata(&path).unwrap().len(), LEN);
 }

@@ -1,0 +1,595 @@
+//! The promises at the edges (issue 11): no abort, no `SIGBUS`, no data loss from safe
+//! code, durable saves, locks before replacing, nothing left behind by a failed create,
+//! `flush_async` that starts write-back, and `.npy` appends committed in groups.
+//!
+//! Failures that kill a process (an abort, `SIGBUS`) are tried in child processes: this
+//! test binary itself, running an ignored `child_*` test with `NDMMAP_EDGES_CHILD` set.
+//! Full-disk cases run on a tmpfs mounted small (root only): without the right to mount,
+//! they print a message and skip, except under `CI=true`, where they fail. The system-call
+//! checks (syncs, renames, write-back) run the child under `strace`, and skip with a message
+//! where it is missing.
+//!
+//! Every test maps files and so is ignored under Miri (rust-lang/miri#2520).
+
+// Row values are small integers, exact in f64.
+#![allow(clippy::float_cmp, clippy::cast_precision_loss)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use ndmmap::Error;
+use ndmmap::npy::NpyOptions;
+use ndmmap::prelude::*;
+
+const CHILD_ENV: &str = "NDMMAP_EDGES_CHILD";
+
+/// The Python to run NumPy with: `NDMMAP_PYTHON`, else the crate's `.venv`.
+fn python() -> Option<PathBuf> {
+    if let Some(python) = std::env::var_os("NDMMAP_PYTHON") {
+        return Some(python.into());
+    }
+    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python");
+    venv.exists().then_some(venv)
+}
+
+/// This test binary, set to run the ignored test `name` alone with `CHILD_ENV` = `arg`.
+fn child(name: &str, arg: &Path) -> Command {
+    let mut command = Command::new(std::env::current_exe().unwrap());
+    command.args([name, "--exact", "--ignored", "--nocapture", "--test-threads=1"]);
+    command.env(CHILD_ENV, arg);
+    command
+}
+
+/// The argument a child test was started with, or `None` when run as a plain test.
+fn child_arg() -> Option<PathBuf> {
+    std::env::var_os(CHILD_ENV).map(PathBuf::from)
+}
+
+fn describe(output: &Output) -> String {
+    format!(
+        "{}\nstdout:\n{}\nstderr:\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+/// A tmpfs of `size` mounted on a fresh temporary folder, unmounted on drop; `None` (with a
+/// message) where mounting is not allowed, a failure under `CI=true`.
+struct Tmpfs {
+    dir: tempfile::TempDir,
+}
+
+impl Tmpfs {
+    fn mount(size: &str) -> Option<Tmpfs> {
+        let dir = tempfile::tempdir().unwrap();
+        let status = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir.path())
+            .status();
+        if status.as_ref().is_ok_and(std::process::ExitStatus::success) {
+            return Some(Tmpfs { dir });
+        }
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "CI=true: cannot mount a tmpfs of {size} for the full-disk test ({status:?})"
+        );
+        eprintln!("skipped: cannot mount a tmpfs (needs root): {status:?}");
+        None
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Fills the file system up but for about `spare` bytes, with a file named `filler`.
+    fn fill_but(&self, spare: u64) -> PathBuf {
+        use std::io::Write;
+        let filler = self.path().join("filler");
+        let mut file = std::fs::File::create(&filler).unwrap();
+        let block = [0xAAu8; 4096];
+        let mut len = 0u64;
+        while file.write_all(&block).is_ok() {
+            len += 4096;
+        }
+        drop(file);
+        let len = len.saturating_sub(spare);
+        std::fs::OpenOptions::new().write(true).open(&filler).unwrap().set_len(len).unwrap();
+        filler
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(self.dir.path()).status();
+    }
+}
+
+/// The lines of an `strace -f -y` log of `command` (a child test) for `calls`; `None` (with
+/// a message) where strace cannot run.
+fn strace(command: &Command, calls: &str) -> Option<Vec<String>> {
+    let log = tempfile::NamedTempFile::new().unwrap();
+    let program = command.get_program().to_owned();
+    let args: Vec<_> = command.get_args().map(ToOwned::to_owned).collect();
+    let envs: Vec<_> =
+        command.get_envs().filter_map(|(k, v)| Some((k.to_owned(), v?.to_owned()))).collect();
+    let output = Command::new("strace")
+        .args(["-f", "-y", "-qq", "-e", &format!("trace={calls}"), "-o"])
+        .arg(log.path())
+        .arg(program)
+        .args(args)
+        .envs(envs)
+        .output();
+    match output {
+        Err(e) => {
+            eprintln!("skipped: cannot run strace: {e}");
+            None
+        }
+        Ok(out) if !out.status.success() => {
+            let text = describe(&out);
+            assert!(!text.contains("test result"), "the child under strace failed:\n{text}");
+            eprintln!("skipped: strace cannot trace here:\n{text}");
+            None
+        }
+        Ok(_) => {
+            Some(std::fs::read_to_string(log.path()).unwrap().lines().map(String::from).collect())
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// 1. flush_view of a broadcast or strided view: memory independent of the element count.
+
+#[test]
+#[ignore = "run as a child process by `flush_view_of_a_huge_broadcast_does_not_abort`"]
+fn child_flush_broadcast() {
+    let Some(path) = child_arg() else { return };
+    // SAFETY: this process is the only one that touches the file.
+    let mut c = unsafe { Array1::<f64>::create_file(&path, 16) }.unwrap();
+    c[0] = 1.5;
+    let view = c.slice(s![0..1]);
+    let huge = view.broadcast(1usize << 36).unwrap();
+    c.flush_view(&huge).unwrap();
+    // A broadcast of a strided view of a 2-d array too.
+    let two = c.view().into_shape_with_order((4, 4)).unwrap();
+    let column = two.column(1);
+    c.flush_view(&column.broadcast((1usize << 34, 4)).unwrap()).unwrap();
+    println!("flushed");
+}
+
+/// `flush_view` of 2^36 elements broadcast from one used to build one byte range per
+/// element, and died allocating a terabyte ("memory allocation ... failed", SIGABRT).
+#[test]
+#[cfg_attr(miri, ignore = "miri cannot map files")]
+fn flush_view_of_a_huge_broadcast_does_not_abort() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = child("child_flush_broadcast", &dir.path().join("c.bin")).output().unwrap();
+    assert!(
+        output.status.success() && String::from_utf8_lossy(&output.stdout).contains("flushed"),
+        "the child died: {}",
+        describe(&output)
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// 2. A sparse file on a nearly full disk: Error::NoSpace at map time, never SIGBUS.
+
+#[test]
+#[ignore = "run as a child process by `sparse_file_on_a_full_disk_is_no_space_not_sigbus`"]
+fn child_write_sparse() {
+    let Some(path) = child_arg() else { return };
+    let npy = path.extension().is_some_and(|e| e == "npy");
+    let mapped = if npy {
+        // SAFETY: the parent waits for this process and touches the file only afterwards.
+        unsafe { Array1::<u8>::map_npy_mut(&path) }
+    } else {
+        // SAFETY: as above.
+        unsafe { Array1::<u8>::map_file_mut(&path) }
+    };
+    match mapped {
+        Err(Error::NoSpace { path: p, .. }) if p == path => println!("RESULT no space"),
+        Err(e) => panic!("unexpected error: {e:?}"),
+        Ok(mut a) => {
+            // Without reserved blocks, this is where a full disk kills the process.
+            a.fill(7);
+            println!("RESULT written");
+        }
+    }
+}
+
+/// A file of `len` bytes holding one byte `1` at its end, made as `np.lib.format.open_memmap`
+/// makes its files (seek to the end, write one byte): all but its last page is a hole.
+fn sparse_file(path: &Path, len: u64) {
+    use std::io::{Seek, SeekFrom, Write};
+    let mut file = std::fs::File::create(path).unwrap();
+    file.seek(SeekFrom::Start(len - 1)).unwrap();
+    file.write_all(&[1]).unwrap();
+}
+
+fn run_writer(path: &Path) -> String {
+    let output = child("child_write_sparse", path).output().unwrap();
+    assert!(output.status.success(), "the child died: {}", describe(&output));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let result = stdout.lines().find_map(|l| l.split("RESULT ").nth(1));
+    result.unwrap_or_else(|| panic!("no result: {}", describe(&output))).to_string()
+}
+
+#[test]
+#[cfg_attr(miri, ignore = "miri cannot map files")]
+fn sparse_file_on_a_full_disk_is_no_space_not_sigbus() {
+    let Some(fs) = Tmpfs::mount("2m") else { return };
+    let raw = fs.path().join("sparse.bin");
+    sparse_file(&raw, 1 << 20);
+    let mut files = vec![(raw, 0u64)];
+    if let Some(python) = python() {
+        let npy = fs.path().join("sparse.npy");
+        let status = Command::new(python)
+            .args([
+                "-c",
+                "import sys, numpy as np; m = np.lib.format.open_memmap(sys.argv[1], mode='w+', \
+                 dtype='u1', shape=(1 << 19,)); m[-1] = 1; m.flush()",
+            ])
+            .arg(&npy)
+            .status()
+            .unwrap();
+        assert!(status.success(), "NumPy could not make the sparse file");
+        let header = std::fs::metadata(&npy).unwrap().len() - (1 << 19);
+        files.push((npy, header));
+    } else {
+        eprintln!("NumPy not found: the .npy case is skipped");
+    }
+    let filler = fs.fill_but(64 << 10);
+    for (path, header) in &files {
+        let before = std::fs::read(path).unwrap();
+        assert_eq!(run_writer(path), "no space", "{}", path.display());
+        assert_eq!(std::fs::read(path).unwrap(), before, "{} changed", path.display());
+        let _ = header;
+    }
+    // With room on the disk, the same writes succeed.
+    std::fs::remove_file(&filler).unwrap();
+    for (path, header) in &files {
+        assert_eq!(run_writer(path), "written", "{}", path.display());
+        let bytes = std::fs::read(path).unwrap();
+        let header = usize::try_from(*header).unwrap();
+        assert!(bytes[header..].iter().all(|&b| b == 7), "{}", path.display());
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// 3. shrink_to_fit gives back only the capacity its guard reserved.
+
+#[test]
+#[cfg_attr(miri, ignore = "miri cannot map files")]
+fn shrink_to_fit_of_a_partial_map_keeps_the_rest_of_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("twelve.bin");
+    let bytes: Vec<u8> = (0..12 * 1024u32).map(|i| u8::try_from(i % 251).unwrap()).collect();
+    std::fs::write(&path, &bytes).unwrap();
+    // SAFETY: no other process touches files in this fresh temporary folder, and neither
+    // map of this test writes.
+    let reader = unsafe { Array1::<u8>::map_file(&path) }.unwrap();
+    // SAFETY: as above.
+    let mut part =
+        unsafe { Array1::<u8>::map_file_mut_with(&path, &MapOptions::new().len(4096)) }.unwrap();
+    let err = part.shrink_to_fit().unwrap_err();
+    assert!(matches!(&err, Error::NotGrowable { path: p, .. } if *p == path), "{err:?}");
+    assert_eq!(std::fs::metadata(&path).unwrap().len(), 12 * 1024);
+    assert_eq!(reader[12 * 1024 - 1], bytes[12 * 1024 - 1]);
+    // Capacity the guard reserved itself is given back (a raw map of a whole file).
+    drop(part);
+    // SAFETY: as above.
+    let mut whole = unsafe { Array1::<u8>::map_file_mut(&path) }.unwrap();
+    whole.reserve(1 << 20).unwrap();
+    assert!(std::fs::metadata(&path).unwrap().len() > 12 * 1024);
+    whole.shrink_to_fit().unwrap();
+    assert_eq!(std::fs::metadata(&path).unwrap().len(), 12 * 1024);
+    drop(whole);
+    assert_eq!(reader.to_vec(), bytes);
+}
+
+// ---------------------------------------------------------------------------------------
+// 4. Durability: a replacing file is synced, renamed, and its folder synced.
+
+#[test]
+#[ignore = "run as a child process by `replacing_a_file_syncs_it_and_then_its_folder`"]
+fn child_replace() {
+    let Some(dir) = child_arg() else { return };
+    array![1.0f64, 2.0].save_npy(dir.join("saved.npy")).unwrap();
+    let raw = MapOptions::new().overwrite(true);
+    // SAFETY: this process is the only one that touches these files.
+    let c = unsafe { Array1::<u16>::create_file_with(dir.join("raw.bin"), 8, &raw) }.unwrap();
+    drop(c);
+    let npy = NpyOptions::new().overwrite(true);
+    // SAFETY: as above.
+    let c = unsafe { Array2::<f32>::create_npy_with(dir.join("made.npy"), (2, 2), &npy) }.unwrap();
+    drop(c);
+}
+
+/// The path of a `strace -y` file descriptor argument `3</a/b>` in `line`, after `call(`.
+fn fd_path<'a>(line: &'a str, call: &str) -> Option<&'a str> {
+    let rest = &line[line.find(&format!("{call}("))? + call.len() + 1..];
+    let start = rest.find('<')? + 1;
+    Some(&rest[start..start + rest[start..].find('>')?])
+}
+
+#[test]
+#[cfg_attr(miri, ignore = "miri cannot map files")]
+fn replacing_a_file_syncs_it_and_then_its_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    let folder = dir.path().canonicalize().unwrap();
+    for name in ["saved.npy", "raw.bin", "made.npy"] {
+        std::fs::write(folder.join(name), b"old").unwrap();
+    }
+    let Some(log) =
+        strace(&child("child_replace", &folder), "fsync,fdatasync,rename,renameat,renameat2")
+    else {
+        return;
+    };
+    let folder = folder.to_str().unwrap();
+    for name in ["saved.npy", "raw.bin", "made.npy"] {
+        let target = format!("{folder}/{name}\"");
+        let renamed = log
+            .iter()
+            .position(|l| l.contains("rename") && l.contains(&target) && l.ends_with("= 0"))
+            .unwrap_or_else(|| panic!("{name} was not renamed into place:\n{}", log.join("\n")));
+        let temp = format!("{folder}/.{name}.ndmmap-");
+        let synced_before = log[..renamed].iter().any(|l| {
+            ["fsync", "fdatasync"]
+                .iter()
+                .any(|c| fd_path(l, c).is_some_and(|p| p.starts_with(&temp)))
+        });
+        assert!(synced_before, "{name}: not synced before the rename:\n{}", log.join("\n"));
+        let folder_synced = log[renamed..].iter().any(|l| fd_path(l, "fsync") == Some(folder));
+        assert!(
+            folder_synced,
+            "{name}: the folder not synced after the rename:\n{}",
+            log.join("\n")
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// 5. create_npy of a (1, n) shape built with .f() grows.
+
+#[test]
+#[cfg_attr(miri, ignore = "miri cannot map files")]
+fn npy_created_one_row_fortran_shape_grows() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("row.npy");
+    // SAFETY: no other process touches files in this fresh temporary folder.
+    let mut a = unsafe { Array2::<i32>::create_npy(&path, (1, 3).f()) }.unwrap();
+    a.assign(&array![[1, 2, 3]]);
+    // The header says C order (NumPy's rule for arrays in both orders): rows are appended.
+    a.push(array![4, 5, 6].view()).unwrap();
+    a.append(array![[7, 8, 9]].view()).unwrap();
+    a.close().unwrap();
+    let back: Array2<i32> = ndmmap::npy::read_npy(&path).unwrap();
+    assert_eq!(back, array![[1, 2, 3], [4, 5, 6], [7, 8, 9]]);
+}
+
+// ---------------------------------------------------------------------------------------
+// 6. Locks before replacing; nothing left behind by a failed create.
+
+fn names(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+#[cfg_attr(miri, ignore = "miri cannot map files")]
+fn replacing_a_locked_file_is_refused_and_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let raw = dir.path().join("held.bin");
+    std::fs::write(&raw, [9u8; 16]).unwrap();
+    let npy = dir.path().join("held.npy");
+    array![1u8, 2, 3].save_npy(&npy).unwrap();
+    let npy_bytes = std::fs::read(&npy).unwrap();
+    let exclusive = MapOptions::new().lock(Lock::Exclusive);
+    // SAFETY: no other process touches files in this fresh temporary folder; the maps of
+    // this test hold the lock that keeps the creates below from replacing the files.
+    let holder = unsafe { Array1::<u8>::map_file_mut_with(&raw, &exclusive) }.unwrap();
+    let npy_lock = NpyOptions::new().lock(Lock::Exclusive);
+    // SAFETY: as above.
+    let npy_holder = unsafe { Array1::<u8>::map_npy_mut_with(&npy, &npy_lock) }.unwrap();
+
+    for lock in [Lock::Exclusive, Lock::Shared] {
+        let options = MapOptions::new().overwrite(true).lock(lock);
+        // SAFETY: as above.
+        let err = unsafe { Array1::<u8>::create_file_with(&raw, 4, &options) }.unwrap_err();
+        assert!(matches!(&err, Error::Locked { path, .. } if *path == raw), "{err:?}");
+        let options = NpyOptions::new().overwrite(true).lock(lock);
+        // SAFETY: as above.
+        let err = unsafe { Array1::<u8>::create_npy_with(&npy, 4, &options) }.unwrap_err();
+        assert!(matches!(&err, Error::Locked { path, .. } if *path == npy), "{err:?}");
+    }
+    assert_eq!(std::fs::read(&raw).unwrap(), [9u8; 16]);
+    assert_eq!(std::fs::read(&npy).unwrap(), npy_bytes);
+    assert_eq!(names(dir.path()), ["held.bin", "held.npy"]);
+    drop((holder, npy_holder));
+
+    // Once released, the replacing create takes the lock and holds it on the new file.
+    let options = MapOptions::new().overwrite(true).lock(Lock::Exclusive);
+    // SAFETY: as above.
+    let new = unsafe { Array1::<u8>::create_file_with(&raw, 4, &options) }.unwrap();
+    // SAFETY: as above.
+    let err = unsafe { Array1::<u8>::map_file_mut_with(&raw, &exclusive) }.unwrap_err();
+    assert!(matches!(err, Error::Locked { .. }), "{err:?}");
+    drop(new);
+    assert_eq!(std::fs::read(&raw).unwrap(), [0u8; 4]);
+    assert_eq!(names(dir.path()), ["held.bin", "held.npy"]);
+}
+
+/// An element aligned to 8 KiB: more than a page, which a map's address is aligned to.
+#[derive(Clone, Copy)]
+#[repr(C, align(8192))]
+struct Page2([u8; 8192]);
+
+// SAFETY: a plain byte array (no padding: its size is its alignment); all zeros is valid.
+unsafe impl bytemuck::Zeroable for Page2 {}
+// SAFETY: as above: any bytes are a valid value, and it has no padding.
+unsafe impl bytemuck::Pod for Page2 {}
+
+#[test]
+#[cfg_attr(miri, ignore = "miri cannot map files")]
+fn a_create_that_fails_after_making_its_file_leaves_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let old = dir.path().join("old.bin");
+    std::fs::write(&old, b"keep me").unwrap();
+    // A map's address is only page-aligned: every other one of these misses the element's
+    // alignment. One-page maps kept in between shift the next map's address by a page.
+    let mut kept = Vec::new();
+    let mut failures = 0;
+    for i in 0..16 {
+        let path = dir.path().join(format!("new{i}.bin"));
+        let spacer = dir.path().join(format!("spacer{i}.bin"));
+        std::fs::write(&spacer, [0u8; 4096]).unwrap();
+        // SAFETY: no other process touches files in this fresh temporary folder.
+        kept.push(unsafe { Array1::<u8>::map_file(&spacer) }.unwrap());
+        let overwrite = MapOptions::new().overwrite(true);
+        for (target, options) in [(&path, MapOptions::new()), (&old, overwrite)] {
+            // SAFETY: as above.
+            match unsafe { Array1::<Page2>::create_file_with(target, 1, &options) } {
+                Ok(guard) => {
+                    drop(guard);
+                    if target == &path {
+                        std::fs::remove_file(&path).unwrap();
+                    } else {
+                        std::fs::write(&old, b"keep me").unwrap();
+                    }
+                }
+                Err(err) => {
+                    assert!(matches!(err, Error::Misaligned { .. }), "{err:?}");
+                    failures += 1;
+                    assert!(!path.exists(), "a failed create left {}", path.display());
+                    assert_eq!(std::fs::read(&old).unwrap(), b"keep me");
+                }
+            }
+        }
+    }
+    assert!(failures > 0, "every map happened to be aligned to 8 KiB; the test could not run");
+    let names = names(dir.path());
+    assert!(names.iter().all(|n| n == "old.bin" || n.starts_with("spacer")), "{names:?}");
+}
+
+// ---------------------------------------------------------------------------------------
+// 7. flush_async starts write-back.
+
+#[test]
+#[ignore = "run as a child process by `flush_async_starts_write_back`"]
+fn child_flush_async() {
+    let Some(path) = child_arg() else { return };
+    // SAFETY: this process is the only one that touches the file.
+    let mut c = unsafe { Array1::<u8>::create_file(&path, 1 << 16) }.unwrap();
+    c.fill(3);
+    c.flush_async().unwrap();
+}
+
+#[test]
+#[cfg_attr(miri, ignore = "miri cannot map files")]
+fn flush_async_starts_write_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().canonicalize().unwrap().join("async.bin");
+    let Some(log) = strace(&child("child_flush_async", &path), "sync_file_range,msync") else {
+        return;
+    };
+    let path = path.to_str().unwrap();
+    assert!(
+        log.iter().any(|l| fd_path(l, "sync_file_range") == Some(path)
+            && l.contains("SYNC_FILE_RANGE_WRITE")
+            && l.ends_with("= 0")),
+        "no write-back started for {path}:\n{}",
+        log.join("\n")
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// Appends: committed in groups, a valid prefix at every moment.
+
+const PUSHES: usize = 10_000;
+
+#[test]
+#[ignore = "run as a child process by `pushes_sync_a_few_times_and_readers_see_a_prefix`"]
+fn child_push() {
+    let Some(path) = child_arg() else { return };
+    // SAFETY: the parent reads the file only after this process ends.
+    let mut log = unsafe { Array2::<f64>::create_npy(&path, (0, 8)) }.unwrap();
+    for i in 0..PUSHES {
+        log.push(Array1::from_elem(8, i as f64).view()).unwrap();
+    }
+    log.close().unwrap();
+}
+
+/// Ten thousand single-row pushes to a `.npy` file used to `fdatasync` once each; committed
+/// in groups they sync once per reservation of capacity.
+#[test]
+#[cfg_attr(miri, ignore = "miri cannot map files")]
+fn pushes_sync_a_few_times_and_readers_see_a_prefix() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().canonicalize().unwrap().join("log.npy");
+    if let Some(log) = strace(&child("child_push", &path), "fsync,fdatasync,msync") {
+        let syncs = log.iter().filter(|l| !l.contains("MS_ASYNC")).count();
+        assert!(syncs < 40, "{syncs} syncs for {PUSHES} pushes:\n{}", log.join("\n"));
+        let back: Array2<f64> = ndmmap::npy::read_npy(&path).unwrap();
+        assert_eq!(back.nrows(), PUSHES);
+        assert!(back.rows().into_iter().enumerate().all(|(i, r)| r.iter().all(|&x| x == i as f64)));
+    }
+
+    // In process: rows not yet committed are not in the header, but a valid prefix is;
+    // flush commits them, and so does drop.
+    let path = dir.path().join("prefix.npy");
+    // SAFETY: no other process touches files in this fresh temporary folder.
+    let mut log = unsafe { Array2::<u32>::create_npy(&path, (0, 4)) }.unwrap();
+    for i in 0..1000u32 {
+        log.push(Array1::from_elem(4, i).view()).unwrap();
+        if i % 97 == 0 {
+            let seen: Array2<u32> = ndmmap::npy::read_npy(&path).unwrap();
+            assert!(seen.nrows() <= i as usize + 1);
+            let prefix = log.slice(s![..seen.nrows(), ..]);
+            assert_eq!(seen, prefix);
+        }
+    }
+    log.flush().unwrap();
+    assert_eq!(ndmmap::npy::inspect(&path).unwrap().shape, [1000, 4]);
+    log.push(Array1::from_elem(4, 1000).view()).unwrap();
+    drop(log);
+    let back: Array2<u32> = ndmmap::npy::read_npy(&path).unwrap();
+    assert_eq!(back.nrows(), 1001);
+    assert_eq!(back.row(1000), Array1::from_elem(4, 1000));
+}
+
+/// Committed in groups, a header is only built when the growth axis's length gains a
+/// digit; a header with room for two digits takes the 99th row and refuses the 100th, and
+/// every commit in between states the rows exactly.
+#[test]
+#[cfg_attr(miri, ignore = "miri cannot map files")]
+fn group_commit_headers_fit_digit_by_digit() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tight.npy");
+    // A version 1.0 header for shape (1,) with one space of padding: room for (99,).
+    let dict = b"{'descr': '|u1', 'fortran_order': False, 'shape': (1,), } \n";
+    let mut file = b"\x93NUMPY\x01\x00".to_vec();
+    file.extend_from_slice(&u16::try_from(dict.len()).unwrap().to_le_bytes());
+    file.extend_from_slice(dict);
+    file.push(0);
+    std::fs::write(&path, &file).unwrap();
+
+    // SAFETY: no other process touches files in this fresh temporary folder.
+    let mut a = unsafe { Array1::<u8>::map_npy_mut(&path) }.unwrap();
+    for i in 1..99u8 {
+        a.push(ndarray::arr0(i).view()).unwrap();
+        if i % 7 == 0 {
+            a.flush().unwrap();
+            assert_eq!(ndmmap::npy::inspect(&path).unwrap().shape, [usize::from(i) + 1]);
+        }
+    }
+    let err = a.push(ndarray::arr0(99).view()).unwrap_err();
+    assert!(matches!(&err, Error::NpyHeaderFull { shape, .. } if shape == &[100]), "{err:?}");
+    assert_eq!(a.len(), 99);
+    drop(a);
+    let back: Array1<u8> = ndmmap::npy::read_npy(&path).unwrap();
+    assert_eq!(back, Array1::from_iter(0..99u8));
+}
