@@ -19,9 +19,15 @@ Two ways to call it:
    (examples/regime_job.rs) reads too:
 
      numpy_jobs.py CONTENDER JOB INPUT... OUTPUT
-       CONTENDER  numpy  np.load(mmap_mode='r') inputs, np.lib.format.open_memmap outputs
-                  dask   dask.array.from_array over the same np.load(mmap_mode='r') inputs,
-                         da.store into an open_memmap output (threaded scheduler)
+       CONTENDER  numpy      np.load(mmap_mode='r') inputs, np.lib.format.open_memmap outputs
+                  dask       dask.array.from_array(np.load(p, mmap_mode='r'), chunks=...),
+                             da.store into an open_memmap output (threaded scheduler). Since
+                             Dask 2024.12 (dask/dask#11850, open) from_array copies any array
+                             that has .copy(), a memmap included: the inputs are read into
+                             RAM first, and a memory cap smaller than them kills the job.
+                  dask-view  the same, but from_array gets the map behind a thin wrapper with
+                             shape, dtype and slicing only (as an h5py or zarr array), so it
+                             is not copied: each chunk is a view of the map, read when used
        JOB        add          A B C  c = a + b (1-D f64), c created and flushed
                   standardize  X Z    z = (x - mean) / std per column (2-D f64), two passes:
                                       the column statistics, then z, created and flushed
@@ -134,13 +140,30 @@ def dask_chunks(shape):
     return (rows,) + tuple(shape[1:])
 
 
-def dask_job(job, paths):
+class MappedNpy:
+    """A read-only map of a .npy file as Dask sees an h5py or zarr array: shape, dtype and
+    slicing, and no .copy(), so that dask.array.from_array keeps it mapped."""
+
+    def __init__(self, path):
+        self.path = path
+        self.map = open_in(path)
+        self.shape, self.dtype, self.ndim = self.map.shape, self.map.dtype, self.map.ndim
+
+    def __getitem__(self, index):
+        return self.map[index]
+
+    def __dask_tokenize__(self):
+        # Without it, tokenize would pickle the object, and with it the whole map.
+        return ("MappedNpy", self.path, os.stat(self.path).st_mtime_ns, self.shape)
+
+
+def dask_job(job, paths, view):
     """The jobs as a Dask user writes them: from_array over the maps, store into a memmap."""
     import dask
     import dask.array as da
 
     def load(path):
-        m = open_in(path)
+        m = MappedNpy(path) if view else open_in(path)
         return da.from_array(m, chunks=dask_chunks(m.shape))
 
     # Writes into a memmap touch disjoint slabs, so they need no lock.
@@ -172,7 +195,7 @@ def dask_job(job, paths):
 
 
 def threads(contender, job):
-    if contender == "dask":
+    if contender.startswith("dask"):
         import dask.system
         return dask.system.CPU_COUNT
     # NumPy itself runs on one thread; only BLAS (the Gram matrix) uses more.
@@ -180,11 +203,13 @@ def threads(contender, job):
 
 
 def regime(contender, job, paths):
-    if contender == "dask":
+    if contender.startswith("dask"):
         import dask.array  # noqa: F401  -- imported before the clock starts
-    run = numpy_job if contender == "numpy" else dask_job
     t0 = time.perf_counter()
-    run(job, paths)
+    if contender == "numpy":
+        numpy_job(job, paths)
+    else:
+        dask_job(job, paths, view=contender == "dask-view")
     dt = time.perf_counter() - t0
     print(json.dumps({"contender": contender, "job": job, "seconds": dt,
                       "peak_rss_mib": round(peak_rss_mib(), 1),
@@ -192,7 +217,7 @@ def regime(contender, job, paths):
 
 
 def main():
-    if len(sys.argv) >= 2 and sys.argv[1] in ("numpy", "dask"):
+    if len(sys.argv) >= 2 and sys.argv[1] in ("numpy", "dask", "dask-view"):
         if len(sys.argv) < 5:
             sys.exit(__doc__)
         regime(sys.argv[1], sys.argv[2], sys.argv[3:])

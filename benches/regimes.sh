@@ -13,7 +13,7 @@
 #         outputs (removed after each job) and, by default, the results. Keep it out of
 #         the repository; it needs 3 x SIZE free for the add, plus 2 x SIZE for the others.
 #   JOBS        comma-separated, of add, standardize, c2f, gram, stats (default: all)
-#   CONTENDERS  of numpy, dask, plain, engine (default: all)
+#   CONTENDERS  of numpy, dask, dask-view, plain, engine (default: all; see numpy_jobs.py)
 #   REGIMES     of cached, cold, capped (default: all; capped = one regime per CAPS entry)
 #   CAPS        memory caps in MiB for the capped regimes (cgroup v1, page cache included)
 #   OUT         the JSON file (default DIR/regimes-SIZE-JOBS.json); the PNG goes next to it
@@ -62,7 +62,7 @@ out=${OUT:-$dir/regimes-$size_arg-${jobs//,/-}.json}
 echo "$(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores, $(uname -sr), load: $(uptime)"
 exec "$venv/bin/python" "$repo/benches/regimes.py" \
     --size "$size" --dir "$dir" --rounds "${ROUNDS:-3}" --jobs "$jobs" \
-    --contenders "${CONTENDERS:-numpy,dask,plain,engine}" \
+    --contenders "${CONTENDERS:-numpy,dask,dask-view,plain,engine}" \
     --regimes "${REGIMES:-cached,cold,capped}" --caps "${CAPS:-128,1024}" \
     --cols "${COLS:-32}" --timeout "${TIMEOUT:-600}" \
     --regime-job "$target_dir/release/examples/regime_job" \

@@ -18,7 +18,7 @@
 //!   are reused (so repeated runs compare warm page caches) and kept. Without it, a fresh
 //!   temporary folder is made and removed at the end.
 //! - `--mib N`: MiB per array (default 512); or `--n ELEMENTS`, elements per array (to
-//!   match `numpy_baseline.py add DIR N`).
+//!   match `benches/numpy_jobs.py add DIR N`).
 //! - `--threads N`: add on a rayon pool of `N` threads (default: rayon's global pool, one
 //!   thread per core or `RAYON_NUM_THREADS`).
 //! - `--serial`: add with `for_each` instead of `par_for_each`, on the calling thread.
@@ -29,7 +29,7 @@
 //!   resident set stays near a few chunks whatever the size (its flush is part of `add`).
 //!
 //! Besides the human-readable report, the last line is one JSON object in the format of
-//! `numpy_baseline.py` (`job`, `n`, `seconds`, `bytes_moved`, `gb_per_s`, `peak_rss_mib`),
+//! `benches/numpy_jobs.py` (`job`, `n`, `seconds`, `bytes_moved`, `gb_per_s`, `peak_rss_mib`),
 //! plus `threads`, which `benches/compare.sh` reads.
 //!
 //! Inputs hold known values, `a[i] = i` and `b[i] = 2 i`, so every result is exactly

@@ -35,10 +35,8 @@ use std::time::Instant;
 use ndarray::linalg::general_mat_mul;
 use ndmmap::prelude::*;
 
-#[allow(dead_code, reason = "the input writers are for the other examples")]
-mod common;
-
-use common::{BoxResult, peak_rss_kib};
+/// Any error, with its message, ends the job (exit status 1).
+type BoxResult<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
 
 /// What a job reports besides its time.
 enum Outcome {
@@ -74,8 +72,7 @@ fn main() -> BoxResult<()> {
     };
     let seconds = started.elapsed().as_secs_f64();
 
-    #[allow(clippy::cast_precision_loss, reason = "KiB of a process, far below 2^53")]
-    let peak_rss_mib = peak_rss_kib()? as f64 / 1024.0;
+    let peak_rss_mib = peak_rss_mib()?;
     let status = match outcome {
         Outcome::Done => "ok".to_string(),
         Outcome::NotYet(why) => format!("not yet: {why}"),
@@ -90,8 +87,8 @@ fn main() -> BoxResult<()> {
 
 /// `c = a + b`.
 fn add(engine: bool, a: &Path, b: &Path, c: &Path) -> BoxResult<Outcome> {
-    // SAFETY (every map in this program): the benchmark's files are used by one job at a
-    // time; nothing else writes or truncates them while they are mapped.
+    // SAFETY: the benchmark's files are used by one job at a time; nothing else writes or
+    // truncates them while they are mapped (this holds for every map in this program).
     let a = unsafe { Array1::<f64>::map_npy(a)? };
     // SAFETY: as above.
     let b = unsafe { Array1::<f64>::map_npy(b)? };
@@ -234,7 +231,7 @@ impl Moments {
         Moments { count, sum, mean, m2 }
     }
 
-    /// Chan, Golub and LeVeque's pairwise merge.
+    /// The pairwise merge of Chan et al. (1979): counts, means and squared deviations.
     fn merge(self, other: Self) -> Self {
         if other.count == 0.0 {
             return self;
@@ -258,4 +255,12 @@ fn column_moments(x: &MmapArray<f64, Ix2>) -> ndmmap::Result<Moments> {
         |acc, piece| acc.merge(Moments::of(&piece)),
         Moments::merge,
     )
+}
+
+/// The process's peak resident set size (`VmHWM` in `/proc/self/status`), in MiB.
+fn peak_rss_mib() -> BoxResult<f64> {
+    let status = std::fs::read_to_string("/proc/self/status")?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:")).ok_or("no VmHWM")?;
+    let kib: u32 = line["VmHWM:".len()..].trim().trim_end_matches("kB").trim().parse()?;
+    Ok(f64::from(kib) / 1024.0)
 }
