@@ -489,14 +489,18 @@ def plot(summary, jobs, regimes, contenders, size, disk, png, title):
         import matplotlib
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
+        import matplotlib.ticker
     except ImportError:
         log("matplotlib is missing: no plot")
         return
-    fig, axes = plt.subplots(1, len(jobs), figsize=(4.2 * len(jobs) + 1, 4.6), squeeze=False)
+    cols = len(jobs)
+    fig, axes = plt.subplots(2, cols, figsize=(max(8.0, 4.4 * cols), 8.4), squeeze=False,
+                             gridspec_kw={"height_ratios": [3, 2]})
     width = 0.8 / len(contenders)
     colors = {"numpy": "tab:blue", "dask": "tab:orange", "dask-view": "tab:brown",
               "plain": "tab:green", "engine": "tab:red"}
-    for ax, job in zip(axes[0], jobs):
+    for col, job in enumerate(jobs):
+        ax, mem = axes[0][col], axes[1][col]
         reads, writes = JOBS[job]["moves"]
         moved = (reads + writes) * size
         for k, c in enumerate(contenders):
@@ -506,28 +510,39 @@ def plot(summary, jobs, regimes, contenders, size, disk, png, title):
                 if r is None:
                     continue
                 xpos = i - 0.4 + width * (k + 0.5)
+                label = LABELS[c] if i == 0 else None
                 if "gb_s" in r:
                     lo, hi = moved / r["max"] / 1e9, moved / r["min"] / 1e9
-                    ax.bar(xpos, r["gb_s"], width, color=colors[c],
-                           label=LABELS[c] if i == 0 else None,
+                    ax.bar(xpos, r["gb_s"], width, color=colors[c], label=label,
                            yerr=[[r["gb_s"] - lo], [hi - r["gb_s"]]], capsize=2)
                 else:
                     note = r["notes"][0].split(":")[0] if r["notes"] else "?"
-                    ax.bar(xpos, 0, width, color=colors[c], label=LABELS[c] if i == 0 else None)
+                    ax.bar(xpos, 0, width, color=colors[c], label=label)
                     ax.text(xpos, 0, note, rotation=90, ha="center", va="bottom", fontsize=7)
+                # Memory: the job's peak RSS, and its cgroup's peak (page cache included)
+                # as a hollow bar where capped.
+                if r.get("ok") and r["peak_rss_mib"]:
+                    mem.bar(xpos, r["peak_rss_mib"], width, color=colors[c])
+                if r["cgroup_peak_mib"]:
+                    mem.bar(xpos, r["cgroup_peak_mib"], width, fill=False,
+                            edgecolor=colors[c], linestyle=":")
         for i, regime in enumerate(regimes):
             bound = disk_bound(job, regime, size, disk)
             if bound == 0:  # nothing to read or write: no disk limit
                 continue
             limit = moved / bound / 1e9
             ax.hlines(limit, i - 0.45, i + 0.45, colors="black", linestyles="dashed",
-                      label="disk limit" if i == 0 else None)
-        ax.set_xticks(range(len(regimes)), regimes, fontsize=8)
-        ax.set_title(f"{job}", fontsize=10)
-        ax.set_ylabel("GB/s (bytes the job must move / median time)", fontsize=8)
-        ax.grid(True, axis="y", alpha=0.3)
+                      label="disk limit (O_DIRECT)" if i == 0 else None)
+        for a in (ax, mem):
+            a.set_xticks(range(len(regimes)), regimes, fontsize=8)
+            a.grid(True, axis="y", alpha=0.3)
+        ax.set_title(f"{job}: {JOBS[job]['what']}", fontsize=8, wrap=True)
+        ax.set_ylabel("GB/s (bytes the job must move / median)", fontsize=8)
+        mem.set_yscale("log", base=2)
+        mem.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}"))
+        mem.set_ylabel("peak RSS, MiB (dotted: cgroup peak)", fontsize=8)
     axes[0][0].legend(fontsize=7, loc="upper right")
-    fig.suptitle(title, fontsize=10)
+    fig.suptitle(title, fontsize=9, wrap=True)
     fig.tight_layout()
     fig.savefig(png, dpi=100)
     log(f"plot: {png}")
@@ -538,8 +553,10 @@ def plot(summary, jobs, regimes, contenders, size, disk, png, title):
 def main():
     here = os.path.dirname(os.path.abspath(__file__))
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--size", type=int, required=True, help="bytes per input")
-    p.add_argument("--dir", required=True, help="folder for the inputs and outputs")
+    p.add_argument("--replot", metavar="JSON",
+                   help="only print the table of a results file and draw its PNG again")
+    p.add_argument("--size", type=int, help="bytes per input")
+    p.add_argument("--dir", help="folder for the inputs and outputs")
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--jobs", default="add,standardize,c2f,gram,stats")
     p.add_argument("--contenders", default=",".join(CONTENDERS))
@@ -548,12 +565,16 @@ def main():
     p.add_argument("--caps", default="128,1024", help="memory caps in MiB")
     p.add_argument("--cols", type=int, default=32, help="columns of the 2-D input x")
     p.add_argument("--timeout", type=float, default=600)
-    p.add_argument("--regime-job", required=True, help="the built examples/regime_job")
+    p.add_argument("--regime-job", help="the built examples/regime_job")
     p.add_argument("--python", default=sys.executable)
     p.add_argument("--numpy-jobs", default=os.path.join(here, "numpy_jobs.py"))
-    p.add_argument("--out", required=True, help="JSON of every run; the PNG goes next to it")
+    p.add_argument("--out", help="JSON of every run; the PNG goes next to it")
     p.add_argument("--command", default=" ".join(sys.argv), help="recorded in the JSON")
     args = p.parse_args()
+    if args.replot:
+        return replot(args.replot)
+    if not (args.size and args.dir and args.regime_job and args.out):
+        p.error("--size, --dir, --regime-job and --out are needed")
 
     jobs = [j for j in args.jobs.split(",") if j]
     contenders = [c for c in args.contenders.split(",") if c]
@@ -649,10 +670,31 @@ def main():
     disk = {k: statistics.median(d[k] for d in disks) for k in ("read_gb_s", "write_gb_s")}
     meta["load_after"] = loadavg()
     summary = summarise(runs, jobs, regimes, contenders, size, disk)
+    with open(args.out, "w") as f:
+        json.dump({"meta": meta, "disk": disks, "disk_median": disk, "summary": summary,
+                   "runs": runs}, f, indent=1)
+    report(meta, disk, summary, args.out)
+
+
+def replot(path):
+    with open(path) as f:
+        saved = json.load(f)
+    meta = saved["meta"]
+    disk = saved["disk_median"]
+    summary = summarise(saved["runs"], meta["jobs"], meta["regimes"], meta["contenders"],
+                        meta["size_bytes"], disk)
+    report(meta, disk, summary, path)
+
+
+def report(meta, disk, summary, out):
+    """Prints the figures and the table, and draws the PNG next to `out`."""
+    jobs, regimes, size = meta["jobs"], meta["regimes"], meta["size_bytes"]
+    rounds = meta["rounds"]
     log(f"\n{meta['date_utc']}, {meta['cores']} cores, Linux {meta['kernel']}, NumPy "
         f"{meta['numpy']}, Dask {meta.get('dask', '-')}, load {meta['load_before']} before, "
-        f"{meta['load_after']} after; median of {args.rounds} round(s); inputs "
+        f"{meta['load_after']} after; median of {rounds} round(s); inputs "
         f"{mib(size):.0f} MiB each")
+    log(f"command: {meta['command']}")
     log(f"disk limit (medians): read {disk['read_gb_s']:.2f} GB/s with O_DIRECT, write "
         f"{disk['write_gb_s']:.2f} GB/s with O_DIRECT + fdatasync")
     if "add" in jobs:
@@ -660,15 +702,12 @@ def main():
             f"GB/s + {size / 1e9:.3f} GB / {disk['write_gb_s']:.2f} GB/s = "
             f"{disk_bound('add', 'cold', size, disk):.3f} s")
     print_table(summary, jobs, regimes, size, disk)
-
-    with open(args.out, "w") as f:
-        json.dump({"meta": meta, "disk": disks, "disk_median": disk, "summary": summary,
-                   "runs": runs}, f, indent=1)
-    log(f"\nresults: {args.out}")
-    png = os.path.splitext(args.out)[0] + ".png"
-    title = (f"{', '.join(jobs)}: inputs {mib(size):.0f} MiB, {meta['date_utc']}, "
-             f"median of {args.rounds}; dashed: disk limit")
-    plot(summary, jobs, regimes, contenders, size, disk, png, title)
+    log(f"\nresults: {out}")
+    png = os.path.splitext(out)[0] + ".png"
+    title = (f"inputs of {mib(size):.0f} MiB, {meta['date_utc']}, load {meta['load_before']} "
+             f"before, {meta['load_after']} after; median of {rounds} rounds, bars from the "
+             f"slowest to the fastest")
+    plot(summary, jobs, regimes, meta["contenders"], size, disk, png, title)
 
 
 if __name__ == "__main__":
