@@ -42,10 +42,20 @@ Two ways to call it:
 
    DASK_CHUNK_MIB (default 16) sets Dask's chunk size: slabs of whole rows of about that
    many MiB. Small enough to run under a 128 MiB memory cap with two threads.
+   OPENBLAS_NUM_THREADS defaults to 1 here (see below); Dask uses one thread per core.
 
 Run it in the same benchmark run as the Rust side and report the ratio, not the absolute time.
 """
 import json, os, resource, sys, time
+
+if len(sys.argv) > 1 and sys.argv[1] in ("numpy", "dask", "dask-view"):
+    # One BLAS thread unless told otherwise (set OPENBLAS_NUM_THREADS). On the 2-core build
+    # machine under load, OpenBLAS's two threads took 30-100 s for the Gram matrix of a
+    # 1 GiB (n x 32) matrix, one thread 0.65 s; and Dask runs its own threads on top (its
+    # docs advise one BLAS thread with the threaded scheduler).
+    for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(var, "1")
+
 import numpy as np
 
 
@@ -198,8 +208,8 @@ def threads(contender, job):
     if contender.startswith("dask"):
         import dask.system
         return dask.system.CPU_COUNT
-    # NumPy itself runs on one thread; only BLAS (the Gram matrix) uses more.
-    return os.cpu_count() if job == "gram" else 1
+    # NumPy itself runs on one thread; only BLAS (the Gram matrix) may use more.
+    return int(os.environ["OPENBLAS_NUM_THREADS"]) if job == "gram" else 1
 
 
 def regime(contender, job, paths):
