@@ -2,7 +2,7 @@
 # The seed's job, c = a + b over three f64 files, done side by side in one run on the same
 # files: ndmmap (examples/add.rs: plain Zip parallel and serial, and the chunked engine), a
 # read-into-RAM baseline, and NumPy's
-# memmap (../shared/bench/numpy_baseline.py). Prints one table with ratios to NumPy.
+# memmap (benches/numpy_jobs.py add). Prints one table with ratios to NumPy.
 #
 # usage: [ROUNDS=3] [VERBOSE=1] benches/compare.sh [N [DIR]]
 #   N    elements per array (default 67108864: 512 MiB of f64 each, 1.5 GiB of files)
@@ -20,7 +20,7 @@ set -euo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 n=${1:-67108864}
 rounds=${ROUNDS:-3}
-baseline="$repo/../shared/bench/numpy_baseline.py"
+baseline="$repo/benches/numpy_jobs.py"
 python=${NDMMAP_PYTHON:-$repo/.venv/bin/python}
 
 [[ -f $baseline ]] || { echo "compare.sh: no NumPy baseline at $baseline" >&2; exit 1; }

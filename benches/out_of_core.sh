@@ -5,7 +5,7 @@
 #   plain      ndmmap, a plain ndarray `Zip` over the maps, then flush (examples/add.rs)
 #   in-ram     read a and b into memory, add, write c back and sync (examples/add.rs --in-ram)
 #   chunked    ndmmap's out-of-core engine, ndmmap::chunked::Zip (examples/out_of_core.rs)
-#   numpy      NumPy memmap: np.add(a, b, out=c); c.flush() (../shared/bench/numpy_baseline.py)
+#   numpy      NumPy memmap: np.add(a, b, out=c); c.flush() (benches/numpy_jobs.py add)
 #   chunked-cold  the engine with a and b dropped from the page cache first (read from disk),
 #              with the disk's sequential bandwidth measured in the same run
 #
@@ -27,7 +27,7 @@ sizes=("$@")
 dir="${DIR:-/tmp/ndmmap-ooc-bench}"
 repeat="${REPEAT:-3}"
 python="${PYTHON:-$root/.venv/bin/python}"
-numpy_script="$root/../shared/bench/numpy_baseline.py"
+numpy_script="$root/benches/numpy_jobs.py"
 target="${CARGO_TARGET_DIR:-$root/target}"
 mkdir -p "$dir"
 

@@ -21,7 +21,7 @@
 //! - `--fresh`: a new temporary folder instead, removed at the end: every run writes its
 //!   inputs anew.
 //! - `--mib N`: MiB per array (default 512); or `--n ELEMENTS`, elements per array (to
-//!   match `numpy_baseline.py add DIR N`).
+//!   match `benches/numpy_jobs.py add DIR N`).
 //! - `--threads N`: add on a rayon pool of `N` threads (default: rayon's global pool, one
 //!   thread per core or `RAYON_NUM_THREADS`).
 //! - `--serial`: add with `for_each` instead of `par_for_each`, on the calling thread.
@@ -52,7 +52,7 @@
 //! (`numpy_baseline.py add DIR N`) under the same cap.
 //!
 //! Besides the human-readable report, the last line is one JSON object in the format of
-//! `numpy_baseline.py` (`job`, `n`, `seconds`, `bytes_moved`, `gb_per_s`, `peak_rss_mib`),
+//! `benches/numpy_jobs.py` (`job`, `n`, `seconds`, `bytes_moved`, `gb_per_s`, `peak_rss_mib`),
 //! plus `threads`, which `benches/compare.sh` reads.
 //!
 //! Inputs hold known values, `a[i] = i` and `b[i] = 2 i`, so every result is exactly

@@ -30,7 +30,7 @@
 //! cold, writing `c` always, since `c` is flushed) and the job's share of that bandwidth.
 //!
 //! Besides the report, the last line is one JSON object in the format of
-//! `numpy_baseline.py` and `examples/add.rs` (plus `disk_write_gb_s` and `disk_read_gb_s`
+//! `benches/numpy_jobs.py` and `examples/add.rs` (plus `disk_write_gb_s` and `disk_read_gb_s`
 //! when the disk was measured), which `benches/out_of_core.sh` reads.
 
 // Sizes become `f64` only for reports and values; all are below 2^53.

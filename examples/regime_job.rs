@@ -1,0 +1,183 @@
+//! One job of `benches/regimes.sh`, done by ndmmap, timed inside the process.
+//!
+//! ```text
+//! regime_job CONTENDER JOB INPUT... OUTPUT
+//! cargo run --release --features rayon --example regime_job -- engine add a.npy b.npy c.npy
+//! ```
+//!
+//! `CONTENDER` is `engine` (the out-of-core engine, [`ndmmap::chunked::Zip`]) or `plain`
+//! (plain ndarray on the same maps: `Zip::par_for_each`, `mean_axis`, `dot`, ...). The jobs,
+//! on `.npy` files of `f64` that `benches/numpy_jobs.py` (NumPy and Dask) reads too:
+//!
+//! - `add A B C`: `c = a + b` (1-D), `c` created with `create_npy` and flushed. The engine
+//!   runs `chunked::Zip::par_for_each`.
+//! - `standardize X Z`: `z = (x - mean) / std` per column of a 2-D `x` (`ddof` 0), in two
+//!   passes: the column statistics, then `z`, created and flushed. The engine runs
+//!   `mean_var_axis` (one pass, Welford within chunks, Chan's merge between them), then
+//!   `par_for_each` over `(z, x)` with the statistics added by `and_broadcast`.
+//! - `c2f X F`: `F`, a new Fortran-order `.npy`, gets a copy of the C-order `X`. The engine
+//!   walks the two memory orders together in tiles.
+//! - `gram X G`: `G = Xᵀ X`, saved with `save_npy`. The engine folds chunks
+//!   (`par_fold_chunks`) with `general_mat_mul`.
+//! - `stats X S`: `S = [sum; mean; var]` along axis 0 (`3 x cols`, `ddof` 0), saved with
+//!   `save_npy`. The engine runs `mean_var_axis` (one pass; the sum is the mean times the
+//!   rows); plain ndarray calls `sum_axis`, `mean_axis` and `var_axis`.
+//!
+//! The time covers mapping the inputs, creating the output, the work and the flush (the
+//! engine flushes its outputs before returning); the output's values are checked by the
+//! caller afterwards. The last line printed is one JSON object: `contender`, `job`,
+//! `seconds`, `peak_rss_mib` (`VmHWM`), `threads`, `status` (`ok`).
+
+use std::path::Path;
+use std::time::Instant;
+
+use ndarray::linalg::general_mat_mul;
+use ndmmap::prelude::*;
+
+/// Any error, with its message, ends the job (exit status 1).
+type BoxResult<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
+
+fn main() -> BoxResult<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let [contender, job, paths @ ..] = args.as_slice() else {
+        return Err("usage: regime_job engine|plain JOB INPUT... OUTPUT".into());
+    };
+    let engine = match contender.as_str() {
+        "engine" => true,
+        "plain" => false,
+        other => return Err(format!("unknown contender {other:?}: engine or plain").into()),
+    };
+    let paths: Vec<&Path> = paths.iter().map(Path::new).collect();
+    let needed = if job == "add" { 3 } else { 2 };
+    if paths.len() != needed {
+        return Err(format!("{job} takes {needed} paths, got {}", paths.len()).into());
+    }
+
+    let started = Instant::now();
+    match job.as_str() {
+        "add" => add(engine, paths[0], paths[1], paths[2])?,
+        "standardize" => standardize(engine, paths[0], paths[1])?,
+        "c2f" => c_to_fortran(engine, paths[0], paths[1])?,
+        "gram" => gram(engine, paths[0], paths[1])?,
+        "stats" => stats(engine, paths[0], paths[1])?,
+        other => return Err(format!("unknown job {other:?}").into()),
+    }
+    let seconds = started.elapsed().as_secs_f64();
+
+    let peak_rss_mib = peak_rss_mib()?;
+    let status = "ok";
+    println!(
+        "{{\"contender\": \"{contender}\", \"job\": \"{job}\", \"seconds\": {seconds}, \
+         \"peak_rss_mib\": {peak_rss_mib:.1}, \"threads\": {}, \"status\": {status:?}}}",
+        rayon::current_num_threads()
+    );
+    Ok(())
+}
+
+/// `c = a + b`.
+fn add(engine: bool, a: &Path, b: &Path, c: &Path) -> BoxResult<()> {
+    // SAFETY: the benchmark's files are used by one job at a time; nothing else writes or
+    // truncates them while they are mapped (this holds for every map in this program).
+    let a = unsafe { Array1::<f64>::map_npy(a)? };
+    // SAFETY: as above.
+    let b = unsafe { Array1::<f64>::map_npy(b)? };
+    // SAFETY: as above.
+    let mut c = unsafe { Array1::<f64>::create_npy(c, a.len())? };
+    if engine {
+        ndmmap::chunked::Zip::from(&mut c).and(&a).and(&b).par_for_each(|c, &a, &b| *c = a + b)?;
+    } else {
+        Zip::from(&mut *c).and(&*a).and(&*b).par_for_each(|c, &a, &b| *c = a + b);
+        c.flush()?;
+    }
+    Ok(())
+}
+
+/// `z = (x - mean) / std` per column, in two passes.
+fn standardize(engine: bool, x: &Path, z: &Path) -> BoxResult<()> {
+    // SAFETY: as in `add`.
+    let x = unsafe { Array2::<f64>::map_npy(x)? };
+    let (mean, std) = if engine {
+        let (mean, var) = ndmmap::chunked::Zip::from(&x).mean_var_axis(Axis(0), 0.0)?;
+        (mean, var.mapv(f64::sqrt))
+    } else {
+        let mean = x.mean_axis(Axis(0)).ok_or("no rows")?;
+        (mean, x.std_axis(Axis(0), 0.0))
+    };
+    // SAFETY: as in `add`.
+    let mut z = unsafe { Array2::<f64>::create_npy(z, x.raw_dim())? };
+    let scale = |z: &mut f64, &x: &f64, &mean: &f64, &std: &f64| *z = (x - mean) / std;
+    if engine {
+        ndmmap::chunked::Zip::from(&mut z)
+            .and(&x)
+            .and_broadcast(&mean)
+            .and_broadcast(&std)
+            .par_for_each(scale)?;
+    } else {
+        Zip::from(&mut *z).and(&*x).and_broadcast(&mean).and_broadcast(&std).par_for_each(scale);
+        z.flush()?;
+    }
+    Ok(())
+}
+
+/// A copy of C-order `x` into a new Fortran-order `.npy`.
+fn c_to_fortran(engine: bool, x: &Path, f: &Path) -> BoxResult<()> {
+    // SAFETY: as in `add`.
+    let x = unsafe { Array2::<f64>::map_npy(x)? };
+    // SAFETY: as in `add`.
+    let mut f = unsafe { Array2::<f64>::create_npy(f, x.raw_dim().f())? };
+    if engine {
+        // Mixed memory orders: the engine walks them together in tiles (engine v2).
+        ndmmap::chunked::Zip::from(&mut f).and(&x).par_for_each(|f, &x| *f = x)?;
+    } else {
+        Zip::from(&mut *f).and(&*x).par_for_each(|f, &x| *f = x);
+        f.flush()?;
+    }
+    Ok(())
+}
+
+/// `g = xᵀ x`.
+fn gram(engine: bool, x: &Path, g: &Path) -> BoxResult<()> {
+    // SAFETY: as in `add`.
+    let x = unsafe { Array2::<f64>::map_npy(x)? };
+    let cols = x.ncols();
+    let g_value = if engine {
+        ndmmap::chunked::Zip::from(&x).par_fold_chunks(
+            || Array2::<f64>::zeros((cols, cols)),
+            |mut g, piece| {
+                general_mat_mul(1.0, &piece.t(), &piece, 1.0, &mut g);
+                g
+            },
+            |a, b| a + b,
+        )?
+    } else {
+        x.t().dot(&*x)
+    };
+    g_value.save_npy(g)?;
+    Ok(())
+}
+
+/// `[sum; mean; var]` along axis 0.
+fn stats(engine: bool, x: &Path, s: &Path) -> BoxResult<()> {
+    // SAFETY: as in `add`.
+    let x = unsafe { Array2::<f64>::map_npy(x)? };
+    let (sum, mean, var) = if engine {
+        // One pass: Welford within chunks, Chan's merge between them.
+        let (mean, var) = ndmmap::chunked::Zip::from(&x).mean_var_axis(Axis(0), 0.0)?;
+        #[allow(clippy::cast_precision_loss, reason = "row counts are far below 2^53")]
+        let sum = &mean * x.nrows() as f64;
+        (sum, mean, var)
+    } else {
+        let mean = x.mean_axis(Axis(0)).ok_or("no rows")?;
+        (x.sum_axis(Axis(0)), mean, x.var_axis(Axis(0), 0.0))
+    };
+    ndarray::stack(Axis(0), &[sum.view(), mean.view(), var.view()])?.save_npy(s)?;
+    Ok(())
+}
+
+/// The process's peak resident set size (`VmHWM` in `/proc/self/status`), in MiB.
+fn peak_rss_mib() -> BoxResult<f64> {
+    let status = std::fs::read_to_string("/proc/self/status")?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:")).ok_or("no VmHWM")?;
+    let kib: u32 = line["VmHWM:".len()..].trim().trim_end_matches("kB").trim().parse()?;
+    Ok(f64::from(kib) / 1024.0)
+}
