@@ -21,10 +21,24 @@ pub(crate) struct Creating {
     temp: Option<PathBuf>,
     /// The file being replaced, open with the lock asked for, held until it is replaced.
     old: Option<File>,
+    /// Whether publishing may replace a file at `path` (else a file that appeared there
+    /// meanwhile makes it fail with [`Error::AlreadyExists`]).
+    replace: bool,
     published: bool,
 }
 
 impl Creating {
+    /// A new file at `temp`, beside `path`, which it is to replace.
+    fn replacing(path: &Path, temp: PathBuf) -> Self {
+        Creating {
+            path: path.to_path_buf(),
+            temp: Some(temp),
+            old: None,
+            replace: true,
+            published: false,
+        }
+    }
+
     /// Makes the new file, open as `file`, the file at `path`: a replacing file is synced
     /// to disk, renamed into place, and the folder synced, so that after `Ok` even a power
     /// loss leaves the new file there, whole.
@@ -37,7 +51,13 @@ impl Creating {
         self.temp = Some(temp.clone());
         let path = self.path.clone();
         file.sync_all().map_err(|e| Error::io(&path, "write", 0, e))?;
-        std::fs::rename(&temp, &path).map_err(|e| Error::io(&path, "replace", 0, e))?;
+        if self.replace {
+            std::fs::rename(&temp, &path).map_err(|e| Error::io(&path, "replace", 0, e))?;
+        } else {
+            // A hard link fails if `path` appeared meanwhile: never replaces a file.
+            std::fs::hard_link(&temp, &path).map_err(|e| Error::from_open(&path, true, e))?;
+            let _ = std::fs::remove_file(&temp);
+        }
         self.published = true;
         // The lock on the replaced file is no longer needed.
         self.old = None;
@@ -101,8 +121,13 @@ pub(crate) fn create(
             .create_new(true)
             .open(path)
             .map_err(|e| create_error(path, e))?;
-        let creating =
-            Creating { path: path.to_path_buf(), temp: None, old: None, published: false };
+        let creating = Creating {
+            path: path.to_path_buf(),
+            temp: None,
+            old: None,
+            replace: false,
+            published: false,
+        };
         lock(&file, path, lock_kind, on_conflict)?;
         reserve_and_prefix(&file).map_err(|e| Error::io(path, "reserve space for", len, e))?;
         return Ok((file, creating));
@@ -124,7 +149,13 @@ pub(crate) fn create(
         None => None,
     };
     let (temp, file) = create_temp_beside(path)?;
-    let creating = Creating { path: path.to_path_buf(), temp: Some(temp), old, published: false };
+    let creating = Creating {
+        path: path.to_path_buf(),
+        temp: Some(temp),
+        old,
+        replace: true,
+        published: false,
+    };
     lock(&file, path, lock_kind, on_conflict)?;
     reserve_and_prefix(&file).map_err(|e| Error::io(path, "write", len, e))?;
     Ok((file, creating))
@@ -143,21 +174,20 @@ pub(crate) fn write_atomically(
         return Err(Error::IsADirectory { path: path.to_path_buf() });
     }
     let (temp, file) = create_temp_beside(path)?;
-    let creating =
-        Creating { path: path.to_path_buf(), temp: Some(temp), old: None, published: false };
+    let creating = Creating::replacing(path, temp);
     write(&file).map_err(|e| Error::io(path, "write", len, e))?;
     creating.publish(&file)
 }
 
 /// A whole new file built under a temporary name beside its destination, written in
-/// several steps, then synced and renamed into place by [`commit`](Self::commit). Dropped
-/// without a commit, it removes the temporary file: nothing is left behind.
+/// several steps, then published by [`commit`](Self::commit) as [`Creating::publish`]
+/// does (synced, renamed over the destination, the folder synced). Dropped without a
+/// commit, it removes the temporary file: nothing is left behind.
 #[cfg(feature = "npz")]
 #[derive(Debug)]
 pub(crate) struct NewFile {
-    path: PathBuf,
-    temp: PathBuf,
-    file: Option<File>,
+    file: File,
+    creating: Creating,
 }
 
 #[cfg(feature = "npz")]
@@ -168,34 +198,17 @@ impl NewFile {
             return Err(Error::IsADirectory { path: path.to_path_buf() });
         }
         let (temp, file) = create_temp_beside(path)?;
-        Ok(NewFile { path: path.to_path_buf(), temp, file: Some(file) })
+        Ok(NewFile { file, creating: Creating::replacing(path, temp) })
     }
 
-    /// The file being written, or `None` once taken back by [`commit`](Self::commit).
-    pub(crate) fn file(&self) -> Option<&File> {
-        self.file.as_ref()
+    /// The file being written.
+    pub(crate) fn file(&self) -> &File {
+        &self.file
     }
 
     /// Syncs the file, renames it over the destination and syncs the folder.
-    pub(crate) fn commit(mut self) -> Result<()> {
-        let file = self.file.take();
-        let synced = file.as_ref().map_or(Ok(()), File::sync_all);
-        synced.and_then(|()| std::fs::rename(&self.temp, &self.path)).map_err(|e| {
-            let _ = std::fs::remove_file(&self.temp);
-            Error::io(&self.path, "write", 0, e)
-        })?;
-        self.temp = PathBuf::new();
-        sync_folder_of(&self.path).map_err(|e| Error::io(&self.path, "sync the folder of", 0, e))
-    }
-}
-
-#[cfg(feature = "npz")]
-impl Drop for NewFile {
-    fn drop(&mut self) {
-        if !self.temp.as_os_str().is_empty() {
-            // Best effort: the temporary file is ours and holds nothing of the caller's yet.
-            let _ = std::fs::remove_file(&self.temp);
-        }
+    pub(crate) fn commit(self) -> Result<()> {
+        self.creating.publish(&self.file)
     }
 }
 
@@ -211,15 +224,6 @@ pub(crate) fn build_new(
     prefix: &[u8],
     build: impl FnOnce(&File) -> Result<()>,
 ) -> Result<()> {
-    /// Removes the temporary file unless disarmed, also while unwinding from a panic.
-    struct Remove<'p>(Option<&'p Path>);
-    impl Drop for Remove<'_> {
-        fn drop(&mut self) {
-            if let Some(temp) = self.0 {
-                let _ = std::fs::remove_file(temp);
-            }
-        }
-    }
     if path.is_dir() {
         return Err(Error::IsADirectory { path: path.to_path_buf() });
     }
@@ -227,21 +231,15 @@ pub(crate) fn build_new(
         return Err(Error::AlreadyExists { path: path.to_path_buf() });
     }
     let (temp, file) = create_temp_beside(path)?;
-    let mut remove = Remove(Some(&temp));
+    // Dropped on any error, and while unwinding from a panic in `build`: the temporary file
+    // goes with it.
+    let mut creating = Creating::replacing(path, temp);
+    creating.replace = overwrite;
     map::file::reserve(&file, 0, len)
         .and_then(|()| write_prefix(&file, prefix))
         .map_err(|e| Error::io(path, "reserve space for", len, e))?;
     build(&file)?;
-    file.sync_all().map_err(|e| Error::io(path, "write", len, e))?;
-    if overwrite {
-        std::fs::rename(&temp, path).map_err(|e| Error::io(path, "replace", len, e))?;
-    } else {
-        // A hard link fails if `path` appeared meanwhile: never replaces a file.
-        std::fs::hard_link(&temp, path).map_err(|e| Error::from_open(path, true, e))?;
-        let _ = std::fs::remove_file(&temp);
-    }
-    remove.0 = None;
-    sync_folder_of(path).map_err(|e| Error::io(path, "sync the folder of", len, e))
+    creating.publish(&file)
 }
 
 fn write_prefix(mut file: &File, prefix: &[u8]) -> io::Result<()> {

@@ -190,12 +190,7 @@ impl NpzWriter {
     pub fn create(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref();
         let new = NewFile::create(path)?;
-        let file = new
-            .file()
-            .map(File::try_clone)
-            .transpose()
-            .map_err(|e| Error::io(path, "open", 0, e))?
-            .ok_or_else(|| Error::io(path, "open", 0, io::ErrorKind::NotFound.into()))?;
+        let file = new.file().try_clone().map_err(|e| Error::io(path, "open", 0, e))?;
         let zip = ZipWriter::new(BufWriter::with_capacity(1 << 20, file));
         Ok(NpzWriter { path: path.to_path_buf(), zip: Some(zip), new, names: Vec::new() })
     }
