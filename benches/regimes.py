@@ -601,7 +601,8 @@ def plot(summary, jobs, regimes, contenders, size, disk, png, title):
                 # as a hollow bar where capped.
                 if r.get("ok") and r["peak_rss_mib"]:
                     mem.bar(xpos, r["peak_rss_mib"], width, color=colors[c])
-                if r["cgroup_peak_mib"]:
+                not_yet = r["notes"] and all(n.startswith("not yet") for n in r["notes"])
+                if r["cgroup_peak_mib"] and not not_yet:
                     mem.bar(xpos, r["cgroup_peak_mib"], width, fill=False,
                             edgecolor=colors[c], linestyle=":")
         for i, regime in enumerate(regimes):
@@ -610,7 +611,7 @@ def plot(summary, jobs, regimes, contenders, size, disk, png, title):
                 continue
             limit = moved / bound / 1e9
             ax.hlines(limit, i - 0.45, i + 0.45, colors="black", linestyles="dashed",
-                      label="disk limit (O_DIRECT)" if i == 0 else None)
+                      label="disk limit (cached: writing only)" if i == 0 else None)
         for a in (ax, mem):
             a.set_xticks(range(len(regimes)), regimes, fontsize=8)
             a.grid(True, axis="y", alpha=0.3)
