@@ -508,10 +508,14 @@ def summarise(runs, jobs, regimes, contenders, size, disk):
                 row = {"job": job, "regime": regime, "contender": c, "runs": len(rs),
                        "ok": len(secs), "notes": bad, "bytes_moved": moved,
                        "disk_bound_seconds": bound}
+                # Peak memory: the median over the rounds (one odd round, e.g. pages charged
+                # to another cgroup, does not make the figure), and the largest seen.
                 rss = [r["peak_rss_mib"] for r in rs if "peak_rss_mib" in r]
-                row["peak_rss_mib"] = max(rss) if rss else None
+                row["peak_rss_mib"] = statistics.median(rss) if rss else None
+                row["peak_rss_mib_max"] = max(rss) if rss else None
                 cgp = [r["cgroup_peak_mib"] for r in rs if "cgroup_peak_mib" in r]
-                row["cgroup_peak_mib"] = max(cgp) if cgp else None
+                row["cgroup_peak_mib"] = statistics.median(cgp) if cgp else None
+                row["cgroup_peak_mib_max"] = max(cgp) if cgp else None
                 if secs:
                     m = medians[c]
                     row.update(seconds=m, min=min(secs), max=max(secs), gb_s=moved / m / 1e9,
@@ -553,9 +557,9 @@ def print_table(summary, jobs, regimes, size, disk):
                     "; ".join(n if len(n) <= 60 else n[:57] + "..." for n in r["notes"])))
     log("\nmedian s: median of the rounds that succeeded; GB/s: bytes the job must move "
         "(reads + writes) / median; xNumPy, xDask, xplain: that contender's median time / "
-        "this one's (above 1 is faster; xDask against the faster of dask and dask-view); RSS: largest peak RSS of the job's process; cg: "
-        "largest memory.max_usage_in_bytes of its cgroup (page cache included); disk%: "
-        "disk-bound time / median.")
+        "this one's (above 1 is faster; xDask against the faster of dask and dask-view); "
+        "RSS: median over the rounds of the job's peak RSS; cg: median of its cgroup's "
+        "memory.max_usage_in_bytes (page cache included); disk%: disk-bound time / median.")
 
 
 def plot(summary, jobs, regimes, contenders, size, disk, png, title):
@@ -597,7 +601,8 @@ def plot(summary, jobs, regimes, contenders, size, disk, png, title):
                 # as a hollow bar where capped.
                 if r.get("ok") and r["peak_rss_mib"]:
                     mem.bar(xpos, r["peak_rss_mib"], width, color=colors[c])
-                if r["cgroup_peak_mib"]:
+                not_yet = r["notes"] and all(n.startswith("not yet") for n in r["notes"])
+                if r["cgroup_peak_mib"] and not not_yet:
                     mem.bar(xpos, r["cgroup_peak_mib"], width, fill=False,
                             edgecolor=colors[c], linestyle=":")
         for i, regime in enumerate(regimes):
@@ -606,7 +611,7 @@ def plot(summary, jobs, regimes, contenders, size, disk, png, title):
                 continue
             limit = moved / bound / 1e9
             ax.hlines(limit, i - 0.45, i + 0.45, colors="black", linestyles="dashed",
-                      label="disk limit (O_DIRECT)" if i == 0 else None)
+                      label="disk limit (cached: writing only)" if i == 0 else None)
         for a in (ax, mem):
             a.set_xticks(range(len(regimes)), regimes, fontsize=8)
             a.grid(True, axis="y", alpha=0.3)
@@ -628,7 +633,7 @@ def main():
     here = os.path.dirname(os.path.abspath(__file__))
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--replot", metavar="JSON",
-                   help="only print the table of a results file and draw its PNG again")
+                   help="only summarise a results file again: table, JSON summary, PNG")
     p.add_argument("--size", type=int, help="bytes per input")
     p.add_argument("--dir", help="folder for the inputs and outputs")
     p.add_argument("--rounds", type=int, default=3)
@@ -758,6 +763,9 @@ def replot(path):
     CAPS.update({k: v << 20 for k, v in meta["caps_mib"].items()})
     summary = summarise(saved["runs"], meta["jobs"], meta["regimes"], meta["contenders"],
                         meta["size_bytes"], disk)
+    saved["summary"] = summary  # as this version of the script computes it
+    with open(path, "w") as f:
+        json.dump(saved, f, indent=1)
     report(meta, disk, summary, path)
 
 
