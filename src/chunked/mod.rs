@@ -9,8 +9,10 @@
 //! `par_for_each`, `fold`, `indexed`) and walks the arrays in slabs along their outermost memory axis
 //! (axis 0 for C order, the last axis for Fortran order). Around each chunk it
 //!
-//! - asks the kernel to read the *next* chunks of every mapped input ahead
-//!   (`MADV_WILLNEED`, after `MADV_SEQUENTIAL` on the input's map), on a helper thread;
+//! - faults the *next* chunks of every mapped input in ahead of the computation, on a
+//!   helper thread (`MADV_POPULATE_READ`, after `MADV_SEQUENTIAL` on the input's map; on
+//!   kernels before 5.14, `MADV_WILLNEED`), so that the kernel's own read-ahead reads them
+//!   in large pieces and the computation finds them mapped;
 //! - starts writing back the finished chunk of every output on a second helper thread
 //!   (`sync_file_range` on Linux, a range flush elsewhere), so that write-back runs behind
 //!   the computation and the computation never waits to queue I/O;
@@ -34,8 +36,10 @@
 //! operand's outermost memory axis, and each slab of an operand laid out otherwise (one
 //! that *crosses* the cut) is one run per slab of its own. Chunks are then thick enough
 //! that each such run spans at least 64 KiB, so each page is read or written in at most
-//! two chunks, and the crossing operands' whole maps are released from the resident set
-//! and written back every few chunks instead of chunk by chunk. Converting a C-order
+//! two chunks. The hints follow those runs: each run is read ahead (outputs that cross
+//! are faulted in writable ahead too), released, written back and evicted as a chunk is,
+//! and the kernel's own read-ahead is turned off on the crossing maps (`MADV_RANDOM`), as
+//! it would read megabytes past each of the many runs at once. Converting a C-order
 //! `.npy` into a Fortran-order one is one call:
 //!
 //! ```
@@ -352,10 +356,11 @@ impl<'a, P, D: Dimension> Zip<'a, P, D> {
         self
     }
 
-    /// Whether to ask the kernel to read the next chunk of every mapped input while the
-    /// current one is computed (`MADV_WILLNEED`, after `MADV_SEQUENTIAL` on the input's
-    /// map; default `true`). Outputs (`&mut` guards) get neither hint: on a new file both
-    /// cost more than they save.
+    /// Whether to fault the next chunks of every mapped input in while the current one is
+    /// computed (`MADV_POPULATE_READ`, after `MADV_SEQUENTIAL` on the input's map; default
+    /// `true`). Outputs (`&mut` guards) walked in their own memory order get neither hint:
+    /// on a new file both cost more than they save; outputs in another memory order (see
+    /// [Mixed layouts](self#mixed-layouts)) are faulted in writable ahead.
     ///
     /// # Example
     ///

@@ -77,10 +77,14 @@ impl Hooks<'_> {
         self.pages.as_ref().map_or(Ok(()), |pages| pages.advise(advice, span))
     }
 
-    /// Drops the whole pages of `span` that `later` (the rest of the walk) does not touch
-    /// from the resident set.
-    pub(super) fn release_finished(&self, span: &Range<usize>, later: &Range<usize>) -> Result<()> {
-        self.pages.as_ref().map_or(Ok(()), |pages| pages.release_finished(span, later))
+    /// Faults the pages of `span` (addresses) in now; writable if the engine writes them.
+    pub(super) fn prefault(&self, span: &Range<usize>) -> Result<()> {
+        self.pages.as_ref().map_or(Ok(()), |pages| pages.prefault(span, self.writes))
+    }
+
+    /// Drops the pages of `span` (addresses) from the resident set.
+    pub(super) fn release(&self, span: &Range<usize>) -> Result<()> {
+        self.pages.as_ref().map_or(Ok(()), |pages| pages.release(span))
     }
 
     /// Starts writing `span` back, if the engine wrote it.
@@ -109,6 +113,10 @@ impl Hooks<'_> {
     }
 }
 
+/// At most this many pieces per chunk for an operand that crosses the cut (one `madvise`,
+/// `sync_file_range` and release each).
+const MAX_PIECES: usize = 256;
+
 /// Above this stride in bytes, runs along an axis are one element per page anyway.
 const CROSSING_CAP: usize = 1 << 16;
 
@@ -134,6 +142,38 @@ impl Footprint {
         let mut dims = self.dims.clone();
         dims[axis] = rows.len();
         address_span(first.cast_unsigned(), self.elem, &dims, &self.steps)
+    }
+
+    /// The addresses of the elements `rows` along `axis`, in one range per index along
+    /// this operand's own outermost memory axis when that is another axis (the operand
+    /// crosses the cut: a Fortran-order map walked in row blocks has one run per column),
+    /// else in one range, as [`span`](Self::span). Piece `k` of two calls covers the same
+    /// index along the outermost axis, so that a chunk's pieces pair with the rest of the
+    /// walk's. Past [`MAX_PIECES`] indices, neighbouring indices share a piece.
+    pub(super) fn pieces(&self, axis: usize, rows: Range<usize>) -> Vec<Range<usize>> {
+        let own = match self.outer_axis() {
+            Some(own) if own != axis && self.elem > 0 => own,
+            _ => return vec![self.span(axis, rows)],
+        };
+        let len = self.dims[own];
+        let per_piece = len.div_ceil(MAX_PIECES).max(1);
+        if rows.is_empty() {
+            return vec![0..0; len.div_ceil(per_piece)];
+        }
+        let mut dims = self.dims.clone();
+        dims[axis] = rows.len();
+        // Fits: the elements lie inside one allocation of at most isize::MAX bytes.
+        let step =
+            |index: usize, steps: isize| index.cast_signed() * steps * self.elem.cast_signed();
+        let first = self.origin.cast_signed() + step(rows.start, self.steps[axis]);
+        (0..len)
+            .step_by(per_piece)
+            .map(|start| {
+                dims[own] = per_piece.min(len - start);
+                let origin = first + step(start, self.steps[own]);
+                address_span(origin.cast_unsigned(), self.elem, &dims, &self.steps)
+            })
+            .collect()
     }
 
     /// The bytes one step along `axis` moves in memory (at least one element): how long a

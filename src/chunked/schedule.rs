@@ -3,6 +3,7 @@
 //! writes behind.
 
 use std::ops::Range;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 
 use ndarray::{Axis, Dimension, Order};
@@ -11,6 +12,7 @@ use super::budget::{self, Demand, Plan};
 use super::operand::{Footprint, Hooks, Parts, outer_axis_of};
 use super::{Settings, Zip};
 use crate::error::{Error, Result};
+use crate::guard::pages::finished_pages;
 use crate::options::Advice;
 
 impl<P, D: Dimension> Zip<'_, P, D> {
@@ -103,24 +105,23 @@ impl<P, D: Dimension> Zip<'_, P, D> {
         let thick = thickness(&layouts, &crossing, axis);
         let rows = (plan.chunk_bytes / per_row.saturating_mul(widest).max(1)).max(thick).max(1);
         let total = len * per_row;
-        // Crossing operands get no per-chunk hints (their chunks are not one range): their
-        // spans are empty, and their whole maps are released and written back every few
-        // chunks instead.
-        let spans = |start: usize, end: usize| -> Vec<Range<usize>> {
-            let span = |(l, &crosses): (&Footprint, &bool)| {
-                if crosses { 0..0 } else { l.span(axis, start..end) }
-            };
-            layouts.iter().zip(&crossing).map(span).collect()
+        // Each operand's addresses for a run of rows: one range, or one per run of its own
+        // for an operand that crosses the cut.
+        let spans = |start: usize, end: usize| -> Vec<Vec<Range<usize>>> {
+            layouts.iter().map(|l| l.pieces(axis, start..end)).collect()
         };
-        let wholes: Vec<Range<usize>> = hooks
-            .iter()
-            .zip(&crossing)
-            .map(|(h, &crosses)| if crosses { h.addresses().unwrap_or(0..0) } else { 0..0 })
-            .collect();
-        let any_crossing = crossing.contains(&true);
+
+        // What is read ahead: the inputs' pieces, and the pieces of outputs that cross the
+        // cut, faulted in writable ahead of the computation. An output in order is not: its
+        // pages are new, and the computation's own faults on them cost less than asking.
+        let ahead_of = |start: usize, end: usize| -> Vec<Vec<Range<usize>>> {
+            let wanted = hooks.iter().zip(&crossing).map(|(h, &c)| !h.writes() || c);
+            let chosen = layouts.iter().zip(wanted);
+            chosen.map(|(l, w)| if w { l.pieces(axis, start..end) } else { Vec::new() }).collect()
+        };
 
         if settings.read_ahead && len > 0 {
-            advise_sequential(&hooks, &wholes)?;
+            advise_sequential(&hooks, &crossing)?;
         }
         // Read-ahead and write-behind run on two helper threads, so that the computation
         // never waits for the kernel to queue I/O, and reads are never queued behind a wait
@@ -132,23 +133,27 @@ impl<P, D: Dimension> Zip<'_, P, D> {
             if settings.evict_after_write && settings.release_after_use { plan.lag } else { 0 };
         let reading = ahead > 0 && len > 0;
         let writing = settings.write_behind && len > 0;
+        // Rows computed so far: read-ahead behind them is skipped, since pages it faulted in
+        // there would stay mapped after their release.
+        let computed = AtomicUsize::new(0);
         std::thread::scope(|scope| {
             let (read_tx, read_rx) = mpsc::sync_channel::<Job>(2 + ahead);
             let (write_tx, write_rx) = mpsc::sync_channel::<Job>(2);
-            let hooks_ref = &hooks;
-            let reader = reading.then(|| scope.spawn(move || run_io(hooks_ref, &read_rx, 0)));
-            let writer = writing.then(|| scope.spawn(move || run_io(hooks_ref, &write_rx, lag)));
+            let io = Io { hooks: &hooks, computed: &computed };
+            let reader = reading.then(|| scope.spawn(move || io.run(&read_rx, 0)));
+            let writer = writing.then(|| scope.spawn(move || io.run(&write_rx, lag)));
             let outcome = (|| {
                 // Rows up to which read-ahead has been asked for.
                 let mut asked = 0;
                 let mut done = 0;
-                let mut chunks = 0usize;
+                let mut previous: Vec<Vec<Range<usize>>> = vec![Vec::new(); hooks.len()];
                 while done < len {
                     let n = rows.min(len - done);
                     let want = len.min(done + n + ahead.saturating_mul(rows));
                     while ahead > 0 && asked < want {
                         let end = want.min(asked + rows);
-                        if read_tx.send(Job::ReadAhead(spans(asked, end))).is_err() {
+                        let job = Job::ReadAhead { until: end, pieces: ahead_of(asked, end) };
+                        if read_tx.send(job).is_err() {
                             return Ok(()); // a helper stopped on an error, reported below
                         }
                         asked = end;
@@ -158,20 +163,20 @@ impl<P, D: Dimension> Zip<'_, P, D> {
                     work(chunk, Axis(axis))?;
                     let this = spans(done, done + n);
                     done += n;
+                    computed.store(done, Ordering::Release);
+                    let finished = finished(&this, &spans(done, len));
                     if settings.release_after_use {
-                        for ((hook, span), later) in hooks.iter().zip(&this).zip(spans(done, len)) {
-                            hook.release_finished(span, &later)?;
+                        // The previous chunk's pages again: read-ahead that was under way
+                        // while it was computed may have faulted some in after its release.
+                        for (hook, (before, now)) in
+                            hooks.iter().zip(previous.iter().zip(&finished))
+                        {
+                            before.iter().chain(now).try_for_each(|piece| hook.release(piece))?;
                         }
                     }
-                    if writing && write_tx.send(Job::WriteBack(this)).is_err() {
+                    previous.clone_from(&finished);
+                    if writing && write_tx.send(Job::WriteBack(finished)).is_err() {
                         return Ok(());
-                    }
-                    chunks += 1;
-                    if any_crossing && (chunks.is_multiple_of(CROSSING_PERIOD) || done == len) {
-                        release_whole(&hooks, &wholes, settings.release_after_use)?;
-                        if writing && write_tx.send(Job::WriteBack(wholes.clone())).is_err() {
-                            return Ok(());
-                        }
                     }
                     if let Some(progress) = progress.as_mut() {
                         progress(done * per_row, total);
@@ -186,6 +191,12 @@ impl<P, D: Dimension> Zip<'_, P, D> {
             let (read, write) = (join(reader), join(writer));
             outcome.and(read.and(write).map_err(E::from))
         })?;
+        if settings.release_after_use {
+            // Whatever read-ahead left mapped as the walk ended.
+            for (hook, pieces) in hooks.iter().zip(spans(0, len)) {
+                pieces.iter().try_for_each(|piece| hook.release(piece)).map_err(E::from)?;
+            }
+        }
         flush_all(&hooks).map_err(E::from)
     }
 }
@@ -205,9 +216,6 @@ fn io_plan(settings: &Settings, hooks: &[Hooks<'_>]) -> Plan {
 /// Bytes of each run a crossing operand's page holds along the cut axis, at least, per chunk.
 const CROSSING_RUN: usize = 64 << 10;
 
-/// Every how many chunks the whole maps of crossing operands are released and written back.
-const CROSSING_PERIOD: usize = 4;
-
 /// Which operands cross the cut along `axis`: mapped ones whose own outermost memory axis
 /// is another (a Fortran-order map in a walk along axis 0, say). Their chunks are not one
 /// range of addresses but one run per slab of their own.
@@ -219,25 +227,23 @@ fn crossing(layouts: &[Footprint], hooks: &[Hooks<'_>], axis: usize) -> Vec<bool
         .collect()
 }
 
-/// `MADV_SEQUENTIAL` on the maps of the inputs that do not cross the cut (those have a
-/// `whole` span): they are read front to back.
-fn advise_sequential(hooks: &[Hooks<'_>], wholes: &[Range<usize>]) -> Result<()> {
-    for (hook, whole) in hooks.iter().zip(wholes) {
-        // Inputs only: measured, `MADV_SEQUENTIAL` on a new output file made the add two
-        // to three times slower on cached data (1 GiB arrays).
-        if let (Some(all), false, true) = (hook.addresses(), hook.writes(), whole.is_empty()) {
-            hook.advise(Advice::Sequential, &all)?;
-        }
-    }
-    Ok(())
-}
-
-/// Drops the whole maps of the crossing operands (their `wholes`) from the resident set,
-/// if `release`.
-fn release_whole(hooks: &[Hooks<'_>], wholes: &[Range<usize>], release: bool) -> Result<()> {
-    if release {
-        for (hook, whole) in hooks.iter().zip(wholes) {
-            hook.release_finished(whole, &(0..0))?;
+/// `MADV_SEQUENTIAL` on the maps of the inputs that do not cross the cut: they are read
+/// front to back. `MADV_RANDOM` on the maps that cross it, read or written: they are
+/// walked in many short runs at once, one per run of their own, and the kernel's
+/// read-ahead on a fault (up to the device's `read_ahead_kb`, 8 MiB on the test machines,
+/// per run) would fill memory with pages used much later; the engine reads their pieces
+/// ahead itself.
+fn advise_sequential(hooks: &[Hooks<'_>], crossing: &[bool]) -> Result<()> {
+    for (hook, &crosses) in hooks.iter().zip(crossing) {
+        // Not outputs in order: measured, `MADV_SEQUENTIAL` on a new output file made the
+        // add two to three times slower on cached data (1 GiB arrays).
+        let advice = match (hook.writes(), crosses) {
+            (_, true) => Advice::Random,
+            (false, false) => Advice::Sequential,
+            _ => continue,
+        };
+        if let Some(all) = hook.addresses() {
+            hook.advise(advice, &all)?;
         }
     }
     Ok(())
@@ -256,47 +262,93 @@ fn thickness(layouts: &[Footprint], crossing: &[bool], axis: usize) -> usize {
         .unwrap_or(1)
 }
 
-/// Work for an I/O helper thread: spans of each operand, in operand order.
+/// Work for an I/O helper thread: pieces of each operand, in operand order.
 enum Job {
-    /// Ask the kernel to read these spans of the inputs (`MADV_WILLNEED`).
-    ReadAhead(Vec<Range<usize>>),
-    /// The outputs are done with these spans: write them back.
-    WriteBack(Vec<Range<usize>>),
+    /// Fault these pieces in ahead of the computation (inputs readable, outputs that cross
+    /// the cut writable), unless the computation has reached row `until` already.
+    ReadAhead { until: usize, pieces: Vec<Vec<Range<usize>>> },
+    /// The outputs are done with these pieces: write them back.
+    WriteBack(Vec<Vec<Range<usize>>>),
 }
 
-/// An I/O helper: runs jobs until the channel closes or one fails. With `lag > 0`,
-/// write-back keeps the last `lag` chunks in flight and settles older ones: waits for their
-/// write-back and drops them from the page cache.
-fn run_io(hooks: &[Hooks<'_>], jobs: &mpsc::Receiver<Job>, lag: usize) -> Result<()> {
-    let mut pending = std::collections::VecDeque::new();
-    for job in jobs {
-        match job {
-            Job::ReadAhead(spans) => {
-                // Outputs are not read ahead: measured, `MADV_WILLNEED` on a new file's
-                // pages costs more than it saves.
-                for (hook, span) in hooks.iter().zip(&spans) {
-                    if !hook.writes() {
-                        hook.advise(Advice::WillNeed, span)?;
+/// Read-ahead faults pieces in at most this many bytes at a time, so that it stops soon
+/// once the computation overtakes it.
+const PREFAULT_STEP: usize = 1 << 20;
+
+/// What an I/O helper thread works on.
+#[derive(Clone, Copy)]
+struct Io<'h, 'a> {
+    hooks: &'h [Hooks<'a>],
+    /// Rows computed so far.
+    computed: &'h AtomicUsize,
+}
+
+impl Io<'_, '_> {
+    /// Runs jobs until the channel closes or one fails. With `lag > 0`, write-back keeps
+    /// the last `lag` chunks in flight and settles older ones: waits for their write-back
+    /// and drops them from the page cache.
+    fn run(self, jobs: &mpsc::Receiver<Job>, lag: usize) -> Result<()> {
+        let mut pending = std::collections::VecDeque::new();
+        for job in jobs {
+            match job {
+                Job::ReadAhead { until, pieces } => self.read_ahead(until, &pieces)?,
+                Job::WriteBack(spans) => {
+                    for (hook, pieces) in self.hooks.iter().zip(&spans) {
+                        pieces.iter().try_for_each(|span| hook.write_behind(span))?;
                     }
-                }
-            }
-            Job::WriteBack(spans) => {
-                for (hook, span) in hooks.iter().zip(&spans) {
-                    hook.write_behind(span)?;
-                }
-                if lag > 0 {
-                    pending.push_back(spans);
-                    while pending.len() > lag {
-                        let old = pending.pop_front().expect("not empty");
-                        for (hook, span) in hooks.iter().zip(&old) {
-                            hook.settle(span)?;
+                    if lag > 0 {
+                        pending.push_back(spans);
+                        while pending.len() > lag {
+                            let old = pending.pop_front().expect("not empty");
+                            for (hook, pieces) in self.hooks.iter().zip(&old) {
+                                pieces.iter().try_for_each(|span| hook.settle(span))?;
+                            }
                         }
                     }
                 }
             }
         }
+        Ok(())
     }
-    Ok(())
+
+    /// Reads `pieces` ahead of the computation: the inputs' with `MADV_WILLNEED` (one
+    /// request per piece; the computation's faults then find the pages in the page cache,
+    /// and the resident set stays at the chunk being computed), the pieces of outputs that
+    /// cross the cut by faulting them in writable here, so that the computation does not
+    /// take one fault per page on a map where the kernel's fault-around is off
+    /// (`MADV_RANDOM`). Stops once the computation reaches `until`: pages faulted in
+    /// behind it would stay mapped after their release.
+    fn read_ahead(self, until: usize, pieces: &[Vec<Range<usize>>]) -> Result<()> {
+        let overtaken = || self.computed.load(Ordering::Acquire) >= until;
+        for (hook, pieces) in self.hooks.iter().zip(pieces) {
+            if !hook.writes() {
+                pieces.iter().try_for_each(|span| hook.advise(Advice::WillNeed, span))?;
+                continue;
+            }
+            for piece in pieces {
+                for start in (piece.start..piece.end).step_by(PREFAULT_STEP) {
+                    if overtaken() {
+                        return Ok(());
+                    }
+                    hook.prefault(&(start..piece.end.min(start + PREFAULT_STEP)))?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The whole pages of each operand's pieces `this` that its pieces `later` (the rest of the
+/// walk) do not share: a page shared with the next chunk is released, written back and
+/// evicted with that chunk, so that no page is written back (or waited for) while it is
+/// still being written.
+fn finished(this: &[Vec<Range<usize>>], later: &[Vec<Range<usize>>]) -> Vec<Vec<Range<usize>>> {
+    let none = 0..0;
+    let operand = |(pieces, later): (&Vec<Range<usize>>, &Vec<Range<usize>>)| {
+        let pairs = pieces.iter().zip(later.iter().chain(std::iter::repeat(&none)));
+        pairs.flat_map(|(piece, rest)| finished_pages(piece, rest)).collect()
+    };
+    this.iter().zip(later).map(operand).collect()
 }
 
 /// Flushes every output.

@@ -95,6 +95,20 @@ impl Pages<'_> {
         .map_err(self.io("advise", 0))
     }
 
+    /// Faults the pages of `span` into the map now (readable; writable for a read-write
+    /// map's pages when `write`), through the kernel's own fault path, so that the
+    /// computation that touches them next finds them mapped. A copy-on-write map's pages
+    /// are only ever faulted in readable: a writable fault would copy them.
+    pub(crate) fn prefault(&self, span: &Range<usize>, write: bool) -> Result<()> {
+        let Some(bytes) = self.offsets(span) else { return Ok(()) };
+        match (&self.map, self.backing.mode) {
+            (MapRef::Writable(map), Mode::ReadWrite) => map::populate(*map, write, bytes),
+            (MapRef::Writable(map), _) => map::populate(*map, false, bytes),
+            (MapRef::ReadOnly(map), _) => map::populate(*map, false, bytes),
+        }
+        .map_err(self.io("read ahead", 0))
+    }
+
     /// Drops the pages of `span` from this process's resident set; the next touch reads
     /// them again from the page cache or the file. Changed pages of a shared map stay in
     /// the page cache, so nothing is lost. A copy-on-write map's changed pages exist
@@ -107,12 +121,6 @@ impl Pages<'_> {
             (MapRef::Writable(map), _) => map::release_shared(map, self.addresses.len(), bytes),
         }
         .map_err(self.io("release", 0))
-    }
-
-    /// Drops from the resident set the whole pages of `span` that `later` (the part of
-    /// the map still to be used) does not touch; see [`release`](Self::release).
-    pub(crate) fn release_finished(&self, span: &Range<usize>, later: &Range<usize>) -> Result<()> {
-        pages_outside(span, later).into_iter().try_for_each(|piece| self.release(&piece))
     }
 
     /// Starts writing the changed pages of `span` back to the file without waiting, where
@@ -163,9 +171,10 @@ impl Pages<'_> {
     }
 }
 
-/// The whole pages of `span` that no page of `later` shares (two pieces at most, one on
-/// each side).
-fn pages_outside(span: &Range<usize>, later: &Range<usize>) -> Vec<Range<usize>> {
+/// The whole pages of `span` (addresses) that no page of `later` shares (two pieces at
+/// most, one on each side): the pages a walk is done with once it has used `span` and has
+/// `later` still to use.
+pub(crate) fn finished_pages(span: &Range<usize>, later: &Range<usize>) -> Vec<Range<usize>> {
     if span.is_empty() {
         return Vec::new();
     }

@@ -105,6 +105,8 @@ pub(crate) trait Advise {
     fn advise_all(&self, advice: Advice) -> io::Result<()>;
     /// Passes `advice` to the kernel for the pages of `bytes` (offsets into the map).
     fn advise_range_of(&self, advice: Advice, bytes: Range<usize>) -> io::Result<()>;
+    /// Prefaults the pages of `bytes`; see [`populate`].
+    fn populate_range_of(&self, writable: bool, bytes: Range<usize>) -> io::Result<()>;
 }
 
 impl Advise for Mmap {
@@ -119,6 +121,12 @@ impl Advise for Mmap {
         #[cfg(unix)]
         return self.advise_range(memmap2_advice(advice), bytes.start, bytes.len());
         #[cfg(not(unix))]
+        return Ok(());
+    }
+    fn populate_range_of(&self, writable: bool, bytes: Range<usize>) -> io::Result<()> {
+        #[cfg(target_os = "linux")]
+        return self.advise_range(populate_advice(writable), bytes.start, bytes.len());
+        #[cfg(not(target_os = "linux"))]
         return Ok(());
     }
 }
@@ -137,6 +145,20 @@ impl Advise for MmapMut {
         #[cfg(not(unix))]
         return Ok(());
     }
+
+    fn populate_range_of(&self, writable: bool, bytes: Range<usize>) -> io::Result<()> {
+        #[cfg(target_os = "linux")]
+        return self.advise_range(populate_advice(writable), bytes.start, bytes.len());
+        #[cfg(not(target_os = "linux"))]
+        return Ok(());
+    }
+}
+
+/// `MADV_POPULATE_WRITE` for `writable`, else `MADV_POPULATE_READ`: both fault pages in
+/// without changing their contents.
+#[cfg(target_os = "linux")]
+fn populate_advice(writable: bool) -> memmap2::Advice {
+    if writable { memmap2::Advice::PopulateWrite } else { memmap2::Advice::PopulateRead }
 }
 
 /// memmap2's safe advice for `advice`: only advice that never changes the map's contents.
@@ -161,6 +183,31 @@ pub(crate) fn advise_range(
     }
     map.advise_range_of(advice, bytes)
 }
+
+/// Faults the pages of `bytes` (offsets into `map`) into the map now, readable
+/// (`MADV_POPULATE_READ`) or, for `writable`, writable (`MADV_POPULATE_WRITE`), through the
+/// kernel's fault path (its read-ahead, its large folios); a no-op where the advice does not
+/// exist. A kernel without it (before Linux 5.14) gets `MADV_WILLNEED` for readable pages
+/// instead. A page that cannot be faulted in (past the end of a file that shrank) is an
+/// error, not a `SIGBUS`.
+pub(crate) fn populate(map: &impl Advise, writable: bool, bytes: Range<usize>) -> io::Result<()> {
+    if bytes.is_empty() {
+        return Ok(());
+    }
+    match map.populate_range_of(writable, bytes.clone()) {
+        Err(e) if e.raw_os_error() == Some(EINVAL) && !writable => {
+            map.advise_range_of(Advice::WillNeed, bytes)
+        }
+        Err(e) if e.raw_os_error() == Some(EINVAL) => Ok(()),
+        other => other,
+    }
+}
+
+/// `EINVAL`: what `madvise` answers for advice the kernel does not know.
+#[cfg(unix)]
+const EINVAL: i32 = libc::EINVAL;
+#[cfg(not(unix))]
+const EINVAL: i32 = 22;
 
 /// Whether `bytes` is a non-empty range inside a map of `map_len` bytes: `Ok(false)` for an
 /// empty one (nothing to release), an `InvalidInput` error for one that reaches outside.
