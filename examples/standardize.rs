@@ -18,8 +18,8 @@
 //! ```
 //!
 //! Pass 1 computes every column's mean and variance in one read of the file
-//! ([`ndmmap::chunked::Zip::mean_var_axis`]: Welford within a chunk, Chan's merge between
-//! chunks); pass 2 reads it again and writes `z` with
+//! ([`ndmmap::chunked::Zip::mean_var_axis`]: two passes over each cache-sized block of
+//! rows, Chan's merge between blocks); pass 2 reads it again and writes `z` with
 //! [`map_collect_npy`](ndmmap::chunked::Zip::map_collect_npy), the statistics broadcast
 //! against each chunk ([`and_broadcast`](ndmmap::chunked::Zip::and_broadcast)). The engine
 //! sizes its chunks to the memory available, so no knob is needed under a cap.
