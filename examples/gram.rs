@@ -7,6 +7,7 @@
 //! cargo run --release --features rayon --example gram                  # 1 GiB, 32 columns
 //! cargo run --release --features rayon --example gram -- --mib 64 --cols 8
 //! cargo run --release --features rayon --example gram -- --dir DIR     # keep and reuse x.npy
+//! cargo run --release --features rayon --example gram -- --help
 //! ```
 //!
 //! The input holds `x[i, j] = ((i * (j + 1)) % 7) - 3`; the program checks the result
@@ -18,7 +19,6 @@
 // Sums of small integers are exact in f64.
 #![allow(clippy::float_cmp)]
 
-use std::path::PathBuf;
 use std::time::Instant;
 
 use ndmmap::chunked;
@@ -26,41 +26,19 @@ use ndmmap::prelude::*;
 
 mod common;
 
-use common::{BoxResult, peak_rss_kib, work_dir};
+use common::{BoxResult, MatrixArgs, ensure_matrix, peak_rss_kib, work_dir};
 
 fn main() -> BoxResult<()> {
-    let mut dir: Option<PathBuf> = None;
-    let (mut mib, mut cols) = (1024usize, 32usize);
-    let mut args = std::env::args().skip(1);
-    while let Some(flag) = args.next() {
-        let mut value = || args.next().ok_or_else(|| format!("{flag} needs a value"));
-        match flag.as_str() {
-            "--dir" => dir = Some(PathBuf::from(value()?)),
-            "--mib" => mib = value()?.parse()?,
-            "--cols" => cols = value()?.parse()?,
-            _ => return Err(format!("unknown argument {flag:?} (try --dir, --mib, --cols)").into()),
-        }
-    }
-    if cols == 0 {
-        return Err("--cols needs at least 1".into());
-    }
-    let (_temp, dir) = work_dir(dir.as_deref(), "ndmmap-gram-")?;
-    let rows = (mib << 20) / (8 * cols);
+    let args = MatrixArgs::parse("gram", 32)?;
+    let (_temp, dir) = work_dir(args.dir.as_deref(), "ndmmap-gram-")?;
+    let (rows, cols, mib) = (args.rows(), args.cols, args.mib);
     let x_path = dir.join("x.npy");
-    let value = |i: usize, j: usize| ((i * (j + 1)) % 7) as f64 - 3.0;
-
-    let reuse = ndmmap::npy::inspect(&x_path).is_ok_and(|h| h.shape == [rows, cols]);
-    if !reuse {
-        let _ = std::fs::remove_file(&x_path);
-        // SAFETY: the files live in a folder this program made or was given for its own
-        // use; no other process writes or truncates them while they are mapped.
-        let mut x = unsafe { Array2::<f64>::create_npy(&x_path, (rows, cols))? };
-        chunked::Zip::indexed(&mut x).for_each(|(i, j), x| *x = value(i, j))?;
-    }
+    ensure_matrix(&x_path, (rows, cols), |i, j| ((i * (j + 1)) % 7) as f64 - 3.0)?;
     println!("x: {} ({rows} x {cols} f64, {mib} MiB)", x_path.display());
 
     let t0 = Instant::now();
-    // SAFETY: as above.
+    // SAFETY: the files live in a folder this program made or was given for its own use;
+    // no other process writes or truncates them while they are mapped.
     let x = unsafe { Array2::<f64>::map_npy(&x_path)? };
     let gram = chunked::Zip::from(&x).par_fold_chunks(
         || Array2::<f64>::zeros((cols, cols)),

@@ -13,7 +13,8 @@
 //!   runs `chunked::Zip::par_for_each`.
 //! - `standardize X Z`: `z = (x - mean) / std` per column of a 2-D `x` (`ddof` 0), in two
 //!   passes: the column statistics, then `z`, created and flushed. The engine runs
-//!   `mean_var_axis` (one pass, Welford within chunks, Chan's merge between them), then
+//!   `mean_var_axis` (one pass over the file: two over each cache-sized block, Chan's
+//!   merge between blocks), then
 //!   `par_for_each` over `(z, x)` with the statistics added by `and_broadcast`.
 //! - `c2f X F`: `F`, a new Fortran-order `.npy`, gets a copy of the C-order `X`. The engine
 //!   walks the two memory orders together in tiles.
@@ -161,7 +162,7 @@ fn stats(engine: bool, x: &Path, s: &Path) -> BoxResult<()> {
     // SAFETY: as in `add`.
     let x = unsafe { Array2::<f64>::map_npy(x)? };
     let (sum, mean, var) = if engine {
-        // One pass: Welford within chunks, Chan's merge between them.
+        // One pass over the file: two over each cache-sized block, Chan's merge between blocks.
         let (mean, var) = ndmmap::chunked::Zip::from(&x).mean_var_axis(Axis(0), 0.0)?;
         #[allow(clippy::cast_precision_loss, reason = "row counts are far below 2^53")]
         let sum = &mean * x.nrows() as f64;

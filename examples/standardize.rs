@@ -8,6 +8,7 @@
 //! cargo run --release --example standardize                          # 1 GiB input
 //! cargo run --release --example standardize -- --mib 256 --cols 32
 //! cargo run --release --example standardize -- --dir DIR             # keep and reuse x.npy
+//! cargo run --release --example standardize -- --help
 //! ```
 //!
 //! To run it under a memory cap (cgroup v1, as root), as the seed's 128 MiB machine:
@@ -18,8 +19,8 @@
 //! ```
 //!
 //! Pass 1 computes every column's mean and variance in one read of the file
-//! ([`ndmmap::chunked::Zip::mean_var_axis`]: Welford within a chunk, Chan's merge between
-//! chunks); pass 2 reads it again and writes `z` with
+//! ([`ndmmap::chunked::Zip::mean_var_axis`]: two passes over each cache-sized block of
+//! rows, Chan's merge between blocks); pass 2 reads it again and writes `z` with
 //! [`map_collect_npy`](ndmmap::chunked::Zip::map_collect_npy), the statistics broadcast
 //! against each chunk ([`and_broadcast`](ndmmap::chunked::Zip::and_broadcast)). The engine
 //! sizes its chunks to the memory available, so no knob is needed under a cap.
@@ -33,7 +34,6 @@
 // `common`'s input check compares integers held exactly in `f64`.
 #![allow(clippy::float_cmp)]
 
-use std::path::PathBuf;
 use std::time::Instant;
 
 use ndmmap::chunked;
@@ -41,38 +41,16 @@ use ndmmap::prelude::*;
 
 mod common;
 
-use common::{BoxResult, peak_rss_kib, work_dir};
+use common::{BoxResult, MatrixArgs, ensure_matrix, peak_rss_kib, work_dir};
 
 fn main() -> BoxResult<()> {
-    let mut dir: Option<PathBuf> = None;
-    let (mut mib, mut cols) = (1024usize, 16usize);
-    let mut args = std::env::args().skip(1);
-    while let Some(flag) = args.next() {
-        let mut value = || args.next().ok_or_else(|| format!("{flag} needs a value"));
-        match flag.as_str() {
-            "--dir" => dir = Some(PathBuf::from(value()?)),
-            "--mib" => mib = value()?.parse()?,
-            "--cols" => cols = value()?.parse()?,
-            _ => return Err(format!("unknown argument {flag:?} (try --dir, --mib, --cols)").into()),
-        }
-    }
-    if cols == 0 {
-        return Err("--cols needs at least 1".into());
-    }
-    let (_temp, dir) = work_dir(dir.as_deref(), "ndmmap-standardize-")?;
-    let rows = (mib << 20) / (8 * cols);
+    let args = MatrixArgs::parse("standardize", 16)?;
+    let (_temp, dir) = work_dir(args.dir.as_deref(), "ndmmap-standardize-")?;
+    let (rows, cols, mib) = (args.rows(), args.cols, args.mib);
     let (x_path, z_path) = (dir.join("x.npy"), dir.join("z.npy"));
 
     // Untimed: the input, made chunk by chunk through the engine, unless already there.
-    let reuse = ndmmap::npy::inspect(&x_path).is_ok_and(|h| h.shape == [rows, cols]);
-    if !reuse {
-        let _ = std::fs::remove_file(&x_path);
-        // SAFETY: the files live in a folder this program made or was given for its own
-        // use; no other process writes or truncates them while they are mapped.
-        let mut x = unsafe { Array2::<f64>::create_npy(&x_path, (rows, cols))? };
-        chunked::Zip::indexed(&mut x)
-            .for_each(|(i, j), x| *x = ((i % 1000) * (j + 1) + j) as f64)?;
-    }
+    let reuse = ensure_matrix(&x_path, (rows, cols), |i, j| ((i % 1000) * (j + 1) + j) as f64)?;
     let _ = std::fs::remove_file(&z_path);
     println!(
         "x: {} ({rows} x {cols} f64, {mib} MiB), {}",
@@ -81,7 +59,8 @@ fn main() -> BoxResult<()> {
     );
 
     let t0 = Instant::now();
-    // SAFETY: as above.
+    // SAFETY: the files live in a folder this program made or was given for its own use;
+    // no other process writes or truncates them while they are mapped.
     let x = unsafe { Array2::<f64>::map_npy(&x_path)? };
     let (mean, var) = chunked::Zip::from(&x).mean_var_axis(Axis(0), 0.0)?;
     let std = var.mapv(f64::sqrt);

@@ -1213,3 +1213,54 @@ fn broadcast_operands_equal_ndarray() -> TestResult {
     assert!(matches!(err, ndmmap::Error::ShapeMismatch { operand: 1, .. }), "{err:?}");
     Ok(())
 }
+
+/// Variances of tall columns far from zero (`1e9` plus tenths) stay accurate in every
+/// layout (C and Fortran order, reversed, sliced, transposed), along both axes, in one
+/// chunk and in many, and over the many cache-sized blocks a chunk is reduced in: the
+/// oracle is ndarray's `var_axis` of the same values less `1e9` (exact in `f64`), and the
+/// naive `Σx²/n - mean²` on the same data misses by more than the variance itself.
+#[test]
+#[cfg_attr(miri, ignore = "miri cannot map files")]
+fn variances_far_from_zero_stay_accurate_in_every_layout() -> TestResult {
+    let rows = 20_000; // 60,000 elements: several of the engine's 128 KiB blocks
+    let values = ArrayD::from_shape_fn(IxDyn(&[rows, 3]), |i| {
+        1e9 + ((i[0] * 7 + i[1] * 3) % 10) as f64 * 0.1
+    });
+    let small = values.mapv(|x| x - 1e9);
+    let column = values.index_axis(Axis(1), 0);
+    let n = rows as f64;
+    let naive = column.iter().map(|x| x * x).sum::<f64>() / n - (column.sum() / n).powi(2);
+    let true_var = small.index_axis(Axis(1), 0).var(0.0);
+    assert!((naive - true_var).abs() > true_var, "naive {naive} vs {true_var}");
+
+    let dir = tempfile::tempdir()?;
+    for axis in [Axis(0), Axis(1)] {
+        let expected_var = small.var_axis(axis, 1.0);
+        let expected_mean = small.mean_axis(axis).expect("not empty") + 1e9;
+        let check = |zip: chunked::Zip<'_, (ArrayViewD<'_, f64>,), IxDyn>, what: &str| {
+            let (mean, var) = zip.mean_var_axis(axis, 1.0).unwrap();
+            let near = |a: &ArrayD<f64>, b: &ArrayD<f64>, tol: f64| {
+                a.iter().zip(b).all(|(a, b)| (a - b).abs() <= tol * b.abs().max(1e-3))
+            };
+            assert!(near(&var, &expected_var, 1e-6), "var {what}: {var} vs {expected_var}");
+            assert!(near(&mean, &expected_mean, 1e-12), "mean {what}");
+        };
+        for fortran in [false, true] {
+            let path = dir.path().join(format!("x{}{fortran}.bin", axis.index()));
+            let mapped = mapped_input(&path, &values, fortran)?;
+            for chunk in [4096, 1 << 20] {
+                let what = format!("axis {} fortran {fortran} chunk {chunk}", axis.index());
+                check(chunked::Zip::from(&mapped).chunk_bytes(chunk), &what);
+            }
+        }
+        for kind in 0..5 {
+            let plain = variant(&values, kind);
+            let view = (plain.view)(&plain.storage);
+            for chunk in [4096, 1 << 20] {
+                let what = format!("axis {} kind {kind} chunk {chunk}", axis.index());
+                check(chunked::Zip::from(view.view()).chunk_bytes(chunk), &what);
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,5 +1,6 @@
-//! Helpers shared by the whole-file examples (`add`, `out_of_core`): the input files both
-//! use, and the process's memory figures. Not an example itself (Cargo builds only
+//! Helpers shared by the whole-file examples (`add`, `out_of_core`, `gram`, `standardize`):
+//! the input files they use, the matrix examples' command line, and the process's memory
+//! figures. Not an example itself (Cargo builds only
 //! `examples/*.rs` and `examples/*/main.rs`).
 
 // Each example uses only some of these helpers.
@@ -9,6 +10,8 @@ use std::fs::File;
 use std::io::Write;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+
+use ndmmap::prelude::*;
 
 /// The examples' error type: any error, sendable between threads.
 pub(crate) type BoxResult<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
@@ -86,4 +89,73 @@ pub(crate) fn drop_from_cache(path: &Path) -> BoxResult<()> {
     file.sync_data()?;
     rustix::fs::fadvise(&file, 0, None, rustix::fs::Advice::DontNeed)?;
     Ok(())
+}
+
+/// The command line of the matrix examples (`gram`, `standardize`), which work on a tall
+/// `x.npy` of f64: `--dir DIR`, `--mib N`, `--cols N`, `--help`.
+pub(crate) struct MatrixArgs {
+    /// The folder to keep `x.npy` in (and reuse it from), or `None` for a temporary one.
+    pub(crate) dir: Option<PathBuf>,
+    /// The size of `x` in MiB.
+    pub(crate) mib: usize,
+    /// The columns of `x` (at least 1).
+    pub(crate) cols: usize,
+}
+
+impl MatrixArgs {
+    /// The options of example `name` from the command line, with `cols` columns unless
+    /// `--cols` says otherwise; prints the usage and exits on `--help`.
+    pub(crate) fn parse(name: &str, cols: usize) -> BoxResult<Self> {
+        let mut parsed = Self { dir: None, mib: 1024, cols };
+        let mut args = std::env::args().skip(1);
+        while let Some(flag) = args.next() {
+            let mut value = || args.next().ok_or_else(|| format!("{flag} needs a value"));
+            match flag.as_str() {
+                "--dir" => parsed.dir = Some(PathBuf::from(value()?)),
+                "--mib" => parsed.mib = value()?.parse()?,
+                "--cols" => parsed.cols = value()?.parse()?,
+                "--help" | "-h" => {
+                    println!(
+                        "usage: {name} [--dir DIR] [--mib N] [--cols N]\n\
+                         \x20 --dir DIR  keep x.npy in DIR and reuse it (default: a temporary folder)\n\
+                         \x20 --mib N    size of x in MiB (default: 1024)\n\
+                         \x20 --cols N   columns of x (default: {cols})"
+                    );
+                    std::process::exit(0);
+                }
+                _ => {
+                    let hint = "try --dir, --mib, --cols, --help";
+                    return Err(format!("unknown argument {flag:?} ({hint})").into());
+                }
+            }
+        }
+        if parsed.cols == 0 {
+            return Err("--cols needs at least 1".into());
+        }
+        Ok(parsed)
+    }
+
+    /// The rows of `x`: as many as fit in `mib` MiB.
+    pub(crate) fn rows(&self) -> usize {
+        (self.mib << 20) / (8 * self.cols)
+    }
+}
+
+/// Makes `path` a `rows x cols` f64 `.npy` holding `x[i, j] = value(i, j)`, written chunk by
+/// chunk through the engine, unless it already has that shape (made by an earlier run).
+/// Returns whether it was reused.
+pub(crate) fn ensure_matrix(
+    path: &Path,
+    (rows, cols): (usize, usize),
+    value: impl Fn(usize, usize) -> f64,
+) -> BoxResult<bool> {
+    if ndmmap::npy::inspect(path).is_ok_and(|h| h.shape == [rows, cols]) {
+        return Ok(true);
+    }
+    let _ = std::fs::remove_file(path);
+    // SAFETY: the examples' files live in a folder the program made or was given for its
+    // own use; no other process writes or truncates them while they are mapped.
+    let mut x = unsafe { Array2::<f64>::create_npy(path, (rows, cols))? };
+    ndmmap::chunked::Zip::indexed(&mut x).for_each(|(i, j), x| *x = value(i, j))?;
+    Ok(false)
 }
