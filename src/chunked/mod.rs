@@ -154,7 +154,7 @@ use std::fmt;
 use ndarray::iter::Indices;
 use ndarray::{Dimension, NdProducer};
 
-use self::operand::{ChunkView, Hooks};
+use self::operand::{ChunkView, Footprint, Hooks};
 use crate::error::{Error, Result};
 
 /// The largest default chunk size in bytes of the widest operand, taken when memory is
@@ -241,6 +241,10 @@ pub struct Zip<'a, P, D> {
     dim: D,
     /// The first shape mismatch found while adding operands, reported when the Zip runs.
     mismatch: Option<Error>,
+    /// Where the outputs of a reduction into mapped arrays lie (their hooks follow the
+    /// operands' in `hooks`): arrays of the Zip's shape, broadcast along the reduced axis,
+    /// which the engine walks with the operands but does not split.
+    riders: Vec<Footprint>,
     settings: Settings,
     progress: Option<Box<dyn FnMut(usize, usize) + Send + 'a>>,
 }
@@ -284,6 +288,7 @@ impl<'a, P1: ChunkView<D>, D: Dimension> Zip<'a, (P1,), D> {
             parts: (view,),
             hooks: vec![hooks],
             mismatch: None,
+            riders: Vec::new(),
             settings: Settings {
                 chunk_bytes: None,
                 read_ahead: true,
@@ -851,7 +856,7 @@ macro_rules! impl_zip {
 
         /// Adds an operand's view and hooks.
         fn and_parts<V: ChunkView<D>>(self, view: V, hooks: Hooks<'a>) -> Zip<'a, ($($p,)+ V,), D> {
-            let Zip { parts: ($($x,)+), hooks: mut all, dim, mut mismatch, settings, progress } = self;
+            let Zip { parts: ($($x,)+), hooks: mut all, dim, mut mismatch, riders, settings, progress } = self;
             if mismatch.is_none() && view.raw_dim() != dim {
                 mismatch = Some(Error::ShapeMismatch {
                     operand: all.len(),
@@ -860,7 +865,7 @@ macro_rules! impl_zip {
                 });
             }
             all.push(hooks);
-            Zip { parts: ($($x,)+ view,), hooks: all, dim, mismatch, settings, progress }
+            Zip { parts: ($($x,)+ view,), hooks: all, dim, mismatch, riders, settings, progress }
         }
     };
     (@and $($p:ident $x:ident)+ ; ) => {};

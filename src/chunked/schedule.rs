@@ -60,7 +60,13 @@ impl<P, D: Dimension> Zip<'_, P, D> {
         let thinnest = |axis: usize| -> usize {
             let thick = thickness(layouts, &crossing(layouts, &self.hooks, axis), axis);
             let len = self.dim[axis].max(1);
-            thick.min(len) * (size / len)
+            // A mapped operand that stays in place along the axis (the output of a
+            // reduction along it) is touched by every chunk, so it stays resident whole.
+            let resident: usize = (0..layouts.len())
+                .filter(|&i| self.hooks[i].addresses().is_some() && layouts[i].stays_along(axis))
+                .map(|i| layouts[i].elements())
+                .sum();
+            thick.min(len) * (size / len) + resident
         };
         // The first candidate wins ties: the first mapped operand's own order.
         let best = candidates.iter().copied().min_by_key(|&axis| thinnest(axis));
@@ -78,11 +84,14 @@ impl<P, D: Dimension> Zip<'_, P, D> {
     where
         P: Parts<D>,
     {
+        let flat = flat && self.riders.is_empty();
         let contiguous = [Order::RowMajor, Order::ColumnMajor]
             .into_iter()
             .find(|&order| flat && self.dim.ndim() > 0 && self.parts.contiguous(order));
-        let slabs = self.slabs(&self.parts.footprints(), contiguous)?;
-        let Zip { parts, hooks, settings, mut progress, dim, .. } = self;
+        let mut layouts = self.parts.footprints();
+        layouts.extend(self.riders.iter().cloned());
+        let slabs = self.slabs(&layouts, contiguous)?;
+        let Zip { parts, hooks, settings, mut progress, dim, riders, .. } = self;
         if dim.ndim() == 0 {
             // One element, no axis to cut along.
             work(parts, Axis(0))?;
@@ -95,7 +104,8 @@ impl<P, D: Dimension> Zip<'_, P, D> {
             Some(order) => (parts.flatten(order), slabs.len * slabs.per_row, 1),
             None => (parts, slabs.len, slabs.per_row),
         };
-        let layouts = rest.footprints();
+        let mut layouts = rest.footprints();
+        layouts.extend(riders);
         let plan = io_plan(&settings, &hooks);
         let widest = layouts.iter().map(Footprint::elem).max().unwrap_or(1).max(1);
         let axis = slabs.axis;
@@ -105,10 +115,12 @@ impl<P, D: Dimension> Zip<'_, P, D> {
         let total = len * per_row;
         // Crossing operands get no per-chunk hints (their chunks are not one range): their
         // spans are empty, and their whole maps are released and written back every few
-        // chunks instead.
+        // chunks instead. Operands that stay in place along the cut (a reduction's output,
+        // cut along the reduced axis) are touched by every chunk: they get no hints either,
+        // and are only flushed at the end.
         let spans = |start: usize, end: usize| -> Vec<Range<usize>> {
             let span = |(l, &crosses): (&Footprint, &bool)| {
-                if crosses { 0..0 } else { l.span(axis, start..end) }
+                if crosses || l.stays_along(axis) { 0..0 } else { l.span(axis, start..end) }
             };
             layouts.iter().zip(&crossing).map(span).collect()
         };
@@ -210,12 +222,17 @@ const CROSSING_PERIOD: usize = 4;
 
 /// Which operands cross the cut along `axis`: mapped ones whose own outermost memory axis
 /// is another (a Fortran-order map in a walk along axis 0, say). Their chunks are not one
-/// range of addresses but one run per slab of their own.
+/// range of addresses but one run per slab of their own. An operand that stays in place
+/// along `axis` does not cross it: every chunk touches all of it.
 fn crossing(layouts: &[Footprint], hooks: &[Hooks<'_>], axis: usize) -> Vec<bool> {
     layouts
         .iter()
         .zip(hooks)
-        .map(|(l, h)| h.addresses().is_some() && l.outer_axis().is_some_and(|own| own != axis))
+        .map(|(l, h)| {
+            h.addresses().is_some()
+                && !l.stays_along(axis)
+                && l.outer_axis().is_some_and(|own| own != axis)
+        })
         .collect()
 }
 
