@@ -213,7 +213,9 @@ struct Settings {
 /// element's index first, as ndarray's. A Zip over one array reduces along an axis in one
 /// pass: [`sum_axis`](Zip::sum_axis), [`mean_axis`](Zip::mean_axis),
 /// [`var_axis`](Zip::var_axis), [`std_axis`](Zip::std_axis), [`min_axis`](Zip::min_axis),
-/// [`max_axis`](Zip::max_axis). [`map_collect_npy`](Zip::map_collect_npy) and
+/// [`max_axis`](Zip::max_axis), or into an output the caller gives, NumPy's `out=` (a mapped
+/// one for a large result): [`sum_axis_into`](Zip::sum_axis_into) and the like.
+/// [`map_collect_npy`](Zip::map_collect_npy) and
 /// [`map_collect_raw`](Zip::map_collect_raw) write `f` of every element into a new file.
 ///
 /// # Example

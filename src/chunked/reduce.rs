@@ -30,11 +30,13 @@
 //! [Mixed layouts](super#mixed-layouts)).
 //!
 //! The engine chooses the cut as it does for any operands: the axis whose thinnest chunk
-//! holds the fewest elements, where cutting along the reduced axis counts the whole output
-//! too (every chunk touches all of it, so it stays resident). A small result (up to about a
-//! chunk's worth of tiles) is thus accumulated in place, chunks cut along the reduced axis;
-//! a large one is filled slab by slab. A plain output is never cut for: it is in memory
-//! anyway.
+//! holds the fewest elements, where cutting along the reduced axis counts the whole mapped
+//! output too (every chunk touches all of it, so it stays resident until the end). So a
+//! result smaller than the thinnest chunk along a kept axis (for a C-order `(4, n)` array of
+//! `f64` summed along axis 0, tiles of 8192 columns, whose rows are 64 KiB runs: results up
+//! to 16 Ki elements) is accumulated in place, chunks cut along the reduced axis; a larger
+//! one is filled slab by slab. A plain output (`&mut Array`) does not take part in the
+//! choice: it is in memory anyway, and the walk is the owned version's.
 //!
 //! ```
 //! use ndmmap::prelude::*;
@@ -105,7 +107,7 @@ fn settle<B: Clone, E: Dimension>(
     if part.opens() {
         slot.assign(partial);
     } else {
-        NdZip::from(&mut slot).and(partial).for_each(|s, p| merge(s, p));
+        NdZip::from(&mut slot).and(partial).for_each(merge);
     }
     if part.closes() {
         slot.map_inplace(finish);
@@ -324,7 +326,7 @@ impl<'a, A: 'a, D: Dimension + RemoveAxis> Zip<'a, (ArrayView<'a, A, D>,), D> {
         A: Clone + Zero + FromPrimitive + Add<Output = A> + Div<Output = A>,
     {
         let n = self.dim[axis.index()];
-        if n == 0 && out.len() > 0 {
+        if n == 0 && !out.is_empty() {
             return Err(Error::EmptyAxis { axis: axis.index() });
         }
         // An axis length that is no element value (a `u8` mean over 300 rows) has no mean.
@@ -752,7 +754,7 @@ impl<'a, A: 'a, D: Dimension + RemoveAxis> Zip<'a, (ArrayView<'a, A, D>,), D> {
     where
         A: Clone + PartialOrd,
     {
-        if self.dim[axis.index()] == 0 && out.len() > 0 {
+        if self.dim[axis.index()] == 0 && !out.is_empty() {
             return Err(Error::EmptyAxis { axis: axis.index() });
         }
         #[allow(clippy::eq_op, reason = "x != x tells NaN, for any PartialOrd element")]

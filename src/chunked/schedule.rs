@@ -41,19 +41,25 @@ impl<P, D: Dimension> Zip<'_, P, D> {
     /// whose thinnest chunk is smallest: a chunk along an axis must be thick enough for the
     /// operands that cross it ([`CROSSING_RUN`]), and that thickness times the other axes
     /// is what a chunk holds (row blocks of a tall C-order matrix, not column blocks, when
-    /// writing it in Fortran order).
+    /// writing it in Fortran order). A mapped operand that stays in place along an axis (the
+    /// output of a reduction along it) adds its whole size to that axis's count, since
+    /// every chunk touches all of it: a reduction into a mapped output is cut along the
+    /// reduced axis only when the output is smaller than the thinnest chunk along the
+    /// axis it keeps, and the input is a candidate even when it is not mapped.
     pub(super) fn common_outer_axis(&self, layouts: &[Footprint]) -> usize {
         let mapped: Vec<usize> =
             (0..layouts.len()).filter(|&i| self.hooks[i].addresses().is_some()).collect();
-        // Without a mapped operand, the first array (not indices) decides.
+        // Without a mapped operand, the first array (not indices) decides; a reduction's
+        // input (the first array) is a candidate beside its mapped output.
         let first_array = (0..layouts.len()).find(|&i| layouts[i].elem() > 0);
+        let mut deciders = mapped.clone();
+        if mapped.is_empty() || !self.riders.is_empty() {
+            deciders.extend(first_array);
+        }
         let mut candidates: Vec<usize> = Vec::new();
-        for axis in mapped.iter().chain(&first_array).filter_map(|&i| layouts[i].outer_axis()) {
+        for axis in deciders.iter().filter_map(|&i| layouts[i].outer_axis()) {
             if !candidates.contains(&axis) {
                 candidates.push(axis);
-            }
-            if first_array.is_some() && mapped.is_empty() {
-                break;
             }
         }
         let size = self.dim.size();
@@ -88,8 +94,7 @@ impl<P, D: Dimension> Zip<'_, P, D> {
         let contiguous = [Order::RowMajor, Order::ColumnMajor]
             .into_iter()
             .find(|&order| flat && self.dim.ndim() > 0 && self.parts.contiguous(order));
-        let mut layouts = self.parts.footprints();
-        layouts.extend(self.riders.iter().cloned());
+        let layouts = [self.parts.footprints(), self.riders.clone()].concat();
         let slabs = self.slabs(&layouts, contiguous)?;
         let Zip { parts, hooks, settings, mut progress, dim, riders, .. } = self;
         if dim.ndim() == 0 {
@@ -104,8 +109,7 @@ impl<P, D: Dimension> Zip<'_, P, D> {
             Some(order) => (parts.flatten(order), slabs.len * slabs.per_row, 1),
             None => (parts, slabs.len, slabs.per_row),
         };
-        let mut layouts = rest.footprints();
-        layouts.extend(riders);
+        let layouts = [rest.footprints(), riders].concat();
         let plan = io_plan(&settings, &hooks);
         let widest = layouts.iter().map(Footprint::elem).max().unwrap_or(1).max(1);
         let axis = slabs.axis;
