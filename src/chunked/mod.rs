@@ -116,6 +116,32 @@
 //! Plain ndarray views (`ArrayView`, `&Array`, `&mut Array`, ...) may be mixed with the
 //! mapped guards; they are chunked the same way and get no kernel hints.
 //!
+//! # Reductions into an output
+//!
+//! [`Zip::sum_axis`] and the other reductions along an axis return an owned [`Array`](ndarray::Array);
+//! their `_into` twins ([`sum_axis_into`](Zip::sum_axis_into),
+//! [`mean_axis_into`](Zip::mean_axis_into), [`var_axis_into`](Zip::var_axis_into),
+//! [`mean_var_axis_into`](Zip::mean_var_axis_into), [`std_axis_into`](Zip::std_axis_into),
+//! [`min_axis_into`](Zip::min_axis_into), [`max_axis_into`](Zip::max_axis_into)) write
+//! into an array the caller gives, as NumPy's `out=`. Use them with a mapped output when
+//! the result is large: reducing a short axis of a long array (the 4 rows of a `(4, n)`
+//! matrix) gives a result as long as the array. The engine then cuts the input along an
+//! axis the result keeps, so that each chunk fills its own slab of the output, which is
+//! written back and released like any output: memory stays a few chunks. A result smaller
+//! than the thinnest such chunk is accumulated in place instead, chunks cut along the
+//! reduced axis.
+//!
+//! ```
+//! use ndmmap::prelude::*;
+//!
+//! let dir = tempfile::tempdir()?;
+//! let x = Array2::from_shape_fn((4, 100_000), |(i, j)| (i * j) as f64);
+//! let mut sums = unsafe { Array1::<f64>::create_npy(dir.path().join("sums.npy"), 100_000)? };
+//! ndmmap::chunked::Zip::from(&x).chunk_bytes(64 << 10).sum_axis_into(Axis(0), &mut sums)?;
+//! assert_eq!(*sums, x.sum_axis(Axis(0)));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
 //! # Broadcasting
 //!
 //! An operand of a smaller shape that broadcasts to the Zip's (a row of column means

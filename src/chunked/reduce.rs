@@ -38,17 +38,8 @@
 //! one is filled slab by slab. A plain output (`&mut Array`) does not take part in the
 //! choice: it is in memory anyway, and the walk is the owned version's.
 //!
-//! ```
-//! use ndmmap::prelude::*;
-//!
-//! let dir = tempfile::tempdir()?;
-//! let x = Array2::from_shape_fn((4, 100_000), |(i, j)| (i * j) as f64);
-//! let path = dir.path().join("sums.npy");
-//! let mut sums = unsafe { Array1::<f64>::create_npy(&path, 100_000)? };
-//! ndmmap::chunked::Zip::from(&x).chunk_bytes(64 << 10).sum_axis_into(Axis(0), &mut sums)?;
-//! assert_eq!(*sums, x.sum_axis(Axis(0)));
-//! # Ok::<(), Box<dyn std::error::Error>>(())
-//! ```
+//! Users read this in the public docs of [`chunked`](super#reductions-into-an-output),
+//! with an example.
 
 use std::ops::{Add, Div, Range};
 
@@ -242,7 +233,7 @@ impl<'a, A: 'a, D: Dimension + RemoveAxis> Zip<'a, (ArrayView<'a, A, D>,), D> {
 
     /// Sums along `axis` into `out`, as [`sum_axis`](Zip::sum_axis) but written into an
     /// array the caller gives (NumPy's `out=`): a mapped output (`&mut MmapArrayMut`, see
-    /// [when to use it](self#into-an-output-_into)) or a plain one (`&mut Array`, an
+    /// [when to use it](crate::chunked#reductions-into-an-output)) or a plain one (`&mut Array`, an
     /// `ArrayViewMut`), of the input's shape without `axis`. A mapped output is flushed
     /// before this returns.
     ///
