@@ -1471,6 +1471,14 @@ fn reduction_into_errors_come_before_writing() -> TestResult {
     assert!(matches!(err, ndmmap::Error::EmptyAxis { axis: 0 }), "{err:?}");
     out.close()?;
     assert_eq!(std::fs::read(&path)?, before, "the output file changed");
+    // A `u8` mean over 300 rows (where ndarray's `mean_axis` panics): `None` as before,
+    // an error into an output.
+    let bytes = Array2::<u8>::ones((300, 2));
+    assert_eq!(chunked::Zip::from(&bytes).mean_axis(Axis(0))?, None);
+    let mut means = Array1::<u8>::from_elem(2, 9);
+    let err = chunked::Zip::from(&bytes).mean_axis_into(Axis(0), &mut means).unwrap_err();
+    assert!(matches!(err, ndmmap::Error::CountOverflow { axis: 0, len: 300 }), "{err:?}");
+    assert_eq!(means, Array1::from_elem(2, 9));
     Ok(())
 }
 

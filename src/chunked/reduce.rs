@@ -280,7 +280,8 @@ impl<'a, A: 'a, D: Dimension + RemoveAxis> Zip<'a, (ArrayView<'a, A, D>,), D> {
     }
 
     /// Means along `axis`, as [`ArrayRef::mean_axis`](ndarray::ArrayRef::mean_axis): `None`
-    /// if the axis has length zero.
+    /// if the axis has length zero (or more elements than the element type can count, where
+    /// ndarray panics).
     ///
     /// # Errors
     ///
@@ -303,7 +304,8 @@ impl<'a, A: 'a, D: Dimension + RemoveAxis> Zip<'a, (ArrayView<'a, A, D>,), D> {
         A: Clone + Zero + FromPrimitive + Add<Output = A> + Div<Output = A>,
     {
         let smaller = self.check_axis(axis)?;
-        if self.dim[axis.index()] == 0 {
+        let n = self.dim[axis.index()];
+        if n == 0 || A::from_usize(n).is_none() {
             return Ok(None);
         }
         let mut mean = Array::zeros(smaller);
@@ -320,8 +322,8 @@ impl<'a, A: 'a, D: Dimension + RemoveAxis> Zip<'a, (ArrayView<'a, A, D>,), D> {
         if n == 0 && !out.is_empty() {
             return Err(Error::EmptyAxis { axis: axis.index() });
         }
-        // An axis length that is no element value (a `u8` mean over 300 rows) has no mean.
-        let count = A::from_usize(n.max(1)).ok_or(Error::EmptyAxis { axis: axis.index() })?;
+        let count =
+            A::from_usize(n.max(1)).ok_or(Error::CountOverflow { axis: axis.index(), len: n })?;
         self.sum_into(axis, out, |s| *s = s.clone() / count.clone())
     }
 
@@ -331,9 +333,10 @@ impl<'a, A: 'a, D: Dimension + RemoveAxis> Zip<'a, (ArrayView<'a, A, D>,), D> {
     /// # Errors
     ///
     /// [`Error::EmptyAxis`] if the axis has length zero and the result does not (NumPy
-    /// writes NaN there with a warning; ndarray's `mean_axis` returns `None`), or if the
-    /// axis length is not a value of the element type; otherwise as
-    /// [`sum_axis_into`](Zip::sum_axis_into). All before anything is read or written.
+    /// writes NaN there with a warning; ndarray's `mean_axis` returns `None`);
+    /// [`Error::CountOverflow`] if the axis length is not a value of the element type (a
+    /// `u8` mean over 300 rows); otherwise as [`sum_axis_into`](Zip::sum_axis_into). All
+    /// before anything is read or written.
     ///
     /// # Example
     ///

@@ -325,6 +325,20 @@ pub enum Error {
         axis: usize,
     },
 
+    /// A mean into a given output (`chunked::Zip::mean_axis_into`) was asked along an axis
+    /// longer than the element type can count (a `u8` mean over 300 rows), so that the sum
+    /// cannot be divided by the count in that type (`mean_axis` returns `None`; ndarray's panics).
+    /// Raised before anything is read or written.
+    #[error(
+        "axis {axis} has {len} elements, more than the element type can count, so its mean has no value of that type"
+    )]
+    CountOverflow {
+        /// The axis.
+        axis: usize,
+        /// The number of elements along it.
+        len: usize,
+    },
+
     /// The output given to a reduction along an axis (`chunked::Zip::sum_axis_into` and
     /// the like, NumPy's `out=`) does not have the input's shape without that axis. Raised
     /// before anything is read or written.
