@@ -23,6 +23,11 @@
 //! - `stats X S`: `S = [sum; mean; var]` along axis 0 (`3 x cols`, `ddof` 0), saved with
 //!   `save_npy`. The engine runs `mean_var_axis` (one pass; the sum is the mean times the
 //!   rows); plain ndarray calls `sum_axis`, `mean_axis` and `var_axis`.
+//! - `rowsum X S`: `S`, a new `.npy`, gets the sums along axis 0 of a short, wide `x` (a
+//!   result as long as `x`'s rows). The engine runs `sum_axis_into` into `S` created with
+//!   `create_npy` (cut along the columns, the result written back and released as it
+//!   goes); plain ndarray calls `sum_axis` and `save_npy`.
+//! - `rowsum_owned X S`: as `rowsum`, but the engine's owned `sum_axis` then `save_npy`.
 //!
 //! The time covers mapping the inputs, creating the output, the work and the flush (the
 //! engine flushes its outputs before returning); the output's values are checked by the
@@ -61,6 +66,8 @@ fn main() -> BoxResult<()> {
         "c2f" => c_to_fortran(engine, paths[0], paths[1])?,
         "gram" => gram(engine, paths[0], paths[1])?,
         "stats" => stats(engine, paths[0], paths[1])?,
+        "rowsum" => row_sum(engine, true, paths[0], paths[1])?,
+        "rowsum_owned" => row_sum(engine, false, paths[0], paths[1])?,
         other => return Err(format!("unknown job {other:?}").into()),
     }
     let seconds = started.elapsed().as_secs_f64();
@@ -172,6 +179,23 @@ fn stats(engine: bool, x: &Path, s: &Path) -> BoxResult<()> {
         (x.sum_axis(Axis(0)), mean, x.var_axis(Axis(0), 0.0))
     };
     ndarray::stack(Axis(0), &[sum.view(), mean.view(), var.view()])?.save_npy(s)?;
+    Ok(())
+}
+
+/// The sums along axis 0 of `x` into a new `.npy`: into a mapped output (`into`) or
+/// through an owned array.
+fn row_sum(engine: bool, into: bool, x: &Path, s: &Path) -> BoxResult<()> {
+    // SAFETY: as in `add`.
+    let x = unsafe { Array2::<f64>::map_npy(x)? };
+    if engine && into {
+        // SAFETY: as in `add`.
+        let mut sums = unsafe { Array1::<f64>::create_npy(s, x.ncols())? };
+        ndmmap::chunked::Zip::from(&x).sum_axis_into(Axis(0), &mut sums)?;
+    } else if engine {
+        ndmmap::chunked::Zip::from(&x).sum_axis(Axis(0))?.save_npy(s)?;
+    } else {
+        x.sum_axis(Axis(0)).save_npy(s)?;
+    }
     Ok(())
 }
 

@@ -43,7 +43,8 @@
 //!   [`Lock`]s held by a guard ([`MapOptions::lock`]).
 //! - [`chunked`]: the out-of-core engine, a [`chunked::Zip`] that runs element-wise work
 //!   and reductions over mapped arrays chunk by chunk (`for_each`, `par_for_each`, `fold`,
-//!   `indexed`, `and_broadcast`; `sum_axis`, `mean_axis`, `var_axis`, `min_axis`, ...;
+//!   `indexed`, `and_broadcast`; `sum_axis`, `mean_axis`, `var_axis`, `min_axis`, ...,
+//!   or `sum_axis_into` and the like into a mapped output for a large result;
 //!   `map_collect_npy` into a new file), reading ahead, writing behind and releasing
 //!   finished chunks, with I/O sized to the memory available, so that arrays larger than
 //!   RAM run at the speed of the disk in a small, fixed resident set.

@@ -120,6 +120,32 @@
 //! Plain ndarray views (`ArrayView`, `&Array`, `&mut Array`, ...) may be mixed with the
 //! mapped guards; they are chunked the same way and get no kernel hints.
 //!
+//! # Reductions into an output
+//!
+//! [`Zip::sum_axis`] and the other reductions along an axis return an owned [`Array`](ndarray::Array);
+//! their `_into` twins ([`sum_axis_into`](Zip::sum_axis_into),
+//! [`mean_axis_into`](Zip::mean_axis_into), [`var_axis_into`](Zip::var_axis_into),
+//! [`mean_var_axis_into`](Zip::mean_var_axis_into), [`std_axis_into`](Zip::std_axis_into),
+//! [`min_axis_into`](Zip::min_axis_into), [`max_axis_into`](Zip::max_axis_into)) write
+//! into an array the caller gives, as NumPy's `out=`. Use them with a mapped output when
+//! the result is large: reducing a short axis of a long array (the 4 rows of a `(4, n)`
+//! matrix) gives a result as long as the array. The engine then cuts the input along an
+//! axis the result keeps, so that each chunk fills its own slab of the output, which is
+//! written back and released like any output: memory stays a few chunks. A result smaller
+//! than the thinnest such chunk is accumulated in place instead, chunks cut along the
+//! reduced axis.
+//!
+//! ```
+//! use ndmmap::prelude::*;
+//!
+//! let dir = tempfile::tempdir()?;
+//! let x = Array2::from_shape_fn((4, 100_000), |(i, j)| (i * j) as f64);
+//! let mut sums = unsafe { Array1::<f64>::create_npy(dir.path().join("sums.npy"), 100_000)? };
+//! ndmmap::chunked::Zip::from(&x).chunk_bytes(64 << 10).sum_axis_into(Axis(0), &mut sums)?;
+//! assert_eq!(*sums, x.sum_axis(Axis(0)));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
 //! # Broadcasting
 //!
 //! An operand of a smaller shape that broadcasts to the Zip's (a row of column means
@@ -158,7 +184,7 @@ use std::fmt;
 use ndarray::iter::Indices;
 use ndarray::{Dimension, NdProducer};
 
-use self::operand::{ChunkView, Hooks};
+use self::operand::{ChunkView, Footprint, Hooks};
 use crate::error::{Error, Result};
 
 /// The largest default chunk size in bytes of the widest operand, taken when memory is
@@ -217,7 +243,9 @@ struct Settings {
 /// element's index first, as ndarray's. A Zip over one array reduces along an axis in one
 /// pass: [`sum_axis`](Zip::sum_axis), [`mean_axis`](Zip::mean_axis),
 /// [`var_axis`](Zip::var_axis), [`std_axis`](Zip::std_axis), [`min_axis`](Zip::min_axis),
-/// [`max_axis`](Zip::max_axis). [`map_collect_npy`](Zip::map_collect_npy) and
+/// [`max_axis`](Zip::max_axis), or into an output the caller gives, NumPy's `out=` (a mapped
+/// one for a large result): [`sum_axis_into`](Zip::sum_axis_into) and the like.
+/// [`map_collect_npy`](Zip::map_collect_npy) and
 /// [`map_collect_raw`](Zip::map_collect_raw) write `f` of every element into a new file.
 ///
 /// # Example
@@ -245,6 +273,10 @@ pub struct Zip<'a, P, D> {
     dim: D,
     /// The first shape mismatch found while adding operands, reported when the Zip runs.
     mismatch: Option<Error>,
+    /// Where the outputs of a reduction into mapped arrays lie (their hooks follow the
+    /// operands' in `hooks`): arrays of the Zip's shape, broadcast along the reduced axis,
+    /// which the engine walks with the operands but does not split.
+    riders: Vec<Footprint>,
     settings: Settings,
     progress: Option<Box<dyn FnMut(usize, usize) + Send + 'a>>,
 }
@@ -288,6 +320,7 @@ impl<'a, P1: ChunkView<D>, D: Dimension> Zip<'a, (P1,), D> {
             parts: (view,),
             hooks: vec![hooks],
             mismatch: None,
+            riders: Vec::new(),
             settings: Settings {
                 chunk_bytes: None,
                 read_ahead: true,
@@ -856,7 +889,7 @@ macro_rules! impl_zip {
 
         /// Adds an operand's view and hooks.
         fn and_parts<V: ChunkView<D>>(self, view: V, hooks: Hooks<'a>) -> Zip<'a, ($($p,)+ V,), D> {
-            let Zip { parts: ($($x,)+), hooks: mut all, dim, mut mismatch, settings, progress } = self;
+            let Zip { parts: ($($x,)+), hooks: mut all, dim, mut mismatch, riders, settings, progress } = self;
             if mismatch.is_none() && view.raw_dim() != dim {
                 mismatch = Some(Error::ShapeMismatch {
                     operand: all.len(),
@@ -865,7 +898,7 @@ macro_rules! impl_zip {
                 });
             }
             all.push(hooks);
-            Zip { parts: ($($x,)+ view,), hooks: all, dim, mismatch, settings, progress }
+            Zip { parts: ($($x,)+ view,), hooks: all, dim, mismatch, riders, settings, progress }
         }
     };
     (@and $($p:ident $x:ident)+ ; ) => {};

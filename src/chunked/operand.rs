@@ -122,7 +122,7 @@ const CROSSING_CAP: usize = 1 << 16;
 
 /// Where a view's elements lie: enough to compute the address span of any slab. Indices
 /// have an element size of zero and lie nowhere.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct Footprint {
     origin: usize,
     elem: usize,
@@ -185,6 +185,26 @@ impl Footprint {
     /// The axis along which this operand is cut into slabs (see [`outermost_axis`]).
     pub(super) fn outer_axis(&self) -> Option<usize> {
         outermost_axis(&self.dims, &self.steps)
+    }
+
+    /// This footprint with a new axis at `axis` of length `len` along which it does not
+    /// move in memory: the output of a reduction along `axis`, as the input's chunks see
+    /// it (every index along `axis` lands on the same element).
+    pub(super) fn broadcast_along(mut self, axis: usize, len: usize) -> Self {
+        self.dims.insert(axis, len);
+        self.steps.insert(axis, 0);
+        self
+    }
+
+    /// Whether the operand stays in place along `axis` (a stride of zero over more than one
+    /// index): every chunk cut along `axis` touches all of it.
+    pub(super) fn stays_along(&self, axis: usize) -> bool {
+        self.elem > 0 && self.dims[axis] > 1 && self.steps[axis] == 0
+    }
+
+    /// How many elements the operand holds (its broadcast axes counted once).
+    pub(super) fn elements(&self) -> usize {
+        self.dims.iter().zip(&self.steps).filter(|(_, s)| **s != 0).map(|(d, _)| *d).product()
     }
 
     /// The element size in bytes (0 for indices).

@@ -1,50 +1,119 @@
 //! Reductions along an axis ([`Zip::sum_axis`], [`mean_axis`](Zip::mean_axis),
-//! [`var_axis`](Zip::var_axis), [`mean_var_axis`](Zip::mean_var_axis), [`std_axis`](Zip::std_axis), [`min_axis`](Zip::min_axis),
-//! [`max_axis`](Zip::max_axis)) in one pass over the chunks, in bounded memory: each chunk is
-//! reduced in memory with ndarray and merged into a result the shape of the array without
-//! that axis (an owned [`Array`]).
+//! [`var_axis`](Zip::var_axis), [`mean_var_axis`](Zip::mean_var_axis),
+//! [`std_axis`](Zip::std_axis), [`min_axis`](Zip::min_axis), [`max_axis`](Zip::max_axis)) in
+//! one pass over the chunks, in bounded memory: each chunk is reduced in memory with ndarray
+//! and merged into a result the shape of the array without that axis.
 //!
 //! When the chunks are cut along the reduced axis, each chunk's partial result is merged
 //! into the whole result (variances by Chan's parallel merge of counts, means and sums of
 //! squared deviations, which stays accurate where the naive sum of squares does not); when
 //! they are cut along another axis, each chunk fills its own slab of the result.
+//!
+//! # Into an output: `_into`
+//!
+//! Each reduction has an `_into` twin ([`sum_axis_into`](Zip::sum_axis_into),
+//! [`mean_axis_into`](Zip::mean_axis_into), [`var_axis_into`](Zip::var_axis_into),
+//! [`mean_var_axis_into`](Zip::mean_var_axis_into), [`std_axis_into`](Zip::std_axis_into),
+//! [`min_axis_into`](Zip::min_axis_into), [`max_axis_into`](Zip::max_axis_into)) that
+//! writes the result into an array the caller gives, as NumPy's `out=`: a mapped output
+//! (`&mut MmapArrayMut` from `create_npy` or `create_file`) or a plain one (`&mut Array`,
+//! an `ArrayViewMut`). The plain versions are the same code into a new owned [`Array`].
+//!
+//! Use `_into` with a mapped output when the *result* is large: reducing a short axis of a
+//! long array (the 4 rows of a `(4, n)` matrix) gives a result as long as the array, which
+//! an owned [`Array`] would hold whole in memory. With a mapped output the engine walks the
+//! input so that each chunk fills its own slab of the result, which is then written back
+//! and released like any output of the engine: the memory stays a few chunks, whatever the
+//! size of the result. The input is then cut along an axis the result keeps (the output's
+//! outermost memory axis), and an input laid out across that cut is read in tiles of at
+//! least 64 KiB per run, as the engine reads any operand that crosses its cut (see
+//! [Mixed layouts](super#mixed-layouts)).
+//!
+//! The engine chooses the cut as it does for any operands: the axis whose thinnest chunk
+//! holds the fewest elements, where cutting along the reduced axis counts the whole mapped
+//! output too (every chunk touches all of it, so it stays resident until the end). So a
+//! result smaller than the thinnest chunk along a kept axis (for a C-order `(4, n)` array of
+//! `f64` summed along axis 0, tiles of 8192 columns, whose rows are 64 KiB runs: results up
+//! to 16 Ki elements) is accumulated in place, chunks cut along the reduced axis; a larger
+//! one is filled slab by slab. A plain output (`&mut Array`) does not take part in the
+//! choice: it is in memory anyway, and the walk is the owned version's.
+//!
+//! Users read this in the public docs of [`chunked`](super#reductions-into-an-output),
+//! with an example.
 
 use std::ops::{Add, Div, Range};
 
-use ndarray::{Array, ArrayView, ArrayViewMut, Axis, Dimension, RemoveAxis, Zip as NdZip};
+use ndarray::{
+    Array, ArrayRef, ArrayView, ArrayViewMut, Axis, Dimension, RemoveAxis, Zip as NdZip,
+};
 use num_traits::{Float, FromPrimitive, Zero};
 
-use super::Zip;
+use super::operand::{ChunkView, Hooks};
+use super::{Operand, Zip};
 use crate::error::{Error, Result};
 
 /// Which part of the result one chunk covers.
 enum Part {
-    /// The chunk is cut along the reduced axis: it covers all of the result.
-    Whole,
-    /// The chunk is cut along another axis: it covers `rows` along `axis` of the result.
+    /// The chunk is cut along the reduced axis: it covers all of the result, `first` if no
+    /// chunk covered it before, `last` if none will after.
+    Whole { first: bool, last: bool },
+    /// The chunk is cut along another axis: it covers `rows` along `axis` of the result,
+    /// alone.
     Slab { axis: Axis, rows: Range<usize> },
 }
 
 impl Part {
     /// The part of `result` this chunk covers.
-    fn of<'r, A, E: Dimension>(&self, result: &'r mut Array<A, E>) -> ArrayViewMut<'r, A, E> {
+    fn of<'r, B, E: Dimension>(&self, result: &'r mut ArrayRef<B, E>) -> ArrayViewMut<'r, B, E> {
         match self {
-            Part::Whole => result.view_mut(),
+            Part::Whole { .. } => result.view_mut(),
             Part::Slab { axis, rows } => {
                 result.slice_axis_mut(*axis, ndarray::Slice::from(rows.clone()))
             }
         }
+    }
+
+    /// Whether no chunk covered this part before.
+    fn opens(&self) -> bool {
+        matches!(self, Part::Slab { .. } | Part::Whole { first: true, .. })
+    }
+
+    /// Whether no chunk will cover this part after.
+    fn closes(&self) -> bool {
+        matches!(self, Part::Slab { .. } | Part::Whole { last: true, .. })
+    }
+}
+
+/// Writes a chunk's `partial` result into its part of `out`: assigned where the chunk opens
+/// the part, else merged in by `merge`; then, where the chunk closes the part, finished by
+/// `finish` (a mean's division, say).
+fn settle<B: Clone, E: Dimension>(
+    part: &Part,
+    out: &mut ArrayRef<B, E>,
+    partial: &ArrayRef<B, E>,
+    merge: impl Fn(&mut B, &B),
+    finish: impl Fn(&mut B),
+) {
+    let mut slot = part.of(out);
+    if part.opens() {
+        slot.assign(partial);
+    } else {
+        NdZip::from(&mut slot).and(partial).for_each(merge);
+    }
+    if part.closes() {
+        slot.map_inplace(finish);
     }
 }
 
 impl<'a, A: 'a, D: Dimension + RemoveAxis> Zip<'a, (ArrayView<'a, A, D>,), D> {
     /// Walks the chunks, handing each with the part of the result it covers.
     fn reduce_chunks(self, axis: Axis, mut f: impl FnMut(ArrayView<'a, A, D>, Part)) -> Result<()> {
+        let n = self.dim[axis.index()];
         let mut offset = 0;
         self.run(false, |(chunk,), cut| {
             let len = chunk.len_of(cut);
             let part = if cut == axis {
-                Part::Whole
+                Part::Whole { first: offset == 0, last: offset + len == n }
             } else {
                 let axis =
                     Axis(if cut.index() > axis.index() { cut.index() - 1 } else { cut.index() });
@@ -63,6 +132,73 @@ impl<'a, A: 'a, D: Dimension + RemoveAxis> Zip<'a, (ArrayView<'a, A, D>,), D> {
             return Err(Error::AxisOutOfRange { axis: axis.index(), ndim: self.dim.ndim() });
         }
         Ok(self.dim.remove_axis(axis))
+    }
+
+    /// Takes the `index`-th output of a reduction along `axis` into the walk, after checking
+    /// its shape ([`Error::OutputShapeMismatch`]): a mapped output is walked with the input
+    /// (see the [module documentation](self)), so that its finished slabs are written back
+    /// and released.
+    fn ride<B>(
+        mut self,
+        axis: Axis,
+        out: &ArrayViewMut<'_, B, D::Smaller>,
+        hooks: Hooks<'a>,
+        index: usize,
+    ) -> Result<Self> {
+        let expected = self.check_axis(axis)?;
+        if out.raw_dim() != expected {
+            return Err(Error::OutputShapeMismatch {
+                output: index,
+                input: self.dim.slice().to_vec(),
+                axis: axis.index(),
+                expected: expected.slice().to_vec(),
+                actual: out.shape().to_vec(),
+            });
+        }
+        if hooks.addresses().is_some() {
+            self.riders.push(out.footprint().broadcast_along(axis.index(), self.dim[axis.index()]));
+            self.hooks.push(hooks);
+        }
+        Ok(self)
+    }
+
+    /// The delta degrees of freedom left, `n - ddof`, if `ddof` is between 0 and the length
+    /// `n` of `axis`, else [`Error::InvalidDdof`].
+    fn freedom(&self, axis: Axis, ddof: A) -> Result<A>
+    where
+        A: Float + FromPrimitive,
+    {
+        self.check_axis(axis)?;
+        let n = self.dim[axis.index()];
+        let invalid = || Error::InvalidDdof {
+            ddof: ddof.to_f64().unwrap_or(f64::NAN),
+            len: n,
+            axis: axis.index(),
+        };
+        let count = A::from_usize(n).ok_or_else(invalid)?;
+        if !(ddof >= A::zero() && ddof <= count) {
+            return Err(invalid());
+        }
+        Ok(count - ddof)
+    }
+
+    /// Sums into `out` (of the result's shape), each part finished by `finish`.
+    fn sum_into(
+        self,
+        axis: Axis,
+        mut out: ArrayViewMut<'_, A, D::Smaller>,
+        finish: impl Fn(&mut A),
+    ) -> Result<()>
+    where
+        A: Clone + Zero + Add<Output = A>,
+    {
+        if self.dim[axis.index()] == 0 {
+            out.fill(A::zero());
+        }
+        self.reduce_chunks(axis, |chunk, part| {
+            let partial = chunk.sum_axis(axis);
+            settle(&part, &mut out, &partial, |s, p| *s = s.clone() + p.clone(), &finish);
+        })
     }
 
     /// Sums along `axis`, as [`ArrayRef::sum_axis`](ndarray::ArrayRef::sum_axis), one chunk at
@@ -91,17 +227,61 @@ impl<'a, A: 'a, D: Dimension + RemoveAxis> Zip<'a, (ArrayView<'a, A, D>,), D> {
         A: Clone + Zero + Add<Output = A>,
     {
         let mut sum = Array::zeros(self.check_axis(axis)?);
-        self.reduce_chunks(axis, |chunk, part| {
-            let partial = chunk.sum_axis(axis);
-            NdZip::from(part.of(&mut sum))
-                .and(&partial)
-                .for_each(|s: &mut A, p: &A| *s = s.clone() + p.clone());
-        })?;
+        self.sum_into(axis, sum.view_mut(), |_| {})?;
         Ok(sum)
     }
 
+    /// Sums along `axis` into `out`, as [`sum_axis`](Zip::sum_axis) but written into an
+    /// array the caller gives (NumPy's `out=`): a mapped output (`&mut MmapArrayMut`, see
+    /// [when to use it](crate::chunked#reductions-into-an-output)) or a plain one (`&mut Array`, an
+    /// `ArrayViewMut`), of the input's shape without `axis`. A mapped output is flushed
+    /// before this returns.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::OutputShapeMismatch`] if `out`'s shape is not the input's without `axis`
+    /// (before anything is read or written); otherwise as [`sum_axis`](Zip::sum_axis).
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndmmap::prelude::*;
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let x = Array2::from_shape_fn((4, 5000), |(i, j)| (i + j) as f64);
+    /// let path = dir.path().join("sums.npy");
+    /// let mut sums = unsafe { Array1::<f64>::create_npy(&path, 5000)? };
+    /// ndmmap::chunked::Zip::from(&x).chunk_bytes(4096).sum_axis_into(Axis(0), &mut sums)?;
+    /// assert_eq!(*sums, x.sum_axis(Axis(0)));
+    ///
+    /// let mut wrong = Array1::<f64>::zeros(4);
+    /// let err = ndmmap::chunked::Zip::from(&x).sum_axis_into(Axis(0), &mut wrong).unwrap_err();
+    /// assert!(matches!(err, ndmmap::Error::OutputShapeMismatch { output: 0, axis: 0, .. }));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// A read-only output does not compile:
+    ///
+    /// ```compile_fail
+    /// use ndmmap::prelude::*;
+    ///
+    /// let x = Array2::<f64>::zeros((4, 5));
+    /// let sums = Array1::<f64>::zeros(5);
+    /// ndmmap::chunked::Zip::from(&x).sum_axis_into(Axis(0), &sums)?;
+    /// # Ok::<(), ndmmap::Error>(())
+    /// ```
+    pub fn sum_axis_into<O>(self, axis: Axis, out: O) -> Result<()>
+    where
+        A: Clone + Zero + Add<Output = A>,
+        O: Operand<'a, Dim = D::Smaller, View = ArrayViewMut<'a, A, D::Smaller>>,
+    {
+        let (out, hooks) = out.into_chunks();
+        self.ride(axis, &out, hooks, 0)?.sum_into(axis, out, |_| {})
+    }
+
     /// Means along `axis`, as [`ArrayRef::mean_axis`](ndarray::ArrayRef::mean_axis): `None`
-    /// if the axis has length zero.
+    /// if the axis has length zero (or more elements than the element type can count, where
+    /// ndarray panics).
     ///
     /// # Errors
     ///
@@ -123,10 +303,62 @@ impl<'a, A: 'a, D: Dimension + RemoveAxis> Zip<'a, (ArrayView<'a, A, D>,), D> {
     where
         A: Clone + Zero + FromPrimitive + Add<Output = A> + Div<Output = A>,
     {
-        self.check_axis(axis)?;
+        let smaller = self.check_axis(axis)?;
         let n = self.dim[axis.index()];
-        let sum = self.sum_axis(axis)?;
-        Ok(A::from_usize(n).filter(|_| n > 0).map(|n| sum.mapv(|s| s / n.clone())))
+        if n == 0 || A::from_usize(n).is_none() {
+            return Ok(None);
+        }
+        let mut mean = Array::zeros(smaller);
+        self.mean_into(axis, mean.view_mut())?;
+        Ok(Some(mean))
+    }
+
+    /// Means into `out`: sums, each divided by the axis length once complete.
+    fn mean_into(self, axis: Axis, out: ArrayViewMut<'_, A, D::Smaller>) -> Result<()>
+    where
+        A: Clone + Zero + FromPrimitive + Add<Output = A> + Div<Output = A>,
+    {
+        let n = self.dim[axis.index()];
+        if n == 0 && !out.is_empty() {
+            return Err(Error::EmptyAxis { axis: axis.index() });
+        }
+        let count =
+            A::from_usize(n.max(1)).ok_or(Error::CountOverflow { axis: axis.index(), len: n })?;
+        self.sum_into(axis, out, |s| *s = s.clone() / count.clone())
+    }
+
+    /// Means along `axis` into `out`, as [`mean_axis`](Zip::mean_axis) into an array the
+    /// caller gives, as [`sum_axis_into`](Zip::sum_axis_into).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::EmptyAxis`] if the axis has length zero and the result does not (NumPy
+    /// writes NaN there with a warning; ndarray's `mean_axis` returns `None`);
+    /// [`Error::CountOverflow`] if the axis length is not a value of the element type (a
+    /// `u8` mean over 300 rows); otherwise as [`sum_axis_into`](Zip::sum_axis_into). All
+    /// before anything is read or written.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndmmap::prelude::*;
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let x = Array3::from_shape_fn((3, 40, 50), |(i, j, k)| (i * j + k) as f64);
+    /// let path = dir.path().join("means.npy");
+    /// let mut means = unsafe { Array2::<f64>::create_npy(&path, (40, 50))? };
+    /// ndmmap::chunked::Zip::from(&x).chunk_bytes(1024).mean_axis_into(Axis(0), &mut means)?;
+    /// assert_eq!(Some(means.to_owned()), x.mean_axis(Axis(0)));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn mean_axis_into<O>(self, axis: Axis, out: O) -> Result<()>
+    where
+        A: Clone + Zero + FromPrimitive + Add<Output = A> + Div<Output = A>,
+        O: Operand<'a, Dim = D::Smaller, View = ArrayViewMut<'a, A, D::Smaller>>,
+    {
+        let (out, hooks) = out.into_chunks();
+        let zip = self.ride(axis, &out, hooks, 0)?;
+        zip.mean_into(axis, out)
     }
 
     /// Variances along `axis` with `ddof` delta degrees of freedom (0 for the population
@@ -156,7 +388,39 @@ impl<'a, A: 'a, D: Dimension + RemoveAxis> Zip<'a, (ArrayView<'a, A, D>,), D> {
     where
         A: Float + FromPrimitive,
     {
-        Ok(self.mean_var_axis(axis, ddof)?.1)
+        let freedom = self.freedom(axis, ddof)?;
+        let mut var = Array::zeros(self.check_axis(axis)?);
+        self.mean_var_into(axis, freedom, None, var.view_mut(), |v| v)?;
+        Ok(var)
+    }
+
+    /// Variances along `axis` into `out`, as [`var_axis`](Zip::var_axis) into an array the
+    /// caller gives, as [`sum_axis_into`](Zip::sum_axis_into).
+    ///
+    /// # Errors
+    ///
+    /// As [`var_axis`](Zip::var_axis) and [`sum_axis_into`](Zip::sum_axis_into).
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndmmap::prelude::*;
+    ///
+    /// let x = Array2::from_shape_fn((6, 200), |(i, j)| (i * i + j) as f64);
+    /// let mut var = Array1::<f64>::zeros(200);
+    /// ndmmap::chunked::Zip::from(&x).chunk_bytes(256).var_axis_into(Axis(0), 1.0, &mut var)?;
+    /// let expected = x.var_axis(Axis(0), 1.0);
+    /// assert!(var.iter().zip(&expected).all(|(a, b)| (a - b).abs() <= 1e-9));
+    /// # Ok::<(), ndmmap::Error>(())
+    /// ```
+    pub fn var_axis_into<O>(self, axis: Axis, ddof: A, out: O) -> Result<()>
+    where
+        A: Float + FromPrimitive,
+        O: Operand<'a, Dim = D::Smaller, View = ArrayViewMut<'a, A, D::Smaller>>,
+    {
+        let freedom = self.freedom(axis, ddof)?;
+        let (out, hooks) = out.into_chunks();
+        self.ride(axis, &out, hooks, 0)?.mean_var_into(axis, freedom, None, out, |v| v)
     }
 
     /// Means and variances along `axis` together, in the one pass
@@ -186,39 +450,110 @@ impl<'a, A: 'a, D: Dimension + RemoveAxis> Zip<'a, (ArrayView<'a, A, D>,), D> {
     where
         A: Float + FromPrimitive,
     {
+        let freedom = self.freedom(axis, ddof)?;
         let smaller = self.check_axis(axis)?;
-        let n = self.dim[axis.index()];
-        let too_large = || Error::InvalidDdof {
-            ddof: ddof.to_f64().unwrap_or(f64::NAN),
-            len: n,
-            axis: axis.index(),
-        };
-        let count = A::from_usize(n).ok_or_else(too_large)?;
-        if !(ddof >= A::zero() && ddof <= count) {
-            return Err(too_large());
+        let (mut mean, mut var) = (Array::zeros(smaller.clone()), Array::zeros(smaller));
+        self.mean_var_into(axis, freedom, Some(mean.view_mut()), var.view_mut(), |v| v)?;
+        Ok((mean, var))
+    }
+
+    /// Means and variances along `axis` into `mean` and `var`, as
+    /// [`mean_var_axis`](Zip::mean_var_axis) into two arrays the caller gives, as
+    /// [`sum_axis_into`](Zip::sum_axis_into).
+    ///
+    /// # Errors
+    ///
+    /// As [`var_axis`](Zip::var_axis) and [`sum_axis_into`](Zip::sum_axis_into)
+    /// ([`Error::OutputShapeMismatch`] says which output: 0 for `mean`, 1 for `var`).
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndmmap::prelude::*;
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let x = Array2::from_shape_fn((3, 1000), |(i, j)| (i * j) as f64);
+    /// let mut mean = unsafe { Array1::<f64>::create_npy(dir.path().join("mean.npy"), 1000)? };
+    /// let mut var = unsafe { Array1::<f64>::create_npy(dir.path().join("var.npy"), 1000)? };
+    /// ndmmap::chunked::Zip::from(&x)
+    ///     .chunk_bytes(1024)
+    ///     .mean_var_axis_into(Axis(0), 0.0, &mut mean, &mut var)?;
+    /// assert_eq!(Some(mean.to_owned()), x.mean_axis(Axis(0)));
+    /// let expected = x.var_axis(Axis(0), 0.0);
+    /// assert!(var.iter().zip(&expected).all(|(a, b)| (a - b).abs() <= 1e-9 * b.max(1.0)));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn mean_var_axis_into<O1, O2>(self, axis: Axis, ddof: A, mean: O1, var: O2) -> Result<()>
+    where
+        A: Float + FromPrimitive,
+        O1: Operand<'a, Dim = D::Smaller, View = ArrayViewMut<'a, A, D::Smaller>>,
+        O2: Operand<'a, Dim = D::Smaller, View = ArrayViewMut<'a, A, D::Smaller>>,
+    {
+        let freedom = self.freedom(axis, ddof)?;
+        let (mean, mean_hooks) = mean.into_chunks();
+        let (var, var_hooks) = var.into_chunks();
+        let zip = self.ride(axis, &mean, mean_hooks, 0)?.ride(axis, &var, var_hooks, 1)?;
+        zip.mean_var_into(axis, freedom, Some(mean), var, |v| v)
+    }
+
+    /// Means (if asked) and variances into `mean` and `var`, `freedom` the axis length less
+    /// `ddof`, each variance finished by `finish` (a square root for standard deviations).
+    /// Where chunks are cut along `axis`, `var` holds the sums of squared deviations until
+    /// the last chunk, and the means are kept in memory if not asked.
+    fn mean_var_into(
+        self,
+        axis: Axis,
+        freedom: A,
+        mut mean: Option<ArrayViewMut<'_, A, D::Smaller>>,
+        mut var: ArrayViewMut<'_, A, D::Smaller>,
+        finish: fn(A) -> A,
+    ) -> Result<()>
+    where
+        A: Float + FromPrimitive,
+    {
+        if self.dim[axis.index()] == 0 {
+            // No element: NaN means, and `0 / 0` variances (ddof is 0 here).
+            if let Some(mean) = mean.as_mut() {
+                mean.fill(A::nan());
+            }
+            var.fill(finish(A::zero() / freedom));
         }
-        let (mut mean, mut m2) = (Array::zeros(smaller.clone()), Array::zeros(smaller));
+        // The means where the caller asked none and chunks are cut along `axis`.
+        let mut scratch: Option<Array<A, D::Smaller>> = None;
         // Elements merged so far into the whole result (chunks cut along `axis` only).
         let mut merged = 0usize;
         self.reduce_chunks(axis, |chunk, part| {
             let (chunk_mean, chunk_m2) = moments(&chunk, axis);
-            let k = chunk.len_of(axis);
             match part {
                 Part::Slab { .. } => {
-                    part.of(&mut mean).assign(&chunk_mean);
-                    part.of(&mut m2).assign(&chunk_m2);
+                    if let Some(mean) = mean.as_mut() {
+                        part.of(mean).assign(&chunk_mean);
+                    }
+                    NdZip::from(part.of(&mut var))
+                        .and(&chunk_m2)
+                        .for_each(|v, &m2| *v = finish(m2 / freedom));
                 }
-                Part::Whole => {
-                    chan_merge(&mut mean, &mut m2, merged, &chunk_mean, &chunk_m2, k);
+                Part::Whole { first, last } => {
+                    let mut mean = match mean.as_mut() {
+                        Some(mean) => mean.view_mut(),
+                        None => scratch
+                            .get_or_insert_with(|| Array::zeros(chunk_mean.raw_dim()))
+                            .view_mut(),
+                    };
+                    let k = chunk.len_of(axis);
+                    if first {
+                        mean.assign(&chunk_mean);
+                        var.assign(&chunk_m2);
+                    } else {
+                        chan_merge(&mut mean, &mut var, merged, &chunk_mean, &chunk_m2, k);
+                    }
                     merged += k;
+                    if last {
+                        var.mapv_inplace(|m2| finish(m2 / freedom));
+                    }
                 }
             }
-        })?;
-        if n == 0 {
-            mean.fill(A::nan());
-        }
-        let freedom = count - ddof;
-        Ok((mean, m2.mapv_into(|m| m / freedom)))
+        })
     }
 
     /// Standard deviations along `axis` with `ddof` delta degrees of freedom: the square
@@ -243,7 +578,41 @@ impl<'a, A: 'a, D: Dimension + RemoveAxis> Zip<'a, (ArrayView<'a, A, D>,), D> {
     where
         A: Float + FromPrimitive,
     {
-        Ok(self.var_axis(axis, ddof)?.mapv_into(Float::sqrt))
+        let freedom = self.freedom(axis, ddof)?;
+        let mut std = Array::zeros(self.check_axis(axis)?);
+        self.mean_var_into(axis, freedom, None, std.view_mut(), Float::sqrt)?;
+        Ok(std)
+    }
+
+    /// Standard deviations along `axis` into `out`, as [`std_axis`](Zip::std_axis) into an
+    /// array the caller gives, as [`sum_axis_into`](Zip::sum_axis_into).
+    ///
+    /// # Errors
+    ///
+    /// As [`var_axis_into`](Zip::var_axis_into).
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndmmap::prelude::*;
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let x = Array2::from_shape_fn((2000, 3), |(i, j)| ((i * (j + 1)) % 17) as f32);
+    /// let path = dir.path().join("std.npy");
+    /// let mut std = unsafe { Array1::<f32>::create_npy(&path, 2000)? };
+    /// ndmmap::chunked::Zip::from(&x).std_axis_into(Axis(1), 0.0, &mut std)?;
+    /// let expected = x.std_axis(Axis(1), 0.0);
+    /// assert!(std.iter().zip(&expected).all(|(a, b)| (a - b).abs() <= 1e-4));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn std_axis_into<O>(self, axis: Axis, ddof: A, out: O) -> Result<()>
+    where
+        A: Float + FromPrimitive,
+        O: Operand<'a, Dim = D::Smaller, View = ArrayViewMut<'a, A, D::Smaller>>,
+    {
+        let freedom = self.freedom(axis, ddof)?;
+        let (out, hooks) = out.into_chunks();
+        self.ride(axis, &out, hooks, 0)?.mean_var_into(axis, freedom, None, out, Float::sqrt)
     }
 
     /// Minima along `axis`. NaN propagates, as in NumPy's `min`: a lane holding a NaN has the
@@ -272,6 +641,33 @@ impl<'a, A: 'a, D: Dimension + RemoveAxis> Zip<'a, (ArrayView<'a, A, D>,), D> {
         self.extreme_axis(axis, |acc, x| x < acc)
     }
 
+    /// Minima along `axis` into `out`, as [`min_axis`](Zip::min_axis) into an array the
+    /// caller gives, as [`sum_axis_into`](Zip::sum_axis_into).
+    ///
+    /// # Errors
+    ///
+    /// As [`min_axis`](Zip::min_axis) and [`sum_axis_into`](Zip::sum_axis_into).
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndmmap::prelude::*;
+    ///
+    /// let x = Array2::from_shape_fn((4, 300), |(i, j)| (i as i32 - 2) * j as i32);
+    /// let mut min = Array1::<i32>::zeros(300);
+    /// ndmmap::chunked::Zip::from(&x).chunk_bytes(64).min_axis_into(Axis(0), min.view_mut())?;
+    /// assert_eq!(min, Array1::from_shape_fn(300, |j| -2 * j as i32));
+    /// # Ok::<(), ndmmap::Error>(())
+    /// ```
+    pub fn min_axis_into<O>(self, axis: Axis, out: O) -> Result<()>
+    where
+        A: Clone + PartialOrd,
+        O: Operand<'a, Dim = D::Smaller, View = ArrayViewMut<'a, A, D::Smaller>>,
+    {
+        let (out, hooks) = out.into_chunks();
+        self.ride(axis, &out, hooks, 0)?.extreme_into(axis, out, |acc, x| x < acc)
+    }
+
     /// Maxima along `axis`; NaN propagates, as in [`min_axis`](Zip::min_axis).
     ///
     /// # Errors
@@ -295,8 +691,36 @@ impl<'a, A: 'a, D: Dimension + RemoveAxis> Zip<'a, (ArrayView<'a, A, D>,), D> {
         self.extreme_axis(axis, |acc, x| x > acc)
     }
 
-    /// Minima or maxima: `better(acc, x)` says whether `x` replaces `acc`; a NaN (a value
-    /// not equal to itself) always replaces and is never replaced.
+    /// Maxima along `axis` into `out`, as [`max_axis`](Zip::max_axis) into an array the
+    /// caller gives, as [`sum_axis_into`](Zip::sum_axis_into).
+    ///
+    /// # Errors
+    ///
+    /// As [`min_axis_into`](Zip::min_axis_into).
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndmmap::prelude::*;
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let x = Array2::from_shape_fn((5000, 2), |(i, j)| (i as f32).sin() + j as f32);
+    /// let path = dir.path().join("max.npy");
+    /// let mut max = unsafe { Array1::<f32>::create_npy(&path, 5000)? };
+    /// ndmmap::chunked::Zip::from(&x).max_axis_into(Axis(1), &mut max)?;
+    /// assert_eq!(*max, x.column(1));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn max_axis_into<O>(self, axis: Axis, out: O) -> Result<()>
+    where
+        A: Clone + PartialOrd,
+        O: Operand<'a, Dim = D::Smaller, View = ArrayViewMut<'a, A, D::Smaller>>,
+    {
+        let (out, hooks) = out.into_chunks();
+        self.ride(axis, &out, hooks, 0)?.extreme_into(axis, out, |acc, x| x > acc)
+    }
+
+    /// Minima or maxima into a new array: see [`extreme_into`](Self::extreme_into).
     fn extreme_axis(
         self,
         axis: Axis,
@@ -306,7 +730,30 @@ impl<'a, A: 'a, D: Dimension + RemoveAxis> Zip<'a, (ArrayView<'a, A, D>,), D> {
         A: Clone + PartialOrd,
     {
         let smaller = self.check_axis(axis)?;
-        if self.dim[axis.index()] == 0 && smaller.size() > 0 {
+        // Any element of the input fills the result until the walk writes it.
+        let mut result = match self.parts.0.first() {
+            Some(x) => Array::from_elem(smaller, x.clone()),
+            None if smaller.size() == 0 => {
+                Array::from_shape_vec(smaller, Vec::new()).expect("an empty shape")
+            }
+            None => return Err(Error::EmptyAxis { axis: axis.index() }),
+        };
+        self.extreme_into(axis, result.view_mut(), better)?;
+        Ok(result)
+    }
+
+    /// Minima or maxima into `out`: `better(acc, x)` says whether `x` replaces `acc`; a NaN
+    /// (a value not equal to itself) always replaces and is never replaced.
+    fn extreme_into(
+        self,
+        axis: Axis,
+        mut out: ArrayViewMut<'_, A, D::Smaller>,
+        better: impl Fn(&A, &A) -> bool + Copy,
+    ) -> Result<()>
+    where
+        A: Clone + PartialOrd,
+    {
+        if self.dim[axis.index()] == 0 && !out.is_empty() {
             return Err(Error::EmptyAxis { axis: axis.index() });
         }
         #[allow(clippy::eq_op, reason = "x != x tells NaN, for any PartialOrd element")]
@@ -315,34 +762,14 @@ impl<'a, A: 'a, D: Dimension + RemoveAxis> Zip<'a, (ArrayView<'a, A, D>,), D> {
                 *acc = x.clone();
             }
         };
-        let mut result: Option<Array<A, D::Smaller>> = None;
-        if smaller.size() == 0 || self.dim[axis.index()] == 0 {
-            self.reduce_chunks(axis, |_, _| {})?;
-            return Ok(Array::from_shape_vec(smaller, Vec::new()).expect("an empty shape"));
-        }
         self.reduce_chunks(axis, |chunk, part| {
             let mut lanes = chunk.axis_iter(axis);
             let mut partial = lanes.next().expect("chunks are not empty").to_owned();
             for lane in lanes {
                 NdZip::from(&mut partial).and(&lane).for_each(&pick);
             }
-            match (part, result.as_mut()) {
-                (Part::Whole, Some(all)) => {
-                    NdZip::from(all).and(&partial).for_each(&pick);
-                }
-                (Part::Whole, None) => result = Some(partial),
-                (part @ Part::Slab { .. }, _) => {
-                    let all = result.get_or_insert_with(|| {
-                        Array::from_elem(
-                            smaller.clone(),
-                            partial.first().expect("not empty").clone(),
-                        )
-                    });
-                    part.of(all).assign(&partial);
-                }
-            }
-        })?;
-        Ok(result.expect("a non-empty array has at least one chunk"))
+            settle(&part, &mut out, &partial, pick, |_| {});
+        })
     }
 }
 
@@ -505,20 +932,15 @@ fn row_moments<A: Float>(data: &[A], width: usize, count: A) -> (Vec<A>, Vec<A>,
     (mean, dev, sq)
 }
 
-/// Chan's merge of `(count_b, mean_b, m2_b)` into `(count_a, mean, m2)`.
+/// Chan's merge of `(count_b, mean_b, m2_b)` into `(count_a, mean, m2)` (`count_a > 0`).
 fn chan_merge<A: Float + FromPrimitive, E: Dimension>(
-    mean: &mut Array<A, E>,
-    m2: &mut Array<A, E>,
+    mean: &mut ArrayRef<A, E>,
+    m2: &mut ArrayRef<A, E>,
     count_a: usize,
-    mean_b: &Array<A, E>,
-    m2_b: &Array<A, E>,
+    mean_b: &ArrayRef<A, E>,
+    m2_b: &ArrayRef<A, E>,
     count_b: usize,
 ) {
-    if count_a == 0 {
-        mean.assign(mean_b);
-        m2.assign(m2_b);
-        return;
-    }
     let float = |n: usize| A::from_usize(n).expect("a count fits in a float");
     let (na, nb, n) = (float(count_a), float(count_b), float(count_a + count_b));
     NdZip::from(mean).and(m2).and(mean_b).and(m2_b).for_each(|mean, m2, &mean_b, &m2_b| {

@@ -43,26 +43,38 @@ impl<P, D: Dimension> Zip<'_, P, D> {
     /// whose thinnest chunk is smallest: a chunk along an axis must be thick enough for the
     /// operands that cross it ([`CROSSING_RUN`]), and that thickness times the other axes
     /// is what a chunk holds (row blocks of a tall C-order matrix, not column blocks, when
-    /// writing it in Fortran order).
+    /// writing it in Fortran order). A mapped operand that stays in place along an axis (the
+    /// output of a reduction along it) adds its whole size to that axis's count, since
+    /// every chunk touches all of it: a reduction into a mapped output is cut along the
+    /// reduced axis only when the output is smaller than the thinnest chunk along the
+    /// axis it keeps, and the input is a candidate even when it is not mapped.
     pub(super) fn common_outer_axis(&self, layouts: &[Footprint]) -> usize {
         let mapped: Vec<usize> =
             (0..layouts.len()).filter(|&i| self.hooks[i].addresses().is_some()).collect();
-        // Without a mapped operand, the first array (not indices) decides.
+        // Without a mapped operand, the first array (not indices) decides; a reduction's
+        // input (the first array) is a candidate beside its mapped output.
         let first_array = (0..layouts.len()).find(|&i| layouts[i].elem() > 0);
+        let mut deciders = mapped.clone();
+        if mapped.is_empty() || !self.riders.is_empty() {
+            deciders.extend(first_array);
+        }
         let mut candidates: Vec<usize> = Vec::new();
-        for axis in mapped.iter().chain(&first_array).filter_map(|&i| layouts[i].outer_axis()) {
+        for axis in deciders.iter().filter_map(|&i| layouts[i].outer_axis()) {
             if !candidates.contains(&axis) {
                 candidates.push(axis);
-            }
-            if first_array.is_some() && mapped.is_empty() {
-                break;
             }
         }
         let size = self.dim.size();
         let thinnest = |axis: usize| -> usize {
             let thick = thickness(layouts, &crossing(layouts, &self.hooks, axis), axis);
             let len = self.dim[axis].max(1);
-            thick.min(len) * (size / len)
+            // A mapped operand that stays in place along the axis (the output of a
+            // reduction along it) is touched by every chunk, so it stays resident whole.
+            let resident: usize = (0..layouts.len())
+                .filter(|&i| self.hooks[i].addresses().is_some() && layouts[i].stays_along(axis))
+                .map(|i| layouts[i].elements())
+                .sum();
+            thick.min(len) * (size / len) + resident
         };
         // The first candidate wins ties: the first mapped operand's own order.
         let best = candidates.iter().copied().min_by_key(|&axis| thinnest(axis));
@@ -80,11 +92,13 @@ impl<P, D: Dimension> Zip<'_, P, D> {
     where
         P: Parts<D>,
     {
+        let flat = flat && self.riders.is_empty();
         let contiguous = [Order::RowMajor, Order::ColumnMajor]
             .into_iter()
             .find(|&order| flat && self.dim.ndim() > 0 && self.parts.contiguous(order));
-        let slabs = self.slabs(&self.parts.footprints(), contiguous)?;
-        let Zip { parts, hooks, settings, mut progress, dim, .. } = self;
+        let layouts = [self.parts.footprints(), self.riders.clone()].concat();
+        let slabs = self.slabs(&layouts, contiguous)?;
+        let Zip { parts, hooks, settings, mut progress, dim, riders, .. } = self;
         if dim.ndim() == 0 {
             // One element, no axis to cut along.
             work(parts, Axis(0))?;
@@ -97,7 +111,7 @@ impl<P, D: Dimension> Zip<'_, P, D> {
             Some(order) => (parts.flatten(order), slabs.len * slabs.per_row, 1),
             None => (parts, slabs.len, slabs.per_row),
         };
-        let layouts = rest.footprints();
+        let layouts = [rest.footprints(), riders].concat();
         let plan = io_plan(&settings, &hooks);
         let widest = layouts.iter().map(Footprint::elem).max().unwrap_or(1).max(1);
         let axis = slabs.axis;
@@ -106,9 +120,14 @@ impl<P, D: Dimension> Zip<'_, P, D> {
         let rows = (plan.chunk_bytes / per_row.saturating_mul(widest).max(1)).max(thick).max(1);
         let total = len * per_row;
         // Each operand's addresses for a run of rows: one range, or one per run of its own
-        // for an operand that crosses the cut.
+        // for an operand that crosses the cut. Operands that stay in place along the cut (a
+        // reduction's output, cut along the reduced axis) are touched by every chunk: they
+        // get none, no hints, and are only flushed at the end.
+        let pieces = |l: &Footprint, start: usize, end: usize| -> Vec<Range<usize>> {
+            if l.stays_along(axis) { Vec::new() } else { l.pieces(axis, start..end) }
+        };
         let spans = |start: usize, end: usize| -> Vec<Vec<Range<usize>>> {
-            layouts.iter().map(|l| l.pieces(axis, start..end)).collect()
+            layouts.iter().map(|l| pieces(l, start, end)).collect()
         };
 
         // What is read ahead: the inputs' pieces, and the pieces of outputs that cross the
@@ -117,7 +136,7 @@ impl<P, D: Dimension> Zip<'_, P, D> {
         let ahead_of = |start: usize, end: usize| -> Vec<Vec<Range<usize>>> {
             let wanted = hooks.iter().zip(&crossing).map(|(h, &c)| !h.writes() || c);
             let chosen = layouts.iter().zip(wanted);
-            chosen.map(|(l, w)| if w { l.pieces(axis, start..end) } else { Vec::new() }).collect()
+            chosen.map(|(l, w)| if w { pieces(l, start, end) } else { Vec::new() }).collect()
         };
 
         if settings.read_ahead && len > 0 {
@@ -168,11 +187,8 @@ impl<P, D: Dimension> Zip<'_, P, D> {
                     if settings.release_after_use {
                         // The previous chunk's pages again: read-ahead that was under way
                         // while it was computed may have faulted some in after its release.
-                        for (hook, (before, now)) in
-                            hooks.iter().zip(previous.iter().zip(&finished))
-                        {
-                            before.iter().chain(now).try_for_each(|piece| hook.release(piece))?;
-                        }
+                        release(&hooks, &previous)?;
+                        release(&hooks, &finished)?;
                     }
                     previous.clone_from(&finished);
                     if writing && write_tx.send(Job::WriteBack(finished)).is_err() {
@@ -193,9 +209,7 @@ impl<P, D: Dimension> Zip<'_, P, D> {
         })?;
         if settings.release_after_use {
             // Whatever read-ahead left mapped as the walk ended.
-            for (hook, pieces) in hooks.iter().zip(spans(0, len)) {
-                pieces.iter().try_for_each(|piece| hook.release(piece)).map_err(E::from)?;
-            }
+            release(&hooks, &spans(0, len))?;
         }
         flush_all(&hooks).map_err(E::from)
     }
@@ -218,12 +232,17 @@ const CROSSING_RUN: usize = 64 << 10;
 
 /// Which operands cross the cut along `axis`: mapped ones whose own outermost memory axis
 /// is another (a Fortran-order map in a walk along axis 0, say). Their chunks are not one
-/// range of addresses but one run per slab of their own.
+/// range of addresses but one run per slab of their own. An operand that stays in place
+/// along `axis` does not cross it: every chunk touches all of it.
 fn crossing(layouts: &[Footprint], hooks: &[Hooks<'_>], axis: usize) -> Vec<bool> {
     layouts
         .iter()
         .zip(hooks)
-        .map(|(l, h)| h.addresses().is_some() && l.outer_axis().is_some_and(|own| own != axis))
+        .map(|(l, h)| {
+            h.addresses().is_some()
+                && !l.stays_along(axis)
+                && l.outer_axis().is_some_and(|own| own != axis)
+        })
         .collect()
 }
 
@@ -349,6 +368,14 @@ fn finished(this: &[Vec<Range<usize>>], later: &[Vec<Range<usize>>]) -> Vec<Vec<
         pairs.flat_map(|(piece, rest)| finished_pages(piece, rest)).collect()
     };
     this.iter().zip(later).map(operand).collect()
+}
+
+/// Drops each operand's `pieces` from the resident set.
+fn release(hooks: &[Hooks<'_>], pieces: &[Vec<Range<usize>>]) -> Result<()> {
+    for (hook, pieces) in hooks.iter().zip(pieces) {
+        pieces.iter().try_for_each(|piece| hook.release(piece))?;
+    }
+    Ok(())
 }
 
 /// Flushes every output.

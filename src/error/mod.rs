@@ -316,12 +316,47 @@ pub enum Error {
     },
 
     /// A minimum or maximum was asked along an axis of length zero, which has none (NumPy's
-    /// "zero-size array to reduction operation minimum which has no identity"). Raised
-    /// before anything is read.
-    #[error("axis {axis} has length zero: its minimum and maximum do not exist")]
+    /// "zero-size array to reduction operation minimum which has no identity"), or a mean
+    /// into a given output (where NumPy writes NaN with a warning, and ndarray's `mean_axis`
+    /// returns `None`). Raised before anything is read or written.
+    #[error("axis {axis} has length zero: the reduction along it has no value")]
     EmptyAxis {
         /// The axis.
         axis: usize,
+    },
+
+    /// A mean into a given output (`chunked::Zip::mean_axis_into`) was asked along an axis
+    /// longer than the element type can count (a `u8` mean over 300 rows), so that the sum
+    /// cannot be divided by the count in that type (`mean_axis` returns `None`; ndarray's panics).
+    /// Raised before anything is read or written.
+    #[error(
+        "axis {axis} has {len} elements, more than the element type can count, so its mean has no value of that type"
+    )]
+    CountOverflow {
+        /// The axis.
+        axis: usize,
+        /// The number of elements along it.
+        len: usize,
+    },
+
+    /// The output given to a reduction along an axis (`chunked::Zip::sum_axis_into` and
+    /// the like, NumPy's `out=`) does not have the input's shape without that axis. Raised
+    /// before anything is read or written.
+    #[error(
+        "output {output} has shape {actual:?}, but reducing shape {input:?} along axis {axis} \
+         gives shape {expected:?}"
+    )]
+    OutputShapeMismatch {
+        /// Which output (0 for the first; `mean_var_axis_into` has two).
+        output: usize,
+        /// The input's shape.
+        input: Vec<usize>,
+        /// The reduced axis.
+        axis: usize,
+        /// The shape the output must have: the input's without the axis.
+        expected: Vec<usize>,
+        /// The output's shape.
+        actual: Vec<usize>,
     },
 
     /// A `.npy` file holds elements of another type than the one asked for.

@@ -17,5 +17,10 @@ pub fn check() -> Result<(), ndmmap::Error> {
     // SAFETY: as above.
     let bytes = unsafe { Array1::<u8>::map_file("b.bin")? };
     assert_eq!(bytes.len(), len);
+    // SAFETY: as above.
+    let x = unsafe { Array2::<f64>::map_file_with("x.bin", &MapOptions::new().shape((4, 5)))? };
+    // SAFETY: as above.
+    let mut out = unsafe { Array1::<f64>::create_npy("s.npy", 5)? };
+    ndmmap::chunked::Zip::from(&x).sum_axis_into(Axis(0), &mut out)?;
     Ok(())
 }
