@@ -9,10 +9,8 @@
 //! `par_for_each`, `fold`, `indexed`) and walks the arrays in slabs along their outermost memory axis
 //! (axis 0 for C order, the last axis for Fortran order). Around each chunk it
 //!
-//! - faults the *next* chunks of every mapped input in ahead of the computation, on a
-//!   helper thread (`MADV_POPULATE_READ`, after `MADV_SEQUENTIAL` on the input's map; on
-//!   kernels before 5.14, `MADV_WILLNEED`), so that the kernel's own read-ahead reads them
-//!   in large pieces and the computation finds them mapped;
+//! - asks the kernel to read the *next* chunks of every mapped input ahead
+//!   (`MADV_WILLNEED`, after `MADV_SEQUENTIAL` on the input's map), on a helper thread;
 //! - starts writing back the finished chunk of every output on a second helper thread
 //!   (`sync_file_range` on Linux, a range flush elsewhere), so that write-back runs behind
 //!   the computation and the computation never waits to queue I/O;
@@ -39,7 +37,8 @@
 //! two chunks. The hints follow those runs: each run is read ahead (outputs that cross
 //! are faulted in writable ahead too), released, written back and evicted as a chunk is,
 //! and the kernel's own read-ahead is turned off on the crossing maps (`MADV_RANDOM`), as
-//! it would read megabytes past each of the many runs at once. Converting a C-order
+//! it would read megabytes past each of the many runs at once. An operand with more than
+//! 4096 runs per chunk (a chunk of 256 MiB of it or more) gets no hints. Converting a C-order
 //! `.npy` into a Fortran-order one is one call:
 //!
 //! ```
@@ -389,11 +388,14 @@ impl<'a, P, D: Dimension> Zip<'a, P, D> {
         self
     }
 
-    /// Whether to fault the next chunks of every mapped input in while the current one is
-    /// computed (`MADV_POPULATE_READ`, after `MADV_SEQUENTIAL` on the input's map; default
-    /// `true`). Outputs (`&mut` guards) walked in their own memory order get neither hint:
-    /// on a new file both cost more than they save; outputs in another memory order (see
-    /// [Mixed layouts](self#mixed-layouts)) are faulted in writable ahead.
+    /// Whether to ask the kernel to read the next chunks of every mapped input while the
+    /// current one is computed (`MADV_WILLNEED`, after `MADV_SEQUENTIAL` on the input's
+    /// map; default `true`). Outputs (`&mut` guards) walked in their own memory order get
+    /// neither hint: on a new file both cost more than they save. Operands in another
+    /// memory order than the walk (see [Mixed layouts](self#mixed-layouts)) get
+    /// `MADV_RANDOM` on their maps instead, and outputs among them are also faulted in
+    /// writable ahead; `false` turns all of this off. The advice stays on the maps after
+    /// the walk; [`MmapArray::advise`](crate::MmapArray::advise) changes it.
     ///
     /// # Example
     ///

@@ -113,9 +113,9 @@ impl Hooks<'_> {
     }
 }
 
-/// At most this many pieces per chunk for an operand that crosses the cut (one `madvise`,
-/// `sync_file_range` and release each).
-const MAX_PIECES: usize = 256;
+/// At most this many pieces per chunk for an operand that crosses the cut (a few system
+/// calls each; each piece holds at least 64 KiB, so past this a chunk holds 256 MiB of it).
+const MAX_PIECES: usize = 4096;
 
 /// Above this stride in bytes, runs along an axis are one element per page anyway.
 const CROSSING_CAP: usize = 1 << 16;
@@ -144,36 +144,70 @@ impl Footprint {
         address_span(first.cast_unsigned(), self.elem, &dims, &self.steps)
     }
 
-    /// The addresses of the elements `rows` along `axis`, in one range per index along
-    /// this operand's own outermost memory axis when that is another axis (the operand
-    /// crosses the cut: a Fortran-order map walked in row blocks has one run per column),
-    /// else in one range, as [`span`](Self::span). Piece `k` of two calls covers the same
-    /// index along the outermost axis, so that a chunk's pieces pair with the rest of the
-    /// walk's. Past [`MAX_PIECES`] indices, neighbouring indices share a piece.
+    /// The addresses of the elements `rows` along `axis`: one range, as
+    /// [`span`](Self::span), for an operand cut along its own outermost memory axis; for
+    /// one that crosses the cut (a Fortran-order map walked in row blocks), one range per
+    /// run of its own: per combination of indices along the axes whose steps are longer
+    /// than `axis`'s (per column, in that example), in memory order. Piece `k` of two calls
+    /// is the same run, so that a chunk's pieces pair with the rest of the walk's. None (no
+    /// hints) past [`MAX_PIECES`] runs.
     pub(super) fn pieces(&self, axis: usize, rows: Range<usize>) -> Vec<Range<usize>> {
-        let own = match self.outer_axis() {
-            Some(own) if own != axis && self.elem > 0 => own,
-            _ => return vec![self.span(axis, rows)],
-        };
-        let len = self.dims[own];
-        let per_piece = len.div_ceil(MAX_PIECES).max(1);
+        let outer = self.run_axes(axis);
+        if outer.is_empty() {
+            return vec![self.span(axis, rows)];
+        }
+        let count = outer.iter().map(|&k| self.dims[k]).product::<usize>();
+        if count > MAX_PIECES {
+            return Vec::new();
+        }
         if rows.is_empty() {
-            return vec![0..0; len.div_ceil(per_piece)];
+            return vec![0..0; count];
         }
         let mut dims = self.dims.clone();
         dims[axis] = rows.len();
+        for &k in &outer {
+            dims[k] = 1;
+        }
         // Fits: the elements lie inside one allocation of at most isize::MAX bytes.
-        let step =
-            |index: usize, steps: isize| index.cast_signed() * steps * self.elem.cast_signed();
-        let first = self.origin.cast_signed() + step(rows.start, self.steps[axis]);
-        (0..len)
-            .step_by(per_piece)
-            .map(|start| {
-                dims[own] = per_piece.min(len - start);
-                let origin = first + step(start, self.steps[own]);
-                address_span(origin.cast_unsigned(), self.elem, &dims, &self.steps)
-            })
-            .collect()
+        let bytes =
+            |index: usize, k: usize| index.cast_signed() * self.steps[k] * self.elem.cast_signed();
+        let first = self.origin.cast_signed() + bytes(rows.start, axis);
+        let mut index = vec![0; outer.len()];
+        let mut pieces = Vec::with_capacity(count);
+        for _ in 0..count {
+            let at: isize = outer.iter().zip(&index).map(|(&k, &i)| bytes(i, k)).sum();
+            pieces.push(address_span((first + at).cast_unsigned(), self.elem, &dims, &self.steps));
+            // The next combination, the axis with the shortest steps fastest.
+            for (i, &k) in index.iter_mut().zip(&outer).rev() {
+                *i += 1;
+                if *i < self.dims[k] {
+                    break;
+                }
+                *i = 0;
+            }
+        }
+        pieces
+    }
+
+    /// Whether [`pieces`](Self::pieces) gives ranges for a walk cut along `axis` (it gives
+    /// none past [`MAX_PIECES`] runs).
+    pub(super) fn has_pieces(&self, axis: usize) -> bool {
+        self.run_axes(axis).iter().map(|&k| self.dims[k]).product::<usize>() <= MAX_PIECES
+    }
+
+    /// The axes (longer than one) along which this operand's steps are longer than along
+    /// `axis`, longest first: empty for an operand cut along its own outermost memory axis
+    /// and for indices.
+    fn run_axes(&self, axis: usize) -> Vec<usize> {
+        if self.elem == 0 || self.outer_axis().is_none_or(|own| own == axis) {
+            return Vec::new();
+        }
+        let step = |k: usize| self.steps[k].unsigned_abs();
+        let mut longer: Vec<usize> = (0..self.dims.len())
+            .filter(|&k| k != axis && self.dims[k] > 1 && step(k) > step(axis))
+            .collect();
+        longer.sort_by_key(|&k| std::cmp::Reverse(step(k)));
+        longer
     }
 
     /// The bytes one step along `axis` moves in memory (at least one element): how long a
@@ -391,3 +425,6 @@ impl<'a, A, S: DataMut<Elem = A>, D: Dimension> IntoChunks<'a> for &'a mut Array
         (self.view_mut(), Hooks::default())
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,6 +1,6 @@
 //! How the engine walks its operands: the checks before anything runs, the cut into
-//! chunks along the outermost memory axis, and the helper thread that reads ahead and
-//! writes behind.
+//! chunks along the outermost memory axis, and the two helper threads that read ahead and
+//! write behind.
 
 use std::ops::Range;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -118,29 +118,27 @@ impl<P, D: Dimension> Zip<'_, P, D> {
         let crossing = crossing(&layouts, &hooks, axis);
         let thick = thickness(&layouts, &crossing, axis);
         let rows = (plan.chunk_bytes / per_row.saturating_mul(widest).max(1)).max(thick).max(1);
-        let total = len * per_row;
         // Each operand's addresses for a run of rows: one range, or one per run of its own
-        // for an operand that crosses the cut. Operands that stay in place along the cut (a
-        // reduction's output, cut along the reduced axis) are touched by every chunk: they
-        // get none, no hints, and are only flushed at the end.
-        let pieces = |l: &Footprint, start: usize, end: usize| -> Vec<Range<usize>> {
-            if l.stays_along(axis) { Vec::new() } else { l.pieces(axis, start..end) }
-        };
+        // for an operand that crosses the cut; none for the operands not `hinted`.
+        let hinted = hinted(&hooks, &layouts, axis);
         let spans = |start: usize, end: usize| -> Vec<Vec<Range<usize>>> {
-            layouts.iter().map(|l| pieces(l, start, end)).collect()
+            let pieces = |(l, h): (&Footprint, &bool)| {
+                if *h { l.pieces(axis, start..end) } else { Vec::new() }
+            };
+            layouts.iter().zip(&hinted).map(pieces).collect()
         };
-
-        // What is read ahead: the inputs' pieces, and the pieces of outputs that cross the
-        // cut, faulted in writable ahead of the computation. An output in order is not: its
-        // pages are new, and the computation's own faults on them cost less than asking.
+        // The outputs that cross the cut, which read-ahead faults in writable: so that none
+        // of their pages stays mapped behind the walk, they are released once more a chunk
+        // later, and at the end. What is read ahead: their pieces and the inputs'. An output
+        // in order is not: its pages are new, and its own faults cost less than asking.
+        let faulted = faulted(&hooks, &crossing);
         let ahead_of = |start: usize, end: usize| -> Vec<Vec<Range<usize>>> {
-            let wanted = hooks.iter().zip(&crossing).map(|(h, &c)| !h.writes() || c);
-            let chosen = layouts.iter().zip(wanted);
-            chosen.map(|(l, w)| if w { pieces(l, start, end) } else { Vec::new() }).collect()
+            let wanted = hooks.iter().zip(&faulted).map(|(h, f)| !h.writes() || *f);
+            let all = spans(start, end).into_iter().zip(wanted);
+            all.map(|(pieces, w)| if w { pieces } else { Vec::new() }).collect()
         };
-
         if settings.read_ahead && len > 0 {
-            advise_sequential(&hooks, &crossing)?;
+            advise_access(&hooks, &layouts, &crossing, axis)?;
         }
         // Read-ahead and write-behind run on two helper threads, so that the computation
         // never waits for the kernel to queue I/O, and reads are never queued behind a wait
@@ -187,7 +185,7 @@ impl<P, D: Dimension> Zip<'_, P, D> {
                     if settings.release_after_use {
                         // The previous chunk's pages again: read-ahead that was under way
                         // while it was computed may have faulted some in after its release.
-                        release(&hooks, &previous)?;
+                        release(&hooks, &only(&previous, &faulted))?;
                         release(&hooks, &finished)?;
                     }
                     previous.clone_from(&finished);
@@ -195,7 +193,7 @@ impl<P, D: Dimension> Zip<'_, P, D> {
                         return Ok(());
                     }
                     if let Some(progress) = progress.as_mut() {
-                        progress(done * per_row, total);
+                        progress(done * per_row, len * per_row);
                     }
                 }
                 Ok(())
@@ -209,7 +207,7 @@ impl<P, D: Dimension> Zip<'_, P, D> {
         })?;
         if settings.release_after_use {
             // Whatever read-ahead left mapped as the walk ended.
-            release(&hooks, &spans(0, len))?;
+            release(&hooks, &only(&spans(0, len), &faulted))?;
         }
         flush_all(&hooks).map_err(E::from)
     }
@@ -246,18 +244,36 @@ fn crossing(layouts: &[Footprint], hooks: &[Hooks<'_>], axis: usize) -> Vec<bool
         .collect()
 }
 
-/// `MADV_SEQUENTIAL` on the maps of the inputs that do not cross the cut: they are read
-/// front to back. `MADV_RANDOM` on the maps that cross it, read or written: they are
-/// walked in many short runs at once, one per run of their own, and the kernel's
-/// read-ahead on a fault (up to the device's `read_ahead_kb`, 8 MiB on the test machines,
-/// per run) would fill memory with pages used much later; the engine reads their pieces
-/// ahead itself.
-fn advise_sequential(hooks: &[Hooks<'_>], crossing: &[bool]) -> Result<()> {
-    for (hook, &crosses) in hooks.iter().zip(crossing) {
+/// Which operands read-ahead faults in: the outputs that cross the cut.
+fn faulted(hooks: &[Hooks<'_>], crossing: &[bool]) -> Vec<bool> {
+    hooks.iter().zip(crossing).map(|(h, c)| h.writes() && *c).collect()
+}
+
+/// Which operands get hints (one range, or one per run of their own, per chunk): the
+/// mapped ones, but not those that stay in place along the cut `axis` (a reduction's
+/// output cut along the reduced axis), which every chunk touches: they are flushed at the
+/// end.
+fn hinted(hooks: &[Hooks<'_>], layouts: &[Footprint], axis: usize) -> Vec<bool> {
+    let each = hooks.iter().zip(layouts);
+    each.map(|(h, l)| h.addresses().is_some() && !l.stays_along(axis)).collect()
+}
+
+/// The kernel's advice for the walk: `MADV_SEQUENTIAL` on the maps of the inputs that do
+/// not cross the cut (they are read front to back); `MADV_RANDOM` on the maps that cross
+/// it, read or written, where the engine hints run by run: they are walked in many short
+/// runs at once, and the kernel's read-ahead on a fault (up to the device's `read_ahead_kb`,
+/// 8 MiB on the test machines, per run) would fill memory with pages used much later.
+fn advise_access(
+    hooks: &[Hooks<'_>],
+    layouts: &[Footprint],
+    crossing: &[bool],
+    axis: usize,
+) -> Result<()> {
+    for ((hook, layout), &crosses) in hooks.iter().zip(layouts).zip(crossing) {
         // Not outputs in order: measured, `MADV_SEQUENTIAL` on a new output file made the
         // add two to three times slower on cached data (1 GiB arrays).
         let advice = match (hook.writes(), crosses) {
-            (_, true) => Advice::Random,
+            (_, true) if layout.has_pieces(axis) => Advice::Random,
             (false, false) => Advice::Sequential,
             _ => continue,
         };
@@ -330,20 +346,22 @@ impl Io<'_, '_> {
         Ok(())
     }
 
-    /// Reads `pieces` ahead of the computation: the inputs' with `MADV_WILLNEED` (one
-    /// request per piece; the computation's faults then find the pages in the page cache,
-    /// and the resident set stays at the chunk being computed), the pieces of outputs that
-    /// cross the cut by faulting them in writable here, so that the computation does not
-    /// take one fault per page on a map where the kernel's fault-around is off
-    /// (`MADV_RANDOM`). Stops once the computation reaches `until`: pages faulted in
-    /// behind it would stay mapped after their release.
+    /// Reads `pieces` ahead of the computation: every piece is asked for with
+    /// `MADV_WILLNEED` (one request per piece, the inputs' first; the computation's faults
+    /// then find the pages in the page cache, and the resident set stays at the chunk being
+    /// computed); then the pieces of outputs that cross the cut are faulted in writable
+    /// here, so that the computation does not take one fault per page on a map where the
+    /// kernel's fault-around and read-ahead are off (`MADV_RANDOM`). Stops once the
+    /// computation reaches `until`: pages faulted in behind it would stay mapped after
+    /// their release.
     fn read_ahead(self, until: usize, pieces: &[Vec<Range<usize>>]) -> Result<()> {
         let overtaken = || self.computed.load(Ordering::Acquire) >= until;
-        for (hook, pieces) in self.hooks.iter().zip(pieces) {
-            if !hook.writes() {
-                pieces.iter().try_for_each(|span| hook.advise(Advice::WillNeed, span))?;
-                continue;
-            }
+        let operands = || self.hooks.iter().zip(pieces);
+        let (inputs, outputs): (Vec<_>, Vec<_>) = operands().partition(|(hook, _)| !hook.writes());
+        for (hook, pieces) in inputs.into_iter().chain(outputs.iter().copied()) {
+            pieces.iter().try_for_each(|span| hook.advise(Advice::WillNeed, span))?;
+        }
+        for (hook, pieces) in outputs {
             for piece in pieces {
                 for start in (piece.start..piece.end).step_by(PREFAULT_STEP) {
                     if overtaken() {
@@ -360,14 +378,26 @@ impl Io<'_, '_> {
 /// The whole pages of each operand's pieces `this` that its pieces `later` (the rest of the
 /// walk) do not share: a page shared with the next chunk is released, written back and
 /// evicted with that chunk, so that no page is written back (or waited for) while it is
-/// still being written.
+/// still being written. A run of an operand that crosses the cut may also share its end
+/// pages with the runs beside it in memory, the pieces before and after it.
 fn finished(this: &[Vec<Range<usize>>], later: &[Vec<Range<usize>>]) -> Vec<Vec<Range<usize>>> {
-    let none = 0..0;
     let operand = |(pieces, later): (&Vec<Range<usize>>, &Vec<Range<usize>>)| {
-        let pairs = pieces.iter().zip(later.iter().chain(std::iter::repeat(&none)));
-        pairs.flat_map(|(piece, rest)| finished_pages(piece, rest)).collect()
+        let near = |k: usize| -> Vec<&Range<usize>> {
+            later
+                .get(k.saturating_sub(1)..later.len().min(k + 2))
+                .unwrap_or_default()
+                .iter()
+                .collect()
+        };
+        let each = pieces.iter().enumerate();
+        each.flat_map(|(k, piece)| finished_pages(piece, &near(k))).collect()
     };
     this.iter().zip(later).map(operand).collect()
+}
+
+/// The pieces of the operands marked in `mask`; none of the others.
+fn only(pieces: &[Vec<Range<usize>>], mask: &[bool]) -> Vec<Vec<Range<usize>>> {
+    pieces.iter().zip(mask).map(|(p, &m)| if m { p.clone() } else { Vec::new() }).collect()
 }
 
 /// Drops each operand's `pieces` from the resident set.

@@ -106,7 +106,7 @@ impl Pages<'_> {
             (MapRef::Writable(map), _) => map::populate(*map, false, bytes),
             (MapRef::ReadOnly(map), _) => map::populate(*map, false, bytes),
         }
-        .map_err(self.io("read ahead", 0))
+        .map_err(self.io("fault in", 0))
     }
 
     /// Drops the pages of `span` from this process's resident set; the next touch reads
@@ -171,26 +171,50 @@ impl Pages<'_> {
     }
 }
 
-/// The whole pages of `span` (addresses) that no page of `later` shares (two pieces at
-/// most, one on each side): the pages a walk is done with once it has used `span` and has
-/// `later` still to use.
-pub(crate) fn finished_pages(span: &Range<usize>, later: &Range<usize>) -> Vec<Range<usize>> {
+/// The whole pages of `span` (addresses) that no page of any of `later` shares: the pages
+/// a walk is done with once it has used `span` and has `later` still to use.
+pub(crate) fn finished_pages(span: &Range<usize>, later: &[&Range<usize>]) -> Vec<Range<usize>> {
     if span.is_empty() {
         return Vec::new();
     }
     let page = map::file::page_size();
-    let start = span.start / page * page;
-    let end = span.end.div_ceil(page) * page;
-    if later.is_empty() {
-        return std::iter::once(start..end).collect();
-    }
-    let (later_start, later_end) = (later.start / page * page, later.end.div_ceil(page) * page);
-    let mut pieces = Vec::with_capacity(2);
-    if start < later_start {
-        pieces.push(start..end.min(later_start));
-    }
-    if end > later_end {
-        pieces.push(start.max(later_end)..end);
+    let whole = span.start / page * page..span.end.div_ceil(page) * page;
+    let mut pieces: Vec<Range<usize>> = std::iter::once(whole).collect();
+    for rest in later.iter().filter(|rest| !rest.is_empty()) {
+        let (start, end) = (rest.start / page * page, rest.end.div_ceil(page) * page);
+        pieces = pieces
+            .into_iter()
+            .flat_map(|piece| [piece.start..piece.end.min(start), piece.start.max(end)..piece.end])
+            .filter(|piece| !piece.is_empty())
+            .collect();
     }
     pieces
+}
+
+#[cfg(test)]
+mod tests {
+    use super::finished_pages;
+    use crate::map::file::page_size;
+
+    #[test]
+    fn finished_pages_leave_out_every_page_a_later_range_shares() {
+        let p = page_size();
+        // In order: the page shared with the next chunk waits for it; the last chunk
+        // finishes everything.
+        assert_eq!(finished_pages(&(10..3 * p + 5), &[&(3 * p + 5..9 * p)]), vec![0..3 * p]);
+        assert_eq!(finished_pages(&(10..3 * p + 5), &[]), vec![0..4 * p]);
+        assert_eq!(finished_pages(&(10..3 * p + 5), &[&(0..0)]), vec![0..4 * p]);
+        // A run between the ends of two others (columns of a Fortran-order array): both
+        // shared pages wait.
+        let later = [&(0..p + 8), &(5 * p - 8..6 * p)];
+        assert_eq!(finished_pages(&(p + 8..5 * p - 8), &later), vec![2 * p..4 * p]);
+        // A later range inside: two pieces around it.
+        assert_eq!(
+            finished_pages(&(0..8 * p), &[&(3 * p + 1..4 * p)]),
+            vec![0..3 * p, 4 * p..8 * p]
+        );
+        // Nothing finished when a later range covers it all, or when the span is empty.
+        assert!(finished_pages(&(p..2 * p), &[&(0..4 * p)]).is_empty());
+        assert!(finished_pages(&(5..5), &[]).is_empty());
+    }
 }

@@ -123,11 +123,15 @@ impl Advise for Mmap {
         #[cfg(not(unix))]
         return Ok(());
     }
+
     fn populate_range_of(&self, writable: bool, bytes: Range<usize>) -> io::Result<()> {
         #[cfg(target_os = "linux")]
         return self.advise_range(populate_advice(writable), bytes.start, bytes.len());
         #[cfg(not(target_os = "linux"))]
-        return Ok(());
+        {
+            let _ = (writable, bytes);
+            Ok(())
+        }
     }
 }
 
@@ -150,7 +154,10 @@ impl Advise for MmapMut {
         #[cfg(target_os = "linux")]
         return self.advise_range(populate_advice(writable), bytes.start, bytes.len());
         #[cfg(not(target_os = "linux"))]
-        return Ok(());
+        {
+            let _ = (writable, bytes);
+            Ok(())
+        }
     }
 }
 
@@ -185,9 +192,10 @@ pub(crate) fn advise_range(
 }
 
 /// Faults the pages of `bytes` (offsets into `map`) into the map now, readable
-/// (`MADV_POPULATE_READ`) or, for `writable`, writable (`MADV_POPULATE_WRITE`), through the
-/// kernel's fault path (its read-ahead, its large folios); a no-op where the advice does not
-/// exist. A kernel without it (before Linux 5.14) gets `MADV_WILLNEED` for readable pages
+/// (`MADV_POPULATE_READ`) or, for `writable`, writable (`MADV_POPULATE_WRITE`), as the
+/// process's own accesses would (with the map's advice: under `MADV_RANDOM`, one page per
+/// fault, so ask for the range with `MADV_WILLNEED` first); a no-op where the advice does
+/// not exist. A kernel without it (before Linux 5.14) gets `MADV_WILLNEED` for readable pages
 /// instead. A page that cannot be faulted in (past the end of a file that shrank) is an
 /// error, not a `SIGBUS`.
 pub(crate) fn populate(map: &impl Advise, writable: bool, bytes: Range<usize>) -> io::Result<()> {
