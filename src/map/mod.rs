@@ -109,57 +109,44 @@ pub(crate) trait Advise {
     fn populate_range_of(&self, writable: bool, bytes: Range<usize>) -> io::Result<()>;
 }
 
-impl Advise for Mmap {
-    fn advise_all(&self, advice: Advice) -> io::Result<()> {
-        #[cfg(unix)]
-        return self.advise(memmap2_advice(advice));
-        #[cfg(not(unix))]
-        return Ok(());
-    }
+/// The same `Advise` for both kinds of map: memmap2 gives them the same methods.
+macro_rules! impl_advise {
+    ($($map:ty),*) => {$(
+        impl Advise for $map {
+            fn advise_all(&self, advice: Advice) -> io::Result<()> {
+                #[cfg(unix)]
+                return self.advise(memmap2_advice(advice));
+                #[cfg(not(unix))]
+                {
+                    let _ = advice;
+                    Ok(())
+                }
+            }
 
-    fn advise_range_of(&self, advice: Advice, bytes: Range<usize>) -> io::Result<()> {
-        #[cfg(unix)]
-        return self.advise_range(memmap2_advice(advice), bytes.start, bytes.len());
-        #[cfg(not(unix))]
-        return Ok(());
-    }
+            fn advise_range_of(&self, advice: Advice, bytes: Range<usize>) -> io::Result<()> {
+                #[cfg(unix)]
+                return self.advise_range(memmap2_advice(advice), bytes.start, bytes.len());
+                #[cfg(not(unix))]
+                {
+                    let _ = (advice, bytes);
+                    Ok(())
+                }
+            }
 
-    fn populate_range_of(&self, writable: bool, bytes: Range<usize>) -> io::Result<()> {
-        #[cfg(target_os = "linux")]
-        return self.advise_range(populate_advice(writable), bytes.start, bytes.len());
-        #[cfg(not(target_os = "linux"))]
-        {
-            let _ = (writable, bytes);
-            Ok(())
+            fn populate_range_of(&self, writable: bool, bytes: Range<usize>) -> io::Result<()> {
+                #[cfg(target_os = "linux")]
+                return self.advise_range(populate_advice(writable), bytes.start, bytes.len());
+                #[cfg(not(target_os = "linux"))]
+                {
+                    let _ = (writable, bytes);
+                    Ok(())
+                }
+            }
         }
-    }
+    )*};
 }
 
-impl Advise for MmapMut {
-    fn advise_all(&self, advice: Advice) -> io::Result<()> {
-        #[cfg(unix)]
-        return self.advise(memmap2_advice(advice));
-        #[cfg(not(unix))]
-        return Ok(());
-    }
-
-    fn advise_range_of(&self, advice: Advice, bytes: Range<usize>) -> io::Result<()> {
-        #[cfg(unix)]
-        return self.advise_range(memmap2_advice(advice), bytes.start, bytes.len());
-        #[cfg(not(unix))]
-        return Ok(());
-    }
-
-    fn populate_range_of(&self, writable: bool, bytes: Range<usize>) -> io::Result<()> {
-        #[cfg(target_os = "linux")]
-        return self.advise_range(populate_advice(writable), bytes.start, bytes.len());
-        #[cfg(not(target_os = "linux"))]
-        {
-            let _ = (writable, bytes);
-            Ok(())
-        }
-    }
-}
+impl_advise!(Mmap, MmapMut);
 
 /// `MADV_POPULATE_WRITE` for `writable`, else `MADV_POPULATE_READ`: both fault pages in
 /// without changing their contents.
