@@ -247,6 +247,7 @@ impl Footprint {
     }
 
     /// The length of `axis`.
+    #[cfg(feature = "rayon")]
     pub(super) fn len_of(&self, axis: usize) -> usize {
         self.dims[axis]
     }
