@@ -233,6 +233,9 @@ const CROSSING_RUN: usize = 64 << 10;
 /// range of addresses but one run per slab of their own. An operand that stays in place
 /// along `axis` does not cross it: every chunk touches all of it.
 fn crossing(layouts: &[Footprint], hooks: &[Hooks<'_>], axis: usize) -> Vec<bool> {
+    // One hook per footprint, which every other per-operand list of the walk relies on:
+    // riders (a reduction's output) add both at once.
+    debug_assert_eq!(layouts.len(), hooks.len(), "one hook per operand");
     layouts
         .iter()
         .zip(hooks)
