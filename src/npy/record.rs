@@ -619,18 +619,22 @@ fn array_geometry<R: NpyRecord, T: NpyField>(name: &str) -> Result<(usize, usize
         wanted: T::field_type().to_string(),
         layout: layout.to_string(),
     })?;
+    let (index, per_record) = in_elements::<T>(offset, layout.itemsize, name)?;
+    Ok((index, per_record, shape))
+}
+
+/// A field at byte `offset` of records of `itemsize` bytes, in units of `T`: its index in a
+/// record and the records' stride; an error where `T`s cannot tile the records there.
+fn in_elements<T>(offset: usize, itemsize: usize, name: &str) -> Result<(usize, usize)> {
     let size = size_of::<T>();
-    if size == 0
-        || layout.itemsize % size != 0
-        || offset % size != 0
-        || offset % align_of::<T>() != 0
-    {
+    let tiles = |n: usize| n.is_multiple_of(size);
+    if size == 0 || !tiles(itemsize) || !tiles(offset) || !offset.is_multiple_of(align_of::<T>()) {
         return Err(Error::FieldView {
             field: name.to_owned(),
             reason: "the itemsize or the field's offset is not a multiple of the element size",
         });
     }
-    Ok((offset / size, layout.itemsize / size, shape))
+    Ok((offset / size, itemsize / size))
 }
 
 /// The shape and strides (in `T`s) of a field's elements: the records' axes, then the
@@ -673,18 +677,7 @@ fn field_geometry<R: NpyRecord, T: NpyField>(name: &str) -> Result<(usize, usize
             layout: layout.to_string(),
         }
     })?;
-    let size = size_of::<T>();
-    if size == 0
-        || layout.itemsize % size != 0
-        || field.offset % size != 0
-        || field.offset % align_of::<T>() != 0
-    {
-        return Err(Error::FieldView {
-            field: name.to_owned(),
-            reason: "the itemsize or the field's offset is not a multiple of the field's size",
-        });
-    }
-    Ok((field.offset / size, layout.itemsize / size))
+    in_elements::<T>(field.offset, layout.itemsize, name)
 }
 
 /// The strides of the field view, in `T`s, or an error for negative strides.
