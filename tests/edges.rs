@@ -6,8 +6,8 @@
 //! test binary itself, running an ignored `child_*` test with `NDMMAP_EDGES_CHILD` set.
 //! Full-disk cases run on a tmpfs mounted small (root only): without the right to mount,
 //! they print a message and skip, except under `CI=true`, where they fail. The system-call
-//! checks (syncs, renames, write-back) run the child under `strace`, and skip with a message
-//! where it is missing.
+//! checks (syncs, renames, write-back) run the child under `strace`, and skip where it cannot
+//! run, through the shared policy (`common::skip`): a message, or a failure under `CI=true`.
 //!
 //! Every test maps files and so is ignored under Miri (rust-lang/miri#2520).
 
@@ -20,6 +20,8 @@ use std::process::{Command, Output};
 use ndmmap::Error;
 use ndmmap::npy::NpyOptions;
 use ndmmap::prelude::*;
+
+mod common;
 
 const CHILD_ENV: &str = "NDMMAP_EDGES_CHILD";
 
@@ -105,8 +107,10 @@ impl Drop for Tmpfs {
     }
 }
 
-/// The lines of an `strace -f -y` log of `command` (a child test) for `calls`; `None` (with
-/// a message) where strace cannot run.
+/// The lines of an `strace -f -y` log of `command` (a child test) for `calls`; `None`
+/// (through [`common::skip`]: a message, or a failure under `CI=true`) where strace cannot
+/// run. A child that runs under strace and fails is a failure.
+#[track_caller]
 fn strace(command: &Command, calls: &str) -> Option<Vec<String>> {
     let log = tempfile::NamedTempFile::new().unwrap();
     let program = command.get_program().to_owned();
@@ -122,13 +126,13 @@ fn strace(command: &Command, calls: &str) -> Option<Vec<String>> {
         .output();
     match output {
         Err(e) => {
-            eprintln!("skipped: cannot run strace: {e}");
+            common::skip(format!("cannot run strace: {e}"));
             None
         }
         Ok(out) if !out.status.success() => {
             let text = describe(&out);
             assert!(!text.contains("test result"), "the child under strace failed:\n{text}");
-            eprintln!("skipped: strace cannot trace here:\n{text}");
+            common::skip(format!("strace cannot trace here:\n{text}"));
             None
         }
         Ok(_) => {
