@@ -49,7 +49,9 @@
 //!
 //! The engine reads the cgroup's limit itself and sizes its chunks and read-ahead to it;
 //! no flag is needed. Compare `--engine` with the plain `Zip` (no flag) and with NumPy
-//! (`numpy_baseline.py add DIR N`) under the same cap.
+//! memmaps under the same cap: `python3 benches/numpy_jobs.py add DIR N`, run by a Python
+//! that has NumPy, adds `DIR/a.bin` and `DIR/b.bin` into `DIR/c.bin`, `N` elements each
+//! (67108864 for the default 512 MiB; give this program the same `--n N`).
 //!
 //! Besides the human-readable report, the last line is one JSON object in the format of
 //! `benches/numpy_jobs.py` (`job`, `n`, `seconds`, `bytes_moved`, `gb_per_s`, `peak_rss_mib`),

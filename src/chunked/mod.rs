@@ -99,9 +99,11 @@
 //!
 //! # Memory and I/O
 //!
-//! The engine sizes its I/O to the memory the process may use: the smallest of its memory
-//! cgroup's limit (cgroup v1 `memory.limit_in_bytes`, v2 `memory.max`, up the tree), less
-//! the cgroup's anonymous memory, and the machine's `MemAvailable`. A quarter of that holds
+//! The engine sizes its I/O to the memory the process may use: the smaller of the room left
+//! in its memory cgroup and the machine's `MemAvailable`. The room is the cgroup's limit less
+//! its anonymous memory: under cgroup v1, `hierarchical_memory_limit` (the smallest limit up
+//! the tree) less `total_rss`, both from the cgroup's `memory.stat`; under v2, the smallest
+//! `memory.max` up the tree less `anon` from `memory.stat`. A quarter of that holds
 //! the chunks in flight (computed, read ahead, queued and being written back); chunks are
 //! cut from 8 MiB down to 1 MiB until they fit, and with over 1 GiB free two chunks are read
 //! ahead instead of one. No knob is needed; [`Zip::chunk_bytes`] overrides the chunk size.
