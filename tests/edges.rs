@@ -577,6 +577,119 @@ fn c_to_fortran_writes_back_run_by_run() {
 }
 
 // ---------------------------------------------------------------------------------------
+// Inputs larger than the memory available: read ahead through the fault path.
+
+/// Elements of each input of `child_add_in_cgroup`: 12 MiB of `f64`, so that the three
+/// operands (36 MiB) do not fit in [`ADD_CGROUP_LIMIT`].
+const ADD_LEN: usize = 3 << 19;
+
+/// The memory cgroup limit that `adding_inputs_larger_than_memory_reads_them_through_the_fault_path` runs its child in.
+const ADD_CGROUP_LIMIT: u64 = 24 << 20;
+
+/// A fresh cgroup v1 memory cgroup, a child of this process's own, with a memory limit;
+/// removed on drop. `None` (through the skip policy) where there is none or it cannot be
+/// made (not root).
+struct MemoryCgroup(PathBuf);
+
+impl MemoryCgroup {
+    fn new(limit: u64) -> Option<Self> {
+        let root = Path::new("/sys/fs/cgroup/memory");
+        if !root.join("memory.limit_in_bytes").exists() {
+            common::skip(format!("no cgroup v1 memory controller at {}", root.display()));
+            return None;
+        }
+        let cgroups = std::fs::read_to_string("/proc/self/cgroup").unwrap();
+        // Lines of `/proc/self/cgroup` are `id:controllers:path`.
+        let own = cgroups
+            .lines()
+            .filter_map(|line| line.split_once(':')?.1.split_once(':'))
+            .find(|(controllers, _)| controllers.split(',').any(|c| c == "memory"))
+            .map_or("/", |(_, path)| path);
+        let dir = root
+            .join(own.trim_start_matches('/'))
+            .join(format!("ndmmap-edges-{}", std::process::id()));
+        let made = std::fs::create_dir(&dir)
+            .and_then(|()| std::fs::write(dir.join("memory.limit_in_bytes"), limit.to_string()));
+        match made {
+            Ok(()) => Some(Self(dir)),
+            Err(e) => {
+                let _ = std::fs::remove_dir(&dir);
+                common::skip(format!("cannot make a memory cgroup at {}: {e}", dir.display()));
+                None
+            }
+        }
+    }
+}
+
+impl Drop for MemoryCgroup {
+    fn drop(&mut self) {
+        // The child has exited: no task is left, and its page cache moves to the parent.
+        let _ = std::fs::remove_dir(&self.0);
+    }
+}
+
+#[test]
+#[ignore = "run as a child process by `adding_inputs_larger_than_memory_reads_them_through_the_fault_path`"]
+fn child_add_in_cgroup() {
+    let Some(folder) = child_arg() else { return };
+    if let Some(cgroup) = std::env::var_os("NDMMAP_EDGES_CGROUP") {
+        let procs = Path::new(&cgroup).join("cgroup.procs");
+        std::fs::write(procs, std::process::id().to_string()).unwrap();
+    }
+    // SAFETY: only this process touches the files in the parent's temporary folder.
+    let a = unsafe { Array1::<f64>::map_npy(folder.join("a.npy")) }.unwrap();
+    // SAFETY: as above.
+    let b = unsafe { Array1::<f64>::map_npy(folder.join("b.npy")) }.unwrap();
+    // SAFETY: as above.
+    let mut c = unsafe { Array1::<f64>::create_npy(folder.join("c.npy"), ADD_LEN) }.unwrap();
+    ndmmap::chunked::Zip::from(&mut c)
+        .and(&a)
+        .and(&b)
+        .par_for_each(|c, &a, &b| *c = a + b)
+        .unwrap();
+    assert!(c.iter().enumerate().all(|(i, &c)| c == 3.0 * i as f64));
+}
+
+/// The engine reads inputs in order through the fault path of a short-lived map of its own
+/// (`MADV_HUGEPAGE`, then `MADV_POPULATE_READ`: large folios) when the mapped operands do
+/// not fit in the memory available, here a 24 MiB memory cgroup; where they fit, it asks
+/// with `MADV_WILLNEED` and makes no such map. The sum is right either way.
+#[test]
+#[cfg_attr(miri, ignore = "miri cannot map files")]
+fn adding_inputs_larger_than_memory_reads_them_through_the_fault_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let folder = dir.path().canonicalize().unwrap();
+    Array1::from_shape_fn(ADD_LEN, |i| i as f64).save_npy(folder.join("a.npy")).unwrap();
+    Array1::from_shape_fn(ADD_LEN, |i| 2.0 * i as f64).save_npy(folder.join("b.npy")).unwrap();
+    let Some(cgroup) = MemoryCgroup::new(ADD_CGROUP_LIMIT) else { return };
+    let huge_pages = |log: &[String]| log.iter().filter(|l| l.contains("MADV_HUGEPAGE")).count();
+    let populated =
+        |log: &[String]| log.iter().filter(|l| l.contains("MADV_POPULATE_READ")).count();
+
+    let mut capped = child("child_add_in_cgroup", &folder);
+    capped.env("NDMMAP_EDGES_CGROUP", &cgroup.0);
+    let Some(log) = strace(&capped, "madvise") else { return };
+    // 2 x 12 MiB of inputs in steps of one 2 MiB huge page.
+    assert!(
+        huge_pages(&log) >= 12 && populated(&log) >= 12,
+        "{} maps asked for huge pages, {} populated, in a 24 MiB cgroup:\n{}",
+        huge_pages(&log),
+        populated(&log),
+        log.join("\n")
+    );
+
+    std::fs::remove_file(folder.join("c.npy")).unwrap();
+    let Some(log) = strace(&child("child_add_in_cgroup", &folder), "madvise") else { return };
+    let will_need = log.iter().filter(|l| l.contains("MADV_WILLNEED")).count();
+    assert!(
+        huge_pages(&log) == 0 && will_need > 0,
+        "without a cap: {} maps asked for huge pages, {will_need} MADV_WILLNEED:\n{}",
+        huge_pages(&log),
+        log.join("\n")
+    );
+}
+
+// ---------------------------------------------------------------------------------------
 // Appends: committed in groups, a valid prefix at every moment.
 
 const PUSHES: usize = 10_000;

@@ -114,6 +114,11 @@ pub(super) struct Plan {
     /// How many written chunks of each output stay in flight before the oldest is waited
     /// for and evicted.
     pub(super) lag: usize,
+    /// Whether inputs in order are read ahead through the fault path of a map of their own
+    /// (large folios) rather than with `MADV_WILLNEED` (single pages): when the mapped
+    /// operands do not fit in the memory available, so that the page cache recycles its
+    /// own pages. See [`plan`].
+    pub(super) read_through_fault: bool,
 }
 
 /// What the plan depends on.
@@ -125,13 +130,17 @@ pub(super) struct Demand {
     pub(super) inputs: usize,
     /// Mapped operands written.
     pub(super) outputs: usize,
+    /// Bytes of all the mapped operands together.
+    pub(super) bytes: u64,
 }
 
 /// The smallest chunk the plan picks when memory is short.
 const MIN_CHUNK_BYTES: usize = 1 << 20;
 
-/// Memory from which the plan reads two chunks ahead instead of one.
-const ROOMY: u64 = 1 << 30;
+/// How many chunks of each input are read ahead of the one computed. Read through the
+/// fault path, read-ahead waits for its reads, so with one chunk ahead the computation
+/// caught up with it under a 1 GiB cap; two kept it ahead.
+const AHEAD: usize = 2;
 
 /// The plan for `demand` with `available` bytes of memory (`None`: unknown, plan as for a
 /// large machine).
@@ -140,17 +149,25 @@ const ROOMY: u64 = 1 << 30;
 /// chunk computed and those read ahead; per output, the chunk written, the two queued for
 /// write-back and those in flight. The chunk size ([`DEFAULT_CHUNK_BYTES`] at most, a
 /// power of two) is cut until that fits, down to [`MIN_CHUNK_BYTES`]. Measured under a
-/// 128 MiB memory cgroup (seed add, inputs cold), 2 MiB chunks with one chunk of
-/// read-ahead beat the former fixed 8 MiB; see `benches/RESULTS.md`.
+/// 128 MiB memory cgroup (seed add, inputs cold), 2 MiB chunks beat the former fixed
+/// 8 MiB; see `benches/RESULTS.md`.
+///
+/// Inputs are read through the fault path (large folios) when the mapped operands are
+/// larger than the memory available. Measured on the seed's add (`benches/RESULTS.md`):
+/// under 128 MiB and 1 GiB memory cgroups it took half and two thirds of the time of
+/// `MADV_WILLNEED`. Where the operands fit, the page cache grows into free memory instead,
+/// and there (on the test machines' virtual machine, which hands free 2 MiB blocks back
+/// to its host) the 2 MiB folios made runs slower half of the time.
 pub(super) fn plan(demand: Demand, available: Option<u64>) -> Plan {
     let available = available.unwrap_or(u64::MAX);
-    let ahead = if available >= ROOMY { 2 } else { 1 };
+    let ahead = AHEAD;
     let lag = 4;
     let units = demand.inputs * (1 + ahead) + demand.outputs * (3 + lag);
     let share = usize::try_from(available / 4).unwrap_or(usize::MAX);
     let fitted = (share / units.max(1)).clamp(MIN_CHUNK_BYTES, DEFAULT_CHUNK_BYTES);
     let fitted = if fitted.is_power_of_two() { fitted } else { fitted.next_power_of_two() / 2 };
-    Plan { chunk_bytes: demand.chunk_bytes.unwrap_or(fitted), ahead, lag }
+    let read_through_fault = demand.bytes > available;
+    Plan { chunk_bytes: demand.chunk_bytes.unwrap_or(fitted), ahead, lag, read_through_fault }
 }
 
 #[cfg(test)]

@@ -11,6 +11,9 @@
 //!
 //! - asks the kernel to read the *next* chunks of every mapped input ahead
 //!   (`MADV_WILLNEED`, after `MADV_SEQUENTIAL` on the input's map), on a helper thread;
+//!   when the mapped arrays are larger than the memory available, it reads them into the
+//!   page cache itself instead, through a short-lived huge-page map of its own (see
+//!   [Memory and I/O](self#memory-and-io));
 //! - starts writing back the finished chunk of every output on a second helper thread
 //!   (`sync_file_range` on Linux, a range flush elsewhere), so that write-back runs behind
 //!   the computation and the computation never waits to queue I/O;
@@ -104,9 +107,19 @@
 //! its anonymous memory: under cgroup v1, `hierarchical_memory_limit` (the smallest limit up
 //! the tree) less `total_rss`, both from the cgroup's `memory.stat`; under v2, the smallest
 //! `memory.max` up the tree less `anon` from `memory.stat`. A quarter of that holds
-//! the chunks in flight (computed, read ahead, queued and being written back); chunks are
-//! cut from 8 MiB down to 1 MiB until they fit, and with over 1 GiB free two chunks are read
-//! ahead instead of one. No knob is needed; [`Zip::chunk_bytes`] overrides the chunk size.
+//! the chunks in flight (computed, two read ahead, queued and being written back); chunks
+//! are cut from 8 MiB down to 1 MiB until they fit. No knob is needed; [`Zip::chunk_bytes`]
+//! overrides the chunk size.
+//!
+//! When the mapped arrays together are larger than that memory (the job is out of core),
+//! inputs in memory order are read ahead through the kernel's fault path rather than with
+//! `MADV_WILLNEED`: the helper thread maps the next 2 MiB of the file itself, with
+//! `MADV_HUGEPAGE`, populates that map (`MADV_POPULATE_READ`) and unmaps it. The page
+//! cache then holds 2 MiB folios, read in requests of up to 4 MiB, which the input's own
+//! map maps whole; `MADV_WILLNEED` reads single pages, in requests of at most 1 MiB on a
+//! virtio disk, each mapped on its own. Under a 128 MiB memory cgroup this halved the
+//! seed's add (2 x 512 MiB; `benches/RESULTS.md`). When the arrays fit, `MADV_WILLNEED`
+//! stays: there the page cache grows into free memory, and 2 MiB folios were not faster.
 //!
 //! The resident set holds a few chunks per mapped operand (the current one, and the
 //! next ones being read ahead). The page cache, which is not part of the resident set, is
@@ -390,9 +403,10 @@ impl<'a, P, D: Dimension> Zip<'a, P, D> {
         self
     }
 
-    /// Whether to ask the kernel to read the next chunks of every mapped input while the
-    /// current one is computed (`MADV_WILLNEED`, after `MADV_SEQUENTIAL` on the input's
-    /// map; default `true`). Outputs (`&mut` guards) walked in their own memory order get
+    /// Whether to read the next chunks of every mapped input while the current one is
+    /// computed (`MADV_WILLNEED` after `MADV_SEQUENTIAL` on the input's map, or, out of
+    /// core, through a huge-page map of the engine's own: see
+    /// [Memory and I/O](self#memory-and-io); default `true`). Outputs (`&mut` guards) walked in their own memory order get
     /// neither hint: on a new file both cost more than they save. Operands in another
     /// memory order than the walk (see [Mixed layouts](self#mixed-layouts)) get
     /// `MADV_RANDOM` on their maps instead, and outputs among them are also faulted in

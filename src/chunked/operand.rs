@@ -77,6 +77,11 @@ impl Hooks<'_> {
         self.pages.as_ref().map_or(Ok(()), |pages| pages.advise(advice, span))
     }
 
+    /// Reads the pages of `span` (addresses) into the page cache now, without mapping them.
+    pub(super) fn read_ahead(&self, span: &Range<usize>) -> Result<()> {
+        self.pages.as_ref().map_or(Ok(()), |pages| pages.read_ahead(span))
+    }
+
     /// Faults the pages of `span` (addresses) in now; writable if the engine writes them.
     pub(super) fn prefault(&self, span: &Range<usize>) -> Result<()> {
         self.pages.as_ref().map_or(Ok(()), |pages| pages.prefault(span, self.writes))

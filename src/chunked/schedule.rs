@@ -156,7 +156,7 @@ impl<P, D: Dimension> Zip<'_, P, D> {
         std::thread::scope(|scope| {
             let (read_tx, read_rx) = mpsc::sync_channel::<Job>(2 + ahead);
             let (write_tx, write_rx) = mpsc::sync_channel::<Job>(2);
-            let io = Io { hooks: &hooks, computed: &computed };
+            let io = Io { hooks: &hooks, crossing: &crossing, plan, computed: &computed };
             let reader = reading.then(|| scope.spawn(move || io.run(&read_rx, 0)));
             let writer = writing.then(|| scope.spawn(move || io.run(&write_rx, lag)));
             let outcome = (|| {
@@ -221,6 +221,7 @@ fn io_plan(settings: &Settings, hooks: &[Hooks<'_>]) -> Plan {
         chunk_bytes: settings.chunk_bytes,
         inputs: mapped().filter(|(_, writes)| !writes).count(),
         outputs: mapped().filter(|(_, writes)| *writes).count(),
+        bytes: mapped().map(|(addresses, _)| addresses.len() as u64).sum(),
     };
     budget::plan(demand, budget::available_memory())
 }
@@ -313,10 +314,18 @@ enum Job {
 /// once the computation overtakes it.
 const PREFAULT_STEP: usize = 1 << 20;
 
+/// Read-ahead reads inputs in order this many bytes at a time, taking the inputs in turn:
+/// one huge page.
+const READ_AHEAD_STEP: usize = 2 << 20;
+
 /// What an I/O helper thread works on.
 #[derive(Clone, Copy)]
 struct Io<'h, 'a> {
     hooks: &'h [Hooks<'a>],
+    /// Which operands cross the cut.
+    crossing: &'h [bool],
+    /// The I/O plan (whether inputs in order are read through the fault path).
+    plan: Plan,
     /// Rows computed so far.
     computed: &'h AtomicUsize,
 }
@@ -349,33 +358,68 @@ impl Io<'_, '_> {
         Ok(())
     }
 
-    /// Reads `pieces` ahead of the computation: every piece is asked for with
-    /// `MADV_WILLNEED` (one request per piece, the inputs' first; the computation's faults
-    /// then find the pages in the page cache, and the resident set stays at the chunk being
-    /// computed); then the pieces of outputs that cross the cut are faulted in writable
-    /// here, so that the computation does not take one fault per page on a map where the
-    /// kernel's fault-around and read-ahead are off (`MADV_RANDOM`). Stops once the
-    /// computation reaches `until`: pages faulted in behind it would stay mapped after
-    /// their release.
+    /// Reads `pieces` ahead of the computation, unless the computation reaches row
+    /// `until` first (then it stops: the computation has faulted them in itself, and pages
+    /// faulted in behind it would stay mapped after their release).
+    ///
+    /// - Inputs, and outputs that cross the cut, are asked for with `MADV_WILLNEED`, one
+    ///   request per piece, the inputs' first: the kernel reads them while the rest is
+    ///   done. But when the plan says so ([`Plan::read_through_fault`]), inputs in order
+    ///   are read into the page cache through the fault path of a map of their own
+    ///   instead ([`Hooks::read_ahead`]): large folios, read in large requests, not mapped
+    ///   here, so the resident set stays at the chunk computed. This waits for the reads,
+    ///   in steps of [`READ_AHEAD_STEP`], the inputs in turn so that they arrive together.
+    /// - The pieces of outputs that cross the cut are then faulted in writable, so that the
+    ///   computation does not take one fault per page on a map where the kernel's
+    ///   fault-around and read-ahead are off (`MADV_RANDOM`).
     fn read_ahead(self, until: usize, pieces: &[Vec<Range<usize>>]) -> Result<()> {
         let overtaken = || self.computed.load(Ordering::Acquire) >= until;
-        let operands = || self.hooks.iter().zip(pieces);
-        let (inputs, outputs): (Vec<_>, Vec<_>) = operands().partition(|(hook, _)| !hook.writes());
-        for (hook, pieces) in inputs.into_iter().chain(outputs.iter().copied()) {
+        let operands = || self.hooks.iter().zip(pieces).zip(self.crossing);
+        let by_fault = |hook: &Hooks<'_>, crosses: bool| {
+            self.plan.read_through_fault && !hook.writes() && !crosses
+        };
+        let asked = |writes: bool| {
+            operands().filter(move |((hook, _), crosses)| {
+                hook.writes() == writes && (**crosses || !writes) && !by_fault(hook, **crosses)
+            })
+        };
+        for ((hook, pieces), _) in asked(false).chain(asked(true)) {
             pieces.iter().try_for_each(|span| hook.advise(Advice::WillNeed, span))?;
         }
-        for (hook, pieces) in outputs {
+        let queues: Vec<Vec<(&Hooks<'_>, Range<usize>)>> = operands()
+            .filter(|((hook, _), crosses)| by_fault(hook, **crosses))
+            .map(|((hook, pieces), _)| {
+                let each = pieces.iter().flat_map(|p| steps_of(p.clone(), READ_AHEAD_STEP));
+                each.map(|step| (hook, step)).collect()
+            })
+            .collect();
+        let longest = queues.iter().map(Vec::len).max().unwrap_or(0);
+        for k in 0..longest {
+            for (hook, step) in queues.iter().filter_map(|queue| queue.get(k)) {
+                if overtaken() {
+                    return Ok(());
+                }
+                hook.read_ahead(step)?;
+            }
+        }
+        for ((hook, pieces), _) in asked(true) {
             for piece in pieces {
-                for start in (piece.start..piece.end).step_by(PREFAULT_STEP) {
+                for step in steps_of(piece.clone(), PREFAULT_STEP) {
                     if overtaken() {
                         return Ok(());
                     }
-                    hook.prefault(&(start..piece.end.min(start + PREFAULT_STEP)))?;
+                    hook.prefault(&step)?;
                 }
             }
         }
         Ok(())
     }
+}
+
+/// `range` cut into pieces of at most `step` bytes.
+fn steps_of(range: Range<usize>, step: usize) -> impl Iterator<Item = Range<usize>> {
+    let end = range.end;
+    (range.start..end).step_by(step).map(move |start| start..end.min(start + step))
 }
 
 /// The whole pages of each operand's pieces `this` that its pieces `later` (the rest of the

@@ -95,6 +95,20 @@ impl Pages<'_> {
         .map_err(self.io("advise", 0))
     }
 
+    /// Reads the pages of `span` into the page cache now, without mapping them into this
+    /// map (so the resident set does not grow), as large folios where the file system
+    /// makes them: through a short-lived map of the file's range of its own
+    /// ([`map::file::read_through_fault`]). The computation's own faults then find them.
+    /// A map without a file (anonymous memory) has nothing to read: nothing is done.
+    pub(crate) fn read_ahead(&self, span: &Range<usize>) -> Result<()> {
+        let (Some(file), Some(bytes)) = (&self.backing.file, self.offsets(span)) else {
+            return Ok(());
+        };
+        let offset = self.backing.offset + bytes.start as u64;
+        map::file::read_through_fault(file, offset, bytes.len() as u64)
+            .map_err(self.io("read ahead", offset))
+    }
+
     /// Faults the pages of `span` into the map now (readable; writable for a read-write
     /// map's pages when `write`), through the kernel's own fault path, so that the
     /// computation that touches them next finds them mapped. A copy-on-write map's pages

@@ -5,24 +5,38 @@ use super::*;
 const MIB: u64 = 1 << 20;
 
 fn demand(inputs: usize, outputs: usize) -> Demand {
-    Demand { chunk_bytes: None, inputs, outputs }
+    Demand { chunk_bytes: None, inputs, outputs, bytes: 3 << 29 }
 }
 
 #[test]
 fn plenty_of_memory_keeps_the_default_chunk_and_reads_two_ahead() {
     let plan = plan(demand(2, 1), Some(20 << 30));
-    assert_eq!(plan, Plan { chunk_bytes: DEFAULT_CHUNK_BYTES, ahead: 2, lag: 4 });
+    let expected =
+        Plan { chunk_bytes: DEFAULT_CHUNK_BYTES, ahead: 2, lag: 4, read_through_fault: false };
+    assert_eq!(plan, expected);
     assert_eq!(super::plan(demand(2, 1), None), plan);
 }
 
 #[test]
-fn a_small_cgroup_gets_smaller_chunks_and_one_ahead() {
-    // The seed's add under a 128 MiB cap: 2 inputs x 2 chunks + 1 output x 7 chunks = 11
-    // chunks in a quarter of 118 MiB: 2.7 MiB, so 2 MiB.
+fn a_small_cgroup_gets_smaller_chunks() {
+    // The seed's add under a 128 MiB cap: 2 inputs x 3 chunks + 1 output x 7 chunks = 13
+    // chunks in a quarter of 118 MiB: 2.3 MiB, so 2 MiB.
     let plan = plan(demand(2, 1), Some(118 * MIB));
-    assert_eq!(plan, Plan { chunk_bytes: 2 << 20, ahead: 1, lag: 4 });
+    assert_eq!(plan, Plan { chunk_bytes: 2 << 20, ahead: 2, lag: 4, read_through_fault: true });
+    // 1 GiB: 8 MiB, the default.
+    assert_eq!(super::plan(demand(2, 1), Some(1000 * MIB)).chunk_bytes, DEFAULT_CHUNK_BYTES);
     // Never below the floor, however little memory.
     assert_eq!(super::plan(demand(6, 0), Some(MIB)).chunk_bytes, MIN_CHUNK_BYTES);
+}
+
+#[test]
+fn operands_larger_than_memory_are_read_through_the_fault_path() {
+    // The seed's add: 3 x 512 MiB.
+    let add = demand(2, 1);
+    assert!(plan(add, Some(128 * MIB)).read_through_fault);
+    assert!(plan(add, Some(1024 * MIB)).read_through_fault);
+    assert!(!plan(add, Some(2048 * MIB)).read_through_fault);
+    assert!(!plan(add, None).read_through_fault);
 }
 
 #[test]
