@@ -1,9 +1,11 @@
 //! Files on disk, before and beside any map: opening, creating all or nothing (a new file
 //! of a given length, or a whole file written under a temporary name and renamed into
-//! place), and advisory locks.
+//! place), writing a new file's ranges back behind its writer, and advisory locks.
 
+use std::collections::VecDeque;
 use std::fs::{File, OpenOptions, TryLockError};
 use std::io::{self, Seek, SeekFrom, Write};
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -240,6 +242,55 @@ pub(crate) fn build_new(
         .map_err(|e| Error::io(path, "reserve space for", len, e))?;
     build(&file)?;
     creating.publish(&file)
+}
+
+/// Writes the ranges of a file being written back to disk behind its writer, and drops
+/// them from the page cache once they are on disk, so that a large new file neither piles
+/// up dirty pages for its final sync nor crowds other data out of the page cache (what the
+/// engine does for mapped outputs, for files written with `write_at`).
+pub(crate) struct WriteBehind<'f> {
+    file: &'f File,
+    path: &'f Path,
+    /// The latest writes, oldest first, whose write-back may still be running.
+    in_flight: VecDeque<Vec<Range<u64>>>,
+}
+
+impl<'f> WriteBehind<'f> {
+    /// How many writes stay in flight before the oldest is waited for and evicted: as the
+    /// engine's `lag` for its mapped outputs.
+    const LAG: usize = 4;
+
+    pub(crate) fn new(file: &'f File, path: &'f Path) -> Self {
+        Self { file, path, in_flight: VecDeque::new() }
+    }
+
+    /// `ranges` (byte offsets) were just written: starts their write-back, then waits for
+    /// the oldest writes beyond [`LAG`](Self::LAG) and evicts them. Only whole pages are
+    /// evicted: a page a range shares with the next write would otherwise be read back
+    /// from disk to be written again. Does nothing where the platform cannot write back a
+    /// range (the final sync writes everything).
+    pub(crate) fn written(&mut self, ranges: Vec<Range<u64>>) -> Result<()> {
+        for range in &ranges {
+            let started =
+                map::file::start_write_back(self.file, range.start, range.end - range.start)
+                    .map_err(|e| Error::io(self.path, "write back", range.start, e))?;
+            if !started {
+                return Ok(());
+            }
+        }
+        self.in_flight.push_back(ranges);
+        while self.in_flight.len() > Self::LAG {
+            let page = map::file::page_size() as u64;
+            for range in self.in_flight.pop_front().unwrap_or_default() {
+                let (start, end) = (range.start.div_ceil(page) * page, range.end / page * page);
+                if start < end {
+                    map::file::finish_write_back(self.file, start, end - start)
+                        .map_err(|e| Error::io(self.path, "write back", start, e))?;
+                }
+            }
+        }
+        Ok(())
+    }
 }
 
 fn write_prefix(mut file: &File, prefix: &[u8]) -> io::Result<()> {

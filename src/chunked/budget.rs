@@ -114,10 +114,11 @@ pub(super) struct Plan {
     /// How many written chunks of each output stay in flight before the oldest is waited
     /// for and evicted.
     pub(super) lag: usize,
-    /// Whether inputs in order are read ahead through the fault path of a map of their own
-    /// (large folios) rather than with `MADV_WILLNEED` (single pages): when the mapped
-    /// operands do not fit in the memory available, so that the page cache recycles its
-    /// own pages. See [`plan`].
+    /// Whether the walk is out of core (the mapped operands do not fit in the memory
+    /// available): then inputs in order are read ahead through the fault path of a map of
+    /// their own (large folios) rather than with `MADV_WILLNEED` (single pages), in chunks
+    /// of at most [`OUT_OF_CORE_CHUNK_BYTES`], and input pages are evicted from the page
+    /// cache a few chunks after their use, as written output pages are. See [`plan`].
     pub(super) read_through_fault: bool,
 }
 
@@ -134,13 +135,19 @@ pub(super) struct Demand {
     pub(super) bytes: u64,
 }
 
+/// The largest chunk the plan picks out of core: read-ahead's step (one huge page), so
+/// that the computation follows it closely. Under a 1 GiB cap (seed add, 5 rounds) 2 MiB
+/// took 1.33 s against 1.49 s for 8 MiB: within the noise, but never slower.
+const OUT_OF_CORE_CHUNK_BYTES: usize = 2 << 20;
+
 /// The smallest chunk the plan picks when memory is short.
 const MIN_CHUNK_BYTES: usize = 1 << 20;
 
-/// How many chunks of each input are read ahead of the one computed. Read through the
-/// fault path, read-ahead waits for its reads, so with one chunk ahead the computation
-/// caught up with it under a 1 GiB cap; two kept it ahead.
-const AHEAD: usize = 2;
+/// Memory from which the plan reads two chunks ahead instead of one, where the operands
+/// fit in memory. Out of core, read-ahead through the fault path waits for its reads: with
+/// one chunk ahead the computation caught up with it under a 1 GiB cap, so it always reads
+/// two.
+const ROOMY: u64 = 1 << 30;
 
 /// The plan for `demand` with `available` bytes of memory (`None`: unknown, plan as for a
 /// large machine).
@@ -152,21 +159,25 @@ const AHEAD: usize = 2;
 /// 128 MiB memory cgroup (seed add, inputs cold), 2 MiB chunks beat the former fixed
 /// 8 MiB; see `benches/RESULTS.md`.
 ///
-/// Inputs are read through the fault path (large folios) when the mapped operands are
-/// larger than the memory available. Measured on the seed's add (`benches/RESULTS.md`):
-/// under 128 MiB and 1 GiB memory cgroups it took half and two thirds of the time of
-/// `MADV_WILLNEED`. Where the operands fit, the page cache grows into free memory instead,
-/// and there (on the test machines' virtual machine, which hands free 2 MiB blocks back
-/// to its host) the 2 MiB folios made runs slower half of the time.
+/// Out of core (the mapped operands larger than the memory available), inputs are read
+/// through the fault path (large folios) and evicted after use. Measured on the seed's add
+/// (`benches/RESULTS.md`), under 128 MiB and 1 GiB memory cgroups this took half the time
+/// of `MADV_WILLNEED`. Evicting the inputs matters under 1 GiB: without it, half of the
+/// runs took 1.5x longer, with a second of CPU time in the computation, as the page cache
+/// grew into new memory (on the test machines' virtual machine, which hands free 2 MiB
+/// blocks back to its host) instead of reusing its own. Where the operands fit,
+/// `MADV_WILLNEED` stays, for the same reason: 2 MiB folios taken from free memory made
+/// half of the runs slower there.
 pub(super) fn plan(demand: Demand, available: Option<u64>) -> Plan {
     let available = available.unwrap_or(u64::MAX);
-    let ahead = AHEAD;
+    let read_through_fault = demand.bytes > available;
+    let ahead = if read_through_fault || available >= ROOMY { 2 } else { 1 };
     let lag = 4;
     let units = demand.inputs * (1 + ahead) + demand.outputs * (3 + lag);
     let share = usize::try_from(available / 4).unwrap_or(usize::MAX);
     let fitted = (share / units.max(1)).clamp(MIN_CHUNK_BYTES, DEFAULT_CHUNK_BYTES);
     let fitted = if fitted.is_power_of_two() { fitted } else { fitted.next_power_of_two() / 2 };
-    let read_through_fault = demand.bytes > available;
+    let fitted = if read_through_fault { fitted.min(OUT_OF_CORE_CHUNK_BYTES) } else { fitted };
     Plan { chunk_bytes: demand.chunk_bytes.unwrap_or(fitted), ahead, lag, read_through_fault }
 }
 

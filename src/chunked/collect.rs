@@ -3,11 +3,14 @@
 //! `Zip::map_collect` into memory.
 //!
 //! Each chunk's results are computed in memory, in the file's order, and written with
-//! positioned writes (no map of the output: nothing to fault in, zero-fill or release). The
+//! positioned writes (no map of the output: nothing to fault in, zero-fill or release),
+//! which are written back behind the walk and evicted once on disk, as the engine's mapped
+//! outputs are (a few chunks stay in flight). The
 //! file is built under a temporary name beside the path and put in place only once it is
 //! complete and synced, so a failure or a panicking closure leaves no file at the path.
 
 use std::fs::File;
+use std::ops::Range;
 use std::path::Path;
 
 use bytemuck::Pod;
@@ -27,7 +30,7 @@ struct Placement {
 
 impl Placement {
     /// Writes `out` (a chunk's results in the file's order, `rows` along `axis` starting
-    /// at `start`) into `file`.
+    /// at `start`) into `file`; returns the byte ranges written.
     fn write<R: Pod, D: Dimension>(
         &self,
         file: &File,
@@ -35,15 +38,16 @@ impl Placement {
         out: &Array<R, D>,
         axis: Axis,
         start: usize,
-    ) -> Result<()> {
+    ) -> Result<Vec<Range<u64>>> {
         use std::os::unix::fs::FileExt;
         let elems = out.as_slice_memory_order().expect("built in the file's order");
         let bytes: &[u8] = bytemuck::cast_slice(elems);
         let dims = out.shape();
         if dims.is_empty() {
-            return file
-                .write_all_at(bytes, self.header)
-                .map_err(|e| Error::io(path, "write", self.header, e));
+            file.write_all_at(bytes, self.header)
+                .map_err(|e| Error::io(path, "write", self.header, e))?;
+            let written = self.header..self.header + bytes.len() as u64;
+            return Ok(std::iter::once(written).collect());
         }
         let k = axis.index();
         // In the file's order, the axes before the cut one vary slowest (C order) or
@@ -56,12 +60,14 @@ impl Placement {
         };
         let (rows, full) = (dims[k], self.full_len(k));
         let block = rows * inner * size_of::<R>();
+        let mut written = Vec::with_capacity(outer);
         for j in 0..outer {
             let at = self.header + ((j * full + start) * inner * size_of::<R>()) as u64;
             file.write_all_at(&bytes[j * block..(j + 1) * block], at)
                 .map_err(|e| Error::io(path, "write", at, e))?;
+            written.push(at..at + block as u64);
         }
-        Ok(())
+        Ok(written)
     }
 
     /// The length of `axis` over the whole (possibly flattened) array.
@@ -174,12 +180,13 @@ macro_rules! impl_collect {
                 };
                 let placement = Placement { fortran, full, header: header.len() as u64 };
                 crate::fs::build_new(path, len, false, &header, |file| {
+                    let mut behind = crate::fs::WriteBehind::new(file, path);
                     let mut start = 0;
                     self.run(true, |($($x,)+), axis| {
                         let shape = [$($x.raw_dim()),+][0].clone();
                         let mut out = Array::from_elem(shape.set_f(fortran), R::zeroed());
                         ndarray::Zip::from(&mut out)$(.and($x))+.for_each(|o, $($x),+| *o = f($($x),+));
-                        placement.write(file, path, &out, axis, start)?;
+                        behind.written(placement.write(file, path, &out, axis, start)?)?;
                         if out.ndim() > 0 {
                             start += out.len_of(axis);
                         }

@@ -101,10 +101,11 @@ impl Hooks<'_> {
     }
 
     /// Waits for `span`'s write-back and evicts it from the page cache, if the engine
-    /// wrote it.
-    pub(super) fn settle(&self, span: &Range<usize>) -> Result<()> {
+    /// wrote it; if it only read it, evicts it when `evict_inputs`.
+    pub(super) fn settle(&self, span: &Range<usize>, evict_inputs: bool) -> Result<()> {
         match &self.pages {
             Some(pages) if self.writes => pages.finish_write_back(span),
+            Some(pages) if evict_inputs => pages.evict(span),
             _ => Ok(()),
         }
     }

@@ -347,8 +347,12 @@ impl Io<'_, '_> {
                         pending.push_back(spans);
                         while pending.len() > lag {
                             let old = pending.pop_front().expect("not empty");
+                            // Out of core, input pages will not be used again before the
+                            // kernel would drop them: dropped now, their memory is reused
+                            // at once instead of new memory taken.
+                            let evict = self.plan.read_through_fault;
                             for (hook, pieces) in self.hooks.iter().zip(&old) {
-                                pieces.iter().try_for_each(|span| hook.settle(span))?;
+                                pieces.iter().try_for_each(|span| hook.settle(span, evict))?;
                             }
                         }
                     }

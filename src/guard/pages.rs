@@ -95,18 +95,42 @@ impl Pages<'_> {
         .map_err(self.io("advise", 0))
     }
 
-    /// Reads the pages of `span` into the page cache now, without mapping them into this
-    /// map (so the resident set does not grow), as large folios where the file system
-    /// makes them: through a short-lived map of the file's range of its own
-    /// ([`map::file::read_through_fault`]). The computation's own faults then find them.
-    /// A map without a file (anonymous memory) has nothing to read: nothing is done.
+    /// Reads the pages of `span` into the page cache now, as large folios where the file
+    /// system and kernel make them, without mapping them into this map: through a
+    /// short-lived map of the file's range of its own
+    /// ([`map::file::read_through_fault`]; the resident set grows by that range while it
+    /// is read). The computation's own faults then find them. Where that cannot be done
+    /// (an anonymous map has no file; not Linux), the kernel is asked with
+    /// `MADV_WILLNEED`. A range past the end of a file that shrank is
+    /// [`Error::TooShort`].
     pub(crate) fn read_ahead(&self, span: &Range<usize>) -> Result<()> {
+        let Some(bytes) = self.offsets(span) else { return Ok(()) };
+        if let Some(file) = &self.backing.file {
+            let offset = self.backing.offset + bytes.start as u64;
+            let len = bytes.len() as u64;
+            match map::file::read_through_fault(file, offset, len) {
+                Ok(true) => return Ok(()),
+                Ok(false) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+                    let available = file.metadata().map_or(0, |m| m.len());
+                    let path = Some(self.backing.path.clone());
+                    return Err(Error::TooShort { path, needed: offset + len, available });
+                }
+                Err(e) => return Err(self.io("read ahead", offset)(e)),
+            }
+        }
+        self.advise(Advice::WillNeed, span)
+    }
+
+    /// Drops the clean pages of `span` from the page cache, where no map holds them (the
+    /// kernel keeps any other): for input pages used once, so that their memory is reused
+    /// at once. A map without a file has no page cache: nothing is done.
+    pub(crate) fn evict(&self, span: &Range<usize>) -> Result<()> {
         let (Some(file), Some(bytes)) = (&self.backing.file, self.offsets(span)) else {
             return Ok(());
         };
         let offset = self.backing.offset + bytes.start as u64;
-        map::file::read_through_fault(file, offset, bytes.len() as u64)
-            .map_err(self.io("read ahead", offset))
+        map::file::evict(file, offset, bytes.len() as u64).map_err(self.io("evict", offset))
     }
 
     /// Faults the pages of `span` into the map now (readable; writable for a read-write

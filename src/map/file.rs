@@ -5,6 +5,9 @@
 use std::fs::File;
 use std::io;
 
+#[cfg(target_os = "linux")]
+use super::Advise;
+
 /// Grows `file` from `from` to `to` bytes and reserves the new blocks on disk, so that
 /// writing through a map of them cannot fail with `SIGBUS` when the disk fills up: the
 /// full disk is reported here instead, as [`io::ErrorKind::StorageFull`].
@@ -115,47 +118,67 @@ pub(crate) fn finish_write_back(file: &File, offset: u64, len: u64) -> io::Resul
     }
 }
 
-/// Reads `len` bytes of `file` from `offset` into the page cache, the way a process that
+/// Asks the kernel to drop the pages of `file` in `offset..offset + len` from the page
+/// cache (`POSIX_FADV_DONTNEED`): clean, unmapped pages only, so nothing is lost. A no-op
+/// off Linux.
+pub(crate) fn evict(file: &File, offset: u64, len: u64) -> io::Result<()> {
+    #[cfg(target_os = "linux")]
+    rustix::fs::fadvise(
+        file,
+        offset,
+        std::num::NonZeroU64::new(len),
+        rustix::fs::Advice::DontNeed,
+    )?;
+    #[cfg(not(target_os = "linux"))]
+    let _ = (file, offset, len);
+    Ok(())
+}
+
+/// Reads `len` bytes of `file` from `offset` into the page cache the way a process that
 /// touches them in a map with `MADV_HUGEPAGE` would, without mapping them into any map of
 /// the caller's: through a short-lived map of the range of its own (`MADV_HUGEPAGE`,
-/// `MADV_SEQUENTIAL`, then `MADV_POPULATE_READ`), unmapped before returning. Returns when
-/// the pages are read.
+/// `MADV_SEQUENTIAL`, then `MADV_POPULATE_READ`), unmapped before returning, once the
+/// pages are read. Returns `Ok(false)`, having read nothing, where this cannot be done
+/// (not Linux; no room for another map; a kernel before 5.14, without
+/// `MADV_POPULATE_READ`): the caller then asks with `MADV_WILLNEED`. A range past the end
+/// of the file (one that shrank) is an [`io::ErrorKind::UnexpectedEof`] error.
 ///
 /// Why not `MADV_WILLNEED` (or `posix_fadvise`, `readahead`): those fill the page cache
 /// with single pages, which the block layer sends in requests of at most `max_segments`
-/// pages (254 on a virtio disk: under 1 MiB), and which the array's own map then faults in
-/// a few at a time. The fault path of a huge-page map reads 2 MiB folios in requests of up
-/// to `max_sectors_kb` (4 MiB), and the array's map maps such a folio whole. Measured on
-/// the seed's add (`benches/RESULTS.md`): a third of the kernel time, and under a 128 MiB
-/// memory cgroup half the time.
-///
-/// Where the kernel has no huge pages or no `MADV_POPULATE_READ` (before Linux 5.14), the
-/// range gets `MADV_WILLNEED` instead; off Linux, nothing is done.
-pub(crate) fn read_through_fault(file: &File, offset: u64, len: u64) -> io::Result<()> {
+/// pages (254 on a virtio disk: under 1 MiB). On a file system with large folios (ext4
+/// and XFS on Linux 6.x) and transparent huge pages on (`madvise` or `always`), the fault
+/// path of a huge-page map reads 2 MiB folios in requests of up to `max_sectors_kb` (4 MiB
+/// here). Elsewhere it reads single pages, as `MADV_WILLNEED` does, but waits for them.
+pub(crate) fn read_through_fault(file: &File, offset: u64, len: u64) -> io::Result<bool> {
     #[cfg(target_os = "linux")]
     {
         let Ok(len) = usize::try_from(len) else {
             return Err(io::Error::from(io::ErrorKind::InvalidInput));
         };
         if len == 0 {
-            return Ok(());
+            return Ok(true);
         }
-        // SAFETY: memmap2's `map` is unsafe because a slice over a file that another
-        // process changes or truncates is undefined behaviour to read. This map is never
-        // read, nor turned into a reference: only the kernel touches its pages, through
-        // `madvise`, and a page past a truncated end is an error there, not a `SIGBUS`.
-        // It is dropped (unmapped) before this returns.
-        let map = unsafe { memmap2::MmapOptions::new().offset(offset).len(len).map(file)? };
-        // Hints only: a kernel without transparent huge pages refuses the first (the
-        // reads are then in single pages, as with `MADV_WILLNEED`); neither changes data.
+        // A raw map hands out no slice of its bytes, so mapping it is safe: only the kernel
+        // touches its pages, through `madvise`.
+        let options = memmap2::MmapOptions::new().offset(offset).len(len).map_raw_read_only(file);
+        let Ok(map) = options else { return Ok(false) };
+        // Hints: a kernel without transparent huge pages refuses the first; neither
+        // changes any data.
         let _ = map.advise(memmap2::Advice::HugePage);
         let _ = map.advise(memmap2::Advice::Sequential);
-        super::populate(&map, false, 0..len)
+        match map.populate_range_of(false, 0..len) {
+            Ok(()) => Ok(true),
+            // A page past the end of the file: where a read would raise SIGBUS.
+            Err(e) if e.raw_os_error() == Some(libc::EFAULT) => {
+                Err(io::Error::new(io::ErrorKind::UnexpectedEof, e))
+            }
+            Err(_) => Ok(false),
+        }
     }
     #[cfg(not(target_os = "linux"))]
     {
         let _ = (file, offset, len);
-        Ok(())
+        Ok(false)
     }
 }
 
@@ -176,4 +199,24 @@ pub(crate) fn memory_file(len: u64) -> io::Result<File> {
     let file = File::from(memfd);
     file.set_len(len)?;
     Ok(file)
+}
+
+#[cfg(all(test, target_os = "linux"))]
+mod tests {
+    use std::io::Write;
+
+    use super::{page_size, read_through_fault};
+
+    #[test]
+    fn reading_through_the_fault_path_reads_the_range_and_stops_at_the_end_of_the_file() {
+        let mut file = tempfile::tempfile().unwrap();
+        let page = page_size();
+        file.write_all(&vec![7u8; 4 * page]).unwrap();
+        // Inside the file, at an offset that is not page-aligned: read.
+        assert!(read_through_fault(&file, 100, 2 * page as u64).unwrap());
+        // Past its end (a file that shrank under a map): an error, not SIGBUS.
+        let err = read_through_fault(&file, 2 * page as u64, 4 * page as u64).unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::UnexpectedEof);
+        assert!(read_through_fault(&file, 0, 0).unwrap());
+    }
 }

@@ -12,7 +12,7 @@ use std::fs::File;
 use std::io;
 use std::ops::Range;
 
-use memmap2::{Mmap, MmapMut, MmapOptions};
+use memmap2::{Mmap, MmapMut, MmapOptions, MmapRaw};
 
 use crate::options::Advice;
 
@@ -109,7 +109,7 @@ pub(crate) trait Advise {
     fn populate_range_of(&self, writable: bool, bytes: Range<usize>) -> io::Result<()>;
 }
 
-/// The same `Advise` for both kinds of map: memmap2 gives them the same methods.
+/// The same `Advise` for every kind of map: memmap2 gives them the same methods.
 macro_rules! impl_advise {
     ($($map:ty),*) => {$(
         impl Advise for $map {
@@ -146,7 +146,7 @@ macro_rules! impl_advise {
     )*};
 }
 
-impl_advise!(Mmap, MmapMut);
+impl_advise!(Mmap, MmapMut, MmapRaw);
 
 /// `MADV_POPULATE_WRITE` for `writable`, else `MADV_POPULATE_READ`: both fault pages in
 /// without changing their contents.

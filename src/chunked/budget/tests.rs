@@ -18,13 +18,16 @@ fn plenty_of_memory_keeps_the_default_chunk_and_reads_two_ahead() {
 }
 
 #[test]
-fn a_small_cgroup_gets_smaller_chunks() {
+fn a_small_cgroup_gets_smaller_chunks_and_two_ahead_out_of_core() {
     // The seed's add under a 128 MiB cap: 2 inputs x 3 chunks + 1 output x 7 chunks = 13
     // chunks in a quarter of 118 MiB: 2.3 MiB, so 2 MiB.
     let plan = plan(demand(2, 1), Some(118 * MIB));
     assert_eq!(plan, Plan { chunk_bytes: 2 << 20, ahead: 2, lag: 4, read_through_fault: true });
-    // 1 GiB: 8 MiB, the default.
-    assert_eq!(super::plan(demand(2, 1), Some(1000 * MIB)).chunk_bytes, DEFAULT_CHUNK_BYTES);
+    // 1 GiB, still out of core: at most 2 MiB.
+    assert_eq!(super::plan(demand(2, 1), Some(1000 * MIB)).chunk_bytes, 2 << 20);
+    // Arrays that fit: one chunk ahead below 1 GiB, as before.
+    let small = Demand { bytes: 64 * MIB, ..demand(2, 1) };
+    assert_eq!(super::plan(small, Some(118 * MIB)).ahead, 1);
     // Never below the floor, however little memory.
     assert_eq!(super::plan(demand(6, 0), Some(MIB)).chunk_bytes, MIN_CHUNK_BYTES);
 }
