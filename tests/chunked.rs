@@ -698,9 +698,10 @@ where
 fn reductions_of_a_fortran_order_npy_over_several_chunks() -> TestResult {
     let dir = tempfile::tempdir()?;
     let cases = [
-        // Cut along axis 0, which the input crosses: chunks of 8192 rows (64 KiB of runs of
-        // one element), each filling its own slab of the output.
-        (Ix2(40_000, 3), 1, 40_000usize.div_ceil(8192)),
+        // Cut along axis 0, which the input crosses: chunks of 512 rows (a page of each
+        // column's run; `THIN` bytes would hold only 170 rows), each filling its own slab
+        // of the output.
+        (Ix2(40_000, 3), 1, 40_000usize.div_ceil(512)),
         // Cut along the input's own axis 1, a column (320 KB, more than `THIN`) per chunk,
         // each filling one element of the output.
         (Ix2(40_000, 3), 0, 3),
@@ -1013,6 +1014,9 @@ const RSS_LEN: usize = 64 << 20;
 fn resident_set_child() -> TestResult {
     let Ok(how) = std::env::var(RSS_CHILD) else { return Ok(()) };
     let dir = PathBuf::from(std::env::var("NDMMAP_RSS_DIR")?);
+    if let Some(how) = how.strip_prefix("wide_") {
+        return wide_resident_set(how, &dir);
+    }
     let (a_path, b_path, c_path) = (dir.join("a.bin"), dir.join("b.bin"), dir.join("c.bin"));
     for path in [&a_path, &b_path] {
         std::fs::File::create(path)?.set_len(RSS_LEN as u64)?;
@@ -1042,6 +1046,78 @@ fn resident_set_child() -> TestResult {
     Ok(())
 }
 
+/// Rows and columns of the wide matrix of [`wide_resident_set`]: 32 MiB of `f32`.
+const WIDE: (usize, usize) = (8192, 1024);
+
+/// The wide half of [`resident_set_child`]: a C-order `WIDE` matrix (a sparse raw file)
+/// copied into a new Fortran-order `.npy`, through the engine in 1 MiB chunks or through a
+/// plain `Zip`; reports the growth of the resident set.
+#[cfg(target_os = "linux")]
+fn wide_resident_set(how: &str, dir: &Path) -> TestResult {
+    let (x_path, f_path) = (dir.join("wide.bin"), dir.join("wide_f.npy"));
+    std::fs::File::create(&x_path)?.set_len((WIDE.0 * WIDE.1 * 4) as u64)?;
+    let _ = std::fs::remove_file(&f_path);
+    let options = MapOptions::new().shape(WIDE);
+    // SAFETY: no other process touches files in this test's temporary folder.
+    let x = unsafe { Array2::<f32>::map_file_with(&x_path, &options)? };
+    // SAFETY: as above.
+    let mut f = unsafe { Array2::<f32>::create_npy(&f_path, WIDE.f())? };
+    std::fs::write("/proc/self/clear_refs", "5")?; // VmHWM := VmRSS
+    let baseline = status_kib("VmRSS:");
+    if how == "engine" {
+        chunked::Zip::from(&mut f).and(&x).chunk_bytes(1 << 20).for_each(|f, &x| *f = x + 1.0)?;
+    } else {
+        Zip::from(&mut *f).and(&*x).for_each(|f, &x| *f = x + 1.0);
+        f.flush()?;
+    }
+    let growth = status_kib("VmHWM:").saturating_sub(baseline);
+    assert!(f.iter().step_by(4099).all(|&v| v == 1.0));
+    eprintln!("@@ndmmap growth {growth}");
+    Ok(())
+}
+
+/// Growth of the resident set (KiB) of the `how` job of [`resident_set_child`], run alone
+/// in a child process with its files in `dir`.
+#[cfg(target_os = "linux")]
+fn child_growth(how: &str, dir: &Path) -> Result<u64, Box<dyn std::error::Error>> {
+    let output = std::process::Command::new(std::env::current_exe()?)
+        .args(["--exact", "resident_set_child", "--ignored", "--nocapture"])
+        .env(RSS_CHILD, how)
+        .env("NDMMAP_RSS_DIR", dir)
+        .output()?;
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{how} child failed:\n{stderr}");
+    let value = stderr.split("@@ndmmap growth ").nth(1).and_then(|v| v.split_whitespace().next());
+    Ok(value.unwrap_or_else(|| panic!("no report from the {how} child:\n{stderr}")).parse()?)
+}
+
+/// A wide matrix (1024 columns) copied from C order into Fortran order: each chunk of rows
+/// is a run per column of the output, and chunks used to be thick enough for 64 KiB runs
+/// whatever the chunk size (16384 rows here, so the whole 32 MiB at once). Now they are cut
+/// near the chunk size, with a page per column in flight, and the resident set stays at a
+/// few chunks where a plain `Zip` (and the old engine) holds both arrays.
+#[cfg(target_os = "linux")]
+#[test]
+#[cfg_attr(miri, ignore = "miri cannot map files")]
+fn engine_bounds_its_resident_set_on_a_wide_matrix_across_orders() -> TestResult {
+    // 1 MiB chunks, cut at one page (1024 rows) per column of the output: 4 MiB of each
+    // operand per chunk; the output's next two chunks are faulted in ahead (measured: 26
+    // MiB, against 66 MiB before the change, as much as a plain `Zip`).
+    const BOUND_KIB: u64 = 32 << 10;
+    let Some(dir) = common::disk_tempdir() else { return Ok(()) };
+    let engine = child_growth("wide_engine", dir.path())?;
+    let plain = child_growth("wide_plain", dir.path())?;
+    eprintln!(
+        "C to Fortran order, 2 x 32 MiB: resident set growth, engine {engine} KiB, plain Zip {plain} KiB"
+    );
+    assert!(
+        engine <= BOUND_KIB,
+        "engine: resident set grew by {engine} KiB (bound {BOUND_KIB} KiB)"
+    );
+    assert!(plain > 56 << 10, "plain Zip: resident set grew by only {plain} KiB");
+    Ok(())
+}
+
 /// The engine keeps its resident set within four of its default 8 MiB chunks for
 /// `c = a + b`, where a plain `Zip` over the same maps grows by the arrays' whole size. Each job runs alone in a child process, which measures its own
 /// growth.
@@ -1053,20 +1129,8 @@ fn engine_bounds_its_own_resident_set() -> TestResult {
     // the threads' stacks: measured 25-26.3 MiB, so 26 MiB failed now and then.
     const BOUND_KIB: u64 = 32 << 10;
     let Some(dir) = common::disk_tempdir() else { return Ok(()) };
-    let growth = |how: &str| -> Result<u64, Box<dyn std::error::Error>> {
-        let output = std::process::Command::new(std::env::current_exe()?)
-            .args(["--exact", "resident_set_child", "--ignored", "--nocapture"])
-            .env(RSS_CHILD, how)
-            .env("NDMMAP_RSS_DIR", dir.path())
-            .output()?;
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        assert!(output.status.success(), "{how} child failed:\n{stderr}");
-        let value =
-            stderr.split("@@ndmmap growth ").nth(1).and_then(|v| v.split_whitespace().next());
-        Ok(value.unwrap_or_else(|| panic!("no report from the {how} child:\n{stderr}")).parse()?)
-    };
-    let engine = growth("engine")?;
-    let plain = growth("plain")?;
+    let engine = child_growth("engine", dir.path())?;
+    let plain = child_growth("plain", dir.path())?;
     eprintln!(
         "c = a + b on 3 x 64 MiB: resident set growth, engine {engine} KiB, plain Zip {plain} KiB"
     );

@@ -36,12 +36,13 @@
 //! or a transposed view) are walked together: the chunks are slabs along the first mapped
 //! operand's outermost memory axis, and each slab of an operand laid out otherwise (one
 //! that *crosses* the cut) is one run per slab of its own. Chunks are then thick enough
-//! that each such run spans at least 64 KiB, so each page is read or written in at most
-//! two chunks. The hints follow those runs: each run is read ahead (outputs that cross
+//! that each such run spans at least 64 KiB where such a chunk fits the chunk size, and at
+//! least a page where it does not (a matrix of thousands of columns), so each page is read
+//! or written in at most two chunks. The hints follow those runs: each run is read ahead (outputs that cross
 //! are faulted in writable ahead too), released, written back and evicted as a chunk is,
 //! and the kernel's own read-ahead is turned off on the crossing maps (`MADV_RANDOM`), as
 //! it would read megabytes past each of the many runs at once. An operand with more than
-//! 4096 runs per chunk (a chunk of 256 MiB of it or more) gets no hints. Converting a C-order
+//! 65536 runs per chunk (a chunk of 256 MiB of it or more) gets no hints. Converting a C-order
 //! `.npy` into a Fortran-order one is one call:
 //!
 //! ```

@@ -119,9 +119,10 @@ impl Hooks<'_> {
     }
 }
 
-/// At most this many pieces per chunk for an operand that crosses the cut (a few system
-/// calls each; each piece holds at least 64 KiB, so past this a chunk holds 256 MiB of it).
-const MAX_PIECES: usize = 4096;
+/// At most this many pieces per chunk for an operand that crosses the cut: a few system
+/// calls each, and each piece holds at least a page (64 KiB where the chunk has room; see
+/// `schedule::chunk_rows`), so past this a chunk holds 256 MiB of it or more.
+const MAX_PIECES: usize = 1 << 16;
 
 /// Above this stride in bytes, runs along an axis are one element per page anyway.
 const CROSSING_CAP: usize = 1 << 16;

@@ -41,7 +41,7 @@ impl<P, D: Dimension> Zip<'_, P, D> {
     ///
     /// When the mapped operands disagree, the axis is the one among their outermost axes
     /// whose thinnest chunk is smallest: a chunk along an axis must be thick enough for the
-    /// operands that cross it ([`CROSSING_RUN`]), and that thickness times the other axes
+    /// operands that cross it (runs of a page at least, see [`thickness`]), and that thickness times the other axes
     /// is what a chunk holds (row blocks of a tall C-order matrix, not column blocks, when
     /// writing it in Fortran order). A mapped operand that stays in place along an axis (the
     /// output of a reduction along it) adds its whole size to that axis's count, since
@@ -116,8 +116,8 @@ impl<P, D: Dimension> Zip<'_, P, D> {
         let widest = layouts.iter().map(Footprint::elem).max().unwrap_or(1).max(1);
         let axis = slabs.axis;
         let crossing = crossing(&layouts, &hooks, axis);
-        let thick = thickness(&layouts, &crossing, axis);
-        let rows = (plan.chunk_bytes / per_row.saturating_mul(widest).max(1)).max(thick).max(1);
+        let fits = plan.chunk_bytes / per_row.saturating_mul(widest).max(1);
+        let rows = chunk_rows(&layouts, &crossing, axis, fits);
         // Each operand's addresses for a run of rows: one range, or one per run of its own
         // for an operand that crosses the cut; none for the operands not `hinted`.
         let hinted = hinted(&hooks, &layouts, axis);
@@ -289,16 +289,36 @@ fn advise_access(
 }
 
 /// How many rows along `axis` a chunk needs at least, so that the operands that cross the
-/// cut get runs of at least [`CROSSING_RUN`] bytes and touch each page in at most two
-/// chunks (1 without crossing operands).
+/// cut get runs of at least a page (1 without crossing operands): the thinnest chunk
+/// [`chunk_rows`] may cut, which the choice of the axis compares. It does not depend on
+/// the memory available, so that the axis (and with it the memory order of a file
+/// `map_collect` makes) does not either.
 fn thickness(layouts: &[Footprint], crossing: &[bool], axis: usize) -> usize {
+    let page = crate::guard::pages::page_size();
     layouts
         .iter()
         .zip(crossing)
         .filter(|(_, crosses)| **crosses)
-        .map(|(l, _)| CROSSING_RUN.div_ceil(l.run_bytes(axis)))
+        .map(|(l, _)| page.div_ceil(l.run_bytes(axis)))
         .max()
         .unwrap_or(1)
+}
+
+/// How many rows along `axis` each chunk takes: the `fits` rows that fit the plan's chunk
+/// size, but, for each operand that crosses the cut, enough for runs of [`CROSSING_RUN`]
+/// bytes (few hints per byte, each page in at most two chunks) where that many rows fit,
+/// and else runs of at least one page. So a wide matrix walked across its memory order (a
+/// C-order input of thousands of columns into a Fortran-order file) is cut into chunks near
+/// the chunk size, with about a page per column in flight, instead of 64 KiB per column
+/// whatever the memory.
+fn chunk_rows(layouts: &[Footprint], crossing: &[bool], axis: usize, fits: usize) -> usize {
+    let page = crate::guard::pages::page_size();
+    let rows_for = |l: &Footprint| {
+        let run = l.run_bytes(axis);
+        CROSSING_RUN.div_ceil(run).min(fits.max(page.div_ceil(run)))
+    };
+    let crossing_rows = layouts.iter().zip(crossing).filter(|(_, c)| **c).map(|(l, _)| rows_for(l));
+    crossing_rows.max().unwrap_or(1).max(fits).max(1)
 }
 
 /// Work for an I/O helper thread: pieces of each operand, in operand order.

@@ -209,6 +209,11 @@ impl Pages<'_> {
     }
 }
 
+/// The size of a memory page, the unit the engine's hints work in.
+pub(crate) fn page_size() -> usize {
+    map::file::page_size()
+}
+
 /// The whole pages of `span` (addresses) that no page of any of `later` shares: the pages
 /// a walk is done with once it has used `span` and has `later` still to use.
 pub(crate) fn finished_pages(span: &Range<usize>, later: &[&Range<usize>]) -> Vec<Range<usize>> {
