@@ -25,15 +25,6 @@ mod common;
 
 const CHILD_ENV: &str = "NDMMAP_EDGES_CHILD";
 
-/// The Python to run NumPy with: `NDMMAP_PYTHON`, else the crate's `.venv`.
-fn python() -> Option<PathBuf> {
-    if let Some(python) = std::env::var_os("NDMMAP_PYTHON") {
-        return Some(python.into());
-    }
-    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python");
-    venv.exists().then_some(venv)
-}
-
 /// This test binary, set to run the ignored test `name` alone with `CHILD_ENV` = `arg`.
 fn child(name: &str, arg: &Path) -> Command {
     let mut command = Command::new(std::env::current_exe().unwrap());
@@ -73,7 +64,7 @@ impl Tmpfs {
             return Some(Tmpfs { dir });
         }
         assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
+            !common::under_ci(),
             "CI=true: cannot mount a tmpfs of {size} for the full-disk test ({status:?})"
         );
         eprintln!("skipped: cannot mount a tmpfs (needs root): {status:?}");
@@ -225,7 +216,7 @@ fn sparse_file_on_a_full_disk_is_no_space_not_sigbus() {
     let raw = fs.path().join("sparse.bin");
     sparse_file(&raw, 1 << 20);
     let mut files = vec![(raw, 0u64)];
-    if let Some(python) = python() {
+    if let Some(python) = common::numpy_python() {
         let npy = fs.path().join("sparse.npy");
         let status = Command::new(python)
             .args([
