@@ -101,11 +101,11 @@ impl Hooks<'_> {
     }
 
     /// Waits for `span`'s write-back and evicts it from the page cache, if the engine
-    /// wrote it; if it only read it, evicts it when `evict_inputs`.
-    pub(super) fn settle(&self, span: &Range<usize>, evict_inputs: bool) -> Result<()> {
+    /// wrote it; if it only read it, evicts it as `eviction` says.
+    pub(super) fn settle(&self, span: &Range<usize>, eviction: Eviction) -> Result<()> {
         match &self.pages {
             Some(pages) if self.writes => pages.finish_write_back(span),
-            Some(pages) if evict_inputs => pages.evict(span),
+            Some(pages) if eviction.inputs => pages.evict(span, eviction.whole_folios_below),
             _ => Ok(()),
         }
     }
@@ -117,6 +117,17 @@ impl Hooks<'_> {
             _ => Ok(()),
         }
     }
+}
+
+/// Whether the engine evicts the pages of an operand it only read, once done with them.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Eviction {
+    /// Evict input pages (out of core).
+    pub(super) inputs: bool,
+    /// Also evict from the start of the huge page that the range starts in: the operand is
+    /// walked up through memory, so everything below the range is done with (see
+    /// [`Pages::evict`](crate::guard::pages::Pages::evict)).
+    pub(super) whole_folios_below: bool,
 }
 
 /// At most this many pieces per chunk for an operand that crosses the cut: a few system

@@ -9,7 +9,7 @@ use std::sync::mpsc;
 use ndarray::{Axis, Dimension, Order};
 
 use super::budget::{self, Demand, Plan};
-use super::operand::{Footprint, Hooks, Parts, outer_axis_of};
+use super::operand::{Eviction, Footprint, Hooks, Parts, outer_axis_of};
 use super::{Settings, Zip};
 use crate::error::{Error, Result};
 use crate::guard::pages::finished_pages;
@@ -356,6 +356,9 @@ impl Io<'_, '_> {
     /// and drops them from the page cache.
     fn run(self, jobs: &mpsc::Receiver<Job>, lag: usize) -> Result<()> {
         let mut pending = std::collections::VecDeque::new();
+        // Where each operand's last settled pieces started: a walk that goes up through
+        // memory has settled everything below.
+        let mut settled: Vec<Option<usize>> = vec![None; self.hooks.len()];
         for job in jobs {
             match job {
                 Job::ReadAhead { until, pieces } => self.read_ahead(until, &pieces)?,
@@ -371,8 +374,15 @@ impl Io<'_, '_> {
                             // kernel would drop them: dropped now, their memory is reused
                             // at once instead of new memory taken.
                             let evict = self.plan.read_through_fault;
-                            for (hook, pieces) in self.hooks.iter().zip(&old) {
-                                pieces.iter().try_for_each(|span| hook.settle(span, evict))?;
+                            for ((hook, pieces), last) in
+                                self.hooks.iter().zip(&old).zip(&mut settled)
+                            {
+                                let start = pieces.first().map(|p| p.start);
+                                let upward = last.zip(start).is_some_and(|(l, s)| l < s);
+                                *last = start.or(*last);
+                                let eviction =
+                                    Eviction { inputs: evict, whole_folios_below: upward };
+                                pieces.iter().try_for_each(|span| hook.settle(span, eviction))?;
                             }
                         }
                     }

@@ -124,13 +124,23 @@ impl Pages<'_> {
 
     /// Drops the clean pages of `span` from the page cache, where no map holds them (the
     /// kernel keeps any other): for input pages used once, so that their memory is reused
-    /// at once. A map without a file has no page cache: nothing is done.
-    pub(crate) fn evict(&self, span: &Range<usize>) -> Result<()> {
+    /// at once. The kernel drops a large folio (2 MiB, from [`read_ahead`](Self::read_ahead))
+    /// only when the range covers all of it; with `from_huge_page`, the range reaches back
+    /// to the start of the 2 MiB of the file it starts in, so that a walk up through the
+    /// file, whose chunks rarely fall on 2 MiB boundaries, drops each folio once it is past
+    /// it. Only a read-only or read-write map's pages: a copy-on-write map keeps its own
+    /// (as [`release`](Self::release) does), and a map without a file has no page cache.
+    pub(crate) fn evict(&self, span: &Range<usize>, from_huge_page: bool) -> Result<()> {
         let (Some(file), Some(bytes)) = (&self.backing.file, self.offsets(span)) else {
             return Ok(());
         };
-        let offset = self.backing.offset + bytes.start as u64;
-        map::file::evict(file, offset, bytes.len() as u64).map_err(self.io("evict", offset))
+        if self.backing.mode == Mode::CopyOnWrite {
+            return Ok(());
+        }
+        let end = self.backing.offset + bytes.end as u64;
+        let start = self.backing.offset + bytes.start as u64;
+        let start = if from_huge_page { start / HUGE_PAGE * HUGE_PAGE } else { start };
+        map::file::evict(file, start, end - start).map_err(self.io("evict", start))
     }
 
     /// Faults the pages of `span` into the map now (readable; writable for a read-write
@@ -208,6 +218,10 @@ impl Pages<'_> {
         map.flush_range(0, len).map_err(self.io("flush", self.backing.offset + len as u64))
     }
 }
+
+/// The size of the large folios that read-ahead through the fault path makes: a PMD huge
+/// page on x86-64 and on arm64 with 4 KiB pages.
+const HUGE_PAGE: u64 = 2 << 20;
 
 /// The size of a memory page, the unit the engine's hints work in.
 pub(crate) fn page_size() -> usize {
