@@ -246,8 +246,9 @@ pub(crate) fn build_new(
 
 /// Writes the ranges of a file being written back to disk behind its writer, and drops
 /// them from the page cache once they are on disk, so that a large new file neither piles
-/// up dirty pages for its final sync nor crowds other data out of the page cache (what the
-/// engine does for mapped outputs, for files written with `write_at`).
+/// up dirty pages for its final sync nor crowds other data out of the page cache: for
+/// files written with `write_at`, what the engine does for mapped outputs, but on the
+/// writer's own thread.
 pub(crate) struct WriteBehind<'f> {
     file: &'f File,
     path: &'f Path,
@@ -264,12 +265,17 @@ impl<'f> WriteBehind<'f> {
         Self { file, path, in_flight: VecDeque::new() }
     }
 
-    /// `ranges` (byte offsets) were just written: starts their write-back, then waits for
-    /// the oldest writes beyond [`LAG`](Self::LAG) and evicts them. Only whole pages are
-    /// evicted: a page a range shares with the next write would otherwise be read back
-    /// from disk to be written again. Does nothing where the platform cannot write back a
-    /// range (the final sync writes everything).
-    pub(crate) fn written(&mut self, ranges: Vec<Range<u64>>) -> Result<()> {
+    /// `ranges` (byte offsets) were just written: starts the write-back of their whole
+    /// pages, then waits for the oldest writes beyond [`LAG`](Self::LAG) and evicts them.
+    /// Does nothing where the platform cannot write back a range (the final sync writes
+    /// everything).
+    pub(crate) fn written(&mut self, ranges: &[Range<u64>]) -> Result<()> {
+        // Whole pages only: a page a range shares with the next write would be written
+        // twice, or read back from disk to be written again; the final sync takes them.
+        let page = map::file::page_size() as u64;
+        let whole = |r: &Range<u64>| r.start.div_ceil(page) * page..r.end / page * page;
+        let ranges: Vec<Range<u64>> =
+            ranges.iter().map(whole).filter(|r| r.start < r.end).collect();
         for range in &ranges {
             let started =
                 map::file::start_write_back(self.file, range.start, range.end - range.start)
@@ -280,13 +286,9 @@ impl<'f> WriteBehind<'f> {
         }
         self.in_flight.push_back(ranges);
         while self.in_flight.len() > Self::LAG {
-            let page = map::file::page_size() as u64;
             for range in self.in_flight.pop_front().unwrap_or_default() {
-                let (start, end) = (range.start.div_ceil(page) * page, range.end / page * page);
-                if start < end {
-                    map::file::finish_write_back(self.file, start, end - start)
-                        .map_err(|e| Error::io(self.path, "write back", start, e))?;
-                }
+                map::file::finish_write_back(self.file, range.start, range.end - range.start)
+                    .map_err(|e| Error::io(self.path, "write back", range.start, e))?;
             }
         }
         Ok(())

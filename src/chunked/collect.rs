@@ -5,7 +5,7 @@
 //! Each chunk's results are computed in memory, in the file's order, and written with
 //! positioned writes (no map of the output: nothing to fault in, zero-fill or release),
 //! which are written back behind the walk and evicted once on disk, as the engine's mapped
-//! outputs are (a few chunks stay in flight). The
+//! outputs are (a few chunks stay in flight), but on the computing thread. The
 //! file is built under a temporary name beside the path and put in place only once it is
 //! complete and synced, so a failure or a panicking closure leaves no file at the path.
 
@@ -186,7 +186,7 @@ macro_rules! impl_collect {
                         let shape = [$($x.raw_dim()),+][0].clone();
                         let mut out = Array::from_elem(shape.set_f(fortran), R::zeroed());
                         ndarray::Zip::from(&mut out)$(.and($x))+.for_each(|o, $($x),+| *o = f($($x),+));
-                        behind.written(placement.write(file, path, &out, axis, start)?)?;
+                        behind.written(&placement.write(file, path, &out, axis, start)?)?;
                         if out.ndim() > 0 {
                             start += out.len_of(axis);
                         }

@@ -35,15 +35,14 @@
 //! Mapped operands in different memory orders (a C-order array with a Fortran-order one,
 //! or a transposed view) are walked together: the chunks are slabs along the first mapped
 //! operand's outermost memory axis, and each slab of an operand laid out otherwise (one
-//! that *crosses* the cut) is one run per slab of its own. Chunks are then thick enough
-//! that each such run spans at least 64 KiB where such a chunk fits the chunk size, and at
-//! least a page where it does not (a matrix of thousands of columns), so each page is read
-//! or written in at most two chunks. The hints follow those runs: each run is read ahead (outputs that cross
-//! are faulted in writable ahead too), released, written back and evicted as a chunk is,
-//! and the kernel's own read-ahead is turned off on the crossing maps (`MADV_RANDOM`), as
-//! it would read megabytes past each of the many runs at once. An operand with more than
-//! 65536 runs per chunk (a chunk of 256 MiB of it or more) gets no hints. Converting a C-order
-//! `.npy` into a Fortran-order one is one call:
+//! that *crosses* the cut) is one run per slab of its own. Chunks take the rows that fit
+//! the chunk size, but at least enough that each such run spans a page, so each page is
+//! read or written in at most two chunks. The hints follow those runs: each run is read
+//! ahead (outputs that cross are faulted in writable ahead too), released, written back
+//! and evicted as a chunk is, and the kernel's own read-ahead is turned off on the crossing
+//! maps (`MADV_RANDOM`), as it would read megabytes past each of the many runs at once. An
+//! operand with more than 65536 runs per chunk (a chunk of 256 MiB of it or more) gets no
+//! hints. Converting a C-order `.npy` into a Fortran-order one is one call:
 //!
 //! ```
 //! use ndmmap::prelude::*;
@@ -59,8 +58,8 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
-//! The memory a chunk needs then grows with the other axes: 64 KiB times their product
-//! (8 MiB per operand for 128 columns of `f64`).
+//! The memory a chunk needs then grows with the other axes: at least a page times their
+//! product (4 MiB per operand for 1024 columns).
 //!
 //! # Example
 //!
@@ -108,29 +107,36 @@
 //! its anonymous memory: under cgroup v1, `hierarchical_memory_limit` (the smallest limit up
 //! the tree) less `total_rss`, both from the cgroup's `memory.stat`; under v2, the smallest
 //! `memory.max` up the tree less `anon` from `memory.stat`. A quarter of that holds
-//! the chunks in flight (computed, two read ahead, queued and being written back); chunks
-//! are cut from 8 MiB down to 1 MiB until they fit. No knob is needed; [`Zip::chunk_bytes`]
+//! the chunks in flight (computed, read ahead, queued and being written back); chunks
+//! are cut from 8 MiB down to 1 MiB until they fit, and two chunks are read ahead with over
+//! 1 GiB free or out of core, one otherwise. No knob is needed; [`Zip::chunk_bytes`]
 //! overrides the chunk size.
 //!
 //! When the mapped arrays together are larger than that memory (the job is out of core),
-//! inputs in memory order are read ahead through the kernel's fault path rather than with
-//! `MADV_WILLNEED`: the helper thread maps the next 2 MiB of the file itself, with
-//! `MADV_HUGEPAGE`, populates that map (`MADV_POPULATE_READ`) and unmaps it. The page
-//! cache then holds 2 MiB folios, read in requests of up to 4 MiB, which the input's own
-//! map maps whole; `MADV_WILLNEED` reads single pages, in requests of at most 1 MiB on a
-//! virtio disk, each mapped on its own. Under a 128 MiB memory cgroup this halved the
-//! seed's add (2 x 512 MiB; `benches/RESULTS.md`). When the arrays fit, `MADV_WILLNEED`
-//! stays: there the page cache grows into free memory, and 2 MiB folios were not faster.
+//! chunks are at most 2 MiB, and inputs in memory order are read ahead through the
+//! kernel's fault path rather than with `MADV_WILLNEED`: the helper thread maps the next
+//! chunk of the file itself, 2 MiB at a time, with `MADV_HUGEPAGE`, populates that map
+//! (`MADV_POPULATE_READ`) and unmaps it. Where the file system and kernel make large
+//! folios (ext4 and XFS on Linux 6.x, transparent huge pages not off), the page cache then
+//! holds 2 MiB folios, read in requests of up to the device's `max_sectors_kb`;
+//! `MADV_WILLNEED` reads single pages, in requests of at most 1 MiB on a virtio disk. With
+//! the input pages dropped from the page cache a few chunks after use (below), this halved
+//! the seed's add (2 x 512 MiB) under 128 MiB and 1 GiB memory cgroups
+//! (`benches/RESULTS.md`). When the arrays fit, `MADV_WILLNEED` stays: there the page
+//! cache grows into free memory, and 2 MiB folios were not faster.
 //!
 //! The resident set holds a few chunks per mapped operand (the current one, and the
 //! next ones being read ahead). The page cache, which is not part of the resident set, is
-//! left to the kernel for inputs: finished input pages stay cached (clean, so the kernel
-//! can drop them at once when memory runs short). Finished output pages are written back
-//! as the computation goes and, by default, evicted once written (a few chunks stay in flight,
-//! see [`Zip::evict_after_write`]), so that writing a large
-//! output neither crowds the inputs out of the cache nor waits at the end for a pile of
-//! dirty pages. Only shared maps are released: a copy-on-write output keeps its
-//! changed pages, which exist nowhere else.
+//! left to the kernel for inputs that fit in memory: finished input pages stay cached
+//! (clean, so the kernel can drop them at once when memory runs short). Out of core they
+//! would be dropped before any reuse, so the engine drops them itself a few chunks after
+//! use (`POSIX_FADV_DONTNEED`, on the write-behind thread, with
+//! [`Zip::evict_after_write`]), and the page cache reuses their memory at once. Finished
+//! output pages are written back as the computation goes and, by default, evicted once
+//! written (a few chunks stay in flight, see [`Zip::evict_after_write`]), so that writing a
+//! large output neither crowds the inputs out of the cache nor waits at the end for a pile
+//! of dirty pages. Only shared maps are released: a copy-on-write output keeps its changed
+//! pages, which exist nowhere else.
 //!
 //! Plain ndarray views (`ArrayView`, `&Array`, `&mut Array`, ...) may be mixed with the
 //! mapped guards; they are chunked the same way and get no kernel hints.
@@ -482,7 +488,9 @@ impl<'a, P, D: Dimension> Zip<'a, P, D> {
     /// array, and new chunks reuse the memory of evicted ones instead of taking fresh pages
     /// (whose first touch is the main cost of writing a new file through a map). The price:
     /// reading the output back afterwards reads the disk. Turn it off when the output is
-    /// read again soon and fits in RAM.
+    /// read again soon and fits in RAM. Out of core (see
+    /// [Memory and I/O](self#memory-and-io)) it also drops the inputs' finished pages;
+    /// `false` keeps those too.
     ///
     /// # Example
     ///

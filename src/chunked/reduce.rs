@@ -26,15 +26,16 @@
 //! and released like any output of the engine: the memory stays a few chunks, whatever the
 //! size of the result. The input is then cut along an axis the result keeps (the output's
 //! outermost memory axis), and an input laid out across that cut is read in tiles of at
-//! least 64 KiB per run, as the engine reads any operand that crosses its cut (see
+//! least a page per run, as the engine reads any operand that crosses its cut (see
 //! [Mixed layouts](super#mixed-layouts)).
 //!
 //! The engine chooses the cut as it does for any operands: the axis whose thinnest chunk
 //! holds the fewest elements, where cutting along the reduced axis counts the whole mapped
 //! output too (every chunk touches all of it, so it stays resident until the end). So a
 //! result smaller than the thinnest chunk along a kept axis (for a C-order `(4, n)` array of
-//! `f64` summed along axis 0, tiles of 8192 columns, whose rows are 64 KiB runs: results up
-//! to 16 Ki elements) is accumulated in place, chunks cut along the reduced axis; a larger
+//! `f64` summed along axis 0, tiles of 512 columns, whose rows are runs of a 4 KiB page:
+//! results up to 1 Ki elements) is accumulated in place, chunks cut along the reduced axis;
+//! a larger
 //! one is filled slab by slab. A plain output (`&mut Array`) does not take part in the
 //! choice: it is in memory anyway, and the walk is the owned version's.
 //!

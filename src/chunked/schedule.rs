@@ -12,7 +12,7 @@ use super::budget::{self, Demand, Plan};
 use super::operand::{Eviction, Footprint, Hooks, Parts, outer_axis_of};
 use super::{Settings, Zip};
 use crate::error::{Error, Result};
-use crate::guard::pages::finished_pages;
+use crate::guard::pages::{finished_pages, page_size};
 use crate::options::Advice;
 
 impl<P, D: Dimension> Zip<'_, P, D> {
@@ -41,9 +41,9 @@ impl<P, D: Dimension> Zip<'_, P, D> {
     ///
     /// When the mapped operands disagree, the axis is the one among their outermost axes
     /// whose thinnest chunk is smallest: a chunk along an axis must be thick enough for the
-    /// operands that cross it (runs of a page at least, see [`thickness`]), and that thickness times the other axes
-    /// is what a chunk holds (row blocks of a tall C-order matrix, not column blocks, when
-    /// writing it in Fortran order). A mapped operand that stays in place along an axis (the
+    /// operands that cross it (runs of a page at least, see [`thickness`]), and that
+    /// thickness times the other axes is the least a chunk holds (row blocks of a tall
+    /// C-order matrix, not column blocks, when writing it in Fortran order). A mapped operand that stays in place along an axis (the
     /// output of a reduction along it) adds its whole size to that axis's count, since
     /// every chunk touches all of it: a reduction into a mapped output is cut along the
     /// reduced axis only when the output is smaller than the thinnest chunk along the
@@ -66,7 +66,7 @@ impl<P, D: Dimension> Zip<'_, P, D> {
         }
         let size = self.dim.size();
         let thinnest = |axis: usize| -> usize {
-            let thick = thickness(layouts, &crossing(layouts, &self.hooks, axis), axis);
+            let thick = thickness(layouts, &crossing(layouts, &self.hooks, axis), axis, AXIS_PAGE);
             let len = self.dim[axis].max(1);
             // A mapped operand that stays in place along the axis (the output of a
             // reduction along it) is touched by every chunk, so it stays resident whole.
@@ -117,7 +117,11 @@ impl<P, D: Dimension> Zip<'_, P, D> {
         let axis = slabs.axis;
         let crossing = crossing(&layouts, &hooks, axis);
         let fits = plan.chunk_bytes / per_row.saturating_mul(widest).max(1);
-        let rows = chunk_rows(&layouts, &crossing, axis, fits);
+        // The rows that fit the chunk size, but at least a page per run of each operand
+        // that crosses the cut: a wide matrix walked across its memory order (a C-order
+        // input of thousands of columns into a Fortran-order file) is then cut near the
+        // chunk size, with about a page per column in flight.
+        let rows = fits.max(thickness(&layouts, &crossing, axis, page_size()));
         // Each operand's addresses for a run of rows: one range, or one per run of its own
         // for an operand that crosses the cut; none for the operands not `hinted`.
         let hinted = hinted(&hooks, &layouts, axis);
@@ -226,8 +230,10 @@ fn io_plan(settings: &Settings, hooks: &[Hooks<'_>]) -> Plan {
     budget::plan(demand, budget::available_memory())
 }
 
-/// Bytes of each run a crossing operand's page holds along the cut axis, at least, per chunk.
-const CROSSING_RUN: usize = 64 << 10;
+/// The page size the choice of the cut's axis assumes: fixed, so that the axis (and with
+/// it the memory order of a raw file that `map_collect_raw` makes) is the same on every
+/// machine. The chunks themselves use the real page size.
+const AXIS_PAGE: usize = 4096;
 
 /// Which operands cross the cut along `axis`: mapped ones whose own outermost memory axis
 /// is another (a Fortran-order map in a walk along axis 0, say). Their chunks are not one
@@ -288,37 +294,17 @@ fn advise_access(
     Ok(())
 }
 
-/// How many rows along `axis` a chunk needs at least, so that the operands that cross the
-/// cut get runs of at least a page (1 without crossing operands): the thinnest chunk
-/// [`chunk_rows`] may cut, which the choice of the axis compares. It does not depend on
-/// the memory available, so that the axis (and with it the memory order of a file
-/// `map_collect` makes) does not either.
-fn thickness(layouts: &[Footprint], crossing: &[bool], axis: usize) -> usize {
-    let page = crate::guard::pages::page_size();
+/// How many rows along `axis` a chunk needs at least so that each operand that crosses
+/// the cut (and gets hints, see [`Footprint::has_pieces`]) has runs of at least `page`
+/// bytes, each page then read or written in at most two chunks; 1 without such operands.
+fn thickness(layouts: &[Footprint], crossing: &[bool], axis: usize, page: usize) -> usize {
     layouts
         .iter()
         .zip(crossing)
-        .filter(|(_, crosses)| **crosses)
+        .filter(|(l, crosses)| **crosses && l.has_pieces(axis))
         .map(|(l, _)| page.div_ceil(l.run_bytes(axis)))
         .max()
         .unwrap_or(1)
-}
-
-/// How many rows along `axis` each chunk takes: the `fits` rows that fit the plan's chunk
-/// size, but, for each operand that crosses the cut, enough for runs of [`CROSSING_RUN`]
-/// bytes (few hints per byte, each page in at most two chunks) where that many rows fit,
-/// and else runs of at least one page. So a wide matrix walked across its memory order (a
-/// C-order input of thousands of columns into a Fortran-order file) is cut into chunks near
-/// the chunk size, with about a page per column in flight, instead of 64 KiB per column
-/// whatever the memory.
-fn chunk_rows(layouts: &[Footprint], crossing: &[bool], axis: usize, fits: usize) -> usize {
-    let page = crate::guard::pages::page_size();
-    let rows_for = |l: &Footprint| {
-        let run = l.run_bytes(axis);
-        CROSSING_RUN.div_ceil(run).min(fits.max(page.div_ceil(run)))
-    };
-    let crossing_rows = layouts.iter().zip(crossing).filter(|(_, c)| **c).map(|(l, _)| rows_for(l));
-    crossing_rows.max().unwrap_or(1).max(fits).max(1)
 }
 
 /// Work for an I/O helper thread: pieces of each operand, in operand order.
