@@ -391,21 +391,10 @@ def prepare(regime, inputs, output):
     return resident_fraction(inputs)
 
 
-def buffered_read(paths):
-    """Reads the files, evicted first, through the page cache, one thread per file (as a
-    job reads its inputs); returns (bytes, seconds). Evicts them again afterwards."""
+def read_each(paths, read, done):
+    """Runs read(path) for every path, one thread each, timed; then evicts the files.
+    Returns (the sum of what the reads appended to done, seconds)."""
     import threading
-    evict(paths)
-    done = []
-
-    def read(path):
-        buf = bytearray(BLOCK)
-        total = 0
-        with open(path, "rb", buffering=0) as f:
-            while n := f.readinto(buf):
-                total += n
-        done.append(total)
-
     threads = [threading.Thread(target=read, args=(p,)) for p in paths]
     t0 = time.perf_counter()
     for t in threads:
@@ -417,13 +406,29 @@ def buffered_read(paths):
     return sum(done), seconds
 
 
+def buffered_read(paths):
+    """Reads the files, evicted first, through the page cache, one thread per file (as a
+    job reads its inputs); returns (bytes, seconds). Evicts them again afterwards."""
+    evict(paths)
+    done = []
+
+    def read(path):
+        buf = bytearray(BLOCK)
+        total = 0
+        with open(path, "rb", buffering=0) as f:
+            while n := f.readinto(buf):
+                total += n
+        done.append(total)
+
+    return read_each(paths, read, done)
+
+
 def populated_read(paths):
     """Reads the files, evicted first, through the page cache's fault path: one thread per
     file maps it with MADV_HUGEPAGE and populates it (MADV_POPULATE_READ), 64 MiB at a
     time, which reads 2 MiB folios in requests of up to the device's max_sectors_kb (the
     engine's own way to read out of core, and the fastest of the three on the build
     machine's virtual disk); returns (bytes, seconds). Evicts them again afterwards."""
-    import threading
     evict(paths)
     done = []
     step = 64 << 20
@@ -441,15 +446,7 @@ def populated_read(paths):
             m.close()
         done.append(size)
 
-    threads = [threading.Thread(target=read, args=(p,)) for p in paths]
-    t0 = time.perf_counter()
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    seconds = time.perf_counter() - t0
-    evict(paths)
-    return sum(done), seconds
+    return read_each(paths, read, done)
 
 
 # Linux's MADV_POPULATE_READ (5.14), which Python's mmap module does not name.

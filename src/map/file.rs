@@ -101,14 +101,7 @@ pub(crate) fn finish_write_back(file: &File, offset: u64, len: u64) -> io::Resul
         if rc != 0 {
             return Err(io::Error::last_os_error());
         }
-        // Clean pages only, and none mapped: the kernel keeps any other. Losing nothing,
-        // it is safe (rustix's wrapper).
-        rustix::fs::fadvise(
-            file,
-            offset,
-            std::num::NonZeroU64::new(len),
-            rustix::fs::Advice::DontNeed,
-        )?;
+        evict(file, offset, len)?;
         Ok(true)
     }
     #[cfg(not(target_os = "linux"))]
@@ -119,8 +112,8 @@ pub(crate) fn finish_write_back(file: &File, offset: u64, len: u64) -> io::Resul
 }
 
 /// Asks the kernel to drop the pages of `file` in `offset..offset + len` from the page
-/// cache (`POSIX_FADV_DONTNEED`): clean, unmapped pages only, so nothing is lost. A no-op
-/// off Linux.
+/// cache (`POSIX_FADV_DONTNEED`): clean, unmapped pages only, so nothing is lost, and it
+/// is safe (rustix's wrapper). A no-op off Linux.
 pub(crate) fn evict(file: &File, offset: u64, len: u64) -> io::Result<()> {
     #[cfg(target_os = "linux")]
     rustix::fs::fadvise(
