@@ -43,11 +43,12 @@ impl<P, D: Dimension> Zip<'_, P, D> {
     /// whose thinnest chunk is smallest: a chunk along an axis must be thick enough for the
     /// operands that cross it (runs of a page at least, see [`thickness`]), and that
     /// thickness times the other axes is the least a chunk holds (row blocks of a tall
-    /// C-order matrix, not column blocks, when writing it in Fortran order). A mapped operand that stays in place along an axis (the
-    /// output of a reduction along it) adds its whole size to that axis's count, since
-    /// every chunk touches all of it: a reduction into a mapped output is cut along the
-    /// reduced axis only when the output is smaller than the thinnest chunk along the
-    /// axis it keeps, and the input is a candidate even when it is not mapped.
+    /// C-order matrix, not column blocks, when writing it in Fortran order). A mapped
+    /// operand that stays in place along an axis (the output of a reduction along it)
+    /// adds its whole size to that axis's count, since every chunk touches all of it: a
+    /// reduction into a mapped output is cut along the reduced axis only when the output
+    /// is smaller than the thinnest chunk along the axis it keeps, and the input is a
+    /// candidate even when it is not mapped.
     pub(super) fn common_outer_axis(&self, layouts: &[Footprint]) -> usize {
         let mapped: Vec<usize> =
             (0..layouts.len()).filter(|&i| self.hooks[i].addresses().is_some()).collect();
