@@ -574,7 +574,7 @@ fn c_to_fortran_writes_back_run_by_run() {
 /// operands (36 MiB) do not fit in [`ADD_CGROUP_LIMIT`].
 const ADD_LEN: usize = 3 << 19;
 
-/// The memory cgroup limit that `adding_inputs_larger_than_memory_reads_them_through_the_fault_path` runs its child in.
+/// The memory cgroup limit that `adding_reads_inputs_not_cached_through_the_fault_path_and_drops_only_them` runs its child in.
 const ADD_CGROUP_LIMIT: u64 = 24 << 20;
 
 /// A fresh cgroup v1 memory cgroup, a child of this process's own, with a memory limit;
@@ -622,7 +622,7 @@ impl Drop for MemoryCgroup {
 }
 
 #[test]
-#[ignore = "run as a child process by `adding_inputs_larger_than_memory_reads_them_through_the_fault_path`"]
+#[ignore = "run as a child process by `adding_reads_inputs_not_cached_through_the_fault_path_and_drops_only_them`"]
 fn child_add_in_cgroup() {
     let Some(folder) = child_arg() else { return };
     if let Some(cgroup) = std::env::var_os("NDMMAP_EDGES_CGROUP") {
@@ -646,11 +646,12 @@ fn child_add_in_cgroup() {
 /// The engine reads inputs in order through the fault path of a short-lived map of its own
 /// (`MADV_HUGEPAGE`, then `MADV_POPULATE_READ`: large folios) when the mapped operands do
 /// not fit in the memory available, here a 24 MiB memory cgroup, and evicts them after
-/// use; where they fit, it asks with `MADV_WILLNEED` and makes no such map. The sum is
-/// right either way.
+/// use. Where they fit, it does so only for the pages not in the page cache as the walk
+/// begins, and evicts only those: inputs already cached are asked for with
+/// `MADV_WILLNEED` and stay cached. The sum is right every time.
 #[test]
 #[cfg_attr(miri, ignore = "miri cannot map files")]
-fn adding_inputs_larger_than_memory_reads_them_through_the_fault_path() {
+fn adding_reads_inputs_not_cached_through_the_fault_path_and_drops_only_them() {
     let Some(dir) = common::disk_tempdir() else { return };
     let folder = dir.path().canonicalize().unwrap();
     Array1::from_shape_fn(ADD_LEN, |i| i as f64).save_npy(folder.join("a.npy")).unwrap();
@@ -690,15 +691,62 @@ fn adding_inputs_larger_than_memory_reads_them_through_the_fault_path() {
     });
     assert!(evicted.count() >= 2, "inputs never evicted after use: {}", described());
 
+    // Without a cap, inputs in the page cache are asked for with `MADV_WILLNEED` and stay
+    // cached: no short-lived map, no eviction.
+    let evictions = |log: &[String], name: &str| {
+        let file = folder.join(name);
+        let file = file.to_str();
+        let dropped = log.iter().filter(|l| l.contains("POSIX_FADV_DONTNEED"));
+        dropped.filter(|l| fd_path(l, "fadvise64") == file).count()
+    };
+    for name in ["a.npy", "b.npy"] {
+        std::fs::read(folder.join(name)).unwrap();
+    }
     std::fs::remove_file(folder.join("c.npy")).unwrap();
     let Some(log) = strace(&child("child_add_in_cgroup", &folder), calls) else { return };
     let huge_pages = log.iter().filter(|l| l.contains("MADV_HUGEPAGE")).count();
     let will_need = succeeded(&log, "MADV_WILLNEED");
+    let dropped = evictions(&log, "a.npy") + evictions(&log, "b.npy");
     assert!(
-        huge_pages == 0 && will_need > 0 && maps_of(&log, "a.npy").is_empty(),
-        "without a cap: {huge_pages} maps asked for huge pages, {will_need} MADV_WILLNEED:\n{}",
+        huge_pages == 0 && will_need > 0 && maps_of(&log, "a.npy").is_empty() && dropped == 0,
+        "cached, without a cap: {huge_pages} maps asked for huge pages, {will_need} \
+         MADV_WILLNEED, {dropped} evictions of the inputs:\n{}",
         log.join("\n")
     );
+
+    // Without a cap, an input not in the page cache is read through the fault path and
+    // dropped after use, while the cached one is left alone.
+    let Some(()) = drop_from_page_cache(&folder.join("b.npy")) else { return };
+    std::fs::remove_file(folder.join("c.npy")).unwrap();
+    let Some(log) = strace(&child("child_add_in_cgroup", &folder), calls) else { return };
+    let (a_maps, b_maps) = (maps_of(&log, "a.npy"), maps_of(&log, "b.npy"));
+    let (a_dropped, b_dropped) = (evictions(&log, "a.npy"), evictions(&log, "b.npy"));
+    assert!(
+        a_maps.is_empty() && a_dropped == 0 && b_maps.len() >= 3 && b_dropped >= 2,
+        "b cold, a cached, without a cap: maps a {a_maps:?} b {b_maps:?}, evictions a \
+         {a_dropped} b {b_dropped}:\n{}",
+        log.join("\n")
+    );
+}
+
+/// Writes `path`'s pages to disk and drops them from the page cache, with GNU `dd`
+/// (`iflag=nocache count=0`: the whole file); `None` (through the skip policy) without it.
+fn drop_from_page_cache(path: &Path) -> Option<()> {
+    std::fs::File::open(path).unwrap().sync_all().unwrap();
+    let status = Command::new("dd")
+        .arg(format!("if={}", path.display()))
+        .args(["iflag=nocache", "count=0", "status=none"])
+        .status();
+    match status {
+        Ok(status) if status.success() => Some(()),
+        other => {
+            common::skip(format!(
+                "GNU dd could not drop {} from the page cache: {other:?}",
+                path.display()
+            ));
+            None
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------------------

@@ -114,12 +114,17 @@ pub(super) struct Plan {
     /// How many written chunks of each output stay in flight before the oldest is waited
     /// for and evicted.
     pub(super) lag: usize,
-    /// Whether the walk is out of core (the mapped operands do not fit in the memory
-    /// available): then inputs in order are read ahead through the fault path of a map of
-    /// their own (large folios) rather than with `MADV_WILLNEED` (single pages), in chunks
-    /// of at most [`OUT_OF_CORE_CHUNK_BYTES`], and input pages are evicted from the page
-    /// cache a few chunks after their use, as written output pages are. See [`plan`].
+    /// Whether inputs are read from disk: out of core (the mapped operands do not fit in
+    /// the memory available), or some input is not all in the page cache. Then inputs in
+    /// order are read ahead through the fault path of a map of their own (large folios)
+    /// rather than with `MADV_WILLNEED` (single pages), in chunks of at most
+    /// [`OUT_OF_CORE_CHUNK_BYTES`], and input pages are evicted from the page cache a few
+    /// chunks after their use, as written output pages are. See [`plan`].
     pub(super) read_through_fault: bool,
+    /// Whether the input pages that were in the page cache as the walk began are neither
+    /// read ahead nor evicted (the operands fit in memory); out of core, every input page
+    /// is read and evicted.
+    pub(super) keep_cached: bool,
 }
 
 /// What the plan depends on.
@@ -133,6 +138,8 @@ pub(super) struct Demand {
     pub(super) outputs: usize,
     /// Bytes of all the mapped operands together.
     pub(super) bytes: u64,
+    /// Whether some mapped input is not all in the page cache.
+    pub(super) cold: bool,
 }
 
 /// The largest chunk the plan picks out of core: read-ahead's step (one huge page), so
@@ -165,12 +172,17 @@ const ROOMY: u64 = 1 << 30;
 /// of `MADV_WILLNEED`. Evicting the inputs matters under 1 GiB: without it, half of the
 /// runs took 1.5x longer, with a second of CPU time in the computation, as the page cache
 /// grew into new memory (on the test machines' virtual machine, which hands free 2 MiB
-/// blocks back to its host) instead of reusing its own. Where the operands fit,
-/// `MADV_WILLNEED` stays, for the same reason: 2 MiB folios taken from free memory made
-/// half of the runs slower there.
+/// blocks back to its host) instead of reusing its own.
+///
+/// Where the operands fit but some input is not all cached (`demand.cold`), the pages not
+/// cached are read and evicted the same way, and the cached ones left alone: the seed's
+/// add, cold, took 0.74 s against 1.15 s with `MADV_WILLNEED` (six rounds). Reading them
+/// so without evicting them was as fast on most runs but not all (one in six took 1.7x),
+/// for the same reason as under 1 GiB.
 pub(super) fn plan(demand: Demand, available: Option<u64>) -> Plan {
     let available = available.unwrap_or(u64::MAX);
-    let read_through_fault = demand.bytes > available;
+    let out_of_core = demand.bytes > available;
+    let read_through_fault = out_of_core || demand.cold;
     let ahead = if read_through_fault || available >= ROOMY { 2 } else { 1 };
     let lag = 4;
     let units = demand.inputs * (1 + ahead) + demand.outputs * (3 + lag);
@@ -178,7 +190,8 @@ pub(super) fn plan(demand: Demand, available: Option<u64>) -> Plan {
     let fitted = (share / units.max(1)).clamp(MIN_CHUNK_BYTES, DEFAULT_CHUNK_BYTES);
     let fitted = if fitted.is_power_of_two() { fitted } else { fitted.next_power_of_two() / 2 };
     let fitted = if read_through_fault { fitted.min(OUT_OF_CORE_CHUNK_BYTES) } else { fitted };
-    Plan { chunk_bytes: demand.chunk_bytes.unwrap_or(fitted), ahead, lag, read_through_fault }
+    let chunk_bytes = demand.chunk_bytes.unwrap_or(fitted);
+    Plan { chunk_bytes, ahead, lag, read_through_fault, keep_cached: !out_of_core }
 }
 
 #[cfg(test)]

@@ -11,9 +11,9 @@
 //!
 //! - asks the kernel to read the *next* chunks of every mapped input ahead
 //!   (`MADV_WILLNEED`, after `MADV_SEQUENTIAL` on the input's map), on a helper thread;
-//!   when the mapped arrays are larger than the memory available, it reads them into the
-//!   page cache itself instead, through a short-lived huge-page map of its own (see
-//!   [Memory and I/O](self#memory-and-io));
+//!   pages not yet in the page cache, or all of them when the mapped arrays are larger
+//!   than the memory available, it reads into the page cache itself instead, through a
+//!   short-lived huge-page map of its own (see [Memory and I/O](self#memory-and-io));
 //! - starts writing back the finished chunk of every output on a second helper thread
 //!   (`sync_file_range` on Linux, a range flush elsewhere), so that write-back runs behind
 //!   the computation and the computation never waits to queue I/O;
@@ -109,31 +109,38 @@
 //! `memory.max` up the tree less `anon` from `memory.stat`. A quarter of that holds
 //! the chunks in flight (computed, read ahead, queued and being written back); chunks
 //! are cut from 8 MiB down to 1 MiB until they fit, and two chunks are read ahead with over
-//! 1 GiB free or out of core, one otherwise. No knob is needed; [`Zip::chunk_bytes`]
+//! 1 GiB free or when inputs are read from disk (below), one otherwise. No knob is needed; [`Zip::chunk_bytes`]
 //! overrides the chunk size.
 //!
-//! When the mapped arrays together are larger than that memory (the job is out of core),
-//! chunks are at most 2 MiB, and inputs in memory order are read ahead through the
-//! kernel's fault path rather than with `MADV_WILLNEED`: the helper thread maps the next
-//! chunk of the file itself, 2 MiB at a time, with `MADV_HUGEPAGE`, populates that map
+//! Inputs in memory order whose pages are not in the page cache are read ahead through
+//! the kernel's fault path rather than with `MADV_WILLNEED`: the helper thread maps the
+//! next chunk of the file itself, 2 MiB at a time, with `MADV_HUGEPAGE`, populates that map
 //! (`MADV_POPULATE_READ`) and unmaps it. Where the file system and kernel make large
 //! folios (ext4 and XFS on Linux 6.x, transparent huge pages not off), the page cache then
 //! holds 2 MiB folios, read in requests of up to the device's `max_sectors_kb`;
-//! `MADV_WILLNEED` reads single pages, in requests of at most 1 MiB on a virtio disk. With
-//! the input pages dropped from the page cache a few chunks after use (below), this halved
-//! the seed's add (2 x 512 MiB) under 128 MiB and 1 GiB memory cgroups
-//! (`benches/RESULTS.md`). When the arrays fit, `MADV_WILLNEED` stays: there the page
-//! cache grows into free memory, and 2 MiB folios were not faster.
+//! `MADV_WILLNEED` reads single pages, in requests of at most 1 MiB on a virtio disk.
+//! Which pages are cached is asked once, as the walk begins (`mincore`): pages cached
+//! then are neither read ahead nor evicted, the others are read this way, in chunks of at
+//! most 2 MiB, and dropped from the page cache a few chunks after use (below). So a walk
+//! over cold inputs leaves the page cache as it found it, and one over cached inputs
+//! leaves them cached. On the seed's add (2 x 512 MiB, cold), this took 0.74 s against
+//! 1.15 s with `MADV_WILLNEED` and 1.39 s for a plain `Zip`; reading the same way
+//! without the eviction took as long on most runs but was slower on some (the page cache
+//! grew into fresh memory, which this project's virtual machines hand back to their host
+//! in 2 MiB blocks). Under 128 MiB and 1 GiB memory cgroups it halved the add
+//! (`benches/RESULTS.md`).
+//!
+//! When the mapped arrays together are larger than that memory (the job is out of core),
+//! every input page is read this way and dropped after use, cached before or not: the
+//! kernel would drop it before it came round again.
 //!
 //! The resident set holds a few chunks per mapped operand (the current one, and the
-//! next ones being read ahead). The page cache, which is not part of the resident set, is
-//! left to the kernel for inputs that fit in memory: finished input pages stay cached
-//! (clean, so the kernel can drop them at once when memory runs short). Out of core they
-//! would be dropped before any reuse, so the engine drops them itself a few chunks after
-//! use (`POSIX_FADV_DONTNEED`, on the write-behind thread, with
-//! [`Zip::evict_after_write`]), and the page cache reuses their memory at once. Finished
-//! output pages are written back as the computation goes and, by default, evicted once
-//! written (a few chunks stay in flight, see [`Zip::evict_after_write`]), so that writing a
+//! next ones being read ahead). The page cache, which is not part of the resident set,
+//! keeps the input pages that were cached as the walk began (except out of core). The
+//! pages the walk read in itself are dropped a few chunks after use (`POSIX_FADV_DONTNEED`,
+//! on the write-behind thread, with [`Zip::evict_after_write`]), and the page cache reuses
+//! their memory at once. Finished output pages are written back as the computation goes
+//! and, by default, evicted once written (a few chunks stay in flight), so that writing a
 //! large output neither crowds the inputs out of the cache nor waits at the end for a pile
 //! of dirty pages. Only shared maps are released: a copy-on-write output keeps its changed
 //! pages, which exist nowhere else.
@@ -411,8 +418,8 @@ impl<'a, P, D: Dimension> Zip<'a, P, D> {
     }
 
     /// Whether to read the next chunks of every mapped input while the current one is
-    /// computed (`MADV_WILLNEED` after `MADV_SEQUENTIAL` on the input's map, or, out of
-    /// core, through a huge-page map of the engine's own: see
+    /// computed (`MADV_WILLNEED` after `MADV_SEQUENTIAL` on the input's map, or, for pages
+    /// not in the page cache, through a huge-page map of the engine's own: see
     /// [Memory and I/O](self#memory-and-io); default `true`). Outputs (`&mut` guards) walked in their own memory order get
     /// neither hint: on a new file both cost more than they save. Operands in another
     /// memory order than the walk (see [Mixed layouts](self#mixed-layouts)) get
@@ -488,9 +495,9 @@ impl<'a, P, D: Dimension> Zip<'a, P, D> {
     /// array, and new chunks reuse the memory of evicted ones instead of taking fresh pages
     /// (whose first touch is the main cost of writing a new file through a map). The price:
     /// reading the output back afterwards reads the disk. Turn it off when the output is
-    /// read again soon and fits in RAM. Out of core (see
-    /// [Memory and I/O](self#memory-and-io)) it also drops the inputs' finished pages;
-    /// `false` keeps those too.
+    /// read again soon and fits in RAM. It also drops the inputs' finished pages that the
+    /// walk read from disk itself, and out of core all of them (see
+    /// [Memory and I/O](self#memory-and-io)); `false` keeps those too.
     ///
     /// # Example
     ///

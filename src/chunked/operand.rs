@@ -77,6 +77,14 @@ impl Hooks<'_> {
         self.pages.as_ref().map_or(Ok(()), |pages| pages.advise(advice, span))
     }
 
+    /// The pages of `span` (addresses) in the page cache now, as sorted address ranges;
+    /// all of `span` where that cannot be told (a plain array, a map without a file, not
+    /// Linux), so that they are treated as cached.
+    pub(super) fn cached(&self, span: &Range<usize>) -> Result<Vec<Range<usize>>> {
+        let cached = self.pages.as_ref().map_or(Ok(None), |pages| pages.cached(span))?;
+        Ok(cached.unwrap_or_else(|| vec![span.clone()]))
+    }
+
     /// Reads the pages of `span` (addresses) into the page cache now, without mapping them.
     pub(super) fn read_ahead(&self, span: &Range<usize>) -> Result<()> {
         self.pages.as_ref().map_or(Ok(()), |pages| pages.read_ahead(span))
@@ -102,10 +110,12 @@ impl Hooks<'_> {
 
     /// Waits for `span`'s write-back and evicts it from the page cache, if the engine
     /// wrote it; if it only read it, evicts it as `eviction` says.
-    pub(super) fn settle(&self, span: &Range<usize>, eviction: Eviction) -> Result<()> {
+    pub(super) fn settle(&self, span: &Range<usize>, eviction: Eviction<'_>) -> Result<()> {
         match &self.pages {
             Some(pages) if self.writes => pages.finish_write_back(span),
-            Some(pages) if eviction.inputs => pages.evict(span, eviction.whole_folios_below),
+            Some(pages) if eviction.inputs => {
+                pages.evict(span, eviction.whole_folios_below, eviction.kept)
+            }
             _ => Ok(()),
         }
     }
@@ -121,9 +131,12 @@ impl Hooks<'_> {
 
 /// Whether the engine evicts the pages of an operand it only read, once done with them.
 #[derive(Clone, Copy, Debug)]
-pub(super) struct Eviction {
-    /// Evict input pages (out of core).
+pub(super) struct Eviction<'k> {
+    /// Evict input pages (read through the fault path: see `budget::Plan`).
     pub(super) inputs: bool,
+    /// Pages that stay: those that were in the page cache when the walk began (addresses,
+    /// sorted).
+    pub(super) kept: &'k [Range<usize>],
     /// Also evict from the start of the huge page that the range starts in: the operand is
     /// walked up through memory, so everything below the range is done with (see
     /// [`Pages::evict`](crate::guard::pages::Pages::evict)).

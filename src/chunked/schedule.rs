@@ -12,7 +12,7 @@ use super::budget::{self, Demand, Plan};
 use super::operand::{Eviction, Footprint, Hooks, Parts, outer_axis_of};
 use super::{Settings, Zip};
 use crate::error::{Error, Result};
-use crate::guard::pages::{finished_pages, page_size};
+use crate::guard::pages::{finished_pages, page_size, without};
 use crate::options::Advice;
 
 impl<P, D: Dimension> Zip<'_, P, D> {
@@ -113,9 +113,9 @@ impl<P, D: Dimension> Zip<'_, P, D> {
             None => (parts, slabs.len, slabs.per_row),
         };
         let layouts = [rest.footprints(), riders].concat();
-        let plan = io_plan(&settings, &hooks);
-        let widest = layouts.iter().map(Footprint::elem).max().unwrap_or(1).max(1);
         let axis = slabs.axis;
+        let (plan, kept) = io_plan(&settings, &hooks, &layouts, axis, len)?;
+        let widest = layouts.iter().map(Footprint::elem).max().unwrap_or(1).max(1);
         let crossing = crossing(&layouts, &hooks, axis);
         let fits = plan.chunk_bytes / per_row.saturating_mul(widest).max(1);
         // The rows that fit the chunk size, but at least a page per run of each operand
@@ -158,10 +158,10 @@ impl<P, D: Dimension> Zip<'_, P, D> {
         // Rows computed so far: read-ahead behind them is skipped, since pages it faulted in
         // there would stay mapped after their release.
         let computed = AtomicUsize::new(0);
+        let io = Io { hooks: &hooks, crossing: &crossing, plan, kept: &kept, computed: &computed };
         std::thread::scope(|scope| {
             let (read_tx, read_rx) = mpsc::sync_channel::<Job>(2 + ahead);
             let (write_tx, write_rx) = mpsc::sync_channel::<Job>(2);
-            let io = Io { hooks: &hooks, crossing: &crossing, plan, computed: &computed };
             let reader = reading.then(|| scope.spawn(move || io.run(&read_rx, 0)));
             let writer = writing.then(|| scope.spawn(move || io.run(&write_rx, lag)));
             let outcome = (|| {
@@ -218,17 +218,45 @@ impl<P, D: Dimension> Zip<'_, P, D> {
     }
 }
 
-/// The I/O plan for a run with `settings` over operands with `hooks`, sized to the memory
-/// available now.
-fn io_plan(settings: &Settings, hooks: &[Hooks<'_>]) -> Plan {
+/// The I/O plan for a walk with `settings` over `len` rows along `axis` of operands with
+/// `hooks` and `layouts`, sized to the memory available now, and per operand the pages
+/// that stay cached (sorted addresses).
+///
+/// Those are the input pages in the page cache as the walk begins; none out of core,
+/// where every input page is evicted after use, since the kernel would drop them before
+/// they came round again. Without read-ahead, every input page counts as cached: the walk
+/// reads ahead and evicts nothing.
+fn io_plan(
+    settings: &Settings,
+    hooks: &[Hooks<'_>],
+    layouts: &[Footprint],
+    axis: usize,
+    len: usize,
+) -> Result<(Plan, Vec<Vec<Range<usize>>>)> {
+    let cached = |(h, l): (&Hooks<'_>, &Footprint)| {
+        let span = l.span(axis, 0..len);
+        match h.addresses() {
+            Some(_) if h.writes() => Ok(Vec::new()),
+            Some(_) if settings.read_ahead => h.cached(&span),
+            _ => Ok(vec![span]),
+        }
+    };
+    let kept: Vec<Vec<Range<usize>>> =
+        hooks.iter().zip(layouts).map(cached).collect::<Result<_>>()?;
+    let each = hooks.iter().zip(layouts).zip(&kept);
+    let mut inputs = each.filter(|((h, _), _)| h.addresses().is_some() && !h.writes());
+    let cold = inputs.any(|((_, l), kept)| !without(l.span(axis, 0..len), kept).is_empty());
     let mapped = || hooks.iter().filter_map(|h| h.addresses().map(|a| (a, h.writes())));
     let demand = Demand {
         chunk_bytes: settings.chunk_bytes,
         inputs: mapped().filter(|(_, writes)| !writes).count(),
         outputs: mapped().filter(|(_, writes)| *writes).count(),
         bytes: mapped().map(|(addresses, _)| addresses.len() as u64).sum(),
+        cold,
     };
-    budget::plan(demand, budget::available_memory())
+    let plan = budget::plan(demand, budget::available_memory());
+    let kept = if plan.keep_cached { kept } else { vec![Vec::new(); hooks.len()] };
+    Ok((plan, kept))
 }
 
 /// The page size the choice of the cut's axis assumes: fixed, so that the axis (and with
@@ -333,6 +361,9 @@ struct Io<'h, 'a> {
     crossing: &'h [bool],
     /// The I/O plan (whether inputs in order are read through the fault path).
     plan: Plan,
+    /// Per operand, the pages that were in the page cache as the walk began (sorted
+    /// addresses): neither read ahead nor evicted. Empty out of core.
+    kept: &'h [Vec<Range<usize>>],
     /// Rows computed so far.
     computed: &'h AtomicUsize,
 }
@@ -361,14 +392,14 @@ impl Io<'_, '_> {
                             // kernel would drop them: dropped now, their memory is reused
                             // at once instead of new memory taken.
                             let evict = self.plan.read_through_fault;
-                            for ((hook, pieces), last) in
-                                self.hooks.iter().zip(&old).zip(&mut settled)
-                            {
+                            for (k, (hook, pieces)) in self.hooks.iter().zip(&old).enumerate() {
                                 let start = pieces.first().map(|p| p.start);
+                                let last = &mut settled[k];
                                 let upward = last.zip(start).is_some_and(|(l, s)| l < s);
                                 *last = start.or(*last);
+                                let kept = &self.kept[k];
                                 let eviction =
-                                    Eviction { inputs: evict, whole_folios_below: upward };
+                                    Eviction { inputs: evict, whole_folios_below: upward, kept };
                                 pieces.iter().try_for_each(|span| hook.settle(span, eviction))?;
                             }
                         }
@@ -407,11 +438,14 @@ impl Io<'_, '_> {
         for ((hook, pieces), _) in asked(false).chain(asked(true)) {
             pieces.iter().try_for_each(|span| hook.advise(Advice::WillNeed, span))?;
         }
+        // Only the pages not cached as the walk began: the others need no reading.
         let queues: Vec<Vec<(&Hooks<'_>, Range<usize>)>> = operands()
-            .filter(|((hook, _), crosses)| by_fault(hook, **crosses))
-            .map(|((hook, pieces), _)| {
+            .zip(self.kept)
+            .filter(|(((hook, _), crosses), _)| by_fault(hook, **crosses))
+            .map(|(((hook, pieces), _), kept)| {
                 let each = pieces.iter().flat_map(|p| steps_of(p.clone(), READ_AHEAD_STEP));
-                each.map(|step| (hook, step)).collect()
+                let cold = each.flat_map(|step| without(step.clone(), near(kept, &step)));
+                cold.map(|step| (hook, step)).collect()
             })
             .collect();
         let longest = queues.iter().map(Vec::len).max().unwrap_or(0);
@@ -435,6 +469,13 @@ impl Io<'_, '_> {
         }
         Ok(())
     }
+}
+
+/// The ranges of `sorted` (sorted, disjoint) that overlap `range`.
+fn near<'k>(sorted: &'k [Range<usize>], range: &Range<usize>) -> &'k [Range<usize>] {
+    let first = sorted.partition_point(|r| r.end <= range.start);
+    let end = first + sorted[first..].partition_point(|r| r.start < range.end);
+    &sorted[first..end]
 }
 
 /// `range` cut into pieces of at most `step` bytes.

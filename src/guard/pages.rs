@@ -123,14 +123,21 @@ impl Pages<'_> {
     }
 
     /// Drops the clean pages of `span` from the page cache, where no map holds them (the
-    /// kernel keeps any other): for input pages used once, so that their memory is reused
-    /// at once. The kernel drops a large folio (2 MiB, from [`read_ahead`](Self::read_ahead))
-    /// only when the range covers all of it; with `from_huge_page`, the range reaches back
-    /// to the start of the 2 MiB of the file it starts in, so that a walk up through the
-    /// file, whose chunks rarely fall on 2 MiB boundaries, drops each folio once it is past
-    /// it. Only a read-only or read-write map's pages: a copy-on-write map keeps its own
-    /// (as [`release`](Self::release) does), and a map without a file has no page cache.
-    pub(crate) fn evict(&self, span: &Range<usize>, from_huge_page: bool) -> Result<()> {
+    /// kernel keeps any other), except those in `kept` (addresses, sorted): for input
+    /// pages used once, so that their memory is reused at once, while pages that were
+    /// cached before the walk stay cached. The kernel drops a large folio (2 MiB, from
+    /// [`read_ahead`](Self::read_ahead)) only when the range covers all of it; with
+    /// `from_huge_page`, the range reaches back to the start of the 2 MiB of the file it
+    /// starts in, so that a walk up through the file, whose chunks rarely fall on 2 MiB
+    /// boundaries, drops each folio once it is past it. Only a read-only or read-write
+    /// map's pages: a copy-on-write map keeps its own (as [`release`](Self::release) does),
+    /// and a map without a file has no page cache.
+    pub(crate) fn evict(
+        &self,
+        span: &Range<usize>,
+        from_huge_page: bool,
+        kept: &[Range<usize>],
+    ) -> Result<()> {
         let (Some(file), Some(bytes)) = (&self.backing.file, self.offsets(span)) else {
             return Ok(());
         };
@@ -140,7 +147,31 @@ impl Pages<'_> {
         let end = self.backing.offset + bytes.end as u64;
         let start = self.backing.offset + bytes.start as u64;
         let start = if from_huge_page { start / HUGE_PAGE * HUGE_PAGE } else { start };
-        map::file::evict(file, start, end - start).map_err(self.io("evict", start))
+        let in_file = |a: &Range<usize>| {
+            let (map, base) = (self.addresses.start, self.backing.offset);
+            base + (a.start.max(map) - map) as u64..base + (a.end.max(map) - map) as u64
+        };
+        let kept: Vec<Range<u64>> = kept.iter().map(in_file).collect();
+        for part in without(start..end, &kept) {
+            map::file::evict(file, part.start, part.end - part.start)
+                .map_err(self.io("evict", part.start))?;
+        }
+        Ok(())
+    }
+
+    /// The pages of `span` (addresses) that are in the page cache now, as sorted ranges
+    /// of addresses, clipped to `span`; `None` where this cannot be told (a map without a
+    /// file; not Linux).
+    pub(crate) fn cached(&self, span: &Range<usize>) -> Result<Option<Vec<Range<usize>>>> {
+        let Some(bytes) = self.offsets(span) else { return Ok(Some(Vec::new())) };
+        let Some(file) = &self.backing.file else { return Ok(None) };
+        let offset = self.backing.offset + bytes.start as u64;
+        let ranges = map::file::cached(file, offset, bytes.len() as u64)
+            .map_err(self.io("look up the page cache of", offset))?;
+        // Each range lies inside `offset..offset + bytes.len()`, which fits in `usize`.
+        let first = self.addresses.start + bytes.start;
+        let address = |at: u64| first + usize::try_from(at - offset).unwrap_or(usize::MAX);
+        Ok(ranges.map(|r| r.into_iter().map(|r| address(r.start)..address(r.end)).collect()))
     }
 
     /// Faults the pages of `span` into the map now (readable; writable for a read-write
@@ -235,13 +266,19 @@ pub(crate) fn finished_pages(span: &Range<usize>, later: &[&Range<usize>]) -> Ve
         return Vec::new();
     }
     let page = map::file::page_size();
-    let whole = span.start / page * page..span.end.div_ceil(page) * page;
-    let mut pieces: Vec<Range<usize>> = std::iter::once(whole).collect();
-    for rest in later.iter().filter(|rest| !rest.is_empty()) {
-        let (start, end) = (rest.start / page * page, rest.end.div_ceil(page) * page);
+    let whole = |r: &Range<usize>| r.start / page * page..r.end.div_ceil(page) * page;
+    let later: Vec<Range<usize>> =
+        later.iter().filter(|rest| !rest.is_empty()).map(|rest| whole(rest)).collect();
+    without(whole(span), &later)
+}
+
+/// The parts of `range` that none of `holes` covers, in order.
+pub(crate) fn without<T: Copy + Ord>(range: Range<T>, holes: &[Range<T>]) -> Vec<Range<T>> {
+    let mut pieces = vec![range];
+    for hole in holes.iter().filter(|hole| !hole.is_empty()) {
         pieces = pieces
             .into_iter()
-            .flat_map(|piece| [piece.start..piece.end.min(start), piece.start.max(end)..piece.end])
+            .flat_map(|p| [p.start..p.end.min(hole.start), p.start.max(hole.end)..p.end])
             .filter(|piece| !piece.is_empty())
             .collect();
     }

@@ -4,6 +4,7 @@
 
 use std::fs::File;
 use std::io;
+use std::ops::Range;
 
 #[cfg(target_os = "linux")]
 use super::Advise;
@@ -175,6 +176,71 @@ pub(crate) fn read_through_fault(file: &File, offset: u64, len: u64) -> io::Resu
     }
 }
 
+/// The byte ranges of `file` within `offset..offset + len` whose pages are in the page
+/// cache now (`mincore` on a short-lived map of the range, which touches no page), widened
+/// to whole pages and clipped to the range, in order. `Ok(None)` where this cannot be told
+/// (not Linux, or no room for another map).
+pub(crate) fn cached(file: &File, offset: u64, len: u64) -> io::Result<Option<Vec<Range<u64>>>> {
+    #[cfg(target_os = "linux")]
+    {
+        let page = page_size();
+        let start = offset - offset % page as u64;
+        let Ok(span) = usize::try_from(offset + len - start) else {
+            return Err(io::Error::from(io::ErrorKind::InvalidInput));
+        };
+        if len == 0 {
+            return Ok(Some(Vec::new()));
+        }
+        // A raw map hands out no slice of its bytes, so mapping it is safe; mapped from a
+        // page boundary, its address is one too, as `mincore` requires.
+        let Ok(map) = memmap2::MmapOptions::new().offset(start).len(span).map_raw_read_only(file)
+        else {
+            return Ok(None);
+        };
+        // One byte per page, asked for a window of pages at a time so that a large file
+        // needs no large vector.
+        let mut resident = vec![0u8; WINDOW_PAGES.min(span.div_ceil(page))];
+        let mut ranges: Vec<Range<u64>> = Vec::new();
+        for first in (0..span).step_by(WINDOW_PAGES * page) {
+            let bytes = (span - first).min(WINDOW_PAGES * page);
+            // SAFETY: `first` is a multiple of the page size inside `map`, a live map of
+            // `span` bytes from a page-aligned address, so the window starts on a page and
+            // lies inside it; `resident` has a byte for each of its pages (at most
+            // `WINDOW_PAGES`), which is all `mincore` writes. `mincore` reads no byte of
+            // the map and faults nothing in.
+            let rc = unsafe {
+                libc::mincore(
+                    map.as_mut_ptr().wrapping_add(first).cast(),
+                    bytes,
+                    resident.as_mut_ptr(),
+                )
+            };
+            if rc != 0 {
+                return Err(io::Error::last_os_error());
+            }
+            let pages = resident.iter().take(bytes.div_ceil(page)).enumerate();
+            for (k, _) in pages.filter(|(_, r)| **r & 1 == 1) {
+                let at = start + (first + k * page) as u64;
+                let (page_start, page_end) = (at.max(offset), (at + page as u64).min(offset + len));
+                match ranges.last_mut() {
+                    Some(last) if last.end == page_start => last.end = page_end,
+                    _ => ranges.push(page_start..page_end),
+                }
+            }
+        }
+        Ok(Some(ranges))
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = (file, offset, len);
+        Ok(None)
+    }
+}
+
+/// How many pages [`cached`] asks `mincore` about at once (256 MiB of 4 KiB pages).
+#[cfg(target_os = "linux")]
+const WINDOW_PAGES: usize = 1 << 16;
+
 /// The size of a memory page, the unit of mapping, flushing and releasing.
 pub(crate) fn page_size() -> usize {
     #[cfg(unix)]
@@ -198,7 +264,7 @@ pub(crate) fn memory_file(len: u64) -> io::Result<File> {
 mod tests {
     use std::io::Write;
 
-    use super::{page_size, read_through_fault};
+    use super::{cached, evict, page_size, read_through_fault};
 
     #[test]
     fn reading_through_the_fault_path_reads_the_range_and_stops_at_the_end_of_the_file() {
@@ -211,5 +277,24 @@ mod tests {
         let err = read_through_fault(&file, 2 * page as u64, 4 * page as u64).unwrap_err();
         assert_eq!(err.kind(), std::io::ErrorKind::UnexpectedEof);
         assert!(read_through_fault(&file, 0, 0).unwrap());
+    }
+
+    #[test]
+    fn cached_ranges_are_the_pages_in_the_page_cache_clipped_to_the_range() {
+        // On the crate's own disk: a tmpfs (often /tmp) keeps its pages whatever is asked.
+        let mut file = tempfile::tempfile_in(env!("CARGO_MANIFEST_DIR")).unwrap();
+        let p = page_size() as u64;
+        // A page per write: one large write may make one large folio, which the kernel
+        // evicts only whole.
+        for _ in 0..8 {
+            file.write_all(&vec![7u8; page_size()]).unwrap();
+        }
+        file.sync_all().unwrap();
+        evict(&file, 2 * p, 3 * p).unwrap();
+        assert_eq!(cached(&file, 0, 8 * p).unwrap(), Some(vec![0..2 * p, 5 * p..8 * p]));
+        // A range that starts inside a page and ends inside another: clipped to it.
+        assert_eq!(cached(&file, 100, 6 * p).unwrap(), Some(vec![100..2 * p, 5 * p..6 * p + 100]));
+        assert_eq!(cached(&file, 3 * p, p).unwrap(), Some(vec![]));
+        assert_eq!(cached(&file, 5, 0).unwrap(), Some(vec![]));
     }
 }

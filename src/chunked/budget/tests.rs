@@ -5,14 +5,19 @@ use super::*;
 const MIB: u64 = 1 << 20;
 
 fn demand(inputs: usize, outputs: usize) -> Demand {
-    Demand { chunk_bytes: None, inputs, outputs, bytes: 3 << 29 }
+    Demand { chunk_bytes: None, inputs, outputs, bytes: 3 << 29, cold: false }
 }
 
 #[test]
 fn plenty_of_memory_keeps_the_default_chunk_and_reads_two_ahead() {
     let plan = plan(demand(2, 1), Some(20 << 30));
-    let expected =
-        Plan { chunk_bytes: DEFAULT_CHUNK_BYTES, ahead: 2, lag: 4, read_through_fault: false };
+    let expected = Plan {
+        chunk_bytes: DEFAULT_CHUNK_BYTES,
+        ahead: 2,
+        lag: 4,
+        read_through_fault: false,
+        keep_cached: true,
+    };
     assert_eq!(plan, expected);
     assert_eq!(super::plan(demand(2, 1), None), plan);
 }
@@ -22,7 +27,14 @@ fn a_small_cgroup_gets_smaller_chunks_and_two_ahead_out_of_core() {
     // The seed's add under a 128 MiB cap: 2 inputs x 3 chunks + 1 output x 7 chunks = 13
     // chunks in a quarter of 118 MiB: 2.3 MiB, so 2 MiB.
     let plan = plan(demand(2, 1), Some(118 * MIB));
-    assert_eq!(plan, Plan { chunk_bytes: 2 << 20, ahead: 2, lag: 4, read_through_fault: true });
+    let expected = Plan {
+        chunk_bytes: 2 << 20,
+        ahead: 2,
+        lag: 4,
+        read_through_fault: true,
+        keep_cached: false,
+    };
+    assert_eq!(plan, expected);
     // 1 GiB, still out of core: at most 2 MiB.
     assert_eq!(super::plan(demand(2, 1), Some(1000 * MIB)).chunk_bytes, 2 << 20);
     // Arrays that fit: one chunk ahead below 1 GiB, as before.
@@ -40,6 +52,20 @@ fn operands_larger_than_memory_are_read_through_the_fault_path() {
     assert!(plan(add, Some(1024 * MIB)).read_through_fault);
     assert!(!plan(add, Some(2048 * MIB)).read_through_fault);
     assert!(!plan(add, None).read_through_fault);
+    // Out of core, no input page is kept cached.
+    assert!(!plan(add, Some(1024 * MIB)).keep_cached);
+}
+
+#[test]
+fn inputs_that_fit_but_are_not_cached_are_read_through_the_fault_path() {
+    let cold = Demand { cold: true, ..demand(2, 1) };
+    for available in [Some(2048 * MIB), Some(20 << 30), None] {
+        let plan = plan(cold, available);
+        assert!(plan.read_through_fault && plan.keep_cached, "{plan:?}");
+        assert_eq!((plan.chunk_bytes, plan.ahead), (2 << 20, 2));
+    }
+    // Out of core, cold or not, the same plan.
+    assert_eq!(plan(cold, Some(1024 * MIB)), plan(demand(2, 1), Some(1024 * MIB)));
 }
 
 #[test]
