@@ -519,6 +519,11 @@ pub(super) fn parse(source: &HeaderText<'_>, node: &Node) -> Result<RecordLayout
     if fields.is_empty() {
         return Err(unsupported("records without fields are not supported"));
     }
+    if at == 0 {
+        // NumPy allows them (fields that are empty sub-arrays, `(0,)`); an element of no
+        // bytes cannot be mapped.
+        return Err(unsupported("records of zero bytes are not supported"));
+    }
     if isize::try_from(at).is_err() {
         return Err(invalid());
     }
