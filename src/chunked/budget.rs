@@ -180,8 +180,8 @@ const ROOMY: u64 = 1 << 30;
 /// so without evicting them was as fast on most runs but not all (one in six took 1.7x),
 /// for the same reason as under 1 GiB.
 pub(super) fn plan(demand: Demand, available: Option<u64>) -> Plan {
+    let out_of_core = out_of_core(demand.bytes, available);
     let available = available.unwrap_or(u64::MAX);
-    let out_of_core = demand.bytes > available;
     let read_through_fault = out_of_core || demand.cold;
     let ahead = if read_through_fault || available >= ROOMY { 2 } else { 1 };
     let lag = 4;
@@ -192,6 +192,12 @@ pub(super) fn plan(demand: Demand, available: Option<u64>) -> Plan {
     let fitted = if read_through_fault { fitted.min(OUT_OF_CORE_CHUNK_BYTES) } else { fitted };
     let chunk_bytes = demand.chunk_bytes.unwrap_or(fitted);
     Plan { chunk_bytes, ahead, lag, read_through_fault, keep_cached: !out_of_core }
+}
+
+/// Whether mapped operands of `bytes` in all are out of core with `available` bytes of
+/// memory (`None`: unknown, taken as plenty).
+pub(super) fn out_of_core(bytes: u64, available: Option<u64>) -> bool {
+    available.is_some_and(|available| bytes > available)
 }
 
 #[cfg(test)]

@@ -112,37 +112,41 @@
 //! 1 GiB free or when inputs are read from disk (below), one otherwise. No knob is needed; [`Zip::chunk_bytes`]
 //! overrides the chunk size.
 //!
-//! Inputs in memory order whose pages are not in the page cache are read ahead through
-//! the kernel's fault path rather than with `MADV_WILLNEED`: the helper thread maps the
-//! next chunk of the file itself, 2 MiB at a time, with `MADV_HUGEPAGE`, populates that map
+//! Which input pages are in the page cache is asked once, as the walk begins (`mincore`).
+//! Those pages are neither read ahead nor dropped: a walk over cached inputs leaves them
+//! cached. The others are read from disk, and inputs in memory order are read through the
+//! kernel's fault path rather than with `MADV_WILLNEED`: the helper thread maps the next
+//! chunk of the file itself, 2 MiB at a time, with `MADV_HUGEPAGE`, populates that map
 //! (`MADV_POPULATE_READ`) and unmaps it. Where the file system and kernel make large
 //! folios (ext4 and XFS on Linux 6.x, transparent huge pages not off), the page cache then
 //! holds 2 MiB folios, read in requests of up to the device's `max_sectors_kb`;
 //! `MADV_WILLNEED` reads single pages, in requests of at most 1 MiB on a virtio disk.
-//! Which pages are cached is asked once, as the walk begins (`mincore`): pages cached
-//! then are neither read ahead nor evicted, the others are read this way, in chunks of at
-//! most 2 MiB, and dropped from the page cache a few chunks after use (below). So a walk
-//! over cold inputs leaves the page cache as it found it, and one over cached inputs
-//! leaves them cached. On the seed's add (2 x 512 MiB, cold), this took 0.74 s against
-//! 1.15 s with `MADV_WILLNEED` and 1.39 s for a plain `Zip`; reading the same way
-//! without the eviction took as long on most runs but was slower on some (the page cache
-//! grew into fresh memory, which this project's virtual machines hand back to their host
-//! in 2 MiB blocks). Under 128 MiB and 1 GiB memory cgroups it halved the add
-//! (`benches/RESULTS.md`).
+//! Chunks are then at most 2 MiB, and the input pages the walk read itself are dropped
+//! from the page cache a few chunks after use, so that a walk over cold inputs leaves the
+//! page cache as it found it, and reuses the same memory as it goes. On the seed's add
+//! (2 x 512 MiB, cold) this took 0.74 s against 1.15 s with `MADV_WILLNEED` and 1.39 s for
+//! a plain `Zip`; reading this way but keeping the pages was as fast on most runs and 1.7x
+//! slower on others, as the page cache grew into fresh memory (on this project's virtual
+//! machines, 2 MiB blocks of it cost a host fault each). The price: a second pass over
+//! the same cold inputs, in the same job or the next, reads them from disk again
+//! (standardizing a cold 1 GiB matrix, which reads it twice, took 1.30 s against 1.03 s);
+//! [`Zip::evict_after_write`]`(false)` keeps them cached. Linux's `mincore` reports every
+//! page of a file that the process neither owns nor may write as cached: such inputs are
+//! read with `MADV_WILLNEED` and never dropped.
 //!
 //! When the mapped arrays together are larger than that memory (the job is out of core),
-//! every input page is read this way and dropped after use, cached before or not: the
-//! kernel would drop it before it came round again.
+//! the page cache is not asked: every input page is read this way and dropped after use,
+//! since the kernel would drop it before it came round again. Under 128 MiB and 1 GiB
+//! memory cgroups this halved the seed's add (`benches/RESULTS.md`).
 //!
 //! The resident set holds a few chunks per mapped operand (the current one, and the
-//! next ones being read ahead). The page cache, which is not part of the resident set,
-//! keeps the input pages that were cached as the walk began (except out of core). The
-//! pages the walk read in itself are dropped a few chunks after use (`POSIX_FADV_DONTNEED`,
-//! on the write-behind thread, with [`Zip::evict_after_write`]), and the page cache reuses
-//! their memory at once. Finished output pages are written back as the computation goes
-//! and, by default, evicted once written (a few chunks stay in flight), so that writing a
-//! large output neither crowds the inputs out of the cache nor waits at the end for a pile
-//! of dirty pages. Only shared maps are released: a copy-on-write output keeps its changed
+//! next ones being read ahead). Input pages are dropped from the page cache with
+//! `POSIX_FADV_DONTNEED` on the write-behind thread, when [`Zip::write_behind`],
+//! [`Zip::release_after_use`] and [`Zip::evict_after_write`] are on (the defaults); the
+//! page cache reuses their memory at once. Finished output pages are written back as the
+//! computation goes and, by default, evicted once written (a few chunks stay in flight),
+//! so that writing a large output neither crowds the inputs out of the cache nor waits at
+//! the end for a pile of dirty pages. Only shared maps are released: a copy-on-write output keeps its changed
 //! pages, which exist nowhere else.
 //!
 //! Plain ndarray views (`ArrayView`, `&Array`, `&mut Array`, ...) may be mixed with the

@@ -80,9 +80,9 @@ impl Hooks<'_> {
     /// The pages of `span` (addresses) in the page cache now, as sorted address ranges;
     /// all of `span` where that cannot be told (a plain array, a map without a file, not
     /// Linux), so that they are treated as cached.
-    pub(super) fn cached(&self, span: &Range<usize>) -> Result<Vec<Range<usize>>> {
-        let cached = self.pages.as_ref().map_or(Ok(None), |pages| pages.cached(span))?;
-        Ok(cached.unwrap_or_else(|| vec![span.clone()]))
+    pub(super) fn cached(&self, span: &Range<usize>) -> Vec<Range<usize>> {
+        let cached = self.pages.as_ref().and_then(|pages| pages.cached(span));
+        cached.unwrap_or_else(|| vec![span.clone()])
     }
 
     /// Reads the pages of `span` (addresses) into the page cache now, without mapping them.
@@ -132,7 +132,8 @@ impl Hooks<'_> {
 /// Whether the engine evicts the pages of an operand it only read, once done with them.
 #[derive(Clone, Copy, Debug)]
 pub(super) struct Eviction<'k> {
-    /// Evict input pages (read through the fault path: see `budget::Plan`).
+    /// Evict input pages (those not in `kept`) when the walk reads inputs from disk: see
+    /// `budget::Plan::read_through_fault`.
     pub(super) inputs: bool,
     /// Pages that stay: those that were in the page cache when the walk began (addresses,
     /// sorted).

@@ -12,7 +12,7 @@ use super::budget::{self, Demand, Plan};
 use super::operand::{Eviction, Footprint, Hooks, Parts, outer_axis_of};
 use super::{Settings, Zip};
 use crate::error::{Error, Result};
-use crate::guard::pages::{finished_pages, page_size, without};
+use crate::guard::pages::{finished_pages, near, page_size, without};
 use crate::options::Advice;
 
 impl<P, D: Dimension> Zip<'_, P, D> {
@@ -114,7 +114,7 @@ impl<P, D: Dimension> Zip<'_, P, D> {
         };
         let layouts = [rest.footprints(), riders].concat();
         let axis = slabs.axis;
-        let (plan, kept) = io_plan(&settings, &hooks, &layouts, axis, len)?;
+        let (plan, kept) = io_plan(&settings, &hooks, &layouts, axis, len);
         let widest = layouts.iter().map(Footprint::elem).max().unwrap_or(1).max(1);
         let crossing = crossing(&layouts, &hooks, axis);
         let fits = plan.chunk_bytes / per_row.saturating_mul(widest).max(1);
@@ -222,41 +222,45 @@ impl<P, D: Dimension> Zip<'_, P, D> {
 /// `hooks` and `layouts`, sized to the memory available now, and per operand the pages
 /// that stay cached (sorted addresses).
 ///
-/// Those are the input pages in the page cache as the walk begins; none out of core,
-/// where every input page is evicted after use, since the kernel would drop them before
-/// they came round again. Without read-ahead, every input page counts as cached: the walk
-/// reads ahead and evicts nothing.
+/// Those are the input pages in the page cache as the walk begins (asked once, here). Out
+/// of core there are none: every input page is read ahead and evicted after use, since the
+/// kernel would drop it before it came round again, and the page cache is not asked.
+/// Without read-ahead, every input page counts as cached, so that only out of core are
+/// input pages evicted.
 fn io_plan(
     settings: &Settings,
     hooks: &[Hooks<'_>],
     layouts: &[Footprint],
     axis: usize,
     len: usize,
-) -> Result<(Plan, Vec<Vec<Range<usize>>>)> {
+) -> (Plan, Vec<Vec<Range<usize>>>) {
+    let mapped = || hooks.iter().filter_map(|h| h.addresses().map(|a| (a, h.writes())));
+    let bytes = mapped().map(|(addresses, _)| addresses.len() as u64).sum();
+    let available = budget::available_memory();
+    let in_core = !budget::out_of_core(bytes, available);
     let cached = |(h, l): (&Hooks<'_>, &Footprint)| {
         let span = l.span(axis, 0..len);
         match h.addresses() {
-            Some(_) if h.writes() => Ok(Vec::new()),
+            Some(_) if h.writes() || !in_core => Vec::new(),
             Some(_) if settings.read_ahead => h.cached(&span),
-            _ => Ok(vec![span]),
+            _ => vec![span],
         }
     };
-    let kept: Vec<Vec<Range<usize>>> =
-        hooks.iter().zip(layouts).map(cached).collect::<Result<_>>()?;
+    let kept: Vec<Vec<Range<usize>>> = hooks.iter().zip(layouts).map(cached).collect();
+    // Kept ranges lie inside their operand's span and do not overlap.
     let each = hooks.iter().zip(layouts).zip(&kept);
     let mut inputs = each.filter(|((h, _), _)| h.addresses().is_some() && !h.writes());
-    let cold = inputs.any(|((_, l), kept)| !without(l.span(axis, 0..len), kept).is_empty());
-    let mapped = || hooks.iter().filter_map(|h| h.addresses().map(|a| (a, h.writes())));
+    let cold = inputs.any(|((_, l), kept)| {
+        kept.iter().map(ExactSizeIterator::len).sum::<usize>() < l.span(axis, 0..len).len()
+    });
     let demand = Demand {
         chunk_bytes: settings.chunk_bytes,
         inputs: mapped().filter(|(_, writes)| !writes).count(),
         outputs: mapped().filter(|(_, writes)| *writes).count(),
-        bytes: mapped().map(|(addresses, _)| addresses.len() as u64).sum(),
+        bytes,
         cold,
     };
-    let plan = budget::plan(demand, budget::available_memory());
-    let kept = if plan.keep_cached { kept } else { vec![Vec::new(); hooks.len()] };
-    Ok((plan, kept))
+    (budget::plan(demand, available), kept)
 }
 
 /// The page size the choice of the cut's axis assumes: fixed, so that the axis (and with
@@ -443,8 +447,12 @@ impl Io<'_, '_> {
             .zip(self.kept)
             .filter(|(((hook, _), crosses), _)| by_fault(hook, **crosses))
             .map(|(((hook, pieces), _), kept)| {
+                // One read per step at most: from its first page not cached to its last.
                 let each = pieces.iter().flat_map(|p| steps_of(p.clone(), READ_AHEAD_STEP));
-                let cold = each.flat_map(|step| without(step.clone(), near(kept, &step)));
+                let cold = each.filter_map(|step| {
+                    let gaps = without(step.clone(), near(kept, &step));
+                    Some(gaps.first()?.start..gaps.last()?.end)
+                });
                 cold.map(|step| (hook, step)).collect()
             })
             .collect();
@@ -469,13 +477,6 @@ impl Io<'_, '_> {
         }
         Ok(())
     }
-}
-
-/// The ranges of `sorted` (sorted, disjoint) that overlap `range`.
-fn near<'k>(sorted: &'k [Range<usize>], range: &Range<usize>) -> &'k [Range<usize>] {
-    let first = sorted.partition_point(|r| r.end <= range.start);
-    let end = first + sorted[first..].partition_point(|r| r.start < range.end);
-    &sorted[first..end]
 }
 
 /// `range` cut into pieces of at most `step` bytes.

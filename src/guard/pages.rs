@@ -123,15 +123,15 @@ impl Pages<'_> {
     }
 
     /// Drops the clean pages of `span` from the page cache, where no map holds them (the
-    /// kernel keeps any other), except those in `kept` (addresses, sorted): for input
-    /// pages used once, so that their memory is reused at once, while pages that were
-    /// cached before the walk stay cached. The kernel drops a large folio (2 MiB, from
+    /// kernel keeps any other), except those in `kept` (addresses, sorted and disjoint):
+    /// for input pages used once, so that their memory is reused at once, while pages that
+    /// were cached before the walk stay cached. The kernel drops a large folio (2 MiB, from
     /// [`read_ahead`](Self::read_ahead)) only when the range covers all of it; with
     /// `from_huge_page`, the range reaches back to the start of the 2 MiB of the file it
-    /// starts in, so that a walk up through the file, whose chunks rarely fall on 2 MiB
-    /// boundaries, drops each folio once it is past it. Only a read-only or read-write
-    /// map's pages: a copy-on-write map keeps its own (as [`release`](Self::release) does),
-    /// and a map without a file has no page cache.
+    /// starts in (but never before the map's start), so that a walk up through the file,
+    /// whose chunks rarely fall on 2 MiB boundaries, drops each folio once it is past it.
+    /// Only a read-only or read-write map's pages: a copy-on-write map keeps its own (as
+    /// [`release`](Self::release) does), and a map without a file has no page cache.
     pub(crate) fn evict(
         &self,
         span: &Range<usize>,
@@ -144,34 +144,34 @@ impl Pages<'_> {
         if self.backing.mode == Mode::CopyOnWrite {
             return Ok(());
         }
-        let end = self.backing.offset + bytes.end as u64;
-        let start = self.backing.offset + bytes.start as u64;
-        let start = if from_huge_page { start / HUGE_PAGE * HUGE_PAGE } else { start };
-        let in_file = |a: &Range<usize>| {
-            let (map, base) = (self.addresses.start, self.backing.offset);
-            base + (a.start.max(map) - map) as u64..base + (a.end.max(map) - map) as u64
+        let base = self.backing.offset;
+        let back = if from_huge_page {
+            // Offsets into the map fit in `usize`; the reach-back stays inside the map.
+            let at = base + bytes.start as u64;
+            usize::try_from(at % HUGE_PAGE).unwrap_or(0).min(bytes.start)
+        } else {
+            0
         };
-        let kept: Vec<Range<u64>> = kept.iter().map(in_file).collect();
-        for part in without(start..end, &kept) {
-            map::file::evict(file, part.start, part.end - part.start)
-                .map_err(self.io("evict", part.start))?;
+        let map = self.addresses.start;
+        let span = map + bytes.start - back..map + bytes.end;
+        for part in without(span.clone(), near(kept, &span)) {
+            let offset = base + (part.start - map) as u64;
+            map::file::evict(file, offset, part.len() as u64).map_err(self.io("evict", offset))?;
         }
         Ok(())
     }
 
     /// The pages of `span` (addresses) that are in the page cache now, as sorted ranges
     /// of addresses, clipped to `span`; `None` where this cannot be told (a map without a
-    /// file; not Linux).
-    pub(crate) fn cached(&self, span: &Range<usize>) -> Result<Option<Vec<Range<usize>>>> {
-        let Some(bytes) = self.offsets(span) else { return Ok(Some(Vec::new())) };
-        let Some(file) = &self.backing.file else { return Ok(None) };
+    /// file; see [`map::file::cached`]).
+    pub(crate) fn cached(&self, span: &Range<usize>) -> Option<Vec<Range<usize>>> {
+        let Some(bytes) = self.offsets(span) else { return Some(Vec::new()) };
         let offset = self.backing.offset + bytes.start as u64;
-        let ranges = map::file::cached(file, offset, bytes.len() as u64)
-            .map_err(self.io("look up the page cache of", offset))?;
-        // Each range lies inside `offset..offset + bytes.len()`, which fits in `usize`.
+        let ranges = map::file::cached(self.backing.file.as_ref()?, offset, bytes.len() as u64)?;
+        // Each range lies inside `offset..offset + bytes.len()`, whose length is a `usize`.
         let first = self.addresses.start + bytes.start;
         let address = |at: u64| first + usize::try_from(at - offset).unwrap_or(usize::MAX);
-        Ok(ranges.map(|r| r.into_iter().map(|r| address(r.start)..address(r.end)).collect()))
+        Some(ranges.into_iter().map(|r| address(r.start)..address(r.end)).collect())
     }
 
     /// Faults the pages of `span` into the map now (readable; writable for a read-write
@@ -267,27 +267,41 @@ pub(crate) fn finished_pages(span: &Range<usize>, later: &[&Range<usize>]) -> Ve
     }
     let page = map::file::page_size();
     let whole = |r: &Range<usize>| r.start / page * page..r.end.div_ceil(page) * page;
-    let later: Vec<Range<usize>> =
+    let mut later: Vec<Range<usize>> =
         later.iter().filter(|rest| !rest.is_empty()).map(|rest| whole(rest)).collect();
+    later.sort_by_key(|rest| rest.start);
     without(whole(span), &later)
 }
 
-/// The parts of `range` that none of `holes` covers, in order.
+/// The parts of `range` that none of `holes` (sorted by their starts) covers, in order.
 pub(crate) fn without<T: Copy + Ord>(range: Range<T>, holes: &[Range<T>]) -> Vec<Range<T>> {
-    let mut pieces = vec![range];
-    for hole in holes.iter().filter(|hole| !hole.is_empty()) {
-        pieces = pieces
-            .into_iter()
-            .flat_map(|p| [p.start..p.end.min(hole.start), p.start.max(hole.end)..p.end])
-            .filter(|piece| !piece.is_empty())
-            .collect();
+    let mut pieces = Vec::new();
+    let mut from = range.start;
+    for hole in holes.iter().filter(|hole| hole.start < hole.end) {
+        if hole.start >= range.end {
+            break;
+        }
+        if hole.start > from {
+            pieces.push(from..hole.start);
+        }
+        from = from.max(hole.end);
+    }
+    if from < range.end {
+        pieces.push(from..range.end);
     }
     pieces
 }
 
+/// The ranges of `sorted` (sorted, disjoint) that overlap `range`.
+pub(crate) fn near<'k>(sorted: &'k [Range<usize>], range: &Range<usize>) -> &'k [Range<usize>] {
+    let first = sorted.partition_point(|r| r.end <= range.start);
+    let end = first + sorted[first..].partition_point(|r| r.start < range.end);
+    &sorted[first..end]
+}
+
 #[cfg(test)]
 mod tests {
-    use super::finished_pages;
+    use super::{finished_pages, near, without};
     use crate::map::file::page_size;
 
     #[test]
@@ -310,5 +324,27 @@ mod tests {
         // Nothing finished when a later range covers it all, or when the span is empty.
         assert!(finished_pages(&(p..2 * p), &[&(0..4 * p)]).is_empty());
         assert!(finished_pages(&(5..5), &[]).is_empty());
+    }
+
+    #[test]
+    fn without_leaves_the_gaps_between_sorted_holes() {
+        assert_eq!(without(0..10, &[]), vec![0..10]);
+        assert_eq!(without(0..10, &[2..4, 6..7]), vec![0..2, 4..6, 7..10]);
+        // Holes that overlap each other, reach past either end, or are empty.
+        assert_eq!(without(0..10, &[1..5, 3..6, 6..6, 9..20]), vec![0..1, 6..9]);
+        assert_eq!(without(5..10, &[0..6, 12..14]), vec![6..10]);
+        assert!(without(0..10, &[0..5, 5..10]).is_empty());
+        assert!(without(3..3, &[]).is_empty());
+    }
+
+    #[test]
+    fn near_finds_the_ranges_that_overlap() {
+        let sorted = [0..4, 6..8, 10..12, 20..30];
+        assert_eq!(near(&sorted, &(5..11)), &[6..8, 10..12]);
+        assert_eq!(near(&sorted, &(4..6)), &[] as &[std::ops::Range<usize>]);
+        assert_eq!(near(&sorted, &(3..7)), &[0..4, 6..8]);
+        assert_eq!(near(&sorted, &(11..100)), &[10..12, 20..30]);
+        assert!(near(&sorted, &(30..40)).is_empty());
+        assert!(near(&[], &(0..1)).is_empty());
     }
 }

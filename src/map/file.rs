@@ -178,31 +178,30 @@ pub(crate) fn read_through_fault(file: &File, offset: u64, len: u64) -> io::Resu
 
 /// The byte ranges of `file` within `offset..offset + len` whose pages are in the page
 /// cache now (`mincore` on a short-lived map of the range, which touches no page), widened
-/// to whole pages and clipped to the range, in order. `Ok(None)` where this cannot be told
-/// (not Linux, or no room for another map).
-pub(crate) fn cached(file: &File, offset: u64, len: u64) -> io::Result<Option<Vec<Range<u64>>>> {
+/// to whole pages and clipped to the range, in order. `None` where this cannot be told
+/// (not Linux; no room for another map; `mincore` failed). Since Linux 5.2 `mincore`
+/// reports every page of a file that the process neither owns nor may write as cached,
+/// so such a file seems all cached.
+pub(crate) fn cached(file: &File, offset: u64, len: u64) -> Option<Vec<Range<u64>>> {
     #[cfg(target_os = "linux")]
     {
         let page = page_size();
         let start = offset - offset % page as u64;
-        let Ok(span) = usize::try_from(offset + len - start) else {
-            return Err(io::Error::from(io::ErrorKind::InvalidInput));
-        };
+        let span = usize::try_from(offset.checked_add(len)? - start).ok()?;
         if len == 0 {
-            return Ok(Some(Vec::new()));
+            return Some(Vec::new());
         }
         // A raw map hands out no slice of its bytes, so mapping it is safe; mapped from a
         // page boundary, its address is one too, as `mincore` requires.
-        let Ok(map) = memmap2::MmapOptions::new().offset(start).len(span).map_raw_read_only(file)
-        else {
-            return Ok(None);
-        };
+        let map =
+            memmap2::MmapOptions::new().offset(start).len(span).map_raw_read_only(file).ok()?;
         // One byte per page, asked for a window of pages at a time so that a large file
         // needs no large vector.
         let mut resident = vec![0u8; WINDOW_PAGES.min(span.div_ceil(page))];
         let mut ranges: Vec<Range<u64>> = Vec::new();
-        for first in (0..span).step_by(WINDOW_PAGES * page) {
-            let bytes = (span - first).min(WINDOW_PAGES * page);
+        let window = WINDOW_PAGES.saturating_mul(page);
+        for first in (0..span).step_by(window) {
+            let bytes = (span - first).min(window);
             // SAFETY: `first` is a multiple of the page size inside `map`, a live map of
             // `span` bytes from a page-aligned address, so the window starts on a page and
             // lies inside it; `resident` has a byte for each of its pages (at most
@@ -216,7 +215,7 @@ pub(crate) fn cached(file: &File, offset: u64, len: u64) -> io::Result<Option<Ve
                 )
             };
             if rc != 0 {
-                return Err(io::Error::last_os_error());
+                return None;
             }
             let pages = resident.iter().take(bytes.div_ceil(page)).enumerate();
             for (k, _) in pages.filter(|(_, r)| **r & 1 == 1) {
@@ -228,12 +227,12 @@ pub(crate) fn cached(file: &File, offset: u64, len: u64) -> io::Result<Option<Ve
                 }
             }
         }
-        Ok(Some(ranges))
+        Some(ranges)
     }
     #[cfg(not(target_os = "linux"))]
     {
         let _ = (file, offset, len);
-        Ok(None)
+        None
     }
 }
 
@@ -291,10 +290,10 @@ mod tests {
         }
         file.sync_all().unwrap();
         evict(&file, 2 * p, 3 * p).unwrap();
-        assert_eq!(cached(&file, 0, 8 * p).unwrap(), Some(vec![0..2 * p, 5 * p..8 * p]));
+        assert_eq!(cached(&file, 0, 8 * p), Some(vec![0..2 * p, 5 * p..8 * p]));
         // A range that starts inside a page and ends inside another: clipped to it.
-        assert_eq!(cached(&file, 100, 6 * p).unwrap(), Some(vec![100..2 * p, 5 * p..6 * p + 100]));
-        assert_eq!(cached(&file, 3 * p, p).unwrap(), Some(vec![]));
-        assert_eq!(cached(&file, 5, 0).unwrap(), Some(vec![]));
+        assert_eq!(cached(&file, 100, 6 * p), Some(vec![100..2 * p, 5 * p..6 * p + 100]));
+        assert_eq!(cached(&file, 3 * p, p), Some(vec![]));
+        assert_eq!(cached(&file, 5, 0), Some(vec![]));
     }
 }
