@@ -150,9 +150,9 @@ const OUT_OF_CORE_CHUNK_BYTES: usize = 2 << 20;
 /// The smallest chunk the plan picks when memory is short.
 const MIN_CHUNK_BYTES: usize = 1 << 20;
 
-/// Memory from which the plan reads two chunks ahead instead of one, where the operands
-/// fit in memory. Out of core, read-ahead through the fault path waits for its reads: with
-/// one chunk ahead the computation caught up with it under a 1 GiB cap, so it always reads
+/// Memory from which the plan reads two chunks ahead instead of one, where inputs are read
+/// with `MADV_WILLNEED`. Read-ahead through the fault path waits for its reads: with one
+/// chunk ahead the computation caught up with it under a 1 GiB cap, so it always reads
 /// two.
 const ROOMY: u64 = 1 << 30;
 

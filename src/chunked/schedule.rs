@@ -392,9 +392,10 @@ impl Io<'_, '_> {
                         pending.push_back(spans);
                         while pending.len() > lag {
                             let old = pending.pop_front().expect("not empty");
-                            // Out of core, input pages will not be used again before the
-                            // kernel would drop them: dropped now, their memory is reused
-                            // at once instead of new memory taken.
+                            // Input pages the walk read from disk (all of them out of
+                            // core) are dropped now: their memory is reused at once
+                            // instead of new memory taken. Those cached as the walk
+                            // began (`kept`) stay.
                             let evict = self.plan.read_through_fault;
                             for (k, (hook, pieces)) in self.hooks.iter().zip(&old).enumerate() {
                                 let start = pieces.first().map(|p| p.start);
@@ -420,11 +421,12 @@ impl Io<'_, '_> {
     ///
     /// - Inputs, and outputs that cross the cut, are asked for with `MADV_WILLNEED`, one
     ///   request per piece, the inputs' first: the kernel reads them while the rest is
-    ///   done. But when the plan says so ([`Plan::read_through_fault`]), inputs in order
-    ///   are read into the page cache through the fault path of a map of their own
-    ///   instead ([`Hooks::read_ahead`]): large folios, read in large requests, not mapped
-    ///   here, so the resident set stays at the chunk computed. This waits for the reads,
-    ///   in steps of [`READ_AHEAD_STEP`], the inputs in turn so that they arrive together.
+    ///   done. But when the plan says so ([`Plan::read_through_fault`]), the pages of
+    ///   inputs in order that were not cached as the walk began are read into the page
+    ///   cache through the fault path of a map of their own instead
+    ///   ([`Hooks::read_ahead`]): large folios, read in large requests, not mapped here, so
+    ///   the resident set stays at the chunk computed. This waits for the reads, in steps
+    ///   of [`READ_AHEAD_STEP`], the inputs in turn so that they arrive together.
     /// - The pieces of outputs that cross the cut are then faulted in writable, so that the
     ///   computation does not take one fault per page on a map where the kernel's
     ///   fault-around and read-ahead are off (`MADV_RANDOM`).
