@@ -690,6 +690,12 @@ fn adding_reads_inputs_not_cached_through_the_fault_path_and_drops_only_them() {
             && ["a.npy", "b.npy"].iter().any(|n| fd_path(l, "fadvise64") == folder.join(n).to_str())
     });
     assert!(evicted.count() >= 2, "inputs never evicted after use: {}", described());
+    // And they left the page cache: all but the last few chunks (four of 2 MiB in flight).
+    let size = std::fs::metadata(folder.join("a.npy")).unwrap().len();
+    for name in ["a.npy", "b.npy"] {
+        let Some(cached) = cached_bytes(&folder.join(name)) else { return };
+        assert!(cached <= size - (3 << 20), "{name}: {cached} of {size} bytes still cached");
+    }
 
     // Without a cap, inputs in the page cache are asked for with `MADV_WILLNEED` and stay
     // cached: no short-lived map, no eviction.
@@ -727,6 +733,29 @@ fn adding_reads_inputs_not_cached_through_the_fault_path_and_drops_only_them() {
          {a_dropped} b {b_dropped}:\n{}",
         log.join("\n")
     );
+    let (Some(a), Some(b)) =
+        (cached_bytes(&folder.join("a.npy")), cached_bytes(&folder.join("b.npy")))
+    else {
+        return;
+    };
+    assert!(a >= size && b <= size - (3 << 20), "cached after: a {a}, b {b} of {size} bytes");
+}
+
+/// How many bytes of `path` are in the page cache, by util-linux's `fincore`; `None`
+/// (through the skip policy) without it.
+fn cached_bytes(path: &Path) -> Option<u64> {
+    let out = Command::new("fincore")
+        .args(["--bytes", "--noheadings", "--output", "RES"])
+        .arg(path)
+        .output();
+    let bytes = out
+        .ok()
+        .filter(|o| o.status.success())
+        .and_then(|o| String::from_utf8(o.stdout).ok()?.trim().parse().ok());
+    if bytes.is_none() {
+        common::skip(format!("fincore could not tell what of {} is cached", path.display()));
+    }
+    bytes
 }
 
 /// Writes `path`'s pages to disk and drops them from the page cache, with GNU `dd`
