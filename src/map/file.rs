@@ -182,6 +182,10 @@ pub(crate) fn read_through_fault(file: &File, offset: u64, len: u64) -> io::Resu
 /// (not Linux; no room for another map; `mincore` failed). Since Linux 5.2 `mincore`
 /// reports every page of a file that the process neither owns nor may write as cached,
 /// so such a file seems all cached.
+///
+/// Asking costs about 25 ms per GiB, so a large range is sampled first ([`SAMPLES`] pages
+/// spread evenly): if every sampled page is cached, the whole range counts as cached. A
+/// range cached but for holes between the samples is then taken as cached.
 pub(crate) fn cached(file: &File, offset: u64, len: u64) -> Option<Vec<Range<u64>>> {
     #[cfg(target_os = "linux")]
     {
@@ -195,30 +199,33 @@ pub(crate) fn cached(file: &File, offset: u64, len: u64) -> Option<Vec<Range<u64
         // page boundary, its address is one too, as `mincore` requires.
         let map =
             memmap2::MmapOptions::new().offset(start).len(span).map_raw_read_only(file).ok()?;
+        let pages = span.div_ceil(page);
+        if pages >= 4 * SAMPLES {
+            let mut one = [0u8];
+            let sampled = (0..SAMPLES).map(|k| k * pages / SAMPLES * page);
+            let mut all = true;
+            for first in sampled {
+                all &= resident(&map, first, page, &mut one)? && one[0] & 1 == 1;
+                if !all {
+                    break;
+                }
+            }
+            if all {
+                return Some(std::iter::once(offset..offset + len).collect());
+            }
+        }
         // One byte per page, asked for a window of pages at a time so that a large file
         // needs no large vector.
-        let mut resident = vec![0u8; WINDOW_PAGES.min(span.div_ceil(page))];
+        let mut flags = vec![0u8; WINDOW_PAGES.min(pages)];
         let mut ranges: Vec<Range<u64>> = Vec::new();
         let window = WINDOW_PAGES.saturating_mul(page);
         for first in (0..span).step_by(window) {
             let bytes = (span - first).min(window);
-            // SAFETY: `first` is a multiple of the page size inside `map`, a live map of
-            // `span` bytes from a page-aligned address, so the window starts on a page and
-            // lies inside it; `resident` has a byte for each of its pages (at most
-            // `WINDOW_PAGES`), which is all `mincore` writes. `mincore` reads no byte of
-            // the map and faults nothing in.
-            let rc = unsafe {
-                libc::mincore(
-                    map.as_mut_ptr().wrapping_add(first).cast(),
-                    bytes,
-                    resident.as_mut_ptr(),
-                )
-            };
-            if rc != 0 {
+            if !resident(&map, first, bytes, &mut flags)? {
                 return None;
             }
-            let pages = resident.iter().take(bytes.div_ceil(page)).enumerate();
-            for (k, _) in pages.filter(|(_, r)| **r & 1 == 1) {
+            let each = flags.iter().take(bytes.div_ceil(page)).enumerate();
+            for (k, _) in each.filter(|(_, r)| **r & 1 == 1) {
                 let at = start + (first + k * page) as u64;
                 let (page_start, page_end) = (at.max(offset), (at + page as u64).min(offset + len));
                 match ranges.last_mut() {
@@ -236,9 +243,35 @@ pub(crate) fn cached(file: &File, offset: u64, len: u64) -> Option<Vec<Range<u64
     }
 }
 
+/// `mincore` for `bytes` of `map` from offset `first`, into one flag byte per page of
+/// `flags`: `Some(true)` if it answered, `Some(false)` if it failed; `None` (asking nothing)
+/// if the window does not start on a page, does not lie inside the map, or `flags` is too
+/// short for it.
+#[cfg(target_os = "linux")]
+fn resident(map: &memmap2::MmapRaw, first: usize, bytes: usize, flags: &mut [u8]) -> Option<bool> {
+    let page = page_size();
+    let inside = first.checked_add(bytes).is_some_and(|end| end <= map.len());
+    let aligned = (map.as_ptr() as usize).is_multiple_of(page) && first.is_multiple_of(page);
+    if !aligned || !inside || flags.len() < bytes.div_ceil(page) {
+        return None;
+    }
+    // SAFETY: `map` is a live map; the window `first..first + bytes` starts on a page and
+    // lies inside it (both checked above); `flags` has a byte for each of the window's pages (checked),
+    // which is all `mincore` writes. `mincore` reads no byte of the map and faults nothing
+    // in.
+    let rc = unsafe {
+        libc::mincore(map.as_mut_ptr().wrapping_add(first).cast(), bytes, flags.as_mut_ptr())
+    };
+    Some(rc == 0)
+}
+
 /// How many pages [`cached`] asks `mincore` about at once (256 MiB of 4 KiB pages).
 #[cfg(target_os = "linux")]
 const WINDOW_PAGES: usize = 1 << 16;
+
+/// How many pages [`cached`] samples in a range of at least four times as many.
+#[cfg(target_os = "linux")]
+const SAMPLES: usize = 256;
 
 /// The size of a memory page, the unit of mapping, flushing and releasing.
 pub(crate) fn page_size() -> usize {
@@ -295,5 +328,26 @@ mod tests {
         assert_eq!(cached(&file, 100, 6 * p), Some(vec![100..2 * p, 5 * p..6 * p + 100]));
         assert_eq!(cached(&file, 3 * p, p), Some(vec![]));
         assert_eq!(cached(&file, 5, 0), Some(vec![]));
+    }
+
+    #[test]
+    fn a_large_range_whose_sampled_pages_are_cached_counts_as_cached() {
+        let mut file = tempfile::tempfile_in(env!("CARGO_MANIFEST_DIR")).unwrap();
+        let p = page_size() as u64;
+        let pages = 4 * super::SAMPLES as u64;
+        for _ in 0..pages {
+            file.write_all(&vec![7u8; page_size()]).unwrap();
+        }
+        file.sync_all().unwrap();
+        // Page 5 lies between samples (every fourth page): not seen.
+        evict(&file, 5 * p, p).unwrap();
+        let whole: Vec<_> = std::iter::once(0..pages * p).collect();
+        assert_eq!(cached(&file, 0, pages * p), Some(whole));
+        // Page 8 is sampled: the whole range is asked, page by page.
+        evict(&file, 8 * p, p).unwrap();
+        assert_eq!(
+            cached(&file, 0, pages * p),
+            Some(vec![0..5 * p, 6 * p..8 * p, 9 * p..pages * p])
+        );
     }
 }
