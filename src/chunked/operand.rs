@@ -145,8 +145,8 @@ pub(super) struct Eviction<'k> {
 }
 
 /// At most this many pieces per chunk for an operand that crosses the cut: a few system
-/// calls each, and each piece holds at least a page (64 KiB where the chunk has room; see
-/// `schedule::chunk_rows`), so past this a chunk holds 256 MiB of it or more.
+/// calls each, and each piece holds at least a page (see `schedule::thickness`), so past
+/// this a chunk holds 256 MiB of it or more.
 const MAX_PIECES: usize = 1 << 16;
 
 /// Above this stride in bytes, runs along an axis are one element per page anyway.

@@ -238,20 +238,18 @@ fn io_plan(
     let bytes = mapped().map(|(addresses, _)| addresses.len() as u64).sum();
     let available = budget::available_memory();
     let in_core = !budget::out_of_core(bytes, available);
-    let cached = |(h, l): (&Hooks<'_>, &Footprint)| {
-        let span = l.span(axis, 0..len);
-        match h.addresses() {
-            Some(_) if h.writes() || !in_core => Vec::new(),
-            Some(_) if settings.read_ahead => h.cached(&span),
-            _ => vec![span],
-        }
+    let spans: Vec<Range<usize>> = layouts.iter().map(|l| l.span(axis, 0..len)).collect();
+    let cached = |(h, span): (&Hooks<'_>, &Range<usize>)| match h.addresses() {
+        Some(_) if h.writes() || !in_core => Vec::new(),
+        Some(_) if settings.read_ahead => h.cached(span),
+        _ => vec![span.clone()],
     };
-    let kept: Vec<Vec<Range<usize>>> = hooks.iter().zip(layouts).map(cached).collect();
+    let kept: Vec<Vec<Range<usize>>> = hooks.iter().zip(&spans).map(cached).collect();
     // Kept ranges lie inside their operand's span and do not overlap.
-    let each = hooks.iter().zip(layouts).zip(&kept);
+    let each = hooks.iter().zip(&spans).zip(&kept);
     let mut inputs = each.filter(|((h, _), _)| h.addresses().is_some() && !h.writes());
-    let cold = inputs.any(|((_, l), kept)| {
-        kept.iter().map(ExactSizeIterator::len).sum::<usize>() < l.span(axis, 0..len).len()
+    let cold = inputs.any(|((_, span), kept)| {
+        kept.iter().map(ExactSizeIterator::len).sum::<usize>() < span.len()
     });
     let demand = Demand {
         chunk_bytes: settings.chunk_bytes,

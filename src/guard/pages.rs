@@ -170,7 +170,9 @@ impl Pages<'_> {
         let ranges = map::file::cached(self.backing.file.as_ref()?, offset, bytes.len() as u64)?;
         // Each range lies inside `offset..offset + bytes.len()`, whose length is a `usize`.
         let first = self.addresses.start + bytes.start;
-        let address = |at: u64| first + usize::try_from(at - offset).unwrap_or(usize::MAX);
+        let into =
+            |at: u64| usize::try_from(at - offset).map_or(bytes.len(), |d| d.min(bytes.len()));
+        let address = |at: u64| first + into(at);
         Some(ranges.into_iter().map(|r| address(r.start)..address(r.end)).collect())
     }
 

@@ -200,19 +200,13 @@ pub(crate) fn cached(file: &File, offset: u64, len: u64) -> Option<Vec<Range<u64
         let map =
             memmap2::MmapOptions::new().offset(start).len(span).map_raw_read_only(file).ok()?;
         let pages = span.div_ceil(page);
-        if pages >= 4 * SAMPLES {
-            let mut one = [0u8];
-            let sampled = (0..SAMPLES).map(|k| k * pages / SAMPLES * page);
-            let mut all = true;
-            for first in sampled {
-                all &= resident(&map, first, page, &mut one)? && one[0] & 1 == 1;
-                if !all {
-                    break;
-                }
-            }
-            if all {
-                return Some(std::iter::once(offset..offset + len).collect());
-            }
+        let mut one = [0u8];
+        let mut sample_cached = |k: usize| {
+            let first = k * pages / SAMPLES * page;
+            resident(&map, first, page, &mut one) == Some(true) && one[0] & 1 == 1
+        };
+        if pages >= 4 * SAMPLES && (0..SAMPLES).all(&mut sample_cached) {
+            return Some(std::iter::once(offset..offset + len).collect());
         }
         // One byte per page, asked for a window of pages at a time so that a large file
         // needs no large vector.
@@ -256,9 +250,9 @@ fn resident(map: &memmap2::MmapRaw, first: usize, bytes: usize, flags: &mut [u8]
         return None;
     }
     // SAFETY: `map` is a live map; the window `first..first + bytes` starts on a page and
-    // lies inside it (both checked above); `flags` has a byte for each of the window's pages (checked),
-    // which is all `mincore` writes. `mincore` reads no byte of the map and faults nothing
-    // in.
+    // lies inside it, and `flags` has a byte for each of the window's pages, which is all
+    // `mincore` writes (all checked above). `mincore` reads no byte of the map and faults
+    // nothing in.
     let rc = unsafe {
         libc::mincore(map.as_mut_ptr().wrapping_add(first).cast(), bytes, flags.as_mut_ptr())
     };
