@@ -21,14 +21,13 @@ use ndmmap::Error;
 use ndmmap::npy::NpyOptions;
 use ndmmap::prelude::*;
 
-mod common;
+use crate::common;
 
 const CHILD_ENV: &str = "NDMMAP_EDGES_CHILD";
 
 /// This test binary, set to run the ignored test `name` alone with `CHILD_ENV` = `arg`.
 fn child(name: &str, arg: &Path) -> Command {
-    let mut command = Command::new(std::env::current_exe().unwrap());
-    command.args([name, "--exact", "--ignored", "--nocapture", "--test-threads=1"]);
+    let mut command = common::rerun(module_path!(), name);
     command.env(CHILD_ENV, arg);
     command
 }
