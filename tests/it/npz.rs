@@ -45,7 +45,7 @@ fn numpy_check(path: &Path, members: &[&str]) -> Option<()> {
 // NumPy writes, ndmmap reads and maps
 // ---------------------------------------------------------------------------------------
 
-/// The values of npz_interop.py's ARRAYS, built here independently.
+/// The values of `npz_interop.py`'s `ARRAYS`, built here independently.
 fn check_numpy_members(archive: &NpzArchive, compressed: bool) {
     let names: Vec<_> = archive.members().iter().map(|m| m.name.as_str()).collect();
     assert_eq!(
