@@ -11,23 +11,12 @@
 //!
 //! # Into an output: `_into`
 //!
-//! Each reduction has an `_into` twin ([`sum_axis_into`](Zip::sum_axis_into),
-//! [`mean_axis_into`](Zip::mean_axis_into), [`var_axis_into`](Zip::var_axis_into),
-//! [`mean_var_axis_into`](Zip::mean_var_axis_into), [`std_axis_into`](Zip::std_axis_into),
-//! [`min_axis_into`](Zip::min_axis_into), [`max_axis_into`](Zip::max_axis_into)) that
-//! writes the result into an array the caller gives, as NumPy's `out=`: a mapped output
-//! (`&mut MmapArrayMut` from `create_npy` or `create_file`) or a plain one (`&mut Array`,
-//! an `ArrayViewMut`). The plain versions are the same code into a new owned [`Array`].
-//!
-//! Use `_into` with a mapped output when the *result* is large: reducing a short axis of a
-//! long array (the 4 rows of a `(4, n)` matrix) gives a result as long as the array, which
-//! an owned [`Array`] would hold whole in memory. With a mapped output the engine walks the
-//! input so that each chunk fills its own slab of the result, which is then written back
-//! and released like any output of the engine: the memory stays a few chunks, whatever the
-//! size of the result. The input is then cut along an axis the result keeps (the output's
-//! outermost memory axis), and an input laid out across that cut is read in tiles of at
-//! least a page per run, as the engine reads any operand that crosses its cut (see
-//! [Mixed layouts](super#mixed-layouts)).
+//! What the `_into` twins are for, and when to give them a mapped output, users read in the
+//! public docs of [`chunked`](super#reductions-into-an-output). The plain versions are the
+//! same code into a new owned [`Array`]. A mapped output rides along the walk (see `ride`
+//! below): each chunk cut along another axis fills its own slab of it, written
+//! back and released as any output of the engine, and an input laid out across that cut is
+//! read in tiles of at least a page per run (see [Mixed layouts](super#mixed-layouts)).
 //!
 //! The engine chooses the cut as it does for any operands: the axis whose thinnest chunk
 //! holds the fewest elements, where cutting along the reduced axis counts the whole mapped
@@ -35,12 +24,8 @@
 //! result smaller than the thinnest chunk along a kept axis (for a C-order `(4, n)` array of
 //! `f64` summed along axis 0, tiles of 512 columns, whose rows are runs of a 4 KiB page:
 //! results up to 1 Ki elements) is accumulated in place, chunks cut along the reduced axis;
-//! a larger
-//! one is filled slab by slab. A plain output (`&mut Array`) does not take part in the
-//! choice: it is in memory anyway, and the walk is the owned version's.
-//!
-//! Users read this in the public docs of [`chunked`](super#reductions-into-an-output),
-//! with an example.
+//! a larger one is filled slab by slab. A plain output (`&mut Array`) does not take part in
+//! the choice: it is in memory anyway, and the walk is the owned version's.
 
 use std::ops::{Add, Div, Range};
 

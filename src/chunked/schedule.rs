@@ -83,13 +83,28 @@ impl<P, D: Dimension> Zip<'_, P, D> {
     }
 
     /// Runs `work` on each chunk in order (with the chunk axis), with the kernel hints
-    /// around it, then flushes. `flat`: whether `work` is element-wise, so that operands
-    /// all contiguous in one order may be flattened.
+    /// around it, then flushes: [`walk`](Self::walk) without an accumulator.
     pub(super) fn run<E: From<Error>>(
-        mut self,
+        self,
         flat: bool,
         mut work: impl FnMut(P, Axis) -> std::result::Result<(), E>,
     ) -> std::result::Result<(), E>
+    where
+        P: Parts<D>,
+    {
+        self.walk(flat, (), |(), chunk, axis| work(chunk, axis))
+    }
+
+    /// Folds `acc` through the chunks in order: `work(acc, chunk, axis)` gives the next
+    /// accumulator, with the kernel hints around each chunk; then flushes and returns the
+    /// last accumulator. `flat`: whether `work` is element-wise, so that operands all
+    /// contiguous in one order may be flattened.
+    pub(super) fn walk<T, E: From<Error>>(
+        mut self,
+        flat: bool,
+        mut acc: T,
+        mut work: impl FnMut(T, P, Axis) -> std::result::Result<T, E>,
+    ) -> std::result::Result<T, E>
     where
         P: Parts<D>,
     {
@@ -102,11 +117,11 @@ impl<P, D: Dimension> Zip<'_, P, D> {
         let Zip { parts, hooks, settings, mut progress, dim, riders, .. } = self;
         if dim.ndim() == 0 {
             // One element, no axis to cut along.
-            work(parts, Axis(0))?;
+            acc = work(acc, parts, Axis(0))?;
             if let Some(progress) = progress.as_mut() {
                 progress(1, 1);
             }
-            return flush_all(&hooks).map_err(E::from);
+            return flush_all(&hooks).map(|()| acc).map_err(E::from);
         }
         let (mut rest, len, per_row) = match contiguous {
             Some(order) => (parts.flatten(order), slabs.len * slabs.per_row, 1),
@@ -159,7 +174,7 @@ impl<P, D: Dimension> Zip<'_, P, D> {
         // there would stay mapped after their release.
         let computed = AtomicUsize::new(0);
         let io = Io { hooks: &hooks, crossing: &crossing, plan, kept: &kept, computed: &computed };
-        std::thread::scope(|scope| {
+        let acc = std::thread::scope(|scope| {
             let (read_tx, read_rx) = mpsc::sync_channel::<Job>(2 + ahead);
             let (write_tx, write_rx) = mpsc::sync_channel::<Job>(2);
             let reader = reading.then(|| scope.spawn(move || io.run(&read_rx, 0)));
@@ -176,13 +191,13 @@ impl<P, D: Dimension> Zip<'_, P, D> {
                         let end = want.min(asked + rows);
                         let job = Job::ReadAhead { until: end, pieces: ahead_of(asked, end) };
                         if read_tx.send(job).is_err() {
-                            return Ok(()); // a helper stopped on an error, reported below
+                            return Ok(acc); // a helper stopped on an error, reported below
                         }
                         asked = end;
                     }
                     let (chunk, tail) = rest.split(Axis(axis), n);
                     rest = tail;
-                    work(chunk, Axis(axis))?;
+                    acc = work(acc, chunk, Axis(axis))?;
                     let this = spans(done, done + n);
                     done += n;
                     computed.store(done, Ordering::Release);
@@ -195,26 +210,26 @@ impl<P, D: Dimension> Zip<'_, P, D> {
                     }
                     previous.clone_from(&finished);
                     if writing && write_tx.send(Job::WriteBack(finished)).is_err() {
-                        return Ok(());
+                        return Ok(acc);
                     }
                     if let Some(progress) = progress.as_mut() {
                         progress(done * per_row, len * per_row);
                     }
                 }
-                Ok(())
+                Ok(acc)
             })();
             drop((read_tx, write_tx));
             let join = |helper: Option<std::thread::ScopedJoinHandle<'_, Result<()>>>| {
                 helper.map_or(Ok(()), |h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
             };
             let (read, write) = (join(reader), join(writer));
-            outcome.and(read.and(write).map_err(E::from))
+            outcome.and_then(|acc| read.and(write).map(|()| acc).map_err(E::from))
         })?;
         if settings.release_after_use {
             // Whatever read-ahead left mapped as the walk ended.
             release(&hooks, &only(&spans(0, len), &faulted))?;
         }
-        flush_all(&hooks).map_err(E::from)
+        flush_all(&hooks).map(|()| acc).map_err(E::from)
     }
 }
 
@@ -531,35 +546,49 @@ struct Slabs {
 }
 
 impl<P, D: Dimension> Zip<'_, P, D> {
-    /// As [`run`](Self::run) without flattening, handing `work` each chunk cut into up to
-    /// [`PIECES`] pieces along the chunk axis, for a parallel fold.
+    /// Folds whole chunks on rayon's thread pool, for [`Zip::par_fold`] and
+    /// [`Zip::par_fold_chunks`]: each chunk is cut into up to [`PIECES`] pieces along the
+    /// chunk axis (not flattened), each piece folded from `identity()` by `fold`, and the
+    /// pieces' results merged by `combine`, then into the accumulator, chunk after chunk.
     #[cfg(feature = "rayon")]
-    pub(super) fn run_pieces(self, mut work: impl FnMut(Vec<P>)) -> Result<()>
+    pub(super) fn par_fold_pieces<T, I, F, C>(self, identity: I, fold: F, combine: C) -> Result<T>
     where
-        P: Parts<D>,
+        P: Parts<D> + Send,
+        T: Send,
+        I: Fn() -> T + Sync + Send,
+        F: Fn(T, P) -> T + Sync + Send,
+        C: Fn(T, T) -> T + Sync + Send,
     {
+        use ndarray::parallel::prelude::*;
         let ndim = self.dim.ndim();
-        self.run(false, |chunk: P, axis| {
-            if ndim == 0 {
-                work(vec![chunk]);
-                return Ok::<(), Error>(());
-            }
-            let mut left = chunk.footprints()[0].len_of(axis.index());
-            let pieces = PIECES.min(left).max(1);
-            let mut out = Vec::with_capacity(pieces);
-            let mut rest = chunk;
-            for k in (2..=pieces).rev() {
-                let take = left.div_ceil(k);
-                let (piece, tail) = rest.split(axis, take);
-                out.push(piece);
-                rest = tail;
-                left -= take;
-            }
-            out.push(rest);
-            work(out);
-            Ok(())
+        let init = identity();
+        self.walk(false, init, |acc, chunk: P, axis| {
+            let pieces = if ndim == 0 { vec![chunk] } else { pieces_of(chunk, axis) };
+            let value = pieces
+                .into_par_iter()
+                .map(|piece| fold(identity(), piece))
+                .reduce(&identity, &combine);
+            Ok::<T, Error>(combine(acc, value))
         })
     }
+}
+
+/// `chunk` cut along `axis` into up to [`PIECES`] pieces of near-equal length, in order.
+#[cfg(feature = "rayon")]
+fn pieces_of<P: Parts<D>, D: Dimension>(chunk: P, axis: Axis) -> Vec<P> {
+    let mut left = chunk.footprints()[0].len_of(axis.index());
+    let pieces = PIECES.min(left).max(1);
+    let mut out = Vec::with_capacity(pieces);
+    let mut rest = chunk;
+    for k in (2..=pieces).rev() {
+        let take = left.div_ceil(k);
+        let (piece, tail) = rest.split(axis, take);
+        out.push(piece);
+        rest = tail;
+        left -= take;
+    }
+    out.push(rest);
+    out
 }
 
 /// How many pieces [`Zip::par_fold`] cuts each chunk into: enough to balance any pool.
