@@ -17,7 +17,7 @@ use bytemuck::Pod;
 use ndarray::{Array, Axis, Dimension, Order, ShapeBuilder};
 
 use super::Zip;
-use super::operand::{ChunkView, Parts, outer_axis_of};
+use super::operand::{ChunkView, Parts, flat_dim};
 use crate::error::{Error, Result};
 use crate::npy::NpyElement;
 
@@ -170,14 +170,7 @@ macro_rules! impl_collect {
                 let len = (header.len() + data) as u64;
                 let order = if fortran { Order::ColumnMajor } else { Order::RowMajor };
                 let flat = self.parts.contiguous(order) && self.dim.ndim() > 0;
-                let ndim = self.dim.ndim();
-                let full = if flat {
-                    let mut flat_dims = vec![1; ndim];
-                    flat_dims[outer_axis_of(order, ndim)] = size;
-                    flat_dims
-                } else {
-                    full
-                };
+                let full = if flat { flat_dim(&self.dim, order).slice().to_vec() } else { full };
                 let placement = Placement { fortran, full, header: header.len() as u64 };
                 crate::fs::build_new(path, len, false, &header, |file| {
                     let mut behind = crate::fs::WriteBehind::new(file, path);
@@ -202,14 +195,10 @@ macro_rules! impl_collect {
                 if ndim < 2 {
                     return false;
                 }
-                let axis = match [Order::RowMajor, Order::ColumnMajor]
+                let contiguous = [Order::RowMajor, Order::ColumnMajor]
                     .into_iter()
-                    .find(|&order| self.parts.contiguous(order))
-                {
-                    Some(order) => outer_axis_of(order, ndim),
-                    None => self.common_outer_axis(&self.parts.footprints()),
-                };
-                axis == ndim - 1
+                    .find(|&order| self.parts.contiguous(order));
+                self.cut_axis(&self.parts.footprints(), contiguous) == ndim - 1
             }
         }
     };

@@ -9,10 +9,11 @@ use std::sync::mpsc;
 use ndarray::{Axis, Dimension, Order};
 
 use super::budget::{self, Demand, Plan};
-use super::operand::{Eviction, Footprint, Hooks, Parts, outer_axis_of};
+use super::operand::{Eviction, Footprint, Hooks, Parts};
 use super::{Settings, Zip};
 use crate::error::{Error, Result};
 use crate::guard::pages::{finished_pages, near, page_size, without};
+use crate::layout::outer_axis_of;
 use crate::options::Advice;
 
 impl<P, D: Dimension> Zip<'_, P, D> {
@@ -26,12 +27,19 @@ impl<P, D: Dimension> Zip<'_, P, D> {
         if ndim == 0 || size == 0 {
             return Ok(Slabs { axis: 0, len: usize::from(size > 0), per_row: size });
         }
-        let axis = match contiguous {
-            Some(order) => outer_axis_of(order, ndim),
-            None => self.common_outer_axis(layouts),
-        };
+        let axis = self.cut_axis(layouts, contiguous);
         let len = self.dim[axis];
         Ok(Slabs { axis, len, per_row: size / len })
+    }
+
+    /// The axis a walk cuts along: the outermost memory axis of `contiguous` when every
+    /// operand is contiguous in that order (the walk then flattens them), else the
+    /// [`common_outer_axis`](Self::common_outer_axis) of `layouts`.
+    pub(super) fn cut_axis(&self, layouts: &[Footprint], contiguous: Option<Order>) -> usize {
+        match contiguous {
+            Some(order) => outer_axis_of(order, self.dim.ndim()),
+            None => self.common_outer_axis(layouts),
+        }
     }
 
     /// The axis the engine cuts along: the outermost memory axis of the first mapped
@@ -49,7 +57,7 @@ impl<P, D: Dimension> Zip<'_, P, D> {
     /// reduction into a mapped output is cut along the reduced axis only when the output
     /// is smaller than the thinnest chunk along the axis it keeps, and the input is a
     /// candidate even when it is not mapped.
-    pub(super) fn common_outer_axis(&self, layouts: &[Footprint]) -> usize {
+    fn common_outer_axis(&self, layouts: &[Footprint]) -> usize {
         let mapped: Vec<usize> =
             (0..layouts.len()).filter(|&i| self.hooks[i].addresses().is_some()).collect();
         // Without a mapped operand, the first array (not indices) decides; a reduction's
