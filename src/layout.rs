@@ -368,5 +368,7 @@ pub(crate) fn signed_strides<D: Dimension>(strides: &D) -> Vec<isize> {
     strides.slice().iter().map(|&s| s.cast_signed()).collect()
 }
 
+pub(crate) mod ranges;
+
 #[cfg(test)]
 mod tests;

@@ -12,8 +12,9 @@ use super::budget::{self, Demand, Plan};
 use super::operand::{Eviction, Footprint, Hooks, Parts};
 use super::{Settings, Zip};
 use crate::error::{Error, Result};
-use crate::guard::pages::{finished_pages, near, page_size, without};
+use crate::guard::pages::page_size;
 use crate::layout::outer_axis_of;
+use crate::layout::ranges::{finished_pages, near, without};
 use crate::options::Advice;
 
 impl<P, D: Dimension> Zip<'_, P, D> {
@@ -514,6 +515,7 @@ fn steps_of(range: Range<usize>, step: usize) -> impl Iterator<Item = Range<usiz
 /// still being written. A run of an operand that crosses the cut may also share its end
 /// pages with the runs beside it in memory, the pieces before and after it.
 fn finished(this: &[Vec<Range<usize>>], later: &[Vec<Range<usize>>]) -> Vec<Vec<Range<usize>>> {
+    let page = page_size();
     let operand = |(pieces, later): (&Vec<Range<usize>>, &Vec<Range<usize>>)| {
         let near = |k: usize| -> Vec<&Range<usize>> {
             later
@@ -523,7 +525,7 @@ fn finished(this: &[Vec<Range<usize>>], later: &[Vec<Range<usize>>]) -> Vec<Vec<
                 .collect()
         };
         let each = pieces.iter().enumerate();
-        each.flat_map(|(k, piece)| finished_pages(piece, &near(k))).collect()
+        each.flat_map(|(k, piece)| finished_pages(piece, &near(k), page)).collect()
     };
     this.iter().zip(later).map(operand).collect()
 }
