@@ -250,13 +250,13 @@ pub trait Operand<'a>: operand::IntoChunks<'a> {}
 
 impl<'a, T: operand::IntoChunks<'a>> Operand<'a> for T {}
 
-/// The engine's settings.
+/// The engine's settings, one per builder method: the chunk size and the kernel hints.
 #[derive(Clone, Copy, Debug)]
 #[allow(
     clippy::struct_excessive_bools,
     reason = "one switch per builder method, as ndarray-style options"
 )]
-struct Settings {
+struct EngineSettings {
     /// The chunk size the caller set; `None`: sized to the memory available.
     chunk_bytes: Option<usize>,
     read_ahead: bool,
@@ -310,7 +310,7 @@ pub struct Zip<'a, P, D> {
     /// operands' in `hooks`): arrays of the Zip's shape, broadcast along the reduced axis,
     /// which the engine walks with the operands but does not split.
     riders: Vec<Footprint>,
-    settings: Settings,
+    settings: EngineSettings,
     progress: Option<Box<dyn FnMut(usize, usize) + Send + 'a>>,
 }
 
@@ -354,7 +354,7 @@ impl<'a, P1: ChunkView<D>, D: Dimension> Zip<'a, (P1,), D> {
             hooks: vec![hooks],
             mismatch: None,
             riders: Vec::new(),
-            settings: Settings {
+            settings: EngineSettings {
                 chunk_bytes: None,
                 read_ahead: true,
                 write_behind: true,

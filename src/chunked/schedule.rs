@@ -10,7 +10,7 @@ use ndarray::{Axis, Dimension, Order};
 
 use super::budget::{self, Demand, Plan};
 use super::operand::{Eviction, Footprint, Hooks, Parts};
-use super::{Settings, Zip};
+use super::{EngineSettings, Zip};
 use crate::error::{Error, Result};
 use crate::guard::pages::page_size;
 use crate::layout::outer_axis_of;
@@ -252,7 +252,7 @@ impl<P, D: Dimension> Zip<'_, P, D> {
 /// Without read-ahead, every input page counts as cached, so that only out of core are
 /// input pages evicted.
 fn io_plan(
-    settings: &Settings,
+    settings: &EngineSettings,
     hooks: &[Hooks<'_>],
     layouts: &[Footprint],
     axis: usize,
