@@ -17,7 +17,8 @@ import sys
 from pathlib import Path
 
 # Lowest first. A module may use modules of its own layer's predecessors only; `private`
-# (the seal) may be used by anyone.
+# (the seal) may be used by anyone. A top-level module's files and submodules
+# (`layout::ranges`, `chunked::reduce::moments`) are in its layer.
 LAYERS = [
     ["options"],
     ["error"],

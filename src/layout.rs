@@ -319,6 +319,14 @@ pub(crate) fn memory_order(dims: &[usize], strides: &[isize]) -> Option<Order> {
         .find(|&order| is_contiguous(dims, strides, order))
 }
 
+/// The outermost memory axis of an array of `ndim` axes in `order`: axis 0 for C order,
+/// the last axis for Fortran order (0 without axes). A C- or Fortran-order array grows
+/// along it, a `.npy` header leaves room for its length to grow, and the engine cuts
+/// arrays contiguous in `order` along it: all of them ask here.
+pub(crate) fn outer_axis_of(order: Order, ndim: usize) -> usize {
+    if order == Order::RowMajor { 0 } else { ndim.saturating_sub(1) }
+}
+
 /// The axis whose steps are the longest in memory among the axes longer than 1 (the first
 /// such axis on ties): the outermost axis of a C- or Fortran-order layout, and the axis
 /// along which any layout is cut into slabs of whole pages. `None` if no axis is longer
@@ -359,6 +367,8 @@ pub(crate) fn address_span(
 pub(crate) fn signed_strides<D: Dimension>(strides: &D) -> Vec<isize> {
     strides.slice().iter().map(|&s| s.cast_signed()).collect()
 }
+
+pub(crate) mod ranges;
 
 #[cfg(test)]
 mod tests;

@@ -145,14 +145,14 @@
 //! |---|---|---|
 //! | `options` | what the caller asks for: [`MapOptions`], [`Mode`], [`Advice`], [`Lock`] | nothing |
 //! | `error` | the [`Error`] enum (and [`npy::HeaderError`]) | `options` |
-//! | `layout` | shape, strides, offset and order to a checked byte span; memory order, address spans: pure, no I/O, no `unsafe` | the above |
+//! | `layout` | shape, strides, offset and order to a checked byte span; memory order and its outer axis, address spans; arithmetic on address ranges and pages (`layout::ranges`): pure, no I/O, no `unsafe` | the above |
 //! | `map` | the only code that calls memmap2, rustix or libc: map, remap, advise, release; reserve blocks, write-back, page size | the above |
 //! | `bytes` | [`ViewBytesExt`]: byte buffers as views (safe) | `layout` and below |
 //! | `fs` | files before any map: open, create all or nothing, replace atomically, advisory locks | `map` and below |
 //! | `guard` | everything that touches a live map: the guards, their constructors, flushing, growth, locks held, atomic views, the page hooks the engine asks for | all of the above |
 //! | `raw`, `npy` | the formats: where the array lies in a file (options alone, or a header); growth reaches a `.npy` header through the guard's `ShapeHeader` trait, which `npy` implements | `guard` and below |
 //! | `npz` | `.npz` archives (feature `npz`): the zip container around `.npy` members, whose headers `npy` parses; members map through `guard` like `.npy` files | `npy`, `guard` and below |
-//! | `chunked` | the out-of-core engine: the builder, its operands, and the scheduler that walks them in chunks | `guard` and below |
+//! | `chunked` | the out-of-core engine: the builder, its operands, the scheduler that walks them in chunks, the reductions (their numeric kernels in `chunked::reduce::moments`) and `map_collect` into new files | `npy` (the header of a `.npy` result), `fs` (building the result's file), `guard` and below |
 //!
 //! `unsafe` code lives in `map` and `guard` (the mapping boundary, including the cast to
 //! atomic views); the formats only declare the public `unsafe fn` constructors, each of

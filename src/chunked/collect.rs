@@ -17,18 +17,19 @@ use bytemuck::Pod;
 use ndarray::{Array, Axis, Dimension, Order, ShapeBuilder};
 
 use super::Zip;
-use super::operand::{ChunkView, Parts, outer_axis_of};
+use super::operand::{ChunkView, Parts, flat_dim};
 use crate::error::{Error, Result};
 use crate::npy::NpyElement;
 
-/// Where a chunk's results go in the file: the file's order and the array's full shape.
-struct Placement {
+/// Where a chunk's results go in the output file: the file's order, the array's full shape
+/// (flattened when the walk is) and the header's length.
+struct OutputLayout {
     fortran: bool,
     full: Vec<usize>,
     header: u64,
 }
 
-impl Placement {
+impl OutputLayout {
     /// Writes `out` (a chunk's results in the file's order, `rows` along `axis` starting
     /// at `start`) into `file`; returns the byte ranges written.
     fn write<R: Pod, D: Dimension>(
@@ -170,15 +171,8 @@ macro_rules! impl_collect {
                 let len = (header.len() + data) as u64;
                 let order = if fortran { Order::ColumnMajor } else { Order::RowMajor };
                 let flat = self.parts.contiguous(order) && self.dim.ndim() > 0;
-                let ndim = self.dim.ndim();
-                let full = if flat {
-                    let mut flat_dims = vec![1; ndim];
-                    flat_dims[outer_axis_of(order, ndim)] = size;
-                    flat_dims
-                } else {
-                    full
-                };
-                let placement = Placement { fortran, full, header: header.len() as u64 };
+                let full = if flat { flat_dim(&self.dim, order).slice().to_vec() } else { full };
+                let output = OutputLayout { fortran, full, header: header.len() as u64 };
                 crate::fs::build_new(path, len, false, &header, |file| {
                     let mut behind = crate::fs::WriteBehind::new(file, path);
                     let mut start = 0;
@@ -186,7 +180,7 @@ macro_rules! impl_collect {
                         let shape = [$($x.raw_dim()),+][0].clone();
                         let mut out = Array::from_elem(shape.set_f(fortran), R::zeroed());
                         ndarray::Zip::from(&mut out)$(.and($x))+.for_each(|o, $($x),+| *o = f($($x),+));
-                        behind.written(&placement.write(file, path, &out, axis, start)?)?;
+                        behind.written(&output.write(file, path, &out, axis, start)?)?;
                         if out.ndim() > 0 {
                             start += out.len_of(axis);
                         }
@@ -202,14 +196,10 @@ macro_rules! impl_collect {
                 if ndim < 2 {
                     return false;
                 }
-                let axis = match [Order::RowMajor, Order::ColumnMajor]
+                let contiguous = [Order::RowMajor, Order::ColumnMajor]
                     .into_iter()
-                    .find(|&order| self.parts.contiguous(order))
-                {
-                    Some(order) => outer_axis_of(order, ndim),
-                    None => self.common_outer_axis(&self.parts.footprints()),
-                };
-                axis == ndim - 1
+                    .find(|&order| self.parts.contiguous(order));
+                self.cut_axis(&self.parts.footprints(), contiguous) == ndim - 1
             }
         }
     };

@@ -250,13 +250,13 @@ pub trait Operand<'a>: operand::IntoChunks<'a> {}
 
 impl<'a, T: operand::IntoChunks<'a>> Operand<'a> for T {}
 
-/// The engine's settings.
+/// The engine's settings, one per builder method: the chunk size and the kernel hints.
 #[derive(Clone, Copy, Debug)]
 #[allow(
     clippy::struct_excessive_bools,
     reason = "one switch per builder method, as ndarray-style options"
 )]
-struct Settings {
+struct EngineSettings {
     /// The chunk size the caller set; `None`: sized to the memory available.
     chunk_bytes: Option<usize>,
     read_ahead: bool,
@@ -310,7 +310,7 @@ pub struct Zip<'a, P, D> {
     /// operands' in `hooks`): arrays of the Zip's shape, broadcast along the reduced axis,
     /// which the engine walks with the operands but does not split.
     riders: Vec<Footprint>,
-    settings: Settings,
+    settings: EngineSettings,
     progress: Option<Box<dyn FnMut(usize, usize) + Send + 'a>>,
 }
 
@@ -354,7 +354,7 @@ impl<'a, P1: ChunkView<D>, D: Dimension> Zip<'a, (P1,), D> {
             hooks: vec![hooks],
             mismatch: None,
             riders: Vec::new(),
-            settings: Settings {
+            settings: EngineSettings {
                 chunk_bytes: None,
                 read_ahead: true,
                 write_behind: true,
@@ -397,10 +397,9 @@ impl<'a, P, D: Dimension> Zip<'a, P, D> {
     /// is at least one slab along the outermost memory axis, or one element when every
     /// operand is contiguous.
     ///
-    /// By default the engine sizes chunks to the memory the process may use (the smallest
-    /// of its memory cgroup's limit, less the cgroup's anonymous memory, and the
-    /// machine's `MemAvailable`): [`DEFAULT_CHUNK_BYTES`] (8 MiB) when memory is plentiful,
-    /// smaller (down to 1 MiB) when a quarter of it cannot hold the chunks in flight.
+    /// By default the engine sizes chunks to the memory the process may use (see
+    /// [Memory and I/O](self#memory-and-io)): [`DEFAULT_CHUNK_BYTES`] (8 MiB) when memory is
+    /// plentiful, smaller (down to 1 MiB) when a quarter of it cannot hold the chunks in flight.
     ///
     /// # Example
     ///
@@ -702,13 +701,9 @@ macro_rules! impl_zip {
             where
                 F: FnMut(T, $($p::Item),+) -> T,
             {
-                let mut acc = Some(init);
-                self.run(true, |($($x,)+), _| {
-                    let value = acc.take().expect("the accumulator is put back after each chunk");
-                    acc = Some(nd_zip!($($x),+).fold(value, &mut f));
-                    Ok::<(), Error>(())
-                })?;
-                Ok(acc.expect("the accumulator is put back after each chunk"))
+                self.walk(true, init, |acc, ($($x,)+), _| {
+                    Ok::<T, Error>(nd_zip!($($x),+).fold(acc, &mut f))
+                })
             }
 
             /// Folds every element on rayon's thread pool, as [`ndarray::Zip::par_fold`]:
@@ -744,17 +739,7 @@ macro_rules! impl_zip {
                 C: Fn(T, T) -> T + Sync + Send,
                 $($p: Send,)+
             {
-                use ndarray::parallel::prelude::*;
-                let mut acc = Some(identity());
-                self.run_pieces(|pieces: Vec<($($p,)+)>| {
-                    let value = pieces
-                        .into_par_iter()
-                        .map(|($($x,)+)| nd_zip!($($x),+).fold(identity(), &fold))
-                        .reduce(&identity, &combine);
-                    let before = acc.take().expect("the accumulator is put back after each chunk");
-                    acc = Some(combine(before, value));
-                })?;
-                Ok(acc.expect("the accumulator is put back after each chunk"))
+                self.par_fold_pieces(identity, |acc, ($($x,)+)| nd_zip!($($x),+).fold(acc, &fold), combine)
             }
 
             /// Folds whole chunks: `f(acc, chunk, ...)` gets the accumulator and each
@@ -784,13 +769,7 @@ macro_rules! impl_zip {
             where
                 F: FnMut(T, $($p),+) -> T,
             {
-                let mut acc = Some(init);
-                self.run(false, |($($x,)+), _| {
-                    let value = acc.take().expect("the accumulator is put back after each chunk");
-                    acc = Some(f(value, $($x),+));
-                    Ok::<(), Error>(())
-                })?;
-                Ok(acc.expect("the accumulator is put back after each chunk"))
+                self.walk(false, init, |acc, ($($x,)+), _| Ok::<T, Error>(f(acc, $($x),+)))
             }
 
             /// Folds whole chunks on rayon's thread pool: each chunk is cut into pieces
@@ -833,17 +812,7 @@ macro_rules! impl_zip {
                 C: Fn(T, T) -> T + Sync + Send,
                 $($p: Send,)+
             {
-                use ndarray::parallel::prelude::*;
-                let mut acc = Some(identity());
-                self.run_pieces(|pieces: Vec<($($p,)+)>| {
-                    let value = pieces
-                        .into_par_iter()
-                        .map(|($($x,)+)| f(identity(), $($x),+))
-                        .reduce(&identity, &combine);
-                    let before = acc.take().expect("the accumulator is put back after each chunk");
-                    acc = Some(combine(before, value));
-                })?;
-                Ok(acc.expect("the accumulator is put back after each chunk"))
+                self.par_fold_pieces(identity, |acc, ($($x,)+)| f(acc, $($x),+), combine)
             }
         }
     };

@@ -12,7 +12,7 @@ use ndarray::{
 use crate::error::Result;
 use crate::guard::pages::Pages;
 use crate::guard::{MmapArray, MmapArrayMut};
-use crate::layout::{address_span, outermost_axis};
+use crate::layout::{address_span, outer_axis_of, outermost_axis};
 use crate::options::Advice;
 
 /// Turns an operand into its whole view and the hooks for the map behind it.
@@ -345,7 +345,7 @@ impl<'a, D: Dimension + Copy> IntoChunks<'a> for Indices<D> {
 
 /// `dim` with every element along the outermost memory axis of `order` (axis 0 for C,
 /// the last for Fortran) and every other axis of length one.
-fn flat_dim<D: Dimension>(dim: &D, order: Order) -> D {
+pub(super) fn flat_dim<D: Dimension>(dim: &D, order: Order) -> D {
     let mut flat = dim.clone();
     let len = dim.size();
     let outer = outer_axis_of(order, dim.ndim());
@@ -353,10 +353,6 @@ fn flat_dim<D: Dimension>(dim: &D, order: Order) -> D {
         *d = if k == outer { len } else { 1 };
     }
     flat
-}
-
-pub(super) fn outer_axis_of(order: Order, ndim: usize) -> usize {
-    if order == Order::RowMajor { 0 } else { ndim.saturating_sub(1) }
 }
 
 macro_rules! impl_parts {

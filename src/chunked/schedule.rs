@@ -9,10 +9,12 @@ use std::sync::mpsc;
 use ndarray::{Axis, Dimension, Order};
 
 use super::budget::{self, Demand, Plan};
-use super::operand::{Eviction, Footprint, Hooks, Parts, outer_axis_of};
-use super::{Settings, Zip};
+use super::operand::{Eviction, Footprint, Hooks, Parts};
+use super::{EngineSettings, Zip};
 use crate::error::{Error, Result};
-use crate::guard::pages::{finished_pages, near, page_size, without};
+use crate::guard::pages::page_size;
+use crate::layout::outer_axis_of;
+use crate::layout::ranges::{finished_pages, near, without};
 use crate::options::Advice;
 
 impl<P, D: Dimension> Zip<'_, P, D> {
@@ -26,12 +28,19 @@ impl<P, D: Dimension> Zip<'_, P, D> {
         if ndim == 0 || size == 0 {
             return Ok(Slabs { axis: 0, len: usize::from(size > 0), per_row: size });
         }
-        let axis = match contiguous {
-            Some(order) => outer_axis_of(order, ndim),
-            None => self.common_outer_axis(layouts),
-        };
+        let axis = self.cut_axis(layouts, contiguous);
         let len = self.dim[axis];
         Ok(Slabs { axis, len, per_row: size / len })
+    }
+
+    /// The axis a walk cuts along: the outermost memory axis of `contiguous` when every
+    /// operand is contiguous in that order (the walk then flattens them), else the
+    /// [`common_outer_axis`](Self::common_outer_axis) of `layouts`.
+    pub(super) fn cut_axis(&self, layouts: &[Footprint], contiguous: Option<Order>) -> usize {
+        match contiguous {
+            Some(order) => outer_axis_of(order, self.dim.ndim()),
+            None => self.common_outer_axis(layouts),
+        }
     }
 
     /// The axis the engine cuts along: the outermost memory axis of the first mapped
@@ -49,7 +58,7 @@ impl<P, D: Dimension> Zip<'_, P, D> {
     /// reduction into a mapped output is cut along the reduced axis only when the output
     /// is smaller than the thinnest chunk along the axis it keeps, and the input is a
     /// candidate even when it is not mapped.
-    pub(super) fn common_outer_axis(&self, layouts: &[Footprint]) -> usize {
+    fn common_outer_axis(&self, layouts: &[Footprint]) -> usize {
         let mapped: Vec<usize> =
             (0..layouts.len()).filter(|&i| self.hooks[i].addresses().is_some()).collect();
         // Without a mapped operand, the first array (not indices) decides; a reduction's
@@ -83,13 +92,28 @@ impl<P, D: Dimension> Zip<'_, P, D> {
     }
 
     /// Runs `work` on each chunk in order (with the chunk axis), with the kernel hints
-    /// around it, then flushes. `flat`: whether `work` is element-wise, so that operands
-    /// all contiguous in one order may be flattened.
+    /// around it, then flushes: [`walk`](Self::walk) without an accumulator.
     pub(super) fn run<E: From<Error>>(
-        mut self,
+        self,
         flat: bool,
         mut work: impl FnMut(P, Axis) -> std::result::Result<(), E>,
     ) -> std::result::Result<(), E>
+    where
+        P: Parts<D>,
+    {
+        self.walk(flat, (), |(), chunk, axis| work(chunk, axis))
+    }
+
+    /// Folds `acc` through the chunks in order: `work(acc, chunk, axis)` gives the next
+    /// accumulator, with the kernel hints around each chunk; then flushes and returns the
+    /// last accumulator. `flat`: whether `work` is element-wise, so that operands all
+    /// contiguous in one order may be flattened.
+    pub(super) fn walk<T, E: From<Error>>(
+        mut self,
+        flat: bool,
+        mut acc: T,
+        mut work: impl FnMut(T, P, Axis) -> std::result::Result<T, E>,
+    ) -> std::result::Result<T, E>
     where
         P: Parts<D>,
     {
@@ -102,11 +126,11 @@ impl<P, D: Dimension> Zip<'_, P, D> {
         let Zip { parts, hooks, settings, mut progress, dim, riders, .. } = self;
         if dim.ndim() == 0 {
             // One element, no axis to cut along.
-            work(parts, Axis(0))?;
+            acc = work(acc, parts, Axis(0))?;
             if let Some(progress) = progress.as_mut() {
                 progress(1, 1);
             }
-            return flush_all(&hooks).map_err(E::from);
+            return flush_all(&hooks).map(|()| acc).map_err(E::from);
         }
         let (mut rest, len, per_row) = match contiguous {
             Some(order) => (parts.flatten(order), slabs.len * slabs.per_row, 1),
@@ -159,7 +183,7 @@ impl<P, D: Dimension> Zip<'_, P, D> {
         // there would stay mapped after their release.
         let computed = AtomicUsize::new(0);
         let io = Io { hooks: &hooks, crossing: &crossing, plan, kept: &kept, computed: &computed };
-        std::thread::scope(|scope| {
+        let acc = std::thread::scope(|scope| {
             let (read_tx, read_rx) = mpsc::sync_channel::<Job>(2 + ahead);
             let (write_tx, write_rx) = mpsc::sync_channel::<Job>(2);
             let reader = reading.then(|| scope.spawn(move || io.run(&read_rx, 0)));
@@ -176,13 +200,13 @@ impl<P, D: Dimension> Zip<'_, P, D> {
                         let end = want.min(asked + rows);
                         let job = Job::ReadAhead { until: end, pieces: ahead_of(asked, end) };
                         if read_tx.send(job).is_err() {
-                            return Ok(()); // a helper stopped on an error, reported below
+                            return Ok(acc); // a helper stopped on an error, reported below
                         }
                         asked = end;
                     }
                     let (chunk, tail) = rest.split(Axis(axis), n);
                     rest = tail;
-                    work(chunk, Axis(axis))?;
+                    acc = work(acc, chunk, Axis(axis))?;
                     let this = spans(done, done + n);
                     done += n;
                     computed.store(done, Ordering::Release);
@@ -195,26 +219,26 @@ impl<P, D: Dimension> Zip<'_, P, D> {
                     }
                     previous.clone_from(&finished);
                     if writing && write_tx.send(Job::WriteBack(finished)).is_err() {
-                        return Ok(());
+                        return Ok(acc);
                     }
                     if let Some(progress) = progress.as_mut() {
                         progress(done * per_row, len * per_row);
                     }
                 }
-                Ok(())
+                Ok(acc)
             })();
             drop((read_tx, write_tx));
             let join = |helper: Option<std::thread::ScopedJoinHandle<'_, Result<()>>>| {
                 helper.map_or(Ok(()), |h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
             };
             let (read, write) = (join(reader), join(writer));
-            outcome.and(read.and(write).map_err(E::from))
+            outcome.and_then(|acc| read.and(write).map(|()| acc).map_err(E::from))
         })?;
         if settings.release_after_use {
             // Whatever read-ahead left mapped as the walk ended.
             release(&hooks, &only(&spans(0, len), &faulted))?;
         }
-        flush_all(&hooks).map_err(E::from)
+        flush_all(&hooks).map(|()| acc).map_err(E::from)
     }
 }
 
@@ -228,7 +252,7 @@ impl<P, D: Dimension> Zip<'_, P, D> {
 /// Without read-ahead, every input page counts as cached, so that only out of core are
 /// input pages evicted.
 fn io_plan(
-    settings: &Settings,
+    settings: &EngineSettings,
     hooks: &[Hooks<'_>],
     layouts: &[Footprint],
     axis: usize,
@@ -491,6 +515,7 @@ fn steps_of(range: Range<usize>, step: usize) -> impl Iterator<Item = Range<usiz
 /// still being written. A run of an operand that crosses the cut may also share its end
 /// pages with the runs beside it in memory, the pieces before and after it.
 fn finished(this: &[Vec<Range<usize>>], later: &[Vec<Range<usize>>]) -> Vec<Vec<Range<usize>>> {
+    let page = page_size();
     let operand = |(pieces, later): (&Vec<Range<usize>>, &Vec<Range<usize>>)| {
         let near = |k: usize| -> Vec<&Range<usize>> {
             later
@@ -500,7 +525,7 @@ fn finished(this: &[Vec<Range<usize>>], later: &[Vec<Range<usize>>]) -> Vec<Vec<
                 .collect()
         };
         let each = pieces.iter().enumerate();
-        each.flat_map(|(k, piece)| finished_pages(piece, &near(k))).collect()
+        each.flat_map(|(k, piece)| finished_pages(piece, &near(k), page)).collect()
     };
     this.iter().zip(later).map(operand).collect()
 }
@@ -531,35 +556,49 @@ struct Slabs {
 }
 
 impl<P, D: Dimension> Zip<'_, P, D> {
-    /// As [`run`](Self::run) without flattening, handing `work` each chunk cut into up to
-    /// [`PIECES`] pieces along the chunk axis, for a parallel fold.
+    /// Folds whole chunks on rayon's thread pool, for [`Zip::par_fold`] and
+    /// [`Zip::par_fold_chunks`]: each chunk is cut into up to [`PIECES`] pieces along the
+    /// chunk axis (not flattened), each piece folded from `identity()` by `fold`, and the
+    /// pieces' results merged by `combine`, then into the accumulator, chunk after chunk.
     #[cfg(feature = "rayon")]
-    pub(super) fn run_pieces(self, mut work: impl FnMut(Vec<P>)) -> Result<()>
+    pub(super) fn par_fold_pieces<T, I, F, C>(self, identity: I, fold: F, combine: C) -> Result<T>
     where
-        P: Parts<D>,
+        P: Parts<D> + Send,
+        T: Send,
+        I: Fn() -> T + Sync + Send,
+        F: Fn(T, P) -> T + Sync + Send,
+        C: Fn(T, T) -> T + Sync + Send,
     {
+        use ndarray::parallel::prelude::*;
         let ndim = self.dim.ndim();
-        self.run(false, |chunk: P, axis| {
-            if ndim == 0 {
-                work(vec![chunk]);
-                return Ok::<(), Error>(());
-            }
-            let mut left = chunk.footprints()[0].len_of(axis.index());
-            let pieces = PIECES.min(left).max(1);
-            let mut out = Vec::with_capacity(pieces);
-            let mut rest = chunk;
-            for k in (2..=pieces).rev() {
-                let take = left.div_ceil(k);
-                let (piece, tail) = rest.split(axis, take);
-                out.push(piece);
-                rest = tail;
-                left -= take;
-            }
-            out.push(rest);
-            work(out);
-            Ok(())
+        let init = identity();
+        self.walk(false, init, |acc, chunk: P, axis| {
+            let pieces = if ndim == 0 { vec![chunk] } else { pieces_of(chunk, axis) };
+            let value = pieces
+                .into_par_iter()
+                .map(|piece| fold(identity(), piece))
+                .reduce(&identity, &combine);
+            Ok::<T, Error>(combine(acc, value))
         })
     }
+}
+
+/// `chunk` cut along `axis` into up to [`PIECES`] pieces of near-equal length, in order.
+#[cfg(feature = "rayon")]
+fn pieces_of<P: Parts<D>, D: Dimension>(chunk: P, axis: Axis) -> Vec<P> {
+    let mut left = chunk.footprints()[0].len_of(axis.index());
+    let pieces = PIECES.min(left).max(1);
+    let mut out = Vec::with_capacity(pieces);
+    let mut rest = chunk;
+    for k in (2..=pieces).rev() {
+        let take = left.div_ceil(k);
+        let (piece, tail) = rest.split(axis, take);
+        out.push(piece);
+        rest = tail;
+        left -= take;
+    }
+    out.push(rest);
+    out
 }
 
 /// How many pieces [`Zip::par_fold`] cuts each chunk into: enough to balance any pool.

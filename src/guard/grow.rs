@@ -35,7 +35,7 @@ use ndarray::{ArrayView, Axis, Dimension, Order, RemoveAxis, ShapeBuilder, Slice
 
 use super::{Backing, MmapArrayMut};
 use crate::error::{Error, HeaderError, Result};
-use crate::layout::{ArrayLayout, Elem, is_contiguous, signed_strides};
+use crate::layout::{ArrayLayout, Elem, is_contiguous, outer_axis_of, signed_strides};
 use crate::map;
 use crate::options::Mode;
 
@@ -607,8 +607,8 @@ impl<A: Pod, D: Dimension> MmapArrayMut<A, D> {
         let (growth, ndim) = (self.growth(), self.ndim());
         let axis = match growth.order {
             None if ndim == 0 => return 1,
-            Some(Order::ColumnMajor) => Axis(ndim - 1),
-            _ => Axis(0),
+            Some(order) => Axis(outer_axis_of(order, ndim)),
+            None => Axis(0),
         };
         let len = self.len_of(axis);
         let row = row_bytes(self.shape(), axis, size_of::<A>());
@@ -692,7 +692,7 @@ impl<A: Pod, D: Dimension> MmapArrayMut<A, D> {
                  map the file again to grow it",
             );
         }
-        Ok(if order == Order::ColumnMajor { Axis(ndim - 1) } else { Axis(0) })
+        Ok(Axis(outer_axis_of(order, ndim)))
     }
 }
 

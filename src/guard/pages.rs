@@ -11,6 +11,7 @@ use ndarray::{ArrayViewMut, Dimension};
 
 use super::{Backing, MmapArray, MmapArrayMut};
 use crate::error::{Error, Result};
+use crate::layout::ranges::{near, without};
 use crate::map;
 use crate::options::{Advice, Mode};
 
@@ -259,94 +260,4 @@ const HUGE_PAGE: u64 = 2 << 20;
 /// The size of a memory page, the unit the engine's hints work in.
 pub(crate) fn page_size() -> usize {
     map::file::page_size()
-}
-
-/// The whole pages of `span` (addresses) that no page of any of `later` shares: the pages
-/// a walk is done with once it has used `span` and has `later` still to use.
-pub(crate) fn finished_pages(span: &Range<usize>, later: &[&Range<usize>]) -> Vec<Range<usize>> {
-    if span.is_empty() {
-        return Vec::new();
-    }
-    let page = map::file::page_size();
-    let whole = |r: &Range<usize>| r.start / page * page..r.end.div_ceil(page) * page;
-    let mut later: Vec<Range<usize>> =
-        later.iter().filter(|rest| !rest.is_empty()).map(|rest| whole(rest)).collect();
-    later.sort_by_key(|rest| rest.start);
-    without(whole(span), &later)
-}
-
-/// The parts of `range` that none of `holes` (sorted by their starts) covers, in order.
-pub(crate) fn without<T: Copy + Ord>(range: Range<T>, holes: &[Range<T>]) -> Vec<Range<T>> {
-    let mut pieces = Vec::new();
-    let mut from = range.start;
-    for hole in holes.iter().filter(|hole| hole.start < hole.end) {
-        if hole.start >= range.end {
-            break;
-        }
-        if hole.start > from {
-            pieces.push(from..hole.start);
-        }
-        from = from.max(hole.end);
-    }
-    if from < range.end {
-        pieces.push(from..range.end);
-    }
-    pieces
-}
-
-/// The ranges of `sorted` (sorted, disjoint) that overlap `range`.
-pub(crate) fn near<'k>(sorted: &'k [Range<usize>], range: &Range<usize>) -> &'k [Range<usize>] {
-    let first = sorted.partition_point(|r| r.end <= range.start);
-    let end = first + sorted[first..].partition_point(|r| r.start < range.end);
-    &sorted[first..end]
-}
-
-#[cfg(test)]
-mod tests {
-    use super::{finished_pages, near, without};
-    use crate::map::file::page_size;
-
-    #[test]
-    fn finished_pages_leave_out_every_page_a_later_range_shares() {
-        let p = page_size();
-        // In order: the page shared with the next chunk waits for it; the last chunk
-        // finishes everything.
-        assert_eq!(finished_pages(&(10..3 * p + 5), &[&(3 * p + 5..9 * p)]), vec![0..3 * p]);
-        assert_eq!(finished_pages(&(10..3 * p + 5), &[]), vec![0..4 * p]);
-        assert_eq!(finished_pages(&(10..3 * p + 5), &[&(0..0)]), vec![0..4 * p]);
-        // A run between the ends of two others (columns of a Fortran-order array): both
-        // shared pages wait.
-        let later = [&(0..p + 8), &(5 * p - 8..6 * p)];
-        assert_eq!(finished_pages(&(p + 8..5 * p - 8), &later), vec![2 * p..4 * p]);
-        // A later range inside: two pieces around it.
-        assert_eq!(
-            finished_pages(&(0..8 * p), &[&(3 * p + 1..4 * p)]),
-            vec![0..3 * p, 4 * p..8 * p]
-        );
-        // Nothing finished when a later range covers it all, or when the span is empty.
-        assert!(finished_pages(&(p..2 * p), &[&(0..4 * p)]).is_empty());
-        assert!(finished_pages(&(5..5), &[]).is_empty());
-    }
-
-    #[test]
-    fn without_leaves_the_gaps_between_sorted_holes() {
-        assert_eq!(without(0..10, &[]), vec![0..10]);
-        assert_eq!(without(0..10, &[2..4, 6..7]), vec![0..2, 4..6, 7..10]);
-        // Holes that overlap each other, reach past either end, or are empty.
-        assert_eq!(without(0..10, &[1..5, 3..6, 6..6, 9..20]), vec![0..1, 6..9]);
-        assert_eq!(without(5..10, &[0..6, 12..14]), vec![6..10]);
-        assert!(without(0..10, &[0..5, 5..10]).is_empty());
-        assert!(without(3..3, &[]).is_empty());
-    }
-
-    #[test]
-    fn near_finds_the_ranges_that_overlap() {
-        let sorted = [0..4, 6..8, 10..12, 20..30];
-        assert_eq!(near(&sorted, &(5..11)), &[6..8, 10..12]);
-        assert_eq!(near(&sorted, &(4..6)), &[] as &[std::ops::Range<usize>]);
-        assert_eq!(near(&sorted, &(3..7)), &[0..4, 6..8]);
-        assert_eq!(near(&sorted, &(11..100)), &[10..12, 20..30]);
-        assert!(near(&sorted, &(30..40)).is_empty());
-        assert!(near(&[], &(0..1)).is_empty());
-    }
 }

@@ -123,6 +123,21 @@ fn outermost_axis_is_the_longest_step() {
 }
 
 #[test]
+fn outer_axis_of_an_order_is_the_outermost_axis_of_its_strides() {
+    assert_eq!(outer_axis_of(Order::RowMajor, 3), 0);
+    assert_eq!(outer_axis_of(Order::ColumnMajor, 3), 2);
+    assert_eq!(outer_axis_of(Order::RowMajor, 0), 0);
+    assert_eq!(outer_axis_of(Order::ColumnMajor, 0), 0);
+    let dims = [3, 4, 5];
+    let c = Ix3(3, 4, 5).default_strides();
+    let f = Ix3(3, 4, 5).fortran_strides();
+    for (order, strides) in [(Order::RowMajor, c), (Order::ColumnMajor, f)] {
+        let strides = signed_strides(&strides);
+        assert_eq!(Some(outer_axis_of(order, 3)), outermost_axis(&dims, &strides));
+    }
+}
+
+#[test]
 fn address_span_reaches_both_ways() {
     assert_eq!(address_span(1000, 8, &[3, 4], &[4, 1]), 1000..1000 + 12 * 8);
     assert_eq!(address_span(1000, 8, &[3], &[-2]), 1000 - 4 * 8..1008);

@@ -16,10 +16,13 @@
 
 use std::fmt::Write as _;
 
+use ndarray::Order;
+
 use super::descr::Descr;
 use super::literal::{self, HeaderText};
 use super::record::{self, RecordLayout};
 use crate::error::HeaderError;
+use crate::layout::outer_axis_of;
 
 /// The first six bytes of every `.npy` file.
 pub(crate) const MAGIC: [u8; 6] = *b"\x93NUMPY";
@@ -333,7 +336,8 @@ fn shape_repr(shape: &[usize]) -> String {
 
 /// The spaces NumPy >= 1.24 adds after the dict so that the growth axis can grow in place.
 fn growth_padding(header: &Header) -> usize {
-    let axis = if header.fortran_order { header.shape.last() } else { header.shape.first() };
+    let order = if header.fortran_order { Order::ColumnMajor } else { Order::RowMajor };
+    let axis = header.shape.get(outer_axis_of(order, header.shape.len()));
     axis.map_or(0, |dim| GROWTH_AXIS_MAX_DIGITS.saturating_sub(dim.to_string().len()))
 }
 
