@@ -423,6 +423,13 @@ fn mapping_errors_are_typed() {
     if let Err(err) = result {
         assert!(matches!(err, Error::PermissionDenied { .. }), "{err:?}");
     }
+    // A bool member maps as its bytes (NumPy's `a.view(np.uint8)`), as a bool .npy does.
+    let flags = dir.path().join("flags.npz");
+    save_npz(&flags, &[("m", &array![true, false, true])]).unwrap();
+    let archive = NpzArchive::open(&flags).unwrap();
+    // SAFETY: as above.
+    let bytes = unsafe { archive.map::<u8, Ix1>("m") }.unwrap();
+    assert_eq!(*bytes, array![1u8, 0, 1]);
 }
 
 // ---------------------------------------------------------------------------------------

@@ -153,7 +153,9 @@ impl NpzOptions {
     }
 
     /// Holds an advisory lock on the archive for a mapped member's lifetime, as
-    /// [`MapOptions::lock`](crate::MapOptions::lock) does.
+    /// [`MapOptions::lock`](crate::MapOptions::lock) does. A lock belongs to one open file,
+    /// so each map opens the archive's path again for its lock, after checking that the
+    /// file there is still the one the archive opened ([`Error::FileReplaced`] if not).
     ///
     /// # Example
     ///
