@@ -17,6 +17,8 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use common::describe;
+
 use ndmmap::Error;
 use ndmmap::npy::{self, NpyOptions};
 use ndmmap::npz::{NpzArchive, NpzError, NpzOptions, NpzWriter, save_npz};
@@ -363,15 +365,6 @@ fn child_arg() -> Option<PathBuf> {
     std::env::var_os(CHILD_ENV).map(PathBuf::from)
 }
 
-fn describe(output: &Output) -> String {
-    format!(
-        "{}\nstdout:\n{}\nstderr:\n{}",
-        output.status,
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
-}
-
 /// The `RESULT ...` line a child printed, after checking it exited normally.
 fn result_of(output: &Output) -> String {
     assert!(output.status.success(), "the child died: {}", describe(output));
@@ -393,8 +386,8 @@ fn npy_header(len: u64) -> Vec<u8> {
 
 /// Writes a one-member zip archive by hand: member `x.npy` whose local data is `data`
 /// followed by `gap` zero bytes (a hole: the file stays small on disk), compressed with
-/// `method` (0 stored, 8 deflate), stating `size` bytes uncompressed.
-fn one_member_zip(path: &Path, method: u16, data: &[u8], gap: u64, size: u64) {
+/// `method` (0 stored, 8 deflate), stating `size` bytes uncompressed and checksum `crc`.
+fn one_member_zip(path: &Path, method: u16, data: &[u8], gap: u64, size: u64, crc: u32) {
     use std::io::{Seek, SeekFrom, Write};
     let name = b"x.npy";
     let compressed = data.len() as u64 + gap;
@@ -403,7 +396,7 @@ fn one_member_zip(path: &Path, method: u16, data: &[u8], gap: u64, size: u64) {
         out.extend_from_slice(&[20, 0, 0, 0]); // version needed, flags
         out.extend_from_slice(&method.to_le_bytes());
         out.extend_from_slice(&[0, 0, 0x21, 0]); // time, date (1980-01-01)
-        out.extend_from_slice(&0u32.to_le_bytes()); // CRC-32: never reached
+        out.extend_from_slice(&crc.to_le_bytes());
         out.extend_from_slice(&u32_of(compressed));
         out.extend_from_slice(&u32_of(size));
         out.extend_from_slice(&u16::try_from(name.len()).unwrap().to_le_bytes());
@@ -463,7 +456,7 @@ fn a_member_stating_a_huge_size_is_an_error_not_an_abort() {
     std::io::Write::write_all(&mut deflated, &header).unwrap();
     let deflated = deflated.finish().unwrap();
     let small = dir.path().join("states_huge.npz");
-    one_member_zip(&small, 8, &deflated, 0, HUGE);
+    one_member_zip(&small, 8, &deflated, 0, HUGE, 0);
     let len = std::fs::metadata(&small).unwrap().len();
     assert!(len < 200, "{len} bytes");
     let limit = "ulimit -v 3000000";
@@ -473,9 +466,42 @@ fn a_member_stating_a_huge_size_is_an_error_not_an_abort() {
     // A stored member really that large (a hole, on disk a few blocks): its bytes are
     // there, so the read reserves them at once, and a process that cannot is told so.
     let large = dir.path().join("large.npz");
-    one_member_zip(&large, 0, &header, HUGE - 128, HUGE);
+    one_member_zip(&large, 0, &header, HUGE - 128, HUGE, 0);
     let result = result_of(&child(limit, "child_read_huge", &large));
     assert_eq!(result, "io OutOfMemory");
+}
+
+#[test]
+#[cfg_attr(miri, ignore = "miri writes no files")]
+fn a_member_inflating_to_more_than_it_states_is_a_size_mismatch() {
+    let dir = tempfile::tempdir().unwrap();
+    // A .npy file of 8 bytes, then 100 more that no size in the archive accounts for; the
+    // stated size and checksum are those of the .npy file alone.
+    let mut npy = npy_header(8);
+    npy.extend(1..=8u8);
+    let stated = npy.len() as u64;
+    let crc = crc32fast::hash(&npy);
+    npy.extend([7u8; 100]);
+    let mut deflated = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::best());
+    std::io::Write::write_all(&mut deflated, &npy).unwrap();
+    let path = dir.path().join("longer.npz");
+    one_member_zip(&path, 8, &deflated.finish().unwrap(), 0, stated, crc);
+    let archive = NpzArchive::open(&path).unwrap();
+    let err = archive.read::<u8, Ix1>("x").unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::Npz { source: NpzError::SizeMismatch { needed: 136, available: 137 }, .. }
+        ),
+        "{err:?}"
+    );
+    // Stated truly, the same member reads.
+    let truly = dir.path().join("true.npz");
+    let mut deflated = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::best());
+    std::io::Write::write_all(&mut deflated, &npy[..136]).unwrap();
+    one_member_zip(&truly, 8, &deflated.finish().unwrap(), 0, stated, crc);
+    let x = NpzArchive::open(&truly).unwrap().read::<u8, Ix1>("x").unwrap();
+    assert_eq!(x, Array1::from_iter(1..=8u8));
 }
 
 /// Writes to member `a` of the archive at [`CHILD_ENV`] through a read-write map and

@@ -51,6 +51,16 @@ pub(crate) fn numpy_python() -> Option<PathBuf> {
     require(found, "there is no NumPy: set NDMMAP_PYTHON or create .venv with numpy")
 }
 
+/// A child process's exit status, stdout and stderr, for a failure message.
+pub(crate) fn describe(output: &std::process::Output) -> String {
+    format!(
+        "{}\nstdout:\n{}\nstderr:\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
 const TMPFS_MAGIC: i128 = 0x0102_1994;
 const RAMFS_MAGIC: i128 = 0x8584_58f6;
 
