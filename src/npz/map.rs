@@ -173,7 +173,8 @@ impl NpzArchive {
     /// maps cannot: a read-write map needs the file open for writing, and a lock belongs to
     /// one open file (every duplicate of a handle shares it, and the archive's would keep it
     /// after the guard is gone). These open the path again and check that it still names
-    /// the file the archive opened ([`Error::FileReplaced`] if not).
+    /// the file the archive opened ([`Error::FileReplaced`] if not; a lock taken on that
+    /// other file in opening it goes with it at once).
     ///
     /// Opening the path again is chosen over opening every archive read-write from the
     /// start: an archive that is only read keeps a read-only handle (on a read-only file or
