@@ -152,6 +152,7 @@ fn replace_under(kind: Guard, writer: Writer) {
         Guard::ReadWriteDropped | Guard::ReadWriteClosed => {
             // SAFETY: as above.
             let mut a = unsafe { archive.map_mut::<f64, Ix1>("a") }.unwrap();
+            assert_eq!(a.name(), "a");
             a.mapv_inplace(|x| x * 10.0 + 1.0);
             writer.write(&path);
             assert_eq!(*a, written, "{case}");
