@@ -443,6 +443,19 @@ pub enum Error {
         lock: crate::options::Lock,
     },
 
+    /// The file at the path is no longer the one that was opened there: another file took
+    /// its place (saved over it, which writes a new file and renames it into place, as
+    /// `np.savez` and ndmmap's own savers do), or it was deleted and created again. Raised
+    /// where a path must be opened again for something that was opened earlier, such as a
+    /// read-write map of a member of an `.npz` archive opened earlier (`NpzArchive::map_mut`),
+    /// rather than write into a file it was not opened on. Open the file again to use the
+    /// new one.
+    #[error("the file at {} was replaced since it was opened; open it again to use the new file", path.display())]
+    FileReplaced {
+        /// The path, as given when the file was opened.
+        path: PathBuf,
+    },
+
     /// The array cannot grow ([`MmapArrayMut::append`](crate::MmapArrayMut::append) and
     /// friends): the map is copy-on-write or anonymous, the layout has custom strides or no
     /// axis, or the file holds bytes after the array's data that growth would overwrite.

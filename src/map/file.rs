@@ -275,6 +275,22 @@ pub(crate) fn page_size() -> usize {
     return 4096;
 }
 
+/// Reads into `buf` from `file` at `offset`, returning how many bytes were read (0 at the
+/// end of the file), by a positional read: whatever else reads the same open file (another
+/// thread, a duplicate of the handle) reads where it asks too, which a shared cursor moved
+/// by `seek` would not let it.
+pub(crate) fn read_at(file: &File, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+    #[cfg(unix)]
+    return std::os::unix::fs::FileExt::read_at(file, buf, offset);
+    #[cfg(windows)]
+    return std::os::windows::fs::FileExt::seek_read(file, buf, offset);
+    #[cfg(not(any(unix, windows)))]
+    {
+        let _ = (file, buf, offset);
+        Err(io::Error::new(io::ErrorKind::Unsupported, "no positional read here"))
+    }
+}
+
 /// A new, unnamed memory file (`memfd_create`, close-on-exec) of `len` zero bytes: the
 /// shmem object behind `MAP_SHARED | MAP_ANONYMOUS`, which, unlike memmap2's private
 /// anonymous maps, stays shared across `fork`.

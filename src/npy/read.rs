@@ -56,16 +56,21 @@ pub fn inspect(path: impl AsRef<Path>) -> Result<NpyHeader> {
     let path = path.as_ref();
     let file = open(path, false)?;
     let parsed = read_header(path, &file, DEFAULT_MAX_HEADER_SIZE)?;
-    let descr = parsed.header.descr;
+    let native_byte_order = native_byte_order(&parsed.header);
     Ok(NpyHeader {
         descr: header_dtype_text(&parsed.header),
         shape: parsed.header.shape,
         fortran_order: parsed.header.fortran_order,
         version: parsed.version.major_minor(),
         data_offset: parsed.data_offset as u64,
-        native_byte_order: is_native(descr)
-            && parsed.header.record.as_ref().is_none_or(RecordLayout::is_native),
+        native_byte_order,
     })
+}
+
+/// Whether the data a header describes is in this machine's byte order, record fields
+/// included, so that it can be mapped as it is.
+pub(crate) fn native_byte_order(header: &Header) -> bool {
+    is_native(header.descr) && header.record.as_ref().is_none_or(RecordLayout::is_native)
 }
 
 /// Reads the `.npy` file at `path` into an owned array, converting what a map cannot show:
@@ -93,7 +98,7 @@ pub fn read_npy<A: NpyElement, D: Dimension>(path: impl AsRef<Path>) -> Result<A
     let path = path.as_ref();
     let mut file = open(path, false)?;
     let parsed = read_header(path, &file, DEFAULT_MAX_HEADER_SIZE)?;
-    let dim = checked_dim_for::<A, D>(path, &parsed, true)?;
+    let dim = converting_dim::<A, D>(path, &parsed)?;
     let header = &parsed.header;
     let len = header.data_len().unwrap_or(usize::MAX);
     let end = parsed.data_offset as u64 + len as u64;
@@ -105,6 +110,18 @@ pub fn read_npy<A: NpyElement, D: Dimension>(path: impl AsRef<Path>) -> Result<A
     std::io::Seek::seek(&mut file, std::io::SeekFrom::Start(parsed.data_offset as u64))
         .and_then(|_| file.read_exact(&mut bytes))
         .map_err(|e| Error::io(path, "read", end, e))?;
+    to_array(path, header, dim, bytes)
+}
+
+/// The array that a header's data `bytes` hold, as [`read_npy`] returns it: data in the
+/// other byte order (record fields too) byte-swapped, `bool`s checked to be 0 or 1. `dim`
+/// comes from [`converting_dim`]; `path` names the data in errors (an `.npz` member's too).
+pub(crate) fn to_array<A: NpyElement, D: Dimension>(
+    path: &Path,
+    header: &Header,
+    dim: D,
+    mut bytes: Vec<u8>,
+) -> Result<Array<A, D>> {
     if !is_native(header.descr) {
         for scalar in bytes.chunks_exact_mut(A::SWAP_UNIT) {
             scalar.reverse();
@@ -153,6 +170,15 @@ pub(crate) fn checked_dim<A: NpyElement, D: Dimension>(
     parsed: &ParsedHeader,
 ) -> Result<D> {
     checked_dim_for::<A, D>(path, parsed, false)
+}
+
+/// [`checked_dim`] for a converting read ([`to_array`]): record fields in the other byte
+/// order pass.
+pub(crate) fn converting_dim<A: NpyElement, D: Dimension>(
+    path: &Path,
+    parsed: &ParsedHeader,
+) -> Result<D> {
+    checked_dim_for::<A, D>(path, parsed, true)
 }
 
 /// [`checked_dim`], accepting record fields in the other byte order if `convert`.

@@ -1,21 +1,26 @@
 //! [`NpzArchive`]: open a `.npz` archive, list its members, read any member into memory.
 
 use std::fs::File;
-use std::io::{self, Read, Seek, SeekFrom};
+use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
-use ndarray::{Array, Dimension, ShapeBuilder};
+use ndarray::{Array, Dimension};
 
 use crate::error::{Error, HeaderError, NpzError, Result};
 use crate::fs::{file_len, open};
+use crate::map::file::read_at;
 use crate::npy::NpyElement;
-use crate::npy::element::{is_native, same_type};
 use crate::npy::header::{self, DEFAULT_MAX_HEADER_SIZE, ParsedHeader};
-use crate::npy::read::dim_of;
+use crate::npy::read::{converting_dim, header_dtype_text, native_byte_order, to_array};
 use crate::options::{Advice, Lock, Settings};
 
 /// The default [`NpzOptions::max_read_size`]: 4 GiB.
 const DEFAULT_MAX_READ_SIZE: u64 = 4 << 30;
+
+/// The memory [`NpzArchive::read`] reserves for a deflated member before inflating it: the
+/// size the archive states is only a claim until the data arrives, so the buffer starts at
+/// most this large and grows with the data.
+const INFLATE_START_CAPACITY: usize = 1 << 20;
 
 /// Zip's signatures of a local file header and of a central directory header.
 const LOCAL_SIGNATURE: u32 = 0x0403_4b50;
@@ -148,7 +153,9 @@ impl NpzOptions {
     }
 
     /// Holds an advisory lock on the archive for a mapped member's lifetime, as
-    /// [`MapOptions::lock`](crate::MapOptions::lock) does.
+    /// [`MapOptions::lock`](crate::MapOptions::lock) does. A lock belongs to one open file,
+    /// so each map opens the archive's path again for its lock, after checking that the
+    /// file there is still the one the archive opened ([`Error::FileReplaced`] if not).
     ///
     /// # Example
     ///
@@ -190,13 +197,15 @@ pub struct NpzMember {
     pub name: String,
     /// The member's file name in the archive, e.g. `"x.npy"`.
     pub file_name: String,
-    /// The dtype as NumPy writes it, e.g. `"<f8"`.
+    /// The dtype as NumPy writes it, e.g. `"<f8"`, or for a structured dtype its list,
+    /// `"[('x', '>f4'), ('y', '>f4')]"`.
     pub descr: String,
     /// The logical shape; empty for a 0-d array.
     pub shape: Vec<usize>,
     /// Whether the data is in Fortran (column-major) order.
     pub fortran_order: bool,
-    /// Whether the data's byte order is this machine's.
+    /// Whether the data's byte order is this machine's, every field of a structured dtype
+    /// included.
     pub native_byte_order: bool,
     /// Stored or deflated.
     pub compression: Compression,
@@ -218,8 +227,8 @@ pub struct NpzMember {
 }
 
 impl NpzMember {
-    /// Whether the member can be mapped: stored, in native byte order, with its data
-    /// aligned for elements of `align` bytes.
+    /// Whether the member can be mapped: stored, in native byte order (every field of a
+    /// structured dtype too), with its data aligned for elements of `align` bytes.
     ///
     /// # Example
     ///
@@ -248,6 +257,16 @@ impl NpzMember {
 /// [`MapNpy`](crate::MapNpy) offers; any member [`read`](Self::read)s into an owned array.
 /// NumPy's own `np.load(path, mmap_mode='r')` cannot map `.npz` members (it ignores the mode
 /// and reads them).
+///
+/// The archive keeps the file it opened open for as long as it lives, as NumPy's `NpzFile`
+/// does: every read and map goes through that open file, never through the path again. An
+/// archive replaced at its path (by [`save_npz`](super::save_npz), [`NpzWriter`](super::NpzWriter)
+/// or NumPy, which write a new file and rename it over the old one) is a different file: this
+/// archive goes on reading and mapping the members it listed, from the file it opened. Two
+/// maps need their own open of the archive and re-open its path, checking that the file
+/// there is still the one opened ([`Error::FileReplaced`] if not):
+/// [`map_mut`](Self::map_mut), which needs the file open for writing, and any map with a
+/// [`lock`](NpzOptions::lock), since a lock belongs to one open file.
 ///
 /// Opening checks the whole container, so that a malformed archive is refused at once with
 /// an [`Error::Npz`] naming the member: a truncated or inconsistent central directory,
@@ -281,6 +300,10 @@ impl NpzMember {
 #[derive(Debug)]
 pub struct NpzArchive {
     pub(crate) path: PathBuf,
+    /// The archive, open for reading from [`open`](Self::open) on: what every read and map
+    /// goes through. Reads are positional, so threads sharing the archive do not move each
+    /// other's place in it.
+    pub(crate) file: File,
     pub(crate) members: Vec<NpzMember>,
     pub(crate) options: NpzOptions,
 }
@@ -332,7 +355,7 @@ impl NpzArchive {
         let path = path.as_ref();
         let file = open(path, false)?;
         let members = list(path, &file, options)?;
-        Ok(NpzArchive { path: path.to_path_buf(), members, options: options.clone() })
+        Ok(NpzArchive { path: path.to_path_buf(), file, members, options: options.clone() })
     }
 
     /// The archive's path, as given.
@@ -374,7 +397,11 @@ impl NpzArchive {
         &self.members
     }
 
-    /// The member called `name`: NumPy's key (`"x"`) or the file name (`"x.npy"`).
+    /// The member called `name`: its file name (`"x.npy"`) or NumPy's key (`"x"`), looked up
+    /// in that order, as `np.load(path)[name]` does. The order matters only in an archive
+    /// that holds both `x.npy` and `x.npy.npy` (what `np.savez(f, **{"x": a, "x.npy": b})`
+    /// writes): `"x.npy"` is then the file `x.npy`, whose key is `"x"`, and `b` is reached as
+    /// `"x.npy.npy"`.
     ///
     /// # Errors
     ///
@@ -394,22 +421,26 @@ impl NpzArchive {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn member(&self, name: &str) -> Result<&NpzMember> {
-        self.members.iter().find(|m| m.name == name || m.file_name == name).ok_or_else(|| {
+        let by_file_name = self.members.iter().find(|m| m.file_name == name);
+        by_file_name.or_else(|| self.members.iter().find(|m| m.name == name)).ok_or_else(|| {
             let available = self.members.iter().map(|m| m.name.clone()).collect();
             self.error(Some(name), NpzError::NotFound { available })
         })
     }
 
     /// Reads the member `name` into an owned array, whether stored or compressed,
-    /// converting byte order and checking `bool`s as [`read_npy`](crate::npy::read_npy)
-    /// does (`np.load(path)[name]`). The data's CRC-32 is checked.
+    /// converting byte order (of a structured dtype's fields too) and checking `bool`s as
+    /// [`read_npy`](crate::npy::read_npy) does (`np.load(path)[name]`). The data's CRC-32 is
+    /// checked. A deflated member's buffer grows as it inflates, whatever size the archive
+    /// states.
     ///
     /// # Errors
     ///
     /// [`Error::Npz`] if there is no such member, if it is larger than
-    /// [`max_read_size`](NpzOptions::max_read_size), if its data is shorter than stated, or
-    /// its checksum is wrong; [`Error::DtypeMismatch`], [`Error::RankMismatch`],
-    /// [`Error::InvalidBool`], [`Error::Io`].
+    /// [`max_read_size`](NpzOptions::max_read_size), if its data is shorter or longer than
+    /// stated, or its checksum is wrong; [`Error::DtypeMismatch`], [`Error::RankMismatch`],
+    /// [`Error::RecordMismatch`], [`Error::InvalidBool`]; [`Error::Io`] if reading fails,
+    /// memory for the data running out included.
     ///
     /// # Example
     ///
@@ -428,18 +459,11 @@ impl NpzArchive {
         let bytes = self.member_bytes(member)?;
         let parsed = header::parse(&bytes, self.options.max_header_size)
             .map_err(|e| self.error(Some(&member.name), NpzError::Header(e)))?;
-        let dim = self.checked_dim::<A, D>(member, &parsed)?;
+        let at = self.member_path(member);
+        let dim = converting_dim::<A, D>(&at, &parsed)?;
         let mut data = bytes;
         data.drain(..parsed.data_offset);
-        if !is_native(parsed.header.descr) {
-            for scalar in data.chunks_exact_mut(A::SWAP_UNIT) {
-                scalar.reverse();
-            }
-        }
-        let at = self.member_path(member);
-        let elems = A::decode(&data).ok_or_else(|| Error::InvalidBool { path: at.clone() })?;
-        Array::from_shape_vec(dim.set_f(parsed.header.fortran_order), elems)
-            .map_err(|source| Error::Shape { path: Some(at), source })
+        to_array(&at, &parsed.header, dim, data)
     }
 
     /// The member's whole `.npy` file, inflated if need be, its length and CRC-32 checked.
@@ -452,9 +476,17 @@ impl NpzArchive {
         let len = usize::try_from(size).map_err(|_| {
             self.error(Some(&member.name), NpzError::TooLarge { size, limit: usize::MAX as u64 })
         })?;
-        let file = open(&self.path, false)?;
-        let mut reader = member_reader(&file, member).map_err(|e| self.read_error(e))?;
-        let mut bytes = Vec::with_capacity(len);
+        let mut reader = member_reader(&self.file, member);
+        // A stored member's bytes are in the file (`open` checked its bounds); a deflated
+        // one's stated size may be a lie, so its buffer grows as the data arrives, and
+        // running out of memory is an error, not an abort (`try_reserve`, which
+        // `read_to_end` uses too).
+        let capacity = match member.compression {
+            Compression::Stored => len,
+            Compression::Deflated => len.min(INFLATE_START_CAPACITY),
+        };
+        let mut bytes = Vec::new();
+        bytes.try_reserve_exact(capacity).map_err(|e| self.read_error(e.into()))?;
         // One byte more than stated: a member that inflates to more is lying too.
         (&mut reader).take(size + 1).read_to_end(&mut bytes).map_err(|e| {
             if e.kind() == io::ErrorKind::InvalidInput || e.kind() == io::ErrorKind::InvalidData {
@@ -470,30 +502,12 @@ impl NpzArchive {
             );
         }
         // The checksum as the archive states it now: a read-write map may have rewritten it.
-        let stated = read_at::<4>(&file, member.central_header_start + 16)
+        let stated = bytes_at::<4>(&self.file, member.central_header_start + 16)
             .map_err(|e| self.read_error(e))?;
         if crc32fast::hash(&bytes) != u32::from_le_bytes(stated) {
             return Err(self.error(Some(&member.name), NpzError::Checksum));
         }
         Ok(bytes)
-    }
-
-    /// Checks that the member holds `A`s in `D`'s rank and returns its shape as a `D`.
-    pub(crate) fn checked_dim<A: NpyElement, D: Dimension>(
-        &self,
-        member: &NpzMember,
-        parsed: &ParsedHeader,
-    ) -> Result<D> {
-        let at = self.member_path(member);
-        crate::npy::read::check_record::<A>(&at, &parsed.header, false)?;
-        if !same_type::<A>(parsed.header.descr) {
-            return Err(Error::DtypeMismatch {
-                path: at,
-                expected: crate::npy::read::dtype_text::<A>(),
-                found: crate::npy::read::header_dtype_text(&parsed.header),
-            });
-        }
-        dim_of::<D>(&at, &parsed.header.shape)
     }
 
     /// `archive.npz/x.npy`: the path errors about one member's contents name.
@@ -512,14 +526,26 @@ impl NpzArchive {
 }
 
 /// A reader of the member's `.npy` file: its stored bytes, inflated if deflated.
-fn member_reader<'f>(file: &'f File, member: &NpzMember) -> io::Result<Box<dyn Read + 'f>> {
-    let mut file = file;
-    file.seek(SeekFrom::Start(member.data_start))?;
-    let raw = file.take(member.compressed_size);
-    Ok(match member.compression {
+pub(crate) fn member_reader<'f>(file: &'f File, member: &NpzMember) -> Box<dyn Read + 'f> {
+    let raw = ReadAt { file, offset: member.data_start }.take(member.compressed_size);
+    match member.compression {
         Compression::Stored => Box::new(raw),
         Compression::Deflated => Box::new(flate2::read::DeflateDecoder::new(raw)),
-    })
+    }
+}
+
+/// Reads `file` from `offset` on by positional reads, leaving the file's cursor to others.
+pub(crate) struct ReadAt<'f> {
+    pub(crate) file: &'f File,
+    pub(crate) offset: u64,
+}
+
+impl Read for ReadAt<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = read_at(self.file, buf, self.offset)?;
+        self.offset += n as u64;
+        Ok(n)
+    }
 }
 
 /// Reads the central directory and every `.npy` member's header.
@@ -530,7 +556,8 @@ fn list(path: &Path, file: &File, options: &NpzOptions) -> Result<Vec<NpzMember>
         source,
     };
     let file_len = file_len(path, file)?;
-    // A second handle for zip; ndmmap's own reads seek before each read too.
+    // A duplicate handle for zip, which moves the cursor it shares: ndmmap's own reads are
+    // positional.
     let mut zip =
         zip::ZipArchive::new(file_for_zip(path, file)?).map_err(|e| error(None, zip_error(e)))?;
     if zip.has_duplicate_names() {
@@ -618,7 +645,7 @@ fn describe(
         |source| Error::Npz { path: path.to_path_buf(), member: Some(member.name.clone()), source };
     let (size, compressed_size) = (member.size, member.compressed_size);
     let (central_header_start, header_start) = (member.central_header_start, member.header_start);
-    let central = read_at::<46>(file, central_header_start)
+    let central = bytes_at::<46>(file, central_header_start)
         .map_err(|e| Error::io(path, "read", central_header_start, e))?;
     let (signature, flags, method) = (le32(&central, 0), le16(&central, 8), le16(&central, 10));
     if signature != CENTRAL_SIGNATURE {
@@ -637,7 +664,7 @@ fn describe(
         return Err(fail(NpzError::SizeMismatch { needed: size, available: compressed_size }));
     }
     let local =
-        read_at::<30>(file, header_start).map_err(|e| Error::io(path, "read", header_start, e))?;
+        bytes_at::<30>(file, header_start).map_err(|e| Error::io(path, "read", header_start, e))?;
     if le32(&local, 0) != LOCAL_SIGNATURE {
         let detail = "no local file header where stated".into();
         return Err(fail(NpzError::Malformed { detail }));
@@ -652,8 +679,8 @@ fn describe(
     if needed > size {
         return Err(fail(NpzError::SizeMismatch { needed, available: size }));
     }
-    member.descr = parsed.header.descr.to_string();
-    member.native_byte_order = is_native(parsed.header.descr);
+    member.descr = header_dtype_text(&parsed.header);
+    member.native_byte_order = native_byte_order(&parsed.header);
     member.shape = parsed.header.shape;
     member.fortran_order = parsed.header.fortran_order;
     member.npy_header_len = parsed.data_offset as u64;
@@ -687,7 +714,7 @@ pub(crate) fn member_header_at(
     member: &NpzMember,
     max_header_size: usize,
 ) -> Result<ParsedHeader, HeaderOrIo> {
-    let mut reader = member_reader(file, member).map_err(HeaderOrIo::Io)?;
+    let mut reader = member_reader(file, member);
     let mut prefix = Vec::new();
     let mut want = 4096;
     loop {
@@ -712,10 +739,9 @@ fn file_for_zip(path: &Path, file: &File) -> Result<File> {
 }
 
 /// `N` bytes of `file` at `offset`.
-fn read_at<const N: usize>(mut file: &File, offset: u64) -> io::Result<[u8; N]> {
+pub(crate) fn bytes_at<const N: usize>(file: &File, offset: u64) -> io::Result<[u8; N]> {
     let mut bytes = [0; N];
-    file.seek(SeekFrom::Start(offset))?;
-    file.read_exact(&mut bytes)?;
+    ReadAt { file, offset }.read_exact(&mut bytes)?;
     Ok(bytes)
 }
 

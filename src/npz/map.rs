@@ -10,13 +10,14 @@ use std::path::PathBuf;
 use bytemuck::{AnyBitPattern, Pod};
 use ndarray::{ArrayRef, Dimension, ShapeBuilder};
 
-use super::archive::{NpzArchive, NpzMember, member_header_at};
+use super::archive::{NpzArchive, NpzMember, ReadAt, bytes_at, member_header_at};
 use crate::error::{Error, NpzError, Result};
 use crate::guard::open::OpenFile;
 use crate::guard::{MmapArray, MmapArrayMut};
 use crate::layout::{Elem, Placement, Purpose, place};
 use crate::npy::NpyElement;
 use crate::npy::element::is_native;
+use crate::npy::read::checked_dim;
 use crate::options::{MapOptions, Settings};
 
 impl NpzArchive {
@@ -106,15 +107,22 @@ impl NpzArchive {
     /// [`flush`](NpzMemberMut::flush)ed, [`close`](NpzMemberMut::close)d or dropped after a
     /// write, so that NumPy and every zip reader still accept the archive.
     ///
+    /// The archive was opened for reading only, so this opens its path again for writing,
+    /// and checks that the file there is still the one the archive opened: a read-write map
+    /// never writes into a file that replaced the archive. The guard keeps that file open
+    /// and rewrites the checksum through it.
+    ///
     /// # Safety
     ///
     /// As [`map`](Self::map).
     ///
     /// # Errors
     ///
-    /// As [`map`](Self::map); [`Error::PermissionDenied`] for a read-only archive;
-    /// [`Error::Npz`] with [`NpzError::DataDescriptor`] for a member written by a streaming
-    /// zip writer (its checksum cannot be rewritten in place).
+    /// As [`map`](Self::map); [`Error::FileReplaced`] if another file took the archive's
+    /// place at its path since it was opened (open the archive again to write to the new
+    /// file); [`Error::PermissionDenied`] for a read-only archive; [`Error::Npz`] with
+    /// [`NpzError::DataDescriptor`] for a member written by a streaming zip writer (its
+    /// checksum cannot be rewritten in place).
     ///
     /// # Example
     ///
@@ -137,12 +145,16 @@ impl NpzArchive {
         D: Dimension,
     {
         let (file, placement, member) = self.locate::<A, D>(name, Purpose::Write)?;
-        let flags = local_flags(file.file(), member.header_start)
+        let flags = bytes_at::<2>(file.file(), member.header_start + 6)
             .map_err(|e| Error::io(&self.path, "read", member.header_start, e))?;
-        if flags & 0x08 != 0 {
+        if u16::from_le_bytes(flags) & 0x08 != 0 {
             return Err(self.error(Some(&member.name), NpzError::DataDescriptor));
         }
+        // The guard's own handle on the file it maps, for the checksum: never the path.
+        let writer =
+            file.file().try_clone().map_err(|e| Error::io(&self.path, "duplicate", 0, e))?;
         let checksum = Checksum {
+            file: writer,
             path: self.path.clone(),
             name: member.name.clone(),
             data_start: member.data_start,
@@ -152,6 +164,36 @@ impl NpzArchive {
         // SAFETY: forwarded; the caller upholds the same contract for the archive.
         let guard = unsafe { file.map_read_write(&placement, self.options.settings) }?;
         Ok(NpzMemberMut { guard: Some(guard), checksum, dirty: false })
+    }
+
+    /// The open archive a map of a member goes through.
+    ///
+    /// A read-only or copy-on-write map without a lock duplicates the archive's own handle,
+    /// so it maps the file the archive opened whatever has happened at the path since. Two
+    /// maps cannot: a read-write map needs the file open for writing, and a lock belongs to
+    /// one open file (every duplicate of a handle shares it, and the archive's would keep it
+    /// after the guard is gone). These open the path again and check that it still names
+    /// the file the archive opened ([`Error::FileReplaced`] if not; a lock taken on that
+    /// other file in opening it goes with it at once).
+    ///
+    /// Opening the path again is chosen over opening every archive read-write from the
+    /// start: an archive that is only read keeps a read-only handle (on a read-only file or
+    /// file system too, and without file watchers seeing a file closed after writing), and
+    /// a write meant for the archive fails rather than landing in a file that is no longer
+    /// at its path, where nobody would see it.
+    fn open_for(&self, purpose: Purpose) -> Result<OpenFile> {
+        let settings = self.options.settings;
+        let writable = purpose == Purpose::Write;
+        if !writable && settings.lock.is_none() {
+            return OpenFile::adopt(&self.file, settings);
+        }
+        let file = OpenFile::open(&self.path, writable, settings)?;
+        let same =
+            same_file(file.file(), &self.file).map_err(|e| Error::io(&self.path, "stat", 0, e))?;
+        if !same {
+            return Err(Error::FileReplaced { path: self.path.clone() });
+        }
+        Ok(file)
     }
 
     /// Opens the archive for `purpose`, re-reads the member's `.npy` header and places its
@@ -166,10 +208,10 @@ impl NpzArchive {
         if member.data_offset.is_none() {
             return Err(fail(NpzError::Compressed));
         }
-        let file = OpenFile::open(&self.path, purpose == Purpose::Write, self.options.settings)?;
+        let file = self.open_for(purpose)?;
         let parsed = member_header_at(file.file(), member, self.options.max_header_size)
             .map_err(|e| e.into_error(self, member))?;
-        let dim = self.checked_dim::<A, D>(member, &parsed)?;
+        let dim = checked_dim::<A, D>(&self.member_path(member), &parsed)?;
         if !is_native(parsed.header.descr) {
             let descr = parsed.header.descr.to_string();
             return Err(Error::ByteOrder { path: self.member_path(member), descr });
@@ -195,17 +237,19 @@ impl NpzArchive {
     }
 }
 
-/// The general-purpose flags of the local header at `header_start`.
-fn local_flags(mut file: &File, header_start: u64) -> io::Result<u16> {
-    let mut bytes = [0; 2];
-    file.seek(SeekFrom::Start(header_start + 6))?;
-    file.read_exact(&mut bytes)?;
-    Ok(u16::from_le_bytes(bytes))
+/// Whether `a` and `b` are open on the same file (device and inode, or volume and file
+/// index on Windows).
+fn same_file(a: &File, b: &File) -> io::Result<bool> {
+    let handle = |file: &File| same_file::Handle::from_file(file.try_clone()?);
+    Ok(handle(a)? == handle(b)?)
 }
 
 /// Where a member's checksum lives, and what it covers.
 #[derive(Debug)]
 struct Checksum {
+    /// The archive, open for writing: the file the guard maps, whatever is at the path now.
+    file: File,
+    /// The archive's path, for messages.
     path: PathBuf,
     name: String,
     data_start: u64,
@@ -215,12 +259,11 @@ struct Checksum {
 }
 
 impl Checksum {
-    /// Computes the member's CRC-32 from the archive and writes it to both headers.
+    /// Computes the member's CRC-32 from the archive and writes it to both headers, through
+    /// the guard's own open file.
     fn rewrite(&self) -> Result<()> {
         let io_error = |e| Error::io(&self.path, "update the checksum in", 0, e);
-        let file = crate::fs::open(&self.path, true)?;
-        let mut reader = &file;
-        reader.seek(SeekFrom::Start(self.data_start)).map_err(io_error)?;
+        let mut reader = ReadAt { file: &self.file, offset: self.data_start };
         let mut hasher = crc32fast::Hasher::new();
         let mut buffer = vec![0u8; 1 << 20];
         let mut left = self.size;
@@ -231,14 +274,14 @@ impl Checksum {
             left -= n as u64;
         }
         let crc = hasher.finalize().to_le_bytes();
-        let mut writer = &file;
+        let mut writer = &self.file;
         for offset in self.crc_offsets {
             writer
                 .seek(SeekFrom::Start(offset))
                 .and_then(|_| writer.write_all(&crc))
                 .map_err(io_error)?;
         }
-        file.sync_data().map_err(io_error)
+        self.file.sync_data().map_err(io_error)
     }
 }
 
@@ -248,7 +291,10 @@ impl Checksum {
 /// Writes go to the archive through the shared map. After any mutable access, the guard
 /// rewrites the member's checksum on [`flush`](Self::flush), [`close`](Self::close) and
 /// drop (which ignores errors: call `close` to see them), reading the member back to
-/// compute it.
+/// compute it. It keeps the archive file it mapped open and does all of this through it,
+/// never through the path: an archive replaced at its path while the guard lives (a new
+/// file renamed over it) is left alone, and the guard goes on writing to the file it
+/// mapped.
 ///
 /// # Example
 ///

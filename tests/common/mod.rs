@@ -93,9 +93,7 @@ fn output_of(mut command: Command, what: &str) -> String {
 /// module `module` (its `module_path!()`), ignored or not: how the tests that crash, kill,
 /// trace or measure a process run that process.
 pub(crate) fn rerun(module: &str, name: &str) -> Command {
-    // Test names leave out the crate: `it::edges` names its tests `edges::...`.
-    let module = module.split_once("::").map_or("", |(_, rest)| rest);
-    let test = if module.is_empty() { name.to_owned() } else { format!("{module}::{name}") };
+    let test = test_name(module, name);
     let mut command = Command::new(std::env::current_exe().expect("the test binary's path"));
     command.args([
         test.as_str(),
@@ -105,6 +103,26 @@ pub(crate) fn rerun(module: &str, name: &str) -> Command {
         "--test-threads=1",
     ]);
     command
+}
+
+/// The full name of the test `name` of the module `module` (its `module_path!()`), as the
+/// test harness's `--exact` filter wants it: test names leave out the crate (`it::edges`
+/// names its tests `edges::...`).
+pub(crate) fn test_name(module: &str, name: &str) -> String {
+    match module.split_once("::") {
+        Some((_, module)) => format!("{module}::{name}"),
+        None => name.to_owned(),
+    }
+}
+
+/// A child process's exit status, stdout and stderr, for a failure message.
+pub(crate) fn describe(output: &std::process::Output) -> String {
+    format!(
+        "{}\nstdout:\n{}\nstderr:\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
 }
 
 const TMPFS_MAGIC: i128 = 0x0102_1994;

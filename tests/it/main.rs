@@ -16,6 +16,7 @@ mod guards;
 mod habits;
 mod npy;
 mod npz;
+mod npz_held;
 mod numpy_docstring;
 mod prelude_globs;
 mod prop;

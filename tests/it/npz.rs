@@ -139,6 +139,77 @@ fn numpy_archives_are_listed_read_and_mapped() {
     }
 }
 
+ndmmap::npy_record!(
+    #[derive(Debug, PartialEq)]
+    struct Pair {
+        x: f32,
+        y: f32,
+    }
+);
+
+#[test]
+#[cfg_attr(miri, ignore = "miri cannot map files")]
+#[cfg_attr(target_endian = "big", ignore = "the record fields are big-endian, native there")]
+fn a_member_of_big_endian_records_is_read_converted_and_not_mappable() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(printed) = interop(&["records".as_ref(), dir.path().as_os_str()]) else { return };
+    // What NumPy printed, record by record.
+    let want: Vec<Pair> = printed
+        .lines()
+        .map(|line| {
+            // Python's shortest repr of each f32 as a double parses back to that f32.
+            let mut fields = line.split_whitespace().map(|v| v.parse::<f32>().unwrap());
+            Pair { x: fields.next().unwrap(), y: fields.next().unwrap() }
+        })
+        .collect();
+    assert_eq!(want.len(), 3);
+    let archive = NpzArchive::open(dir.path().join("records.npz")).unwrap();
+    let member = archive.member("rec").unwrap();
+    assert_eq!(member.descr, "[('x', '>f4'), ('y', '>f4')]");
+    assert!(!member.native_byte_order);
+    assert!(!member.is_mappable(1));
+    let read = archive.read::<Pair, Ix1>("rec").unwrap();
+    assert_eq!(read.to_vec(), want);
+    // The same bytes as a .npy file: read_npy converts them the same way.
+    let npy: Array1<Pair> = ndmmap::npy::read_npy(dir.path().join("records.npy")).unwrap();
+    assert_eq!(read, npy);
+    // Mapping shows the bytes as they are, so it refuses them, naming the field's order.
+    // SAFETY: the archive is in a fresh temporary folder that nothing else writes.
+    let err = unsafe { archive.map::<Pair, Ix1>("rec") }.unwrap_err();
+    assert!(matches!(err, Error::ByteOrder { .. }), "{err:?}");
+}
+
+#[test]
+#[cfg_attr(miri, ignore = "miri writes no files")]
+fn a_name_is_looked_up_as_numpy_does_file_names_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("keys.npz");
+    let Some(printed) = interop(&["lookup".as_ref(), path.as_os_str()]) else { return };
+    let mut lines = printed.lines().map(|l| l.split_whitespace().collect::<Vec<_>>());
+    let archive = NpzArchive::open(&path).unwrap();
+    let keys: Vec<_> = archive.members().iter().map(|m| m.name.as_str()).collect();
+    assert_eq!(lines.next().unwrap()[1..], keys);
+    let mut asked = 0;
+    for line in lines {
+        let (key, numpy) = (line[0], &line[1..]);
+        let values: Vec<i64> = numpy.iter().map(|v| v.parse().unwrap()).collect();
+        assert_eq!(archive.read::<i64, Ix1>(key).unwrap().to_vec(), values, "{key}");
+        let member = archive.member(key).unwrap();
+        // SAFETY: the archive is in a fresh temporary folder that nothing else writes.
+        let mapped = unsafe { archive.map::<i64, Ix1>(key) };
+        if member.is_mappable(8) {
+            assert_eq!(mapped.unwrap().to_vec(), values, "{key}");
+        }
+        asked += 1;
+    }
+    assert_eq!(asked, 3);
+    // "x.npy" is the file x.npy, NumPy's key "x"; the member keyed "x.npy" is the file
+    // x.npy.npy.
+    assert_eq!(archive.member("x.npy").unwrap().file_name, "x.npy");
+    assert_eq!(archive.member("x").unwrap().file_name, "x.npy");
+    assert_eq!(archive.member("x.npy.npy").unwrap().name, "x.npy");
+}
+
 // ---------------------------------------------------------------------------------------
 // ndmmap writes, NumPy reads
 // ---------------------------------------------------------------------------------------
@@ -333,6 +404,13 @@ fn mapping_errors_are_typed() {
     if let Err(err) = result {
         assert!(matches!(err, Error::PermissionDenied { .. }), "{err:?}");
     }
+    // A bool member maps as its bytes (NumPy's `a.view(np.uint8)`), as a bool .npy does.
+    let flags = dir.path().join("flags.npz");
+    save_npz(&flags, &[("m", &array![true, false, true])]).unwrap();
+    let archive = NpzArchive::open(&flags).unwrap();
+    // SAFETY: as above.
+    let bytes = unsafe { archive.map::<u8, Ix1>("m") }.unwrap();
+    assert_eq!(*bytes, array![1u8, 0, 1]);
 }
 
 // ---------------------------------------------------------------------------------------

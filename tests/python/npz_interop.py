@@ -11,6 +11,15 @@ Usage:
         np.load(PATH) must hold exactly the members NAME..., each equal (values, dtype,
         shape and memory order) to the NumPy expression EXPR.  Prints `checked N`.
 
+    interop.py records DIR
+        np.savez DIR/records.npz (member "rec") and np.save DIR/records.npy, one array of
+        records with big-endian float fields (">f4"); prints each record as `x y`.
+
+    interop.py lookup PATH
+        np.savez PATH with the keys "x.npy" (1, 2) and "x" (3, 4, 5); prints the archive's
+        keys, then for each of "x.npy", "x" and "x.npy.npy" the key and what
+        np.load(PATH)[key] returns.
+
 Every failure exits non-zero with a message on stderr.
 """
 
@@ -60,6 +69,23 @@ def main(argv):
                 if want.ndim > 1 and got.flags.f_contiguous != want.flags.f_contiguous:
                     sys.exit(f"{path}[{name}]: memory order differs")
         print("checked", len(expected))
+        return 0
+    if argv[1] == "records":
+        rec = np.array(
+            [(1.5, -2.0), (3.25, 4.0), (-0.5, 1e30)], dtype=[("x", ">f4"), ("y", ">f4")]
+        )
+        np.savez(f"{argv[2]}/records.npz", rec=rec)
+        np.save(f"{argv[2]}/records.npy", rec)
+        for x, y in rec.tolist():
+            print(repr(x), repr(y))
+        return 0
+    if argv[1] == "lookup":
+        keyed = {"x.npy": np.array([1, 2], dtype="<i8"), "x": np.array([3, 4, 5], dtype="<i8")}
+        np.savez(argv[2], **keyed)
+        with np.load(argv[2]) as archive:
+            print("keys", *archive.files)
+            for key in ("x.npy", "x", "x.npy.npy"):
+                print(key, *archive[key].tolist())
         return 0
     sys.exit(f"unknown command {argv[1]}")
 
