@@ -479,14 +479,15 @@ pub(super) fn locate<A: NpyElement, D: Dimension>(
     Ok((file, placement))
 }
 
-/// `.npy` headers, as growth reads and rewrites them.
+/// The `.npy` format's [`ShapeHeader`]: how growth reads and rewrites the shape in a `.npy`
+/// header.
 #[derive(Debug)]
-struct NpyHeader;
+struct NpyShapeHeader;
 
-/// The one [`NpyHeader`] every growable `.npy` guard refers to.
-static NPY: NpyHeader = NpyHeader;
+/// The one [`NpyShapeHeader`] every growable `.npy` guard refers to.
+static NPY: NpyShapeHeader = NpyShapeHeader;
 
-impl ShapeHeader for NpyHeader {
+impl ShapeHeader for NpyShapeHeader {
     fn read(&self, bytes: &[u8]) -> Result<StatedShape, HeaderError> {
         let parsed = header::parse(bytes, usize::MAX)?;
         Ok(StatedShape {
