@@ -113,6 +113,166 @@ impl Settings {
     }
 }
 
+/// The setters of [`Settings`], written once for every options type that holds them in a
+/// `settings` field ([`MapOptions`], `NpyOptions`, `NpzOptions`), invoked inside the type's
+/// `impl` block so that each setter stands on the type's own page.
+///
+/// Each setter's example is written here once; the invocation gives the type-specific
+/// pieces it is built from, as Rust source text: `setup` (imports, and a file at `path`
+/// holding the `u8` array `[1, 2, 3, 4]`), `map` and `map_mut` (expressions mapping that
+/// array read-only and read-write with `options`, with `D` = `Ix1`). The optional `files`
+/// part adds the setters for types that create and grow files, `extend_file` and
+/// `overwrite`: `shape` (setters to append to `new()` so that the options describe the
+/// whole array) and `create` (creating the array at `path` with `options`).
+macro_rules! settings_setters {
+    (
+        $options:ident,
+        setup: $setup:literal,
+        map: $map:literal,
+        map_mut: $map_mut:literal,
+        $(files {
+            shape: $shape:literal,
+            create: $create:literal,
+        })?
+    ) => {
+        /// Reads the whole map into memory when mapping (`MAP_POPULATE` on Linux), so that
+        /// first touches do not fault. Ignored where unsupported.
+        ///
+        /// # Example
+        ///
+        #[doc = concat!("```\n", $setup, "
+let options = ", stringify!($options), "::new().populate(true);
+let a = unsafe { ", $map, "? };
+assert_eq!(a.sum(), 10);
+# Ok::<(), Box<dyn std::error::Error>>(())
+```")]
+        #[must_use]
+        pub fn populate(mut self, yes: bool) -> Self {
+            self.settings.populate = yes;
+            self
+        }
+
+        /// Tells the kernel how the map will be read, right after mapping (`madvise`), as
+        /// the guards' own [`advise`](crate::MmapArray::advise) does later.
+        ///
+        /// # Example
+        ///
+        #[doc = concat!("```\n", $setup, "
+let options = ", stringify!($options), "::new().advise(Advice::Sequential);
+let a = unsafe { ", $map, "? };
+assert_eq!(a.len(), 4);
+# Ok::<(), Box<dyn std::error::Error>>(())
+```")]
+        #[must_use]
+        pub fn advise(mut self, advice: $crate::options::Advice) -> Self {
+            self.settings.advice = Some(advice);
+            self
+        }
+
+        /// Takes an advisory [`Lock`](crate::Lock) on the file when mapping it and holds it
+        /// for the guard's lifetime: typically [`Lock::Shared`](crate::Lock::Shared) for
+        /// readers and [`Lock::Exclusive`](crate::Lock::Exclusive) for a writer. The lock
+        /// is taken right after the file is opened, before anything is read from it (a
+        /// header) and before it is grown or mapped, so that a cooperating writer that
+        /// changes the file under an exclusive lock is never seen half-way. If another
+        /// process holds a conflicting lock, mapping fails with
+        /// [`Error::Locked`](crate::Error::Locked), or waits with
+        /// [`wait_for_lock(true)`](Self::wait_for_lock).
+        ///
+        /// Locks bind only processes that ask for them too, so mapping stays `unsafe`; see
+        /// [`Lock`](crate::Lock).
+        ///
+        /// # Example
+        ///
+        #[doc = concat!("```\n", $setup, "
+let options = ", stringify!($options), "::new().lock(Lock::Shared);
+// SAFETY: every program that opens this file takes a lock first.
+let reader = unsafe { ", $map, "? };
+let options = ", stringify!($options), "::new().lock(Lock::Exclusive);
+let writer = unsafe { ", $map_mut, " };
+assert!(matches!(writer, Err(ndmmap::Error::Locked { lock: Lock::Exclusive, .. })));
+drop(reader);
+# Ok::<(), Box<dyn std::error::Error>>(())
+```")]
+        #[must_use]
+        pub fn lock(mut self, lock: $crate::options::Lock) -> Self {
+            self.settings.lock = Some(lock);
+            self
+        }
+
+        /// With [`lock`](Self::lock): wait until a conflicting lock is released instead of
+        /// failing with [`Error::Locked`](crate::Error::Locked). Off by default, since
+        /// waiting on a lock held by this very process never ends.
+        ///
+        /// # Example
+        ///
+        #[doc = concat!("```\n", $setup, "
+let options = ", stringify!($options), "::new().lock(Lock::Exclusive).wait_for_lock(true);
+// SAFETY: every program that opens this file takes a lock first.
+let mut a = unsafe { ", $map_mut, "? };
+a[0] = 9;
+assert_eq!(a.to_vec(), [9, 2, 3, 4]);
+# Ok::<(), Box<dyn std::error::Error>>(())
+```")]
+        #[must_use]
+        pub fn wait_for_lock(mut self, yes: bool) -> Self {
+            self.settings = self.settings.wait_for_lock(yes);
+            self
+        }
+
+        $(
+        /// For read-write maps: lets a file shorter than the array grow to fit it, with its
+        /// new bytes zero and reserved on disk. NumPy's `'r+'` grows files silently; ndmmap
+        /// only does it when asked, and otherwise fails with
+        /// [`Error::TooShort`](crate::Error::TooShort).
+        ///
+        /// # Example
+        ///
+        #[doc = concat!("```\n", $setup, "
+let len = std::fs::metadata(&path)?.len();
+std::fs::OpenOptions::new().write(true).open(&path)?.set_len(len - 2)?; // lose two elements
+let options = ", stringify!($options), "::new()", $shape, ".extend_file(true);
+let a = unsafe { ", $map_mut, "? };
+assert_eq!(a.to_vec(), [1, 2, 0, 0]);
+assert_eq!(std::fs::metadata(&path)?.len(), len);
+# Ok::<(), Box<dyn std::error::Error>>(())
+```")]
+        #[must_use]
+        pub fn extend_file(mut self, yes: bool) -> Self {
+            self.settings.extend = yes;
+            self
+        }
+
+        /// For creating: replaces an existing file instead of failing with
+        /// [`Error::AlreadyExists`](crate::Error::AlreadyExists).
+        ///
+        /// The new file is built under a temporary name in the same folder and, once
+        /// mapped, synced and renamed into place, and the folder synced: the old file is
+        /// untouched until the new one is complete, maps of the old file that are still
+        /// alive keep reading the old data, and after `Ok` the new file survives a power
+        /// loss. With [`lock`](Self::lock), the lock is first taken on the file being
+        /// replaced: a conflicting holder makes the create an
+        /// [`Error::Locked`](crate::Error::Locked), and nothing changes.
+        ///
+        /// # Example
+        ///
+        #[doc = concat!("```\n", $setup, "
+let options = ", stringify!($options), "::new().overwrite(true);
+let a = unsafe { ", $create, "? };
+assert_eq!(a.to_vec(), [0, 0, 0, 0]);
+# Ok::<(), Box<dyn std::error::Error>>(())
+```")]
+        #[must_use]
+        pub fn overwrite(mut self, yes: bool) -> Self {
+            self.settings.overwrite = yes;
+            self
+        }
+        )?
+    };
+}
+
+pub(crate) use settings_setters;
+
 impl<D: Dimension> Default for MapOptions<D> {
     fn default() -> Self {
         MapOptions { offset: 0, len: None, shape: None, settings: Settings::default() }
@@ -227,157 +387,19 @@ impl<D: Dimension> MapOptions<D> {
         self
     }
 
-    /// For read-write maps: lets a file shorter than the array grow to fit it, with its
-    /// new bytes zero and reserved on disk. NumPy's `'r+'` grows files silently; ndmmap
-    /// only does it when asked, and otherwise fails with
-    /// [`Error::TooShort`](crate::Error::TooShort).
-    ///
-    /// # Example
-    ///
-    /// ```
-    /// use ndmmap::prelude::*;
-    ///
-    /// let dir = tempfile::tempdir()?;
-    /// let path = dir.path().join("a.bin");
-    /// std::fs::write(&path, [0u8; 8])?;
-    /// let options = MapOptions::new().shape(4).extend_file(true);
-    /// let a = unsafe { Array1::<u32>::map_file_mut_with(&path, &options)? };
-    /// assert_eq!(a.len(), 4);
-    /// assert_eq!(std::fs::metadata(&path)?.len(), 16);
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    #[must_use]
-    pub fn extend_file(mut self, yes: bool) -> Self {
-        self.settings.extend = yes;
-        self
-    }
+    settings_setters! {
+        MapOptions,
+        setup: r#"use ndmmap::prelude::*;
 
-    /// Reads the whole map into memory when mapping (`MAP_POPULATE` on Linux), so that
-    /// first touches do not fault. Ignored where unsupported.
-    ///
-    /// # Example
-    ///
-    /// ```
-    /// use ndmmap::prelude::*;
-    ///
-    /// let dir = tempfile::tempdir()?;
-    /// let path = dir.path().join("a.bin");
-    /// std::fs::write(&path, [7u8; 10])?;
-    /// let a = unsafe { Array1::<u8>::map_file_with(&path, &MapOptions::new().populate(true))? };
-    /// assert_eq!(a.sum(), 70);
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    #[must_use]
-    pub fn populate(mut self, yes: bool) -> Self {
-        self.settings.populate = yes;
-        self
-    }
-
-    /// Tells the kernel how the map will be read, right after mapping (`madvise`), as the
-    /// guards' own `advise` does later.
-    ///
-    /// # Example
-    ///
-    /// ```
-    /// use ndmmap::prelude::*;
-    ///
-    /// let dir = tempfile::tempdir()?;
-    /// let path = dir.path().join("a.bin");
-    /// std::fs::write(&path, [1u8; 64])?;
-    /// let options = MapOptions::new().advise(Advice::Sequential);
-    /// let a = unsafe { Array1::<u8>::map_file_with(&path, &options)? };
-    /// assert_eq!(a.len(), 64);
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    #[must_use]
-    pub fn advise(mut self, advice: Advice) -> Self {
-        self.settings.advice = Some(advice);
-        self
-    }
-
-    /// For creating: replaces an existing file instead of failing with
-    /// [`Error::AlreadyExists`](crate::Error::AlreadyExists).
-    ///
-    /// The new file is built under a temporary name in the same folder and, once mapped,
-    /// synced and renamed into place, and the folder synced: the old file is untouched until
-    /// the new one is complete, maps of the old file that are still alive keep reading the
-    /// old data, and after `Ok` the new file survives a power loss. With
-    /// [`lock`](Self::lock), the lock is first taken on the file being replaced: a
-    /// conflicting holder makes the create an [`Error::Locked`](crate::Error::Locked), and
-    /// nothing changes.
-    ///
-    /// # Example
-    ///
-    /// ```
-    /// use ndmmap::prelude::*;
-    ///
-    /// let dir = tempfile::tempdir()?;
-    /// let path = dir.path().join("a.bin");
-    /// std::fs::write(&path, b"old")?;
-    /// let options = MapOptions::new().overwrite(true);
-    /// let a = unsafe { Array1::<u16>::create_file_with(&path, 2, &options)? };
-    /// assert_eq!(a.to_vec(), [0, 0]);
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    #[must_use]
-    pub fn overwrite(mut self, yes: bool) -> Self {
-        self.settings.overwrite = yes;
-        self
-    }
-
-    /// Takes an advisory [`Lock`] on the file when mapping it (after opening, before the
-    /// file is grown or mapped) and holds it for the guard's lifetime: typically
-    /// [`Lock::Shared`] for readers and [`Lock::Exclusive`] for a writer. If another process
-    /// holds a conflicting lock, mapping fails with [`Error::Locked`](crate::Error::Locked),
-    /// or waits with [`wait_for_lock(true)`](Self::wait_for_lock).
-    ///
-    /// Locks bind only processes that ask for them too, so mapping stays `unsafe`; see
-    /// [`Lock`].
-    ///
-    /// # Example
-    ///
-    /// ```
-    /// use ndmmap::prelude::*;
-    ///
-    /// let dir = tempfile::tempdir()?;
-    /// let path = dir.path().join("a.bin");
-    /// std::fs::write(&path, [0u8; 8])?;
-    /// let writer = MapOptions::new().lock(Lock::Exclusive);
-    /// // SAFETY: every program that opens this file takes a lock first.
-    /// let a = unsafe { Array1::<u8>::map_file_mut_with(&path, &writer)? };
-    /// let b = unsafe { Array1::<u8>::map_file_mut_with(&path, &writer) };
-    /// assert!(matches!(b, Err(ndmmap::Error::Locked { lock: Lock::Exclusive, .. })));
-    /// drop(a);
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    #[must_use]
-    pub fn lock(mut self, lock: Lock) -> Self {
-        self.settings.lock = Some(lock);
-        self
-    }
-
-    /// With [`lock`](Self::lock): wait until a conflicting lock is released instead of
-    /// failing with [`Error::Locked`](crate::Error::Locked). Off by default, since waiting on
-    /// a lock held by this very process never ends.
-    ///
-    /// # Example
-    ///
-    /// ```
-    /// use ndmmap::prelude::*;
-    ///
-    /// let dir = tempfile::tempdir()?;
-    /// let path = dir.path().join("a.bin");
-    /// std::fs::write(&path, [0u8; 8])?;
-    /// let options = MapOptions::new().lock(Lock::Exclusive).wait_for_lock(true);
-    /// // SAFETY: every program that opens this file takes a lock first.
-    /// let mut a = unsafe { Array1::<u8>::map_file_mut_with(&path, &options)? };
-    /// a[0] = 1;
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    #[must_use]
-    pub fn wait_for_lock(mut self, yes: bool) -> Self {
-        self.settings = self.settings.wait_for_lock(yes);
-        self
+let dir = tempfile::tempdir()?;
+let path = dir.path().join("a.bin");
+std::fs::write(&path, [1u8, 2, 3, 4])?;"#,
+        map: "Array1::<u8>::map_file_with(&path, &options)",
+        map_mut: "Array1::<u8>::map_file_mut_with(&path, &options)",
+        files {
+            shape: ".shape(4)",
+            create: "Array1::<u8>::create_file_with(&path, 4, &options)",
+        }
     }
 }
 

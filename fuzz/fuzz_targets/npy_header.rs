@@ -7,32 +7,16 @@
 //! the file; a successful read or map has the header's shape.
 #![no_main]
 
-use std::cell::OnceCell;
-use std::path::PathBuf;
+mod input_file;
 
 use libfuzzer_sys::fuzz_target;
 use ndmmap::npy;
 use ndmmap::prelude::*;
 
-thread_local! {
-    /// One file per fuzzing process, rewritten for every input.
-    static PATH: OnceCell<PathBuf> = const { OnceCell::new() };
-}
-
-fn path() -> PathBuf {
-    PATH.with(|cell| {
-        cell.get_or_init(|| {
-            let shm = std::path::Path::new("/dev/shm");
-            let dir = if shm.is_dir() { shm.to_path_buf() } else { std::env::temp_dir() };
-            dir.join(format!("ndmmap-fuzz-{}.npy", std::process::id()))
-        })
-        .clone()
-    })
-}
+use self::input_file::write_input;
 
 fuzz_target!(|data: &[u8]| {
-    let path = path();
-    std::fs::write(&path, data).expect("write the input file");
+    let path = write_input(data, "npy");
     let header = npy::inspect(&path);
     let read = npy::read_npy::<f64, IxDyn>(&path);
     let bools = npy::read_npy::<bool, IxDyn>(&path);

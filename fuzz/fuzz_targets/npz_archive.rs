@@ -7,32 +7,16 @@
 //! listed stored member lies inside the file; a successful read or map has the listed shape.
 #![no_main]
 
-use std::cell::OnceCell;
-use std::path::PathBuf;
+mod input_file;
 
 use libfuzzer_sys::fuzz_target;
 use ndmmap::npz::{NpzArchive, NpzOptions};
 use ndmmap::prelude::*;
 
-thread_local! {
-    /// One file per fuzzing process, rewritten for every input.
-    static PATH: OnceCell<PathBuf> = const { OnceCell::new() };
-}
-
-fn path() -> PathBuf {
-    PATH.with(|cell| {
-        cell.get_or_init(|| {
-            let shm = std::path::Path::new("/dev/shm");
-            let dir = if shm.is_dir() { shm.to_path_buf() } else { std::env::temp_dir() };
-            dir.join(format!("ndmmap-fuzz-{}.npz", std::process::id()))
-        })
-        .clone()
-    })
-}
+use self::input_file::write_input;
 
 fuzz_target!(|data: &[u8]| {
-    let path = path();
-    std::fs::write(&path, data).expect("write the input file");
+    let path = write_input(data, "npz");
     let options = NpzOptions::new().max_read_size(1 << 20);
     let Ok(archive) = NpzArchive::open_with(&path, &options) else {
         return;

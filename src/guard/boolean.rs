@@ -9,27 +9,28 @@
 //! every later read valid.
 
 use std::mem::ManuallyDrop;
+use std::path::Path;
 
-use ndarray::Dimension;
+use ndarray::{ArrayRef, Dimension};
 
 use super::{MmapArray, MmapArrayMut};
 use crate::error::{Error, Result};
 
-/// Whether every byte of `bytes` is a valid `bool` (0 or 1).
-fn all_bools<'a>(mut bytes: impl Iterator<Item = &'a u8>) -> bool {
-    bytes.all(|&b| b <= 1)
+/// Checks that every element's byte of `bytes`, mapped from `path`, is a valid `bool` (0
+/// or 1), reading them in memory order where they are contiguous.
+fn check_bools<D: Dimension>(bytes: &ArrayRef<u8, D>, path: &Path) -> Result<()> {
+    let is_bool = |&b: &u8| b <= 1;
+    let valid = match bytes.as_slice_memory_order() {
+        Some(slice) => slice.iter().all(is_bool),
+        None => bytes.iter().all(is_bool),
+    };
+    if valid { Ok(()) } else { Err(Error::InvalidBool { path: path.to_path_buf() }) }
 }
 
 impl<D: Dimension> MmapArray<u8, D> {
     /// The same map, as `bool`s, once every element's byte is checked to be 0 or 1.
     pub(crate) fn into_bool(self) -> Result<MmapArray<bool, D>> {
-        let valid = match self.view.as_slice_memory_order() {
-            Some(bytes) => all_bools(bytes.iter()),
-            None => all_bools(self.view.iter()),
-        };
-        if !valid {
-            return Err(Error::InvalidBool { path: self.backing.path });
-        }
+        check_bools(&self.view, &self.backing.path)?;
         let MmapArray { view, map, backing } = self;
         let raw = view.raw_view().cast::<bool>();
         // SAFETY: `raw` has the view's pointer, shape and strides, so it spans the same
@@ -48,13 +49,7 @@ impl<D: Dimension> MmapArrayMut<u8, D> {
     /// The same map, as `bool`s, once every element's byte is checked to be 0 or 1. The
     /// guard then writes only `bool`s (0 or 1) through its views.
     pub(crate) fn into_bool(self) -> Result<MmapArrayMut<bool, D>> {
-        let valid = match self.view.as_slice_memory_order() {
-            Some(bytes) => all_bools(bytes.iter()),
-            None => all_bools(self.view.iter()),
-        };
-        if !valid {
-            return Err(Error::InvalidBool { path: self.backing.path.clone() });
-        }
+        check_bools(&self.view, &self.backing.path)?;
         // `MmapArrayMut` has a `Drop`, so its fields are moved out of a `ManuallyDrop`
         // shell, each read exactly once, and the shell is never dropped.
         let mut this = ManuallyDrop::new(self);

@@ -30,6 +30,39 @@ mod slice;
 pub use self::atomic::{AtomicElement, AtomicViewExt};
 pub(crate) use self::grow::{ShapeHeader, StatedShape};
 
+/// Invokes the macro `$m` once for each guard type, with what the guard's doctests need,
+/// as Rust source text: `setup` (imports, and a file at `path` holding the `u8` array
+/// `[1, 2, 3, 4]`), `map` and `map_with` (expressions mapping it as this guard type, the
+/// second with `options`, a [`MapOptions`](crate::MapOptions)) and `mode` (the guard's
+/// [`Mode`] from `map`). Methods that both guards share are written once, in such a
+/// macro, and stay inherent, each with its doctest on each guard's page.
+macro_rules! for_each_guard {
+    ($m:ident) => {
+        $crate::guard::for_each_guard!(@setup $m, r#"use ndmmap::prelude::*;
+
+let dir = tempfile::tempdir()?;
+let path = dir.path().join("a.bin");
+std::fs::write(&path, [1u8, 2, 3, 4])?;"#);
+    };
+    (@setup $m:ident, $setup:literal) => {
+        $m!(
+            MmapArray,
+            setup: $setup,
+            map: "Array1::<u8>::map_file(&path)",
+            map_with: "Array1::<u8>::map_file_with(&path, &options)",
+            mode: "Mode::ReadOnly"
+        );
+        $m!(
+            MmapArrayMut,
+            setup: $setup,
+            map: "Array1::<u8>::map_file_mut(&path)",
+            map_with: "Array1::<u8>::map_file_mut_with(&path, &options)",
+            mode: "Mode::ReadWrite"
+        );
+    };
+}
+use for_each_guard;
+
 /// What backs a guard's map: the file's path, the data's offset in it, the map's mode and
 /// the open file itself.
 #[derive(Debug)]
@@ -159,109 +192,6 @@ impl<A: AnyBitPattern, D: Dimension> MmapArray<A, D> {
     }
 }
 
-impl<A: 'static, D: Dimension> MmapArray<A, D> {
-    /// A read-only view of the whole array, borrowing the guard.
-    ///
-    /// # Example
-    ///
-    /// ```
-    /// use ndmmap::prelude::*;
-    ///
-    /// let dir = tempfile::tempdir()?;
-    /// let path = dir.path().join("a.bin");
-    /// std::fs::write(&path, [1u8, 2, 3])?;
-    /// let a = unsafe { Array1::<u8>::map_file(&path)? };
-    /// let v: ArrayView1<u8> = a.view();
-    /// assert_eq!(v, array![1, 2, 3]);
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    #[must_use]
-    pub fn view(&self) -> ArrayView<'_, A, D> {
-        self.view.view()
-    }
-
-    /// The mapped file's path, as given.
-    ///
-    /// # Example
-    ///
-    /// ```
-    /// use ndmmap::prelude::*;
-    ///
-    /// let dir = tempfile::tempdir()?;
-    /// let path = dir.path().join("a.bin");
-    /// std::fs::write(&path, [0u8; 4])?;
-    /// let a = unsafe { Array1::<u8>::map_file(&path)? };
-    /// assert_eq!(a.path(), path);
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    #[must_use]
-    pub fn path(&self) -> &Path {
-        &self.backing.path
-    }
-
-    /// The byte offset of the array's data (its lowest element) in the file.
-    ///
-    /// # Example
-    ///
-    /// ```
-    /// use ndmmap::prelude::*;
-    ///
-    /// let dir = tempfile::tempdir()?;
-    /// let path = dir.path().join("a.bin");
-    /// std::fs::write(&path, [0u8; 16])?;
-    /// let a = unsafe { Array1::<u32>::map_file_with(&path, &MapOptions::new().offset(4))? };
-    /// assert_eq!((a.offset(), a.len()), (4, 3));
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    #[must_use]
-    pub fn offset(&self) -> u64 {
-        self.backing.offset
-    }
-
-    /// Always [`Mode::ReadOnly`] for this guard.
-    ///
-    /// # Example
-    ///
-    /// ```
-    /// use ndmmap::prelude::*;
-    ///
-    /// let dir = tempfile::tempdir()?;
-    /// let path = dir.path().join("a.bin");
-    /// std::fs::write(&path, [0u8; 4])?;
-    /// let a = unsafe { Array1::<u8>::map_file(&path)? };
-    /// assert_eq!(a.mode(), Mode::ReadOnly);
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    #[must_use]
-    pub fn mode(&self) -> Mode {
-        self.backing.mode
-    }
-
-    /// Tells the kernel how the array will be read (`madvise`), e.g.
-    /// [`Advice::Sequential`] before a pass over it.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::Io`] if the kernel refuses the advice.
-    ///
-    /// # Example
-    ///
-    /// ```
-    /// use ndmmap::prelude::*;
-    ///
-    /// let dir = tempfile::tempdir()?;
-    /// let path = dir.path().join("a.bin");
-    /// std::fs::write(&path, [1u8; 64])?;
-    /// let a = unsafe { Array1::<u8>::map_file(&path)? };
-    /// a.advise(Advice::WillNeed)?;
-    /// assert_eq!(a.sum(), 64);
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    pub fn advise(&self, advice: Advice) -> Result<()> {
-        self.map.advise_all(advice).map_err(|e| Error::io(&self.backing.path, "advise", 0, e))
-    }
-}
-
 impl<A: Pod, D: Dimension> MmapArrayMut<A, D> {
     /// Wraps `map`, which spans exactly `layout`, in a guard.
     pub(crate) fn new(mut map: MmapMut, layout: &ArrayLayout<D>, backing: Backing) -> Result<Self> {
@@ -382,23 +312,6 @@ impl<A: 'static, D> Drop for MmapArrayMut<A, D> {
 }
 
 impl<A: 'static, D: Dimension> MmapArrayMut<A, D> {
-    /// A read-only view of the whole array, borrowing the guard.
-    ///
-    /// # Example
-    ///
-    /// ```
-    /// use ndmmap::prelude::*;
-    ///
-    /// let dir = tempfile::tempdir()?;
-    /// let c = unsafe { Array1::<u8>::create_file(dir.path().join("c.bin"), 3)? };
-    /// assert_eq!(c.view(), array![0, 0, 0]);
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    #[must_use]
-    pub fn view(&self) -> ArrayView<'_, A, D> {
-        self.view.view()
-    }
-
     /// A writable view of the whole array, borrowing the guard uniquely.
     ///
     /// # Example
@@ -417,80 +330,96 @@ impl<A: 'static, D: Dimension> MmapArrayMut<A, D> {
     pub fn view_mut(&mut self) -> ArrayViewMut<'_, A, D> {
         self.view.view_mut()
     }
-
-    /// The mapped file's path, as given.
-    ///
-    /// # Example
-    ///
-    /// ```
-    /// use ndmmap::prelude::*;
-    ///
-    /// let dir = tempfile::tempdir()?;
-    /// let path = dir.path().join("c.bin");
-    /// let c = unsafe { Array1::<u8>::create_file(&path, 3)? };
-    /// assert_eq!(c.path(), path);
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    #[must_use]
-    pub fn path(&self) -> &Path {
-        &self.backing.path
-    }
-
-    /// The byte offset of the array's data (its lowest element) in the file.
-    ///
-    /// # Example
-    ///
-    /// ```
-    /// use ndmmap::prelude::*;
-    ///
-    /// let dir = tempfile::tempdir()?;
-    /// let options = MapOptions::new().offset(64);
-    /// let c = unsafe { Array1::<u8>::create_file_with(dir.path().join("c.bin"), 3, &options)? };
-    /// assert_eq!(c.offset(), 64);
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    #[must_use]
-    pub fn offset(&self) -> u64 {
-        self.backing.offset
-    }
-
-    /// [`Mode::ReadWrite`] or [`Mode::CopyOnWrite`].
-    ///
-    /// # Example
-    ///
-    /// ```
-    /// use ndmmap::prelude::*;
-    ///
-    /// let dir = tempfile::tempdir()?;
-    /// let c = unsafe { Array1::<u8>::create_file(dir.path().join("c.bin"), 3)? };
-    /// assert_eq!(c.mode(), Mode::ReadWrite);
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    #[must_use]
-    pub fn mode(&self) -> Mode {
-        self.backing.mode
-    }
-
-    /// Tells the kernel how the array will be used (`madvise`).
-    ///
-    /// # Errors
-    ///
-    /// [`Error::Io`] if the kernel refuses the advice.
-    ///
-    /// # Example
-    ///
-    /// ```
-    /// use ndmmap::prelude::*;
-    ///
-    /// let dir = tempfile::tempdir()?;
-    /// let c = unsafe { Array1::<u8>::create_file(dir.path().join("c.bin"), 4096)? };
-    /// c.advise(Advice::Sequential)?;
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    pub fn advise(&self, advice: Advice) -> Result<()> {
-        self.map.advise_all(advice).map_err(|e| Error::io(&self.backing.path, "advise", 0, e))
-    }
 }
+
+/// The accessors both guards share, written once (see `for_each_guard`).
+macro_rules! shared_accessors {
+    ($guard:ident, setup: $setup:literal, map: $map:literal, map_with: $map_with:literal, mode: $mode:literal) => {
+        impl<A: 'static, D: Dimension> $guard<A, D> {
+            /// A read-only view of the whole array, borrowing the guard.
+            ///
+            /// # Example
+            ///
+            #[doc = concat!("```\n", $setup, "
+let a = unsafe { ", $map, "? };
+let v: ArrayView1<u8> = a.view();
+assert_eq!(v, array![1, 2, 3, 4]);
+# Ok::<(), Box<dyn std::error::Error>>(())
+```")]
+            #[must_use]
+            pub fn view(&self) -> ArrayView<'_, A, D> {
+                self.view.view()
+            }
+
+            /// The mapped file's path, as given.
+            ///
+            /// # Example
+            ///
+            #[doc = concat!("```\n", $setup, "
+let a = unsafe { ", $map, "? };
+assert_eq!(a.path(), path);
+# Ok::<(), Box<dyn std::error::Error>>(())
+```")]
+            #[must_use]
+            pub fn path(&self) -> &Path {
+                &self.backing.path
+            }
+
+            /// The byte offset of the array's data (its lowest element) in the file.
+            ///
+            /// # Example
+            ///
+            #[doc = concat!("```\n", $setup, "
+let options = MapOptions::new().offset(2);
+let a = unsafe { ", $map_with, "? };
+assert_eq!((a.offset(), a.to_vec()), (2, vec![3, 4]));
+# Ok::<(), Box<dyn std::error::Error>>(())
+```")]
+            #[must_use]
+            pub fn offset(&self) -> u64 {
+                self.backing.offset
+            }
+
+            /// How the map relates to its file: always [`Mode::ReadOnly`] for an
+            /// [`MmapArray`]; [`Mode::ReadWrite`] or [`Mode::CopyOnWrite`] for an
+            /// [`MmapArrayMut`].
+            ///
+            /// # Example
+            ///
+            #[doc = concat!("```\n", $setup, "
+let a = unsafe { ", $map, "? };
+assert_eq!(a.mode(), ", $mode, ");
+# Ok::<(), Box<dyn std::error::Error>>(())
+```")]
+            #[must_use]
+            pub fn mode(&self) -> Mode {
+                self.backing.mode
+            }
+
+            /// Tells the kernel how the array will be used (`madvise`), e.g.
+            /// [`Advice::Sequential`] before a pass over it.
+            ///
+            /// # Errors
+            ///
+            /// [`Error::Io`] if the kernel refuses the advice.
+            ///
+            /// # Example
+            ///
+            #[doc = concat!("```\n", $setup, "
+let a = unsafe { ", $map, "? };
+a.advise(Advice::WillNeed)?;
+assert_eq!(a.sum(), 10);
+# Ok::<(), Box<dyn std::error::Error>>(())
+```")]
+            pub fn advise(&self, advice: Advice) -> Result<()> {
+                self.map
+                    .advise_all(advice)
+                    .map_err(|e| Error::io(&self.backing.path, "advise", 0, e))
+            }
+        }
+    };
+}
+for_each_guard!(shared_accessors);
 
 impl<A: 'static, D: Dimension> Deref for MmapArray<A, D> {
     type Target = ArrayRef<A, D>;

@@ -7,6 +7,7 @@
 #![allow(unsafe_code)]
 
 use std::fs::File;
+use std::io;
 use std::path::{Path, PathBuf};
 
 use bytemuck::{AnyBitPattern, Pod};
@@ -83,11 +84,8 @@ impl OpenFile {
         placement: &Placement<D>,
         settings: Settings,
     ) -> Result<MmapArray<A, D>> {
-        let end = placement.end();
         // SAFETY: forwarded: the caller upholds the mapping contract (see `# Safety`).
-        let map = unsafe { map::map_read_only(&self.file, region(placement, settings)) }
-            .map_err(|e| Error::io(&self.path, "map", end, e))?;
-        advise(&map, &self.path, settings)?;
+        let map = unsafe { self.map_with(map::map_read_only, placement, settings) }?;
         MmapArray::new(map, &placement.layout, self.backing(placement, Mode::ReadOnly))
     }
 
@@ -112,9 +110,7 @@ impl OpenFile {
         map::file::reserve_range(&self.file, len, placement.offset, end)
             .map_err(|e| Error::io(&self.path, action, end, e))?;
         // SAFETY: forwarded: the caller upholds the mapping contract (see `# Safety`).
-        let map = unsafe { map::map_read_write(&self.file, region(placement, settings)) }
-            .map_err(|e| Error::io(&self.path, "map", end, e))?;
-        advise(&map, &self.path, settings)?;
+        let map = unsafe { self.map_with(map::map_read_write, placement, settings) }?;
         let creating = self.creating.take();
         let guard =
             MmapArrayMut::new(map, &placement.layout, self.backing(placement, Mode::ReadWrite))?;
@@ -134,12 +130,28 @@ impl OpenFile {
         placement: &Placement<D>,
         settings: Settings,
     ) -> Result<MmapArrayMut<A, D>> {
-        let end = placement.end();
         // SAFETY: forwarded: the caller upholds the mapping contract (see `# Safety`).
-        let map = unsafe { map::map_copy_on_write(&self.file, region(placement, settings)) }
-            .map_err(|e| Error::io(&self.path, "map", end, e))?;
-        advise(&map, &self.path, settings)?;
+        let map = unsafe { self.map_with(map::map_copy_on_write, placement, settings) }?;
         MmapArrayMut::new(map, &placement.layout, self.backing(placement, Mode::CopyOnWrite))
+    }
+
+    /// Maps `placement` with `map_file` (one of `map`'s mapping functions) and passes it
+    /// the settings' advice.
+    ///
+    /// # Safety
+    ///
+    /// As [`map_read_only`](Self::map_read_only), and as `map_file` asks of the file.
+    unsafe fn map_with<D, M: Advise>(
+        &self,
+        map_file: unsafe fn(&File, Region) -> io::Result<M>,
+        placement: &Placement<D>,
+        settings: Settings,
+    ) -> Result<M> {
+        // SAFETY: forwarded: the caller upholds the mapping contract (see `# Safety`).
+        let map = unsafe { map_file(&self.file, region(placement, settings)) }
+            .map_err(|e| Error::io(&self.path, "map", placement.end(), e))?;
+        advise(&map, &self.path, settings)?;
+        Ok(map)
     }
 
     fn backing<D>(self, placement: &Placement<D>, mode: Mode) -> Backing {

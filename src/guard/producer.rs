@@ -16,30 +16,7 @@ use ndarray::{
     Dimension, IntoNdProducer, Ix1, Ix2, LinalgScalar, ScalarOperand,
 };
 
-use super::{MmapArray, MmapArrayMut};
-
-impl<'a, A: 'static, D: Dimension> IntoNdProducer for &'a MmapArray<A, D> {
-    type Item = &'a A;
-    type Dim = D;
-    type Output = ArrayView<'a, A, D>;
-
-    /// A read-only view of the guard, so that `Zip::from(&a)` and `azip!((x in &a) ...)`
-    /// take the guard as they take an array.
-    fn into_producer(self) -> ArrayView<'a, A, D> {
-        self.view()
-    }
-}
-
-impl<'a, A: 'static, D: Dimension> IntoNdProducer for &'a MmapArrayMut<A, D> {
-    type Item = &'a A;
-    type Dim = D;
-    type Output = ArrayView<'a, A, D>;
-
-    /// A read-only view of the guard (`Zip::from(&c)`).
-    fn into_producer(self) -> ArrayView<'a, A, D> {
-        self.view()
-    }
-}
+use super::{MmapArray, MmapArrayMut, for_each_guard};
 
 impl<'a, A: 'static, D: Dimension> IntoNdProducer for &'a mut MmapArrayMut<A, D> {
     type Item = &'a mut A;
@@ -49,26 +26,6 @@ impl<'a, A: 'static, D: Dimension> IntoNdProducer for &'a mut MmapArrayMut<A, D>
     /// A writable view of the guard (`Zip::from(&mut c)`, `azip!((c in &mut c) ...)`).
     fn into_producer(self) -> ArrayViewMut<'a, A, D> {
         self.view_mut()
-    }
-}
-
-impl<'a, A: 'static, D: Dimension> IntoIterator for &'a MmapArray<A, D> {
-    type Item = &'a A;
-    type IntoIter = ndarray::iter::Iter<'a, A, D>;
-
-    /// The elements in logical (C) order, as `for x in &array` gives them.
-    fn into_iter(self) -> Self::IntoIter {
-        self.iter()
-    }
-}
-
-impl<'a, A: 'static, D: Dimension> IntoIterator for &'a MmapArrayMut<A, D> {
-    type Item = &'a A;
-    type IntoIter = ndarray::iter::Iter<'a, A, D>;
-
-    /// The elements in logical (C) order.
-    fn into_iter(self) -> Self::IntoIter {
-        self.iter()
     }
 }
 
@@ -90,35 +47,10 @@ macro_rules! binary_ops {
         binary_ops!(@guard MmapArrayMut $trt $mth);
     )*};
     (@guard $guard:ident $trt:ident $mth:ident) => {
-        impl<A, B, D, E> std::ops::$trt<&MmapArray<B, E>> for &$guard<A, D>
-        where
-            A: Clone + std::ops::$trt<B, Output = A> + 'static,
-            B: Clone + 'static,
-            D: Dimension + DimMax<E>,
-            E: Dimension,
-        {
-            type Output = Array<A, <D as DimMax<E>>::Output>;
-
-            #[track_caller]
-            fn $mth(self, rhs: &MmapArray<B, E>) -> Self::Output {
-                std::ops::$trt::$mth(&**self, &**rhs)
-            }
-        }
-
-        impl<A, B, D, E> std::ops::$trt<&MmapArrayMut<B, E>> for &$guard<A, D>
-        where
-            A: Clone + std::ops::$trt<B, Output = A> + 'static,
-            B: Clone + 'static,
-            D: Dimension + DimMax<E>,
-            E: Dimension,
-        {
-            type Output = Array<A, <D as DimMax<E>>::Output>;
-
-            #[track_caller]
-            fn $mth(self, rhs: &MmapArrayMut<B, E>) -> Self::Output {
-                std::ops::$trt::$mth(&**self, &**rhs)
-            }
-        }
+        binary_ops!(@by_ref [] &MmapArray<A, D> [] $guard $trt $mth);
+        binary_ops!(@by_ref [] &MmapArrayMut<A, D> [] $guard $trt $mth);
+        binary_ops!(@by_ref [] &ArrayRef<A, D> [] $guard $trt $mth);
+        binary_ops!(@by_ref [S] &ArrayBase<S, D> [S: Data<Elem = A>,] $guard $trt $mth);
 
         impl<A, B, D> std::ops::$trt<B> for &$guard<A, D>
         where
@@ -130,37 +62,6 @@ macro_rules! binary_ops {
 
             fn $mth(self, rhs: B) -> Array<A, D> {
                 std::ops::$trt::$mth(&**self, rhs)
-            }
-        }
-
-        impl<A, B, D, E> std::ops::$trt<&$guard<B, E>> for &ArrayRef<A, D>
-        where
-            A: Clone + std::ops::$trt<B, Output = A> + 'static,
-            B: Clone + 'static,
-            D: Dimension + DimMax<E>,
-            E: Dimension,
-        {
-            type Output = Array<A, <D as DimMax<E>>::Output>;
-
-            #[track_caller]
-            fn $mth(self, rhs: &$guard<B, E>) -> Self::Output {
-                std::ops::$trt::$mth(self, &**rhs)
-            }
-        }
-
-        impl<A, B, S, D, E> std::ops::$trt<&$guard<B, E>> for &ArrayBase<S, D>
-        where
-            A: Clone + std::ops::$trt<B, Output = A> + 'static,
-            B: Clone + 'static,
-            S: Data<Elem = A>,
-            D: Dimension + DimMax<E>,
-            E: Dimension,
-        {
-            type Output = Array<A, <D as DimMax<E>>::Output>;
-
-            #[track_caller]
-            fn $mth(self, rhs: &$guard<B, E>) -> Self::Output {
-                std::ops::$trt::$mth(&**self, &**rhs)
             }
         }
 
@@ -180,6 +81,30 @@ macro_rules! binary_ops {
             }
         }
     };
+    // `lhs op &guard` for a borrowed left side (a guard, an `ArrayRef` or an `ArrayBase`),
+    // which derefs to the `ArrayRef` whose operator this forwards to.
+    (@by_ref [$($s:ident)?] $lhs:ty [$($bound:tt)*] $guard:ident $trt:ident $mth:ident) => {
+        impl<A, B, $($s,)? D, E> std::ops::$trt<&$guard<B, E>> for $lhs
+        where
+            A: Clone + std::ops::$trt<B, Output = A> + 'static,
+            B: Clone + 'static,
+            $($bound)*
+            D: Dimension + DimMax<E>,
+            E: Dimension,
+        {
+            type Output = Array<A, <D as DimMax<E>>::Output>;
+
+            #[track_caller]
+            fn $mth(self, rhs: &$guard<B, E>) -> Self::Output {
+                std::ops::$trt::$mth(array_ref(self), &**rhs)
+            }
+        }
+    };
+}
+
+/// The array a borrowed left operand derefs to (itself, for an `ArrayRef`).
+fn array_ref<A, D>(array: &ArrayRef<A, D>) -> &ArrayRef<A, D> {
+    array
 }
 
 binary_ops! {
@@ -213,43 +138,31 @@ macro_rules! assign_ops {
         }
     )*};
     (@rhs $guard:ident $trt:ident $mth:ident) => {
-        impl<A, D, E> std::ops::$trt<&$guard<A, E>> for ArrayRef<A, D>
+        assign_ops!(@into [] ArrayRef<A, D> [] $guard $trt $mth);
+        assign_ops!(@into [S] ArrayBase<S, D> [S: DataMut<Elem = A>,] $guard $trt $mth);
+        assign_ops!(@into [] MmapArrayMut<A, D> [] $guard $trt $mth);
+    };
+    // `lhs op= &guard` for a writable left side (an `ArrayRef`, an `ArrayBase` or a
+    // writable guard), which derefs to the `ArrayRef` whose operator this forwards to.
+    (@into [$($s:ident)?] $lhs:ty [$($bound:tt)*] $guard:ident $trt:ident $mth:ident) => {
+        impl<A, $($s,)? D, E> std::ops::$trt<&$guard<A, E>> for $lhs
         where
             A: Clone + std::ops::$trt<A> + 'static,
+            $($bound)*
             D: Dimension,
             E: Dimension,
         {
             #[track_caller]
             fn $mth(&mut self, rhs: &$guard<A, E>) {
-                std::ops::$trt::$mth(self, &**rhs);
-            }
-        }
-
-        impl<A, S, D, E> std::ops::$trt<&$guard<A, E>> for ArrayBase<S, D>
-        where
-            A: Clone + std::ops::$trt<A> + 'static,
-            S: DataMut<Elem = A>,
-            D: Dimension,
-            E: Dimension,
-        {
-            #[track_caller]
-            fn $mth(&mut self, rhs: &$guard<A, E>) {
-                std::ops::$trt::$mth(&mut **self, &**rhs);
-            }
-        }
-
-        impl<A, D, E> std::ops::$trt<&$guard<A, E>> for MmapArrayMut<A, D>
-        where
-            A: Clone + std::ops::$trt<A> + 'static,
-            D: Dimension,
-            E: Dimension,
-        {
-            #[track_caller]
-            fn $mth(&mut self, rhs: &$guard<A, E>) {
-                std::ops::$trt::$mth(&mut **self, &**rhs);
+                std::ops::$trt::$mth(array_mut(self), &**rhs);
             }
         }
     };
+}
+
+/// The array a writable left operand derefs to (itself, for an `ArrayRef`).
+fn array_mut<A, D>(array: &mut ArrayRef<A, D>) -> &mut ArrayRef<A, D> {
+    array
 }
 
 assign_ops! {
@@ -315,29 +228,46 @@ fn debug_guard<A: fmt::Debug, D: Dimension>(
         .finish()
 }
 
-impl<A: fmt::Debug + 'static, D: Dimension> fmt::Debug for MmapArray<A, D> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        debug_guard(f, "MmapArray", self, &self.backing)
-    }
+/// What both guards do alike when read, written once (`guard::for_each_guard` applies it
+/// to each): `Zip::from(&a)` and `azip!((x in &a) ...)`, `for x in &a`, `{:?}` and `{}`.
+macro_rules! read_traits {
+    ($guard:ident, $($examples:tt)*) => {
+        impl<'a, A: 'static, D: Dimension> IntoNdProducer for &'a $guard<A, D> {
+            type Item = &'a A;
+            type Dim = D;
+            type Output = ArrayView<'a, A, D>;
+
+            /// A read-only view of the guard, so that `Zip::from(&a)` and
+            /// `azip!((x in &a) ...)` take the guard as they take an array.
+            fn into_producer(self) -> ArrayView<'a, A, D> {
+                self.view()
+            }
+        }
+
+        impl<'a, A: 'static, D: Dimension> IntoIterator for &'a $guard<A, D> {
+            type Item = &'a A;
+            type IntoIter = ndarray::iter::Iter<'a, A, D>;
+
+            /// The elements in logical (C) order, as `for x in &array` gives them.
+            fn into_iter(self) -> Self::IntoIter {
+                self.iter()
+            }
+        }
+
+        impl<A: fmt::Debug + 'static, D: Dimension> fmt::Debug for $guard<A, D> {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                debug_guard(f, stringify!($guard), self, &self.backing)
+            }
+        }
+
+        /// `{}`: exactly ndarray's `Display` of the array (`[[1, 2], [3, 4]]`, eliding the
+        /// middle of large arrays unless `{:#}`).
+        impl<A: fmt::Display + 'static, D: Dimension> fmt::Display for $guard<A, D> {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                fmt::Display::fmt(&**self, f)
+            }
+        }
+    };
 }
 
-impl<A: fmt::Debug + 'static, D: Dimension> fmt::Debug for MmapArrayMut<A, D> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        debug_guard(f, "MmapArrayMut", self, &self.backing)
-    }
-}
-
-/// `{}`: exactly ndarray's `Display` of the array (`[[1, 2], [3, 4]]`, eliding the
-/// middle of large arrays unless `{:#}`).
-impl<A: fmt::Display + 'static, D: Dimension> fmt::Display for MmapArray<A, D> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Display::fmt(&**self, f)
-    }
-}
-
-/// `{}`: exactly ndarray's `Display` of the array.
-impl<A: fmt::Display + 'static, D: Dimension> fmt::Display for MmapArrayMut<A, D> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Display::fmt(&**self, f)
-    }
-}
+for_each_guard!(read_traits);

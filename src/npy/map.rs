@@ -13,7 +13,7 @@ use crate::error::{Error, HeaderError, Result};
 use crate::guard::open::OpenFile;
 use crate::guard::{MmapArray, MmapArrayMut, ShapeHeader, StatedShape};
 use crate::layout::{ArrayLayout, Elem, Placement, Purpose, memory_order, place, signed_strides};
-use crate::options::{Advice, Lock, MapOptions, Settings};
+use crate::options::{MapOptions, Settings, settings_setters};
 use crate::private::Sealed;
 
 /// Options for mapping or creating `.npy` files.
@@ -80,144 +80,20 @@ impl NpyOptions {
         self
     }
 
-    /// For creating: replace an existing file (atomically, through a temporary file).
-    ///
-    /// # Example
-    ///
-    /// ```
-    /// use ndmmap::prelude::*;
-    /// use ndmmap::npy::NpyOptions;
-    ///
-    /// let dir = tempfile::tempdir()?;
-    /// let path = dir.path().join("a.npy");
-    /// std::fs::write(&path, b"old")?;
-    /// let options = NpyOptions::new().overwrite(true);
-    /// let a = unsafe { Array1::<f32>::create_npy_with(&path, 4, &options)? };
-    /// assert_eq!(a.len(), 4);
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    #[must_use]
-    pub fn overwrite(mut self, yes: bool) -> Self {
-        self.settings.overwrite = yes;
-        self
-    }
+    settings_setters! {
+        NpyOptions,
+        setup: r#"use ndmmap::prelude::*;
+use ndmmap::npy::NpyOptions;
 
-    /// For read-write maps: let a file whose data is shorter than its header's shape grow
-    /// to fit (with zeros). NumPy's `r+` does this silently; ndmmap refuses unless asked.
-    ///
-    /// # Example
-    ///
-    /// ```
-    /// use ndmmap::prelude::*;
-    /// use ndmmap::npy::NpyOptions;
-    ///
-    /// let dir = tempfile::tempdir()?;
-    /// let path = dir.path().join("a.npy");
-    /// array![1u8, 2, 3, 4].save_npy(&path)?;
-    /// let file = std::fs::OpenOptions::new().write(true).open(&path)?;
-    /// file.set_len(128 + 2)?; // lose the last two elements
-    /// let options = NpyOptions::new().extend_file(true);
-    /// let a = unsafe { Array1::<u8>::map_npy_mut_with(&path, &options)? };
-    /// assert_eq!(a.to_vec(), [1, 2, 0, 0]);
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    #[must_use]
-    pub fn extend_file(mut self, yes: bool) -> Self {
-        self.settings.extend = yes;
-        self
-    }
-
-    /// Read the whole map into memory when mapping (`MAP_POPULATE`).
-    ///
-    /// # Example
-    ///
-    /// ```
-    /// use ndmmap::prelude::*;
-    /// use ndmmap::npy::NpyOptions;
-    ///
-    /// let dir = tempfile::tempdir()?;
-    /// let path = dir.path().join("a.npy");
-    /// array![1u8, 2].save_npy(&path)?;
-    /// let a = unsafe { Array1::<u8>::map_npy_with(&path, &NpyOptions::new().populate(true))? };
-    /// assert_eq!(a.len(), 2);
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    #[must_use]
-    pub fn populate(mut self, yes: bool) -> Self {
-        self.settings.populate = yes;
-        self
-    }
-
-    /// `madvise` advice for the data, right after mapping.
-    ///
-    /// # Example
-    ///
-    /// ```
-    /// use ndmmap::prelude::*;
-    /// use ndmmap::npy::NpyOptions;
-    ///
-    /// let dir = tempfile::tempdir()?;
-    /// let path = dir.path().join("a.npy");
-    /// array![1u8, 2].save_npy(&path)?;
-    /// let options = NpyOptions::new().advise(Advice::Random);
-    /// let a = unsafe { Array1::<u8>::map_npy_with(&path, &options)? };
-    /// assert_eq!(a.len(), 2);
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    #[must_use]
-    pub fn advise(mut self, advice: Advice) -> Self {
-        self.settings.advice = Some(advice);
-        self
-    }
-
-    /// Holds an advisory lock on the file for the guard's lifetime, as
-    /// [`MapOptions::lock`] does. It is taken before the header is read, so that a
-    /// cooperating writer that grows the file under an exclusive lock is never seen
-    /// half-way.
-    ///
-    /// # Example
-    ///
-    /// ```
-    /// use ndmmap::prelude::*;
-    /// use ndmmap::npy::NpyOptions;
-    ///
-    /// let dir = tempfile::tempdir()?;
-    /// let path = dir.path().join("a.npy");
-    /// array![1u8, 2].save_npy(&path)?;
-    /// let options = NpyOptions::new().lock(Lock::Shared);
-    /// let reader = unsafe { Array1::<u8>::map_npy_with(&path, &options)? };
-    /// let writer = unsafe { Array1::<u8>::map_npy_mut_with(&path, &NpyOptions::new().lock(Lock::Exclusive)) };
-    /// assert!(matches!(writer, Err(ndmmap::Error::Locked { .. })));
-    /// drop(reader);
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    #[must_use]
-    pub fn lock(mut self, lock: Lock) -> Self {
-        self.settings.lock = Some(lock);
-        self
-    }
-
-    /// With [`lock`](Self::lock): wait for a conflicting lock to be released instead of
-    /// failing with [`Error::Locked`], as [`MapOptions::wait_for_lock`] does.
-    ///
-    /// # Example
-    ///
-    /// ```
-    /// use ndmmap::prelude::*;
-    /// use ndmmap::npy::NpyOptions;
-    ///
-    /// let dir = tempfile::tempdir()?;
-    /// let path = dir.path().join("a.npy");
-    /// array![1u8, 2].save_npy(&path)?;
-    /// let options = NpyOptions::new().lock(Lock::Exclusive).wait_for_lock(true);
-    /// let a = unsafe { Array1::<u8>::map_npy_mut_with(&path, &options)? };
-    /// assert_eq!(a.len(), 2);
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    #[must_use]
-    pub fn wait_for_lock(mut self, yes: bool) -> Self {
-        self.settings = self.settings.wait_for_lock(yes);
-        self
+let dir = tempfile::tempdir()?;
+let path = dir.path().join("a.npy");
+array![1u8, 2, 3, 4].save_npy(&path)?;"#,
+        map: "Array1::<u8>::map_npy_with(&path, &options)",
+        map_mut: "Array1::<u8>::map_npy_mut_with(&path, &options)",
+        files {
+            shape: "",
+            create: "Array1::<u8>::create_npy_with(&path, 4, &options)",
+        }
     }
 }
 
@@ -603,14 +479,15 @@ pub(super) fn locate<A: NpyElement, D: Dimension>(
     Ok((file, placement))
 }
 
-/// `.npy` headers, as growth reads and rewrites them.
+/// The `.npy` format's [`ShapeHeader`]: how growth reads and rewrites the shape in a `.npy`
+/// header.
 #[derive(Debug)]
-struct NpyHeader;
+struct NpyShapeHeader;
 
-/// The one [`NpyHeader`] every growable `.npy` guard refers to.
-static NPY: NpyHeader = NpyHeader;
+/// The one [`NpyShapeHeader`] every growable `.npy` guard refers to.
+static NPY: NpyShapeHeader = NpyShapeHeader;
 
-impl ShapeHeader for NpyHeader {
+impl ShapeHeader for NpyShapeHeader {
     fn read(&self, bytes: &[u8]) -> Result<StatedShape, HeaderError> {
         let parsed = header::parse(bytes, usize::MAX)?;
         Ok(StatedShape {

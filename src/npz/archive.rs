@@ -12,7 +12,7 @@ use crate::map::file::read_at;
 use crate::npy::NpyElement;
 use crate::npy::header::{self, DEFAULT_MAX_HEADER_SIZE, ParsedHeader};
 use crate::npy::read::{converting_dim, header_dtype_text, native_byte_order, to_array};
-use crate::options::{Advice, Lock, Settings};
+use crate::options::{Settings, settings_setters};
 
 /// The default [`NpzOptions::max_read_size`]: 4 GiB.
 const DEFAULT_MAX_READ_SIZE: u64 = 4 << 30;
@@ -122,59 +122,16 @@ impl NpzOptions {
         self
     }
 
-    /// Read the mapped member into memory when mapping (`MAP_POPULATE`).
-    ///
-    /// # Example
-    ///
-    /// ```
-    /// let options = ndmmap::npz::NpzOptions::new().populate(true);
-    /// assert!(format!("{options:?}").contains("populate: true"));
-    /// ```
-    #[must_use]
-    pub fn populate(mut self, yes: bool) -> Self {
-        self.settings.populate = yes;
-        self
-    }
+    settings_setters! {
+        NpzOptions,
+        setup: r#"use ndmmap::prelude::*;
+use ndmmap::npz::{NpzArchive, NpzOptions};
 
-    /// `madvise` advice for a mapped member, right after mapping.
-    ///
-    /// # Example
-    ///
-    /// ```
-    /// use ndmmap::Advice;
-    ///
-    /// let options = ndmmap::npz::NpzOptions::new().advise(Advice::Random);
-    /// assert!(format!("{options:?}").contains("Random"));
-    /// ```
-    #[must_use]
-    pub fn advise(mut self, advice: Advice) -> Self {
-        self.settings.advice = Some(advice);
-        self
-    }
-
-    /// Holds an advisory lock on the archive for a mapped member's lifetime, as
-    /// [`MapOptions::lock`](crate::MapOptions::lock) does. A lock belongs to one open file,
-    /// so each map opens the archive's path again for its lock, after checking that the
-    /// file there is still the one the archive opened ([`Error::FileReplaced`] if not).
-    ///
-    /// # Example
-    ///
-    /// ```
-    /// use ndmmap::prelude::*;
-    /// use ndmmap::npz::{NpzArchive, NpzOptions};
-    ///
-    /// let dir = tempfile::tempdir()?;
-    /// let path = dir.path().join("a.npz");
-    /// ndmmap::npz::save_npz(&path, &[("x", &array![1u8])])?;
-    /// let archive = NpzArchive::open_with(&path, &NpzOptions::new().lock(Lock::Shared))?;
-    /// let x = unsafe { archive.map::<u8, Ix1>("x")? };
-    /// assert_eq!(x[0], 1);
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    #[must_use]
-    pub fn lock(mut self, lock: Lock) -> Self {
-        self.settings.lock = Some(lock);
-        self
+let dir = tempfile::tempdir()?;
+let path = dir.path().join("a.npz");
+ndmmap::npz::save_npz(&path, &[("x", &array![1u8, 2, 3, 4])])?;"#,
+        map: r#"NpzArchive::open_with(&path, &options)?.map::<u8, Ix1>("x")"#,
+        map_mut: r#"NpzArchive::open_with(&path, &options)?.map_mut::<u8, Ix1>("x")"#,
     }
 }
 
