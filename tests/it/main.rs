@@ -11,9 +11,9 @@ mod compile_fail;
 mod errors;
 mod guards;
 mod habits;
+mod maparray_suite;
 mod numpy_docstring;
 mod prop;
-mod seed_maparray;
 
 use std::path::{Path, PathBuf};
 
