@@ -765,8 +765,13 @@ def append_job(path, total_mib):
 
 
 def peak_rss_mib():
-    import resource
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    """The process's peak resident set (VmHWM), in MiB. Not getrusage's ru_maxrss, which
+    keeps the peak of the process that forked this one (the harness) across exec."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
 
 
 def job_main(argv):
@@ -815,7 +820,10 @@ def with_numpy(python):
     if np is not None:
         return
     python = python or os.environ.get("NDMMAP_PYTHON") or os.path.join(REPO, ".venv/bin/python")
-    if os.path.realpath(python) != os.path.realpath(sys.executable) and os.access(python, os.X_OK):
+    # Not the venv's real path: a venv's python is a link to the base interpreter, and only
+    # the link's own path makes it the venv's. Once only, should that one lack NumPy too.
+    if not os.environ.get("NDMMAP_HARNESS_RERUN") and os.access(python, os.X_OK):
+        os.environ["NDMMAP_HARNESS_RERUN"] = python
         os.execv(python, [python, os.path.abspath(__file__), *sys.argv[1:]])
     sys.exit(f"the harness needs NumPy (and Dask for its contenders), and {sys.executable} "
              f"has none: run it with a Python that has them, or make the repository's venv "
@@ -865,8 +873,10 @@ def regimes_main(argv):
                                 description="Every job in every memory regime, side by side.")
     p.add_argument("size", type=parse_size, help="bytes of each input: 512M, 1G, 4G, ...")
     common_options(p)
-    p.add_argument("--jobs", default="add,standardize,c2f,gram,stats")
-    p.add_argument("--contenders", default=",".join(CONTENDERS))
+    p.add_argument("--jobs", default="add,standardize,c2f,gram,stats",
+                   help="comma-separated (default: all)")
+    p.add_argument("--contenders", default=",".join(CONTENDERS),
+                   help="comma-separated (default: all)")
     p.add_argument("--regimes", default="cached,cold,capped",
                    help="of cached, cold, capped (one capped regime per --caps entry)")
     p.add_argument("--caps", default="128,1024", help="memory caps in MiB (cgroup v1)")
@@ -1046,16 +1056,14 @@ def append_main(argv):
                     os.remove(path)
                 os.sync()
                 t0 = time.perf_counter()
-                proc = subprocess.Popen(cmd(path), stdout=subprocess.PIPE, text=True, env=env)
-                out = proc.stdout.read()
-                _, status, usage = os.wait4(proc.pid, 0)
+                done = subprocess.run(cmd(path), stdout=subprocess.PIPE, text=True, env=env)
                 wall = time.perf_counter() - t0
-                if status != 0:
-                    sys.exit(f"{name} failed (status {status}):\n{out}")
-                seconds = own_seconds(out) or wall
-                runs.append({"job": name, "round": rnd, "seconds": seconds,
-                             "peak_rss_mib": usage.ru_maxrss / 1024})
-                log(f"  {name:<38} {seconds:8.2f} s")
+                if done.returncode != 0:
+                    sys.exit(f"{name} failed (exit {done.returncode}):\n{done.stdout}")
+                seconds, rss = own_figures(done.stdout)
+                runs.append({"job": name, "round": rnd, "seconds": seconds or wall,
+                             "peak_rss_mib": rss})
+                log(f"  {name:<38} {seconds or wall:8.2f} s")
                 if rnd == 1:
                     wrong = check_appended(path, kind, total)
                     if wrong:
@@ -1070,25 +1078,31 @@ def append_main(argv):
         times = [r["seconds"] for r in runs if r["job"] == name]
         rate = total / statistics.median(times)
         dd = dd or rate
-        rss = max(r["peak_rss_mib"] for r in runs if r["job"] == name)
+        rss = [r["peak_rss_mib"] for r in runs if r["job"] == name and r["peak_rss_mib"]]
+        rss = max(rss) if rss else None
         summary.append({"job": name, "mib_s": rate, "x_dd": rate / dd, "peak_rss_mib": rss})
+        rss_s = f"{rss:5.0f} MiB" if rss is not None else "    -"
         log(f"  {name:<38} {rate:6.0f} MiB/s [{total / max(times):.0f}-{total / min(times):.0f}]"
-            f"  {rate / dd:5.2f} x dd  peak RSS {rss:5.0f} MiB")
+            f"  {rate / dd:5.2f} x dd  peak RSS {rss_s}")
     if args.out:
         with open(args.out, "w") as f:
             json.dump({"total_mib": total, "summary": summary, "runs": runs}, f, indent=1)
 
 
-def own_seconds(out):
-    """The time a job measured itself: `seconds=` on examples/append's RESULT line, or the
-    NumPy job's JSON line; None for dd (timed from outside)."""
-    for line in reversed(out.splitlines()):
+def own_figures(out):
+    """(seconds, peak RSS in MiB) as a job measured them itself: examples/append's `RESULT
+    ... seconds=` and `peak RSS N kB` lines, or the NumPy job's JSON line; None for what it
+    did not say (dd says neither: it is timed from outside, and its RSS is not of interest)."""
+    seconds = rss = None
+    for line in out.splitlines():
         if line.startswith("{"):
-            return json.loads(line)["seconds"]
-        for word in line.split():
-            if word.startswith("seconds="):
-                return float(word.removeprefix("seconds="))
-    return None
+            row = json.loads(line)
+            seconds, rss = row["seconds"], row["peak_rss_mib"]
+        elif line.startswith("RESULT "):
+            seconds = float(line.split("seconds=")[1].split()[0])
+        elif "peak RSS " in line and " kB" in line:
+            rss = int(line.split("peak RSS ")[1].split()[0]) / 1024
+    return seconds, rss
 
 
 def check_appended(path, kind, total):
