@@ -1,5 +1,6 @@
-//! Helpers shared by the test binaries: the skip policy, the Python with NumPy, folders on
-//! a real disk and on tmpfs, and (in [`pages`]) what the kernel knows about a map's pages.
+//! Helpers shared by the integration tests: the skip policy, the Python with NumPy and the
+//! scripts of `tests/python/`, child processes of this test binary, folders on a real disk
+//! and on tmpfs, and (in [`pages`]) what the kernel knows about a map's pages.
 //!
 //! # The skip policy
 //!
@@ -8,15 +9,17 @@
 //! fails, because a test that CI is meant to run and silently does not is a test that
 //! catches nothing. `.ci/run` sets `CI=true`.
 
-// Each test binary includes this module and uses a different part of it.
+// Not every target uses every helper (tmpfs, strace and the page flags are Linux's).
 #![allow(dead_code)]
 
 pub(crate) mod pages;
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 pub(crate) mod syscalls;
 
+use std::ffi::OsStr;
 use std::fmt::Display;
 use std::path::{Path, PathBuf};
+use std::process::Command;
 
 /// Whether the tests run under CI (`CI` is `true` or `1`), where nothing may be skipped.
 pub(crate) fn under_ci() -> bool {
@@ -49,6 +52,59 @@ pub(crate) fn numpy_python() -> Option<PathBuf> {
         [venv.join("bin/python"), venv.join("Scripts/python.exe")].into_iter().find(|p| p.exists())
     });
     require(found, "there is no NumPy: set NDMMAP_PYTHON or create .venv with numpy")
+}
+
+/// Runs the script `tests/python/{script}` with `args` under [`numpy_python`] and returns
+/// its standard output; `None` (through [`skip`]) without NumPy. Panics with Python's
+/// standard error if the script fails: a NumPy check that fails is a test failure.
+#[track_caller]
+pub(crate) fn run_script<S: AsRef<OsStr>>(script: &str, args: &[S]) -> Option<String> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python").join(script);
+    let mut command = Command::new(numpy_python()?);
+    command.arg(&path).args(args);
+    Some(output_of(
+        command,
+        &format!("{script} {:?}", args.iter().map(AsRef::as_ref).collect::<Vec<_>>()),
+    ))
+}
+
+/// Runs the Python `code` (`python -c`) in the folder `dir` under [`numpy_python`] and
+/// returns its standard output; `None` (through [`skip`]) without NumPy. Panics with
+/// Python's standard error if the code fails.
+#[track_caller]
+pub(crate) fn run_code(dir: &Path, code: &str) -> Option<String> {
+    let mut command = Command::new(numpy_python()?);
+    command.current_dir(dir).args(["-c", code]);
+    Some(output_of(command, code))
+}
+
+#[track_caller]
+fn output_of(mut command: Command, what: &str) -> String {
+    let output = command.output().unwrap_or_else(|e| panic!("cannot run {command:?}: {e}"));
+    assert!(
+        output.status.success(),
+        "Python failed: {what}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).expect("the scripts print UTF-8")
+}
+
+/// This test binary run again as a child process, running only the test `name` of the
+/// module `module` (its `module_path!()`), ignored or not: how the tests that crash, kill,
+/// trace or measure a process run that process.
+pub(crate) fn rerun(module: &str, name: &str) -> Command {
+    // Test names leave out the crate: `it::edges` names its tests `edges::...`.
+    let module = module.split_once("::").map_or("", |(_, rest)| rest);
+    let test = if module.is_empty() { name.to_owned() } else { format!("{module}::{name}") };
+    let mut command = Command::new(std::env::current_exe().expect("the test binary's path"));
+    command.args([
+        test.as_str(),
+        "--exact",
+        "--include-ignored",
+        "--nocapture",
+        "--test-threads=1",
+    ]);
+    command
 }
 
 const TMPFS_MAGIC: i128 = 0x0102_1994;

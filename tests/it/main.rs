@@ -5,15 +5,23 @@
 //! (rust-lang/miri#2520).
 
 mod arithmetic;
+mod chunked;
 #[path = "../common/mod.rs"]
 mod common;
 mod compile_fail;
+mod edges;
 mod errors;
+mod grow;
 mod guards;
 mod habits;
 mod maparray_suite;
+mod npy;
+mod npz;
 mod numpy_docstring;
+mod prelude_globs;
 mod prop;
+mod records;
+mod shared;
 
 use std::path::{Path, PathBuf};
 

@@ -1,13 +1,13 @@
 #!/usr/bin/env python3
-"""NumPy's side of the `.npz` interop tests (`tests/npz.rs`).
+"""NumPy's side of the `.npz` interop tests (`tests/it/npz.rs`).
 
 Usage:
 
-    interop.py write DIR
+    npz_interop.py write DIR
         np.savez DIR/numpy.npz and np.savez_compressed DIR/numpy_compressed.npz, both
         holding the arrays of ARRAYS below (the Rust side builds the same values).
 
-    interop.py check PATH NAME=EXPR ...
+    npz_interop.py check PATH NAME=EXPR ...
         np.load(PATH) must hold exactly the members NAME..., each equal (values, dtype,
         shape and memory order) to the NumPy expression EXPR.  Prints `checked N`.
 

@@ -3,9 +3,9 @@
 //! values computed here; files ndmmap writes (save, create, growth) read back by `np.load`,
 //! byte-identical to `np.save`'s; every mismatch a typed error.
 //!
-//! The NumPy tests run `tests/records_py/interop.py` with the Python in `NDMMAP_PYTHON`, else
-//! the crate's `.venv`; without either they print a message and skip. With `NDMMAP_PYTHON`
-//! set (CI), a failing Python step fails the test.
+//! The NumPy tests run `tests/python/records_interop.py` with `common::numpy_python`:
+//! without NumPy they skip, and under `CI=true` they fail; a failing Python step fails the
+//! test.
 #![allow(
     clippy::float_cmp,
     clippy::cast_precision_loss,
@@ -14,12 +14,13 @@
     clippy::many_single_char_names
 )]
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 
 use bytemuck::Pod;
 use ndmmap::npy::{NpyElement, NpyRecord, RecordFieldsExt, read_npy};
 use ndmmap::prelude::*;
+
+use crate::common;
 use ndmmap::{Error, MmapArray, MmapArrayMut, Result};
 
 ndmmap::npy_record!(
@@ -151,28 +152,9 @@ fn map_member<A: NpyElement + Pod, D: Dimension>(
     unsafe { archive.map::<A, D>(name) }
 }
 
-fn python() -> Option<PathBuf> {
-    if let Some(python) = std::env::var_os("NDMMAP_PYTHON") {
-        return Some(python.into());
-    }
-    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python");
-    venv.exists().then_some(venv)
-}
-
-/// Runs `interop.py COMMAND DIR`; `None` (with a message) when there is no Python.
+/// Runs `records_interop.py COMMAND DIR`; `None` (through the skip policy) without NumPy.
 fn interop(command: &str, dir: &Path) -> Option<String> {
-    let Some(python) = python() else {
-        eprintln!("skipped: set NDMMAP_PYTHON or create .venv with numpy to test against NumPy");
-        return None;
-    };
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/records_py/interop.py");
-    let output = Command::new(&python).arg(&script).arg(command).arg(dir).output().unwrap();
-    assert!(
-        output.status.success(),
-        "interop.py {command} failed:\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    Some(String::from_utf8(output.stdout).unwrap())
+    common::run_script("records_interop.py", &[command.as_ref(), dir.as_os_str()])
 }
 
 /// NumPy's fixtures in a fresh folder, or `None` without Python.

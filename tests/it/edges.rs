@@ -21,14 +21,13 @@ use ndmmap::Error;
 use ndmmap::npy::NpyOptions;
 use ndmmap::prelude::*;
 
-mod common;
+use crate::common;
 
 const CHILD_ENV: &str = "NDMMAP_EDGES_CHILD";
 
 /// This test binary, set to run the ignored test `name` alone with `CHILD_ENV` = `arg`.
 fn child(name: &str, arg: &Path) -> Command {
-    let mut command = Command::new(std::env::current_exe().unwrap());
-    command.args([name, "--exact", "--ignored", "--nocapture", "--test-threads=1"]);
+    let mut command = common::rerun(module_path!(), name);
     command.env(CHILD_ENV, arg);
     command
 }
@@ -47,55 +46,32 @@ fn describe(output: &Output) -> String {
     )
 }
 
-/// A tmpfs of `size` mounted on a fresh temporary folder, unmounted on drop; `None` (with a
-/// message) where mounting is not allowed, a failure under `CI=true`.
-struct Tmpfs {
-    dir: tempfile::TempDir,
+/// A tmpfs of `size_mib` MiB mounted for the test, so that its size is the one asked for;
+/// `None` (through the skip policy) where none can be mounted.
+fn small_tmpfs(size_mib: u32) -> Option<common::Tmpfs> {
+    let fs = common::Tmpfs::new(size_mib)?;
+    if fs.mounted() {
+        return Some(fs);
+    }
+    common::skip(format!("cannot mount a tmpfs of {size_mib} MiB (needs root)"));
+    None
 }
 
-impl Tmpfs {
-    fn mount(size: &str) -> Option<Tmpfs> {
-        let dir = tempfile::tempdir().unwrap();
-        let status = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
-            .arg(dir.path())
-            .status();
-        if status.as_ref().is_ok_and(std::process::ExitStatus::success) {
-            return Some(Tmpfs { dir });
-        }
-        assert!(
-            !common::under_ci(),
-            "CI=true: cannot mount a tmpfs of {size} for the full-disk test ({status:?})"
-        );
-        eprintln!("skipped: cannot mount a tmpfs (needs root): {status:?}");
-        None
+/// Fills the file system of `folder` up but for about `spare` bytes, with a file named
+/// `filler` in it.
+fn fill_but(folder: &Path, spare: u64) -> PathBuf {
+    use std::io::Write;
+    let filler = folder.join("filler");
+    let mut file = std::fs::File::create(&filler).unwrap();
+    let block = [0xAAu8; 4096];
+    let mut len = 0u64;
+    while file.write_all(&block).is_ok() {
+        len += 4096;
     }
-
-    fn path(&self) -> &Path {
-        self.dir.path()
-    }
-
-    /// Fills the file system up but for about `spare` bytes, with a file named `filler`.
-    fn fill_but(&self, spare: u64) -> PathBuf {
-        use std::io::Write;
-        let filler = self.path().join("filler");
-        let mut file = std::fs::File::create(&filler).unwrap();
-        let block = [0xAAu8; 4096];
-        let mut len = 0u64;
-        while file.write_all(&block).is_ok() {
-            len += 4096;
-        }
-        drop(file);
-        let len = len.saturating_sub(spare);
-        std::fs::OpenOptions::new().write(true).open(&filler).unwrap().set_len(len).unwrap();
-        filler
-    }
-}
-
-impl Drop for Tmpfs {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg(self.dir.path()).status();
-    }
+    drop(file);
+    let len = len.saturating_sub(spare);
+    std::fs::OpenOptions::new().write(true).open(&filler).unwrap().set_len(len).unwrap();
+    filler
 }
 
 /// The lines of an `strace -f -y` log of `command` (a child test) for `calls`; `None`
@@ -212,7 +188,7 @@ fn run_writer(path: &Path) -> String {
 #[test]
 #[cfg_attr(miri, ignore = "miri cannot map files")]
 fn sparse_file_on_a_full_disk_is_no_space_not_sigbus() {
-    let Some(fs) = Tmpfs::mount("2m") else { return };
+    let Some(fs) = small_tmpfs(2) else { return };
     let raw = fs.path().join("sparse.bin");
     sparse_file(&raw, 1 << 20);
     let mut files = vec![(raw, 0u64)];
@@ -233,7 +209,7 @@ fn sparse_file_on_a_full_disk_is_no_space_not_sigbus() {
     } else {
         eprintln!("NumPy not found: the .npy case is skipped");
     }
-    let filler = fs.fill_but(64 << 10);
+    let filler = fill_but(fs.path(), 64 << 10);
     for (path, header) in &files {
         let before = std::fs::read(path).unwrap();
         assert_eq!(run_writer(path), "no space", "{}", path.display());

@@ -1,7 +1,7 @@
-"""NumPy's side of tests/records.rs: structured .npy fixtures, and checks of ndmmap's files.
+"""NumPy's side of tests/it/records.rs: structured .npy fixtures, and checks of ndmmap's files.
 
-    interop.py write DIR     writes the fixtures (np.save, np.savez) into DIR
-    interop.py check DIR     checks the files ndmmap wrote into DIR: loads them with np.load
+    records_interop.py write DIR     writes the fixtures (np.save, np.savez) into DIR
+    records_interop.py check DIR     checks the files ndmmap wrote into DIR: loads them with np.load
                              and compares values, and compares bytes with np.save's
 """
 import sys

@@ -16,7 +16,7 @@
 // Values are small integers, exact in every float type used.
 #![allow(clippy::float_cmp, clippy::cast_precision_loss, clippy::cast_possible_truncation)]
 
-mod common;
+use crate::common;
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
@@ -558,7 +558,6 @@ fn expect_report(
 fn crash_leaves_a_loadable_prefix() {
     use std::os::unix::process::ExitStatusExt;
     let dir = tempfile::tempdir().unwrap();
-    let exe = std::env::current_exe().unwrap();
     for (npy, sync) in [(true, true), (true, false), (false, false)] {
         let path = dir.path().join(format!("crash_{sync}.{}", if npy { "npy" } else { "bin" }));
         let mut first = if npy {
@@ -574,8 +573,7 @@ fn crash_leaves_a_loadable_prefix() {
         let mut seen = CRASH_WIDTH;
         for (trial, appends) in [1, 2, 5, 13, 40, 3].into_iter().enumerate() {
             let stderr = dir.path().join(format!("stderr_{sync}_{npy}_{trial}.txt"));
-            let mut child = Command::new(&exe)
-                .args(["crash_child", "--exact", "--ignored", "--nocapture"])
+            let mut child = common::rerun(module_path!(), "crash_child")
                 .env(CHILD_ENV, &path)
                 .env(if sync { "NDMMAP_GROW_SYNC" } else { "NDMMAP_GROW_NO_SYNC" }, "1")
                 .stdout(Stdio::piped())
@@ -816,7 +814,6 @@ impl PowerLoss {
 #[cfg_attr(miri, ignore = "miri cannot map files or trace processes")]
 fn npy_header_never_claims_rows_not_on_disk() {
     let dir = tempfile::tempdir().unwrap();
-    let exe = std::env::current_exe().unwrap();
     for sync in [true, false] {
         let path = dir.path().join(format!("power_{sync}.npy"));
         // SAFETY: no other process touches files in this fresh temporary folder until the
@@ -825,9 +822,8 @@ fn npy_header_never_claims_rows_not_on_disk() {
         a.assign(&rows_from(0, 1, POWER_WIDTH));
         a.close().unwrap();
         let out = dir.path().join(format!("out_{sync}.txt"));
-        let mut command = Command::new(&exe);
+        let mut command = common::rerun(module_path!(), "power_loss_child");
         command
-            .args(["power_loss_child", "--exact", "--ignored", "--nocapture", "--test-threads=1"])
             .env(POWER_ENV, &path)
             .env("NDMMAP_POWER_SYNC", if sync { "1" } else { "0" })
             .stdout(std::fs::File::create(&out).unwrap())

@@ -8,7 +8,7 @@
 //! flushed is observed in the page cache's dirty flags (`tests/common/pages.rs`).
 //!
 //! The other processes are this test binary itself: a test spawns
-//! `current_exe() child_entry --exact --ignored` with `NDMMAP_SHARED_CHILD` naming the
+//! `common::rerun` of `child_entry` with `NDMMAP_SHARED_CHILD` naming the
 //! child's task. Children report on stdout in lines containing `@@ndmmap <tag> <value>`
 //! and take orders on stdin, so every ordering below is enforced by a message, never by a
 //! timer.
@@ -18,13 +18,13 @@
 use std::env;
 use std::io::{BufRead, BufReader, Lines, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, ChildStdout, Command, ExitStatus, Stdio};
+use std::process::{Child, ChildStdin, ChildStdout, ExitStatus, Stdio};
 use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed, Release};
 
 use ndmmap::Error;
 use ndmmap::prelude::*;
 
-mod common;
+use crate::common;
 
 use common::pages;
 
@@ -256,9 +256,7 @@ struct Proc {
 
 impl Proc {
     fn spawn(task: &str, path: &Path, env: &[(&str, String)]) -> Proc {
-        let exe = env::current_exe().expect("current_exe");
-        let mut child = Command::new(exe)
-            .args(["child_entry", "--exact", "--ignored", "--nocapture", "--test-threads=1"])
+        let mut child = common::rerun(module_path!(), "child_entry")
             .env(CHILD_ENV, task)
             .env("NDMMAP_PATH", path)
             .envs(env.iter().map(|(k, v)| (k, v)))

@@ -6,7 +6,7 @@ script and compare NumPy's answers with the Rust writer and parser byte for
 byte.  The output is plain tab-separated lines so that the Rust side needs no
 JSON parser.
 
-Usage: golden_headers.py write | read
+Usage: npy_golden_headers.py write | read
 
 `write` prints one line per (dtype, shape, order) case:
 
@@ -274,7 +274,7 @@ def cmd_read(out):
 def main():
     cmds = {"write": cmd_write, "read": cmd_read}
     if len(sys.argv) != 2 or sys.argv[1] not in cmds:
-        raise SystemExit("usage: golden_headers.py write|read")
+        raise SystemExit("usage: npy_golden_headers.py write|read")
     cmds[sys.argv[1]](sys.stdout)
 
 

@@ -4,16 +4,14 @@
 //! archive is a typed error naming the archive and member, with the file unchanged; and
 //! mapping a large stored member reads none of it.
 //!
-//! The NumPy tests drive `tests/npz_py/interop.py` with the Python in `NDMMAP_PYTHON`,
-//! else the crate's `.venv`; without either they print a message and skip. With
-//! `NDMMAP_PYTHON` set (CI), a failing Python step fails the test.
+//! The NumPy tests drive `tests/python/npz_interop.py` with `common::numpy_python`: without
+//! NumPy they skip, and under `CI=true` they fail; a failing Python step fails the test.
 #![cfg(feature = "npz")]
 // Test helpers take owned values built per case; clarity over borrowing.
 #![allow(clippy::needless_pass_by_value, clippy::float_cmp)]
 
 use std::io::Write as _;
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 
 use ndmmap::Error;
 use ndmmap::npz::{
@@ -21,34 +19,17 @@ use ndmmap::npz::{
     save_npz_compressed,
 };
 use ndmmap::prelude::*;
+
+use crate::common;
 use num_complex::Complex;
 
 // ---------------------------------------------------------------------------------------
 // Python
 // ---------------------------------------------------------------------------------------
 
-fn python() -> Option<PathBuf> {
-    if let Some(python) = std::env::var_os("NDMMAP_PYTHON") {
-        return Some(python.into());
-    }
-    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python");
-    venv.exists().then_some(venv)
-}
-
-/// Runs `interop.py` with `args`; `None` (with a message) when there is no Python.
+/// Runs `npz_interop.py` with `args`; `None` (through the skip policy) without NumPy.
 fn interop(args: &[&std::ffi::OsStr]) -> Option<String> {
-    let Some(python) = python() else {
-        eprintln!("skipped: set NDMMAP_PYTHON or create .venv with numpy to test against NumPy");
-        return None;
-    };
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/npz_py/interop.py");
-    let output = Command::new(&python).arg(&script).args(args).output().unwrap();
-    assert!(
-        output.status.success(),
-        "interop.py {args:?} failed:\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    Some(String::from_utf8(output.stdout).unwrap())
+    common::run_script("npz_interop.py", args)
 }
 
 /// Asks NumPy whether the archive at `path` holds exactly `members` (`name=expr`).
@@ -64,7 +45,7 @@ fn numpy_check(path: &Path, members: &[&str]) -> Option<()> {
 // NumPy writes, ndmmap reads and maps
 // ---------------------------------------------------------------------------------------
 
-/// The values of interop.py's ARRAYS, built here independently.
+/// The values of `npz_interop.py`'s `ARRAYS`, built here independently.
 fn check_numpy_members(archive: &NpzArchive, compressed: bool) {
     let names: Vec<_> = archive.members().iter().map(|m| m.name.as_str()).collect();
     assert_eq!(

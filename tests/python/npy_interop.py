@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""NumPy's side of the `.npy` interop tests (`tests/npy.rs`).
+"""NumPy's side of the `.npy` interop tests (`tests/it/npy/`).
 
 The Rust tests run this script with real NumPy and read or write real files;
 nothing is mocked.  Output is plain tab-separated lines so that the Rust side
@@ -8,7 +8,7 @@ so that the Rust test (which asserts the exit status) fails with it.
 
 Usage:
 
-    interop.py write DIR
+    npy_interop.py write DIR
         np.save one file per case into DIR: every dtype ndmmap supports, in
         both byte orders, C and Fortran order, shapes (), (0,), (3, 0, 2),
         (2, 3), (2, 3, 4), ... and one large leading axis.  Next to each
@@ -22,7 +22,7 @@ Usage:
         only if the array is Fortran- but not C-contiguous (as np.save
         decides), which Rust checks with `inspect`.
 
-    interop.py check MANIFEST
+    npy_interop.py check MANIFEST
         MANIFEST has one line per file ndmmap wrote:
 
             <npy path> TAB <bin path> TAB <descr> TAB <C|F> TAB <shape>
@@ -33,7 +33,7 @@ Usage:
         differing bytes; all lines are checked before exiting.  Prints
         `checked N`.
 
-    interop.py live PATH BIN DESCR SHAPE
+    npy_interop.py live PATH BIN DESCR SHAPE
         One file that a live ndmmap map is writing: np.load(mmap_mode='r')
         and np.load (a plain read) must both give the values in BIN.
 """
