@@ -1,4 +1,4 @@
-//! The seed's headline job, `Numeric.add(a, b, c)`, on two 512 MiB files.
+//! The 2002 `Numeric.add(a, b, c)` job, on two 512 MiB files.
 //!
 //! In 2002 maparray's author wrote: "I added two 512-mebibyte arrays to produce a third one
 //! with `Numeric.add(a, b, c)`. It took eleven minutes." This program does the same job
@@ -20,8 +20,7 @@
 //!   README says.
 //! - `--fresh`: a new temporary folder instead, removed at the end: every run writes its
 //!   inputs anew.
-//! - `--mib N`: MiB per array (default 512); or `--n ELEMENTS`, elements per array (to
-//!   match `benches/numpy_jobs.py add DIR N`).
+//! - `--mib N`: MiB per array (default 512); or `--n ELEMENTS`, elements per array.
 //! - `--threads N`: add on a rayon pool of `N` threads (default: rayon's global pool, one
 //!   thread per core or `RAYON_NUM_THREADS`).
 //! - `--serial`: add with `for_each` instead of `par_for_each`, on the calling thread.
@@ -35,27 +34,25 @@
 //!
 //! # On a small machine
 //!
-//! The seed's machine had 128 MiB of RAM. To give the job only that much (page cache
+//! maparray's machine in 2002 had 128 MiB of RAM. To give the job only that much (page cache
 //! included), run it inside a memory cgroup (cgroup v1 here, as root; with cgroup v2 write
 //! `memory.max` instead):
 //!
 //! ```text
-//! mkdir -p /sys/fs/cgroup/memory/seed
-//! echo 128M > /sys/fs/cgroup/memory/seed/memory.limit_in_bytes
+//! mkdir -p /sys/fs/cgroup/memory/cap128
+//! echo 128M > /sys/fs/cgroup/memory/cap128/memory.limit_in_bytes
 //! cargo build --release --features rayon --example add
-//! sh -c 'echo $$ > /sys/fs/cgroup/memory/seed/cgroup.procs;
+//! sh -c 'echo $$ > /sys/fs/cgroup/memory/cap128/cgroup.procs;
 //!        exec target/release/examples/add --dir DIR --cold --engine'
 //! ```
 //!
 //! The engine reads the cgroup's limit itself and sizes its chunks and read-ahead to it;
-//! no flag is needed. Compare `--engine` with the plain `Zip` (no flag) and with NumPy
-//! memmaps under the same cap: `python3 benches/numpy_jobs.py add DIR N`, run by a Python
-//! that has NumPy, adds `DIR/a.bin` and `DIR/b.bin` into `DIR/c.bin`, `N` elements each
-//! (67108864 for the default 512 MiB; give this program the same `--n N`).
+//! no flag is needed. The benchmark harness runs this job side by side with a plain `Zip`,
+//! NumPy memmaps and Dask, cached, cold and under memory caps, and measures the disk in the
+//! same run: `python3 benches/harness.py regimes 512M --jobs add` (see `benches/README.md`).
 //!
-//! Besides the human-readable report, the last line is one JSON object in the format of
-//! `benches/numpy_jobs.py` (`job`, `n`, `seconds`, `bytes_moved`, `gb_per_s`, `peak_rss_mib`),
-//! plus `threads`, which `benches/compare.sh` reads.
+//! Besides the human-readable report, the last line is one JSON object (`job`, `n`,
+//! `seconds`, `bytes_moved`, `gb_per_s`, `peak_rss_mib`, `threads`), for scripts.
 //!
 //! Inputs hold known values, `a[i] = i` and `b[i] = 2 i`, so every result is exactly
 //! `c[i] = 3 i` (all are integers below 2^53, exact in `f64`).

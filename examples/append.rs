@@ -9,7 +9,7 @@
 //! `.npy` append waits until its rows are on disk before it rewrites the header, so even a
 //! power loss leaves a file NumPy loads; `npy-nosync` skips that wait
 //! ([`set_sync_on_grow(false)`](ndmmap::MmapArrayMut::set_sync_on_grow)) and relies on
-//! `close`, as a raw log does. The last line, `RESULT ...`, is for `benches/append.sh`.
+//! `close`, as a raw log does. The last line, `RESULT ...`, is for `benches/harness.py append`.
 //!
 //! With NumPy at hand (`NDMMAP_PYTHON`, or the crate's `.venv`), the example finally checks
 //! the file with `np.load(path, mmap_mode='r')` (unless `NDMMAP_APPEND_NO_CHECK` is set).

@@ -29,9 +29,8 @@
 //! the report gives the time the disk alone needs for the job (reading `a` and `b` when
 //! cold, writing `c` always, since `c` is flushed) and the job's share of that bandwidth.
 //!
-//! Besides the report, the last line is one JSON object in the format of
-//! `benches/numpy_jobs.py` and `examples/add.rs` (plus `disk_write_gb_s` and `disk_read_gb_s`
-//! when the disk was measured), which `benches/out_of_core.sh` reads.
+//! Besides the report, the last line is one JSON object in the format of `examples/add.rs`
+//! (plus `disk_write_gb_s` and `disk_read_gb_s` when the disk was measured), for scripts.
 
 // Sizes become `f64` only for reports and values; all are below 2^53.
 #![allow(clippy::cast_precision_loss)]

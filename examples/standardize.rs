@@ -11,7 +11,7 @@
 //! cargo run --release --example standardize -- --help
 //! ```
 //!
-//! To run it under a memory cap (cgroup v1, as root), as the seed's 128 MiB machine:
+//! To run it under a memory cap (cgroup v1, as root), as maparray's 128 MiB machine of 2002:
 //!
 //! ```text
 //! mkdir /sys/fs/cgroup/memory/cap && echo 128M > /sys/fs/cgroup/memory/cap/memory.limit_in_bytes

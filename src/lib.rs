@@ -82,7 +82,7 @@
 //!
 //! # Example
 //!
-//! The seed's `Numeric.add(a, b, c)`: two arrays mapped from files, added into a third,
+//! The 2002 `Numeric.add(a, b, c)` job: two arrays mapped from files, added into a third,
 //! new, file.
 //!
 //! ```

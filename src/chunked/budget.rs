@@ -143,8 +143,9 @@ pub(super) struct Demand {
 }
 
 /// The largest chunk the plan picks out of core: read-ahead's step (one huge page), so
-/// that the computation follows it closely. Seed add, 5 rounds: under a 1 GiB cap 2 MiB
-/// took 1.33 s against 1.49 s for 8 MiB, under 128 MiB the same (0.96 s); within the noise.
+/// that the computation follows it closely. On the `Numeric.add` job under 128 MiB and
+/// 1 GiB memory cgroups, 2 MiB chunks were as fast as 8 MiB ones, within the noise
+/// (`benches/README.md`).
 const OUT_OF_CORE_CHUNK_BYTES: usize = 2 << 20;
 
 /// The smallest chunk the plan picks when memory is short.
@@ -162,23 +163,23 @@ const ROOMY: u64 = 1 << 30;
 /// A quarter of the memory available is the engine's to keep in flight: per input, the
 /// chunk computed and those read ahead; per output, the chunk written, the two queued for
 /// write-back and those in flight. The chunk size ([`DEFAULT_CHUNK_BYTES`] at most, a
-/// power of two) is cut until that fits, down to [`MIN_CHUNK_BYTES`]. Measured under a
-/// 128 MiB memory cgroup (seed add, inputs cold), 2 MiB chunks beat the former fixed
-/// 8 MiB; see `benches/RESULTS.md`.
+/// power of two) is cut until that fits, down to [`MIN_CHUNK_BYTES`]. Under a 128 MiB
+/// memory cgroup (the `Numeric.add` job, inputs cold), 2 MiB chunks beat a fixed 8 MiB
+/// (`benches/README.md`).
 ///
 /// Out of core (the mapped operands larger than the memory available), inputs are read
-/// through the fault path (large folios) and evicted after use. Measured on the seed's add
-/// (`benches/RESULTS.md`), under 128 MiB and 1 GiB memory cgroups this took half the time
-/// of `MADV_WILLNEED`. Evicting the inputs matters under 1 GiB: without it, half of the
-/// runs took 1.5x longer, with a second of CPU time in the computation, as the page cache
-/// grew into new memory (on the test machines' virtual machine, which hands free 2 MiB
-/// blocks back to its host) instead of reusing its own.
+/// through the fault path (large folios) and evicted after use: on the `Numeric.add` job
+/// under 128 MiB and 1 GiB memory cgroups, half the time of `MADV_WILLNEED`. Evicting the
+/// inputs matters under 1 GiB: without it, some runs were much slower, with CPU time spent
+/// in the computation, as the page cache grew into new memory (on a virtual machine that
+/// hands free 2 MiB blocks back to its host, each costs a fault there) instead of reusing
+/// its own.
 ///
 /// Where the operands fit but some input is not all cached (`demand.cold`), the pages not
-/// cached are read and evicted the same way, and the cached ones left alone: the seed's
-/// add, cold, took 0.74 s against 1.15 s with `MADV_WILLNEED` (six rounds). Reading them
-/// so without evicting them was as fast on most runs but not all (one in six took 1.7x),
-/// for the same reason as under 1 GiB.
+/// cached are read and evicted the same way, and the cached ones left alone: faster than
+/// `MADV_WILLNEED` on the `Numeric.add` job with cold inputs. Reading them so without
+/// evicting them was as fast on most runs but not all, for the same reason as under 1 GiB.
+/// The figures behind these choices are in `benches/README.md`.
 pub(super) fn plan(demand: Demand, available: Option<u64>) -> Plan {
     let out_of_core = out_of_core(demand.bytes, available);
     let available = available.unwrap_or(u64::MAX);

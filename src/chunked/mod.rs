@@ -63,7 +63,7 @@
 //!
 //! # Example
 //!
-//! The seed's `Numeric.add(a, b, c)`, in bounded memory, on every core with the `rayon`
+//! The 2002 `Numeric.add(a, b, c)` job, in bounded memory, on every core with the `rayon`
 //! feature (`for_each` without it):
 //!
 //! ```
@@ -114,7 +114,7 @@
 //!
 //! Which input pages are in the page cache is asked once, as the walk begins (`mincore`;
 //! 256 pages spread over a large input first, and page by page only if one of them is not
-//! cached, which costs about 25 ms per GiB). Those pages are neither read ahead nor
+//! cached, since asking page by page takes time in proportion to the input). Those pages are neither read ahead nor
 //! dropped: a walk over cached inputs leaves them cached. The others are read from disk, and inputs in memory order are read through the
 //! kernel's fault path rather than with `MADV_WILLNEED`: the helper thread maps the next
 //! chunk of the file itself, 2 MiB at a time, with `MADV_HUGEPAGE`, populates that map
@@ -124,21 +124,22 @@
 //! `MADV_WILLNEED` reads single pages, in requests of at most 1 MiB on a virtio disk.
 //! Chunks are then at most 2 MiB, and the input pages the walk read itself are dropped
 //! from the page cache a few chunks after use, so that a walk over cold inputs leaves the
-//! page cache as it found it, and reuses the same memory as it goes. On the seed's add
-//! (2 x 512 MiB, cold) this took 0.74 s against 1.15 s with `MADV_WILLNEED` and 1.39 s for
-//! a plain `Zip`; reading this way but keeping the pages was as fast on most runs and 1.7x
-//! slower on others, as the page cache grew into fresh memory (on this project's virtual
-//! machines, 2 MiB blocks of it cost a host fault each). The price: a second pass over
-//! the same cold inputs, in the same job or the next, reads them from disk again
-//! (standardizing a cold 1 GiB matrix, which reads it twice, took 1.30 s against 1.03 s);
-//! [`Zip::evict_after_write`]`(false)` keeps them cached. Linux's `mincore` reports every
+//! page cache as it found it, and reuses the same memory as it goes. On the `Numeric.add`
+//! job (2 x 512 MiB, cold) this is clearly faster than `MADV_WILLNEED` and than a plain
+//! `Zip`; reading this way but keeping the pages was as fast on most runs and much slower
+//! on others, as the page cache grew into fresh memory (on a virtual machine that hands
+//! free memory back to its host, each fresh 2 MiB block can cost a fault on the host).
+//! The price: a second pass over the same cold inputs, in the same job or the next, reads
+//! them from disk again (standardizing a cold matrix, which reads it twice, is slower for
+//! it); [`Zip::evict_after_write`]`(false)` keeps them cached. The figures are in the
+//! repository's `benches/README.md`. Linux's `mincore` reports every
 //! page of a file that the process neither owns nor may write as cached: such inputs are
 //! read with `MADV_WILLNEED` and never dropped.
 //!
 //! When the mapped arrays together are larger than that memory (the job is out of core),
 //! the page cache is not asked: every input page is read this way and dropped after use,
 //! since the kernel would drop it before it came round again. Under 128 MiB and 1 GiB
-//! memory cgroups this halved the seed's add (`benches/RESULTS.md`).
+//! memory cgroups this halved the time of the `Numeric.add` job (`benches/README.md`).
 //!
 //! The resident set holds a few chunks per mapped operand (the current one, and the
 //! next ones being read ahead). Input pages are dropped from the page cache with

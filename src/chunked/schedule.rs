@@ -335,8 +335,8 @@ fn advise_access(
     axis: usize,
 ) -> Result<()> {
     for ((hook, layout), &crosses) in hooks.iter().zip(layouts).zip(crossing) {
-        // Not outputs in order: measured, `MADV_SEQUENTIAL` on a new output file made the
-        // add two to three times slower on cached data (1 GiB arrays).
+        // Not outputs in order: `MADV_SEQUENTIAL` on a new output file made the add several
+        // times slower on cached data.
         let advice = match (hook.writes(), crosses) {
             (_, true) if layout.has_pieces(axis) => Advice::Random,
             (false, false) => Advice::Sequential,

@@ -68,7 +68,7 @@ fn file_f64(path: &Path) -> Vec<f64> {
     crate::elems(&read_bytes(path))
 }
 
-/// The seed's `Numeric.add(a, b, c)`: `Zip` adds two mapped arrays into a created file.
+/// The 2002 `Numeric.add(a, b, c)` job: `Zip` adds two mapped arrays into a created file.
 #[test]
 #[cfg_attr(miri, ignore = "miri cannot map files")]
 fn zip_adds_into_a_created_output() {

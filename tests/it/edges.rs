@@ -1,4 +1,4 @@
-//! The promises at the edges (issue 11): no abort, no `SIGBUS`, no data loss from safe
+//! The promises at the edges: no abort, no `SIGBUS`, no data loss from safe
 //! code, durable saves, locks before replacing, nothing left behind by a failed create,
 //! `flush_async` that starts write-back, and `.npy` appends committed in groups.
 //!

@@ -14,6 +14,7 @@ mod errors;
 mod grow;
 mod guards;
 mod habits;
+mod maparray_suite;
 mod npy;
 mod npz;
 mod npz_held;
@@ -21,7 +22,6 @@ mod numpy_docstring;
 mod prelude_globs;
 mod prop;
 mod records;
-mod seed_maparray;
 mod shared;
 
 use std::path::{Path, PathBuf};

@@ -1,4 +1,4 @@
-//! NumPy's `np.memmap` docstring examples (seeds 002 and 004), with ndmmap's answers, and
+//! NumPy's `np.memmap` docstring examples (`np.memmap?`), with ndmmap's answers, and
 //! the empty-map corner cases NumPy gets wrong.
 // Exact float comparisons are intended: the values are written and read back bit for bit.
 #![allow(clippy::float_cmp)]
@@ -111,11 +111,11 @@ fn offset_into_a_memmap() {
     assert_eq!(g.to_vec(), [2.0, 3.0, 4.0]);
 }
 
-/// Seed 004: `a = memmap('newfile.dat', dtype=float, mode='w+', ...)`, `a[10] = 10.0`,
+/// The docstring's `w+` example: `a = memmap('newfile.dat', dtype=float, mode='w+', ...)`, `a[10] = 10.0`,
 /// `a[30] = 30.0`, `del a`, then `fromfile` and a new memmap both see the values.
 #[test]
 #[cfg_attr(miri, ignore = "miri cannot map files")]
-fn seed_004_write_then_fromfile() {
+fn docstring_write_then_fromfile() {
     let (_dir, path) = temp_file("newfile.dat");
     // SAFETY: no other process touches files in this fresh temporary folder.
     let mut a = unsafe { Array1::<f64>::create_file(&path, 40) }.unwrap();

@@ -24,7 +24,7 @@ fn plenty_of_memory_keeps_the_default_chunk_and_reads_two_ahead() {
 
 #[test]
 fn a_small_cgroup_gets_smaller_chunks_and_two_ahead_out_of_core() {
-    // The seed's add under a 128 MiB cap: 2 inputs x 3 chunks + 1 output x 7 chunks = 13
+    // The `Numeric.add` job under a 128 MiB cap: 2 inputs x 3 chunks + 1 output x 7 chunks = 13
     // chunks in a quarter of 118 MiB: 2.3 MiB, so 2 MiB.
     let plan = plan(demand(2, 1), Some(118 * MIB));
     let expected = Plan {
@@ -46,7 +46,7 @@ fn a_small_cgroup_gets_smaller_chunks_and_two_ahead_out_of_core() {
 
 #[test]
 fn operands_larger_than_memory_are_read_through_the_fault_path() {
-    // The seed's add: 3 x 512 MiB.
+    // The `Numeric.add` job: 3 x 512 MiB.
     let add = demand(2, 1);
     assert!(plan(add, Some(128 * MIB)).read_through_fault);
     assert!(plan(add, Some(1024 * MIB)).read_through_fault);

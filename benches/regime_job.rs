@@ -1,13 +1,15 @@
-//! One job of `benches/regimes.sh`, done by ndmmap, timed inside the process.
+//! One job of the memory-regime harness (`python3 benches/harness.py regimes`), done by
+//! ndmmap, timed inside the process. The harness builds it and runs it once per job, regime
+//! and round.
 //!
 //! ```text
 //! regime_job CONTENDER JOB INPUT... OUTPUT
-//! cargo run --release --features rayon --example regime_job -- engine add a.npy b.npy c.npy
+//! cargo run --release -p ndmmap-benches --bin regime_job -- engine add a.npy b.npy c.npy
 //! ```
 //!
 //! `CONTENDER` is `engine` (the out-of-core engine, [`ndmmap::chunked::Zip`]) or `plain`
 //! (plain ndarray on the same maps: `Zip::par_for_each`, `mean_axis`, `dot`, ...). The jobs,
-//! on `.npy` files of `f64` that `benches/numpy_jobs.py` (NumPy and Dask) reads too:
+//! on `.npy` files of `f64` that the harness's NumPy and Dask side reads too:
 //!
 //! - `add A B C`: `c = a + b` (1-D), `c` created with `create_npy` and flushed. The engine
 //!   runs `chunked::Zip::par_for_each`.
@@ -134,7 +136,7 @@ fn c_to_fortran(engine: bool, x: &Path, f: &Path) -> BoxResult<()> {
     // SAFETY: as in `add`.
     let mut f = unsafe { Array2::<f64>::create_npy(f, x.raw_dim().f())? };
     if engine {
-        // Mixed memory orders: the engine walks them together in tiles (engine v2).
+        // Mixed memory orders: the engine walks them together in tiles.
         ndmmap::chunked::Zip::from(&mut f).and(&x).par_for_each(|f, &x| *f = x)?;
     } else {
         Zip::from(&mut *f).and(&*x).par_for_each(|f, &x| *f = x);

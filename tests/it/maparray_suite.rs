@@ -1,4 +1,4 @@
-//! maparray's unittest suite (seed 000), ported test by test, plus its
+//! maparray's unittest suite (2002), ported test by test, plus its
 //! "performance-flavoured" wishes where they can be checked without timing.
 // Exact float comparisons are intended: the values are written and read back bit for bit.
 #![allow(clippy::float_cmp)]
