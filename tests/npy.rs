@@ -1064,7 +1064,9 @@ fn create_never_touches_an_existing_file_before_validating() {
     assert_eq!(std::fs::read(&path).unwrap(), old);
     // Overwrite asked for, but the shape overflows: the old file is untouched.
     let overwrite = NpyOptions::new().overwrite(true);
-    for shape in [vec![usize::MAX, 2], vec![1 << 62, 4], vec![1 << 40, 1 << 40]] {
+    // Each overflows `usize`, whether an address has 64 bits or 32.
+    let (quarter, root) = (1 << (usize::BITS - 2), 1 << (usize::BITS / 2 + 8));
+    for shape in [vec![usize::MAX, 2], vec![quarter, 4], vec![root, root]] {
         // SAFETY: as above.
         let err = unsafe { ArrayD::<f64>::create_npy_with(&path, IxDyn(&shape), &overwrite) }
             .unwrap_err();
