@@ -713,7 +713,7 @@ impl PowerLoss {
     /// Marks `range` of the file as on disk, with the bytes the file holds now.
     fn synced(&mut self, range: std::ops::Range<u64>) {
         let now = std::fs::read(&self.path).unwrap();
-        let end = usize::try_from(range.end).unwrap().min(now.len());
+        let end = usize::try_from(range.end).unwrap_or(usize::MAX).min(now.len());
         if self.durable.len() < end {
             self.durable.resize(end, None);
         }
