@@ -130,11 +130,18 @@ const RAMFS_MAGIC: i128 = 0x8584_58f6;
 
 /// Whether `path` lies on a file system without a disk (tmpfs, ramfs), whose pages are
 /// never written back, so that flushing cannot be observed there.
+#[cfg(unix)]
 pub(crate) fn memory_backed(path: &Path) -> bool {
     rustix::fs::statfs(path).is_ok_and(|s| {
         let kind = i128::from(s.f_type);
         kind == TMPFS_MAGIC || kind == RAMFS_MAGIC
     })
+}
+
+/// Whether `path` lies on a file system without a disk: never, off Unix.
+#[cfg(not(unix))]
+pub(crate) fn memory_backed(_path: &Path) -> bool {
+    false
 }
 
 /// A fresh temporary folder on a disk-backed file system, where dirty pages become clean

@@ -12,15 +12,15 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::ptr::null_mut;
 
-use libc::{c_long, c_void};
+use libc::{c_long, c_ulong, c_void};
 
 /// One system call of the traced child, seen at its entry (`ret` is `None`) or its exit.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Call {
     /// The thread that made it.
     pub(crate) tid: i32,
-    /// The system call's number (`libc::SYS_*`).
-    pub(crate) nr: i64,
+    /// The system call's number (`libc::SYS_*`, of this target's table).
+    pub(crate) nr: c_long,
     /// Its arguments.
     pub(crate) args: [u64; 6],
     /// At the exit, its return value (negative: `-errno`).
@@ -96,7 +96,7 @@ pub(crate) fn trace(command: &mut Command, mut on_call: impl FnMut(&Call)) -> io
     assert_eq!(rc, 0, "PTRACE_SETOPTIONS: {}", io::Error::last_os_error());
     resume(pid, 0);
 
-    let mut entries: std::collections::HashMap<i32, (i64, [u64; 6])> =
+    let mut entries: std::collections::HashMap<i32, (c_long, [u64; 6])> =
         std::collections::HashMap::new();
     let mut exit_status = None;
     loop {
@@ -137,7 +137,7 @@ pub(crate) fn trace(command: &mut Command, mut on_call: impl FnMut(&Call)) -> io
 /// Reads the system call `tid` is stopped at and reports it.
 fn report(
     tid: i32,
-    entries: &mut std::collections::HashMap<i32, (i64, [u64; 6])>,
+    entries: &mut std::collections::HashMap<i32, (c_long, [u64; 6])>,
     on_call: &mut impl FnMut(&Call),
 ) {
     let mut info = SyscallInfo {
@@ -162,15 +162,19 @@ fn report(
     assert!(rc > 0, "PTRACE_GET_SYSCALL_INFO: {}", io::Error::last_os_error());
     match info.op {
         OP_ENTRY => {
-            let nr = info.data[0].cast_signed();
+            let nr = c_long::try_from(info.data[0]).expect("a system call number fits in a long");
             let mut args = [0; 6];
             args.copy_from_slice(&info.data[1..7]);
             entries.insert(tid, (nr, args));
             on_call(&Call { tid, nr, args, ret: None });
         }
         OP_EXIT => {
+            // The kernel sign-extends the return value from a `long`: a success of a 32-bit
+            // child (an address above 2 GiB) is read back as the unsigned `long` it was.
+            let is_error = info.data[1] & 0xff != 0;
+            let ret = if is_error { info.data[0] } else { info.data[0] & u64::from(c_ulong::MAX) };
             if let Some((nr, args)) = entries.remove(&tid) {
-                on_call(&Call { tid, nr, args, ret: Some(info.data[0].cast_signed()) });
+                on_call(&Call { tid, nr, args, ret: Some(ret.cast_signed()) });
             }
         }
         _ => {}

@@ -119,16 +119,19 @@ fn child_flush_broadcast() {
     let mut c = unsafe { Array1::<f64>::create_file(&path, 16) }.unwrap();
     c[0] = 1.5;
     let view = c.slice(s![0..1]);
-    let huge = view.broadcast(1usize << 36).unwrap();
+    // 2^36 elements where an address has 64 bits, 2^30 where it has 32: either way, one
+    // byte range per element would need far more memory than there is.
+    let many = 1usize << if cfg!(target_pointer_width = "64") { 36 } else { 30 };
+    let huge = view.broadcast(many).unwrap();
     c.flush_view(&huge).unwrap();
     // A broadcast of a strided view of a 2-d array too.
     let two = c.view().into_shape_with_order((4, 4)).unwrap();
     let column = two.column(1);
-    c.flush_view(&column.broadcast((1usize << 34, 4)).unwrap()).unwrap();
+    c.flush_view(&column.broadcast((many / 4, 4)).unwrap()).unwrap();
     println!("flushed");
 }
 
-/// `flush_view` of 2^36 elements broadcast from one used to build one byte range per
+/// `flush_view` of 2^36 elements (2^30 on 32-bit targets) broadcast from one used to build one byte range per
 /// element, and died allocating a terabyte ("memory allocation ... failed", SIGABRT).
 #[test]
 #[cfg_attr(miri, ignore = "miri cannot map files")]
@@ -633,14 +636,17 @@ fn adding_reads_inputs_not_cached_through_the_fault_path_and_drops_only_them() {
     Array1::from_shape_fn(ADD_LEN, |i| i as f64).save_npy(folder.join("a.npy")).unwrap();
     Array1::from_shape_fn(ADD_LEN, |i| 2.0 * i as f64).save_npy(folder.join("b.npy")).unwrap();
     let Some(cgroup) = MemoryCgroup::new(ADD_CGROUP_LIMIT) else { return };
-    let calls = "mmap,madvise,fadvise64";
+    // A 32-bit x86 process maps with mmap2 and advises with fadvise64_64.
+    let (mmap, fadvise) =
+        if cfg!(target_arch = "x86") { ("mmap2", "fadvise64_64") } else { ("mmap", "fadvise64") };
+    let calls = &format!("{mmap},madvise,{fadvise}");
     // The short-lived maps of an input: read-only, shared, of at most one 2 MiB step (plus
     // the page the step starts in), on that input's file.
     let maps_of = |log: &[String], name: &str| -> Vec<u64> {
         let file = folder.join(name);
         let file = file.to_str().unwrap();
         log.iter()
-            .filter(|l| l.contains("MAP_SHARED") && fd_path(l, "mmap") == Some(file))
+            .filter(|l| l.contains("MAP_SHARED") && fd_path(l, mmap) == Some(file))
             .map(|l| l.split(", ").nth(1).and_then(|n| n.parse().ok()).expect("a length"))
             .filter(|&len| len <= (2 << 20) + 4096)
             .collect()
@@ -663,7 +669,7 @@ fn adding_reads_inputs_not_cached_through_the_fault_path_and_drops_only_them() {
     assert!(succeeded(&log, "MADV_POPULATE_READ") >= 6, "populated: {}", described());
     let evicted = log.iter().filter(|l| {
         l.contains("POSIX_FADV_DONTNEED")
-            && ["a.npy", "b.npy"].iter().any(|n| fd_path(l, "fadvise64") == folder.join(n).to_str())
+            && ["a.npy", "b.npy"].iter().any(|n| fd_path(l, fadvise) == folder.join(n).to_str())
     });
     assert!(evicted.count() >= 2, "inputs never evicted after use: {}", described());
     // And they left the page cache: all but the last few chunks (four of 2 MiB in flight).
@@ -679,7 +685,7 @@ fn adding_reads_inputs_not_cached_through_the_fault_path_and_drops_only_them() {
         let file = folder.join(name);
         let file = file.to_str();
         let dropped = log.iter().filter(|l| l.contains("POSIX_FADV_DONTNEED"));
-        dropped.filter(|l| fd_path(l, "fadvise64") == file).count()
+        dropped.filter(|l| fd_path(l, fadvise) == file).count()
     };
     for name in ["a.npy", "b.npy"] {
         std::fs::read(folder.join(name)).unwrap();

@@ -313,8 +313,8 @@ fn misaligned() {
     let (dir, path, bytes) = eighty_bytes();
     for err in map_all_modes::<Ix1>(&path, &MapOptions::new().offset(3).shape(2)) {
         assert!(
-            matches!(&err, Error::Misaligned { path: p, offset: 3, align: 8 }
-                if p.as_deref() == Some(path.as_path())),
+            matches!(&err, Error::Misaligned { path: p, offset: 3, align }
+                if p.as_deref() == Some(path.as_path()) && *align == align_of::<f64>()),
             "{err:?}"
         );
     }
@@ -327,9 +327,15 @@ fn misaligned() {
     // Creating with a misaligned offset touches nothing.
     let c_path = dir.path().join("c.bin");
     // SAFETY: as above.
-    let err = unsafe { Array1::<f64>::create_file_with(&c_path, 1, &MapOptions::new().offset(12)) }
-        .unwrap_err();
-    assert!(matches!(err, Error::Misaligned { offset: 12, align: 8, .. }), "{err:?}");
+    // 12 where `f64` is 8-aligned, 6 where it is 4-aligned (32-bit x86).
+    let off = align_of::<f64>() * 3 / 2;
+    let options = MapOptions::new().offset(off as u64);
+    let err = unsafe { Array1::<f64>::create_file_with(&c_path, 1, &options) }.unwrap_err();
+    assert!(
+        matches!(err, Error::Misaligned { offset, align, .. }
+            if offset == off as u64 && align == align_of::<f64>()),
+        "{err:?}"
+    );
     assert!(!c_path.exists());
     assert_unchanged(&path, &bytes);
 }
@@ -338,28 +344,33 @@ fn misaligned() {
 #[cfg_attr(miri, ignore = "miri cannot map files")]
 fn overflow() {
     let (dir, path, bytes) = eighty_bytes();
-    let huge = MapOptions::new().shape((1 << 40, 1 << 40));
-    let expected = |err: &Error| matches!(err, Error::Overflow { shape, elem_size: 8, .. } if shape == &[1 << 40, 1 << 40]);
+    // 2^40 by 2^40 elements where an address has 64 bits, 2^24 by 2^24 where it has 32:
+    // either way the count overflows `usize`.
+    let side = 1usize << (usize::BITS / 2 + 8);
+    let huge = MapOptions::new().shape((side, side));
+    let expected = |err: &Error| matches!(err, Error::Overflow { shape, elem_size: 8, .. } if shape == &[side, side]);
     for err in map_all_modes::<Ix2>(&path, &huge) {
         assert!(expected(&err), "{err:?}");
     }
     // Creating such a file fails before anything is created...
     let c_path = dir.path().join("c.bin");
     // SAFETY: no other process touches files in this fresh temporary folder.
-    let err = unsafe { Array2::<f64>::create_file(&c_path, (1 << 40, 1 << 40)) }.unwrap_err();
+    let err = unsafe { Array2::<f64>::create_file(&c_path, (side, side)) }.unwrap_err();
     assert!(expected(&err), "{err:?}");
     assert!(!c_path.exists());
     // ...and before an existing file is replaced.
     let overwrite = MapOptions::new().overwrite(true);
     // SAFETY: as above.
-    let err = unsafe { Array2::<f64>::create_file_with(&path, (1 << 40, 1 << 40), &overwrite) }
-        .unwrap_err();
+    let err =
+        unsafe { Array2::<f64>::create_file_with(&path, (side, side), &overwrite) }.unwrap_err();
     assert!(expected(&err), "{err:?}");
     assert_unchanged(&path, &bytes);
     assert_eq!(names(dir.path()), ["a.bin"]);
-    // Elements times size past isize::MAX: 2^60 f64 is 2^63 bytes.
-    for err in map_all_modes::<Ix1>(&path, &MapOptions::new().shape(1 << 60)) {
-        assert!(matches!(&err, Error::Overflow { shape, .. } if shape == &[1 << 60]), "{err:?}");
+    // Elements times size past isize::MAX: 2^60 f64 is 2^63 bytes (2^28 f64 is 2^31 bytes
+    // where an address has 32 bits).
+    let count = 1usize << (usize::BITS - 4);
+    for err in map_all_modes::<Ix1>(&path, &MapOptions::new().shape(count)) {
+        assert!(matches!(&err, Error::Overflow { shape, .. } if shape == &[count]), "{err:?}");
     }
     assert_unchanged(&path, &bytes);
 }
@@ -629,7 +640,8 @@ fn view_not_in_map_for_copy_on_write_guards() {
 #[test]
 #[cfg_attr(miri, ignore = "miri cannot map files")]
 fn no_space_is_reported_at_create_and_extend_time() {
-    const TOO_BIG: usize = 1 << 42; // 4 TiB: more than any tmpfs here
+    // 4 TiB where an address has 64 bits, 1 GiB where it has 32: more than the tmpfs holds.
+    const TOO_BIG: usize = if cfg!(target_pointer_width = "64") { 1 << 42 } else { 1 << 30 };
     // A tmpfs of 16 MiB mounted for the test (as root), else `/dev/shm`.
     let Some(dir) = common::Tmpfs::new(16) else { return };
     let path = dir.path().join("huge.bin");
@@ -771,7 +783,8 @@ fn address_space_child() {
     let status = std::fs::read_to_string("/proc/self/status").unwrap();
     let line = status.lines().find(|l| l.starts_with("VmSize:")).unwrap();
     let kib: u64 = line[7..].trim().trim_end_matches("kB").trim().parse().unwrap();
-    let limit = libc::rlimit { rlim_cur: (kib + (32 << 10)) << 10, rlim_max: libc::RLIM_INFINITY };
+    let cur = libc::rlim_t::try_from((kib + (32 << 10)) << 10).unwrap();
+    let limit = libc::rlimit { rlim_cur: cur, rlim_max: libc::RLIM_INFINITY };
     // SAFETY: `limit` is a valid `rlimit` that outlives the call.
     assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_AS, &raw const limit) }, 0);
 

@@ -711,7 +711,7 @@ impl PowerLoss {
     /// Marks `range` of the file as on disk, with the bytes the file holds now.
     fn synced(&mut self, range: std::ops::Range<u64>) {
         let now = std::fs::read(&self.path).unwrap();
-        let end = usize::try_from(range.end).unwrap().min(now.len());
+        let end = usize::try_from(range.end).unwrap_or(usize::MAX).min(now.len());
         if self.durable.len() < end {
             self.durable.resize(end, None);
         }
@@ -766,6 +766,13 @@ impl PowerLoss {
             (libc::SYS_lseek, Some(at)) if at >= 0 && self.ours(tid, call.fd(0)) => {
                 self.positions.insert(call.fd(0), at.unsigned_abs());
             }
+            // A 32-bit x86 child seeks with `_llseek`, which stores the new position at the
+            // address in its fourth argument.
+            #[cfg(target_arch = "x86")]
+            (libc::SYS__llseek, Some(0)) if self.ours(tid, call.fd(0)) => {
+                let at = common::syscalls::read_memory(tid, args[3], 8).unwrap();
+                self.positions.insert(call.fd(0), u64::from_le_bytes(at.try_into().unwrap()));
+            }
             (libc::SYS_pwrite64, Some(n)) if n > 0 && self.ours(tid, call.fd(0)) => {
                 self.file_writes += 1;
             }
@@ -792,6 +799,11 @@ impl PowerLoss {
             }
             (libc::SYS_mmap, Some(addr)) if addr >= 0 && self.ours(tid, call.fd(4)) => {
                 self.maps.push((addr.unsigned_abs(), args[1], args[5]));
+            }
+            // A 32-bit x86 child maps with `mmap2`, whose offset counts 4096-byte units.
+            #[cfg(target_arch = "x86")]
+            (libc::SYS_mmap2, Some(addr)) if addr >= 0 && self.ours(tid, call.fd(4)) => {
+                self.maps.push((addr.unsigned_abs(), args[1], args[5] * 4096));
             }
             (libc::SYS_mremap, Some(addr)) if addr >= 0 => {
                 for map in self.maps.iter_mut().filter(|m| m.0 == args[0]) {

@@ -403,7 +403,7 @@ fn custom_and_negative_stride_guards() -> TestResult {
     std::fs::write(&c_path, vec![0u8; (ROWS * (COLS + 12) - 12) * 8])?;
     // What the input map shows: rows 126, 124, ..., 0 of the file.
     let picked = all.slice(s![..2 * ROWS - 1;-2, ..]);
-    let page = rustix::param::page_size();
+    let page = common::pages::page_size();
     for (run, chunk) in [(0, 8 * COLS), (1, 3 * 8 * COLS), (2, 1 << 20)] {
         // SAFETY: no other process touches files in this test's temporary folder.
         let a = unsafe { Array2::<f64>::map_file_with(&a_path, &a_options)? };
