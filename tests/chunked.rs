@@ -701,7 +701,7 @@ fn reductions_of_a_fortran_order_npy_over_several_chunks() -> TestResult {
         // Cut along axis 0, which the input crosses: chunks of a page of each column's run
         // (512 rows of 4 KiB pages; `THIN` bytes would hold only 170 rows), each filling
         // its own slab of the output.
-        (Ix2(40_000, 3), 1, 40_000usize.div_ceil(common::pages::page_size() / 8)),
+        (Ix2(40_000, 3), 1, 40_000usize.div_ceil(common::page_size() / 8)),
         // Cut along the input's own axis 1, a column (320 KB, more than `THIN`) per chunk,
         // each filling one element of the output.
         (Ix2(40_000, 3), 0, 3),
@@ -863,6 +863,7 @@ fn copy_on_write_inputs_keep_their_changes() -> TestResult {
 /// finished chunk of every map was released (no page of either map is resident after the
 /// run, though all were before), which needs the right address span of each chunk.
 #[test]
+#[cfg(target_os = "linux")]
 #[cfg_attr(miri, ignore = "miri cannot map files")]
 fn custom_and_negative_stride_guards() -> TestResult {
     const ROWS: usize = 64;
@@ -879,7 +880,7 @@ fn custom_and_negative_stride_guards() -> TestResult {
     std::fs::write(&c_path, vec![0u8; (ROWS * (COLS + 12) - 12) * 8])?;
     // What the input map shows: rows 126, 124, ..., 0 of the file.
     let picked = all.slice(s![..2 * ROWS - 1;-2, ..]);
-    let page = rustix::param::page_size();
+    let page = common::page_size();
     for (run, chunk) in [(0, 8 * COLS), (1, 3 * 8 * COLS), (2, 1 << 20)] {
         // SAFETY: no other process touches files in this test's temporary folder.
         let a = unsafe { Array2::<f64>::map_file_with(&a_path, &a_options)? };
@@ -919,6 +920,7 @@ fn custom_and_negative_stride_guards() -> TestResult {
 }
 
 /// The addresses from the lowest to one past the highest element of a non-empty view.
+#[cfg(target_os = "linux")]
 fn address_hull(view: &ArrayRef2<f64>) -> std::ops::Range<usize> {
     let addrs = view.iter().map(|x| std::ptr::from_ref(x) as usize);
     let (lo, hi) = addrs.fold((usize::MAX, 0), |(lo, hi), a| (lo.min(a), hi.max(a)));
@@ -926,6 +928,7 @@ fn address_hull(view: &ArrayRef2<f64>) -> std::ops::Range<usize> {
 }
 
 /// Whether each page of `range` is mapped in this process (`/proc/self/pagemap`).
+#[cfg(target_os = "linux")]
 fn resident(range: &std::ops::Range<usize>, page: usize) -> Vec<bool> {
     use std::os::unix::fs::FileExt;
     let first = range.start / page;
@@ -991,6 +994,7 @@ fn evict_written_keeps_every_result() -> TestResult {
 }
 
 /// A field of this process's `/proc/self/status` in KiB (`VmRSS`, `VmHWM`).
+#[cfg(target_os = "linux")]
 fn status_kib(field: &str) -> u64 {
     let status = std::fs::read_to_string("/proc/self/status").expect("Linux /proc");
     let line = status.lines().find(|l| l.starts_with(field)).expect("the field");
@@ -998,8 +1002,10 @@ fn status_kib(field: &str) -> u64 {
 }
 
 /// Set in the child process that runs [`resident_set_child`]: `engine` or `plain`.
+#[cfg(target_os = "linux")]
 const RSS_CHILD: &str = "NDMMAP_RSS_CHILD";
 /// The size of each array of the resident-set job.
+#[cfg(target_os = "linux")]
 const RSS_LEN: usize = 64 << 20;
 
 /// The child half of [`engine_bounds_its_own_resident_set`]: `c = a + b` on 64 MiB arrays
@@ -1058,6 +1064,7 @@ fn growth_during(job: impl FnOnce() -> TestResult) -> Result<u64, Box<dyn std::e
 }
 
 /// Rows and columns of the wide matrix of [`wide_resident_set`]: 32 MiB of `f32`.
+#[cfg(target_os = "linux")]
 const WIDE: (usize, usize) = (8192, 1024);
 
 /// The wide half of [`resident_set_child`]: a C-order `WIDE` matrix (a sparse raw file)
@@ -1118,7 +1125,7 @@ fn engine_bounds_its_resident_set_on_a_wide_matrix_across_orders() -> TestResult
     // 4 MiB of each operand per chunk; the output's next two chunks are faulted in ahead
     // (measured: 26 MiB, against 66 MiB before the change, as much as a plain `Zip`).
     const BOUND_KIB: u64 = 32 << 10;
-    if common::pages::page_size() > 4096 {
+    if common::page_size() > 4096 {
         common::skip("pages of 16 KiB or more make chunks of all 8192 rows: nothing to bound");
         return Ok(());
     }
@@ -1471,6 +1478,7 @@ fn reduction_errors_come_before_reading() -> TestResult {
 }
 
 /// Peak resident set growth in KiB while `job` runs (resets the peak first).
+#[cfg(target_os = "linux")]
 fn peak_growth_kib(job: impl FnOnce()) -> u64 {
     std::fs::write("/proc/self/clear_refs", "5").expect("reset the peak resident set");
     let before = status_kib("VmRSS:");
@@ -1961,7 +1969,7 @@ fn reduction_into_errors_come_before_writing() -> TestResult {
     let err =
         chunked::Zip::from(&x).mean_var_axis_into(Axis(0), 0.0, &mut right, &mut out).unwrap_err();
     assert!(matches!(err, ndmmap::Error::OutputShapeMismatch { output: 1, .. }), "{err:?}");
-    assert_eq!(right, Array1::zeros(3));
+    assert_eq!(right, Array1::<f64>::zeros(3));
     let err = chunked::Zip::from(&x).std_axis_into(Axis(2), 0.0, &mut out).unwrap_err();
     assert!(matches!(err, ndmmap::Error::AxisOutOfRange { axis: 2, ndim: 2 }), "{err:?}");
     // The right shape: `out` reduces axis 1 of `x`; a ddof above 3 is reported first.

@@ -26,6 +26,7 @@ use ndmmap::prelude::*;
 use num_complex::Complex;
 use quickcheck::{QuickCheck, TestResult};
 
+#[cfg(unix)]
 use common::pages;
 
 // ---------------------------------------------------------------------------------------
@@ -495,6 +496,7 @@ fn ndmmap_writes_numpy_loads() {
 // ---------------------------------------------------------------------------------------
 
 /// Asks NumPy (in another process) whether `path` holds `expected` right now.
+#[cfg(unix)]
 fn numpy_sees<D: Dimension>(path: &Path, expected: &ArrayRef<f64, D>) -> Option<()> {
     let bin = path.with_extension("expected.bin");
     std::fs::write(&bin, logical_bytes(expected)).unwrap();
@@ -512,6 +514,7 @@ fn numpy_sees<D: Dimension>(path: &Path, expected: &ArrayRef<f64, D>) -> Option<
 }
 
 #[test]
+#[cfg(unix)]
 #[cfg_attr(miri, ignore = "miri cannot map files")]
 #[cfg_attr(target_endian = "big", ignore = "the live check names '<f8'")]
 fn numpy_reads_a_live_map_after_flush() {

@@ -8,8 +8,8 @@ use ndarray::{ArrayRef, Dimension};
 use super::MmapArrayMut;
 use crate::error::{Error, Result};
 use crate::layout::address_span;
-use crate::map::file::{page_size, start_write_back};
 use crate::map;
+use crate::map::file::{page_size, start_write_back};
 use crate::options::Mode;
 
 impl<A: 'static, D: Dimension> MmapArrayMut<A, D> {

@@ -34,10 +34,10 @@ use bytemuck::Pod;
 use ndarray::{ArrayView, Axis, Dimension, Order, RemoveAxis, ShapeBuilder, Slice, StrideShape};
 
 use super::{Backing, MmapArrayMut};
-use crate::map::MmapMut;
 use crate::error::{Error, HeaderError, Result};
 use crate::layout::{ArrayLayout, Elem, is_contiguous, signed_strides};
 use crate::map;
+use crate::map::MmapMut;
 use crate::options::Mode;
 
 /// The least a file grows by, in bytes (when the array needs less).

@@ -379,7 +379,8 @@ impl<A: 'static, D> Drop for MmapArrayMut<A, D> {
         // SAFETY: the guard is being dropped: no view lent out lives (they borrow the
         // guard), and its own view is dropped after this without touching a byte (it holds
         // a pointer, not a reference). So nothing uses the map's bytes again.
-        let _ = unsafe { self.growth.trim_file(&self.backing, &mut self.map, self.len, false, None) };
+        let _ =
+            unsafe { self.growth.trim_file(&self.backing, &mut self.map, self.len, false, None) };
     }
 }
 

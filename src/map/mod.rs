@@ -15,8 +15,8 @@ use std::fs::File;
 use std::io;
 use std::ops::Range;
 
-pub(crate) use memmap2::{Mmap, MmapMut};
 use memmap2::MmapOptions;
+pub(crate) use memmap2::{Mmap, MmapMut};
 
 pub(crate) use self::os::available_memory;
 use crate::options::Advice;
@@ -98,7 +98,12 @@ pub(crate) unsafe fn remap(
 ///
 /// As [`remap`].
 #[allow(dead_code, reason = "Linux resizes maps in place (mremap)")]
-pub(crate) unsafe fn map_again(map: &mut MmapMut, file: &File, offset: u64, len: usize) -> io::Result<()> {
+pub(crate) unsafe fn map_again(
+    map: &mut MmapMut,
+    file: &File,
+    offset: u64,
+    len: usize,
+) -> io::Result<()> {
     // SAFETY: forwarded: the caller upholds `map_read_write`'s contract for the file,
     // which is long enough; the old map is unmapped when replaced, and nothing borrows it.
     *map = unsafe { map_read_write(file, Region { offset, len, populate: false }) }?;

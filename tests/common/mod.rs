@@ -11,6 +11,7 @@
 // Each test binary includes this module and uses a different part of it.
 #![allow(dead_code)]
 
+#[cfg(unix)]
 pub(crate) mod pages;
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 pub(crate) mod syscalls;
@@ -56,11 +57,29 @@ const RAMFS_MAGIC: i128 = 0x8584_58f6;
 
 /// Whether `path` lies on a file system without a disk (tmpfs, ramfs), whose pages are
 /// never written back, so that flushing cannot be observed there.
+#[cfg(unix)]
 pub(crate) fn memory_backed(path: &Path) -> bool {
     rustix::fs::statfs(path).is_ok_and(|s| {
         let kind = i128::from(s.f_type);
         kind == TMPFS_MAGIC || kind == RAMFS_MAGIC
     })
+}
+
+/// Whether `path` lies on a file system without a disk: never on Windows, whose temporary
+/// folder is on NTFS.
+#[cfg(not(unix))]
+pub(crate) fn memory_backed(path: &Path) -> bool {
+    let _ = path;
+    false
+}
+
+/// The size of a memory page here, read at run time where the system tells (Unix); 4 KiB
+/// on Windows, whose pages are 4 KiB on every architecture it runs on.
+pub(crate) fn page_size() -> usize {
+    #[cfg(unix)]
+    return rustix::param::page_size();
+    #[cfg(not(unix))]
+    return 4096;
 }
 
 /// A fresh temporary folder on a disk-backed file system, where dirty pages become clean

@@ -18,10 +18,7 @@ use std::os::unix::fs::FileExt;
 
 use ndarray::{ArrayRef, Dimension};
 
-/// The page size.
-pub(crate) fn page_size() -> usize {
-    rustix::param::page_size()
-}
+pub(crate) use super::page_size;
 
 /// The pagemap entries of the pages of `range`, or `None` if pagemap cannot be read.
 fn pagemap(range: &Range<usize>) -> Option<Vec<u64>> {

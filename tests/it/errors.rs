@@ -629,7 +629,8 @@ fn view_not_in_map_for_copy_on_write_guards() {
 #[test]
 #[cfg_attr(miri, ignore = "miri cannot map files")]
 fn no_space_is_reported_at_create_and_extend_time() {
-    const TOO_BIG: usize = 1 << 42; // 4 TiB: more than any tmpfs here
+    // 4 TiB (1 GiB where `usize` has 32 bits): more than any tmpfs here.
+    const TOO_BIG: usize = 1 << if usize::BITS > 32 { 42 } else { 30 };
     // A tmpfs of 16 MiB mounted for the test (as root), else `/dev/shm`.
     let Some(dir) = common::Tmpfs::new(16) else { return };
     let path = dir.path().join("huge.bin");
@@ -771,7 +772,9 @@ fn address_space_child() {
     let status = std::fs::read_to_string("/proc/self/status").unwrap();
     let line = status.lines().find(|l| l.starts_with("VmSize:")).unwrap();
     let kib: u64 = line[7..].trim().trim_end_matches("kB").trim().parse().unwrap();
-    let limit = libc::rlimit { rlim_cur: (kib + (32 << 10)) << 10, rlim_max: libc::RLIM_INFINITY };
+    #[allow(clippy::useless_conversion, reason = "`rlim_t` is not `u64` everywhere")]
+    let rlim_cur = ((kib + (32 << 10)) << 10).try_into().unwrap();
+    let limit = libc::rlimit { rlim_cur, rlim_max: libc::RLIM_INFINITY };
     // SAFETY: `limit` is a valid `rlimit` that outlives the call.
     assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_AS, &raw const limit) }, 0);
 

@@ -8,11 +8,14 @@ mod arithmetic;
 #[path = "../common/mod.rs"]
 mod common;
 mod compile_fail;
+#[cfg(unix)]
 mod errors;
+#[cfg(unix)]
 mod guards;
 mod habits;
 mod numpy_docstring;
 mod prop;
+#[cfg(unix)]
 mod seed_maparray;
 
 use std::path::{Path, PathBuf};

@@ -69,7 +69,9 @@ pub(crate) fn available_memory() -> Option<u64> {
     let free = super::unix::sysctl_number(c"vm.stats.vm.v_free_count");
     let inactive = super::unix::sysctl_number(c"vm.stats.vm.v_inactive_count");
     match (free, inactive) {
-        (Some(free), Some(inactive)) => Some(free.saturating_add(inactive).saturating_mul(page).min(total)),
+        (Some(free), Some(inactive)) => {
+            Some(free.saturating_add(inactive).saturating_mul(page).min(total))
+        }
         _ => Some(total),
     }
 }

@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 
 use memmap2::{Mmap, MmapMut, MmapRaw};
 
-pub(crate) use crate::map::map_again as remap;
 use crate::map::Advise;
+pub(crate) use crate::map::map_again as remap;
 use crate::options::Advice;
 
 /// The page size where the system can be asked (`sysconf` on Unix), else 4 KiB, the

@@ -97,7 +97,12 @@ pub(crate) fn read_through_fault(file: &File, offset: u64, len: u64) -> io::Resu
 /// # Safety
 ///
 /// As `map::remap`.
-pub(crate) unsafe fn remap(map: &mut MmapMut, file: &File, offset: u64, len: usize) -> io::Result<()> {
+pub(crate) unsafe fn remap(
+    map: &mut MmapMut,
+    file: &File,
+    offset: u64,
+    len: usize,
+) -> io::Result<()> {
     let _ = (file, offset);
     // SAFETY: the caller guarantees that the file reaches past the new end, so every
     // byte of the resized map is backed by the file, and that nothing borrows the map,

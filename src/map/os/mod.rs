@@ -58,12 +58,7 @@ mod windows;
 #[cfg(windows)]
 pub(crate) use windows::*;
 
-#[cfg(not(any(
-    target_os = "linux",
-    target_vendor = "apple",
-    target_os = "freebsd",
-    windows
-)))]
+#[cfg(not(any(target_os = "linux", target_vendor = "apple", target_os = "freebsd", windows)))]
 mod fallback;
 #[cfg(not(any(
     target_os = "linux",

@@ -13,7 +13,9 @@ use std::os::windows::fs::{FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use memmap2::{Mmap, MmapMut, MmapRaw};
-use windows_sys::Win32::Storage::FileSystem::{FILE_SHARE_DELETE, FILE_SHARE_READ, FILE_SHARE_WRITE};
+use windows_sys::Win32::Storage::FileSystem::{
+    FILE_SHARE_DELETE, FILE_SHARE_READ, FILE_SHARE_WRITE,
+};
 use windows_sys::Win32::System::JobObjects::{
     JOB_OBJECT_LIMIT_JOB_MEMORY, JOB_OBJECT_LIMIT_PROCESS_MEMORY,
     JOBOBJECT_EXTENDED_LIMIT_INFORMATION, JobObjectExtendedLimitInformation,
@@ -169,7 +171,8 @@ fn prefetch(address: *const u8, len: usize) -> io::Result<()> {
     if len == 0 {
         return Ok(());
     }
-    let range = WIN32_MEMORY_RANGE_ENTRY { VirtualAddress: address.cast_mut().cast(), NumberOfBytes: len };
+    let range =
+        WIN32_MEMORY_RANGE_ENTRY { VirtualAddress: address.cast_mut().cast(), NumberOfBytes: len };
     // SAFETY: `GetCurrentProcess` only returns the pseudo-handle of this process.
     let process = unsafe { GetCurrentProcess() };
     // SAFETY: `PrefetchVirtualMemory` reads the one range entry it is given, which lives

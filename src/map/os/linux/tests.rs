@@ -50,8 +50,5 @@ fn a_large_range_whose_sampled_pages_are_cached_counts_as_cached() {
     assert_eq!(cached(&file, 0, pages * p), Some(whole));
     // Page 8 is sampled: the whole range is asked, page by page.
     evict(&file, 8 * p, p).unwrap();
-    assert_eq!(
-        cached(&file, 0, pages * p),
-        Some(vec![0..5 * p, 6 * p..8 * p, 9 * p..pages * p])
-    );
+    assert_eq!(cached(&file, 0, pages * p), Some(vec![0..5 * p, 6 * p..8 * p, 9 * p..pages * p]));
 }
