@@ -36,7 +36,7 @@ impl<A: Pod, D: Dimension> MmapArrayMut<A, D> {
     /// inherited by `exec`), which is what the kernel itself does for
     /// `MAP_SHARED | MAP_ANONYMOUS`. Absent on macOS (no `memfd_create`) and Windows (no
     /// `fork`): there, share memory between processes through a file, with
-    /// [`create_file`](Self::create_file) and atomic views.
+    /// [`create_file`](crate::MapFile::create_file) and atomic views.
     ///
     /// # Errors
     ///
