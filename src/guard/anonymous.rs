@@ -26,9 +26,9 @@ impl<A: Pod, D: Dimension> MmapArrayMut<A, D> {
     /// the kernel allocates lazily, page by page.
     ///
     /// The guard's [`path`](Self::path) is `"<anonymous>"` and its
-    /// [`mode`](Self::mode) [`Mode::ReadWrite`]. [`flush`](Self::flush) succeeds and does
+    /// [`mode`](Self::mode) [`Mode::ReadWrite`](crate::Mode::ReadWrite). [`flush`](Self::flush) succeeds and does
     /// nothing useful (there is no file); advisory [locks](Self::try_lock) fail with
-    /// [`Error::InvalidOption`]. The memory is freed when the last process holding it
+    /// [`Error::InvalidOption`](crate::Error::InvalidOption). The memory is freed when the last process holding it
     /// drops its guard or exits.
     ///
     /// Available where `memfd_create` exists (Linux, FreeBSD): the memory is an unnamed
@@ -40,9 +40,9 @@ impl<A: Pod, D: Dimension> MmapArrayMut<A, D> {
     ///
     /// # Errors
     ///
-    /// [`Error::Overflow`] if the shape's byte size overflows `isize::MAX`;
-    /// [`Error::OverlappingStrides`] for strides that make elements share memory;
-    /// [`Error::Io`] if the kernel refuses the memory file or the map.
+    /// [`Error::Overflow`](crate::Error::Overflow) if the shape's byte size overflows `isize::MAX`;
+    /// [`Error::OverlappingStrides`](crate::Error::OverlappingStrides) for strides that make elements share memory;
+    /// [`Error::Io`](crate::Error::Io) if the kernel refuses the memory file or the map.
     ///
     /// # Example
     ///
