@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 
 use rustix::io::Errno;
 
+pub(crate) use super::absent::{evict, finish_write_back, read_through_fault, start_write_back};
 pub(crate) use super::unix::{
     cached, open_options, page_size, release_read_only, release_shared, set_len_under_map,
     write_all_at,
@@ -70,34 +71,6 @@ pub(crate) fn sync_folder(path: &Path) -> io::Result<()> {
         }
         other => Ok(other?),
     }
-}
-
-/// No `sync_file_range`: the caller flushes instead.
-#[allow(clippy::unnecessary_wraps)]
-pub(crate) fn start_write_back(file: &File, offset: u64, len: u64) -> io::Result<bool> {
-    let _ = (file, offset, len);
-    Ok(false)
-}
-
-/// No `sync_file_range`: nothing is done.
-#[allow(clippy::unnecessary_wraps)]
-pub(crate) fn finish_write_back(file: &File, offset: u64, len: u64) -> io::Result<bool> {
-    let _ = (file, offset, len);
-    Ok(false)
-}
-
-/// No `posix_fadvise`: the page cache keeps the pages until the system needs them.
-#[allow(clippy::unnecessary_wraps)]
-pub(crate) fn evict(file: &File, offset: u64, len: u64) -> io::Result<()> {
-    let _ = (file, offset, len);
-    Ok(())
-}
-
-/// Not done here: the caller asks with `MADV_WILLNEED`.
-#[allow(clippy::unnecessary_wraps)]
-pub(crate) fn read_through_fault(file: &File, offset: u64, len: u64) -> io::Result<bool> {
-    let _ = (file, offset, len);
-    Ok(false)
 }
 
 /// Prefaulting is `MADV_WILLNEED` here (no `MADV_POPULATE_*`).

@@ -4,10 +4,12 @@
 
 use std::fs::File;
 use std::io;
-use std::path::PathBuf;
 
 use rustix::io::Errno;
 
+pub(crate) use super::absent::{
+    finish_write_back, make_durable, name_of, read_through_fault, start_write_back,
+};
 pub(crate) use super::unix::{
     cached, evict, memory_file, open_options, page_size, release_read_only, release_shared,
     set_len_under_map, sync_folder, write_all_at,
@@ -21,44 +23,10 @@ pub(crate) fn reserve(file: &File, len: u64, start: u64, end: u64) -> io::Result
     super::unix::fallocate(file, len, start, end, &[Errno::INVAL, Errno::OPNOTSUPP, Errno::NOSYS])
 }
 
-/// `msync(MS_SYNC)` and `fsync` reach stable storage on FreeBSD: nothing more to do.
-#[allow(clippy::unnecessary_wraps)]
-pub(crate) fn make_durable(file: &File) -> io::Result<()> {
-    let _ = file;
-    Ok(())
-}
-
-/// No `sync_file_range`: the caller flushes instead.
-#[allow(clippy::unnecessary_wraps)]
-pub(crate) fn start_write_back(file: &File, offset: u64, len: u64) -> io::Result<bool> {
-    let _ = (file, offset, len);
-    Ok(false)
-}
-
-/// No `sync_file_range`: nothing is done.
-#[allow(clippy::unnecessary_wraps)]
-pub(crate) fn finish_write_back(file: &File, offset: u64, len: u64) -> io::Result<bool> {
-    let _ = (file, offset, len);
-    Ok(false)
-}
-
-/// Not done here: the caller asks with `MADV_WILLNEED`.
-#[allow(clippy::unnecessary_wraps)]
-pub(crate) fn read_through_fault(file: &File, offset: u64, len: u64) -> io::Result<bool> {
-    let _ = (file, offset, len);
-    Ok(false)
-}
-
 /// Prefaulting is `MADV_WILLNEED` here (no `MADV_POPULATE_*`).
 pub(crate) fn populate_advice(writable: bool) -> memmap2::Advice {
     let _ = writable;
     memmap2::Advice::WillNeed
-}
-
-/// FreeBSD keeps no path for an open file.
-pub(crate) fn name_of(file: &File) -> Option<PathBuf> {
-    let _ = file;
-    None
 }
 
 /// The free and inactive pages (`vm.stats.vm.v_free_count`, `v_inactive_count`), which

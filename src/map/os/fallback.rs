@@ -9,6 +9,10 @@ use std::path::{Path, PathBuf};
 
 use memmap2::{Mmap, MmapMut, MmapRaw};
 
+pub(crate) use super::absent::{
+    cached, evict, finish_write_back, make_durable, name_of, read_through_fault, release_read_only,
+    release_shared, start_write_back,
+};
 use crate::map::Advise;
 pub(crate) use crate::map::map_again as remap;
 use crate::options::Advice;
@@ -31,13 +35,6 @@ pub(crate) fn open_options() -> OpenOptions {
 pub(crate) fn reserve(file: &File, len: u64, start: u64, end: u64) -> io::Result<()> {
     let _ = start;
     if end > len { file.set_len(end) } else { Ok(()) }
-}
-
-/// memmap2's flush is all there is.
-#[allow(clippy::unnecessary_wraps)]
-pub(crate) fn make_durable(file: &File) -> io::Result<()> {
-    let _ = file;
-    Ok(())
 }
 
 /// The folder's `fsync` where a folder opens as a file (Unix); else nothing.
@@ -81,54 +78,6 @@ pub(crate) unsafe fn set_len_under_map(
     file.set_len(len)
 }
 
-/// Not here: the caller flushes instead.
-#[allow(clippy::unnecessary_wraps)]
-pub(crate) fn start_write_back(file: &File, offset: u64, len: u64) -> io::Result<bool> {
-    let _ = (file, offset, len);
-    Ok(false)
-}
-
-/// Not here: nothing is done.
-#[allow(clippy::unnecessary_wraps)]
-pub(crate) fn finish_write_back(file: &File, offset: u64, len: u64) -> io::Result<bool> {
-    let _ = (file, offset, len);
-    Ok(false)
-}
-
-/// Not here.
-#[allow(clippy::unnecessary_wraps)]
-pub(crate) fn evict(file: &File, offset: u64, len: u64) -> io::Result<()> {
-    let _ = (file, offset, len);
-    Ok(())
-}
-
-/// Not here: the caller asks with `MADV_WILLNEED`, also a no-op.
-#[allow(clippy::unnecessary_wraps)]
-pub(crate) fn read_through_fault(file: &File, offset: u64, len: u64) -> io::Result<bool> {
-    let _ = (file, offset, len);
-    Ok(false)
-}
-
-/// Not known: the engine takes every file as cached.
-pub(crate) fn cached(file: &File, offset: u64, len: u64) -> Option<Vec<Range<u64>>> {
-    let _ = (file, offset, len);
-    None
-}
-
-/// Not here.
-#[allow(clippy::unnecessary_wraps)]
-pub(crate) fn release_read_only(map: &Mmap, bytes: Range<usize>) -> io::Result<()> {
-    let _ = (map, bytes);
-    Ok(())
-}
-
-/// Not here.
-#[allow(clippy::unnecessary_wraps)]
-pub(crate) fn release_shared(map: &MmapMut, bytes: Range<usize>) -> io::Result<()> {
-    let _ = (map, bytes);
-    Ok(())
-}
-
 /// No hints here.
 macro_rules! impl_no_advise {
     ($($map:ty),*) => {$(
@@ -152,12 +101,6 @@ macro_rules! impl_no_advise {
 }
 
 impl_no_advise!(Mmap, MmapMut, MmapRaw);
-
-/// Not known.
-pub(crate) fn name_of(file: &File) -> Option<PathBuf> {
-    let _ = file;
-    None
-}
 
 /// Not known: the engine plans as for a large machine.
 pub(crate) fn available_memory() -> Option<u64> {

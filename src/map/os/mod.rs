@@ -9,8 +9,9 @@
 //! | `windows.rs` | Windows |
 //! | `fallback.rs` | any other system (Android, NetBSD, OpenBSD, illumos, ...): std only, every hint a no-op |
 //!
-//! `unix.rs` holds what the Unix families share (POSIX calls), which each of them takes by
-//! name. Every platform file offers the same items, each documented once here:
+//! `unix.rs` holds what the Unix families share (POSIX calls), and `absent.rs` what a
+//! platform does where a call does not exist; each platform file takes what it needs from
+//! them by name. Every platform file offers the same items, each documented once here:
 //!
 //! - `page_size()`: the size of a memory page, read at run time.
 //! - `reserve(file, len, start, end)`: gives `file` (now `len` bytes) blocks on disk for
@@ -37,6 +38,9 @@
 
 #[cfg(any(target_os = "linux", target_vendor = "apple", target_os = "freebsd"))]
 mod unix;
+
+#[cfg(not(target_os = "linux"))]
+mod absent;
 
 #[cfg(target_os = "linux")]
 mod linux;

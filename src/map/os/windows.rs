@@ -10,7 +10,7 @@ use std::fs::{File, OpenOptions};
 use std::io;
 use std::ops::Range;
 use std::os::windows::fs::{FileExt, OpenOptionsExt};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use memmap2::{Mmap, MmapMut, MmapRaw};
 use windows_sys::Win32::Storage::FileSystem::{
@@ -27,6 +27,10 @@ use windows_sys::Win32::System::SystemInformation::{
 };
 use windows_sys::Win32::System::Threading::GetCurrentProcess;
 
+pub(crate) use super::absent::{
+    cached, evict, finish_write_back, make_durable, name_of, read_through_fault, release_read_only,
+    release_shared, start_write_back,
+};
 pub(crate) use crate::map::map_again as remap;
 use crate::map::{Advise, Region};
 use crate::options::Advice;
@@ -54,13 +58,6 @@ pub(crate) fn open_options() -> OpenOptions {
 pub(crate) fn reserve(file: &File, len: u64, start: u64, end: u64) -> io::Result<()> {
     let _ = start;
     if end > len { file.set_len(end) } else { Ok(()) }
-}
-
-/// memmap2's flush already ends with `FlushFileBuffers`: nothing more to do.
-#[allow(clippy::unnecessary_wraps)]
-pub(crate) fn make_durable(file: &File) -> io::Result<()> {
-    let _ = file;
-    Ok(())
 }
 
 /// A folder cannot be opened as a file to sync it: a rename is as durable as NTFS's
@@ -115,54 +112,6 @@ pub(crate) unsafe fn set_len_under_map(
         *map = unsafe { crate::map::map_read_write(file, region) }?;
     }
     cut
-}
-
-/// No `sync_file_range`: the caller starts write-back with `FlushViewOfFile` instead.
-#[allow(clippy::unnecessary_wraps)]
-pub(crate) fn start_write_back(file: &File, offset: u64, len: u64) -> io::Result<bool> {
-    let _ = (file, offset, len);
-    Ok(false)
-}
-
-/// No `sync_file_range`: nothing is done.
-#[allow(clippy::unnecessary_wraps)]
-pub(crate) fn finish_write_back(file: &File, offset: u64, len: u64) -> io::Result<bool> {
-    let _ = (file, offset, len);
-    Ok(false)
-}
-
-/// No call drops a file's pages from the standby list: the memory manager reuses them.
-#[allow(clippy::unnecessary_wraps)]
-pub(crate) fn evict(file: &File, offset: u64, len: u64) -> io::Result<()> {
-    let _ = (file, offset, len);
-    Ok(())
-}
-
-/// Not done here: the caller asks with [`Advice::WillNeed`] (`PrefetchVirtualMemory`).
-#[allow(clippy::unnecessary_wraps)]
-pub(crate) fn read_through_fault(file: &File, offset: u64, len: u64) -> io::Result<bool> {
-    let _ = (file, offset, len);
-    Ok(false)
-}
-
-/// No `mincore`: the engine takes every file as cached.
-pub(crate) fn cached(file: &File, offset: u64, len: u64) -> Option<Vec<Range<u64>>> {
-    let _ = (file, offset, len);
-    None
-}
-
-/// The working-set manager trims pages by itself; nothing to ask.
-#[allow(clippy::unnecessary_wraps)]
-pub(crate) fn release_read_only(map: &Mmap, bytes: Range<usize>) -> io::Result<()> {
-    let _ = (map, bytes);
-    Ok(())
-}
-
-/// As [`release_read_only`].
-#[allow(clippy::unnecessary_wraps)]
-pub(crate) fn release_shared(map: &MmapMut, bytes: Range<usize>) -> io::Result<()> {
-    let _ = (map, bytes);
-    Ok(())
 }
 
 /// `PrefetchVirtualMemory` of `len` bytes from `address`: reads them into memory with
@@ -238,13 +187,6 @@ impl Advise for MmapMut {
         let _ = (writable, bytes);
         Ok(())
     }
-}
-
-/// Windows keeps a path for an open file, but ndmmap names files by the path it was
-/// given: `<open file>` for the rest.
-pub(crate) fn name_of(file: &File) -> Option<PathBuf> {
-    let _ = file;
-    None
 }
 
 /// `ullAvailPhys` of `GlobalMemoryStatusEx`, or less under a job object's memory limit.
