@@ -18,7 +18,7 @@
 use std::env;
 use std::io::{BufRead, BufReader, Lines, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, ChildStdout, Command, ExitStatus, Stdio};
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed, Release};
 
 use ndmmap::Error;
@@ -305,7 +305,7 @@ impl Proc {
 
     /// Kills the child with `SIGKILL` (on Unix) and returns how it ended.
     #[cfg(unix)]
-    fn kill(mut self) -> ExitStatus {
+    fn kill(mut self) -> std::process::ExitStatus {
         self.child.kill().expect("kill");
         self.child.wait().expect("wait")
     }
