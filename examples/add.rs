@@ -63,8 +63,7 @@
 #![allow(clippy::float_cmp)]
 
 use std::fs::File;
-use std::io::{Read, Write};
-use std::os::unix::fs::FileExt;
+use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -223,7 +222,8 @@ fn add_engine(a_path: &Path, b_path: &Path, c_path: &Path, parallel: bool) -> Bo
     let len = a.len();
     for i in (0..len).step_by(4099).chain(len.checked_sub(1)) {
         let mut bytes = [0u8; 8];
-        file.read_exact_at(&mut bytes, 8 * i as u64)?;
+        (&file).seek(SeekFrom::Start(8 * i as u64))?;
+        (&file).read_exact(&mut bytes)?;
         let (got, expected) = (f64::from_ne_bytes(bytes), 3.0 * i as f64);
         if got != expected {
             return Err(format!("c[{i}] = {got}, expected {expected}").into());

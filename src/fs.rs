@@ -3,7 +3,7 @@
 //! place), writing a new file's ranges back behind its writer, and advisory locks.
 
 use std::collections::VecDeque;
-use std::fs::{File, OpenOptions, TryLockError};
+use std::fs::{File, TryLockError};
 use std::io::{self, Seek, SeekFrom, Write};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
@@ -63,7 +63,7 @@ impl Creating {
         self.published = true;
         // The lock on the replaced file is no longer needed.
         self.old = None;
-        sync_folder_of(&path).map_err(|e| Error::io(&path, "sync the folder of", 0, e))
+        map::file::sync_folder_of(&path).map_err(|e| Error::io(&path, "sync the folder of", 0, e))
     }
 }
 
@@ -73,24 +73,6 @@ impl Drop for Creating {
             // Best effort: the file is ours, and holds nothing of the caller's yet.
             let _ = std::fs::remove_file(self.temp.as_ref().unwrap_or(&self.path));
         }
-    }
-}
-
-/// Waits until the folder holding `path` has its entries on disk (a rename into it, say).
-fn sync_folder_of(path: &Path) -> io::Result<()> {
-    #[cfg(unix)]
-    {
-        let folder = match path.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p,
-            _ => Path::new("."),
-        };
-        File::open(folder)?.sync_all()
-    }
-    #[cfg(not(unix))]
-    {
-        // Folders cannot be opened as files here; the rename is as durable as it gets.
-        let _ = path;
-        Ok(())
     }
 }
 
@@ -117,7 +99,7 @@ pub(crate) fn create(
         write_prefix(new, prefix)
     };
     if !overwrite {
-        let file = OpenOptions::new()
+        let file = map::file::open_options()
             .read(true)
             .write(true)
             .create_new(true)
@@ -140,7 +122,7 @@ pub(crate) fn create(
     // The lock is taken on the file being replaced first: a holder of a conflicting lock
     // on it is never replaced under its feet.
     let old = match lock_kind {
-        Some(_) => match File::open(path) {
+        Some(_) => match map::file::open_options().read(true).open(path) {
             Ok(old) => {
                 lock(&old, path, lock_kind, on_conflict)?;
                 Some(old)
@@ -310,7 +292,7 @@ fn create_temp_beside(path: &Path) -> Result<(PathBuf, File)> {
     loop {
         let n = COUNTER.fetch_add(1, Ordering::Relaxed);
         let temp = path.with_file_name(format!(".{name}.ndmmap-{}-{n}", std::process::id()));
-        match OpenOptions::new().read(true).write(true).create_new(true).open(&temp) {
+        match map::file::open_options().read(true).write(true).create_new(true).open(&temp) {
             Ok(file) => return Ok((temp, file)),
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
             // Named after the file asked for: the temporary name means nothing to the caller.
@@ -336,23 +318,14 @@ fn create_error(path: &Path, source: io::Error) -> Error {
     Error::from_create(path, missing_folder, source)
 }
 
-/// The path of an open file, for messages: where `/proc/self/fd` says it is on Linux, else
-/// `<open file>`.
+/// The path of an open file, for messages: where the system can tell, else `<open file>`.
 pub(crate) fn name_of(file: &File) -> PathBuf {
-    #[cfg(target_os = "linux")]
-    {
-        use std::os::fd::AsRawFd;
-        if let Ok(path) = std::fs::read_link(format!("/proc/self/fd/{}", file.as_raw_fd())) {
-            return path;
-        }
-    }
-    let _ = file;
-    PathBuf::from("<open file>")
+    map::file::name_of(file)
 }
 
 /// Opens `path` for reading, and for writing too if `writable`.
 pub(crate) fn open(path: &Path, writable: bool) -> Result<File> {
-    OpenOptions::new()
+    map::file::open_options()
         .read(true)
         .write(writable)
         .open(path)

@@ -146,7 +146,7 @@
 //! | `options` | what the caller asks for: [`MapOptions`], [`Mode`], [`Advice`], [`Lock`] | nothing |
 //! | `error` | the [`Error`] enum (and [`npy::HeaderError`]) | `options` |
 //! | `layout` | shape, strides, offset and order to a checked byte span; memory order and its outer axis, address spans; arithmetic on address ranges and pages (`layout::ranges`): pure, no I/O, no `unsafe` | the above |
-//! | `map` | the only code that calls memmap2, rustix or libc: map, remap, advise, release; reserve blocks, write-back, page size | the above |
+//! | `map` | the operating-system boundary, the only code that calls memmap2, rustix, libc or windows-sys and the only code that knows the platform (`map/os/`: one file per platform family behind one interface): map, remap, advise, release; reserve blocks, durable syncs, positional writes, write-back, page size, the memory available | the above |
 //! | `bytes` | [`ViewBytesExt`]: byte buffers as views (safe) | `layout` and below |
 //! | `fs` | files before any map: open, create all or nothing, replace atomically, advisory locks | `map` and below |
 //! | `guard` | everything that touches a live map: the guards, their constructors, flushing, growth, locks held, atomic views, the page hooks the engine asks for | all of the above |

@@ -7,8 +7,7 @@
 #![allow(dead_code)]
 
 use std::fs::File;
-use std::io::Write;
-use std::os::unix::fs::FileExt;
+use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use ndmmap::prelude::*;
@@ -46,7 +45,8 @@ pub(crate) fn holds_input(path: &Path, n: usize, scale: f64) -> BoxResult<bool> 
             continue;
         }
         let mut bytes = [0u8; 8];
-        file.read_exact_at(&mut bytes, 8 * i as u64)?;
+        (&file).seek(SeekFrom::Start(8 * i as u64))?;
+        (&file).read_exact(&mut bytes)?;
         if f64::from_ne_bytes(bytes) != scale * i as f64 {
             return Ok(false);
         }
@@ -83,10 +83,12 @@ pub(crate) fn work_dir(
 }
 
 /// Writes back and drops `path`'s pages from the page cache (`POSIX_FADV_DONTNEED`), so
-/// that the next reads come from the disk. Needs no privileges, unlike `drop_caches`.
+/// that the next reads come from the disk. Needs no privileges, unlike `drop_caches`. Where
+/// the call does not exist (macOS, Windows) the pages stay cached: the run is then warm.
 pub(crate) fn drop_from_cache(path: &Path) -> BoxResult<()> {
     let file = File::open(path)?;
     file.sync_data()?;
+    #[cfg(any(target_os = "linux", target_os = "freebsd"))]
     rustix::fs::fadvise(&file, 0, None, rustix::fs::Advice::DontNeed)?;
     Ok(())
 }

@@ -40,12 +40,11 @@ impl OutputLayout {
         axis: Axis,
         start: usize,
     ) -> Result<Vec<Range<u64>>> {
-        use std::os::unix::fs::FileExt;
         let elems = out.as_slice_memory_order().expect("built in the file's order");
         let bytes: &[u8] = bytemuck::cast_slice(elems);
         let dims = out.shape();
         if dims.is_empty() {
-            file.write_all_at(bytes, self.header)
+            crate::map::file::write_all_at(file, bytes, self.header)
                 .map_err(|e| Error::io(path, "write", self.header, e))?;
             let written = self.header..self.header + bytes.len() as u64;
             return Ok(std::iter::once(written).collect());
@@ -64,7 +63,7 @@ impl OutputLayout {
         let mut written = Vec::with_capacity(outer);
         for j in 0..outer {
             let at = self.header + ((j * full + start) * inner * size_of::<R>()) as u64;
-            file.write_all_at(&bytes[j * block..(j + 1) * block], at)
+            crate::map::file::write_all_at(file, &bytes[j * block..(j + 1) * block], at)
                 .map_err(|e| Error::io(path, "write", at, e))?;
             written.push(at..at + block as u64);
         }

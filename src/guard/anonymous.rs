@@ -5,19 +5,10 @@
 //! same shmem object the kernel makes for `MAP_SHARED | MAP_ANONYMOUS`.
 #![allow(unsafe_code)]
 
-use std::path::Path;
-
 use bytemuck::Pod;
-use ndarray::{Dimension, StrideShape};
+use ndarray::Dimension;
 
-use super::{Backing, MmapArrayMut};
-use crate::error::{Error, Result};
-use crate::layout::{ArrayLayout, Elem};
-use crate::map::{self, Region};
-use crate::options::Mode;
-
-/// The path that anonymous maps report: they have no file.
-const ANONYMOUS: &str = "<anonymous>";
+use super::MmapArrayMut;
 
 impl<A: Pod, D: Dimension> MmapArrayMut<A, D> {
     /// A new zeroed array in anonymous shared memory, backed by no file in any folder.
@@ -35,21 +26,23 @@ impl<A: Pod, D: Dimension> MmapArrayMut<A, D> {
     /// the kernel allocates lazily, page by page.
     ///
     /// The guard's [`path`](Self::path) is `"<anonymous>"` and its
-    /// [`mode`](Self::mode) [`Mode::ReadWrite`]. [`flush`](Self::flush) succeeds and does
+    /// [`mode`](Self::mode) [`Mode::ReadWrite`](crate::Mode::ReadWrite). [`flush`](Self::flush) succeeds and does
     /// nothing useful (there is no file); advisory [locks](Self::try_lock) fail with
-    /// [`Error::InvalidOption`]. The memory is freed when the last process holding it
+    /// [`Error::InvalidOption`](crate::Error::InvalidOption). The memory is freed when the last process holding it
     /// drops its guard or exits.
     ///
-    /// Available where `memfd_create` exists (Linux, Android, FreeBSD): the memory is an
-    /// unnamed memory file, mapped shared, whose descriptor is closed at once (it is never
+    /// Available where `memfd_create` exists (Linux, FreeBSD): the memory is an unnamed
+    /// memory file, mapped shared, whose descriptor is closed at once (it is never
     /// inherited by `exec`), which is what the kernel itself does for
-    /// `MAP_SHARED | MAP_ANONYMOUS`.
+    /// `MAP_SHARED | MAP_ANONYMOUS`. Absent on macOS (no `memfd_create`) and Windows (no
+    /// `fork`): there, share memory between processes through a file, with
+    /// [`create_file`](crate::MapFile::create_file) and atomic views.
     ///
     /// # Errors
     ///
-    /// [`Error::Overflow`] if the shape's byte size overflows `isize::MAX`;
-    /// [`Error::OverlappingStrides`] for strides that make elements share memory;
-    /// [`Error::Io`] if the kernel refuses the memory file or the map.
+    /// [`Error::Overflow`](crate::Error::Overflow) if the shape's byte size overflows `isize::MAX`;
+    /// [`Error::OverlappingStrides`](crate::Error::OverlappingStrides) for strides that make elements share memory;
+    /// [`Error::Io`](crate::Error::Io) if the kernel refuses the memory file or the map.
     ///
     /// # Example
     ///
@@ -68,12 +61,19 @@ impl<A: Pod, D: Dimension> MmapArrayMut<A, D> {
     /// assert_eq!(counts.sum(), 3 * 8);
     /// # Ok::<(), ndmmap::Error>(())
     /// ```
-    #[cfg(any(target_os = "linux", target_os = "android", target_os = "freebsd"))]
-    #[cfg_attr(
-        docsrs,
-        doc(cfg(any(target_os = "linux", target_os = "android", target_os = "freebsd")))
-    )]
-    pub fn anonymous<Sh: Into<StrideShape<D>>>(shape: Sh) -> Result<Self> {
+    #[cfg(any(target_os = "linux", target_os = "freebsd"))]
+    #[cfg_attr(docsrs, doc(cfg(any(target_os = "linux", target_os = "freebsd"))))]
+    pub fn anonymous<Sh: Into<ndarray::StrideShape<D>>>(shape: Sh) -> crate::error::Result<Self> {
+        use std::path::Path;
+
+        use super::Backing;
+        use crate::error::Error;
+        use crate::layout::{ArrayLayout, Elem};
+        use crate::map::{self, Region};
+        use crate::options::Mode;
+
+        // The path that anonymous maps report: they have no file.
+        const ANONYMOUS: &str = "<anonymous>";
         let path = Path::new(ANONYMOUS);
         let layout =
             ArrayLayout::new(&shape.into(), Elem::of::<A>(), true).map_err(|e| e.at_path(path))?;

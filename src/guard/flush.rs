@@ -8,6 +8,7 @@ use ndarray::{ArrayRef, Dimension};
 use super::MmapArrayMut;
 use crate::error::{Error, Result};
 use crate::layout::address_span;
+use crate::map;
 use crate::map::file::{page_size, start_write_back};
 use crate::options::Mode;
 
@@ -39,6 +40,7 @@ impl<A: 'static, D: Dimension> MmapArrayMut<A, D> {
             return Ok(());
         }
         self.map.flush_range(0, self.len).map_err(|e| self.flush_error(e))?;
+        self.make_durable()?;
         // What growth wrote through the file rather than the map (see `guard::grow`).
         self.growth.sync_file_writes(&self.backing).map_err(|e| self.flush_error(e))
     }
@@ -183,8 +185,10 @@ impl<A: 'static, D: Dimension> MmapArrayMut<A, D> {
     pub fn close(mut self) -> Result<()> {
         self.flush()?;
         let end = self.backing.offset + self.len as u64;
-        self.growth
-            .trim_file(&self.backing, self.len, true)
+        // SAFETY: `close` consumes the guard: no view lent out lives (they borrow it), and
+        // its own view is dropped with it without touching a byte (it holds a pointer, not
+        // a reference). So nothing uses the map's bytes again.
+        unsafe { self.growth.trim_file(&self.backing, &mut self.map, self.len, true, None) }
             .map_err(|e| Error::io(&self.backing.path, "truncate", end, e))
     }
 
@@ -192,7 +196,17 @@ impl<A: 'static, D: Dimension> MmapArrayMut<A, D> {
         if self.backing.mode == Mode::CopyOnWrite || bytes.is_empty() {
             return Ok(());
         }
-        self.map.flush_range(bytes.start, bytes.len()).map_err(|e| self.flush_error(e))
+        self.map.flush_range(bytes.start, bytes.len()).map_err(|e| self.flush_error(e))?;
+        self.make_durable()
+    }
+
+    /// After the map's flush, what the platform needs for the bytes to reach stable
+    /// storage (`F_FULLFSYNC` on macOS; nothing elsewhere).
+    fn make_durable(&self) -> Result<()> {
+        match &self.backing.file {
+            Some(file) => map::file::make_durable(file).map_err(|e| self.flush_error(e)),
+            None => Ok(()),
+        }
     }
 
     fn flush_error(&self, e: std::io::Error) -> Error {

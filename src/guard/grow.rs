@@ -37,6 +37,7 @@ use super::{Backing, MmapArrayMut};
 use crate::error::{Error, HeaderError, Result};
 use crate::layout::{ArrayLayout, Elem, is_contiguous, outer_axis_of, signed_strides};
 use crate::map;
+use crate::map::MmapMut;
 use crate::options::Mode;
 
 /// The least a file grows by, in bytes (when the array needs less).
@@ -218,11 +219,27 @@ impl Growth {
     /// Cuts the file back to the end of the array's `len` bytes of data, if the guard left a
     /// tail past it; with `sync`, waits until the new length is on disk. The map may still
     /// span the cut-off bytes: the caller must not touch them (views cover `len` bytes only).
-    pub(crate) fn trim_file(&mut self, source: &Backing, len: usize, sync: bool) -> io::Result<()> {
+    /// Where the system refuses to cut a mapped file (Windows), `map` is unmapped first and
+    /// mapped again with `keep` bytes, if given, else left empty.
+    ///
+    /// # Safety
+    ///
+    /// Nothing may borrow `map`'s bytes: they may move to another address, or go. `keep`
+    /// must not pass `len`.
+    pub(crate) unsafe fn trim_file(
+        &mut self,
+        source: &Backing,
+        map: &mut MmapMut,
+        len: usize,
+        sync: bool,
+        keep: Option<usize>,
+    ) -> io::Result<()> {
         let Some(file) = source.file.as_ref().filter(|_| self.tail) else {
             return Ok(());
         };
-        file.set_len(source.offset + len as u64)?;
+        let end = source.offset + len as u64;
+        // SAFETY: forwarded: the caller upholds this function's contract (see `# Safety`).
+        unsafe { map::set_len_under_map(map, file, source.offset, end, keep) }?;
         self.tail = false;
         self.map_len = self.map_len.min(len);
         self.zero_from = self.zero_from.min(len);
@@ -541,9 +558,15 @@ impl<A: Pod, D: Dimension> MmapArrayMut<A, D> {
         let layout = self.current_layout(axis)?;
         // The map first, so that no map reaches past the file's new end.
         self.remap_view(Some(span), &layout)?;
-        let (growth, source, len) = self.growth_parts();
-        growth.map_len = span;
-        growth.trim_file(source, len, false).map_err(|e| Error::io(&source.path, "truncate", 0, e))
+        self.growth_mut().map_len = span;
+        self.drop_view()?;
+        // SAFETY: the view was just replaced by one of no bytes, and `&mut self` rules out
+        // any other borrow of the map; the map keeps `span` bytes, which is `self.len`.
+        let cut = unsafe {
+            self.growth.trim_file(&self.backing, &mut self.map, self.len, false, Some(span))
+        };
+        self.view_map_prefix(&layout)?;
+        cut.map_err(|e| Error::io(&self.backing.path, "truncate", 0, e))
     }
 
     /// Chooses when growing a `.npy` file rewrites its header: `true` (the default) or
@@ -819,7 +842,7 @@ impl<A: Pod, D: Dimension> MmapArrayMut<A, D> {
         Ok(())
     }
 
-    /// On Linux, writes `rows` (if laid out in the file's order) with `pwrite` into the
+    /// Writes `rows` (if laid out in the file's order) with a positional write into the
     /// capacity just past the view's `span` bytes, where no reference reaches; returns
     /// whether it did. Writing through the map instead would fault in every page first.
     fn write_beyond_view(
@@ -828,27 +851,18 @@ impl<A: Pod, D: Dimension> MmapArrayMut<A, D> {
         span: usize,
         rows: &ArrayView<'_, A, D>,
     ) -> Result<bool> {
-        #[cfg(target_os = "linux")]
-        {
-            use std::os::unix::fs::FileExt;
-            let contiguous = if axis.index() == 0 {
-                rows.to_slice()
-            } else {
-                rows.view().reversed_axes().to_slice()
-            };
-            let (Some(elements), Some(file)) = (contiguous, &self.backing.file) else {
-                return Ok(false);
-            };
-            let at = self.offset() + span as u64;
-            file.write_all_at(bytemuck::cast_slice(elements), at)
-                .map_err(|e| Error::io(self.path(), "write", at, e))?;
-            Ok(true)
-        }
-        #[cfg(not(target_os = "linux"))]
-        {
-            let _ = (axis, span, rows);
-            Ok(false)
-        }
+        let contiguous = if axis.index() == 0 {
+            rows.to_slice()
+        } else {
+            rows.view().reversed_axes().to_slice()
+        };
+        let (Some(elements), Some(file)) = (contiguous, &self.backing.file) else {
+            return Ok(false);
+        };
+        let at = self.offset() + span as u64;
+        map::file::write_all_at(file, bytemuck::cast_slice(elements), at)
+            .map_err(|e| Error::io(self.path(), "write", at, e))?;
+        Ok(true)
     }
 
     /// Makes a grown shape visible in the file. For `.npy` files with sync on grow (the

@@ -6,14 +6,13 @@ use std::ops::{Deref, DerefMut};
 use std::path::{Path, PathBuf};
 
 use bytemuck::{AnyBitPattern, Pod};
-use memmap2::{Mmap, MmapMut};
 use ndarray::{ArrayRef, ArrayView, ArrayViewMut, Dimension};
 
 use self::grow::Growth;
 use crate::bytes;
 use crate::error::{Error, Result};
 use crate::layout::ArrayLayout;
-use crate::map::Advise;
+use crate::map::{Advise, Mmap, MmapMut};
 use crate::options::{Advice, Mode};
 
 mod anonymous;
@@ -307,7 +306,11 @@ impl<A: 'static, D> Drop for MmapArrayMut<A, D> {
     /// cannot be reported here; [`close`](MmapArrayMut::close) reports them.
     fn drop(&mut self) {
         let _ = self.growth.commit(&self.backing);
-        let _ = self.growth.trim_file(&self.backing, self.len, false);
+        // SAFETY: the guard is being dropped: no view lent out lives (they borrow the
+        // guard), and its own view is dropped after this without touching a byte (it holds
+        // a pointer, not a reference). So nothing uses the map's bytes again.
+        let _ =
+            unsafe { self.growth.trim_file(&self.backing, &mut self.map, self.len, false, None) };
     }
 }
 

@@ -6,13 +6,12 @@
 use std::ops::Range;
 
 use bytemuck::Pod;
-use memmap2::{Mmap, MmapMut};
 use ndarray::{ArrayViewMut, Dimension};
 
 use super::{Backing, MmapArray, MmapArrayMut};
 use crate::error::{Error, Result};
 use crate::layout::ranges::{near, without};
-use crate::map;
+use crate::map::{self, Mmap, MmapMut};
 use crate::options::{Advice, Mode};
 
 /// Kernel calls on the pages of one guard's map, by address.
@@ -221,8 +220,10 @@ impl Pages<'_> {
         if started {
             return Ok(());
         }
+        // Where the kernel cannot start write-back of a file range: `msync(MS_ASYNC)`
+        // (`FlushViewOfFile` on Windows), which starts it or leaves it to the system.
         let end = self.backing.offset + bytes.end as u64;
-        map.flush_range(bytes.start, bytes.len()).map_err(self.io("flush", end))
+        map.flush_async_range(bytes.start, bytes.len()).map_err(self.io("flush", end))
     }
 
     /// Waits until the pages of `span` are written back, then evicts them from the page
@@ -249,7 +250,12 @@ impl Pages<'_> {
         if len == 0 {
             return Ok(());
         }
-        map.flush_range(0, len).map_err(self.io("flush", self.backing.offset + len as u64))
+        let end = self.backing.offset + len as u64;
+        map.flush_range(0, len).map_err(self.io("flush", end))?;
+        match &self.backing.file {
+            Some(file) => map::file::make_durable(file).map_err(self.io("flush", end)),
+            None => Ok(()),
+        }
     }
 }
 

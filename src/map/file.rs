@@ -1,32 +1,36 @@
-//! Calls on files rather than maps: reserving blocks, write-back and cache eviction of
-//! ranges, the page size, and the memory file behind anonymous shared maps.
-#![allow(unsafe_code)]
+//! Calls on files rather than maps: reserving blocks, durable syncs, positional writes,
+//! write-back and cache eviction of ranges, the page size, and the memory file behind
+//! anonymous shared maps. Each asks the platform file (`os`) and says here what it
+//! promises everywhere.
 
-use std::fs::File;
+use std::fs::{File, OpenOptions};
 use std::io;
 use std::ops::Range;
+use std::path::{Path, PathBuf};
 
-#[cfg(target_os = "linux")]
-use super::Advise;
+use super::os;
 
 /// Grows `file` from `from` to `to` bytes and reserves the new blocks on disk, so that
 /// writing through a map of them cannot fail with `SIGBUS` when the disk fills up: the
 /// full disk is reported here instead, as [`io::ErrorKind::StorageFull`].
 ///
-/// Where the file system cannot reserve blocks (`EOPNOTSUPP`), the file is only extended.
+/// Where the file system cannot reserve blocks, the file is only extended.
 pub(crate) fn reserve(file: &File, from: u64, to: u64) -> io::Result<()> {
     reserve_range(file, from, from, to)
 }
 
 /// Reserves on disk every block of `file` in `start..end` that has none yet (the holes of
-/// a sparse file, and bytes past its end, `len`), keeping every byte already there
-/// (`fallocate` mode 0), so that writing through a map of that range cannot fail with
-/// `SIGBUS` when the disk fills up; the file grows to `end` if it was shorter. The range is
-/// widened to whole pages (within the file), since the kernel writes a dirty page whole.
+/// a sparse file, and bytes past its end, `len`), keeping every byte already there, so
+/// that writing through a map of that range cannot fail with `SIGBUS` when the disk fills
+/// up; the file grows to `end` if it was shorter. The range is widened to whole pages
+/// (within the file), since the kernel writes a dirty page whole.
 ///
-/// On an already allocated range this only walks the file's extent map. A full disk is
-/// [`io::ErrorKind::StorageFull`], and the file keeps its length and bytes. Where the file
-/// system cannot reserve blocks (`EOPNOTSUPP`), the file is only extended.
+/// How, per platform: Linux `fallocate` (on an already allocated range this only walks
+/// the file's extent map); FreeBSD `posix_fallocate`; macOS `F_PREALLOCATE` for the bytes
+/// past the end (holes inside a sparse file stay holes); Windows extends the file, which
+/// NTFS allocates whole. A full disk is [`io::ErrorKind::StorageFull`], and the file keeps
+/// its length and bytes. Where the file system cannot reserve blocks (ZFS, tmpfs without
+/// room accounting), the file is only extended.
 pub(crate) fn reserve_range(file: &File, len: u64, start: u64, end: u64) -> io::Result<()> {
     let page = page_size() as u64;
     let start = start - start % page;
@@ -34,23 +38,28 @@ pub(crate) fn reserve_range(file: &File, len: u64, start: u64, end: u64) -> io::
     if end <= start {
         return Ok(());
     }
-    #[cfg(unix)]
-    {
-        use rustix::fs::{FallocateFlags, fallocate};
-        match fallocate(file, FallocateFlags::empty(), start, end - start) {
-            Ok(()) => return Ok(()),
-            Err(rustix::io::Errno::OPNOTSUPP | rustix::io::Errno::NOSYS) => {}
-            Err(errno) => {
-                // A file system may have grown the file before it ran out of blocks; give
-                // the file back its old length, so that a failure changes nothing.
-                if end > len {
-                    let _ = file.set_len(len);
-                }
-                return Err(errno.into());
-            }
-        }
-    }
-    if end > len { file.set_len(end) } else { Ok(()) }
+    os::reserve(file, len, start, end)
+}
+
+/// After a map's flush (which waits for the kernel to write its pages), whatever the
+/// platform needs for them to reach stable storage: nothing on Linux, FreeBSD and Windows
+/// (memmap2's flush is `msync(MS_SYNC)`, or `FlushViewOfFile` and `FlushFileBuffers`);
+/// `F_FULLFSYNC` on macOS, whose `msync` and `fsync` leave the bytes in the drive's cache.
+pub(crate) fn make_durable(file: &File) -> io::Result<()> {
+    os::make_durable(file)
+}
+
+/// Waits until the folder holding `path` has its entries on disk (a rename into it, say).
+/// Windows cannot open a folder to sync it: there the rename is as durable as NTFS's
+/// journal makes it.
+pub(crate) fn sync_folder_of(path: &Path) -> io::Result<()> {
+    os::sync_folder(path)
+}
+
+/// Writes all of `bytes` into `file` at `offset`, without moving the file's cursor where
+/// the platform can (`pwrite`; on Windows the cursor moves, which nothing here relies on).
+pub(crate) fn write_all_at(file: &File, bytes: &[u8], offset: u64) -> io::Result<()> {
+    os::write_all_at(file, bytes, offset)
 }
 
 /// Starts writing back the dirty pages of `file` in `offset..offset + len` without waiting
@@ -58,26 +67,7 @@ pub(crate) fn reserve_range(file: &File, len: u64, start: u64, end: u64) -> io::
 /// computation instead of piling up for the final flush. Returns `Ok(false)` where the
 /// call does not exist (not Linux); callers then flush the range instead.
 pub(crate) fn start_write_back(file: &File, offset: u64, len: u64) -> io::Result<bool> {
-    #[cfg(target_os = "linux")]
-    {
-        use std::os::fd::AsRawFd;
-        let (Ok(offset), Ok(len)) = (libc::off64_t::try_from(offset), libc::off64_t::try_from(len))
-        else {
-            return Err(io::Error::from(io::ErrorKind::InvalidInput));
-        };
-        // SAFETY: `sync_file_range` reads no memory of ours; it takes a file descriptor,
-        // which `file` keeps open for this call, and two integers. It only starts I/O on
-        // the file's page cache, so it cannot change any bytes a map or reference observes.
-        let rc = unsafe {
-            libc::sync_file_range(file.as_raw_fd(), offset, len, libc::SYNC_FILE_RANGE_WRITE)
-        };
-        if rc == 0 { Ok(true) } else { Err(io::Error::last_os_error()) }
-    }
-    #[cfg(not(target_os = "linux"))]
-    {
-        let _ = (file, offset, len);
-        Ok(false)
-    }
+    os::start_write_back(file, offset, len)
 }
 
 /// Waits until the pages of `file` in `offset..offset + len` are written back (starting
@@ -85,47 +75,14 @@ pub(crate) fn start_write_back(file: &File, offset: u64, len: u64) -> io::Result
 /// cache (`POSIX_FADV_DONTNEED`), so that their memory is reused at once. Returns
 /// `Ok(false)` where `sync_file_range` does not exist (not Linux): nothing is done.
 pub(crate) fn finish_write_back(file: &File, offset: u64, len: u64) -> io::Result<bool> {
-    #[cfg(target_os = "linux")]
-    {
-        use std::os::fd::AsRawFd;
-        let (Ok(start), Ok(count)) =
-            (libc::off64_t::try_from(offset), libc::off64_t::try_from(len))
-        else {
-            return Err(io::Error::from(io::ErrorKind::InvalidInput));
-        };
-        let flags = libc::SYNC_FILE_RANGE_WAIT_BEFORE
-            | libc::SYNC_FILE_RANGE_WRITE
-            | libc::SYNC_FILE_RANGE_WAIT_AFTER;
-        // SAFETY: as in `start_write_back`: a file descriptor that `file` keeps open and two
-        // integers; it only writes back and waits, changing no bytes anyone observes.
-        let rc = unsafe { libc::sync_file_range(file.as_raw_fd(), start, count, flags) };
-        if rc != 0 {
-            return Err(io::Error::last_os_error());
-        }
-        evict(file, offset, len)?;
-        Ok(true)
-    }
-    #[cfg(not(target_os = "linux"))]
-    {
-        let _ = (file, offset, len);
-        Ok(false)
-    }
+    os::finish_write_back(file, offset, len)
 }
 
 /// Asks the kernel to drop the pages of `file` in `offset..offset + len` from the page
-/// cache (`POSIX_FADV_DONTNEED`): clean, unmapped pages only, so nothing is lost, and it
-/// is safe (rustix's wrapper). A no-op off Linux.
+/// cache (`POSIX_FADV_DONTNEED` on Linux and FreeBSD): clean, unmapped pages only, so
+/// nothing is lost. A no-op where the call does not exist (macOS, Windows).
 pub(crate) fn evict(file: &File, offset: u64, len: u64) -> io::Result<()> {
-    #[cfg(target_os = "linux")]
-    rustix::fs::fadvise(
-        file,
-        offset,
-        std::num::NonZeroU64::new(len),
-        rustix::fs::Advice::DontNeed,
-    )?;
-    #[cfg(not(target_os = "linux"))]
-    let _ = (file, offset, len);
-    Ok(())
+    os::evict(file, offset, len)
 }
 
 /// Reads `len` bytes of `file` from `offset` into the page cache the way a process that
@@ -144,135 +101,22 @@ pub(crate) fn evict(file: &File, offset: u64, len: u64) -> io::Result<()> {
 /// path of a huge-page map reads 2 MiB folios in requests of up to `max_sectors_kb` (4 MiB
 /// here). Elsewhere it reads single pages, as `MADV_WILLNEED` does, but waits for them.
 pub(crate) fn read_through_fault(file: &File, offset: u64, len: u64) -> io::Result<bool> {
-    #[cfg(target_os = "linux")]
-    {
-        let Ok(len) = usize::try_from(len) else {
-            return Err(io::Error::from(io::ErrorKind::InvalidInput));
-        };
-        if len == 0 {
-            return Ok(true);
-        }
-        // A raw map hands out no slice of its bytes, so mapping it is safe: only the kernel
-        // touches its pages, through `madvise`.
-        let options = memmap2::MmapOptions::new().offset(offset).len(len).map_raw_read_only(file);
-        let Ok(map) = options else { return Ok(false) };
-        // Hints: a kernel without transparent huge pages refuses the first; neither
-        // changes any data.
-        let _ = map.advise(memmap2::Advice::HugePage);
-        let _ = map.advise(memmap2::Advice::Sequential);
-        match map.populate_range_of(false, 0..len) {
-            Ok(()) => Ok(true),
-            // A page past the end of the file: where a read would raise SIGBUS.
-            Err(e) if e.raw_os_error() == Some(libc::EFAULT) => {
-                Err(io::Error::new(io::ErrorKind::UnexpectedEof, e))
-            }
-            Err(_) => Ok(false),
-        }
-    }
-    #[cfg(not(target_os = "linux"))]
-    {
-        let _ = (file, offset, len);
-        Ok(false)
-    }
+    os::read_through_fault(file, offset, len)
 }
 
 /// The byte ranges of `file` within `offset..offset + len` whose pages are in the page
-/// cache now (`mincore` on a short-lived map of the range, which touches no page), widened
-/// to whole pages and clipped to the range, in order. `None` where this cannot be told
-/// (not Linux; no room for another map; `mincore` failed). Since Linux 5.2 `mincore`
-/// reports every page of a file that the process neither owns nor may write as cached,
-/// so such a file seems all cached.
-///
-/// Asking costs about 25 ms per GiB, so a large range is sampled first ([`SAMPLES`] pages
-/// spread evenly): if every sampled page is cached, the whole range counts as cached. A
-/// range cached but for holes between the samples is then taken as cached.
+/// cache now (`mincore` on a short-lived map of the range, on Linux, macOS and FreeBSD),
+/// widened to whole pages and clipped to the range, in order. `None` where this cannot be
+/// told (Windows; no room for another map; `mincore` failed): the engine then takes the
+/// file as all cached.
 pub(crate) fn cached(file: &File, offset: u64, len: u64) -> Option<Vec<Range<u64>>> {
-    #[cfg(target_os = "linux")]
-    {
-        let page = page_size();
-        let start = offset - offset % page as u64;
-        let span = usize::try_from(offset.checked_add(len)? - start).ok()?;
-        if len == 0 {
-            return Some(Vec::new());
-        }
-        // A raw map hands out no slice of its bytes, so mapping it is safe; mapped from a
-        // page boundary, its address is one too, as `mincore` requires.
-        let map =
-            memmap2::MmapOptions::new().offset(start).len(span).map_raw_read_only(file).ok()?;
-        let pages = span.div_ceil(page);
-        let mut one = [0u8];
-        let mut sample_cached = |k: usize| {
-            let first = k * pages / SAMPLES * page;
-            resident(&map, first, page, &mut one) == Some(true) && one[0] & 1 == 1
-        };
-        if pages >= 4 * SAMPLES && (0..SAMPLES).all(&mut sample_cached) {
-            return Some(std::iter::once(offset..offset + len).collect());
-        }
-        // One byte per page, asked for a window of pages at a time so that a large file
-        // needs no large vector.
-        let mut flags = vec![0u8; WINDOW_PAGES.min(pages)];
-        let mut ranges: Vec<Range<u64>> = Vec::new();
-        let window = WINDOW_PAGES.saturating_mul(page);
-        for first in (0..span).step_by(window) {
-            let bytes = (span - first).min(window);
-            if !resident(&map, first, bytes, &mut flags)? {
-                return None;
-            }
-            let each = flags.iter().take(bytes.div_ceil(page)).enumerate();
-            for (k, _) in each.filter(|(_, r)| **r & 1 == 1) {
-                let at = start + (first + k * page) as u64;
-                let (page_start, page_end) = (at.max(offset), (at + page as u64).min(offset + len));
-                match ranges.last_mut() {
-                    Some(last) if last.end == page_start => last.end = page_end,
-                    _ => ranges.push(page_start..page_end),
-                }
-            }
-        }
-        Some(ranges)
-    }
-    #[cfg(not(target_os = "linux"))]
-    {
-        let _ = (file, offset, len);
-        None
-    }
+    os::cached(file, offset, len)
 }
 
-/// `mincore` for `bytes` of `map` from offset `first`, into one flag byte per page of
-/// `flags`: `Some(true)` if it answered, `Some(false)` if it failed; `None` (asking nothing)
-/// if the window does not start on a page, does not lie inside the map, or `flags` is too
-/// short for it.
-#[cfg(target_os = "linux")]
-fn resident(map: &memmap2::MmapRaw, first: usize, bytes: usize, flags: &mut [u8]) -> Option<bool> {
-    let page = page_size();
-    let inside = first.checked_add(bytes).is_some_and(|end| end <= map.len());
-    let aligned = (map.as_ptr() as usize).is_multiple_of(page) && first.is_multiple_of(page);
-    if !aligned || !inside || flags.len() < bytes.div_ceil(page) {
-        return None;
-    }
-    // SAFETY: `map` is a live map; the window `first..first + bytes` starts on a page and
-    // lies inside it, and `flags` has a byte for each of the window's pages, which is all
-    // `mincore` writes (all checked above). `mincore` reads no byte of the map and faults
-    // nothing in.
-    let rc = unsafe {
-        libc::mincore(map.as_mut_ptr().wrapping_add(first).cast(), bytes, flags.as_mut_ptr())
-    };
-    Some(rc == 0)
-}
-
-/// How many pages [`cached`] asks `mincore` about at once (256 MiB of 4 KiB pages).
-#[cfg(target_os = "linux")]
-const WINDOW_PAGES: usize = 1 << 16;
-
-/// How many pages [`cached`] samples in a range of at least four times as many.
-#[cfg(target_os = "linux")]
-const SAMPLES: usize = 256;
-
-/// The size of a memory page, the unit of mapping, flushing and releasing.
+/// The size of a memory page, the unit of mapping, flushing and releasing, read at run
+/// time (4 KiB on x86-64, 16 KiB on Apple silicon, up to 64 KiB on ARM Linux).
 pub(crate) fn page_size() -> usize {
-    #[cfg(unix)]
-    return rustix::param::page_size();
-    #[cfg(not(unix))]
-    return 4096;
+    os::page_size()
 }
 
 /// Reads into `buf` from `file` at `offset`, returning how many bytes were read (0 at the
@@ -293,71 +137,21 @@ pub(crate) fn read_at(file: &File, buf: &mut [u8], offset: u64) -> io::Result<us
 
 /// A new, unnamed memory file (`memfd_create`, close-on-exec) of `len` zero bytes: the
 /// shmem object behind `MAP_SHARED | MAP_ANONYMOUS`, which, unlike memmap2's private
-/// anonymous maps, stays shared across `fork`.
-#[cfg(any(target_os = "linux", target_os = "android", target_os = "freebsd"))]
+/// anonymous maps, stays shared across `fork`. Linux and FreeBSD only.
+#[cfg(any(target_os = "linux", target_os = "freebsd"))]
 pub(crate) fn memory_file(len: u64) -> io::Result<File> {
-    let memfd = rustix::fs::memfd_create("ndmmap-anonymous", rustix::fs::MemfdFlags::CLOEXEC)?;
-    let file = File::from(memfd);
-    file.set_len(len)?;
-    Ok(file)
+    os::memory_file(len)
 }
 
-#[cfg(all(test, target_os = "linux"))]
-mod tests {
-    use std::io::Write;
+/// The path of an open file, for messages: where the system can tell (`/proc/self/fd` on
+/// Linux, `F_GETPATH` on macOS), else `<open file>`.
+pub(crate) fn name_of(file: &File) -> PathBuf {
+    os::name_of(file).unwrap_or_else(|| PathBuf::from("<open file>"))
+}
 
-    use super::{cached, evict, page_size, read_through_fault};
-
-    #[test]
-    fn reading_through_the_fault_path_reads_the_range_and_stops_at_the_end_of_the_file() {
-        let mut file = tempfile::tempfile().unwrap();
-        let page = page_size();
-        file.write_all(&vec![7u8; 4 * page]).unwrap();
-        // Inside the file, at an offset that is not page-aligned: read.
-        assert!(read_through_fault(&file, 100, 2 * page as u64).unwrap());
-        // Past its end (a file that shrank under a map): an error, not SIGBUS.
-        let err = read_through_fault(&file, 2 * page as u64, 4 * page as u64).unwrap_err();
-        assert_eq!(err.kind(), std::io::ErrorKind::UnexpectedEof);
-        assert!(read_through_fault(&file, 0, 0).unwrap());
-    }
-
-    #[test]
-    fn cached_ranges_are_the_pages_in_the_page_cache_clipped_to_the_range() {
-        // On the crate's own disk: a tmpfs (often /tmp) keeps its pages whatever is asked.
-        let mut file = tempfile::tempfile_in(env!("CARGO_MANIFEST_DIR")).unwrap();
-        let p = page_size() as u64;
-        // A page per write: one large write may make one large folio, which the kernel
-        // evicts only whole.
-        for _ in 0..8 {
-            file.write_all(&vec![7u8; page_size()]).unwrap();
-        }
-        file.sync_all().unwrap();
-        evict(&file, 2 * p, 3 * p).unwrap();
-        assert_eq!(cached(&file, 0, 8 * p), Some(vec![0..2 * p, 5 * p..8 * p]));
-        // A range that starts inside a page and ends inside another: clipped to it.
-        assert_eq!(cached(&file, 100, 6 * p), Some(vec![100..2 * p, 5 * p..6 * p + 100]));
-        assert_eq!(cached(&file, 3 * p, p), Some(vec![]));
-        assert_eq!(cached(&file, 5, 0), Some(vec![]));
-    }
-
-    #[test]
-    fn a_large_range_whose_sampled_pages_are_cached_counts_as_cached() {
-        let mut file = tempfile::tempfile_in(env!("CARGO_MANIFEST_DIR")).unwrap();
-        let p = page_size() as u64;
-        let pages = 4 * super::SAMPLES as u64;
-        for _ in 0..pages {
-            file.write_all(&vec![7u8; page_size()]).unwrap();
-        }
-        file.sync_all().unwrap();
-        // Page 5 lies between samples (every fourth page): not seen.
-        evict(&file, 5 * p, p).unwrap();
-        let whole: Vec<_> = std::iter::once(0..pages * p).collect();
-        assert_eq!(cached(&file, 0, pages * p), Some(whole));
-        // Page 8 is sampled: the whole range is asked, page by page.
-        evict(&file, 8 * p, p).unwrap();
-        assert_eq!(
-            cached(&file, 0, pages * p),
-            Some(vec![0..5 * p, 6 * p..8 * p, 9 * p..pages * p])
-        );
-    }
+/// Options for opening the files ndmmap maps and replaces: on Windows they share
+/// reading, writing and deleting, so that a file another handle holds open can still be
+/// renamed over (as on Unix).
+pub(crate) fn open_options() -> OpenOptions {
+    os::open_options()
 }

@@ -1,19 +1,24 @@
-//! The operating-system boundary: the only code that calls memmap2, rustix or libc.
+//! The operating-system boundary: the only code that calls memmap2, rustix, libc or
+//! windows-sys, and the only code that knows which system it runs on.
 //!
 //! This file maps, remaps, advises and releases ranges of maps (memmap2, which stays a
-//! private dependency); [`file`] holds the calls on files: reserving blocks, write-back,
-//! the page size and the memory file behind anonymous maps. Everything above asks the
-//! guard, which asks here.
+//! private dependency); [`file`] holds the calls on files: reserving blocks, durable syncs,
+//! write-back, the page size and the memory file behind anonymous maps. Both are the same
+//! on every platform; what differs lives in `os`, one file per platform family, behind
+//! one interface. Everything above asks the guard, which asks here.
 #![allow(unsafe_code)]
 
 pub(crate) mod file;
+mod os;
 
 use std::fs::File;
 use std::io;
 use std::ops::Range;
 
-use memmap2::{Mmap, MmapMut, MmapOptions, MmapRaw};
+use memmap2::MmapOptions;
+pub(crate) use memmap2::{Mmap, MmapMut};
 
+pub(crate) use self::os::available_memory;
 use crate::options::Advice;
 
 /// The byte range of a file to map and how.
@@ -82,24 +87,56 @@ pub(crate) unsafe fn remap(
     offset: u64,
     len: usize,
 ) -> io::Result<()> {
-    #[cfg(target_os = "linux")]
-    {
-        let _ = (file, offset);
-        // SAFETY: the caller guarantees that the file reaches past the new end, so every
-        // byte of the resized map is backed by the file, and that nothing borrows the map,
-        // so its moving invalidates no reference.
-        unsafe { map.remap(len, memmap2::RemapOptions::new().may_move(true)) }
-    }
-    #[cfg(not(target_os = "linux"))]
-    {
-        // SAFETY: forwarded: the caller upholds `map_read_write`'s contract for the file,
-        // which is long enough; the old map is unmapped when replaced, and nothing borrows it.
-        *map = unsafe { map_read_write(file, Region { offset, len, populate: false }) }?;
-        Ok(())
-    }
+    // SAFETY: forwarded: the caller upholds this function's contract (see `# Safety`).
+    unsafe { os::remap(map, file, offset, len) }
 }
 
-/// `madvise` for a whole map; a no-op where `madvise` does not exist.
+/// [`remap`] where the system cannot resize a map: a new map of the same bytes replaces
+/// the old one, which is unmapped once the new one exists.
+///
+/// # Safety
+///
+/// As [`remap`].
+#[allow(dead_code, reason = "Linux resizes maps in place (mremap)")]
+pub(crate) unsafe fn map_again(
+    map: &mut MmapMut,
+    file: &File,
+    offset: u64,
+    len: usize,
+) -> io::Result<()> {
+    // SAFETY: forwarded: the caller upholds `map_read_write`'s contract for the file,
+    // which is long enough; the old map is unmapped when replaced, and nothing borrows it.
+    *map = unsafe { map_read_write(file, Region { offset, len, populate: false }) }?;
+    Ok(())
+}
+
+/// Changes the length of `file`, which `map` maps read-write and shared from byte
+/// `offset`, to `len` bytes. Where a mapped file cannot change its length (Windows refuses
+/// with `ERROR_USER_MAPPED_FILE`), `map` is unmapped first and then, if `keep` says how
+/// many bytes, mapped again (else left empty); elsewhere `map` stays as it is, and the
+/// caller touches none of its bytes past the file's new end.
+///
+/// A refusal (another map of the file, in this process or another, on Windows) is an
+/// error, and the file keeps its length.
+///
+/// # Safety
+///
+/// As [`remap`]: no reference into `map` may be alive, and `offset + keep` must not pass
+/// `len`.
+pub(crate) unsafe fn set_len_under_map(
+    map: &mut MmapMut,
+    file: &File,
+    offset: u64,
+    len: u64,
+    keep: Option<usize>,
+) -> io::Result<()> {
+    // SAFETY: forwarded: the caller upholds this function's contract (see `# Safety`).
+    unsafe { os::set_len_under_map(map, file, offset, len, keep) }
+}
+
+/// `madvise` for a whole map, or its nearest equivalent (`PrefetchVirtualMemory` for
+/// [`Advice::WillNeed`] on Windows); a no-op where none exists. Each platform file
+/// implements it for memmap2's maps.
 pub(crate) trait Advise {
     /// Passes `advice` to the kernel for every page of the map.
     fn advise_all(&self, advice: Advice) -> io::Result<()>;
@@ -107,63 +144,6 @@ pub(crate) trait Advise {
     fn advise_range_of(&self, advice: Advice, bytes: Range<usize>) -> io::Result<()>;
     /// Prefaults the pages of `bytes`; see [`populate`].
     fn populate_range_of(&self, writable: bool, bytes: Range<usize>) -> io::Result<()>;
-}
-
-/// The same `Advise` for every kind of map: memmap2 gives them the same methods.
-macro_rules! impl_advise {
-    ($($map:ty),*) => {$(
-        impl Advise for $map {
-            fn advise_all(&self, advice: Advice) -> io::Result<()> {
-                #[cfg(unix)]
-                return self.advise(memmap2_advice(advice));
-                #[cfg(not(unix))]
-                {
-                    let _ = advice;
-                    Ok(())
-                }
-            }
-
-            fn advise_range_of(&self, advice: Advice, bytes: Range<usize>) -> io::Result<()> {
-                #[cfg(unix)]
-                return self.advise_range(memmap2_advice(advice), bytes.start, bytes.len());
-                #[cfg(not(unix))]
-                {
-                    let _ = (advice, bytes);
-                    Ok(())
-                }
-            }
-
-            fn populate_range_of(&self, writable: bool, bytes: Range<usize>) -> io::Result<()> {
-                #[cfg(target_os = "linux")]
-                return self.advise_range(populate_advice(writable), bytes.start, bytes.len());
-                #[cfg(not(target_os = "linux"))]
-                {
-                    let _ = (writable, bytes);
-                    Ok(())
-                }
-            }
-        }
-    )*};
-}
-
-impl_advise!(Mmap, MmapMut, MmapRaw);
-
-/// `MADV_POPULATE_WRITE` for `writable`, else `MADV_POPULATE_READ`: both fault pages in
-/// without changing their contents.
-#[cfg(target_os = "linux")]
-fn populate_advice(writable: bool) -> memmap2::Advice {
-    if writable { memmap2::Advice::PopulateWrite } else { memmap2::Advice::PopulateRead }
-}
-
-/// memmap2's safe advice for `advice`: only advice that never changes the map's contents.
-#[cfg(unix)]
-fn memmap2_advice(advice: Advice) -> memmap2::Advice {
-    match advice {
-        Advice::Normal => memmap2::Advice::Normal,
-        Advice::Sequential => memmap2::Advice::Sequential,
-        Advice::Random => memmap2::Advice::Random,
-        Advice::WillNeed => memmap2::Advice::WillNeed,
-    }
 }
 
 /// `madvise` for `bytes` (offsets into `map`); a no-op where `madvise` does not exist.
@@ -181,28 +161,16 @@ pub(crate) fn advise_range(
 /// Faults the pages of `bytes` (offsets into `map`) into the map now, readable
 /// (`MADV_POPULATE_READ`) or, for `writable`, writable (`MADV_POPULATE_WRITE`), as the
 /// process's own accesses would (with the map's advice: under `MADV_RANDOM`, one page per
-/// fault, so ask for the range with `MADV_WILLNEED` first); a no-op where the advice does
-/// not exist. A kernel without it (before Linux 5.14) gets `MADV_WILLNEED` for readable pages
-/// instead. A page that cannot be faulted in (past the end of a file that shrank) is an
-/// error, not a `SIGBUS`.
+/// fault, so ask for the range with `MADV_WILLNEED` first). A Linux kernel without it
+/// (before 5.14) gets `MADV_WILLNEED` for readable pages instead, as do macOS and FreeBSD;
+/// Windows prefetches readable pages (`PrefetchVirtualMemory`). A page that cannot be
+/// faulted in (past the end of a file that shrank) is an error, not a `SIGBUS`.
 pub(crate) fn populate(map: &impl Advise, writable: bool, bytes: Range<usize>) -> io::Result<()> {
     if bytes.is_empty() {
         return Ok(());
     }
-    match map.populate_range_of(writable, bytes.clone()) {
-        Err(e) if e.raw_os_error() == Some(EINVAL) && !writable => {
-            map.advise_range_of(Advice::WillNeed, bytes)
-        }
-        Err(e) if e.raw_os_error() == Some(EINVAL) => Ok(()),
-        other => other,
-    }
+    map.populate_range_of(writable, bytes)
 }
-
-/// `EINVAL`: what `madvise` answers for advice the kernel does not know.
-#[cfg(unix)]
-const EINVAL: i32 = libc::EINVAL;
-#[cfg(not(unix))]
-const EINVAL: i32 = 22;
 
 /// Whether `bytes` is a non-empty range inside a map of `map_len` bytes: `Ok(false)` for an
 /// empty one (nothing to release), an `InvalidInput` error for one that reaches outside.
@@ -218,26 +186,18 @@ fn release_range_is_inside(bytes: &Range<usize>, map_len: usize) -> io::Result<b
     }
 }
 
-/// Drops `bytes` (offsets into a shared read-only `map`) from the resident set.
+/// Drops `bytes` (offsets into a shared read-only `map`) from the resident set
+/// (`MADV_DONTNEED` on Unix; a no-op on Windows, whose working-set manager trims by
+/// itself).
 pub(crate) fn release_read_only(map: &Mmap, bytes: Range<usize>) -> io::Result<()> {
     if !release_range_is_inside(&bytes, map.len())? {
         return Ok(());
     }
-    #[cfg(unix)]
-    // SAFETY: `map` is a shared, file-backed, read-only map, and `bytes` lies inside it
-    // (checked above). `MADV_DONTNEED` only drops this process's page-table entries; the
-    // next access faults the same bytes back in from the page cache or the file, which
-    // nothing modifies non-atomically while the map lives (the contract of every mapping
-    // constructor; a read-only guard never makes atomic views). So live references observe
-    // no change.
-    return unsafe {
-        map.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, bytes.start, bytes.len())
-    };
-    #[cfg(not(unix))]
-    return Ok(());
+    os::release_read_only(map, bytes)
 }
 
-/// Drops `bytes` (offsets into a shared read-write `map`) from the resident set.
+/// Drops `bytes` (offsets into a shared read-write `map`) from the resident set, as
+/// [`release_read_only`].
 ///
 /// Must not be used on a copy-on-write map: there it would discard private changes.
 /// `map_len` is the map's length (at most; `MmapMut::len` would go through `Deref`, which
@@ -246,16 +206,5 @@ pub(crate) fn release_shared(map: &MmapMut, map_len: usize, bytes: Range<usize>)
     if !release_range_is_inside(&bytes, map_len)? {
         return Ok(());
     }
-    #[cfg(unix)]
-    // SAFETY: `map` is a shared (`MAP_SHARED`) file-backed map, never a private one (the
-    // caller's duty, checked by the guard's mode), and `bytes` lies inside it (checked
-    // above). For shared maps `MADV_DONTNEED` drops only
-    // this process's page-table entries: changed pages stay dirty in the page cache and the
-    // next access faults in exactly the bytes that were there, so live references observe
-    // no change.
-    return unsafe {
-        map.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, bytes.start, bytes.len())
-    };
-    #[cfg(not(unix))]
-    return Ok(());
+    os::release_shared(map, bytes)
 }

@@ -12,6 +12,7 @@
 // Not every target uses every helper (tmpfs, strace and the page flags are Linux's).
 #![allow(dead_code)]
 
+#[cfg(unix)]
 pub(crate) mod pages;
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 pub(crate) mod syscalls;
@@ -142,6 +143,26 @@ pub(crate) fn memory_backed(path: &Path) -> bool {
 #[cfg(not(unix))]
 pub(crate) fn memory_backed(_path: &Path) -> bool {
     false
+}
+
+/// The size of a memory page here, read at run time.
+#[cfg(unix)]
+pub(crate) fn page_size() -> usize {
+    rustix::param::page_size()
+}
+
+/// The size of a memory page here, read at run time.
+#[cfg(windows)]
+pub(crate) fn page_size() -> usize {
+    use windows_sys::Win32::System::SystemInformation::{GetSystemInfo, SYSTEM_INFO};
+    // SAFETY: `GetSystemInfo` fills the `SYSTEM_INFO` it is given and cannot fail; all-zero
+    // bytes are a valid `SYSTEM_INFO` (integers and pointers).
+    let info = unsafe {
+        let mut info: SYSTEM_INFO = std::mem::zeroed();
+        GetSystemInfo(&raw mut info);
+        info
+    };
+    usize::try_from(info.dwPageSize).expect("a page size fits in usize")
 }
 
 /// A fresh temporary folder on a disk-backed file system, where dirty pages become clean

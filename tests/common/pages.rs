@@ -18,25 +18,7 @@ use std::ops::Range;
 
 use ndarray::{ArrayRef, Dimension};
 
-/// The page size.
-#[cfg(unix)]
-pub(crate) fn page_size() -> usize {
-    rustix::param::page_size()
-}
-
-/// The page size.
-#[cfg(windows)]
-pub(crate) fn page_size() -> usize {
-    use windows_sys::Win32::System::SystemInformation::{GetSystemInfo, SYSTEM_INFO};
-    // SAFETY: `GetSystemInfo` fills the `SYSTEM_INFO` it is given and cannot fail; all-zero
-    // bytes are a valid `SYSTEM_INFO` (integers and pointers).
-    let info = unsafe {
-        let mut info: SYSTEM_INFO = std::mem::zeroed();
-        GetSystemInfo(&raw mut info);
-        info
-    };
-    usize::try_from(info.dwPageSize).expect("a page size fits in usize")
-}
+pub(crate) use super::page_size;
 
 /// `buf.len()` bytes of `file` at `offset`.
 fn read_exact_at(file: &std::fs::File, buf: &mut [u8], offset: u64) -> std::io::Result<()> {

@@ -172,7 +172,9 @@ fn report(
             // The kernel sign-extends the return value from a `long`: a success of a 32-bit
             // child (an address above 2 GiB) is read back as the unsigned `long` it was.
             let is_error = info.data[1] & 0xff != 0;
-            let ret = if is_error { info.data[0] } else { info.data[0] & u64::from(c_ulong::MAX) };
+            #[allow(clippy::useless_conversion, reason = "`c_ulong` is `u32` on 32-bit targets")]
+            let mask = u64::from(c_ulong::MAX);
+            let ret = if is_error { info.data[0] } else { info.data[0] & mask };
             if let Some((nr, args)) = entries.remove(&tid) {
                 on_call(&Call { tid, nr, args, ret: Some(ret.cast_signed()) });
             }

@@ -326,10 +326,10 @@ fn misaligned() {
     drop(ok);
     // Creating with a misaligned offset touches nothing.
     let c_path = dir.path().join("c.bin");
-    // SAFETY: as above.
     // 12 where `f64` is 8-aligned, 6 where it is 4-aligned (32-bit x86).
     let off = align_of::<f64>() * 3 / 2;
     let options = MapOptions::new().offset(off as u64);
+    // SAFETY: as above.
     let err = unsafe { Array1::<f64>::create_file_with(&c_path, 1, &options) }.unwrap_err();
     assert!(
         matches!(err, Error::Misaligned { offset, align, .. }

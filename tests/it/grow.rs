@@ -18,9 +18,13 @@
 
 use crate::common;
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
+#[cfg(unix)]
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
+#[cfg(unix)]
+use std::process::Stdio;
 
 use ndmmap::Error;
 use ndmmap::npy::{NpyOptions, read_npy};
@@ -331,8 +335,11 @@ fn errors_by_variant() {
     assert!(matches!(cow.resize_outer(5), Err(Error::NotGrowable { .. })));
 
     // Anonymous maps have no file.
-    let mut anon = MmapArrayMut::<u8, Ix1>::anonymous(4).unwrap();
-    assert!(matches!(anon.append(array![1u8].view()), Err(Error::NotGrowable { .. })));
+    #[cfg(any(target_os = "linux", target_os = "freebsd"))]
+    {
+        let mut anon = MmapArrayMut::<u8, Ix1>::anonymous(4).unwrap();
+        assert!(matches!(anon.append(array![1u8].view()), Err(Error::NotGrowable { .. })));
+    }
 
     // Custom strides.
     let strided = dir.path().join("strided.bin");
@@ -373,7 +380,10 @@ fn views_changed_in_place_refuse_to_grow() {
         assert!(matches!(err, Error::NotGrowable { .. }), "{err:?}");
         assert!(matches!(a.shrink_to_fit(), Err(Error::NotGrowable { .. })));
         drop(a);
-        assert_eq!(std::fs::read(&path).unwrap(), bytemuck::cast_slice(rows.as_slice().unwrap()));
+        assert_eq!(
+            std::fs::read(&path).unwrap(),
+            bytemuck::cast_slice::<f64, u8>(rows.as_slice().unwrap())
+        );
     }
 }
 
@@ -514,6 +524,7 @@ fn written(data: &[f64]) -> usize {
 /// The elements read from the file after a crash: the `.npy` header's shape, or for a raw
 /// file the elements up to the last non-zero one, after checking that only zeros (the
 /// capacity) follow: a raw file killed in an append holds part of the batch.
+#[cfg(unix)]
 fn elements_after_crash(path: &Path, npy: bool) -> Vec<f64> {
     if npy {
         // SAFETY: no process writes the file any more.
@@ -532,6 +543,7 @@ fn elements_after_crash(path: &Path, npy: bool) -> Vec<f64> {
 
 /// The value of the next `tag` report in `lines`, or a panic that shows the child's
 /// stderr (in `stderr`) if the child ended first.
+#[cfg(unix)]
 fn expect_report(
     lines: &mut impl Iterator<Item = std::io::Result<String>>,
     tag: &str,
@@ -554,6 +566,7 @@ fn expect_report(
 /// reports): what they reported as committed is always there, the file is always a prefix
 /// of `np.arange`, and NumPy loads every `.npy` state.
 #[test]
+#[cfg(unix)]
 #[cfg_attr(miri, ignore = "miri cannot map files")]
 fn crash_leaves_a_loadable_prefix() {
     use std::os::unix::process::ExitStatusExt;
@@ -670,7 +683,7 @@ fn power_loss_child() {
 /// What a power loss could leave of the traced file: for every byte, whether it is
 /// certainly on disk (synced since it was last written) and its value there. Kept up to
 /// date from the traced system calls, with the file's own bytes read at each sync.
-#[cfg(all(target_os = "linux", target_env = "gnu"))]
+#[cfg(all(target_os = "linux", target_env = "gnu", target_pointer_width = "64"))]
 struct PowerLoss {
     path: PathBuf,
     durable: Vec<Option<u8>>,
@@ -685,7 +698,7 @@ struct PowerLoss {
     violations: Vec<String>,
 }
 
-#[cfg(all(target_os = "linux", target_env = "gnu"))]
+#[cfg(all(target_os = "linux", target_env = "gnu", target_pointer_width = "64"))]
 impl PowerLoss {
     fn new(path: &Path) -> PowerLoss {
         let path = std::fs::canonicalize(path).unwrap();
@@ -822,7 +835,7 @@ impl PowerLoss {
 /// of it, since it was last written). The same run with `set_sync_on_grow(false)` must
 /// show violations, or the recorder could not see one.
 #[test]
-#[cfg(all(target_os = "linux", target_env = "gnu"))]
+#[cfg(all(target_os = "linux", target_env = "gnu", target_pointer_width = "64"))]
 #[cfg_attr(miri, ignore = "miri cannot map files or trace processes")]
 fn npy_header_never_claims_rows_not_on_disk() {
     let dir = tempfile::tempdir().unwrap();

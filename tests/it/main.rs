@@ -10,10 +10,13 @@ mod chunked;
 mod common;
 mod compile_fail;
 mod edges;
+#[cfg(unix)]
 mod errors;
 mod grow;
+#[cfg(unix)]
 mod guards;
 mod habits;
+#[cfg(unix)]
 mod maparray_suite;
 mod npy;
 mod npz;

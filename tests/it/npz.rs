@@ -645,16 +645,18 @@ fn names_outside_the_archive_and_zip_bombs_are_refused() {
 
 /// `rchar` of /proc/self/io: bytes this process read through read(2) and friends, page
 /// cache hits included (a map reads through page faults, which it does not count).
+#[cfg(target_os = "linux")]
 fn rchar() -> u64 {
     let io = std::fs::read_to_string("/proc/self/io").unwrap();
     io.lines().find_map(|l| l.strip_prefix("rchar: ")).unwrap().trim().parse().unwrap()
 }
 
 /// Resident set size in bytes, from /proc/self/statm.
+#[cfg(target_os = "linux")]
 fn rss() -> u64 {
     let statm = std::fs::read_to_string("/proc/self/statm").unwrap();
     let pages: u64 = statm.split_whitespace().nth(1).unwrap().parse().unwrap();
-    pages * 4096
+    pages * common::page_size() as u64
 }
 
 #[test]

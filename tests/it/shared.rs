@@ -18,7 +18,7 @@
 use std::env;
 use std::io::{BufRead, BufReader, Lines, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, ChildStdout, ExitStatus, Stdio};
+use std::process::{Child, ChildStdin, ChildStdout, Stdio};
 use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed, Release};
 
 use ndmmap::Error;
@@ -26,6 +26,7 @@ use ndmmap::prelude::*;
 
 use crate::common;
 
+#[cfg(unix)]
 use common::pages;
 
 const CHILD_ENV: &str = "NDMMAP_SHARED_CHILD";
@@ -301,7 +302,8 @@ impl Proc {
     }
 
     /// Kills the child with `SIGKILL` (on Unix) and returns how it ended.
-    fn kill(mut self) -> ExitStatus {
+    #[cfg(unix)]
+    fn kill(mut self) -> std::process::ExitStatus {
         self.child.kill().expect("kill");
         self.child.wait().expect("wait")
     }
@@ -449,6 +451,7 @@ fn writes_are_visible_to_another_process_without_flush() {
 /// dirty without it (`tests/common/pages.rs`), so the unflushed writes survive in the page
 /// cache alone. The kernel may write pages back on its own before they are observed; an
 /// unflushed run that finds them clean is repeated.
+#[cfg(unix)]
 fn killed_child_leaves_its_writes(flush: bool) {
     const CELLS: usize = 50_000;
     let Some(dir) = common::disk_tempdir() else { return };
@@ -489,12 +492,14 @@ fn killed_child_leaves_its_writes(flush: bool) {
 }
 
 #[test]
+#[cfg(unix)]
 #[cfg_attr(miri, ignore = "miri cannot map files or spawn processes")]
 fn flushed_writes_survive_sigkill() {
     killed_child_leaves_its_writes(true);
 }
 
 #[test]
+#[cfg(unix)]
 #[cfg_attr(miri, ignore = "miri cannot map files or spawn processes")]
 fn unflushed_writes_survive_sigkill_in_the_page_cache() {
     killed_child_leaves_its_writes(false);

@@ -283,7 +283,7 @@ fn reductions_of_a_fortran_order_npy_over_several_chunks() -> TestResult {
         // Cut along axis 0, which the input crosses: chunks of a page of each column's run
         // (512 rows of 4 KiB pages; `THIN` bytes would hold only 170 rows), each filling
         // its own slab of the output.
-        (Ix2(40_000, 3), 1, 40_000usize.div_ceil(common::pages::page_size() / 8)),
+        (Ix2(40_000, 3), 1, 40_000usize.div_ceil(common::page_size() / 8)),
         // Cut along the input's own axis 1, a column (320 KB, more than `THIN`) per chunk,
         // each filling one element of the output.
         (Ix2(40_000, 3), 0, 3),

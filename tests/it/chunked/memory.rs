@@ -42,8 +42,10 @@ fn evict_written_keeps_every_result() -> TestResult {
 }
 
 /// Set in the child process that runs [`resident_set_child`]: `engine` or `plain`.
+#[cfg(target_os = "linux")]
 const RSS_CHILD: &str = "NDMMAP_RSS_CHILD";
 /// The size of each array of the resident-set job.
+#[cfg(target_os = "linux")]
 const RSS_LEN: usize = 64 << 20;
 
 /// The child half of [`engine_bounds_its_own_resident_set`]: `c = a + b` on 64 MiB arrays
@@ -102,6 +104,7 @@ fn growth_during(job: impl FnOnce() -> TestResult) -> Result<u64, Box<dyn std::e
 }
 
 /// Rows and columns of the wide matrix of [`wide_resident_set`]: 32 MiB of `f32`.
+#[cfg(target_os = "linux")]
 const WIDE: (usize, usize) = (8192, 1024);
 
 /// The wide half of [`resident_set_child`]: a C-order `WIDE` matrix (a sparse raw file)
@@ -161,7 +164,7 @@ fn engine_bounds_its_resident_set_on_a_wide_matrix_across_orders() -> TestResult
     // 4 MiB of each operand per chunk; the output's next two chunks are faulted in ahead
     // (measured: 26 MiB, against 66 MiB before the change, as much as a plain `Zip`).
     const BOUND_KIB: u64 = 32 << 10;
-    if common::pages::page_size() > 4096 {
+    if common::page_size() > 4096 {
         common::skip("pages of 16 KiB or more make chunks of all 8192 rows: nothing to bound");
         return Ok(());
     }

@@ -226,6 +226,7 @@ fn naive_extreme(x: &ArrayD<f64>, axis: Axis, max: bool) -> ArrayD<f64> {
 }
 
 /// Peak resident set growth in KiB while `job` runs (resets the peak first).
+#[cfg(target_os = "linux")]
 fn peak_growth_kib(job: impl FnOnce()) -> u64 {
     std::fs::write("/proc/self/clear_refs", "5").expect("reset the peak resident set");
     let before = status_kib("VmRSS:");
@@ -234,6 +235,7 @@ fn peak_growth_kib(job: impl FnOnce()) -> u64 {
 }
 
 /// A field of this process's `/proc/self/status` in KiB (`VmRSS`, `VmHWM`).
+#[cfg(target_os = "linux")]
 fn status_kib(field: &str) -> u64 {
     let status = std::fs::read_to_string("/proc/self/status").expect("Linux /proc");
     let line = status.lines().find(|l| l.starts_with(field)).expect("the field");

@@ -386,6 +386,7 @@ fn copy_on_write_inputs_keep_their_changes() -> TestResult {
 /// results equal plain ndarray's on the same views, the file holds them, and every
 /// finished chunk of every map was released (no page of either map is resident after the
 /// run, though all were before), which needs the right address span of each chunk.
+#[cfg(target_os = "linux")]
 #[test]
 #[cfg_attr(miri, ignore = "miri cannot map files")]
 fn custom_and_negative_stride_guards() -> TestResult {
@@ -403,7 +404,7 @@ fn custom_and_negative_stride_guards() -> TestResult {
     std::fs::write(&c_path, vec![0u8; (ROWS * (COLS + 12) - 12) * 8])?;
     // What the input map shows: rows 126, 124, ..., 0 of the file.
     let picked = all.slice(s![..2 * ROWS - 1;-2, ..]);
-    let page = common::pages::page_size();
+    let page = common::page_size();
     for (run, chunk) in [(0, 8 * COLS), (1, 3 * 8 * COLS), (2, 1 << 20)] {
         // SAFETY: no other process touches files in this test's temporary folder.
         let a = unsafe { Array2::<f64>::map_file_with(&a_path, &a_options)? };
@@ -443,6 +444,7 @@ fn custom_and_negative_stride_guards() -> TestResult {
 }
 
 /// The addresses from the lowest to one past the highest element of a non-empty view.
+#[cfg(target_os = "linux")]
 fn address_hull(view: &ArrayRef2<f64>) -> std::ops::Range<usize> {
     let addrs = view.iter().map(|x| std::ptr::from_ref(x) as usize);
     let (lo, hi) = addrs.fold((usize::MAX, 0), |(lo, hi), a| (lo.min(a), hi.max(a)));
@@ -450,6 +452,7 @@ fn address_hull(view: &ArrayRef2<f64>) -> std::ops::Range<usize> {
 }
 
 /// Whether each page of `range` is mapped in this process (`/proc/self/pagemap`).
+#[cfg(target_os = "linux")]
 fn resident(range: &std::ops::Range<usize>, page: usize) -> Vec<bool> {
     use std::os::unix::fs::FileExt;
     let first = range.start / page;

@@ -411,6 +411,7 @@ fn ndmmap_writes_numpy_loads() {
 // ---------------------------------------------------------------------------------------
 
 /// Asks NumPy (in another process) whether `path` holds `expected` right now.
+#[cfg(unix)]
 fn numpy_sees<D: Dimension>(path: &Path, expected: &ArrayRef<f64, D>) -> Option<()> {
     let bin = path.with_extension("expected.bin");
     std::fs::write(&bin, logical_bytes(expected)).unwrap();
@@ -427,6 +428,7 @@ fn numpy_sees<D: Dimension>(path: &Path, expected: &ArrayRef<f64, D>) -> Option<
     Some(())
 }
 
+#[cfg(unix)]
 #[test]
 #[cfg_attr(miri, ignore = "miri cannot map files")]
 #[cfg_attr(target_endian = "big", ignore = "the live check names '<f8'")]

@@ -23,7 +23,9 @@ use ndmmap::prelude::*;
 use num_complex::Complex;
 use quickcheck::{QuickCheck, TestResult};
 
-use crate::common::{self, pages};
+use crate::common;
+#[cfg(unix)]
+use crate::common::pages;
 
 mod errors;
 mod interop;
