@@ -443,6 +443,15 @@ pub enum Error {
         lock: crate::options::Lock,
     },
 
+    /// The file at `path` was replaced (renamed over, or deleted and made again) since it
+    /// was opened: what was checked or locked is not the file there now, so nothing was
+    /// written. Open it again to work on the new file.
+    #[error("{}: the file was replaced since it was opened", path.display())]
+    FileReplaced {
+        /// The file.
+        path: PathBuf,
+    },
+
     /// The array cannot grow ([`MmapArrayMut::append`](crate::MmapArrayMut::append) and
     /// friends): the map is copy-on-write or anonymous, the layout has custom strides or no
     /// axis, or the file holds bytes after the array's data that growth would overwrite.

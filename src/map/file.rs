@@ -275,6 +275,50 @@ pub(crate) fn page_size() -> usize {
     return 4096;
 }
 
+/// Gives `new`, a file about to replace the one `old` describes, that file's permissions,
+/// and on Unix its owner and group where the process may set them (as root, say), as
+/// writing the old file in place would keep them. A group that cannot be kept takes the
+/// group's permission bits with it: the new file's group is not the old one's, and must
+/// not read what only the old group could.
+pub(crate) fn take_access(new: &File, old: &std::fs::Metadata) -> io::Result<()> {
+    let mut permissions = old.permissions();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{MetadataExt, PermissionsExt};
+        let ours = new.metadata()?;
+        if (ours.uid(), ours.gid()) != (old.uid(), old.gid()) {
+            let uid = (ours.uid() != old.uid()).then_some(old.uid());
+            match std::os::unix::fs::fchown(new, uid, Some(old.gid())) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::PermissionDenied => {
+                    // Not allowed to give the file away: keep the group if that is allowed.
+                    if std::os::unix::fs::fchown(new, None, Some(old.gid())).is_err() {
+                        permissions.set_mode(old.mode() & !0o070);
+                    }
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+    // After the owner: changing the owner clears the set-user-ID and set-group-ID bits.
+    new.set_permissions(permissions)
+}
+
+/// Whether `a` and `b` describe the same file: the same device and inode on Unix. Where
+/// std cannot tell files apart by an identity (Windows), files of equal length and
+/// modification time are taken for the same.
+pub(crate) fn same_file(a: &std::fs::Metadata, b: &std::fs::Metadata) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        (a.dev(), a.ino()) == (b.dev(), b.ino())
+    }
+    #[cfg(not(unix))]
+    {
+        a.len() == b.len() && a.modified().ok() == b.modified().ok()
+    }
+}
+
 /// A new, unnamed memory file (`memfd_create`, close-on-exec) of `len` zero bytes: the
 /// shmem object behind `MAP_SHARED | MAP_ANONYMOUS`, which, unlike memmap2's private
 /// anonymous maps, stays shared across `fork`.
