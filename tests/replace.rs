@@ -83,7 +83,10 @@ const KINDS: [Kind; 4] = [Kind::ReadOnly, Kind::ReadWrite, Kind::CopyOnWrite, Ki
 /// uses the old guard; checks that the new file is the writer's alone and that the old
 /// guard saw the old file throughout.
 fn replace_under(dir: &Path, npy: bool, kind: Kind, writer: Writer) {
-    let case = format!("{kind:?} guard on a {} file, replaced by {writer:?}", if npy { "npy" } else { "raw" });
+    let case = format!(
+        "{kind:?} guard on a {} file, replaced by {writer:?}",
+        if npy { "npy" } else { "raw" }
+    );
     let path = dir.join(format!("{kind:?}-{writer:?}"));
     let old = old_values(4);
     if npy {
@@ -98,8 +101,12 @@ fn replace_under(dir: &Path, npy: bool, kind: Kind, writer: Writer) {
     unsafe {
         match kind {
             Kind::ReadOnly => {
-                let a = if npy { Array1::<u32>::map_npy(&path) } else { Array1::<u32>::map_file(&path) }
-                    .unwrap();
+                let a = if npy {
+                    Array1::<u32>::map_npy(&path)
+                } else {
+                    Array1::<u32>::map_file(&path)
+                }
+                .unwrap();
                 writer.write(&path);
                 assert_eq!(*a, old, "{case}");
                 drop(a);
@@ -120,8 +127,12 @@ fn replace_under(dir: &Path, npy: bool, kind: Kind, writer: Writer) {
                 a.close().unwrap();
             }
             Kind::Growing => {
-                let mut a = if npy { Array1::<u32>::map_npy_mut(&path) } else { Array1::<u32>::map_file_mut(&path) }
-                    .unwrap();
+                let mut a = if npy {
+                    Array1::<u32>::map_npy_mut(&path)
+                } else {
+                    Array1::<u32>::map_file_mut(&path)
+                }
+                .unwrap();
                 a.append(old_values(2).view()).unwrap();
                 writer.write(&path);
                 // Past the first reservation: growth writes to the file and remaps.
@@ -135,7 +146,13 @@ fn replace_under(dir: &Path, npy: bool, kind: Kind, writer: Writer) {
             }
         }
     }
-    assert_eq!(std::fs::read(&path).unwrap(), expected, "{case}: the new file is its writer's alone");
+    let found = std::fs::read(&path).unwrap();
+    assert!(
+        found == expected,
+        "{case}: the new file is not its writer's alone: {} bytes, {} expected",
+        found.len(),
+        expected.len()
+    );
     if !matches!(kind, Kind::ReadOnly | Kind::CopyOnWrite) {
         assert_ne!(expected, old_bytes, "{case}");
     }
@@ -243,11 +260,22 @@ fn a_replace_through_a_symbolic_link_replaces_its_target() {
         for path in [&link, &link2] {
             old_values(3).save_npy(&target).unwrap();
             writer.write(path);
-            for (l, to) in [(&link, PathBuf::from("data").join(format!("{writer:?}.npy"))), (&link2, link.clone())] {
-                assert!(std::fs::symlink_metadata(l).unwrap().file_type().is_symlink(), "{writer:?}");
+            for (l, to) in [
+                (&link, PathBuf::from("data").join(format!("{writer:?}.npy"))),
+                (&link2, link.clone()),
+            ] {
+                assert!(
+                    std::fs::symlink_metadata(l).unwrap().file_type().is_symlink(),
+                    "{writer:?}"
+                );
                 assert_eq!(std::fs::read_link(l).unwrap(), to, "{writer:?}");
             }
-            assert_eq!(std::fs::read(&target).unwrap(), expected, "{writer:?} through {}", path.display());
+            assert_eq!(
+                std::fs::read(&target).unwrap(),
+                expected,
+                "{writer:?} through {}",
+                path.display()
+            );
         }
         // No temporary file is left beside the link or the target.
         let names = |folder: &Path| -> Vec<String> {
@@ -294,8 +322,11 @@ fn a_replace_keeps_what_np_save_keeps() {
         old_values(3).save_npy(folder.join("target.npy")).unwrap();
         std::os::unix::fs::symlink("target.npy", folder.join("link.npy")).unwrap();
         use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(folder.join("private.npy"), std::fs::Permissions::from_mode(0o600))
-            .unwrap();
+        std::fs::set_permissions(
+            folder.join("private.npy"),
+            std::fs::Permissions::from_mode(0o600),
+        )
+        .unwrap();
     }
     let script = "import numpy as np, sys\n\
                   d = sys.argv[1]\n\
