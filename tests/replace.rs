@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 
 use ndmmap::npy::{self, NpyOptions};
 use ndmmap::prelude::*;
-use ndmmap::{Error, MapOptions};
+use ndmmap::{Error, MapOptions, MmapArray, MmapArrayMut};
 
 mod common;
 
@@ -79,6 +79,35 @@ enum Kind {
 
 const KINDS: [Kind; 4] = [Kind::ReadOnly, Kind::ReadWrite, Kind::CopyOnWrite, Kind::Growing];
 
+// The mapping functions below: only this test's own guards and writers touch the file, and
+// a replace puts a new file at the path, which the old guard does not map.
+
+/// Maps the `.npy` (or raw) file at `path` read-only.
+fn map_read_only(path: &Path, npy: bool) -> MmapArray<u32, Ix1> {
+    if npy {
+        // SAFETY: see above.
+        unsafe { Array1::<u32>::map_npy(path) }.unwrap()
+    } else {
+        // SAFETY: see above.
+        unsafe { Array1::<u32>::map_file(path) }.unwrap()
+    }
+}
+
+/// Maps the `.npy` (or raw) file at `path` read-write, or copy-on-write.
+fn map_writable(path: &Path, npy: bool, copy: bool) -> MmapArrayMut<u32, Ix1> {
+    match (npy, copy) {
+        // SAFETY: see above.
+        (true, false) => unsafe { Array1::<u32>::map_npy_mut(path) },
+        // SAFETY: see above.
+        (false, false) => unsafe { Array1::<u32>::map_file_mut(path) },
+        // SAFETY: see above.
+        (true, true) => unsafe { Array1::<u32>::map_npy_copy(path) },
+        // SAFETY: see above.
+        (false, true) => unsafe { Array1::<u32>::map_file_copy(path) },
+    }
+    .unwrap()
+}
+
 /// Maps the old file at `path` (`.npy` or raw) as `kind`, lets `writer` replace it, then
 /// uses the old guard; checks that the new file is the writer's alone and that the old
 /// guard saw the old file throughout.
@@ -96,54 +125,34 @@ fn replace_under(dir: &Path, npy: bool, kind: Kind, writer: Writer) {
     }
     let old_bytes = std::fs::read(&path).unwrap();
     let expected = writer.reference(dir);
-    // SAFETY: only this test's own guards and writers touch the file; the replace puts a new
-    // file at the path, which the old guard does not map.
-    unsafe {
-        match kind {
-            Kind::ReadOnly => {
-                let a = if npy {
-                    Array1::<u32>::map_npy(&path)
-                } else {
-                    Array1::<u32>::map_file(&path)
-                }
-                .unwrap();
-                writer.write(&path);
-                assert_eq!(*a, old, "{case}");
-                drop(a);
-            }
-            Kind::ReadWrite | Kind::CopyOnWrite => {
-                let mut a = match (kind, npy) {
-                    (Kind::ReadWrite, true) => Array1::<u32>::map_npy_mut(&path),
-                    (Kind::ReadWrite, false) => Array1::<u32>::map_file_mut(&path),
-                    (_, true) => Array1::<u32>::map_npy_copy(&path),
-                    (_, false) => Array1::<u32>::map_file_copy(&path),
-                }
-                .unwrap();
-                writer.write(&path);
-                assert_eq!(*a, old, "{case}");
-                a.fill(7);
-                a.flush().unwrap();
-                assert_eq!(*a, Array1::from_elem(4, 7), "{case}");
-                a.close().unwrap();
-            }
-            Kind::Growing => {
-                let mut a = if npy {
-                    Array1::<u32>::map_npy_mut(&path)
-                } else {
-                    Array1::<u32>::map_file_mut(&path)
-                }
-                .unwrap();
-                a.append(old_values(2).view()).unwrap();
-                writer.write(&path);
-                // Past the first reservation: growth writes to the file and remaps.
-                let many = Array1::from_elem(300_000, 9u32);
-                a.append(many.view()).unwrap();
-                a.push(ndarray::arr0(5u32).view()).unwrap();
-                a.flush().unwrap();
-                assert_eq!(a.len(), 4 + 2 + 300_000 + 1, "{case}");
-                assert_eq!(a.slice(s![..4]), old, "{case}");
-                a.close().unwrap();
-            }
+    match kind {
+        Kind::ReadOnly => {
+            let a = map_read_only(&path, npy);
+            writer.write(&path);
+            assert_eq!(*a, old, "{case}");
+            drop(a);
+        }
+        Kind::ReadWrite | Kind::CopyOnWrite => {
+            let mut a = map_writable(&path, npy, matches!(kind, Kind::CopyOnWrite));
+            writer.write(&path);
+            assert_eq!(*a, old, "{case}");
+            a.fill(7);
+            a.flush().unwrap();
+            assert_eq!(*a, Array1::from_elem(4, 7), "{case}");
+            a.close().unwrap();
+        }
+        Kind::Growing => {
+            let mut a = map_writable(&path, npy, false);
+            a.append(old_values(2).view()).unwrap();
+            writer.write(&path);
+            // Past the first reservation: growth writes to the file and remaps.
+            let many = Array1::from_elem(300_000, 9u32);
+            a.append(many.view()).unwrap();
+            a.push(ndarray::arr0(5u32).view()).unwrap();
+            a.flush().unwrap();
+            assert_eq!(a.len(), 4 + 2 + 300_000 + 1, "{case}");
+            assert_eq!(a.slice(s![..4]), old, "{case}");
+            a.close().unwrap();
         }
     }
     let found = std::fs::read(&path).unwrap();
@@ -313,6 +322,7 @@ fn a_replace_of_a_folder_is_a_typed_error() {
 #[cfg(unix)]
 #[test]
 fn a_replace_keeps_what_np_save_keeps() {
+    use std::os::unix::fs::PermissionsExt;
     let Some(python) = common::numpy_python() else { return };
     let dir = tempfile::tempdir().unwrap();
     for side in ["numpy", "ndmmap"] {
@@ -321,7 +331,6 @@ fn a_replace_keeps_what_np_save_keeps() {
         old_values(3).save_npy(folder.join("private.npy")).unwrap();
         old_values(3).save_npy(folder.join("target.npy")).unwrap();
         std::os::unix::fs::symlink("target.npy", folder.join("link.npy")).unwrap();
-        use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(
             folder.join("private.npy"),
             std::fs::Permissions::from_mode(0o600),
@@ -375,4 +384,18 @@ fn a_file_replaced_during_a_replace_is_a_typed_error() {
     assert_eq!(std::fs::read(&path).unwrap(), b"theirs");
     let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
     assert_eq!(left.len(), 1, "the temporary file is removed");
+}
+
+/// Links that lead round in a circle end nowhere: the operating system's error, and no
+/// file left behind.
+#[cfg(unix)]
+#[test]
+fn a_replace_through_a_loop_of_links_is_a_typed_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (dir.path().join("a.npy"), dir.path().join("b.npy"));
+    std::os::unix::fs::symlink("b.npy", &a).unwrap();
+    std::os::unix::fs::symlink("a.npy", &b).unwrap();
+    let err = new_values(2).save_npy(&a).unwrap_err();
+    assert!(matches!(&err, Error::Io { path, .. } if *path == a), "{err}");
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 2);
 }

@@ -15,6 +15,9 @@
 //! `QUICKCHECK_TESTS` sets the number of sequences (20 by default, a few seconds), and
 //! `QUICKCHECK_GENERATOR_SIZE` their greatest length (40 by default).
 
+// Lengths and indices here are small; quickcheck properties take their arguments by value.
+#![allow(clippy::cast_possible_truncation, clippy::needless_pass_by_value)]
+
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -70,6 +73,20 @@ impl Arbitrary for Op {
             }
             _ => Op::Close { slot },
         }
+    }
+}
+
+/// Maps the file at `path` as `kind`. The model lets no guard change bytes another guard
+/// maps, and nothing outside this test touches its temporary folder: the mapping contract
+/// holds.
+fn map(path: &Path, kind: Kind) -> Guard {
+    match kind {
+        // SAFETY: see above.
+        Kind::ReadOnly => Guard::ReadOnly(unsafe { Array1::map_npy(path) }.unwrap()),
+        // SAFETY: see above.
+        Kind::ReadWrite => Guard::ReadWrite(unsafe { Array1::map_npy_mut(path) }.unwrap()),
+        // SAFETY: see above.
+        Kind::CopyOnWrite => Guard::CopyOnWrite(unsafe { Array1::map_npy_copy(path) }.unwrap()),
     }
 }
 
@@ -158,17 +175,7 @@ impl World {
                 if self.written(identity) || (kind == Kind::ReadWrite && self.mapped(identity)) {
                     return;
                 }
-                // SAFETY: the model lets no guard change bytes another guard maps, and
-                // nothing outside this test touches its temporary folder.
-                let guard = unsafe {
-                    match kind {
-                        Kind::ReadOnly => Guard::ReadOnly(Array1::map_npy(path).unwrap()),
-                        Kind::ReadWrite => Guard::ReadWrite(Array1::map_npy_mut(path).unwrap()),
-                        Kind::CopyOnWrite => {
-                            Guard::CopyOnWrite(Array1::map_npy_copy(path).unwrap())
-                        }
-                    }
-                };
+                let guard = map(path, kind);
                 let own = (kind == Kind::CopyOnWrite).then(|| self.files[identity].clone());
                 self.slots[slot] = Some(Live { guard, identity, own });
             }
@@ -186,10 +193,13 @@ impl World {
                 a[at] = value;
                 model[at] = value;
             }
-            Op::Flush { slot } => match self.slots[slot].as_ref().map(|l| &l.guard) {
-                Some(Guard::ReadWrite(a) | Guard::CopyOnWrite(a)) => a.flush().unwrap(),
-                _ => {}
-            },
+            Op::Flush { slot } => {
+                if let Some(Guard::ReadWrite(a) | Guard::CopyOnWrite(a)) =
+                    self.slots[slot].as_ref().map(|l| &l.guard)
+                {
+                    a.flush().unwrap();
+                }
+            }
             Op::Replace { path, create, len, base } => {
                 let values: Vec<u32> = (0..len as u32).map(|i| base.wrapping_add(i)).collect();
                 let target = &self.paths[path];

@@ -81,7 +81,10 @@ impl NpyOptions {
         self
     }
 
-    /// For creating: replace an existing file (atomically, through a temporary file).
+    /// For creating: replace an existing file (atomically, through a temporary file), as
+    /// [`MapOptions::overwrite`](crate::MapOptions::overwrite) says: like `np.save`, the
+    /// replace keeps the old file's mode (and owner, where it may) and writes through
+    /// symbolic links.
     ///
     /// # Example
     ///

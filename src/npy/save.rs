@@ -23,12 +23,19 @@ pub trait SaveNpyExt: crate::private::Sealed {
     ///
     /// The file is written under a temporary name in the same folder, synced and then
     /// renamed into place, so readers (and live maps of an old file at `path`) never see a
-    /// half-written or truncated file.
+    /// half-written or truncated file. As `np.save`, which writes in place, it keeps the
+    /// mode (the permissions) of a file it replaces, and its owner and group where the
+    /// process may set them, and writes through symbolic links: the new file replaces the
+    /// file a link at `path` leads to, and the link stays a link.
     ///
     /// # Errors
     ///
     /// [`Error::NotFound`] if the folder does not exist, [`Error::PermissionDenied`],
-    /// [`Error::IsADirectory`], [`Error::NoSpace`], [`Error::Io`].
+    /// [`Error::IsADirectory`], [`Error::NoSpace`], [`Error::Io`];
+    /// [`Error::FileReplaced`] if someone else put a file at `path` while this one was
+    /// being written (theirs stays); [`Error::Npy`] with
+    /// [`HeaderError::UnsupportedDtype`](crate::npy::HeaderError::UnsupportedDtype) for a
+    /// record type of zero bytes, or whose layout states another size than its own.
     ///
     /// # Example
     ///
