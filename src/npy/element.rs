@@ -38,7 +38,12 @@ pub(crate) mod sealed {
 /// Structs declared with [`npy_record!`](crate::npy_record) are `NpyElement`s too, of a
 /// structured dtype (NumPy's record arrays); see [`NpyRecord`](crate::npy::NpyRecord).
 ///
-/// This trait is sealed: it is implemented by ndmmap only.
+/// This trait is sealed: ndmmap implements it, for the types above and for every
+/// [`NpyRecord`](crate::npy::NpyRecord). `NpyRecord` is a safe trait that anyone may
+/// implement (by hand, too), so a record's layout is not trusted: every path checks it,
+/// and a record type of zero bytes, or whose layout states another itemsize than its
+/// size, is an error there (a dtype mismatch against a file, an unsupported dtype when
+/// saved or created), never a fallback to another dtype.
 ///
 /// # Example
 ///
