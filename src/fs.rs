@@ -50,14 +50,13 @@ impl Creating {
         let path = self.path.clone();
         file.sync_all().map_err(|e| Error::io(&path, "write", 0, e))?;
         if self.replace {
-            if let Some(old) = &self.old {
-                match std::fs::metadata(&self.target) {
-                    Ok(now) if !map::file::same_file(&now, old) => {
-                        return Err(Error::FileReplaced { path });
-                    }
-                    // Gone meanwhile: there is nothing to keep.
-                    Ok(_) | Err(_) => {}
-                }
+            // (A file gone meanwhile has nothing to keep. The check narrows the window to
+            // the rename's own; no portable call closes it.)
+            if let Some(old) = &self.old
+                && let Ok(now) = std::fs::metadata(&self.target)
+                && !map::file::same_file(&now, old)
+            {
+                return Err(Error::FileReplaced { path });
             }
             std::fs::rename(&temp, &self.target).map_err(|e| Error::io(&path, "replace", 0, e))?;
         } else {
