@@ -542,4 +542,12 @@ fn records_without_a_dtype_are_typed_errors_on_every_path() {
     let err = create::<Understated, Ix1, _>(&empty, 2).unwrap_err();
     assert!(unsupported_record(&err), "{err}");
     assert!(!empty.exists(), "a refused save leaves no file");
+    #[cfg(feature = "npz")]
+    {
+        let archive = dir.path().join("empty.npz");
+        let zeros = Array1::from_elem(3, Empty {});
+        let err = ndmmap::npz::save_npz(&archive, &[("z", &zeros)]).unwrap_err();
+        assert!(matches!(err, Error::Npz { .. } | Error::Npy { .. }), "{err}");
+        assert!(!archive.exists(), "a refused save leaves no file");
+    }
 }
