@@ -281,25 +281,27 @@ pub(crate) fn page_size() -> usize {
 /// group's permission bits with it: the new file's group is not the old one's, and must
 /// not read what only the old group could.
 pub(crate) fn take_access(new: &File, old: &std::fs::Metadata) -> io::Result<()> {
-    let mut permissions = old.permissions();
     #[cfg(unix)]
-    {
+    let permissions = {
         use std::os::unix::fs::{MetadataExt, PermissionsExt};
         let ours = new.metadata()?;
+        let mut group_kept = true;
         if (ours.uid(), ours.gid()) != (old.uid(), old.gid()) {
             let uid = (ours.uid() != old.uid()).then_some(old.uid());
             match std::os::unix::fs::fchown(new, uid, Some(old.gid())) {
                 Ok(()) => {}
+                // Not allowed to give the file away: keep the group if that is allowed.
                 Err(e) if e.kind() == io::ErrorKind::PermissionDenied => {
-                    // Not allowed to give the file away: keep the group if that is allowed.
-                    if std::os::unix::fs::fchown(new, None, Some(old.gid())).is_err() {
-                        permissions.set_mode(old.mode() & !0o070);
-                    }
+                    group_kept = std::os::unix::fs::fchown(new, None, Some(old.gid())).is_ok();
                 }
                 Err(e) => return Err(e),
             }
         }
-    }
+        let mode = old.mode() & if group_kept { 0o7777 } else { 0o7707 };
+        std::fs::Permissions::from_mode(mode)
+    };
+    #[cfg(not(unix))]
+    let permissions = old.permissions();
     // After the owner: changing the owner clears the set-user-ID and set-group-ID bits.
     new.set_permissions(permissions)
 }
