@@ -3,7 +3,7 @@
 //! place), writing a new file's ranges back behind its writer, and advisory locks.
 
 use std::collections::VecDeque;
-use std::fs::{File, TryLockError};
+use std::fs::{File, Metadata, TryLockError};
 use std::io::{self, Seek, SeekFrom, Write};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
@@ -17,12 +17,18 @@ use crate::options::{Lock, OnConflict};
 /// removes the new file, and the file it is to replace (if any) stays as it was.
 #[derive(Debug)]
 pub(crate) struct Creating {
+    /// The path asked for, for messages (and the new file's name, if it replaces none).
     path: PathBuf,
-    /// The new file's temporary name beside `path`, if it is to replace the file there;
+    /// The new file's temporary name beside `target`, if it is to replace the file there;
     /// `None` for a new file made at `path` itself.
     temp: Option<PathBuf>,
+    /// Where a replacing file is renamed to: `path`, or the file its symbolic links lead to.
+    target: PathBuf,
+    /// The file being replaced, as it was when the replace started: the rename checks that
+    /// it is still the one at `target`.
+    old: Option<Metadata>,
     /// The file being replaced, open with the lock asked for, held until it is replaced.
-    old: Option<File>,
+    locked: Option<File>,
     /// Whether publishing may replace a file at `path` (else a file that appeared there
     /// meanwhile makes it fail with [`Error::AlreadyExists`]).
     replace: bool,
@@ -30,31 +36,29 @@ pub(crate) struct Creating {
 }
 
 impl Creating {
-    /// A new file at `temp`, beside `path`, which it is to replace.
-    fn replacing(path: &Path, temp: PathBuf) -> Self {
-        Creating {
-            path: path.to_path_buf(),
-            temp: Some(temp),
-            old: None,
-            replace: true,
-            published: false,
-        }
-    }
-
     /// Makes the new file, open as `file`, the file at `path`: a replacing file is synced
     /// to disk, renamed into place, and the folder synced, so that after `Ok` even a power
     /// loss leaves the new file there, whole.
+    ///
+    /// A file that replaced the old one meanwhile is an [`Error::FileReplaced`]: its
+    /// permissions, and the lock taken, were the old one's.
     pub(crate) fn publish(mut self, file: &File) -> Result<()> {
-        let Some(temp) = self.temp.take() else {
+        let Some(temp) = self.temp.clone() else {
             self.published = true;
             return Ok(());
         };
-        // Put back for `Drop` until the rename is done.
-        self.temp = Some(temp.clone());
         let path = self.path.clone();
         file.sync_all().map_err(|e| Error::io(&path, "write", 0, e))?;
         if self.replace {
-            std::fs::rename(&temp, &path).map_err(|e| Error::io(&path, "replace", 0, e))?;
+            // (A file gone meanwhile has nothing to keep. The check narrows the window to
+            // the rename's own; no portable call closes it.)
+            if let Some(old) = &self.old
+                && let Ok(now) = std::fs::metadata(&self.target)
+                && !map::file::same_file(&now, old)
+            {
+                return Err(Error::FileReplaced { path });
+            }
+            std::fs::rename(&temp, &self.target).map_err(|e| Error::io(&path, "replace", 0, e))?;
         } else {
             // A hard link fails if `path` appeared meanwhile: never replaces a file.
             std::fs::hard_link(&temp, &path).map_err(|e| Error::from_open(&path, true, e))?;
@@ -62,8 +66,9 @@ impl Creating {
         }
         self.published = true;
         // The lock on the replaced file is no longer needed.
-        self.old = None;
-        map::file::sync_folder_of(&path).map_err(|e| Error::io(&path, "sync the folder of", 0, e))
+        self.locked = None;
+        map::file::sync_folder_of(&self.target)
+            .map_err(|e| Error::io(&path, "sync the folder of", 0, e))
     }
 }
 
@@ -76,16 +81,88 @@ impl Drop for Creating {
     }
 }
 
+/// The file a replace of `path` replaces: `path` itself, or, if it is a symbolic link, the
+/// file its links lead to (which need not exist), as NumPy's `np.save` writes through a
+/// link: the link stays a link.
+fn final_target(path: &Path) -> Result<PathBuf> {
+    let mut target = path.to_path_buf();
+    // As many links as Linux follows before `ELOOP`.
+    for _ in 0..40 {
+        match std::fs::symlink_metadata(&target) {
+            Ok(meta) if meta.file_type().is_symlink() => {
+                let link = std::fs::read_link(&target)
+                    .map_err(|e| Error::io(path, "follow the link", 0, e))?;
+                // A relative link is relative to its own folder; `join` keeps an absolute one.
+                target = target.parent().map_or_else(|| link.clone(), |folder| folder.join(&link));
+            }
+            _ => return Ok(target),
+        }
+    }
+    // A loop of links: the operating system's own error names it.
+    match std::fs::metadata(path) {
+        Err(e) => Err(Error::from_open(path, false, e)),
+        Ok(_) => Ok(target),
+    }
+}
+
+/// Starts a new file that is to replace `path` (which need not exist): a temporary file
+/// beside the file `path` leads to (see [`final_target`]), already given that file's
+/// permissions and owner (see [`map::file::take_access`]). With `lock`, the lock is first
+/// taken on the file being replaced: a holder of a conflicting lock on it is never replaced
+/// under its feet ([`Error::Locked`] leaves it untouched).
+fn start_replace(
+    path: &Path,
+    lock_kind: Option<Lock>,
+    on_conflict: OnConflict,
+) -> Result<(File, Creating)> {
+    let target = final_target(path)?;
+    let (old, locked) = match lock_kind {
+        Some(_) => match map::file::open_options().read(true).open(&target) {
+            Ok(old) => {
+                lock(&old, path, lock_kind, on_conflict)?;
+                (Some(old.metadata().map_err(|e| Error::io(path, "stat", 0, e))?), Some(old))
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => (None, None),
+            // A folder cannot be opened for reading on Windows; it is reported below.
+            Err(_) if target.is_dir() => (None, None),
+            Err(e) => return Err(Error::from_open(path, false, e)),
+        },
+        None => match std::fs::metadata(&target) {
+            Ok(meta) => (Some(meta), None),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => (None, None),
+            Err(e) => return Err(Error::from_open(path, false, e)),
+        },
+    };
+    if old.as_ref().is_some_and(Metadata::is_dir) || target.is_dir() {
+        return Err(Error::IsADirectory { path: path.to_path_buf() });
+    }
+    let (temp, file) = create_temp_beside(&target, path)?;
+    let creating = Creating {
+        path: path.to_path_buf(),
+        temp: Some(temp),
+        target,
+        old,
+        locked,
+        replace: true,
+        published: false,
+    };
+    if let Some(old) = &creating.old {
+        map::file::take_access(&file, old)
+            .map_err(|e| Error::io(path, "give the old permissions to", 0, e))?;
+    }
+    Ok((file, creating))
+}
+
 /// Creates the file at `path` with `len` bytes reserved on disk, starting with `prefix`
 /// (a header, say; zeros after it), takes `lock` on it (as `on_conflict` says), and returns
 /// it open for reading and writing, with the [`Creating`] that makes it the file at `path`.
 ///
-/// Without `overwrite`, an existing file is an [`Error::AlreadyExists`]. With it, `lock` is
-/// first taken on the existing file ([`Error::Locked`] leaves it untouched), and the new
-/// file is built under a temporary name in the same folder, to be renamed over the old one
-/// by [`Creating::publish`]: the old file stays whole until the new one is ready, and live
-/// maps of it never see it truncated. On any failure, and if the [`Creating`] is dropped
-/// unpublished, nothing is left behind.
+/// Without `overwrite`, an existing file is an [`Error::AlreadyExists`]. With it, the new
+/// file replaces the old one as [`start_replace`] says: `lock` is first taken on the old
+/// file, and the new file is built under a temporary name in the same folder, with the old
+/// file's permissions, to be renamed over the old one by [`Creating::publish`]: the old
+/// file stays whole until the new one is ready, and live maps of it never see it truncated.
+/// On any failure, and if the [`Creating`] is dropped unpublished, nothing is left behind.
 pub(crate) fn create(
     path: &Path,
     len: u64,
@@ -108,7 +185,9 @@ pub(crate) fn create(
         let creating = Creating {
             path: path.to_path_buf(),
             temp: None,
+            target: path.to_path_buf(),
             old: None,
+            locked: None,
             replace: false,
             published: false,
         };
@@ -116,49 +195,22 @@ pub(crate) fn create(
         reserve_and_prefix(&file).map_err(|e| Error::io(path, "reserve space for", len, e))?;
         return Ok((file, creating));
     }
-    if path.is_dir() {
-        return Err(Error::IsADirectory { path: path.to_path_buf() });
-    }
-    // The lock is taken on the file being replaced first: a holder of a conflicting lock
-    // on it is never replaced under its feet.
-    let old = match lock_kind {
-        Some(_) => match map::file::open_options().read(true).open(path) {
-            Ok(old) => {
-                lock(&old, path, lock_kind, on_conflict)?;
-                Some(old)
-            }
-            Err(e) if e.kind() == io::ErrorKind::NotFound => None,
-            Err(e) => return Err(Error::from_open(path, false, e)),
-        },
-        None => None,
-    };
-    let (temp, file) = create_temp_beside(path)?;
-    let creating = Creating {
-        path: path.to_path_buf(),
-        temp: Some(temp),
-        old,
-        replace: true,
-        published: false,
-    };
+    let (file, creating) = start_replace(path, lock_kind, on_conflict)?;
     lock(&file, path, lock_kind, on_conflict)?;
     reserve_and_prefix(&file).map_err(|e| Error::io(path, "write", len, e))?;
     Ok((file, creating))
 }
 
-/// Writes a whole new file with `write` under a temporary name beside `path`, syncs it,
-/// renames it over `path` and syncs the folder: readers see the old file or the new one,
-/// never a part, and after `Ok` the new one survives a power loss. `len` is the expected
-/// length, for error messages.
+/// Writes a whole new file with `write` under a temporary name beside `path` (see
+/// [`start_replace`]), syncs it, renames it over `path` and syncs the folder: readers see
+/// the old file or the new one, never a part, and after `Ok` the new one survives a power
+/// loss. `len` is the expected length, for error messages.
 pub(crate) fn write_atomically(
     path: &Path,
     len: u64,
     write: impl FnOnce(&File) -> io::Result<()>,
 ) -> Result<()> {
-    if path.is_dir() {
-        return Err(Error::IsADirectory { path: path.to_path_buf() });
-    }
-    let (temp, file) = create_temp_beside(path)?;
-    let creating = Creating::replacing(path, temp);
+    let (file, creating) = start_replace(path, None, OnConflict::Fail)?;
     write(&file).map_err(|e| Error::io(path, "write", len, e))?;
     creating.publish(&file)
 }
@@ -176,13 +228,11 @@ pub(crate) struct NewFile {
 
 #[cfg(feature = "npz")]
 impl NewFile {
-    /// Starts a new file that will replace `path` (which need not exist).
+    /// Starts a new file that will replace `path` (which need not exist), as
+    /// [`start_replace`] says.
     pub(crate) fn create(path: &Path) -> Result<Self> {
-        if path.is_dir() {
-            return Err(Error::IsADirectory { path: path.to_path_buf() });
-        }
-        let (temp, file) = create_temp_beside(path)?;
-        Ok(NewFile { file, creating: Creating::replacing(path, temp) })
+        let (file, creating) = start_replace(path, None, OnConflict::Fail)?;
+        Ok(NewFile { file, creating })
     }
 
     /// The file being written.
@@ -198,9 +248,10 @@ impl NewFile {
 
 /// Builds a new file at `path` of `len` bytes (reserved on disk) starting with `prefix`:
 /// `build` fills it under a temporary name beside `path`; then it is synced and put in
-/// place, refusing an existing file unless `overwrite` ([`Error::AlreadyExists`]). On any
-/// failure, and if `build` panics, the temporary file is removed, so no file at `path` is
-/// ever half-written; after `Ok` the folder is synced, so the file survives a power loss.
+/// place, refusing an existing file unless `overwrite` ([`Error::AlreadyExists`]; a
+/// replace is as [`start_replace`] says). On any failure, and if `build` panics, the
+/// temporary file is removed, so no file at `path` is ever half-written; after `Ok` the
+/// folder is synced, so the file survives a power loss.
 pub(crate) fn build_new(
     path: &Path,
     len: u64,
@@ -208,17 +259,29 @@ pub(crate) fn build_new(
     prefix: &[u8],
     build: impl FnOnce(&File) -> Result<()>,
 ) -> Result<()> {
-    if path.is_dir() {
-        return Err(Error::IsADirectory { path: path.to_path_buf() });
-    }
-    if !overwrite && path.exists() {
-        return Err(Error::AlreadyExists { path: path.to_path_buf() });
-    }
-    let (temp, file) = create_temp_beside(path)?;
     // Dropped on any error, and while unwinding from a panic in `build`: the temporary file
     // goes with it.
-    let mut creating = Creating::replacing(path, temp);
-    creating.replace = overwrite;
+    let (file, creating) = if overwrite {
+        start_replace(path, None, OnConflict::Fail)?
+    } else {
+        if path.is_dir() {
+            return Err(Error::IsADirectory { path: path.to_path_buf() });
+        }
+        if path.exists() {
+            return Err(Error::AlreadyExists { path: path.to_path_buf() });
+        }
+        let (temp, file) = create_temp_beside(path, path)?;
+        let creating = Creating {
+            path: path.to_path_buf(),
+            temp: Some(temp),
+            target: path.to_path_buf(),
+            old: None,
+            locked: None,
+            replace: false,
+            published: false,
+        };
+        (file, creating)
+    };
     map::file::reserve(&file, 0, len)
         .and_then(|()| write_prefix(&file, prefix))
         .map_err(|e| Error::io(path, "reserve space for", len, e))?;
@@ -285,8 +348,9 @@ fn write_prefix(mut file: &File, prefix: &[u8]) -> io::Result<()> {
     file.write_all(prefix)
 }
 
-/// A new file next to `path`, named `.NAME.ndmmap-PID-N`.
-fn create_temp_beside(path: &Path) -> Result<(PathBuf, File)> {
+/// A new file next to `path`, named `.NAME.ndmmap-PID-N`; errors name `asked`, the path the
+/// caller gave.
+fn create_temp_beside(path: &Path, asked: &Path) -> Result<(PathBuf, File)> {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     loop {
@@ -296,7 +360,7 @@ fn create_temp_beside(path: &Path) -> Result<(PathBuf, File)> {
             Ok(file) => return Ok((temp, file)),
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
             // Named after the file asked for: the temporary name means nothing to the caller.
-            Err(e) => return Err(create_error(path, e)),
+            Err(e) => return Err(create_error(asked, e)),
         }
     }
 }

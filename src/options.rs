@@ -254,6 +254,13 @@ assert_eq!(std::fs::metadata(&path)?.len(), len);
         /// replaced: a conflicting holder makes the create an
         /// [`Error::Locked`](crate::Error::Locked), and nothing changes.
         ///
+        /// As NumPy's `np.save`, which writes in place, the replace keeps the mode (the
+        /// permissions) of the file it replaces, and its owner and group where the process
+        /// may set them, and writes through symbolic links: the new file replaces the file
+        /// a link at the path leads to, and the link stays a link. A file that someone else
+        /// put at the path meanwhile is not replaced
+        /// ([`Error::FileReplaced`](crate::Error::FileReplaced)).
+        ///
         /// # Example
         ///
         #[doc = concat!("```\n", $setup, "

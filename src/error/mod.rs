@@ -448,7 +448,8 @@ pub enum Error {
     /// `np.savez` and ndmmap's own savers do), or it was deleted and created again. Raised
     /// where a path must be opened again for something that was opened earlier, such as a
     /// read-write map of a member of an `.npz` archive opened earlier (`NpzArchive::map_mut`),
-    /// rather than write into a file it was not opened on. Open the file again to use the
+    /// or an atomic replace that finds another file where the one it replaces stood, rather
+    /// than write into or over a file it was not opened on. Open the file again to use the
     /// new one.
     #[error("the file at {} was replaced since it was opened; open it again to use the new file", path.display())]
     FileReplaced {

@@ -124,15 +124,23 @@ pub(crate) fn page_size() -> usize {
 /// thread, a duplicate of the handle) reads where it asks too, which a shared cursor moved
 /// by `seek` would not let it.
 pub(crate) fn read_at(file: &File, buf: &mut [u8], offset: u64) -> io::Result<usize> {
-    #[cfg(unix)]
-    return std::os::unix::fs::FileExt::read_at(file, buf, offset);
-    #[cfg(windows)]
-    return std::os::windows::fs::FileExt::seek_read(file, buf, offset);
-    #[cfg(not(any(unix, windows)))]
-    {
-        let _ = (file, buf, offset);
-        Err(io::Error::new(io::ErrorKind::Unsupported, "no positional read here"))
-    }
+    os::read_at(file, buf, offset)
+}
+
+/// Gives `new`, a file about to replace the one `old` describes, that file's permissions,
+/// and on Unix its owner and group where the process may set them (as root, say), as
+/// writing the old file in place would keep them. A group that cannot be kept takes the
+/// group's permission bits with it: the new file's group is not the old one's, and must
+/// not read what only the old group could.
+pub(crate) fn take_access(new: &File, old: &std::fs::Metadata) -> io::Result<()> {
+    os::take_access(new, old)
+}
+
+/// Whether `a` and `b` describe the same file: the same device and inode on Unix. Where
+/// std cannot tell files apart by an identity (Windows), files of equal length and
+/// modification time are taken for the same.
+pub(crate) fn same_file(a: &std::fs::Metadata, b: &std::fs::Metadata) -> bool {
+    os::same_file(a, b)
 }
 
 /// A new, unnamed memory file (`memfd_create`, close-on-exec) of `len` zero bytes: the

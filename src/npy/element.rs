@@ -1,6 +1,8 @@
 //! [`NpyElement`]: the element types that have a `.npy` dtype.
 
 use super::descr::{ByteOrder, Descr, Kind};
+use super::record::RecordLayout;
+use crate::error::HeaderError;
 
 /// The seal, and what the `.npy` code needs to know about an element type.
 pub(crate) mod sealed {
@@ -36,7 +38,12 @@ pub(crate) mod sealed {
 /// Structs declared with [`npy_record!`](crate::npy_record) are `NpyElement`s too, of a
 /// structured dtype (NumPy's record arrays); see [`NpyRecord`](crate::npy::NpyRecord).
 ///
-/// This trait is sealed: it is implemented by ndmmap only.
+/// This trait is sealed: ndmmap implements it, for the types above and for every
+/// [`NpyRecord`](crate::npy::NpyRecord). `NpyRecord` is a safe trait that anyone may
+/// implement (by hand, too), so a record's layout is not trusted: every path checks it,
+/// and a record type of zero bytes, or whose layout states another itemsize than its
+/// size, is an error there (a dtype mismatch against a file, an unsupported dtype when
+/// saved or created), never a fallback to another dtype.
 ///
 /// # Example
 ///
@@ -53,7 +60,33 @@ pub(crate) mod sealed {
 /// ```
 pub trait NpyElement: sealed::Element {}
 
-/// The descr `np.save` writes for `A` on this machine.
+/// `A`'s dtype as a `.npy` header states it: its descr and, for a record, its fields.
+///
+/// The one check of a record type, which every path makes (map, read, save, create, the
+/// `.npz` members): [`NpyRecord`](super::NpyRecord) is a safe trait anyone may implement,
+/// so its layout is checked rather than trusted. A record of zero bytes
+/// (`npy_record!(struct Z {})`) has no element ndmmap can map or count, and a layout whose
+/// itemsize is not the type's size describes other bytes than the type's: both are
+/// [`HeaderError::UnsupportedDtype`].
+pub(crate) fn dtype<A: NpyElement>() -> Result<(Descr, Option<RecordLayout>), HeaderError> {
+    let record = A::record_layout();
+    if let Some(layout) = &record {
+        let reason = if size_of::<A>() == 0 {
+            Some("a record type of zero bytes has no elements to map or save")
+        } else if layout.itemsize() != size_of::<A>() {
+            Some("the record type's layout states another itemsize than the type's size")
+        } else {
+            None
+        };
+        if let Some(reason) = reason {
+            return Err(HeaderError::UnsupportedDtype { descr: layout.to_string(), reason });
+        }
+    }
+    Ok((native_descr::<A>(), record))
+}
+
+/// The descr `np.save` writes for `A` on this machine (for a record type, see [`dtype`],
+/// which checks it).
 pub(crate) fn native_descr<A: NpyElement>() -> Descr {
     let kind = match A::KIND {
         'b' => Kind::Bool,
@@ -67,9 +100,12 @@ pub(crate) fn native_descr<A: NpyElement>() -> Descr {
     Descr::native(kind, size_of::<A>()).unwrap_or(Descr::BOOL)
 }
 
-/// Whether a file's descr holds `A`'s, in either byte order.
+/// Whether a file's descr holds `A`'s, in either byte order: never for a record type that
+/// [`dtype`] refuses.
 pub(crate) fn same_type<A: NpyElement>(descr: Descr) -> bool {
-    let native = native_descr::<A>();
+    let Ok((native, _)) = dtype::<A>() else {
+        return false;
+    };
     descr.kind() == native.kind() && descr.size() == native.size()
 }
 

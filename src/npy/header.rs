@@ -233,6 +233,16 @@ pub(crate) fn parse(prefix: &[u8], max_header_size: usize) -> Result<ParsedHeade
 /// - [`HeaderError::TooLarge`] if the header would be over `u32::MAX` bytes long (a shape with
 ///   hundreds of millions of axes).
 pub(crate) fn write(header: &Header) -> Result<Vec<u8>, HeaderError> {
+    // A record's fields must fill the `|V<itemsize>` it states: a header the crate (or
+    // NumPy) reads back as another size would describe other bytes than follow it.
+    if let Some(layout) = &header.record
+        && (layout.itemsize() == 0 || layout.itemsize() != header.descr.size())
+    {
+        return Err(HeaderError::UnsupportedDtype {
+            descr: layout.to_string(),
+            reason: "a record's itemsize must be the size of its type, and not zero",
+        });
+    }
     if header.data_len().is_none() {
         return Err(HeaderError::ShapeOverflow { text: shape_repr(&header.shape) });
     }

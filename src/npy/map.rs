@@ -6,9 +6,10 @@ use std::path::Path;
 use bytemuck::{AnyBitPattern, Pod};
 use ndarray::{Array, Dimension, Order, ShapeBuilder, StrideShape};
 
-use super::element::{NpyElement, is_native, native_descr};
-use super::header::{self, DEFAULT_MAX_HEADER_SIZE, Header};
+use super::element::{NpyElement, dtype, is_native};
+use super::header::{self, DEFAULT_MAX_HEADER_SIZE};
 use super::read::{checked_dim, non_native, read_header};
+use super::save::header_for;
 use crate::error::{Error, HeaderError, Result};
 use crate::guard::open::OpenFile;
 use crate::guard::{MmapArray, MmapArrayMut, ShapeHeader, StatedShape};
@@ -428,6 +429,8 @@ impl<A, D: Dimension> MapNpy for Array<A, D> {
         A: NpyElement + Pod,
     {
         let path = path.as_ref();
+        // The element type first: a record type without a dtype has no layout either.
+        dtype::<A>().map_err(|detail| Error::Npy { path: path.to_path_buf(), detail })?;
         let layout =
             ArrayLayout::new(&shape.into(), Elem::of::<A>(), true).map_err(|e| e.at_path(path))?;
         let order = memory_order(layout.dim.slice(), &signed_strides(&layout.strides));
@@ -435,14 +438,7 @@ impl<A, D: Dimension> MapNpy for Array<A, D> {
             path: Some(path.to_path_buf()),
             message: ".npy files hold C- or Fortran-order data; custom strides cannot be saved",
         })?;
-        let header = Header {
-            descr: native_descr::<A>(),
-            record: A::record_layout(),
-            fortran_order: order == Order::ColumnMajor,
-            shape: layout.dim.slice().to_vec(),
-        };
-        let header_bytes = header::write(&header)
-            .map_err(|detail| Error::Npy { path: path.to_path_buf(), detail })?;
+        let header_bytes = header_for::<A>(path, layout.dim.slice(), order == Order::ColumnMajor)?;
         let placement = Placement { offset: header_bytes.len() as u64, layout };
         let file = OpenFile::create(path, placement.end(), &header_bytes, options.settings)?;
         // SAFETY: forwarded; the caller upholds the trait's mapping contract for the new file.

@@ -35,6 +35,12 @@ use crate::error::{Error, HeaderError, Result};
 /// them as on numbers, after a check of the file's fields against [`layout`](Self::layout)
 /// (names, offsets, dtypes, nesting, sub-arrays, itemsize).
 ///
+/// A record type has at least one byte, and its layout's itemsize is its size: a type of
+/// zero bytes (`npy_record!(struct Z {})`), or a hand-written layout that states another
+/// itemsize, has no dtype, and every path refuses it with a typed error
+/// ([`Error::DtypeMismatch`] against a file, [`Error::Npy`] with
+/// [`HeaderError::UnsupportedDtype`] when saved or created).
+///
 /// # Example
 ///
 /// ```

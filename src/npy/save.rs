@@ -5,7 +5,7 @@ use std::path::Path;
 
 use ndarray::{ArrayRef, Dimension};
 
-use super::element::{NpyElement, native_descr};
+use super::element::{NpyElement, dtype};
 use super::header::{self, Header};
 use crate::error::{Error, Result};
 use crate::fs::write_atomically;
@@ -23,12 +23,19 @@ pub trait SaveNpyExt: crate::private::Sealed {
     ///
     /// The file is written under a temporary name in the same folder, synced and then
     /// renamed into place, so readers (and live maps of an old file at `path`) never see a
-    /// half-written or truncated file.
+    /// half-written or truncated file. As `np.save`, which writes in place, it keeps the
+    /// mode (the permissions) of a file it replaces, and its owner and group where the
+    /// process may set them, and writes through symbolic links: the new file replaces the
+    /// file a link at `path` leads to, and the link stays a link.
     ///
     /// # Errors
     ///
     /// [`Error::NotFound`] if the folder does not exist, [`Error::PermissionDenied`],
-    /// [`Error::IsADirectory`], [`Error::NoSpace`], [`Error::Io`].
+    /// [`Error::IsADirectory`], [`Error::NoSpace`], [`Error::Io`];
+    /// [`Error::FileReplaced`] if someone else put a file at `path` while this one was
+    /// being written (theirs stays); [`Error::Npy`] with
+    /// [`HeaderError::UnsupportedDtype`](crate::npy::HeaderError::UnsupportedDtype) for a
+    /// record type of zero bytes, or whose layout states another size than its own.
     ///
     /// # Example
     ///
@@ -56,14 +63,7 @@ impl<A: NpyElement, D: Dimension> SaveNpyExt for ArrayRef<A, D> {
             None if self.t().is_standard_layout() => self.as_slice_memory_order(),
             _ => None,
         };
-        let header = Header {
-            descr: native_descr::<A>(),
-            record: A::record_layout(),
-            fortran_order: f_order.is_some(),
-            shape: self.shape().to_vec(),
-        };
-        let header_bytes = header::write(&header)
-            .map_err(|detail| Error::Npy { path: path.to_path_buf(), detail })?;
+        let header_bytes = header_for::<A>(path, self.shape(), f_order.is_some())?;
         let data_len = size_of::<A>() * self.len();
         let total = (header_bytes.len() + data_len) as u64;
         write_atomically(path, total, |file| {
@@ -91,11 +91,8 @@ pub(crate) fn header_for<A: NpyElement>(
     shape: &[usize],
     fortran: bool,
 ) -> Result<Vec<u8>> {
-    let header = Header {
-        descr: native_descr::<A>(),
-        fortran_order: fortran,
-        shape: shape.to_vec(),
-        record: A::record_layout(),
-    };
-    header::write(&header).map_err(|detail| Error::Npy { path: path.to_path_buf(), detail })
+    let npy_error = |detail| Error::Npy { path: path.to_path_buf(), detail };
+    let (descr, record) = dtype::<A>().map_err(npy_error)?;
+    let header = Header { descr, fortran_order: fortran, shape: shape.to_vec(), record };
+    header::write(&header).map_err(npy_error)
 }

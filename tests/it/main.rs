@@ -25,6 +25,8 @@ mod numpy_docstring;
 mod prelude_globs;
 mod prop;
 mod records;
+mod replace;
+mod replace_model;
 mod shared;
 
 use std::path::{Path, PathBuf};

@@ -471,3 +471,65 @@ fn layouts_state_numpy_descrs() {
     );
     assert_eq!(Trailing::layout().itemsize(), 24);
 }
+
+ndmmap::npy_record!(
+    #[derive(Debug)]
+    struct Empty {}
+);
+
+/// A record type whose hand-written layout states fewer bytes than the type has.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, bytemuck::Pod, bytemuck::Zeroable)]
+struct Understated {
+    a: u64,
+    b: u64,
+}
+
+impl NpyRecord for Understated {
+    fn layout() -> ndmmap::npy::RecordLayout {
+        use ndmmap::npy::NpyField;
+        ndmmap::npy::RecordLayout::new(8, [("a", 0, u64::field_type())])
+    }
+}
+
+/// The error a record type without a dtype gets on the paths that write.
+fn unsupported_record(err: &Error) -> bool {
+    matches!(err, Error::Npy { detail: ndmmap::npy::HeaderError::UnsupportedDtype { .. }, .. })
+}
+
+#[test]
+fn records_without_a_dtype_are_typed_errors_on_every_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let flags = dir.path().join("flags.npy");
+    array![true, false, true].save_npy(&flags).unwrap();
+    let points = dir.path().join("points.npy");
+    Array1::from_shape_fn(3, point).save_npy(&points).unwrap();
+    for file in [&flags, &points] {
+        let err = read_npy::<Empty, Ix1>(file).unwrap_err();
+        assert!(matches!(err, Error::DtypeMismatch { .. } | Error::RecordMismatch { .. }), "{err}");
+        let err = map::<Empty, Ix1>(file).unwrap_err();
+        assert!(matches!(err, Error::DtypeMismatch { .. } | Error::RecordMismatch { .. }), "{err}");
+        let err = map_mut::<Empty, Ix1>(file).unwrap_err();
+        assert!(matches!(err, Error::DtypeMismatch { .. } | Error::RecordMismatch { .. }), "{err}");
+        let err = read_npy::<Understated, Ix1>(file).unwrap_err();
+        assert!(matches!(err, Error::DtypeMismatch { .. } | Error::RecordMismatch { .. }), "{err}");
+    }
+    let empty = dir.path().join("empty.npy");
+    let err = Array1::from_elem(3, Empty {}).save_npy(&empty).unwrap_err();
+    assert!(unsupported_record(&err), "{err}");
+    let err = create::<Empty, Ix1, _>(&empty, 3).unwrap_err();
+    assert!(unsupported_record(&err), "{err}");
+    let err = Array1::from_elem(2, Understated { a: 1, b: 2 }).save_npy(&empty).unwrap_err();
+    assert!(unsupported_record(&err), "{err}");
+    let err = create::<Understated, Ix1, _>(&empty, 2).unwrap_err();
+    assert!(unsupported_record(&err), "{err}");
+    assert!(!empty.exists(), "a refused save leaves no file");
+    #[cfg(feature = "npz")]
+    {
+        let archive = dir.path().join("empty.npz");
+        let zeros = Array1::from_elem(3, Empty {});
+        let err = ndmmap::npz::save_npz(&archive, &[("z", &zeros)]).unwrap_err();
+        assert!(matches!(err, Error::Npz { .. } | Error::Npy { .. }), "{err}");
+        assert!(!archive.exists(), "a refused save leaves no file");
+    }
+}

@@ -106,3 +106,33 @@ impl_no_advise!(Mmap, MmapMut, MmapRaw);
 pub(crate) fn available_memory() -> Option<u64> {
     None
 }
+
+/// A positional read where std has one (Unix), else an `Unsupported` error.
+pub(crate) fn read_at(file: &File, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+    #[cfg(unix)]
+    return std::os::unix::fs::FileExt::read_at(file, buf, offset);
+    #[cfg(not(unix))]
+    {
+        let _ = (file, buf, offset);
+        Err(io::Error::new(io::ErrorKind::Unsupported, "no positional read here"))
+    }
+}
+
+/// The old file's permissions, as std gives them.
+pub(crate) fn take_access(new: &File, old: &std::fs::Metadata) -> io::Result<()> {
+    new.set_permissions(old.permissions())
+}
+
+/// The same device and inode on Unix; elsewhere, files of equal length and modification
+/// time.
+pub(crate) fn same_file(a: &std::fs::Metadata, b: &std::fs::Metadata) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        (a.dev(), a.ino()) == (b.dev(), b.ino())
+    }
+    #[cfg(not(unix))]
+    {
+        a.len() == b.len() && a.modified().ok() == b.modified().ok()
+    }
+}

@@ -34,6 +34,10 @@
 //!   maps shared across `fork`.
 //! - `name_of(file)`: the path of an open file, where the system can tell.
 //! - `open_options()`: `OpenOptions` whose files can be renamed over while open.
+//! - `read_at(file, buf, offset)`: a positional read.
+//! - `take_access(new, old)`: gives a file that replaces another the old one's permissions
+//!   (and owner, where the platform has one and the process may set it).
+//! - `same_file(a, b)`: whether two files' metadata describe the same file.
 //! - `available_memory()`: the memory this process may use, where the system can tell.
 
 #[cfg(any(target_os = "linux", target_vendor = "apple", target_os = "freebsd"))]

@@ -274,3 +274,36 @@ const WINDOW_PAGES: usize = 1 << 16;
 
 /// How many pages [`cached`] samples in a range of at least four times as many.
 pub(crate) const SAMPLES: usize = 256;
+
+/// A positional read (`pread`).
+pub(crate) fn read_at(file: &File, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+    std::os::unix::fs::FileExt::read_at(file, buf, offset)
+}
+
+/// The old file's owner and group where the process may set them (`fchown`), then its
+/// permission bits; a group that cannot be kept takes the group's bits with it.
+pub(crate) fn take_access(new: &File, old: &std::fs::Metadata) -> io::Result<()> {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let ours = new.metadata()?;
+    let mut group_kept = true;
+    if (ours.uid(), ours.gid()) != (old.uid(), old.gid()) {
+        let uid = (ours.uid() != old.uid()).then_some(old.uid());
+        match std::os::unix::fs::fchown(new, uid, Some(old.gid())) {
+            Ok(()) => {}
+            // Not allowed to give the file away: keep the group if that is allowed.
+            Err(e) if e.kind() == io::ErrorKind::PermissionDenied => {
+                group_kept = std::os::unix::fs::fchown(new, None, Some(old.gid())).is_ok();
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    let mode = old.mode() & if group_kept { 0o7777 } else { 0o7707 };
+    // After the owner: changing the owner clears the set-user-ID and set-group-ID bits.
+    new.set_permissions(std::fs::Permissions::from_mode(mode))
+}
+
+/// The same device and inode.
+pub(crate) fn same_file(a: &std::fs::Metadata, b: &std::fs::Metadata) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    (a.dev(), a.ino()) == (b.dev(), b.ino())
+}

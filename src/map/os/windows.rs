@@ -230,3 +230,20 @@ fn job_limit() -> Option<u64> {
 fn byte_size<T>() -> u32 {
     u32::try_from(size_of::<T>()).unwrap_or(u32::MAX)
 }
+
+/// A positional read (`ReadFile` at an offset).
+pub(crate) fn read_at(file: &File, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+    std::os::windows::fs::FileExt::seek_read(file, buf, offset)
+}
+
+/// The old file's permissions (its read-only flag: Windows' access lists are inherited
+/// from the folder, as the old file's were).
+pub(crate) fn take_access(new: &File, old: &std::fs::Metadata) -> io::Result<()> {
+    new.set_permissions(old.permissions())
+}
+
+/// Files of equal length and modification time: std offers no stable file identity on
+/// Windows.
+pub(crate) fn same_file(a: &std::fs::Metadata, b: &std::fs::Metadata) -> bool {
+    a.len() == b.len() && a.modified().ok() == b.modified().ok()
+}

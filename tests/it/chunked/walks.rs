@@ -476,3 +476,46 @@ fn zero_dimensional_arrays_run_once() -> TestResult {
     assert_eq!((c[()], calls), (2.5, vec![(1, 1)]));
     Ok(())
 }
+
+/// A walk that writes into a mapped output leaves no dirty page behind when it returns: its
+/// final flush writes the output back (in one chunk, across many, and for a 0-dimensional
+/// output), as the guards' `flush` does. Without write-behind, which starts the write-back
+/// of finished chunks on its own, the final flush is all that writes them.
+#[cfg(target_os = "linux")]
+#[test]
+#[cfg_attr(miri, ignore = "miri cannot map files")]
+fn a_walk_writes_its_outputs_back_before_it_returns() -> TestResult {
+    let Some(dir) = common::disk_tempdir() else { return Ok(()) };
+    let page = common::page_size();
+    // One chunk, and many: the walk's two ways to its end.
+    for (shape, chunk) in [(vec![4, page / 8], 1 << 20), (vec![64, page / 8], page), (vec![], page)]
+    {
+        let rows = shape.first().copied().unwrap_or(0);
+        let (a_path, c_path) =
+            (dir.path().join(format!("a{rows}")), dir.path().join(format!("c{rows}")));
+        let a = mapped_input(&a_path, &input_values(&shape, 1.0), false)?;
+        // SAFETY: no other process touches files in this test's temporary folder.
+        let c = unsafe { ArrayD::<f64>::create_file(&c_path, IxDyn(&shape))? };
+        let mut state = (c, a);
+        let observed = common::pages::assert_flush_writes_back(
+            &c_path,
+            &format!("a walk of {rows} rows in chunks of {chunk} bytes"),
+            &mut state,
+            |(c, _)| c.fill(-1.0),
+            |(c, a)| {
+                chunked::Zip::from(&mut *c)
+                    .and(&*a)
+                    .chunk_bytes(chunk)
+                    .write_behind(false)
+                    .for_each(|c, &a| *c = 2.0 * a)
+                    .unwrap();
+            },
+        );
+        if !observed {
+            return Ok(());
+        }
+        let (c, a) = state;
+        assert_eq!(*c, a.mapv(|a| 2.0 * a), "shape {shape:?}");
+    }
+    Ok(())
+}
