@@ -25,7 +25,7 @@ LAYERS = [
     ["bytes", "fs"],
     ["guard"],
     ["raw", "npy"],
-    ["npz"],
+    ["npz", "safetensors"],
     ["chunked"],
 ]
 ANYONE = {"private"}

@@ -175,6 +175,9 @@ pub mod npz;
 mod options;
 mod private;
 mod raw;
+#[cfg(feature = "safetensors")]
+#[cfg_attr(docsrs, doc(cfg(feature = "safetensors")))]
+pub mod safetensors;
 
 pub use crate::bytes::{ViewBytesExt, ViewBytesMutExt};
 pub use crate::error::{Error, Result};

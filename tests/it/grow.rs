@@ -373,7 +373,10 @@ fn views_changed_in_place_refuse_to_grow() {
         assert!(matches!(err, Error::NotGrowable { .. }), "{err:?}");
         assert!(matches!(a.shrink_to_fit(), Err(Error::NotGrowable { .. })));
         drop(a);
-        assert_eq!(std::fs::read(&path).unwrap(), bytemuck::cast_slice(rows.as_slice().unwrap()));
+        assert_eq!(
+            std::fs::read(&path).unwrap(),
+            bytemuck::cast_slice::<f64, u8>(rows.as_slice().unwrap())
+        );
     }
 }
 

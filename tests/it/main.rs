@@ -20,6 +20,7 @@ mod numpy_docstring;
 mod prelude_globs;
 mod prop;
 mod records;
+mod safetensors;
 mod seed_maparray;
 mod shared;
 
