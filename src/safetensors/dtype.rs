@@ -200,9 +200,14 @@ pub(crate) mod sealed {
         /// Bytes in each scalar that a byte-order swap reverses (half the size for complex
         /// numbers).
         const SWAP_UNIT: usize;
-        /// Native-order bytes (a whole number of elements) as elements, or `None` if some
-        /// bytes are not a valid element (a `bool` other than 0 or 1).
-        fn decode(bytes: &[u8]) -> Option<Vec<Self>>;
+        /// `n` elements whose little-endian bytes `fill` writes into the buffer it is
+        /// given, or `None` if some bytes are not a valid element (a `bool` other than 0
+        /// or 1). The bytes go straight into the elements' memory (one copy, from the
+        /// file), where the type allows any bytes.
+        fn read_le(
+            n: usize,
+            fill: &mut dyn FnMut(&mut [u8]) -> std::io::Result<()>,
+        ) -> std::io::Result<Option<Vec<Self>>>;
     }
 }
 
@@ -245,8 +250,19 @@ macro_rules! pod_element {
             const DTYPE: Dtype = Dtype::$dtype;
             const NAME: &'static str = $name;
             const SWAP_UNIT: usize = $unit;
-            fn decode(bytes: &[u8]) -> Option<Vec<Self>> {
-                Some(bytemuck::pod_collect_to_vec(bytes))
+            fn read_le(
+                n: usize,
+                fill: &mut dyn FnMut(&mut [u8]) -> std::io::Result<()>,
+            ) -> std::io::Result<Option<Vec<Self>>> {
+                let mut elems: Vec<Self> = bytemuck::zeroed_vec(n);
+                let bytes: &mut [u8] = bytemuck::cast_slice_mut(&mut elems);
+                fill(bytes)?;
+                if cfg!(target_endian = "big") {
+                    for scalar in bytes.chunks_exact_mut($unit) {
+                        scalar.reverse();
+                    }
+                }
+                Ok(Some(elems))
             }
         }
         impl SafeTensorsElement for $ty {}
@@ -277,15 +293,20 @@ impl sealed::Element for bool {
     const DTYPE: Dtype = Dtype::Bool;
     const NAME: &'static str = "bool";
     const SWAP_UNIT: usize = 1;
-    fn decode(bytes: &[u8]) -> Option<Vec<Self>> {
-        bytes
+    fn read_le(
+        n: usize,
+        fill: &mut dyn FnMut(&mut [u8]) -> std::io::Result<()>,
+    ) -> std::io::Result<Option<Vec<Self>>> {
+        let mut bytes = vec![0; n];
+        fill(&mut bytes)?;
+        Ok(bytes
             .iter()
             .map(|&b| match b {
                 0 => Some(false),
                 1 => Some(true),
                 _ => None,
             })
-            .collect()
+            .collect())
     }
 }
 impl SafeTensorsElement for bool {}
@@ -328,9 +349,19 @@ mod tests {
         }
     }
 
+    fn read_from<A: Element>(bytes: &[u8]) -> Option<Vec<A>> {
+        let n = bytes.len() / size_of::<A>();
+        A::read_le(n, &mut |buf| {
+            buf.copy_from_slice(bytes);
+            Ok(())
+        })
+        .unwrap()
+    }
+
     #[test]
-    fn bool_decoding_is_checked() {
-        assert_eq!(bool::decode(&[0, 1]), Some(vec![false, true]));
-        assert_eq!(bool::decode(&[1, 2]), None);
+    fn reads_are_little_endian_and_bools_checked() {
+        assert_eq!(read_from::<u16>(&[1, 2, 3, 0]), Some(vec![0x0201, 3]));
+        assert_eq!(read_from::<bool>(&[0, 1]), Some(vec![false, true]));
+        assert_eq!(read_from::<bool>(&[1, 2]), None);
     }
 }

@@ -246,24 +246,18 @@ impl SafeTensorsFile {
     /// ```
     pub fn read<A: SafeTensorsElement, D: Dimension>(&self, name: &str) -> Result<Array<A, D>> {
         let (info, dim) = self.checked::<A, D>(name)?;
-        let len = usize::try_from(info.byte_len()).map_err(|_| Error::Overflow {
+        let overflow = || Error::Overflow {
             path: Some(self.path.clone()),
             shape: info.shape.clone(),
             elem_size: size_of::<A>(),
-        })?;
-        let mut bytes = vec![0; len];
-        {
+        };
+        let n = usize::try_from(info.byte_len() / size_of::<A>() as u64).map_err(|_| overflow())?;
+        let elems = {
             let _reading = self.reading.lock().unwrap_or_else(PoisonError::into_inner);
-            read_exact_at(&self.file, info.offset, &mut bytes)
-                .map_err(|e| Error::io(&self.path, "read", info.file_range().end, e))?;
-        }
-        if cfg!(target_endian = "big") {
-            for scalar in bytes.chunks_exact_mut(A::SWAP_UNIT) {
-                scalar.reverse();
-            }
-        }
-        let elems =
-            A::decode(&bytes).ok_or_else(|| self.error(name, SafetensorsError::InvalidBool))?;
+            A::read_le(n, &mut |buf| read_exact_at(&self.file, info.offset, buf))
+                .map_err(|e| Error::io(&self.path, "read", info.file_range().end, e))?
+        };
+        let elems = elems.ok_or_else(|| self.error(name, SafetensorsError::InvalidBool))?;
         Array::from_shape_vec(dim, elems)
             .map_err(|source| Error::Shape { path: Some(self.path.clone()), source })
     }

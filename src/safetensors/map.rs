@@ -25,8 +25,9 @@ impl SafeTensorsFile {
     ///
     /// As for [`MapFile`](crate::MapFile#safety-of-the-mapping-functions): while the guard
     /// lives, nothing may modify the file's mapped bytes, and nobody may truncate the file
-    /// (saving a new file over the path with ndmmap's writer, or with Python's since
-    /// `safetensors` 0.5, replaces it by a rename instead, which is safe).
+    /// (saving a new file over the path with ndmmap's writer replaces it by a rename,
+    /// which leaves the mapped file whole; a writer that truncates the file in place does
+    /// not).
     ///
     /// # Errors
     ///

@@ -227,8 +227,9 @@ impl<'a> SafeTensorsWriter<'a> {
     /// let dir = tempfile::tempdir()?;
     /// let path = dir.path().join("t.safetensors");
     /// let a = array![[1i32, 2], [3, 4]];
+    /// let t = a.t(); // borrowed until `finish`, so bound to a name
     /// let mut writer = ndmmap::safetensors::SafeTensorsWriter::new(&path);
-    /// writer.add("t", &a.t())?; // written in C order: [[1, 3], [2, 4]]
+    /// writer.add("t", &t)?; // written in C order: [[1, 3], [2, 4]]
     /// assert!(writer.add("t", &a).is_err());
     /// writer.finish()?;
     /// let file = ndmmap::safetensors::SafeTensorsFile::open(&path)?;
@@ -297,8 +298,9 @@ impl<'a> SafeTensorsWriter<'a> {
     ///
     /// let dir = tempfile::tempdir()?;
     /// let path = dir.path().join("a.safetensors");
+    /// let a = array![1u8];
     /// let mut writer = ndmmap::safetensors::SafeTensorsWriter::new(&path);
-    /// writer.add("a", &array![1u8])?;
+    /// writer.add("a", &a)?;
     /// assert!(!path.exists());
     /// writer.finish()?;
     /// assert!(path.exists());
