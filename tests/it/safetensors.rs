@@ -59,6 +59,7 @@ fn open_fails(header: &str, data: &[u8]) -> (Option<String>, SafetensorsError) {
     let (_dir, path) = temp_file("bad.safetensors");
     raw_file(&path, header.as_bytes(), data);
     let err = SafeTensorsFile::open(&path).unwrap_err();
+    assert!(matches!(&err, Error::Safetensors { path: p, .. } if *p == path), "{err:?}");
     let text = err.to_string();
     assert!(text.starts_with(&path.display().to_string()), "{text}");
     assert!(text.contains("(.safetensors file): "), "{text}");
