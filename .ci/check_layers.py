@@ -26,7 +26,7 @@ LAYERS = [
     ["bytes", "fs"],
     ["guard"],
     ["raw", "npy"],
-    ["npz"],
+    ["npz", "safetensors"],
     ["chunked"],
 ]
 ANYONE = {"private"}

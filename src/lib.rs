@@ -31,6 +31,13 @@
 //!   members in place (read-only, copy-on-write, read-write) or reads any member;
 //!   [`npz::save_npz`], [`npz::save_npz_compressed`] and the streaming
 //!   [`NpzWriter`](npz::NpzWriter) write archives whose every stored member can be mapped.
+//! - [`safetensors`] (feature `safetensors`, on by default): `.safetensors` files, the
+//!   tensor format of Hugging Face's models. [`SafeTensorsFile`](safetensors::SafeTensorsFile)
+//!   lists a file's tensors and metadata from its header, maps each tensor in place as a
+//!   typed, checked array (`F16`/`BF16` with the `half` feature, `BOOL` checked) or reads
+//!   it; [`safetensors::save_safetensors`] and
+//!   [`SafeTensorsWriter`](safetensors::SafeTensorsWriter) write files whose every tensor
+//!   can be mapped.
 //! - Growing in place: [`append`](MmapArrayMut::append), [`push`](MmapArrayMut::push),
 //!   [`resize_outer`](MmapArrayMut::resize_outer) and [`reserve`](MmapArrayMut::reserve) on
 //!   read-write maps of raw and `.npy` files, with amortized, reserved capacity.
@@ -73,6 +80,8 @@
 //! | `np.savez(f, x=a, y=b)`, `np.savez_compressed` | `npz::save_npz(f, &[("x", &a), ("y", &b)])`, `npz::save_npz_compressed`, or `npz::NpzWriter` one member at a time |
 //! | `np.load(f.npz)['x']` (always a read: `mmap_mode` is ignored for archives) | `npz::NpzArchive::open(f)?.map::<f64, Ix2>("x")` maps a stored member in place; `.read("x")` reads any member |
 //! | `np.load(f.npz).files` | `npz::NpzArchive::open(f)?.members()` (with dtype, shape, order, compression, offset) |
+//! | `safetensors.numpy.load_file(f)["w"]`, `safe_open(f, framework="numpy").get_tensor("w")` (both read the tensor) | `safetensors::SafeTensorsFile::open(f)?.map::<f32, Ix2>("w")` maps it in place; `.read("w")` reads it; `.tensors()`, `.metadata()` list the header |
+//! | `safetensors.numpy.save_file({"w": a}, f, metadata={...})` | `safetensors::save_safetensors(f, &[("w", &a)], &[("k", "v")])`, or `safetensors::SafeTensorsWriter` one tensor at a time |
 //! | structured arrays: `np.load(f, mmap_mode='r')` of `[('x', '<f4'), ('id', '<i8')]` | [`npy_record!`]`(struct P { x: f32, id: i64 })`, then `Array1::<P>::map_npy(f)`: fields checked one by one ([`npy::NpyRecord`]) |
 //! | `a['x']` (a view), `a['x'] = 0` | [`a.field::<f32>("x")`](npy::RecordFieldsExt::field), [`field_mut`](npy::RecordFieldsExt::field_mut); a sub-array field `a['pos']` of shape `(n, 3)`: [`field_array::<f32>("pos")`](npy::RecordFieldsExt::field_array) |
 //! | `m + 1`, `a + b`, `np.add(a, b, out=c)` | `&m + 1.0`, `&a + &b`, `Zip::from(&mut c).and(&a).and(&b).for_each(...)` |
@@ -152,6 +161,7 @@
 //! | `guard` | everything that touches a live map: the guards, their constructors, flushing, growth, locks held, atomic views, the page hooks the engine asks for | all of the above |
 //! | `raw`, `npy` | the formats: where the array lies in a file (options alone, or a header); growth reaches a `.npy` header through the guard's `ShapeHeader` trait, which `npy` implements | `guard` and below |
 //! | `npz` | `.npz` archives (feature `npz`): the zip container around `.npy` members, whose headers `npy` parses; members map through `guard` like `.npy` files | `npy`, `guard` and below |
+//! | `safetensors` | `.safetensors` files (feature `safetensors`): the JSON header parsed and checked; tensors map through `guard` like `.npy` files; the writer through `fs` | `guard` and below |
 //! | `chunked` | the out-of-core engine: the builder, its operands, the scheduler that walks them in chunks, the reductions (their numeric kernels in `chunked::reduce::moments`) and `map_collect` into new files | `npy` (the header of a `.npy` result), `fs` (building the result's file), `guard` and below |
 //!
 //! `unsafe` code lives in `map` and `guard` (the mapping boundary, including the cast to
@@ -175,6 +185,9 @@ pub mod npz;
 mod options;
 mod private;
 mod raw;
+#[cfg(feature = "safetensors")]
+#[cfg_attr(docsrs, doc(cfg(feature = "safetensors")))]
+pub mod safetensors;
 
 pub use crate::bytes::{ViewBytesExt, ViewBytesMutExt};
 pub use crate::error::{Error, Result};
@@ -230,6 +243,7 @@ pub mod prelude {
     pub use ndarray::parallel::prelude::*;
 }
 
-#[cfg(doctest)]
+// The README's examples use every format, `.safetensors` (an optional feature) included.
+#[cfg(all(doctest, feature = "npz", feature = "safetensors"))]
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;

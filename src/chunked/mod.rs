@@ -244,7 +244,7 @@ pub const DEFAULT_CHUNK_BYTES: usize = 8 << 20;
 /// let mut c = unsafe { Array1::<i64>::create_file(&path, 5)? };
 /// let a = array![1i64, 2, 3, 4, 5]; // in memory
 /// ndmmap::chunked::Zip::from(&mut c).and(&a).for_each(|c, &a| *c = 10 * a)?;
-/// assert_eq!(std::fs::read(&path)?, bytemuck::cast_slice(&[10i64, 20, 30, 40, 50]));
+/// assert_eq!(std::fs::read(&path)?, bytemuck::cast_slice::<i64, u8>(&[10i64, 20, 30, 40, 50]));
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub trait Operand<'a>: operand::IntoChunks<'a> {}
@@ -343,7 +343,7 @@ impl<'a, P1: ChunkView<D>, D: Dimension> Zip<'a, (P1,), D> {
     /// let path = dir.path().join("c.bin");
     /// let mut c = unsafe { Array1::<u16>::create_file(&path, 3)? };
     /// ndmmap::chunked::Zip::from(&mut c).for_each(|c| *c = 7)?;
-    /// assert_eq!(std::fs::read(&path)?, bytemuck::cast_slice(&[7u16, 7, 7]));
+    /// assert_eq!(std::fs::read(&path)?, bytemuck::cast_slice::<u16, u8>(&[7u16, 7, 7]));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     #[allow(clippy::should_implement_trait, reason = "ndarray's `Zip::from`, by design")]

@@ -7,10 +7,14 @@ use std::path::{Path, PathBuf};
 pub use self::header::HeaderError;
 #[cfg(feature = "npz")]
 pub use self::npz::NpzError;
+#[cfg(feature = "safetensors")]
+pub use self::safetensors::SafetensorsError;
 
 mod header;
 #[cfg(feature = "npz")]
 mod npz;
+#[cfg(feature = "safetensors")]
+mod safetensors;
 
 /// The error type of every fallible ndmmap operation.
 ///
@@ -530,6 +534,20 @@ pub enum Error {
         #[source]
         source: ndarray::ShapeError,
     },
+
+    /// A `.safetensors` file, or one of its tensors, is invalid, or cannot be mapped, read
+    /// or written as asked. The message names the file and the tensor and says what is
+    /// wrong (the `detail`'s own message), so the detail is not repeated as a `source()`.
+    #[cfg(feature = "safetensors")]
+    #[error("{}{} (.safetensors file): {detail}", path.display(), tensor_of(tensor.as_deref()))]
+    Safetensors {
+        /// The file.
+        path: PathBuf,
+        /// The tensor's name, if one is involved.
+        tensor: Option<String>,
+        /// What is wrong.
+        detail: SafetensorsError,
+    },
 }
 
 /// The type of every fallible ndmmap result.
@@ -589,6 +607,21 @@ fn member_of(member: Option<&str>) -> impl fmt::Display + '_ {
         }
     }
     Member(member)
+}
+
+/// Formats an optional tensor name as a message part: `", tensor \"x\""` or nothing.
+#[cfg(feature = "safetensors")]
+fn tensor_of(tensor: Option<&str>) -> impl fmt::Display + '_ {
+    struct Tensor<'a>(Option<&'a str>);
+    impl fmt::Display for Tensor<'_> {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            match self.0 {
+                Some(name) => write!(f, ", tensor {name:?}"),
+                None => Ok(()),
+            }
+        }
+    }
+    Tensor(tensor)
 }
 
 impl Error {

@@ -27,6 +27,7 @@ mod prop;
 mod records;
 mod replace;
 mod replace_model;
+mod safetensors;
 mod shared;
 
 use std::path::{Path, PathBuf};
