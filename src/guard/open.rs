@@ -52,7 +52,12 @@ impl OpenFile {
     /// A file the caller opened, kept open for the guard (a duplicate of its descriptor),
     /// and locked as the settings ask; named after its path as far as it can be known.
     pub(crate) fn adopt(file: &File, settings: Settings) -> Result<Self> {
-        let path = fs::name_of(file);
+        Self::adopt_as(file, fs::name_of(file), settings)
+    }
+
+    /// As [`adopt`](Self::adopt), for a file this crate opened at `path` earlier (an archive
+    /// it holds open): named after that path on every platform.
+    pub(crate) fn adopt_as(file: &File, path: PathBuf, settings: Settings) -> Result<Self> {
         let file = file.try_clone().map_err(|e| Error::io(&path, "duplicate", 0, e))?;
         fs::lock(&file, &path, settings.lock, settings.on_conflict)?;
         Ok(OpenFile { path, file, creating: None })

@@ -73,7 +73,7 @@ fn plan_errors() {
     let e = place(&opts::<Ix1>(), F64, 81, Purpose::Read).unwrap_err();
     assert!(matches!(e, Error::NotAMultiple { available: 81, unit: 8, .. }));
     let e = place(&opts::<Ix1>().offset(3), F64, 80, Purpose::Read).unwrap_err();
-    assert!(matches!(e, Error::Misaligned { offset: 3, align: 8, .. }));
+    assert!(matches!(e, Error::Misaligned { offset: 3, align, .. } if align == align_of::<f64>()));
     let e = place(&opts::<Ix1>().offset(88), F64, 80, Purpose::Read).unwrap_err();
     assert!(matches!(e, Error::OffsetPastEnd { offset: 88, len: 80, .. }));
     let e = place(&opts::<Ix1>().shape(11), F64, 80, Purpose::Read).unwrap_err();

@@ -185,7 +185,7 @@ impl NpzArchive {
         let settings = self.options.settings;
         let writable = purpose == Purpose::Write;
         if !writable && settings.lock.is_none() {
-            return OpenFile::adopt(&self.file, settings);
+            return OpenFile::adopt_as(&self.file, self.path.clone(), settings);
         }
         let file = OpenFile::open(&self.path, writable, settings)?;
         let same =

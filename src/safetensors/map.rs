@@ -122,7 +122,7 @@ impl SafeTensorsFile {
             let offset = info.offset;
             return Err(self.error(name, SafetensorsError::Misaligned { offset, align }));
         }
-        let file = OpenFile::adopt(&self.file, Settings::default())?;
+        let file = OpenFile::adopt_as(&self.file, self.path.clone(), Settings::default())?;
         // The tensor ends where its offsets say: the array may not reach past it, nor past
         // the file's end now (a file cut short since it was opened).
         let end = info.file_range().end.min(file.len()?);
