@@ -545,8 +545,9 @@ pub enum Error {
         path: PathBuf,
         /// The tensor's name, if one is involved.
         tensor: Option<String>,
-        /// What is wrong.
-        detail: SafetensorsError,
+        /// What is wrong (boxed: it is the largest detail, and keeps every `Result` of
+        /// the crate small).
+        detail: Box<SafetensorsError>,
     },
 }
 

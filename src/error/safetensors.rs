@@ -20,7 +20,7 @@
 /// let err = unsafe { file.map::<f64, Ix1>("w") }.unwrap_err();
 /// let ndmmap::Error::Safetensors { tensor, detail, .. } = &err else { panic!("{err}") };
 /// assert_eq!(tensor.as_deref(), Some("w"));
-/// assert!(matches!(detail, SafetensorsError::DtypeMismatch { found: "F32", .. }));
+/// assert!(matches!(**detail, SafetensorsError::DtypeMismatch { found: "F32", .. }));
 /// assert!(err.to_string().contains("map it as f32"), "{err}");
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```

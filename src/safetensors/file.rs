@@ -81,7 +81,11 @@ impl SafeTensorsFile {
         let path = path.as_ref();
         let file = fs::open(path, false)?;
         let len = fs::file_len(path, &file)?;
-        let fail = |detail| Error::Safetensors { path: path.to_path_buf(), tensor: None, detail };
+        let fail = |detail| Error::Safetensors {
+            path: path.to_path_buf(),
+            tensor: None,
+            detail: Box::new(detail),
+        };
         if len < 8 {
             return Err(fail(SafetensorsError::FileTooShort { len }));
         }
@@ -105,7 +109,7 @@ impl SafeTensorsFile {
             |Fault { tensor, detail }| Error::Safetensors {
                 path: path.to_path_buf(),
                 tensor,
-                detail,
+                detail: Box::new(detail),
             },
         )?;
         Ok(SafeTensorsFile {
@@ -288,7 +292,11 @@ impl SafeTensorsFile {
 
     /// An [`Error::Safetensors`] about the tensor `name` of this file.
     pub(super) fn error(&self, name: &str, detail: SafetensorsError) -> Error {
-        Error::Safetensors { path: self.path.clone(), tensor: Some(name.to_owned()), detail }
+        Error::Safetensors {
+            path: self.path.clone(),
+            tensor: Some(name.to_owned()),
+            detail: Box::new(detail),
+        }
     }
 }
 

@@ -240,7 +240,7 @@ impl<'a> SafeTensorsWriter<'a> {
         let refuse = |detail| Error::Safetensors {
             path: self.path.clone(),
             tensor: Some(name.to_owned()),
-            detail,
+            detail: Box::new(detail),
         };
         if name.is_empty() || name == METADATA_KEY {
             return Err(refuse(SafetensorsError::InvalidName));
@@ -276,7 +276,10 @@ impl<'a> SafeTensorsWriter<'a> {
             return Err(Error::Safetensors {
                 path: self.path.clone(),
                 tensor: None,
-                detail: SafetensorsError::Duplicate { what: "metadata key", name: key.into() },
+                detail: Box::new(SafetensorsError::Duplicate {
+                    what: "metadata key",
+                    name: key.into(),
+                }),
             });
         }
         self.metadata.push((key.to_owned(), value.to_owned()));

@@ -155,13 +155,11 @@ pub(crate) fn page_size() -> usize {
 #[cfg(windows)]
 pub(crate) fn page_size() -> usize {
     use windows_sys::Win32::System::SystemInformation::{GetSystemInfo, SYSTEM_INFO};
-    // SAFETY: `GetSystemInfo` fills the `SYSTEM_INFO` it is given and cannot fail; all-zero
-    // bytes are a valid `SYSTEM_INFO` (integers and pointers).
-    let info = unsafe {
-        let mut info: SYSTEM_INFO = std::mem::zeroed();
-        GetSystemInfo(&raw mut info);
-        info
-    };
+    let mut info = std::mem::MaybeUninit::<SYSTEM_INFO>::uninit();
+    // SAFETY: `GetSystemInfo` fills the `SYSTEM_INFO` it is given and cannot fail.
+    unsafe { GetSystemInfo(info.as_mut_ptr()) };
+    // SAFETY: filled by the call above.
+    let info = unsafe { info.assume_init() };
     usize::try_from(info.dwPageSize).expect("a page size fits in usize")
 }
 

@@ -15,7 +15,9 @@
 #![allow(clippy::needless_pass_by_value, clippy::float_cmp)]
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
+#[cfg(unix)]
+use std::process::Output;
 
 use crate::common::{self, describe};
 
@@ -350,6 +352,7 @@ const CHILD_ENV: &str = "NDMMAP_NPZ_CHILD";
 
 /// This test binary, run through `sh` with `limit` (shell commands: `ulimit ...`) applied,
 /// set to run the ignored test `name` alone with [`CHILD_ENV`] = `arg`.
+#[cfg(unix)]
 fn child(limit: &str, name: &str, arg: &Path) -> Output {
     Command::new("sh")
         .args(["-c", &format!("{limit} && exec \"$0\" \"$@\"")])
@@ -366,6 +369,7 @@ fn child_arg() -> Option<PathBuf> {
 }
 
 /// The `RESULT ...` line a child printed, after checking it exited normally.
+#[cfg(unix)]
 fn result_of(output: &Output) -> String {
     assert!(output.status.success(), "the child died: {}", describe(output));
     let stdout = String::from_utf8_lossy(&output.stdout);
@@ -426,6 +430,7 @@ fn one_member_zip(path: &Path, method: u16, data: &[u8], gap: u64, size: u64, cr
 }
 
 /// About 3.75 GiB: under the 4 GiB read limit, over the child's 2.9 GB address space.
+#[cfg(all(unix, target_pointer_width = "64"))]
 const HUGE: u64 = 0xF000_0000;
 
 /// Reads member `x` of the archive at [`CHILD_ENV`] and prints what happened.

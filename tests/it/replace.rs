@@ -9,12 +9,15 @@
 //! link's target gets the new data).
 #![allow(clippy::cast_possible_truncation)]
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
+#[cfg(unix)]
+use std::path::PathBuf;
 
 use ndmmap::npy::{self, NpyOptions};
 use ndmmap::prelude::*;
 use ndmmap::{Error, MapOptions, MmapArray, MmapArrayMut};
 
+#[cfg(unix)]
 use crate::common;
 
 /// The old file's elements.
@@ -207,6 +210,7 @@ fn a_replaced_bool_file_is_its_writers_alone_under_map_bool() {
 }
 
 /// Every way a file is replaced at a path.
+#[cfg(unix)]
 const WRITERS: [Writer; 3] = [Writer::SaveNpy, Writer::CreateNpy, Writer::CreateFile];
 
 #[cfg(unix)]

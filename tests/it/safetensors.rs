@@ -37,7 +37,7 @@ fn raw_file(path: &Path, header: &[u8], data: &[u8]) {
 #[track_caller]
 fn detail(result: Result<impl std::fmt::Debug, Error>) -> (Option<String>, SafetensorsError) {
     match result {
-        Err(Error::Safetensors { tensor, detail, .. }) => (tensor, detail),
+        Err(Error::Safetensors { tensor, detail, .. }) => (tensor, *detail),
         other => panic!("expected Error::Safetensors, got {other:?}"),
     }
 }

@@ -71,3 +71,37 @@ pub(crate) fn name_of(file: &File) -> Option<PathBuf> {
     let _ = file;
     None
 }
+
+/// `impl Advise` that asks nothing of the system, for maps on platforms (or of kinds)
+/// without advice: every hint accepted and ignored (Windows' writable maps, the fallback).
+#[cfg(not(any(target_vendor = "apple", target_os = "freebsd")))]
+macro_rules! impl_no_advise {
+    ($($map:ty),*) => {$(
+        impl crate::map::Advise for $map {
+            fn advise_all(&self, advice: crate::options::Advice) -> std::io::Result<()> {
+                let _ = advice;
+                Ok(())
+            }
+
+            fn advise_range_of(
+                &self,
+                advice: crate::options::Advice,
+                bytes: std::ops::Range<usize>,
+            ) -> std::io::Result<()> {
+                let _ = (advice, bytes);
+                Ok(())
+            }
+
+            fn populate_range_of(
+                &self,
+                writable: bool,
+                bytes: std::ops::Range<usize>,
+            ) -> std::io::Result<()> {
+                let _ = (writable, bytes);
+                Ok(())
+            }
+        }
+    )*};
+}
+#[cfg(not(any(target_vendor = "apple", target_os = "freebsd")))]
+pub(crate) use impl_no_advise;

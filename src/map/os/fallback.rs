@@ -79,28 +79,7 @@ pub(crate) unsafe fn set_len_under_map(
 }
 
 /// No hints here.
-macro_rules! impl_no_advise {
-    ($($map:ty),*) => {$(
-        impl Advise for $map {
-            fn advise_all(&self, advice: Advice) -> io::Result<()> {
-                let _ = advice;
-                Ok(())
-            }
-
-            fn advise_range_of(&self, advice: Advice, bytes: Range<usize>) -> io::Result<()> {
-                let _ = (advice, bytes);
-                Ok(())
-            }
-
-            fn populate_range_of(&self, writable: bool, bytes: Range<usize>) -> io::Result<()> {
-                let _ = (writable, bytes);
-                Ok(())
-            }
-        }
-    )*};
-}
-
-impl_no_advise!(Mmap, MmapMut, MmapRaw);
+super::absent::impl_no_advise!(Mmap, MmapMut, MmapRaw);
 
 /// Not known: the engine plans as for a large machine.
 pub(crate) fn available_memory() -> Option<u64> {

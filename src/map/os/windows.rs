@@ -140,54 +140,32 @@ fn advise_at(base: *const u8, len: usize, advice: Advice, bytes: Range<usize>) -
     prefetch(base.wrapping_add(bytes.start), bytes.len())
 }
 
-impl Advise for Mmap {
-    fn advise_all(&self, advice: Advice) -> io::Result<()> {
-        advise_at(self.as_ptr(), self.len(), advice, 0..self.len())
-    }
+/// Read-only maps (and the engine's raw ones) ask Windows to read ahead
+/// (`PrefetchVirtualMemory`) for `WillNeed` and for a populate.
+macro_rules! impl_prefetch_advise {
+    ($($map:ty),*) => {$(
+        impl Advise for $map {
+            fn advise_all(&self, advice: Advice) -> io::Result<()> {
+                advise_at(self.as_ptr(), self.len(), advice, 0..self.len())
+            }
 
-    fn advise_range_of(&self, advice: Advice, bytes: Range<usize>) -> io::Result<()> {
-        advise_at(self.as_ptr(), self.len(), advice, bytes)
-    }
+            fn advise_range_of(&self, advice: Advice, bytes: Range<usize>) -> io::Result<()> {
+                advise_at(self.as_ptr(), self.len(), advice, bytes)
+            }
 
-    fn populate_range_of(&self, writable: bool, bytes: Range<usize>) -> io::Result<()> {
-        let _ = writable;
-        advise_at(self.as_ptr(), self.len(), Advice::WillNeed, bytes)
-    }
+            fn populate_range_of(&self, writable: bool, bytes: Range<usize>) -> io::Result<()> {
+                let _ = writable;
+                advise_at(self.as_ptr(), self.len(), Advice::WillNeed, bytes)
+            }
+        }
+    )*};
 }
 
-impl Advise for MmapRaw {
-    fn advise_all(&self, advice: Advice) -> io::Result<()> {
-        advise_at(self.as_ptr(), self.len(), advice, 0..self.len())
-    }
+impl_prefetch_advise!(Mmap, MmapRaw);
 
-    fn advise_range_of(&self, advice: Advice, bytes: Range<usize>) -> io::Result<()> {
-        advise_at(self.as_ptr(), self.len(), advice, bytes)
-    }
-
-    fn populate_range_of(&self, writable: bool, bytes: Range<usize>) -> io::Result<()> {
-        let _ = writable;
-        advise_at(self.as_ptr(), self.len(), Advice::WillNeed, bytes)
-    }
-}
-
-/// A writable map's address is reachable only through `Deref`, which must not happen
-/// while a guard's view borrows its bytes: no hints for writable maps on Windows.
-impl Advise for MmapMut {
-    fn advise_all(&self, advice: Advice) -> io::Result<()> {
-        let _ = advice;
-        Ok(())
-    }
-
-    fn advise_range_of(&self, advice: Advice, bytes: Range<usize>) -> io::Result<()> {
-        let _ = (advice, bytes);
-        Ok(())
-    }
-
-    fn populate_range_of(&self, writable: bool, bytes: Range<usize>) -> io::Result<()> {
-        let _ = (writable, bytes);
-        Ok(())
-    }
-}
+// A writable map's address is reachable only through `Deref`, which must not happen
+// while a guard's view borrows its bytes: no hints for writable maps on Windows.
+super::absent::impl_no_advise!(MmapMut);
 
 /// `ullAvailPhys` of `GlobalMemoryStatusEx`, or less under a job object's memory limit.
 pub(crate) fn available_memory() -> Option<u64> {
