@@ -4,7 +4,7 @@
 
 use std::collections::VecDeque;
 use std::fs::{File, Metadata, TryLockError};
-use std::io::{self, Seek, SeekFrom, Write};
+use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -340,7 +340,16 @@ impl<'f> WriteBehind<'f> {
     }
 }
 
-fn write_prefix(mut file: &File, prefix: &[u8]) -> io::Result<()> {
+/// The first `len` bytes of `file` (a header).
+pub(crate) fn read_prefix(mut file: &File, len: usize) -> io::Result<Vec<u8>> {
+    let mut bytes = vec![0; len];
+    file.seek(SeekFrom::Start(0))?;
+    file.read_exact(&mut bytes)?;
+    Ok(bytes)
+}
+
+/// Overwrites the first bytes of `file` with `prefix` (a header).
+pub(crate) fn write_prefix(mut file: &File, prefix: &[u8]) -> io::Result<()> {
     if prefix.is_empty() {
         return Ok(());
     }

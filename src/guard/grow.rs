@@ -27,7 +27,7 @@
 //! the rows of an earlier shrink).
 
 use std::fmt;
-use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::io;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use bytemuck::Pod;
@@ -35,6 +35,7 @@ use ndarray::{ArrayView, Axis, Dimension, Order, RemoveAxis, ShapeBuilder, Slice
 
 use super::{Backing, MmapArrayMut};
 use crate::error::{Error, HeaderError, Result};
+use crate::fs::{read_prefix, write_prefix};
 use crate::layout::{ArrayLayout, Elem, is_contiguous, outer_axis_of, signed_strides};
 use crate::map;
 use crate::map::MmapMut;
@@ -938,16 +939,3 @@ fn row_bytes(shape: &[usize], axis: Axis, elem: usize) -> usize {
         .unwrap_or(usize::MAX)
 }
 
-/// The first `len` bytes of `file`.
-fn read_prefix(mut file: &std::fs::File, len: usize) -> io::Result<Vec<u8>> {
-    let mut bytes = vec![0; len];
-    file.seek(SeekFrom::Start(0))?;
-    file.read_exact(&mut bytes)?;
-    Ok(bytes)
-}
-
-/// Overwrites the first bytes of `file` with `bytes`.
-fn write_prefix(mut file: &std::fs::File, bytes: &[u8]) -> io::Result<()> {
-    file.seek(SeekFrom::Start(0))?;
-    file.write_all(bytes)
-}
