@@ -938,4 +938,3 @@ fn row_bytes(shape: &[usize], axis: Axis, elem: usize) -> usize {
         .try_fold(elem, |acc, (_, &d)| acc.checked_mul(d))
         .unwrap_or(usize::MAX)
 }
-
