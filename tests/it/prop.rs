@@ -347,9 +347,16 @@ fn check<A: Pod>() {
     for slot in &SEEN {
         slot.store(0, Relaxed);
     }
-    QuickCheck::new()
-        .tests(CASES)
-        .quickcheck(mapped_equals_oracle::<A> as fn(Case<A>) -> TestResult);
+    // Overlapping cases are the rarest kind: another round of cases where one round made
+    // too few of them by chance (a generator that stopped making them fails all rounds).
+    for _round in 0..4 {
+        QuickCheck::new()
+            .tests(CASES)
+            .quickcheck(mapped_equals_oracle::<A> as fn(Case<A>) -> TestResult);
+        if SEEN[OVERLAPPING].load(Relaxed) >= 2 {
+            break;
+        }
+    }
     let seen: Vec<usize> = SEEN.iter().map(|s| s.load(Relaxed)).collect();
     let total = seen[TOTAL];
     // Far below the expected shares (a sixth per rank, nine tenths non-empty, two fifths
