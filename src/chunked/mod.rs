@@ -209,6 +209,7 @@
 
 mod budget;
 mod collect;
+mod matmul;
 mod operand;
 mod reduce;
 mod schedule;
@@ -311,6 +312,9 @@ pub struct Zip<'a, P, D> {
     /// operands' in `hooks`): arrays of the Zip's shape, broadcast along the reduced axis,
     /// which the engine walks with the operands but does not split.
     riders: Vec<Footprint>,
+    /// The axis the walk must cut along, where the work needs whole slabs of one axis
+    /// (a matrix product cuts the rows); `None`: the engine chooses.
+    cut_along: Option<usize>,
     settings: EngineSettings,
     progress: Option<Box<dyn FnMut(usize, usize) + Send + 'a>>,
 }
@@ -355,6 +359,7 @@ impl<'a, P1: ChunkView<D>, D: Dimension> Zip<'a, (P1,), D> {
             hooks: vec![hooks],
             mismatch: None,
             riders: Vec::new(),
+            cut_along: None,
             settings: EngineSettings {
                 chunk_bytes: None,
                 read_ahead: true,
@@ -898,7 +903,7 @@ macro_rules! impl_zip {
 
         /// Adds an operand's view and hooks.
         fn and_parts<V: ChunkView<D>>(self, view: V, hooks: Hooks<'a>) -> Zip<'a, ($($p,)+ V,), D> {
-            let Zip { parts: ($($x,)+), hooks: mut all, dim, mut mismatch, riders, settings, progress } = self;
+            let Zip { parts: ($($x,)+), hooks: mut all, dim, mut mismatch, riders, cut_along, settings, progress } = self;
             if mismatch.is_none() && view.raw_dim() != dim {
                 mismatch = Some(Error::ShapeMismatch {
                     operand: all.len(),
@@ -907,7 +912,7 @@ macro_rules! impl_zip {
                 });
             }
             all.push(hooks);
-            Zip { parts: ($($x,)+ view,), hooks: all, dim, mismatch, riders, settings, progress }
+            Zip { parts: ($($x,)+ view,), hooks: all, dim, mismatch, riders, cut_along, settings, progress }
         }
     };
     (@and $($p:ident $x:ident)+ ; ) => {};
