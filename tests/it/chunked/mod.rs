@@ -21,9 +21,11 @@ use ndmmap::prelude::*;
 
 use crate::common;
 
+mod arg;
 mod folds;
 mod into;
 mod layouts;
+mod matmul;
 mod memory;
 mod reductions;
 mod walks;
