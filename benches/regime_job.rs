@@ -29,6 +29,11 @@
 //!   result as long as `x`'s rows). The engine runs `sum_axis_into` into `S` created with
 //!   `create_npy` (cut along the columns, the result written back and released as it
 //!   goes); plain ndarray calls `sum_axis` and `save_npy`.
+//! - `matmul X XW`: `XW = X · W`, a new `.npy` created with `create_npy` and flushed, `W` a
+//!   `cols × cols` matrix of small integers in memory (`((l + 2 j) % 5) - 2`, as the
+//!   harness's `matmul_w`). The engine runs `dot_into` (blocks of rows through
+//!   `general_mat_mul` on rayon's pool); plain ndarray runs one `general_mat_mul` of the
+//!   whole map into the output's map (matrixmultiply, on one thread).
 //! - `rowsum_owned X S`: as `rowsum`, but the engine's owned `sum_axis` then `save_npy`.
 //!
 //! The time covers mapping the inputs, creating the output, the work and the flush (the
@@ -70,6 +75,7 @@ fn main() -> BoxResult<()> {
         "stats" => stats(engine, paths[0], paths[1])?,
         "rowsum" => row_sum(engine, true, paths[0], paths[1])?,
         "rowsum_owned" => row_sum(engine, false, paths[0], paths[1])?,
+        "matmul" => matmul(engine, paths[0], paths[1])?,
         other => return Err(format!("unknown job {other:?}").into()),
     }
     let seconds = started.elapsed().as_secs_f64();
@@ -163,6 +169,24 @@ fn gram(engine: bool, x: &Path, g: &Path) -> BoxResult<()> {
         x.t().dot(&*x)
     };
     g_value.save_npy(g)?;
+    Ok(())
+}
+
+/// `xw = x · w`.
+fn matmul(engine: bool, x: &Path, xw: &Path) -> BoxResult<()> {
+    // SAFETY: as in `add`.
+    let x = unsafe { Array2::<f64>::map_npy(x)? };
+    let cols = x.ncols();
+    #[allow(clippy::cast_precision_loss, reason = "small integers")]
+    let w = Array2::from_shape_fn((cols, cols), |(l, j)| ((l + 2 * j) % 5) as f64 - 2.0);
+    // SAFETY: as in `add`.
+    let mut out = unsafe { Array2::<f64>::create_npy(xw, x.raw_dim())? };
+    if engine {
+        ndmmap::chunked::Zip::from(&x).dot_into(&w, &mut out)?;
+    } else {
+        general_mat_mul(1.0, &*x, &w, 0.0, &mut *out);
+        out.flush()?;
+    }
     Ok(())
 }
 
