@@ -162,7 +162,7 @@
 //! | `raw`, `npy` | the formats: where the array lies in a file (options alone, or a header); growth reaches a `.npy` header through the guard's `ShapeHeader` trait, which `npy` implements | `guard` and below |
 //! | `npz` | `.npz` archives (feature `npz`): the zip container around `.npy` members, whose headers `npy` parses; members map through `guard` like `.npy` files | `npy`, `guard` and below |
 //! | `safetensors` | `.safetensors` files (feature `safetensors`): the JSON header parsed and checked; tensors map through `guard` like `.npy` files; the writer through `fs` | `guard` and below |
-//! | `chunked` | the out-of-core engine: the builder, its operands, the scheduler that walks them in chunks, the reductions (their numeric kernels in `chunked::reduce::moments`) and `map_collect` into new files | `npy` (the header of a `.npy` result), `fs` (building the result's file), `guard` and below |
+//! | `chunked` | the out-of-core engine: the builder, its operands, the scheduler that walks them in chunks, the reductions (their numeric kernels in `chunked::reduce::moments`, argmin/argmax in `chunked::reduce::arg`), the matrix products (`chunked::matmul`) and `map_collect` into new files | `npy` (the header of a `.npy` result), `fs` (building the result's file), `guard` and below |
 //!
 //! `unsafe` code lives in `map` and `guard` (the mapping boundary, including the cast to
 //! atomic views); the formats only declare the public `unsafe fn` constructors, each of

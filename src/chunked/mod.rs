@@ -180,6 +180,36 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
+//! # Matrix products and where the extremes are
+//!
+//! [`Zip::dot`] and [`Zip::dot_into`] multiply a tall matrix `X` (mapped or in memory, any
+//! memory order) by a small `W` in memory, NumPy's `x @ w`, a block of rows at a time
+//! through ndarray's matrix product; `dot_into` writes into a mapped output, so that
+//! neither `X` nor the product has to fit in memory. [`Zip::t_dot`] is `Xᵀ · Y` for two tall
+//! matrices, in one pass over both. [`Zip::argmin_axis`], [`Zip::argmax_axis`],
+//! [`Zip::argmin`] and [`Zip::argmax`] give NumPy's answers, ties and NaN included.
+//!
+//! ```
+//! use ndmmap::prelude::*;
+//!
+//! let dir = tempfile::tempdir()?;
+//! let x_path = dir.path().join("x.npy");
+//! Array2::from_shape_fn((20_000, 16), |(i, j)| ((i * (j + 1)) % 13) as f32).save_npy(&x_path)?;
+//! let x = unsafe { Array2::<f32>::map_npy(&x_path)? };
+//! let w = Array2::from_shape_fn((16, 4), |(i, j)| (i + j) as f32 / 8.0);
+//!
+//! // Scores into a new .npy, in bounded memory.
+//! let mut scores = unsafe { Array2::<f32>::create_npy(dir.path().join("s.npy"), (20_000, 4))? };
+//! ndmmap::chunked::Zip::from(&x).dot_into(&w, &mut scores)?;
+//! assert_eq!(*scores, x.dot(&w));
+//! // Which column scores best in each row, and the Gram matrix of x.
+//! let best = ndmmap::chunked::Zip::from(&scores).argmax_axis(Axis(1))?;
+//! assert_eq!(best.len(), 20_000);
+//! let gram = ndmmap::chunked::Zip::from(&x).t_dot(&x)?;
+//! assert_eq!(gram, x.t().dot(&*x));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
 //! # Broadcasting
 //!
 //! An operand of a smaller shape that broadcasts to the Zip's (a row of column means
