@@ -72,7 +72,7 @@ impl<'a, A: 'a> Zip<'a, (ArrayView2<'a, A>,), Ix2> {
 
     /// The matrix product `X · W` into `out`, as [`dot`](Self::dot) but written into an
     /// `n × m` array the caller gives, in any memory order: a mapped output (`&mut
-    /// MmapArrayMut`, a new `.npy` from [`create_npy`](crate::npy::CreateNpyExt::create_npy),
+    /// MmapArrayMut`, a new `.npy` from [`create_npy`](crate::MapNpy::create_npy),
     /// say), whose rows are written back and released as the walk goes so that memory
     /// stays a few chunks whatever `n`, or a plain one (`&mut Array`, an `ArrayViewMut`).
     /// A mapped output is flushed before this returns.
