@@ -48,7 +48,7 @@ impl<'a, A: 'a, D: Dimension + RemoveAxis> Zip<'a, (ArrayView<'a, A, D>,), D> {
     ///
     /// let x = array![[3.0, 1.0, 1.0], [0.0, f64::NAN, 5.0], [0.0, 2.0, f64::NAN]];
     /// let rows = ndmmap::chunked::Zip::from(&x).chunk_bytes(16).argmin_axis(Axis(1))?;
-    /// assert_eq!(rows, array![1, 1, 0]); // the first of the ties; the NaN
+    /// assert_eq!(rows, array![1, 1, 2]); // the first of the two 1s; the NaNs
     /// let columns = ndmmap::chunked::Zip::from(&x).chunk_bytes(16).argmin_axis(Axis(0))?;
     /// assert_eq!(columns, array![1, 1, 2]);
     /// # Ok::<(), ndmmap::Error>(())
