@@ -218,3 +218,74 @@ fn numpy_reads_the_product_file_as_its_own_matmul() -> TestResult {
     assert_eq!(out.trim(), "True True");
     Ok(())
 }
+
+/// The child's job for [`product_keeps_the_resident_set_within_a_few_chunks`].
+#[cfg(target_os = "linux")]
+const RSS_CHILD: &str = "NDMMAP_MATMUL_RSS_CHILD";
+
+/// Rows of the tall matrices of the resident-set test: 64 MiB of `f64` in 16 columns.
+#[cfg(target_os = "linux")]
+const TALL_ROWS: usize = 1 << 19;
+
+/// Helper run in a child process: `X · W` of a 64 MiB mapped `X` (a sparse raw file) into a
+/// new 64 MiB `.npy`, through the engine in 1 MiB chunks or through one `general_mat_mul` of
+/// the maps; reports the growth of its own resident set (`VmHWM`, reset first).
+#[cfg(target_os = "linux")]
+#[test]
+#[ignore = "helper: run in a child process by product_keeps_the_resident_set_within_a_few_chunks"]
+fn product_resident_set_child() -> TestResult {
+    let Ok(how) = std::env::var(RSS_CHILD) else { return Ok(()) };
+    let dir = PathBuf::from(std::env::var("NDMMAP_RSS_DIR")?);
+    let (x_path, out_path) = (dir.join("x.bin"), dir.join(format!("xw-{how}.npy")));
+    std::fs::File::create(&x_path)?.set_len((TALL_ROWS * 16 * 8) as u64)?;
+    let options = MapOptions::new().shape((TALL_ROWS, 16));
+    // SAFETY: no other process touches files in this test's temporary folder.
+    let x = unsafe { Array2::<f64>::map_file_with(&x_path, &options)? };
+    // SAFETY: as above.
+    let mut out = unsafe { Array2::<f64>::create_npy(&out_path, (TALL_ROWS, 16))? };
+    let w = Array2::from_elem((16, 16), 1.0);
+    let growth = peak_growth_kib(|| {
+        if how == "engine" {
+            chunked::Zip::from(&x).chunk_bytes(1 << 20).dot_into(&w, &mut out).unwrap();
+        } else {
+            ndarray::linalg::general_mat_mul(1.0, &*x, &w, 0.0, &mut *out);
+            out.flush().unwrap();
+        }
+    });
+    assert!(out.iter().step_by(4099).all(|&v| v == 0.0));
+    eprintln!("@@ndmmap growth {growth}");
+    Ok(())
+}
+
+/// `X · W` into a mapped output through the engine keeps the resident set at a few chunks
+/// (1 MiB of `X` and of the output each, and those read ahead), where ndarray's product
+/// over the same maps holds both 64 MiB arrays. Each runs alone in a child process.
+#[cfg(target_os = "linux")]
+#[test]
+#[cfg_attr(miri, ignore = "miri cannot map files")]
+fn product_keeps_the_resident_set_within_a_few_chunks() -> TestResult {
+    // Measured: 11.4 MiB, against 129 MiB for the plain product.
+    const BOUND_KIB: u64 = 24 << 10;
+    let Some(dir) = common::disk_tempdir() else { return Ok(()) };
+    let growth = |how: &str| -> Result<u64, Box<dyn std::error::Error>> {
+        let output = common::rerun(module_path!(), "product_resident_set_child")
+            .env(RSS_CHILD, how)
+            .env("NDMMAP_RSS_DIR", dir.path())
+            .output()?;
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(output.status.success(), "{how} child failed:\n{stderr}");
+        let value =
+            stderr.split("@@ndmmap growth ").nth(1).and_then(|v| v.split_whitespace().next());
+        Ok(value.unwrap_or_else(|| panic!("no report from the {how} child:\n{stderr}")).parse()?)
+    };
+    let (engine, plain) = (growth("engine")?, growth("plain")?);
+    eprintln!(
+        "X · W, 64 MiB in and out: resident set growth, engine {engine} KiB, plain {plain} KiB"
+    );
+    assert!(
+        engine <= BOUND_KIB,
+        "engine: resident set grew by {engine} KiB (bound {BOUND_KIB} KiB)"
+    );
+    assert!(plain > 96 << 10, "plain: grew by only {plain} KiB, so the measure cannot see growth");
+    Ok(())
+}
