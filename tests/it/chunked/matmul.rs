@@ -227,12 +227,12 @@ const RSS_CHILD: &str = "NDMMAP_MATMUL_RSS_CHILD";
 #[cfg(target_os = "linux")]
 const TALL_ROWS: usize = 1 << 19;
 
-/// Helper run in a child process: `X · W` of a 64 MiB mapped `X` (a sparse raw file) into a
+/// Run in a child process: `X · W` of a 64 MiB mapped `X` (a sparse raw file) into a
 /// new 64 MiB `.npy`, through the engine in 1 MiB chunks or through one `general_mat_mul` of
 /// the maps; reports the growth of its own resident set (`VmHWM`, reset first).
 #[cfg(target_os = "linux")]
 #[test]
-#[ignore = "helper: run in a child process by product_keeps_the_resident_set_within_a_few_chunks"]
+#[ignore = "run in a child process by product_keeps_the_resident_set_within_a_few_chunks"]
 fn product_resident_set_child() -> TestResult {
     let Ok(how) = std::env::var(RSS_CHILD) else { return Ok(()) };
     let dir = PathBuf::from(std::env::var("NDMMAP_RSS_DIR")?);
