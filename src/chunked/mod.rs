@@ -209,8 +209,10 @@
 
 mod budget;
 mod collect;
+mod count;
 mod operand;
 mod reduce;
+mod scan;
 mod schedule;
 
 use std::fmt;
@@ -218,6 +220,7 @@ use std::fmt;
 use ndarray::iter::Indices;
 use ndarray::{Dimension, NdProducer};
 
+pub use self::count::{BincountElement, HistogramElement};
 use self::operand::{ChunkView, Footprint, Hooks};
 use crate::error::{Error, Result};
 
