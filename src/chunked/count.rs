@@ -479,12 +479,11 @@ impl<'a, A: BincountElement + 'a, D: Dimension> Zip<'a, (ArrayView<'a, A, D>,), 
         let memory = budget::available_memory().unwrap_or(u64::MAX);
         let tallies = if parallel { threads() } else { 1 };
         let limit = usize::try_from(memory / 2 / 8 / tallies).unwrap_or(usize::MAX);
-        let fold = |tally: &mut Tally, piece: ArrayView<'_, A, D>| match piece
-            .as_slice_memory_order()
-        {
-            Some(values) => tally.count(values.iter(), limit),
-            None => tally.count(piece.iter(), limit),
-        };
+        let fold =
+            |tally: &mut Tally, piece: ArrayView<'_, A, D>| match piece.as_slice_memory_order() {
+                Some(values) => tally.count(values.iter(), limit),
+                None => tally.count(piece.iter(), limit),
+            };
         // The first element of the chunk that a tally could not count (one did).
         let check = |tallies: &[Tally], chunk: ArrayView<'a, A, D>, cut: Axis, offset: usize| {
             if !tallies.iter().any(|t| t.bad) {

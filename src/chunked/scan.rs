@@ -146,11 +146,12 @@ impl<'a, A: 'a, D: Dimension + RemoveAxis> Zip<'a, (ArrayView<'a, A, D>,), D> {
         self.scan_with(axis, out, hooks, f)
     }
 
-    /// Cumulative sums along `axis`, as NumPy's `np.cumsum(x, axis=axis)` (in the element
-    /// type, with its overflow rules: integers do not widen) and ndarray's
-    /// [`cumsum`](ndarray::ArrayRef::cumsum): [`accumulate_axis`](Zip::accumulate_axis)
-    /// with `+`. Sums run along each lane in order, so floating-point results equal NumPy's
-    /// exactly.
+    /// Cumulative sums along `axis`, as NumPy's `np.cumsum(x, axis=axis)`:
+    /// [`accumulate_axis`](Zip::accumulate_axis) with `+`, in the element type. Sums run
+    /// along each lane in order, so floating-point results equal NumPy's bit for bit.
+    /// Integers do not widen as NumPy's small ones do, and overflow as `+` does (a panic in
+    /// debug builds): where sums may overflow, use
+    /// [`accumulate_axis`](Zip::accumulate_axis) with `wrapping_add`, or a wider type.
     ///
     /// # Errors
     ///
@@ -299,7 +300,8 @@ impl<'a, A: 'a, D: Dimension + RemoveAxis> Zip<'a, (ArrayViewMut<'a, A, D>,), D>
     /// let dir = tempfile::tempdir()?;
     /// let path = dir.path().join("x.npy");
     /// Array2::from_shape_fn((2000, 3), |(i, j)| (i + j) as f64).save_npy(&path)?;
-    /// let expected = unsafe { Array2::<f64>::map_npy(&path)? }.cumsum(Axis(0));
+    /// let mut expected = unsafe { Array2::<f64>::map_npy(&path)? }.to_owned();
+    /// expected.accumulate_axis_inplace(Axis(0), |&prev, curr| *curr += prev);
     /// let mut x = unsafe { Array2::<f64>::map_npy_mut(&path)? };
     /// ndmmap::chunked::Zip::from(&mut x)
     ///     .chunk_bytes(4096)

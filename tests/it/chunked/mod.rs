@@ -21,11 +21,13 @@ use ndmmap::prelude::*;
 
 use crate::common;
 
+mod count;
 mod folds;
 mod into;
 mod layouts;
 mod memory;
 mod reductions;
+mod scan;
 mod walks;
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
