@@ -123,6 +123,7 @@ impl<T: Float + AsPrimitive<f64>> Bins<T> {
     /// The bins NumPy makes for `bins` equal bins over `range`, the edges converted by
     /// `edge`: [`Error::InvalidHistogram`] where NumPy raises `ValueError`.
     #[allow(clippy::cast_precision_loss, reason = "NumPy's np.arange in f64 too")]
+    #[allow(clippy::float_cmp, reason = "NumPy widens a range whose ends are equal")]
     fn new(bins: usize, range: (f64, f64), edge: fn(f64) -> T) -> Result<Self> {
         let (lo, hi) = range;
         let invalid = |reason| Error::InvalidHistogram { bins, lo, hi, reason };
@@ -218,7 +219,7 @@ impl Tally {
     }
 
     /// Adds `other`'s counts.
-    fn merge(&mut self, other: Tally) {
+    fn merge(&mut self, other: &Tally) {
         if other.counts.len() > self.counts.len() {
             self.counts.resize(other.counts.len(), 0);
         }
@@ -502,7 +503,9 @@ impl<'a, A: BincountElement + 'a, D: Dimension> Zip<'a, (ArrayView<'a, A, D>,), 
         };
         let tallies = self.tally(parallel, Tally::default, fold, check)?;
         let mut all = Tally::default();
-        tallies.into_iter().for_each(|t| all.merge(t));
+        for tally in &tallies {
+            all.merge(tally);
+        }
         let used = all.counts.iter().rposition(|&c| c > 0).map_or(0, |last| last + 1);
         all.counts.truncate(used);
         all.counts.resize(used.max(minlength), 0);

@@ -35,9 +35,9 @@ fn scan_chunk<A: Clone, D: RemoveAxis>(
         return;
     }
     if let Some(previous) = carry.as_ref() {
-        ndarray::Zip::from(previous).and(chunk.index_axis_mut(axis, 0)).for_each(|p, c| f(p, c));
+        ndarray::Zip::from(previous).and(chunk.index_axis_mut(axis, 0)).for_each(&mut *f);
     }
-    chunk.accumulate_axis_inplace(axis, |p, c| f(p, c));
+    chunk.accumulate_axis_inplace(axis, &mut *f);
     *carry = Some(chunk.index_axis(axis, len - 1).to_owned());
 }
 
@@ -94,7 +94,7 @@ impl<'a, A: 'a, D: Dimension + RemoveAxis> Zip<'a, (ArrayView<'a, A, D>,), D> {
         let mut out = match self.parts.0.first() {
             Some(first) => Array::from_elem(self.dim.clone().set_f(fortran), first.clone()),
             None => Array::from_shape_vec(self.dim.clone(), Vec::new())
-                .expect("a shape without elements"),
+                .map_err(|source| Error::Shape { path: None, source })?,
         };
         self.scan_with(axis, out.view_mut(), Hooks::default(), f)?;
         Ok(out)

@@ -3,6 +3,17 @@
 //! their own counts and edges, values on the edges, NaN, infinities and values outside the
 //! range included; bad arguments and negative values are typed errors naming the numbers.
 
+// Test values are small integers and floats made from them, so the casts between them are
+// exact or deliberately rounding (f64 to f32, as NumPy's astype).
+#![allow(
+    clippy::cast_possible_truncation,
+    clippy::cast_possible_wrap,
+    clippy::cast_sign_loss,
+    clippy::similar_names
+)]
+
+use std::fmt::Write as _;
+
 use super::*;
 
 /// The bin of `x` among `edges` by the definition NumPy documents: `edges[i] <= x <
@@ -108,13 +119,12 @@ fn counts_equal_plain_loops(
         let counts = zip().bincount(20).unwrap();
         assert_eq!(counts.to_vec(), long, "{what}");
     }
-    let int_view = int_array.t();
     #[cfg(feature = "rayon")]
     {
         let (counts, _) =
             chunked::Zip::from(&mapped).chunk_bytes(chunk).par_histogram(bins, (lo, hi)).unwrap();
         assert_eq!(counts, expected, "par {what}");
-        let counts = chunked::Zip::from(&int_view).chunk_bytes(chunk).par_bincount(0).unwrap();
+        let counts = chunked::Zip::from(int_array.t()).chunk_bytes(chunk).par_bincount(0).unwrap();
         assert_eq!(counts.to_vec(), expected_counts, "par {what}");
     }
     true
@@ -135,6 +145,7 @@ fn counts_equal_plain_loops_for_random_shapes_orders_and_chunks() {
 /// parallel, in small chunks.
 #[test]
 #[cfg_attr(miri, ignore = "miri cannot map files")]
+#[allow(clippy::too_many_lines, reason = "one table of cases, checked by one NumPy script")]
 fn numpy_finds_its_histograms_and_bincounts() -> TestResult {
     let dir = tempfile::tempdir()?;
     let d = dir.path();
@@ -160,15 +171,15 @@ fn numpy_finds_its_histograms_and_bincounts() -> TestResult {
     let big = Array1::from_shape_fn(500, |i| (i as u64) << 55);
     big.save_npy(d.join("u64.npy"))?;
 
-    // SAFETY: no other process touches files in this test's temporary folder.
-    let (xm, x32, i16m, u64m) = unsafe {
-        (
-            Array1::<f64>::map_npy(d.join("x.npy"))?,
-            Array1::<f32>::map_npy(d.join("x32.npy"))?,
-            Array2::<i16>::map_npy(d.join("i16.npy"))?,
-            Array1::<u64>::map_npy(d.join("u64.npy"))?,
-        )
-    };
+    // SAFETY: no other process touches files in this test's temporary folder (and so for
+    // every map below).
+    let xm = unsafe { Array1::<f64>::map_npy(d.join("x.npy"))? };
+    // SAFETY: as above.
+    let x32 = unsafe { Array1::<f32>::map_npy(d.join("x32.npy"))? };
+    // SAFETY: as above.
+    let i16m = unsafe { Array2::<i16>::map_npy(d.join("i16.npy"))? };
+    // SAFETY: as above.
+    let u64m = unsafe { Array1::<u64>::map_npy(d.join("u64.npy"))? };
     let mut lines = String::new();
     for (r, &range) in ranges.iter().enumerate() {
         for &bins in &bin_counts {
@@ -186,7 +197,7 @@ fn numpy_finds_its_histograms_and_bincounts() -> TestResult {
                 // NumPy's ValueError where it raises one.
                 let (counts, edges) = match result {
                     Err(ndmmap::Error::InvalidHistogram { .. }) => {
-                        lines += &format!("{name} {r} {bins} error\n");
+                        writeln!(lines, "{name} {r} {bins} error")?;
                         continue;
                     }
                     other => other?,
@@ -200,7 +211,7 @@ fn numpy_finds_its_histograms_and_bincounts() -> TestResult {
                 let counts: Vec<String> = counts.iter().map(u64::to_string).collect();
                 let edges: Vec<String> =
                     edges.iter().map(|e| format!("{:?}", e.to_bits())).collect();
-                lines += &format!("{name} {r} {bins} {} {}\n", counts.join(","), edges.join(","));
+                writeln!(lines, "{name} {r} {bins} {} {}", counts.join(","), edges.join(","))?;
             }
         }
     }
@@ -213,13 +224,11 @@ fn numpy_finds_its_histograms_and_bincounts() -> TestResult {
     let i64s = Array1::from(vec![0i64, 5, 5, 1_000]);
     i64s.save_npy(d.join("i64.npy"))?;
     // SAFETY: as above.
-    let (u8m, i32m, i64m) = unsafe {
-        (
-            Array1::<u8>::map_npy(d.join("u8.npy"))?,
-            Array2::<i32>::map_npy(d.join("i32.npy"))?,
-            Array1::<i64>::map_npy(d.join("i64.npy"))?,
-        )
-    };
+    let u8m = unsafe { Array1::<u8>::map_npy(d.join("u8.npy"))? };
+    // SAFETY: as above.
+    let i32m = unsafe { Array2::<i32>::map_npy(d.join("i32.npy"))? };
+    // SAFETY: as above.
+    let i64m = unsafe { Array1::<i64>::map_npy(d.join("i64.npy"))? };
     for minlength in [0, 3, 2000] {
         for (name, counts) in [
             ("u8", chunked::Zip::from(&u8m).chunk_bytes(100).bincount(minlength)?),
@@ -227,7 +236,7 @@ fn numpy_finds_its_histograms_and_bincounts() -> TestResult {
             ("i64", chunked::Zip::from(&i64m).chunk_bytes(8).bincount(minlength)?),
         ] {
             let counts: Vec<String> = counts.iter().map(u64::to_string).collect();
-            lines += &format!("bincount {name} {minlength} {}\n", counts.join(","));
+            writeln!(lines, "bincount {name} {minlength} {}", counts.join(","))?;
         }
     }
     std::fs::write(d.join("got.txt"), lines)?;

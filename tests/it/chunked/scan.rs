@@ -4,23 +4,36 @@
 //! NumPy's `np.cumsum` and `np.cumprod` find their own results, bit for bit, in the files
 //! the engine writes, edge values included; errors come before anything is written.
 
+// Test values are small integers and floats made from them, so the casts between them are
+// exact or deliberately rounding (f64 to f32, as NumPy's astype).
+#![allow(
+    clippy::cast_possible_truncation,
+    clippy::cast_possible_wrap,
+    clippy::cast_sign_loss,
+    clippy::similar_names
+)]
+
 use super::*;
 
 /// A scan that is neither commutative nor associative, so that a carry taken from the
 /// wrong element, or lanes walked out of order, change the result.
+#[allow(clippy::trivially_copy_pass_by_ref, reason = "accumulate_axis's closure signature")]
 fn affine(prev: &f64, curr: &mut f64) {
     *curr = 0.5 * *prev - *curr;
 }
 
 /// `x` scanned along `axis` by `f` with ndarray: the oracle.
-fn oracle(x: &ArrayD<f64>, axis: Axis, f: fn(&f64, &mut f64)) -> ArrayD<f64> {
+fn oracle(x: &ArrayD<f64>, axis: Axis, f: Step) -> ArrayD<f64> {
     let mut expected = x.to_owned();
     expected.accumulate_axis_inplace(axis, f);
     expected
 }
 
+/// A scan's step, as `accumulate_axis` takes it.
+type Step = fn(&f64, &mut f64);
+
 /// Which scan a case runs.
-const SCANS: [(&str, fn(&f64, &mut f64)); 3] =
+const SCANS: [(&str, Step); 3] =
     [("cumsum", |p, c| *c += p), ("cumprod", |p, c| *c *= p), ("affine", affine)];
 
 /// Every form of the scan `scan` along `axis` of `zip()`'s input, each checked against
