@@ -323,7 +323,8 @@ impl<'a, A: HistogramElement + 'a, D: Dimension> Zip<'a, (ArrayView<'a, A, D>,),
     ///
     /// [`Error::InvalidHistogram`] if `bins` is zero, the range is not finite or its end is
     /// below its start, or there are more bins than the range has distinct values of the
-    /// element's float type (NumPy's `ValueError`s), before anything is read; otherwise as
+    /// element's float type (NumPy's `ValueError`s), or than half the memory available
+    /// holds, before anything is read; otherwise as
     /// [`for_each`](Zip::for_each).
     ///
     /// # Example
@@ -389,6 +390,16 @@ impl<'a, A: HistogramElement + 'a, D: Dimension> Zip<'a, (ArrayView<'a, A, D>,),
     ) -> Result<(Array1<u64>, Array1<f64>)> {
         if let Some(err) = self.mismatch.take() {
             return Err(err);
+        }
+        // The edges and a tally per thread must fit in half the memory available: more bins
+        // are refused rather than allocated.
+        let memory = budget::available_memory().unwrap_or(u64::MAX);
+        let tallies = if parallel { threads() } else { 1 };
+        let bytes = u64::try_from(bins).unwrap_or(u64::MAX).saturating_mul(8 * (tallies + 1));
+        if bytes > memory / 2 {
+            let (lo, hi) = range;
+            let reason = "too many bins to count in the memory available";
+            return Err(Error::InvalidHistogram { bins, lo, hi, reason });
         }
         let bins = Bins::<A::Float>::new(bins, range, A::edge)?;
         let fold = |counts: &mut Vec<u64>, piece: ArrayView<'_, A, D>| {

@@ -277,7 +277,7 @@ print('numpy ok', checked)
 
 /// Bad bins and ranges are refused before anything is read, naming the numbers, as
 /// NumPy's `ValueError`s: no bins, a reversed range, a range that is not finite, more bins
-/// than an `f32` range has distinct edges.
+/// than an `f32` range has distinct edges; and more bins than memory holds.
 #[test]
 fn histogram_arguments_are_checked() {
     let x = array![1.0f32, 2.0, 3.0];
@@ -297,6 +297,9 @@ fn histogram_arguments_are_checked() {
     let err = zip().histogram(1000, (1.0, 1.0001)).unwrap_err();
     assert!(matches!(err, ndmmap::Error::InvalidHistogram { bins: 1000, .. }), "{err}");
     assert!(err.to_string().contains("too many bins"), "{err}");
+    let err = zip().histogram(usize::MAX, (0.0, 1.0)).unwrap_err();
+    assert!(matches!(err, ndmmap::Error::InvalidHistogram { bins: usize::MAX, .. }), "{err}");
+    assert!(err.to_string().contains("memory"), "{err}");
     // The same bins fit an f64 range.
     let wide = x.mapv(f64::from);
     assert!(chunked::Zip::from(&wide).histogram(1000, (1.0, 1.0001)).is_ok());
