@@ -401,6 +401,41 @@ pub enum Error {
         shape: Vec<usize>,
     },
 
+    /// A histogram (`chunked::Zip::histogram`) was asked with no bins, a range that is not
+    /// finite or whose end is below its start, or more bins than the range has distinct
+    /// edges (NumPy's `ValueError`s). Raised before anything is read.
+    #[error("histogram of {bins} bins over the range ({lo}, {hi}): {reason}")]
+    InvalidHistogram {
+        /// The number of bins asked for.
+        bins: usize,
+        /// The start of the range asked for.
+        lo: f64,
+        /// The end of the range asked for.
+        hi: f64,
+        /// What is wrong with them.
+        reason: &'static str,
+    },
+
+    /// `chunked::Zip::bincount` met a negative element (NumPy: "'list' argument must have
+    /// no negative elements"). Nothing is returned.
+    #[error("element {index:?} is {value}: bincount counts non-negative integers only")]
+    NegativeValue {
+        /// The element's value.
+        value: i64,
+        /// The element's index in the array.
+        index: Vec<usize>,
+    },
+
+    /// `chunked::Zip::bincount` met an element so large that a count for every value up to
+    /// it would not fit in half the memory available. Nothing is returned.
+    #[error("element {index:?} is {value}: too large to count every value up to it in memory")]
+    CountsTooLarge {
+        /// The element's value.
+        value: u64,
+        /// The element's index in the array.
+        index: Vec<usize>,
+    },
+
     /// A `.npy` file holds elements of another type than the one asked for.
     #[error("{}: the file holds {found} elements, not {expected}", path.display())]
     DtypeMismatch {
