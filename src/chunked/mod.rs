@@ -209,6 +209,8 @@
 
 mod budget;
 mod collect;
+mod filter;
+mod gather;
 mod operand;
 mod reduce;
 mod schedule;
@@ -264,6 +266,9 @@ struct EngineSettings {
     write_behind: bool,
     release_after_use: bool,
     evict_after_write: bool,
+    /// The axis to cut along, for operations that need whole slabs along it (gather and
+    /// filter take whole rows); `None`: the engine's choice.
+    cut: Option<usize>,
 }
 
 /// A chunked, bounded-memory [`ndarray::Zip`] over mapped arrays (and plain ones): see the
@@ -361,6 +366,7 @@ impl<'a, P1: ChunkView<D>, D: Dimension> Zip<'a, (P1,), D> {
                 write_behind: true,
                 release_after_use: true,
                 evict_after_write: true,
+                cut: None,
             },
             progress: None,
         }
@@ -548,6 +554,23 @@ impl<'a, P, D: Dimension> Zip<'a, P, D> {
     pub fn progress(mut self, progress: impl FnMut(usize, usize) + Send + 'a) -> Self {
         self.progress = Some(Box::new(progress));
         self
+    }
+}
+
+impl<'a, P, D: Dimension> Zip<'a, P, D> {
+    /// A Zip over other operands (`parts`, with their `hooks`, of shape `dim`) with this
+    /// one's settings and progress callback: for operations that walk another array than
+    /// the one the Zip was built on (a gather walks its output).
+    fn over<Q, E: Dimension>(self, parts: Q, hooks: Vec<Hooks<'a>>, dim: E) -> Zip<'a, Q, E> {
+        Zip {
+            parts,
+            hooks,
+            dim,
+            mismatch: self.mismatch,
+            riders: Vec::new(),
+            settings: self.settings,
+            progress: self.progress,
+        }
     }
 }
 

@@ -37,6 +37,9 @@ impl<P, D: Dimension> Zip<'_, P, D> {
     /// operand is contiguous in that order (the walk then flattens them), else the
     /// [`common_outer_axis`](Self::common_outer_axis) of `layouts`.
     pub(super) fn cut_axis(&self, layouts: &[Footprint], contiguous: Option<Order>) -> usize {
+        if let Some(axis) = self.settings.cut {
+            return axis;
+        }
         match contiguous {
             Some(order) => outer_axis_of(order, self.dim.ndim()),
             None => self.common_outer_axis(layouts),
