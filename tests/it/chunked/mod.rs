@@ -21,7 +21,9 @@ use ndmmap::prelude::*;
 
 use crate::common;
 
+mod filter;
 mod folds;
+mod gather;
 mod into;
 mod layouts;
 mod memory;
