@@ -248,7 +248,7 @@ impl<'a, A: Pod, D: RemoveAxis> Zip<'a, (ArrayView<'a, A, D>,), D> {
                     if !bytes.is_empty() {
                         crate::map::file::write_all_at(file, bytes, at)
                             .map_err(|e| Error::io(path, "write", at, e))?;
-                        behind.written(&[at..at + bytes.len() as u64])?;
+                        behind.written(std::slice::from_ref(&(at..at + bytes.len() as u64)))?;
                     }
                     kept += picked;
                     start += n;

@@ -1,4 +1,4 @@
-//! Gathers: rows at any list of indices along an axis ([`Zip::select`], as ndarray's
+//! Gathers (see [Gathers and filters](super#gathers-and-filters)): rows at any list of indices along an axis ([`Zip::select`], as ndarray's
 //! `select` and NumPy's `x[indices]`) and windows at a list of starts along axis 0
 //! ([`Zip::select_windows`], `np.stack([x[s:s + len] for s in starts])`, nanoGPT's random
 //! batches from a token file), from a mapped or in-memory array of any memory order, into a
@@ -30,7 +30,8 @@ impl<'a, A: Pod, D: Dimension> Zip<'a, (ArrayView<'a, A, D>,), D> {
     /// (repeats allowed), as ndarray's [`select`](ndarray::ArrayRef::select) and NumPy's
     /// `np.take(x, indices, axis)`: the result has the input's shape with `axis` as long
     /// as `indices`, in C order. Before each chunk of the result is copied, every page of
-    /// the input it needs is read ahead at once (see the [module docs](self)).
+    /// the input it needs is read ahead at once (see
+    /// [Gathers and filters](crate::chunked#gathers-and-filters)).
     ///
     /// # Errors
     ///
@@ -110,7 +111,7 @@ impl<'a, A: Pod, D: Dimension> Zip<'a, (ArrayView<'a, A, D>,), D> {
     /// order: a batch of token sequences from a token file, as nanoGPT's
     /// `np.stack([data[i:i + block_size] for i in ix])`. Windows may overlap. Before each
     /// chunk of the result is copied, every page of the input it needs is read ahead at
-    /// once (see the [module docs](self)).
+    /// once (see [Gathers and filters](crate::chunked#gathers-and-filters)).
     ///
     /// # Errors
     ///

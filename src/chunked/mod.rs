@@ -180,6 +180,49 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
+//! # Gathers and filters
+//!
+//! [`Zip::select`] gathers the slabs at any list of indices along an axis (ndarray's
+//! `select`, NumPy's `np.take`), and [`Zip::select_windows`] the windows `x[s..s + len]`
+//! along axis 0 at a list of starts (a batch of token sequences from a token file, as
+//! nanoGPT draws them), into a new array; [`select_into`](Zip::select_into) and
+//! [`select_windows_into`](Zip::select_windows_into) write into an output the caller gives,
+//! a mapped one for a large selection. The walk goes over the output in chunks of whole
+//! rows. Before a chunk is copied, every page of the input that its rows touch is asked for
+//! at once (`MADV_WILLNEED`, which on Linux starts the reads and returns; on Windows
+//! `PrefetchVirtualMemory`): a cold gather has all its random reads in flight together, at
+//! the disk's queue depth, instead of one page fault after another. The next chunk's pages
+//! are asked for before this one is copied. A selection larger than a chunk drops each
+//! chunk's input pages from the resident set once copied.
+//!
+//! [`Zip::filter_npy`] writes the rows (along axis 0) that a boolean mask keeps into a new
+//! `.npy` file, as NumPy's `np.save(path, x[mask])`, and [`Zip::filter_rows_npy`] those a
+//! predicate on each row keeps; [`filter_raw`](Zip::filter_raw) and
+//! [`filter_rows_raw`](Zip::filter_rows_raw) write raw files. One pass over the input, in
+//! bounded memory: each chunk's kept rows are written at the end of the file, which is
+//! built under a temporary name and put in place only when complete, so an error or a
+//! panicking predicate leaves no file.
+//!
+//! ```
+//! use ndmmap::prelude::*;
+//!
+//! let dir = tempfile::tempdir()?;
+//! let path = dir.path().join("tokens.bin");
+//! let tokens: Vec<u16> = (0..100_000).map(|i| (i * 7 % 50_257) as u16).collect();
+//! std::fs::write(&path, bytemuck::cast_slice(&tokens))?;
+//! let data = unsafe { Array1::<u16>::map_file(&path)? };
+//!
+//! // A batch of 4 windows of 256 tokens: shape (4, 256).
+//! let batch = ndmmap::chunked::Zip::from(&data).select_windows(&[17, 40_000, 99_000, 3], 256)?;
+//! assert_eq!(batch[[1, 0]], tokens[40_000]);
+//!
+//! // The tokens below 100, into a new .npy file.
+//! let mask: Vec<bool> = data.iter().map(|&t| t < 100).collect();
+//! let kept = ndmmap::chunked::Zip::from(&data).filter_npy(dir.path().join("small.npy"), &mask)?;
+//! assert_eq!(kept, tokens.iter().filter(|&&t| t < 100).count());
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
 //! # Broadcasting
 //!
 //! An operand of a smaller shape that broadcasts to the Zip's (a row of column means
@@ -286,6 +329,10 @@ struct EngineSettings {
 /// one for a large result): [`sum_axis_into`](Zip::sum_axis_into) and the like.
 /// [`map_collect_npy`](Zip::map_collect_npy) and
 /// [`map_collect_raw`](Zip::map_collect_raw) write `f` of every element into a new file.
+/// A Zip over one array also gathers rows or windows of it ([`select`](Zip::select),
+/// [`select_windows`](Zip::select_windows)) and filters its rows into a new file
+/// ([`filter_npy`](Zip::filter_npy), [`filter_rows_npy`](Zip::filter_rows_npy)): see
+/// [Gathers and filters](self#gathers-and-filters).
 ///
 /// # Example
 ///

@@ -3,6 +3,7 @@
 //! memory orders, masks and chunk sizes; against NumPy's `np.save(path, x[mask])` byte for
 //! byte; and their errors and panics leave no file behind.
 
+use std::fmt::Write as _;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use super::*;
@@ -102,9 +103,9 @@ fn filter_npy_equals_numpy_boolean_indexing_byte_for_byte() -> TestResult {
     for (n, (shape, rule)) in cases.into_iter().enumerate() {
         let rows = shape[0];
         let x = ArrayD::from_shape_fn(IxDyn(shape), |ix| {
-            ix.slice()
-                .iter()
-                .fold(0i32, |acc, &i| acc.wrapping_mul(31).wrapping_add(i as i32 * 7 - 3))
+            ix.slice().iter().fold(0i32, |acc, &i| {
+                acc.wrapping_mul(31).wrapping_add(i32::try_from(i).unwrap() * 7 - 3)
+            })
         });
         let x_path = dir.path().join(format!("x{n}.npy"));
         x.save_npy(&x_path)?;
@@ -132,10 +133,11 @@ fn filter_npy_equals_numpy_boolean_indexing_byte_for_byte() -> TestResult {
                 mask[k - 1]
             },
         )?;
-        script.push_str(&format!(
+        writeln!(
+            script,
             "x = np.load('x{n}.npy'); m = np.fromfile('m{n}.bin', dtype=np.uint8).astype(bool)\n\
-             np.save('numpy{n}.npy', x[m])\n"
-        ));
+             np.save('numpy{n}.npy', x[m])"
+        )?;
     }
     let Some(_) = common::run_code(dir.path(), &script) else { return Ok(()) };
     for n in 0..cases.len() {
