@@ -15,6 +15,8 @@
 
 // Sizes become `f64` for reports; all are below 2^53.
 #![allow(clippy::cast_precision_loss)]
+// The shared helpers compare small integers held exactly in f64.
+#![allow(clippy::float_cmp)]
 
 use std::fs::File;
 use std::io::Write;
