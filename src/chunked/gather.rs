@@ -23,7 +23,6 @@ use super::operand::{ChunkView, Footprint, Hooks};
 use super::{DEFAULT_CHUNK_BYTES, Operand, Zip};
 use crate::error::{Error, Result};
 use crate::guard::pages::page_size;
-use crate::options::Advice;
 
 impl<'a, A: Pod, D: Dimension> Zip<'a, (ArrayView<'a, A, D>,), D> {
     /// Gathers the slabs at `indices` along `axis` into a new array, in the order given
@@ -283,21 +282,23 @@ fn gather<'b, A: Pod, D: Dimension, E: Dimension>(
     let dim = out.raw_dim();
     let mut walk = zip.over((out,), vec![out_hooks], dim);
     walk.settings.cut = Some(0);
+    let hinted = input.addresses().is_some() && walk.settings.read_ahead;
+    let chunk = walk.settings.chunk_bytes.unwrap_or(DEFAULT_CHUNK_BYTES);
     if !mapped_output {
-        // Nothing to read ahead or write back on a plain array: no helper threads.
+        // Nothing to read ahead or write back on a plain array: no helper threads, and
+        // chunks of the given or default size, the memory available not asked.
         walk.settings.read_ahead = false;
         walk.settings.write_behind = false;
+        walk.settings.chunk_bytes = Some(chunk);
     }
-    let chunk = walk.settings.chunk_bytes.unwrap_or(DEFAULT_CHUNK_BYTES);
     // A selection within a chunk or so touches few input pages; larger ones drop each
     // chunk's input pages once copied, so that the resident set stays bounded.
     let release = walk.settings.release_after_use && bytes > chunk;
-    let hinted = input.addresses().is_some() && walk.settings.read_ahead;
     let pages = |rows: Range<usize>| -> Vec<Range<usize>> {
         merged_pages(rows.flat_map(|r| footprint.pieces(0, rows_of(r))).collect())
     };
     let advise = |rows: Range<usize>| -> Result<()> {
-        pages(rows).iter().try_for_each(|span| input.advise(Advice::WillNeed, span))
+        pages(rows).iter().try_for_each(|span| input.will_need(span))
     };
     let total = walk.dim[0];
     let mut start = 0;
