@@ -8,16 +8,6 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use super::*;
 
-/// The names in `dir`, sorted: what a failed filter must not add to.
-fn names_in(dir: &Path) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    names.sort();
-    names
-}
-
 #[allow(clippy::needless_pass_by_value)] // quickcheck hands arguments over by value
 fn filters_equal_ndarray(dims: Vec<u8>, kind: u8, mask: Vec<bool>, chunk: u8) -> bool {
     let dir = tempfile::tempdir().unwrap();
@@ -159,7 +149,7 @@ fn filter_errors_and_panics_leave_nothing_behind() -> TestResult {
     let x = mapped_input(&dir.path().join("x.bin"), &values, false)?;
     let existing = dir.path().join("existing.npy");
     std::fs::write(&existing, b"keep me")?;
-    let before = names_in(dir.path());
+    let before = common::names_in(dir.path());
     let out = dir.path().join("out.npy");
 
     let err = chunked::Zip::from(&x).filter_npy(&out, &[true; 2999]).unwrap_err();
@@ -191,7 +181,7 @@ fn filter_errors_and_panics_leave_nothing_behind() -> TestResult {
         }));
         assert!(panicked.is_err());
     }
-    assert_eq!(names_in(dir.path()), before);
+    assert_eq!(common::names_in(dir.path()), before);
     assert_eq!(std::fs::read(&existing)?, b"keep me");
     Ok(())
 }
