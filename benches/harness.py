@@ -34,6 +34,13 @@ runs each job, in each memory regime, by each contender, as its own process:
                           memory), flushed; --cols 64 for the 64-wide product
              cumsum       cumulative sums along axis 0 into a new .npy, flushed
              histogram    np.histogram of every element (1000 bins over (-300, 400)), saved
+             gather       nanoGPT's batches: 20 batches of 64 windows of 1024 tokens at
+                          hashed starts in t.npy, a uint16 token file of SIZE (NumPy: fancy
+                          indexing, data[ix[:, None] + arange(1024)]; Dask: x[idx]); the time
+                          is the gathers' alone. Its disk limit is 64 random reads at once:
+                          O_DIRECT preads of the pages of one batch's windows on 64 threads
+             filter       x[mask] of x.npy by the bool mask.npy (about half the rows) into a
+                          new .npy (NumPy: np.save(y, x[mask]); Dask: da.store of x[mask])
 
 Before each round (and once after the last) it measures the disk: reads of the inputs with
 O_DIRECT, through the page cache, and by populating a huge-page map of them (the engine's
@@ -95,8 +102,16 @@ JOBS = {
                "what": "cumulative sums along axis 0 into a new .npy, flushed"},
     "histogram": {"inputs": ["x.npy"], "output": "h.npy", "moves": (1, 0),
                   "what": "np.histogram of every element, 1000 bins over (-300, 400)"},
+    "gather": {"inputs": ["t.npy"], "output": "gb.npy", "moves": (0, 0), "random": True,
+               "what": "20 batches of 64 random 1024-token windows of a uint16 token file"},
+    "filter": {"inputs": ["x.npy", "mask.npy"], "output": "xf.npy", "moves": (1, 0.5),
+               "what": "x[mask] (about half the rows) into a new .npy"},
 }
 HIST_BINS, HIST_RANGE = 1000, (-300.0, 400.0)
+# The gather job's batches (as benches/regime_job.rs's BATCHES, BATCH, BLOCK).
+BATCHES, BATCH, WINDOW = 20, 64, 1024
+# The jobs that read the matrix x.npy.
+X_JOBS = ("standardize", "c2f", "gram", "stats", "matmul", "cumsum", "histogram", "filter")
 CONTENDERS = ["numpy", "dask", "dask-view", "plain", "engine"]
 BLOCK = 16 << 20
 X_VERSION = 2  # bump when the matrix's contents or its reference figures change
@@ -188,6 +203,44 @@ def write_matrix(path, ref_path, rows, cols):
 def matmul_w(cols):
     """The matmul job's right factor: small integers, the same on every side."""
     return ((np.arange(cols)[:, None] + 2 * np.arange(cols)[None, :]) % 5) - 2.0
+def token(i):
+    """Token i of t.npy (an array of indices gives an array of tokens)."""
+    return (((np.asarray(i, dtype=np.uint64) * np.uint64(2654435761)) % np.uint64(1 << 32))
+            >> np.uint64(16)) % np.uint64(50257)
+
+
+def window_starts(batch, n):
+    """The starts of the gather job's batch `batch` in a file of n tokens, as
+    regime_job.rs's window_start."""
+    ks = range(batch * BATCH + 1, (batch + 1) * BATCH + 1)
+    return np.array([((k * 0x9E3779B97F4A7C15) % (1 << 64) >> 20) % (n - WINDOW) for k in ks],
+                    dtype=np.int64)
+
+
+def mask_of(rows):
+    """The filter job's mask: row i kept when the top bit of a 32-bit hash of i is clear."""
+    i = np.arange(rows, dtype=np.uint64)
+    return ((i * np.uint64(2654435761)) % np.uint64(1 << 32)) < np.uint64(1 << 31)
+
+
+def write_tokens(path, n):
+    out = np.lib.format.open_memmap(path + ".part", mode="w+", dtype="<u2", shape=(n,))
+    step = 1 << 24
+    for start in range(0, n, step):
+        stop = min(n, start + step)
+        out[start:stop] = token(np.arange(start, stop, dtype=np.uint64))
+    out.flush()
+    del out
+    fsync_and_rename(path + ".part", path)
+
+
+def tokens_ok(path, n):
+    try:
+        t = np.load(path, mmap_mode="r")
+    except (OSError, ValueError):
+        return False
+    idx = [0, 1, n // 3, n - 1]
+    return t.shape == (n,) and t.dtype == np.uint16 and all(t[i] == token(i) for i in idx)
 
 
 def ensure_inputs(folder, jobs, size, cols):
@@ -200,12 +253,27 @@ def ensure_inputs(folder, jobs, size, cols):
             if not vector_ok(path, n):
                 write_vector(path, n, scale)
                 wrote.append(name)
-    if any(j != "add" for j in jobs):
+    if any(j in X_JOBS for j in jobs):
         rows = size // (8 * cols)
         path, ref = os.path.join(folder, "x.npy"), os.path.join(folder, "x.ref.npz")
         if not matrix_ok(path, ref, rows, cols):
             write_matrix(path, ref, rows, cols)
             wrote.append("x.npy")
+    if "filter" in jobs:
+        rows = size // (8 * cols)
+        path = os.path.join(folder, "mask.npy")
+        try:
+            ok = np.array_equal(np.load(path), mask_of(rows))
+        except (OSError, ValueError):
+            ok = False
+        if not ok:
+            np.save(path, mask_of(rows))
+            wrote.append("mask.npy")
+    if "gather" in jobs:
+        path = os.path.join(folder, "t.npy")
+        if not tokens_ok(path, size // 2):
+            write_tokens(path, size // 2)
+            wrote.append("t.npy")
     log(f"inputs in {folder}: {'written: ' + ', '.join(wrote) if wrote else 'reused'}"
         f" ({time.perf_counter() - started:.1f} s)")
 
@@ -228,8 +296,26 @@ def check(job, folder, out_path):
             if out[i] != 3.0 * i:
                 return f"c[{i}] = {out[i]}, expected {3.0 * i}"
         return None
+    if job == "gather":
+        n = np.load(os.path.join(folder, "t.npy"), mmap_mode="r").shape[0]
+        if out.shape != (BATCHES * BATCH, WINDOW):
+            return f"shape {out.shape}, expected {(BATCHES * BATCH, WINDOW)}"
+        for b in (0, BATCHES - 1):
+            for k, start in enumerate(window_starts(b, n)):
+                want = token(np.arange(start, start + WINDOW, dtype=np.uint64))
+                if not np.array_equal(out[b * BATCH + k], want):
+                    return f"window {k} of batch {b} (at {start}) differs"
+        return None
     x = np.load(os.path.join(folder, "x.npy"), mmap_mode="r")
     ref = np.load(os.path.join(folder, "x.ref.npz"))
+    if job == "filter":
+        kept = np.flatnonzero(np.load(os.path.join(folder, "mask.npy")))
+        if out.shape != (len(kept), x.shape[1]):
+            return f"shape {out.shape}, expected {(len(kept), x.shape[1])}"
+        for k in sample(len(kept), 32) if len(kept) else []:
+            if not np.array_equal(out[k], x[kept[k]]):
+                return f"row {k} is not x[{kept[k]}]"
+        return None
     if job == "standardize":
         if out.shape != x.shape:
             return f"shape {out.shape}, expected {x.shape}"
@@ -435,6 +521,42 @@ def buffered_write(path, nbytes):
     return nbytes, seconds
 
 
+def random_batch_bytes():
+    """The bytes of one random batch probe: two pages per window (a window of WINDOW
+    uint16 tokens spans at most two)."""
+    return BATCH * 2 * os.sysconf("SC_PAGE_SIZE")
+
+
+def random_batch_read(paths):
+    """The disk's limit for one gather batch: the pages of BATCH random windows of the token
+    file (t.npy among `paths`) read with O_DIRECT preads on BATCH threads at once (queue
+    depth BATCH); returns (bytes, seconds), the median over BATCHES batches at other places
+    than the gather job reads."""
+    from concurrent.futures import ThreadPoolExecutor
+    tokens = [p for p in paths if p.endswith("t.npy")]
+    if not tokens:
+        return None
+    page = os.sysconf("SC_PAGE_SIZE")
+    size = os.path.getsize(tokens[0])
+    span = random_batch_bytes() // BATCH  # a window's pages, at most
+    fd = os.open(tokens[0], os.O_RDONLY | os.O_DIRECT)
+    bufs = [mmap.mmap(-1, span + page) for _ in range(BATCH)]
+    rng = np.random.default_rng(int(time.time()))
+    times, nbytes = [], 0
+    try:
+        with ThreadPoolExecutor(BATCH) as pool:
+            for _ in range(BATCHES):
+                starts = rng.integers(0, size - span, BATCH) // page * page
+                t0 = time.perf_counter()
+                done = list(pool.map(lambda a: os.preadv(fd, [memoryview(a[1])[:span]], int(a[0])),
+                                     zip(starts, bufs)))
+                times.append(time.perf_counter() - t0)
+                nbytes = sum(done)
+    finally:
+        os.close(fd)
+    return nbytes, statistics.median(times)
+
+
 def measure_disk(folder, inputs, out_bytes):
     """The disk's rates, each the best of the ways tried: O_DIRECT (the dd way), through
     the page cache (cold reads, writes + fdatasync), which on the build machine's virtual
@@ -452,6 +574,11 @@ def measure_disk(folder, inputs, out_bytes):
         figures[f"{name}_bytes"] = nbytes
         figures[f"{name}_seconds"] = seconds
         figures[f"{name}_gb_s"] = nbytes / seconds / 1e9
+    random = random_batch_read(inputs)
+    if random:
+        figures["random_batch_bytes"], figures["random_batch_seconds"] = random
+        # As a rate, so that the medians over the probes take it (they keep *_gb_s).
+        figures["random_batch_gb_s"] = random[0] / random[1] / 1e9
     figures["read_gb_s"] = max(figures["read_direct_gb_s"], figures["read_buffered_gb_s"],
                                figures["read_populated_gb_s"])
     figures["write_gb_s"] = max(figures["write_direct_gb_s"], figures["write_buffered_gb_s"])
@@ -461,6 +588,9 @@ def measure_disk(folder, inputs, out_bytes):
 def disk_line(d):
     populated = d.get("read_populated_gb_s")
     populated = f", huge-page populate {populated:.2f}" if populated is not None else ""
+    batch = d.get("random_batch_gb_s")
+    populated += (f"; {BATCH} random windows at once: {random_batch_bytes() / 1024:.0f} KiB "
+                  f"in {1e3 * random_batch_bytes() / batch / 1e9:.2f} ms" if batch else "")
     return (f"read {d['read_gb_s']:.2f} GB/s (O_DIRECT {d['read_direct_gb_s']:.2f}, "
             f"cold buffered {d['read_buffered_gb_s']:.2f}{populated}), "
             f"write {d['write_gb_s']:.2f} GB/s "
@@ -601,6 +731,11 @@ def disk_bound(job, regime, size, disk):
     pass over an input counts as a read only under a cap too small to keep it cached."""
     reads, writes = JOBS[job]["moves"]
     rereads = JOBS[job].get("rereads", 0)
+    if JOBS[job].get("random"):
+        # BATCHES batches, each BATCH random reads at once.
+        if regime == "cached" or "random_batch_gb_s" not in disk:
+            return 0.0
+        return BATCHES * random_batch_bytes() / (disk["random_batch_gb_s"] * 1e9)
     if regime == "cached":
         reads = 0
     elif regime not in CAPS or CAPS[regime] >= (reads - rereads + writes) * size:
@@ -735,8 +870,25 @@ def numpy_job(job, paths):
     elif job == "histogram":
         x = open_in(paths[0])
         np.save(paths[1], np.histogram(x, bins=HIST_BINS, range=HIST_RANGE)[0])
+    elif job == "gather":
+        return gather_job(paths, lambda data, ix: data[ix[:, None] + np.arange(WINDOW)])
+    elif job == "filter":
+        x, mask = open_in(paths[0]), np.load(paths[1])
+        np.save(paths[2], x[mask])
     else:
         sys.exit(f"unknown job {job!r}")
+
+
+def gather_job(paths, take, load=open_in):
+    """The gather job with `take(data, starts)` giving one batch; returns the seconds the
+    gathers took, then saves the batches (untimed)."""
+    t0 = time.perf_counter()
+    data = load(paths[0])
+    n = data.shape[0]
+    batches = [take(data, window_starts(b, n)) for b in range(BATCHES)]
+    seconds = time.perf_counter() - t0
+    np.save(paths[1], np.concatenate(batches))
+    return seconds
 
 
 def dask_chunks(shape):
@@ -811,6 +963,16 @@ def dask_job(job, paths, view):
     elif job == "histogram":
         x = load(paths[0])
         np.save(paths[1], da.histogram(x, bins=HIST_BINS, range=HIST_RANGE)[0].compute())
+    elif job == "gather":
+        def take(x, ix):
+            return x[(ix[:, None] + np.arange(WINDOW)).ravel()].compute().reshape(len(ix), WINDOW)
+        return gather_job(paths, take, load)
+    elif job == "filter":
+        x, mask = load(paths[0]), np.load(paths[1])
+        y = x[mask]  # a NumPy mask: Dask knows the result's chunks without reading x
+        out = create_out(paths[2], y.shape)
+        da.store(y, out, lock=False)
+        out.flush()
     else:
         sys.exit(f"unknown job {job!r}")
 
@@ -859,12 +1021,13 @@ def job_main(argv):
         threads = int(os.environ["OPENBLAS_NUM_THREADS"]) if job in ("gram", "matmul") else 1
     t0 = time.perf_counter()
     if job == "append":
-        append_job(paths[0], int(paths[1]))
+        timed = append_job(paths[0], int(paths[1]))
     elif contender == "numpy":
-        numpy_job(job, paths)
+        timed = numpy_job(job, paths)
     else:
-        dask_job(job, paths, view=contender == "dask-view")
-    seconds = time.perf_counter() - t0
+        timed = dask_job(job, paths, view=contender == "dask-view")
+    # A job that times only part of itself (gather) returns that time.
+    seconds = timed if timed is not None else time.perf_counter() - t0
     print(json.dumps({"contender": contender, "job": job, "seconds": seconds,
                       "peak_rss_mib": round(peak_rss_mib(), 1), "threads": threads,
                       "status": "ok"}))
@@ -940,7 +1103,7 @@ def regimes_main(argv):
                                 description="Every job in every memory regime, side by side.")
     p.add_argument("size", type=parse_size, help="bytes of each input: 512M, 1G, 4G, ...")
     common_options(p)
-    p.add_argument("--jobs", default="add,standardize,c2f,gram,stats,matmul,cumsum,histogram",
+    p.add_argument("--jobs", default="add,standardize,c2f,gram,stats,matmul,cumsum,histogram,gather,filter",
                    help="comma-separated (default: all)")
     p.add_argument("--contenders", default=",".join(CONTENDERS),
                    help="comma-separated (default: all)")
@@ -987,14 +1150,20 @@ def regimes_main(argv):
 
     with DataDir(args.dir) as folder:
         inputs_needed = 2 * size if "add" in jobs else 0
-        inputs_needed += size if any(j != "add" for j in jobs) else 0
+        inputs_needed += size if any(j in X_JOBS for j in jobs) else 0
+        inputs_needed += size if "gather" in jobs else 0
         free = shutil.disk_usage(folder).free
         log(f"{len(jobs)} job(s) x {len(regimes)} regime(s) x {len(contenders)} contender(s) "
             f"x {args.rounds} round(s); inputs of {mib(size):.0f} MiB in {folder} "
             f"({free / (1 << 30):.1f} GiB free)")
-        if free < inputs_needed + 2 * size:
-            sys.exit(f"not enough free space in {folder}: {mib(inputs_needed + 2 * size):.0f} "
-                     f"MiB needed")
+        # Inputs already there are reused; gather's output is small.
+        present = sum(os.path.getsize(os.path.join(folder, p))
+                      for p in {p for j in jobs for p in JOBS[j]["inputs"]}
+                      if os.path.exists(os.path.join(folder, p)))
+        outputs_needed = 2 * size if any(j != "gather" for j in jobs) else 64 << 20
+        needed = max(0, inputs_needed - present) + outputs_needed
+        if free < needed:
+            sys.exit(f"not enough free space in {folder}: {mib(needed):.0f} MiB needed")
         ensure_inputs(folder, jobs, size, args.cols)
         meta = {"date_utc": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
                 "command": " ".join(["python3 benches/harness.py regimes", *argv]),
@@ -1026,9 +1195,11 @@ def regimes_main(argv):
 
 def run_rounds(args, folder, jobs, regimes, contenders, caps, base, size):
     all_inputs = sorted({os.path.join(folder, p) for j in jobs for p in JOBS[j]["inputs"]})
+    # The write probe is output-sized; gather's output is small.
+    out_bytes = size if any(j != "gather" for j in jobs) else 64 << 20
     runs, disks = [], []
     for rnd in range(1, args.rounds + 1):
-        disk = measure_disk(folder, all_inputs, size)
+        disk = measure_disk(folder, all_inputs, out_bytes)
         disk["round"] = rnd
         disks.append(disk)
         log(f"round {rnd}/{args.rounds} (load {loadavg()}): disk {disk_line(disk)}")
@@ -1060,7 +1231,7 @@ def run_rounds(args, folder, jobs, regimes, contenders, caps, base, size):
                         f"{cached_s}; {row.get('status')}")
                     if os.path.exists(output):
                         os.remove(output)
-    disk = measure_disk(folder, all_inputs, size)  # once more, after the last job
+    disk = measure_disk(folder, all_inputs, out_bytes)  # once more, after the last job
     disk["round"] = "end"
     disks.append(disk)
     log(f"after the last round (load {loadavg()}): disk {disk_line(disk)}")

@@ -42,6 +42,14 @@
 //!   `(-300, 400)` (NumPy's `np.histogram`), saved with `save_npy`. The engine runs
 //!   `par_histogram`; the plain contender runs the same counting on a plain view of the
 //!   map, without the engine's kernel hints.
+//! - `gather T B`: nanoGPT's batches from a 1-D `uint16` token file `T`: [`BATCHES`]
+//!   batches of [`BATCH`] windows of [`BLOCK`] tokens at starts from [`window_start`] (the
+//!   harness's NumPy side computes the same), each a `(BATCH, BLOCK)` array; the time is
+//!   that of the gathers alone, and the batches are then saved into `B` for the check. The
+//!   engine runs `select_windows`; plain ndarray copies the slices (`ndarray::stack`).
+//! - `filter X M Y`: `Y`, a new `.npy`, gets the rows of `X` where the `bool` mask `M` is
+//!   true, NumPy's `np.save(y, x[m])`. The engine runs `filter_npy`; plain ndarray `select`s
+//!   the rows into memory and saves them.
 //!
 //! The time covers mapping the inputs, creating the output, the work and the flush (the
 //! engine flushes its outputs before returning); the output's values are checked by the
@@ -68,12 +76,13 @@ fn main() -> BoxResult<()> {
         other => return Err(format!("unknown contender {other:?}: engine or plain").into()),
     };
     let paths: Vec<&Path> = paths.iter().map(Path::new).collect();
-    let needed = if job == "add" { 3 } else { 2 };
+    let needed = if job == "add" || job == "filter" { 3 } else { 2 };
     if paths.len() != needed {
         return Err(format!("{job} takes {needed} paths, got {}", paths.len()).into());
     }
 
     let started = Instant::now();
+    let mut timed = None;
     match job.as_str() {
         "add" => add(engine, paths[0], paths[1], paths[2])?,
         "standardize" => standardize(engine, paths[0], paths[1])?,
@@ -85,9 +94,11 @@ fn main() -> BoxResult<()> {
         "matmul" => matmul(engine, paths[0], paths[1])?,
         "cumsum" => cumsum(engine, paths[0], paths[1])?,
         "histogram" => histogram(engine, paths[0], paths[1])?,
+        "gather" => timed = Some(gather(engine, paths[0], paths[1])?),
+        "filter" => filter(engine, paths[0], paths[1], paths[2])?,
         other => return Err(format!("unknown job {other:?}").into()),
     }
-    let seconds = started.elapsed().as_secs_f64();
+    let seconds = timed.unwrap_or_else(|| started.elapsed().as_secs_f64());
 
     let peak_rss_mib = peak_rss_mib()?;
     let status = "ok";
@@ -246,6 +257,61 @@ fn cumsum(engine: bool, x: &Path, c: &Path) -> BoxResult<()> {
         c.assign(&*x);
         c.accumulate_axis_inplace(Axis(0), |&prev, curr| *curr += prev);
         c.flush()?;
+    }
+    Ok(())
+}
+
+/// Batches per `gather` job.
+const BATCHES: usize = 20;
+/// Windows per batch.
+const BATCH: usize = 64;
+/// Tokens per window.
+const BLOCK: usize = 1024;
+
+/// The start of window `k` (over all batches) in a file of `n` tokens: a multiplicative
+/// hash, the same in the harness's Python.
+fn window_start(k: usize, n: usize) -> usize {
+    let hashed = (k as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 20;
+    #[allow(clippy::cast_possible_truncation, reason = "below n, a usize")]
+    let start = (hashed % (n - BLOCK) as u64) as usize;
+    start
+}
+
+/// [`BATCHES`] batches of windows of the token file `t`; returns the seconds the gathers
+/// took, then saves them into `b` (untimed).
+fn gather(engine: bool, t: &Path, b: &Path) -> BoxResult<f64> {
+    let started = Instant::now();
+    // SAFETY: as in `add`.
+    let data = unsafe { Array1::<u16>::map_npy(t)? };
+    let n = data.len();
+    let mut batches = Vec::with_capacity(BATCHES);
+    for batch in 0..BATCHES {
+        let starts: Vec<usize> = (0..BATCH).map(|k| window_start(batch * BATCH + k, n)).collect();
+        let windows = if engine {
+            ndmmap::chunked::Zip::from(&data).select_windows(&starts, BLOCK)?
+        } else {
+            let views: Vec<_> = starts.iter().map(|&s| data.slice(s![s..s + BLOCK])).collect();
+            ndarray::stack(Axis(0), &views)?
+        };
+        batches.push(windows);
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    let views: Vec<ArrayView2<u16>> = batches.iter().map(|b| b.view()).collect();
+    ndarray::concatenate(Axis(0), &views)?.save_npy(b)?;
+    Ok(seconds)
+}
+
+/// The rows of `x` where the mask `m` is true, into the new `.npy` `y`.
+fn filter(engine: bool, x: &Path, m: &Path, y: &Path) -> BoxResult<()> {
+    // SAFETY: as in `add`.
+    let x = unsafe { Array2::<f64>::map_npy(x)? };
+    let mask: Array1<bool> = ndmmap::npy::read_npy(m)?;
+    let mask = mask.as_slice().ok_or("a contiguous mask")?;
+    if engine {
+        ndmmap::chunked::Zip::from(&x).filter_npy(y, mask)?;
+    } else {
+        let rows: Vec<usize> = (0..mask.len()).filter(|&i| mask[i]).collect();
+        x.select(Axis(0), &rows).save_npy(y)?;
     }
     Ok(())
 }

@@ -53,9 +53,12 @@
 //!   `indexed`, `and_broadcast`; `sum_axis`, `mean_axis`, `var_axis`, `min_axis`, ...,
 //!   or `sum_axis_into` and the like into a mapped output for a large result;
 //!   `cumsum`, `cumprod`, `accumulate_axis` along any axis; `histogram`, `bincount`;
-//!   `map_collect_npy` into a new file), reading ahead, writing behind and releasing
-//!   finished chunks, with I/O sized to the memory available, so that arrays larger than
-//!   RAM run at the speed of the disk in a small, fixed resident set.
+//!   `map_collect_npy` into a new file; `select` and `select_windows` to gather rows or
+//!   windows, with every page a batch needs read ahead at once; `filter_npy` and
+//!   `filter_rows_npy` to write the rows a mask or predicate keeps into a new file),
+//!   reading ahead, writing behind and releasing finished chunks, with I/O sized to the
+//!   memory available, so that arrays larger than RAM run at the speed of the disk in a
+//!   small, fixed resident set.
 //! - [`Error`]: one error type whose variants carry the path and the numbers involved.
 //! - [`prelude`]: `use ndmmap::prelude::*;` brings the above and ndarray's own prelude.
 //!

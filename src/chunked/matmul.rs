@@ -23,7 +23,7 @@ use ndarray::{
 };
 
 use super::operand::{ChunkView, Hooks};
-use super::{Operand, Zip};
+use super::{EngineSettings, Operand, Zip};
 use crate::error::{Error, Result};
 
 /// How many pieces of rows a chunk is cut into for rayon's thread pool: enough to balance
@@ -214,8 +214,7 @@ impl<'a, A: 'a> Zip<'a, (ArrayView2<'a, A>,), Ix2> {
             dim,
             mismatch: None,
             riders,
-            cut_along: Some(0),
-            settings,
+            settings: EngineSettings { cut: Some(0), ..settings },
             progress,
         };
         Ok((walk, x))

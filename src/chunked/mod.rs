@@ -249,6 +249,49 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
+//! # Gathers and filters
+//!
+//! [`Zip::select`] gathers the slabs at any list of indices along an axis (ndarray's
+//! `select`, NumPy's `np.take`), and [`Zip::select_windows`] the windows `x[s..s + len]`
+//! along axis 0 at a list of starts (a batch of token sequences from a token file, as
+//! nanoGPT draws them), into a new array; [`select_into`](Zip::select_into) and
+//! [`select_windows_into`](Zip::select_windows_into) write into an output the caller gives,
+//! a mapped one for a large selection. The walk goes over the output in chunks of whole
+//! rows. Before a chunk is copied, every page of the input that its rows touch is asked for
+//! at once (`MADV_WILLNEED`, which on Linux starts the reads and returns; on Windows
+//! `PrefetchVirtualMemory`): a cold gather has all its random reads in flight together, at
+//! the disk's queue depth, instead of one page fault after another. The next chunk's pages
+//! are asked for before this one is copied. A selection larger than a chunk drops each
+//! chunk's input pages from the resident set once copied.
+//!
+//! [`Zip::filter_npy`] writes the rows (along axis 0) that a boolean mask keeps into a new
+//! `.npy` file, as NumPy's `np.save(path, x[mask])`, and [`Zip::filter_rows_npy`] those a
+//! predicate on each row keeps; [`filter_raw`](Zip::filter_raw) and
+//! [`filter_rows_raw`](Zip::filter_rows_raw) write raw files. One pass over the input, in
+//! bounded memory: each chunk's kept rows are written at the end of the file, which is
+//! built under a temporary name and put in place only when complete, so an error or a
+//! panicking predicate leaves no file.
+//!
+//! ```
+//! use ndmmap::prelude::*;
+//!
+//! let dir = tempfile::tempdir()?;
+//! let path = dir.path().join("tokens.bin");
+//! let tokens: Vec<u16> = (0..100_000).map(|i| (i * 7 % 50_257) as u16).collect();
+//! std::fs::write(&path, bytemuck::cast_slice(&tokens))?;
+//! let data = unsafe { Array1::<u16>::map_file(&path)? };
+//!
+//! // A batch of 4 windows of 256 tokens: shape (4, 256).
+//! let batch = ndmmap::chunked::Zip::from(&data).select_windows(&[17, 40_000, 99_000, 3], 256)?;
+//! assert_eq!(batch[[1, 0]], tokens[40_000]);
+//!
+//! // The tokens below 100, into a new .npy file.
+//! let mask: Vec<bool> = data.iter().map(|&t| t < 100).collect();
+//! let kept = ndmmap::chunked::Zip::from(&data).filter_npy(dir.path().join("small.npy"), &mask)?;
+//! assert_eq!(kept, tokens.iter().filter(|&&t| t < 100).count());
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
 //! # Broadcasting
 //!
 //! An operand of a smaller shape that broadcasts to the Zip's (a row of column means
@@ -279,6 +322,8 @@
 mod budget;
 mod collect;
 mod count;
+mod filter;
+mod gather;
 mod matmul;
 mod operand;
 mod reduce;
@@ -337,6 +382,9 @@ struct EngineSettings {
     write_behind: bool,
     release_after_use: bool,
     evict_after_write: bool,
+    /// The axis to cut along, for operations that need whole slabs along it (gather,
+    /// filter and matrix products take whole rows); `None`: the engine's choice.
+    cut: Option<usize>,
 }
 
 /// A chunked, bounded-memory [`ndarray::Zip`] over mapped arrays (and plain ones): see the
@@ -358,6 +406,10 @@ struct EngineSettings {
 /// [`accumulate_axis`](Zip::accumulate_axis) scan along an axis (and their `_into` twins,
 /// and [`accumulate_axis_inplace`](Zip::accumulate_axis_inplace)); [`histogram`](Zip::histogram)
 /// and [`bincount`](Zip::bincount) count (see [Scans and counts](self#scans-and-counts)).
+/// A Zip over one array also gathers rows or windows of it ([`select`](Zip::select),
+/// [`select_windows`](Zip::select_windows)) and filters its rows into a new file
+/// ([`filter_npy`](Zip::filter_npy), [`filter_rows_npy`](Zip::filter_rows_npy)): see
+/// [Gathers and filters](self#gathers-and-filters).
 ///
 /// # Example
 ///
@@ -388,9 +440,6 @@ pub struct Zip<'a, P, D> {
     /// operands' in `hooks`): arrays of the Zip's shape, broadcast along the reduced axis,
     /// which the engine walks with the operands but does not split.
     riders: Vec<Footprint>,
-    /// The axis the walk must cut along, where the work needs whole slabs of one axis
-    /// (a matrix product cuts the rows); `None`: the engine chooses.
-    cut_along: Option<usize>,
     settings: EngineSettings,
     progress: Option<Box<dyn FnMut(usize, usize) + Send + 'a>>,
 }
@@ -435,13 +484,13 @@ impl<'a, P1: ChunkView<D>, D: Dimension> Zip<'a, (P1,), D> {
             hooks: vec![hooks],
             mismatch: None,
             riders: Vec::new(),
-            cut_along: None,
             settings: EngineSettings {
                 chunk_bytes: None,
                 read_ahead: true,
                 write_behind: true,
                 release_after_use: true,
                 evict_after_write: true,
+                cut: None,
             },
             progress: None,
         }
@@ -629,6 +678,23 @@ impl<'a, P, D: Dimension> Zip<'a, P, D> {
     pub fn progress(mut self, progress: impl FnMut(usize, usize) + Send + 'a) -> Self {
         self.progress = Some(Box::new(progress));
         self
+    }
+}
+
+impl<'a, P, D: Dimension> Zip<'a, P, D> {
+    /// A Zip over other operands (`parts`, with their `hooks`, of shape `dim`) with this
+    /// one's settings and progress callback: for operations that walk another array than
+    /// the one the Zip was built on (a gather walks its output).
+    fn over<Q, E: Dimension>(self, parts: Q, hooks: Vec<Hooks<'a>>, dim: E) -> Zip<'a, Q, E> {
+        Zip {
+            parts,
+            hooks,
+            dim,
+            mismatch: self.mismatch,
+            riders: Vec::new(),
+            settings: self.settings,
+            progress: self.progress,
+        }
     }
 }
 
@@ -979,7 +1045,7 @@ macro_rules! impl_zip {
 
         /// Adds an operand's view and hooks.
         fn and_parts<V: ChunkView<D>>(self, view: V, hooks: Hooks<'a>) -> Zip<'a, ($($p,)+ V,), D> {
-            let Zip { parts: ($($x,)+), hooks: mut all, dim, mut mismatch, riders, cut_along, settings, progress } = self;
+            let Zip { parts: ($($x,)+), hooks: mut all, dim, mut mismatch, riders, settings, progress } = self;
             if mismatch.is_none() && view.raw_dim() != dim {
                 mismatch = Some(Error::ShapeMismatch {
                     operand: all.len(),
@@ -988,7 +1054,7 @@ macro_rules! impl_zip {
                 });
             }
             all.push(hooks);
-            Zip { parts: ($($x,)+ view,), hooks: all, dim, mismatch, riders, cut_along, settings, progress }
+            Zip { parts: ($($x,)+ view,), hooks: all, dim, mismatch, riders, settings, progress }
         }
     };
     (@and $($p:ident $x:ident)+ ; ) => {};

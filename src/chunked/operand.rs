@@ -90,6 +90,12 @@ impl Hooks<'_> {
         self.pages.as_ref().map_or(Ok(()), |pages| pages.read_ahead(span))
     }
 
+    /// Asks for the pages of `span` (addresses) to be read into the page cache, without
+    /// waiting.
+    pub(super) fn will_need(&self, span: &Range<usize>) -> Result<()> {
+        self.pages.as_ref().map_or(Ok(()), |pages| pages.will_need(span))
+    }
+
     /// Faults the pages of `span` (addresses) in now; writable if the engine writes them.
     pub(super) fn prefault(&self, span: &Range<usize>) -> Result<()> {
         self.pages.as_ref().map_or(Ok(()), |pages| pages.prefault(span, self.writes))

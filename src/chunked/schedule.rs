@@ -33,12 +33,12 @@ impl<P, D: Dimension> Zip<'_, P, D> {
         Ok(Slabs { axis, len, per_row: size / len })
     }
 
-    /// The axis a walk cuts along: the one the work asked for (`cut_along`), else the
+    /// The axis a walk cuts along: the one the work asked for (`settings.cut`), else the
     /// outermost memory axis of `contiguous` when every
     /// operand is contiguous in that order (the walk then flattens them), else the
     /// [`common_outer_axis`](Self::common_outer_axis) of `layouts`.
     pub(super) fn cut_axis(&self, layouts: &[Footprint], contiguous: Option<Order>) -> usize {
-        if let Some(axis) = self.cut_along {
+        if let Some(axis) = self.settings.cut {
             return axis;
         }
         match contiguous {
@@ -264,7 +264,10 @@ fn io_plan(
 ) -> (Plan, Vec<Vec<Range<usize>>>) {
     let mapped = || hooks.iter().filter_map(|h| h.addresses().map(|a| (a, h.writes())));
     let bytes = mapped().map(|(addresses, _)| addresses.len() as u64).sum();
-    let available = budget::available_memory();
+    // Without a mapped operand and with the chunk size given, nothing depends on the memory
+    // available, and asking costs a few file reads (a gather into memory runs in microseconds).
+    let asked = bytes > 0 || settings.chunk_bytes.is_none();
+    let available = if asked { budget::available_memory() } else { None };
     let in_core = !budget::out_of_core(bytes, available);
     let spans: Vec<Range<usize>> = layouts.iter().map(|l| l.span(axis, 0..len)).collect();
     let cached = |(h, span): (&Hooks<'_>, &Range<usize>)| match h.addresses() {

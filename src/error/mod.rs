@@ -436,6 +436,61 @@ pub enum Error {
         index: Vec<usize>,
     },
 
+    /// An index given to a gather (`chunked::Zip::select`, NumPy's `x[indices]`) is not
+    /// below the length of the axis it selects along. Raised before anything is read or
+    /// written.
+    #[error(
+        "index {index} (at position {position} of the indices) is out of bounds for axis {axis} with size {len}"
+    )]
+    IndexOutOfBounds {
+        /// The index.
+        index: usize,
+        /// Where it is in the list of indices.
+        position: usize,
+        /// The axis selected along.
+        axis: usize,
+        /// The length of that axis.
+        len: usize,
+    },
+
+    /// A window given to `chunked::Zip::select_windows` (`x[start:start + len]`) ends past
+    /// the end of axis 0. Raised before anything is read or written.
+    #[error(
+        "window {start}..{} (at position {position} of the starts) ends past the {len} elements of axis 0",
+        start.saturating_add(*window)
+    )]
+    WindowOutOfBounds {
+        /// The window's first index.
+        start: usize,
+        /// The window's length.
+        window: usize,
+        /// Where `start` is in the list of starts.
+        position: usize,
+        /// The length of axis 0.
+        len: usize,
+    },
+
+    /// A boolean mask given to a filter (`chunked::Zip::filter_npy`, NumPy's `x[mask]`)
+    /// does not have one element per index along axis 0. Raised before any file is made.
+    #[error("the boolean mask has {mask} elements but axis 0 has {len}: they must match")]
+    MaskLengthMismatch {
+        /// The mask's length.
+        mask: usize,
+        /// The length of axis 0.
+        len: usize,
+    },
+
+    /// The output given to a gather (`chunked::Zip::select_into` and the like, NumPy's
+    /// `out=`) does not have the shape of the selection. Raised before anything is read or
+    /// written.
+    #[error("output has shape {actual:?}, but the selection has shape {expected:?}")]
+    SelectionShapeMismatch {
+        /// The selection's shape.
+        expected: Vec<usize>,
+        /// The output's shape.
+        actual: Vec<usize>,
+    },
+
     /// A `.npy` file holds elements of another type than the one asked for.
     #[error("{}: the file holds {found} elements, not {expected}", path.display())]
     DtypeMismatch {

@@ -122,6 +122,22 @@ impl Pages<'_> {
         self.advise(Advice::WillNeed, span)
     }
 
+    /// Asks the kernel to start reading the pages of `span` into the page cache, and
+    /// returns without waiting: on the file (`POSIX_FADV_WILLNEED`) where the platform can,
+    /// else on the map ([`Advice::WillNeed`]).
+    pub(crate) fn will_need(&self, span: &Range<usize>) -> Result<()> {
+        let Some(bytes) = self.offsets(span) else { return Ok(()) };
+        if let Some(file) = &self.backing.file {
+            let offset = self.backing.offset + bytes.start as u64;
+            let given = map::file::will_need(file, offset, bytes.len() as u64)
+                .map_err(self.io("read ahead", offset))?;
+            if given {
+                return Ok(());
+            }
+        }
+        self.advise(Advice::WillNeed, span)
+    }
+
     /// Drops the clean pages of `span` from the page cache, where no map holds them (the
     /// kernel keeps any other), except those in `kept` (addresses, sorted and disjoint):
     /// for input pages used once, so that their memory is reused at once, while pages that

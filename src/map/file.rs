@@ -78,6 +78,15 @@ pub(crate) fn finish_write_back(file: &File, offset: u64, len: u64) -> io::Resul
     os::finish_write_back(file, offset, len)
 }
 
+/// Asks the kernel to start reading the pages of `file` in `offset..offset + len` into the
+/// page cache, and returns without waiting (`POSIX_FADV_WILLNEED` on Linux and FreeBSD):
+/// cheaper than `MADV_WILLNEED` on a map of them, which takes the map's lock first.
+/// Returns `Ok(false)` where the call does not exist (macOS, Windows): nothing is done, and
+/// the caller asks with `Advice::WillNeed` on its map instead.
+pub(crate) fn will_need(file: &File, offset: u64, len: u64) -> io::Result<bool> {
+    os::will_need(file, offset, len)
+}
+
 /// Asks the kernel to drop the pages of `file` in `offset..offset + len` from the page
 /// cache (`POSIX_FADV_DONTNEED` on Linux and FreeBSD): clean, unmapped pages only, so
 /// nothing is lost. A no-op where the call does not exist (macOS, Windows).

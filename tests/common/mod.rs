@@ -69,6 +69,17 @@ pub(crate) fn run_script<S: AsRef<OsStr>>(script: &str, args: &[S]) -> Option<St
     ))
 }
 
+/// The names of the entries of the folder `dir`, sorted: what a failed write must not
+/// add to.
+pub(crate) fn names_in(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .expect("the folder")
+        .map(|e| e.expect("an entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
 /// Runs the Python `code` (`python -c`) in the folder `dir` under [`numpy_python`] and
 /// returns its standard output; `None` (through [`skip`]) without NumPy. Panics with
 /// Python's standard error if the code fails.

@@ -31,6 +31,14 @@ pub(crate) fn finish_write_back(file: &File, offset: u64, len: u64) -> io::Resul
     Ok(false)
 }
 
+/// No call starts reading a file's range ahead: `Ok(false)`, and the caller asks with
+/// `Advice::WillNeed` on its map instead.
+#[allow(clippy::unnecessary_wraps)]
+pub(crate) fn will_need(file: &File, offset: u64, len: u64) -> io::Result<bool> {
+    let _ = (file, offset, len);
+    Ok(false)
+}
+
 /// No call drops a file's pages from the cache: the system reuses them when it needs to.
 #[allow(clippy::unnecessary_wraps)]
 pub(crate) fn evict(file: &File, offset: u64, len: u64) -> io::Result<()> {

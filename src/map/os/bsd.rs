@@ -12,7 +12,8 @@ pub(crate) use super::absent::{
 };
 pub(crate) use super::unix::{
     cached, evict, memory_file, open_options, page_size, read_at, release_read_only,
-    release_shared, same_file, set_len_under_map, sync_folder, take_access, write_all_at,
+    release_shared, same_file, set_len_under_map, sync_folder, take_access, will_need,
+    write_all_at,
 };
 pub(crate) use crate::map::map_again as remap;
 

@@ -23,8 +23,8 @@
 //! - `sync_data(file)`, `sync_all(file)`: the file's data (and metadata) on stable storage.
 //! - `sync_folder(path)`: the entries of the folder holding `path` on stable storage.
 //! - `write_all_at(file, bytes, offset)`: a positional write of all of `bytes`.
-//! - `start_write_back`, `finish_write_back`, `evict`, `read_through_fault`, `cached`: the
-//!   engine's page-cache hooks on file ranges (see `map::file`).
+//! - `start_write_back`, `finish_write_back`, `evict`, `read_through_fault`, `cached`,
+//!   `will_need`: the engine's page-cache hooks on file ranges (see `map::file`).
 //! - `remap(map, file, offset, len)`: resizes a read-write shared map.
 //! - `set_len_under_map(map, file, offset, len, keep)`: changes the length of a file that
 //!   `map` maps, unmapping it first where the platform refuses otherwise.

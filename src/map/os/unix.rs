@@ -85,6 +85,19 @@ pub(crate) fn fallocate(
     if end > len { file.set_len(end) } else { Ok(()) }
 }
 
+/// Asks the kernel to start reading the pages of `file` in `offset..offset + len` into the
+/// page cache and returns at once (`POSIX_FADV_WILLNEED`; safe, rustix's wrapper).
+#[cfg(any(target_os = "linux", target_os = "freebsd"))]
+pub(crate) fn will_need(file: &File, offset: u64, len: u64) -> io::Result<bool> {
+    rustix::fs::fadvise(
+        file,
+        offset,
+        std::num::NonZeroU64::new(len),
+        rustix::fs::Advice::WillNeed,
+    )?;
+    Ok(true)
+}
+
 /// Asks the kernel to drop the pages of `file` in `offset..offset + len` from the page
 /// cache (`POSIX_FADV_DONTNEED`): clean, unmapped pages only, so nothing is lost, and it
 /// is safe (rustix's wrapper).

@@ -23,7 +23,9 @@ use crate::common;
 
 mod arg;
 mod count;
+mod filter;
 mod folds;
+mod gather;
 mod into;
 mod layouts;
 mod matmul;

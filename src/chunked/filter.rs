@@ -1,0 +1,341 @@
+//! Filters into new files: the rows along axis 0 that a boolean mask or a predicate keeps
+//! ([`Zip::filter_npy`], [`Zip::filter_rows_npy`] and their raw twins), written into a new
+//! `.npy` or raw file, as NumPy's `np.save(path, x[mask])` but in one pass over the input
+//! in bounded memory.
+//!
+//! The engine walks the input in chunks of whole rows (read ahead, released and, when read
+//! from disk, evicted as in any walk); each chunk's kept rows are gathered in C order into a
+//! buffer of at most a chunk and written at the end of the file with one positioned write,
+//! which is written back behind the walk and evicted once on disk (as
+//! [`map_collect_npy`](Zip::map_collect_npy)'s output). The file is built under a temporary
+//! name beside the path and put in place only once complete and synced: an error or a
+//! panicking predicate leaves no file at the path.
+
+use std::fs::File;
+use std::path::Path;
+
+use bytemuck::Pod;
+use ndarray::{ArrayView, Axis, RemoveAxis};
+
+use super::Zip;
+use crate::error::{Error, Result};
+use crate::npy::NpyElement;
+
+impl<'a, A: Pod, D: RemoveAxis> Zip<'a, (ArrayView<'a, A, D>,), D> {
+    /// Writes the rows (indices along axis 0) where `mask` is `true` into a new `.npy`
+    /// file at `path`, in C order, as NumPy's `np.save(path, x[mask])`; returns how many
+    /// rows it kept.
+    ///
+    /// # Errors
+    ///
+    /// Before any file is made: [`Error::AxisOutOfRange`] for a zero-dimensional input,
+    /// [`Error::MaskLengthMismatch`] if `mask` does not have one element per row,
+    /// [`Error::AlreadyExists`] if `path` exists. [`Error::NoSpace`] or [`Error::Io`] if
+    /// writing fails. On any error no file is left at `path`.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndmmap::prelude::*;
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let x = Array2::from_shape_fn((1000, 3), |(i, j)| (3 * i + j) as f64);
+    /// let mask: Vec<bool> = x.column(0).iter().map(|&v| v % 9.0 == 0.0).collect();
+    /// let path = dir.path().join("kept.npy");
+    /// let kept = ndmmap::chunked::Zip::from(&x).filter_npy(&path, &mask)?;
+    /// assert_eq!(kept, 334);
+    /// let y = unsafe { Array2::<f64>::map_npy(&path)? };
+    /// assert_eq!(y.row(1).to_vec(), [9.0, 10.0, 11.0]);
+    ///
+    /// let err = ndmmap::chunked::Zip::from(&x).filter_npy(dir.path().join("no.npy"), &mask[1..]);
+    /// assert!(matches!(err, Err(ndmmap::Error::MaskLengthMismatch { mask: 999, len: 1000 })));
+    /// assert!(!dir.path().join("no.npy").exists());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn filter_npy(self, path: impl AsRef<Path>, mask: &[bool]) -> Result<usize>
+    where
+        A: NpyElement,
+    {
+        let path = path.as_ref();
+        let count = self.check_mask(mask)?;
+        let header = crate::npy::header_for::<A>(path, &self.rows_shape(count), false)?;
+        self.filter_into(path, &header, Count::Known(count), by_mask(mask))
+    }
+
+    /// Writes the rows where `mask` is `true` into a new raw file at `path` (native byte
+    /// order, C order, no header), as [`filter_npy`](Self::filter_npy) does into a `.npy`
+    /// file: NumPy's `x[mask].tofile(path)`. Returns how many rows it kept.
+    ///
+    /// # Errors
+    ///
+    /// As [`filter_npy`](Self::filter_npy).
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndmmap::prelude::*;
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let x = array![1u16, 2, 3, 4, 5];
+    /// let path = dir.path().join("odd.bin");
+    /// ndmmap::chunked::Zip::from(&x).filter_raw(&path, &[true, false, true, false, true])?;
+    /// assert_eq!(std::fs::read(&path)?, bytemuck::cast_slice::<u16, u8>(&[1, 3, 5]));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn filter_raw(self, path: impl AsRef<Path>, mask: &[bool]) -> Result<usize> {
+        let count = self.check_mask(mask)?;
+        self.filter_into(path.as_ref(), &[], Count::Known(count), by_mask(mask))
+    }
+
+    /// Writes the rows (subviews along axis 0) for which `keep` returns `true` into a new
+    /// `.npy` file at `path`, in C order, as NumPy's `np.save(path, x[[keep(r) for r in
+    /// x]])`, in one pass; returns how many rows it kept. `keep` sees the rows in order.
+    ///
+    /// # Errors
+    ///
+    /// As [`filter_npy`](Self::filter_npy) (without the mask's).
+    ///
+    /// # Panics
+    ///
+    /// If `keep` panics, the panic propagates, and the partly written file is removed.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndmmap::prelude::*;
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let path = dir.path().join("x.npy");
+    /// Array2::from_shape_fn((500, 4), |(i, j)| ((i * 7 + j) % 11) as f32).save_npy(&path)?;
+    /// let x = unsafe { Array2::<f32>::map_npy(&path)? };
+    ///
+    /// let out = dir.path().join("big_rows.npy");
+    /// let kept = ndmmap::chunked::Zip::from(&x).filter_rows_npy(&out, |row| row.sum() > 25.0)?;
+    /// let y = unsafe { Array2::<f32>::map_npy(&out)? };
+    /// assert_eq!(y.nrows(), kept);
+    /// assert!(y.rows().into_iter().all(|row| row.sum() > 25.0));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn filter_rows_npy<F>(self, path: impl AsRef<Path>, keep: F) -> Result<usize>
+    where
+        A: NpyElement,
+        F: FnMut(ArrayView<'_, A, D::Smaller>) -> bool,
+    {
+        let path = path.as_ref();
+        let rows = self.check_rows()?;
+        // Written again once the count is known: `np.save`'s header pads the length of axis
+        // 0 to 21 digits, so the header's length does not change.
+        let header = crate::npy::header_for::<A>(path, &self.rows_shape(rows), false)?;
+        self.filter_into(path, &header, Count::Header(crate::npy::header_for::<A>), by_rows(keep))
+    }
+
+    /// Writes the rows for which `keep` returns `true` into a new raw file at `path`
+    /// (native byte order, C order, no header), as
+    /// [`filter_rows_npy`](Self::filter_rows_npy) does into a `.npy` file. Returns how many
+    /// rows it kept.
+    ///
+    /// # Errors
+    ///
+    /// As [`filter_rows_npy`](Self::filter_rows_npy).
+    ///
+    /// # Panics
+    ///
+    /// As [`filter_rows_npy`](Self::filter_rows_npy).
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndmmap::prelude::*;
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let x = Array1::from_iter(0..100i32);
+    /// let path = dir.path().join("squares.bin");
+    /// let kept = ndmmap::chunked::Zip::from(&x)
+    ///     .chunk_bytes(64)
+    ///     .filter_rows_raw(&path, |v| (v.into_scalar().isqrt()).pow(2) == *v.into_scalar())?;
+    /// assert_eq!(kept, 10);
+    /// assert_eq!(std::fs::read(&path)?[4 * 9..], 81i32.to_ne_bytes());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn filter_rows_raw<F>(self, path: impl AsRef<Path>, keep: F) -> Result<usize>
+    where
+        F: FnMut(ArrayView<'_, A, D::Smaller>) -> bool,
+    {
+        self.check_rows()?;
+        self.filter_into(path.as_ref(), &[], Count::Unknown, by_rows(keep))
+    }
+
+    /// The number of rows, or [`Error::AxisOutOfRange`] for a zero-dimensional input.
+    fn check_rows(&self) -> Result<usize> {
+        if self.dim.ndim() == 0 {
+            return Err(Error::AxisOutOfRange { axis: 0, ndim: 0 });
+        }
+        Ok(self.dim[0])
+    }
+
+    /// The number of rows `mask` keeps, once checked against the input.
+    fn check_mask(&self, mask: &[bool]) -> Result<usize> {
+        let rows = self.check_rows()?;
+        if mask.len() != rows {
+            return Err(Error::MaskLengthMismatch { mask: mask.len(), len: rows });
+        }
+        Ok(mask.iter().filter(|&&m| m).count())
+    }
+
+    /// The input's shape with `rows` along axis 0.
+    fn rows_shape(&self, rows: usize) -> Vec<usize> {
+        let mut shape = self.dim.slice().to_vec();
+        shape[0] = rows;
+        shape
+    }
+
+    /// The walk: each chunk of rows, starting at row `start`, goes through
+    /// `pick(start, chunk, buffer)`, which appends the rows it keeps to `buffer` in C order
+    /// and returns how many; the buffer is written after `header` and the rows before.
+    /// `count`, when known, is how many rows are kept in all (the file is reserved at its
+    /// length); otherwise `header_of` (for a `.npy` file) rewrites the header with the
+    /// count at the end.
+    fn filter_into<P>(
+        mut self,
+        path: &Path,
+        header: &[u8],
+        count: Count,
+        mut pick: P,
+    ) -> Result<usize>
+    where
+        P: FnMut(usize, ArrayView<'_, A, D>, &mut Vec<A>) -> usize,
+    {
+        let dim = self.dim.clone();
+        let shape_of = move |rows: usize| {
+            let mut shape = dim.slice().to_vec();
+            shape[0] = rows;
+            shape
+        };
+        let row_len = self.dim.slice()[1..].iter().product::<usize>();
+        let row_bytes = row_len * size_of::<A>();
+        let data = |rows: usize| -> Result<u64> {
+            rows.checked_mul(row_bytes)
+                .and_then(|b| b.checked_add(header.len()))
+                .filter(|&b| isize::try_from(b).is_ok())
+                .map(|b| b as u64)
+                .ok_or_else(|| Error::Overflow {
+                    path: Some(path.to_path_buf()),
+                    shape: shape_of(rows),
+                    elem_size: size_of::<A>(),
+                })
+        };
+        let reserved = data(match count {
+            Count::Known(count) => count,
+            _ => 0,
+        })?;
+        self.settings.cut = Some(0);
+        let mut kept = 0;
+        crate::fs::build_new(path, reserved, false, header, |file| {
+            if self.dim.size() == 0 {
+                // No element to walk over, but rows to pick (of no elements each).
+                let mut buffer = Vec::new();
+                kept = pick(0, self.parts.0.clone(), &mut buffer);
+            } else {
+                let mut behind = crate::fs::WriteBehind::new(file, path);
+                let mut buffer: Vec<A> = Vec::new();
+                let mut start = 0;
+                self.run(false, |(chunk,), _| {
+                    let n = chunk.len_of(Axis(0));
+                    buffer.clear();
+                    let picked = pick(start, chunk, &mut buffer);
+                    let at = header.len() as u64 + (kept * row_bytes) as u64;
+                    let bytes: &[u8] = bytemuck::cast_slice(&buffer);
+                    if !bytes.is_empty() {
+                        crate::map::file::write_all_at(file, bytes, at)
+                            .map_err(|e| Error::io(path, "write", at, e))?;
+                        behind.written(std::slice::from_ref(&(at..at + bytes.len() as u64)))?;
+                    }
+                    kept += picked;
+                    start += n;
+                    Ok::<(), Error>(())
+                })?;
+            }
+            if let Count::Header(header_of) = count {
+                rewrite_header(
+                    file,
+                    path,
+                    header.len(),
+                    &header_of(path, &shape_of(kept), false)?,
+                )?;
+            }
+            Ok(())
+        })?;
+        Ok(kept)
+    }
+}
+
+/// How a filter learns how many rows it keeps.
+#[derive(Clone, Copy)]
+enum Count {
+    /// Known before the walk (a mask's `true`s).
+    Known(usize),
+    /// Counted by the walk; the file is raw.
+    Unknown,
+    /// Counted by the walk; the `.npy` header for the final shape is made by this function.
+    Header(fn(&Path, &[usize], bool) -> Result<Vec<u8>>),
+}
+
+/// Writes `header` over the first `len` bytes of `file`, where the header written before
+/// the count was known lies.
+fn rewrite_header(file: &File, path: &Path, len: usize, header: &[u8]) -> Result<()> {
+    if header.len() != len {
+        // `np.save`'s padding leaves room for 21 digits along axis 0: never seen.
+        let message = format!("the final .npy header is {} bytes, not {len}", header.len());
+        return Err(Error::io(path, "write", 0, std::io::Error::other(message)));
+    }
+    crate::map::file::write_all_at(file, header, 0).map_err(|e| Error::io(path, "write", 0, e))
+}
+
+/// Appends row `k` of `chunk` to `buffer`, in C order.
+fn push_row<A: Pod, D: RemoveAxis>(chunk: &ArrayView<'_, A, D>, k: usize, buffer: &mut Vec<A>) {
+    let row = chunk.index_axis(Axis(0), k);
+    match row.as_slice() {
+        Some(elems) => buffer.extend_from_slice(elems),
+        None => buffer.extend(row.iter().copied()),
+    }
+}
+
+/// The rows of each chunk that `mask` keeps.
+fn by_mask<A: Pod, D: RemoveAxis>(
+    mask: &[bool],
+) -> impl FnMut(usize, ArrayView<'_, A, D>, &mut Vec<A>) -> usize {
+    move |start, chunk, buffer| {
+        let n = chunk.len_of(Axis(0));
+        let mask = &mask[start..start + n];
+        let row_len = chunk.len() / n.max(1);
+        match chunk.as_slice() {
+            // Contiguous rows: whole slices, no view per row.
+            Some(elems) if row_len > 0 => {
+                for (row, _) in elems.chunks_exact(row_len).zip(mask).filter(|(_, m)| **m) {
+                    buffer.extend_from_slice(row);
+                }
+            }
+            _ => (0..n).filter(|&k| mask[k]).for_each(|k| push_row(&chunk, k, buffer)),
+        }
+        mask.iter().filter(|&&m| m).count()
+    }
+}
+
+/// The rows of each chunk for which `keep` is true.
+fn by_rows<A: Pod, D: RemoveAxis, F>(
+    mut keep: F,
+) -> impl FnMut(usize, ArrayView<'_, A, D>, &mut Vec<A>) -> usize
+where
+    F: FnMut(ArrayView<'_, A, D::Smaller>) -> bool,
+{
+    move |_, chunk, buffer| {
+        let mut kept = 0;
+        for k in 0..chunk.len_of(Axis(0)) {
+            if keep(chunk.index_axis(Axis(0), k)) {
+                push_row(&chunk, k, buffer);
+                kept += 1;
+            }
+        }
+        kept
+    }
+}
