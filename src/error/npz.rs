@@ -17,12 +17,19 @@ pub enum NpzError {
         /// What the zip reader found wrong.
         detail: String,
     },
-    /// A member's name points outside the archive (an absolute path or `..`), which no
-    /// NumPy writer produces.
-    #[error("the member name points outside the archive")]
+    /// A member's name points outside the archive (an absolute path or a `..` path
+    /// segment) or holds a NUL byte, which no NumPy writer produces.
+    #[error(
+        "the member name points outside the archive (an absolute path or a '..' path segment) or holds a NUL byte"
+    )]
     UnsafeName,
-    /// A member name to write is empty, or holds `/`, `\`, a NUL byte or `..`.
-    #[error("a member name must be non-empty and hold no '/', '\\', NUL or '..'")]
+    /// A member name to write is empty, an absolute path, has a path segment that is
+    /// exactly `..`, or holds a NUL byte. Other names are NumPy's keys as they are
+    /// (`a..b`, `run/1`).
+    #[error(
+        "a member name must be non-empty, not an absolute path, with no path segment '..' \
+         and no NUL byte"
+    )]
     InvalidName,
     /// Two members have the same name.
     #[error("two members have this name")]

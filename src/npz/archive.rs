@@ -584,10 +584,16 @@ fn list(path: &Path, file: &File, options: &NpzOptions) -> Result<Vec<NpzMember>
     members.into_iter().map(|member| describe(path, file, member, options)).collect()
 }
 
-/// Whether a member name stays inside the archive when extracted: not absolute, no `..`.
-fn inside(name: &str) -> bool {
+/// Whether a member name stays inside the archive when extracted: not absolute (no leading
+/// `/` or `\\`, no drive such as `C:`), no path segment that is exactly `..`, no NUL byte.
+/// Anything else is a name `np.savez` may write (`a..b`, `.hidden`, `run/1`), and allowed.
+/// The one rule for names read and names written.
+pub(crate) fn inside(name: &str) -> bool {
     let drive = name.as_bytes().get(1) == Some(&b':');
-    !name.starts_with(['/', '\\']) && !drive && !name.split(['/', '\\']).any(|part| part == "..")
+    !name.starts_with(['/', '\\'])
+        && !drive
+        && !name.contains('\0')
+        && !name.split(['/', '\\']).any(|part| part == "..")
 }
 
 /// Checks a `.npy` member's headers (central, local, `.npy`) and fills in what its `.npy`

@@ -9,6 +9,7 @@ use ndarray::{ArrayBase, ArrayRef, Data, Dimension};
 use zip::write::SimpleFileOptions;
 use zip::{CompressionMethod, ZipWriter};
 
+use super::archive::inside;
 use crate::error::{Error, HeaderError, NpzError, Result};
 use crate::fs::NewFile;
 use crate::guard::{MmapArray, MmapArrayMut};
@@ -318,9 +319,11 @@ fn poisoned(path: &Path) -> Error {
     }
 }
 
-/// A NumPy key that makes a safe member name: non-empty, no path separators, no `..`.
+/// A NumPy key that makes a safe member name: non-empty, and inside the archive (not
+/// absolute, no `..` path segment, no NUL). `a..b` and `run/1` are keys `np.savez` writes
+/// and `np.load` reads back as they are.
 fn valid_name(name: &str) -> bool {
-    !name.is_empty() && !name.contains(['/', '\\', '\0']) && !name.contains("..")
+    !name.is_empty() && inside(name)
 }
 
 /// Saves arrays as a `.npz` archive of stored members (`np.savez(path, name=array, ...)`),

@@ -695,3 +695,55 @@ fn mapping_a_large_stored_member_reads_none_of_it() {
     assert!(rchar() - read_after >= LEN as u64);
     assert_eq!(owned.len(), LEN);
 }
+
+#[test]
+#[cfg_attr(miri, ignore = "miri cannot map files")]
+fn names_numpy_writes_are_written_and_read_and_only_unsafe_names_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    // Keys `np.savez` writes as they are: `..` inside a segment, a leading dot, a folder.
+    let names = ["a..b", "..x", "x..", ".hidden", "run/1"];
+    let ours = dir.path().join("ours.npz");
+    let arrays: Vec<(&str, Array1<i32>)> =
+        names.iter().zip(1..).map(|(name, i)| (*name, array![i, 10 * i])).collect();
+    let refs: Vec<(&str, &dyn NpzArray)> =
+        arrays.iter().map(|(name, a)| (*name, a as &dyn NpzArray)).collect();
+    save_npz(&ours, &refs).unwrap();
+    let archive = NpzArchive::open(&ours).unwrap();
+    for (name, array) in &arrays {
+        // SAFETY: the archive is in a fresh temporary folder that nothing else writes.
+        let mapped = unsafe { archive.map::<i32, Ix1>(name) }.unwrap();
+        assert_eq!(mapped.view(), array.view(), "{name}");
+    }
+    // Unsafe names are refused before anything is written, whichever writer.
+    for bad in ["..", "../up", "a/../b", "a\\..\\b", "/abs", "\\abs", "C:x", "nul\0", ""] {
+        let err = save_npz(&ours, &[(bad, &array![1u8])]).unwrap_err();
+        assert!(
+            matches!(&err, Error::Npz { source: NpzError::InvalidName, .. }),
+            "{bad:?}: {err:?}"
+        );
+        let mut writer = NpzWriter::create(dir.path().join("w.npz")).unwrap();
+        let err = writer.add(bad, &array![1u8]).unwrap_err();
+        assert!(
+            matches!(&err, Error::Npz { source: NpzError::InvalidName, .. }),
+            "{bad:?}: {err:?}"
+        );
+    }
+    assert_eq!(NpzArchive::open(&ours).unwrap().members().len(), names.len());
+    // NumPy reads back every key as written, and ndmmap reads NumPy's archive of them.
+    let code = format!(
+        "import numpy as np\n\
+         names = {names:?}\n\
+         with np.load('ours.npz') as f:\n\
+         \x20   assert sorted(f.files) == sorted(names), f.files\n\
+         \x20   for i, n in enumerate(names, 1):\n\
+         \x20       assert f[n].tolist() == [i, 10 * i], (n, f[n])\n\
+         np.savez('numpy.npz', **{{n: np.array([i, 10 * i], dtype='<i4') for i, n in enumerate(names, 1)}})\n\
+         print('ok')"
+    );
+    let Some(out) = common::run_code(dir.path(), &code) else { return };
+    assert_eq!(out.trim(), "ok");
+    let theirs = NpzArchive::open(dir.path().join("numpy.npz")).unwrap();
+    for (name, array) in &arrays {
+        assert_eq!(theirs.read::<i32, Ix1>(name).unwrap(), array, "{name}");
+    }
+}
