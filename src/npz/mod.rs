@@ -39,10 +39,14 @@
 //! ```
 
 mod archive;
+mod load;
 mod map;
+mod realign;
 mod write;
 
 pub use self::archive::{Compression, NpzArchive, NpzMember, NpzOptions};
+pub use self::load::{NotMapped, NpzLoaded};
 pub use self::map::NpzMemberMut;
+pub use self::realign::realign_npz;
 pub use self::write::{NPZ_ALIGN, NpzArray, NpzWriter, save_npz, save_npz_compressed};
 pub use crate::error::NpzError;

@@ -262,6 +262,25 @@ impl NpzWriter {
         }
         let header = array.npy_header().map_err(|e| fail(NpzError::Header(e)))?;
         let size = header.len() as u64 + array.npy_data_len();
+        self.start_file(&format!("{name}.npy"), size, method)?;
+        let zip = self.zip.as_mut().ok_or_else(|| poisoned(&self.path))?;
+        let written = zip.write_all(&header).and_then(|()| array.write_npy_data(zip));
+        if let Err(e) = written {
+            self.zip = None;
+            return Err(Error::io(&self.path, "write", size, e));
+        }
+        self.names.push(name.to_owned());
+        Ok(())
+    }
+
+    /// Starts the member `file_name` of `size` bytes (its whole `.npy` file), stored and
+    /// aligned or deflated; its bytes follow with [`write_bytes`](Self::write_bytes).
+    pub(super) fn start_file(
+        &mut self,
+        file_name: &str,
+        size: u64,
+        method: CompressionMethod,
+    ) -> Result<()> {
         let mut options = SimpleFileOptions::default()
             .compression_method(method)
             .large_file(size >= u64::from(u32::MAX))
@@ -270,16 +289,30 @@ impl NpzWriter {
             options = options.with_alignment(NPZ_ALIGN);
         }
         let zip = self.zip.as_mut().ok_or_else(|| poisoned(&self.path))?;
-        let written = zip
-            .start_file(format!("{name}.npy"), options)
-            .map_err(io::Error::other)
-            .and_then(|()| zip.write_all(&header))
-            .and_then(|()| array.write_npy_data(zip));
-        if let Err(e) = written {
+        if let Err(e) = zip.start_file(file_name, options) {
             self.zip = None;
-            return Err(Error::io(&self.path, "write", size, e));
+            return Err(Error::io(&self.path, "write", size, io::Error::other(e)));
         }
-        self.names.push(name.to_owned());
+        Ok(())
+    }
+
+    /// Writes bytes of the member started last.
+    pub(super) fn write_bytes(&mut self, bytes: &[u8]) -> Result<()> {
+        let zip = self.zip.as_mut().ok_or_else(|| poisoned(&self.path))?;
+        if let Err(e) = zip.write_all(bytes) {
+            self.zip = None;
+            return Err(Error::io(&self.path, "write", bytes.len() as u64, e));
+        }
+        Ok(())
+    }
+
+    /// Copies an entry of another archive as it is (compressed or not).
+    pub(super) fn copy_raw<R: io::Read>(&mut self, entry: zip::read::ZipFile<'_, R>) -> Result<()> {
+        let zip = self.zip.as_mut().ok_or_else(|| poisoned(&self.path))?;
+        if let Err(e) = zip.raw_copy_file(entry) {
+            self.zip = None;
+            return Err(Error::io(&self.path, "write", 0, io::Error::other(e)));
+        }
         Ok(())
     }
 

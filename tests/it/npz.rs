@@ -15,8 +15,8 @@ use std::path::Path;
 
 use ndmmap::Error;
 use ndmmap::npz::{
-    Compression, NPZ_ALIGN, NpzArchive, NpzArray, NpzError, NpzOptions, NpzWriter, save_npz,
-    save_npz_compressed,
+    Compression, NPZ_ALIGN, NotMapped, NpzArchive, NpzArray, NpzError, NpzOptions, NpzWriter,
+    realign_npz, save_npz, save_npz_compressed,
 };
 use ndmmap::prelude::*;
 
@@ -746,4 +746,192 @@ fn names_numpy_writes_are_written_and_read_and_only_unsafe_names_are_refused() {
     for (name, array) in &arrays {
         assert_eq!(theirs.read::<i32, Ix1>(name).unwrap(), array, "{name}");
     }
+}
+
+// ---------------------------------------------------------------------------------------
+// NumPy's archives as they are: load, realign
+// ---------------------------------------------------------------------------------------
+
+/// Loads `name` in one call and checks it against `read`: mapped exactly where the member
+/// is mappable, else read with the reason. Returns whether it mapped.
+fn load_checked<A, D>(archive: &NpzArchive, name: &str) -> bool
+where
+    A: ndmmap::npy::NpyElement + bytemuck::Pod + PartialEq + std::fmt::Debug,
+    D: Dimension,
+{
+    let member = archive.member(name).unwrap().clone();
+    // SAFETY: the archive is in a fresh temporary folder that nothing else writes.
+    let loaded = unsafe { archive.load::<A, D>(name) }.unwrap();
+    assert_eq!(*loaded, archive.read::<A, D>(name).unwrap(), "{name}");
+    assert_eq!(loaded.is_mapped(), member.is_mappable(align_of::<A>()), "{name}");
+    let why = loaded.not_mapped();
+    match member.compression {
+        Compression::Deflated => assert_eq!(why, Some(NotMapped::Compressed), "{name}"),
+        Compression::Stored if !member.native_byte_order => {
+            assert_eq!(why, Some(NotMapped::ByteOrder), "{name}");
+        }
+        _ => {
+            let offset = member.data_offset.unwrap();
+            let misaligned = NotMapped::Misaligned { offset, align: align_of::<A>() };
+            let want = (!offset.is_multiple_of(align_of::<A>() as u64)).then_some(misaligned);
+            assert_eq!(why, want, "{name}");
+        }
+    }
+    loaded.is_mapped()
+}
+
+/// Loads every member of `npz_interop.py`'s archive; returns which mapped.
+fn load_numpy_members(archive: &NpzArchive) -> Vec<bool> {
+    vec![
+        load_checked::<f64, Ix2>(archive, "ab"),
+        load_checked::<i32, Ix1>(archive, "ints"),
+        load_checked::<f32, Ix2>(archive, "fortran"),
+        load_checked::<f64, Ix0>(archive, "scalar"),
+        load_checked::<i64, Ix2>(archive, "empty"),
+        load_checked::<u8, Ix1>(archive, "bytes"),
+        load_checked::<Complex<f64>, Ix1>(archive, "cplx"),
+    ]
+}
+
+#[test]
+#[cfg_attr(miri, ignore = "miri cannot map files")]
+#[cfg_attr(target_endian = "big", ignore = "the fixtures are little-endian")]
+fn load_maps_what_numpy_left_mappable_and_reads_the_rest() {
+    let dir = tempfile::tempdir().unwrap();
+    if interop(&["write".as_ref(), dir.path().as_os_str()]).is_none() {
+        return;
+    }
+    let stored = NpzArchive::open(dir.path().join("numpy.npz")).unwrap();
+    let mapped = load_numpy_members(&stored);
+    assert!(mapped.contains(&true) && mapped.contains(&false), "{mapped:?}");
+    let big = load_checked::<i32, Ix1>(&stored, "big_endian");
+    assert!(!big);
+    let compressed = NpzArchive::open(dir.path().join("numpy_compressed.npz")).unwrap();
+    assert!(!load_numpy_members(&compressed).contains(&true));
+    // The same checks as map and read: no such member, another type.
+    // SAFETY: as in load_checked.
+    let err = unsafe { stored.load::<f64, Ix1>("nothing") }.unwrap_err();
+    assert!(matches!(err, Error::Npz { source: NpzError::NotFound { .. }, .. }), "{err:?}");
+    // SAFETY: as above.
+    let err = unsafe { compressed.load::<f32, Ix2>("ab") }.unwrap_err();
+    assert!(matches!(err, Error::DtypeMismatch { .. }), "{err:?}");
+}
+
+#[test]
+#[cfg_attr(miri, ignore = "miri cannot map files")]
+#[cfg_attr(target_endian = "big", ignore = "the fixtures are little-endian")]
+fn realign_makes_every_member_of_numpy_archives_map_and_numpy_reads_it_equal() {
+    let dir = tempfile::tempdir().unwrap();
+    if interop(&["write".as_ref(), dir.path().as_os_str()]).is_none() {
+        return;
+    }
+    let d = dir.path();
+    // A file that is not an array rides along, as NumPy's archives may hold.
+    let code = "import zipfile, shutil\n\
+                with zipfile.ZipFile('numpy.npz', 'a') as z:\n\
+                \x20   z.writestr('notes.txt', 'kept as it is')\n\
+                shutil.copy('numpy.npz', 'numpy_orig.npz')\n\
+                shutil.copy('numpy_compressed.npz', 'numpy_compressed_orig.npz')\n\
+                print('ok')";
+    let Some(out) = common::run_code(d, code) else { return };
+    assert_eq!(out.trim(), "ok");
+    for name in ["numpy.npz", "numpy_compressed.npz"] {
+        let path = d.join(name);
+        realign_npz(&path).unwrap();
+        let archive = NpzArchive::open(&path).unwrap();
+        assert!(archive.members().iter().all(|m| m.compression == Compression::Stored));
+        assert!(archive.members().iter().all(|m| m.data_offset.unwrap() % 64 == 0));
+        check_numpy_members(&archive, false);
+        assert!(!load_numpy_members(&archive).contains(&false), "{name}");
+    }
+    // No temporary file is left, and NumPy reads the same arrays, in the same order, with
+    // the same dtypes and memory order, and the other file's bytes.
+    let mut left: Vec<_> = std::fs::read_dir(d).unwrap().map(|e| e.unwrap().file_name()).collect();
+    left.sort();
+    assert_eq!(
+        left,
+        ["numpy.npz", "numpy_compressed.npz", "numpy_compressed_orig.npz", "numpy_orig.npz"]
+    );
+    let code = "import numpy as np, zipfile\n\
+                for new, old in [('numpy.npz', 'numpy_orig.npz'), ('numpy_compressed.npz', 'numpy_compressed_orig.npz')]:\n\
+                \x20   a, b = np.load(new), np.load(old)\n\
+                \x20   assert a.files == b.files, (a.files, b.files)\n\
+                \x20   for k in a.files:\n\
+                \x20       x, y = a[k], b[k]\n\
+                \x20       if isinstance(x, bytes):\n\
+                \x20           assert x == y, k\n\
+                \x20           continue\n\
+                \x20       assert x.dtype == y.dtype and x.shape == y.shape and np.array_equal(x, y), k\n\
+                \x20       assert x.flags.f_contiguous == y.flags.f_contiguous, k\n\
+                assert zipfile.ZipFile('numpy.npz').read('notes.txt') == b'kept as it is'\n\
+                print('ok')";
+    let Some(out) = common::run_code(d, code) else { return };
+    assert_eq!(out.trim(), "ok");
+}
+
+#[test]
+#[cfg_attr(miri, ignore = "miri writes no files")]
+fn realign_refuses_damaged_archives_and_leaves_them_as_they_were() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let listing = || {
+        let mut names: Vec<_> =
+            std::fs::read_dir(d).unwrap().map(|e| e.unwrap().file_name()).collect();
+        names.sort();
+        names
+    };
+    // A member whose data does not match its checksum.
+    let path = d.join("bad_crc.npz");
+    save_npz_compressed(&path, &[("x", &array![1.0f64, 2.0, 3.0])]).unwrap();
+    let mut bytes = std::fs::read(&path).unwrap();
+    let central = central_headers(&bytes)[0];
+    let crc = get_u32(&bytes, central + 16);
+    put_u32(&mut bytes, central + 16, crc ^ 1);
+    std::fs::write(&path, &bytes).unwrap();
+    let err = realign_npz(&path).unwrap_err();
+    assert!(
+        matches!(&err, Error::Npz { source: NpzError::Checksum, member: Some(m), .. } if m == "x"),
+        "{err:?}"
+    );
+    assert_eq!(std::fs::read(&path).unwrap(), bytes);
+    // Not an archive.
+    let path = d.join("text.npz");
+    std::fs::write(&path, b"not a zip file").unwrap();
+    let err = realign_npz(&path).unwrap_err();
+    assert!(matches!(err, Error::Npz { source: NpzError::Malformed { .. }, .. }), "{err:?}");
+    assert_eq!(std::fs::read(&path).unwrap(), b"not a zip file");
+    // No archive at all.
+    let err = realign_npz(d.join("missing.npz")).unwrap_err();
+    assert!(matches!(err, Error::NotFound { .. }), "{err:?}");
+    assert_eq!(listing(), ["bad_crc.npz", "text.npz"]);
+}
+
+#[test]
+#[cfg_attr(miri, ignore = "miri cannot map files")]
+fn realign_pads_a_header_numpy_before_1_14_left_16_byte_aligned() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("old.npz");
+    // An 80-byte .npy header (16-byte aligned, as NumPy wrote before 1.14), then 3 f64s.
+    let dict = "{'descr': '<f8', 'fortran_order': False, 'shape': (3,), }";
+    let mut npy = b"\x93NUMPY\x01\x00".to_vec();
+    npy.extend(u16::try_from(80 - 10).unwrap().to_le_bytes());
+    npy.extend(dict.bytes());
+    npy.resize(79, b' ');
+    npy.push(b'\n');
+    for x in [1.0f64, -2.0, 0.5] {
+        npy.extend(x.to_le_bytes());
+    }
+    let mut zip = zip::ZipWriter::new(std::fs::File::create(&path).unwrap());
+    let options =
+        zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
+    zip.start_file("old.npy", options).unwrap();
+    zip.write_all(&npy).unwrap();
+    zip.finish().unwrap();
+    assert_eq!(NpzArchive::open(&path).unwrap().read::<f64, Ix1>("old").unwrap()[1], -2.0);
+    realign_npz(&path).unwrap();
+    let archive = NpzArchive::open(&path).unwrap();
+    assert_eq!(archive.member("old").unwrap().data_offset.unwrap() % 64, 0);
+    // SAFETY: the archive is in a fresh temporary folder that nothing else writes.
+    let old = unsafe { archive.map::<f64, Ix1>("old") }.unwrap();
+    assert_eq!(old.view(), array![1.0, -2.0, 0.5]);
 }

@@ -579,7 +579,7 @@ fn packed_records_in_misaligned_memory_have_values_but_no_views() {
     // Records starting at an odd address: no view of an f32 field there, whatever its
     // offset, and field_values reads each value unaligned.
     let records = samples(3);
-    let mut buffer = vec![0u8; 4 + 60];
+    let mut buffer = [0u8; 4 + 60];
     // The start in the buffer that is 1 past a multiple of 4.
     let start = (0..4).find(|i| (buffer.as_ptr() as usize + i) % 4 == 1).unwrap();
     buffer[start..start + 60].copy_from_slice(bytemuck::cast_slice(records.as_slice().unwrap()));

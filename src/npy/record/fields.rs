@@ -186,11 +186,11 @@ fn array_shape(
 /// Where field `name` is, in units of `T`: its index in a record and the records' stride.
 fn field_geometry<R: NpyRecord, T: NpyField>(name: &str) -> Result<(usize, usize)> {
     let layout = R::layout();
-    in_elements::<T>(field_offset::<R, T>(&layout, name)?, layout.itemsize, name)
+    in_elements::<T>(field_offset::<T>(&layout, name)?, layout.itemsize, name)
 }
 
 /// The byte offset of field `name` of type `T` in a record.
-fn field_offset<R: NpyRecord, T: NpyField>(layout: &RecordLayout, name: &str) -> Result<usize> {
+fn field_offset<T: NpyField>(layout: &RecordLayout, name: &str) -> Result<usize> {
     let field = layout.field(name).filter(|f| f.ty == T::field_type().0).ok_or_else(|| {
         Error::NoSuchField {
             field: name.to_owned(),
@@ -231,7 +231,7 @@ fn not_contiguous(name: &str) -> Error {
 
 impl<R: NpyRecord, D: Dimension> RecordFieldsExt<R, D> for ArrayRef<R, D> {
     fn field_values<T: NpyField>(&self, name: &str) -> Result<ndarray::Array<T, D>> {
-        let offset = field_offset::<R, T>(&R::layout(), name)?;
+        let offset = field_offset::<T>(&R::layout(), name)?;
         let end = offset.saturating_add(size_of::<T>());
         // The layout's fields lie inside the record (`offset_of!`, `size_of` of the type);
         // a hand-written layout that says otherwise gives zeros, never a panic.
