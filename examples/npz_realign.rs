@@ -12,8 +12,9 @@
 //! process's `VmRSS` (Linux; elsewhere not shown), after the load minus before it: a
 //! mapped member's pages count only once touched, and then as shared page cache.
 
-// MiB and millisecond figures only: precision does not matter.
-#![allow(clippy::cast_precision_loss)]
+// MiB and millisecond figures only: precision does not matter; the values checked are
+// integers below 2^53, exact as f64.
+#![allow(clippy::cast_precision_loss, clippy::float_cmp)]
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -253,7 +253,7 @@ impl NpzWriter {
         method: CompressionMethod,
     ) -> Result<()> {
         let fail =
-            |source| Error::Npz { path: self.path.clone(), member: Some(name.to_owned()), source };
+            |detail| Error::Npz { path: self.path.clone(), member: Some(name.to_owned()), detail };
         if !valid_name(name) {
             return Err(fail(NpzError::InvalidName));
         }
@@ -408,14 +408,14 @@ pub fn save_npz_compressed(path: impl AsRef<Path>, arrays: &[(&str, &dyn NpzArra
 fn save(path: &Path, arrays: &[(&str, &dyn NpzArray)], method: CompressionMethod) -> Result<()> {
     // Names first: nothing is written unless every one is valid and unique.
     for (i, (name, _)) in arrays.iter().enumerate() {
-        let source = if !valid_name(name) {
+        let detail = if !valid_name(name) {
             NpzError::InvalidName
         } else if arrays[..i].iter().any(|(other, _)| other == name) {
             NpzError::DuplicateName
         } else {
             continue;
         };
-        return Err(Error::Npz { path: path.to_path_buf(), member: Some((*name).into()), source });
+        return Err(Error::Npz { path: path.to_path_buf(), member: Some((*name).into()), detail });
     }
     let mut writer = NpzWriter::create(path)?;
     for (name, array) in arrays {

@@ -89,7 +89,7 @@ where
         let text = err.to_string() + &std::error::Error::source(&err).unwrap().to_string();
         assert!(text.contains(name) && text.contains("re-save"), "{text}");
         assert!(
-            matches!(err, Error::Npz { source: NpzError::Misaligned { offset, align }, .. }
+            matches!(err, Error::Npz { detail: NpzError::Misaligned { offset, align }, .. }
                 if Some(offset) == member.data_offset && offset % align as u64 != 0),
             "{err:?}"
         );
@@ -129,7 +129,7 @@ fn numpy_archives_are_listed_read_and_mapped() {
     // Compressed members cannot be mapped; big-endian ones not without conversion.
     // SAFETY: as above.
     let err = unsafe { compressed.map::<u8, Ix1>("bytes") }.unwrap_err();
-    assert!(matches!(err, Error::Npz { source: NpzError::Compressed, ref member, .. }
+    assert!(matches!(err, Error::Npz { detail: NpzError::Compressed, ref member, .. }
         if member.as_deref() == Some("bytes")));
     let big = stored.member("big_endian").unwrap();
     if big.is_mappable(1) {
@@ -344,9 +344,9 @@ fn the_streaming_writer_adds_members_one_at_a_time_from_maps() {
     writer.add("column", &big.column(7)).unwrap();
     // Names are checked before anything is written.
     let err = writer.add("big", &big).unwrap_err();
-    assert!(matches!(err, Error::Npz { source: NpzError::DuplicateName, .. }));
+    assert!(matches!(err, Error::Npz { detail: NpzError::DuplicateName, .. }));
     let err = writer.add("../up", &big).unwrap_err();
-    assert!(matches!(err, Error::Npz { source: NpzError::InvalidName, .. }));
+    assert!(matches!(err, Error::Npz { detail: NpzError::InvalidName, .. }));
     assert!(!path.exists(), "the archive appears only when finished");
     writer.finish().unwrap();
     let archive = NpzArchive::open(&path).unwrap();
@@ -381,7 +381,7 @@ fn mapping_errors_are_typed() {
     // SAFETY: as above.
     let err = unsafe { archive.map::<f64, Ix2>("y") }.unwrap_err();
     assert!(
-        matches!(&err, Error::Npz { source: NpzError::NotFound { available }, member, .. }
+        matches!(&err, Error::Npz { detail: NpzError::NotFound { available }, member, .. }
             if available == &["x"] && member.as_deref() == Some("y")),
         "{err:?}"
     );
@@ -389,9 +389,9 @@ fn mapping_errors_are_typed() {
     let err = NpzArchive::open(dir.path().join("missing.npz")).unwrap_err();
     assert!(matches!(err, Error::NotFound { .. }));
     let err = save_npz(&path, &[("", &array![1u8])]).unwrap_err();
-    assert!(matches!(err, Error::Npz { source: NpzError::InvalidName, .. }));
+    assert!(matches!(err, Error::Npz { detail: NpzError::InvalidName, .. }));
     let err = save_npz(&path, &[("a", &array![1u8]), ("a", &array![2u8])]).unwrap_err();
-    assert!(matches!(err, Error::Npz { source: NpzError::DuplicateName, .. }));
+    assert!(matches!(err, Error::Npz { detail: NpzError::DuplicateName, .. }));
     // The failed saves left the archive as it was.
     assert_eq!(NpzArchive::open(&path).unwrap().members().len(), 1);
     // A read-only archive cannot be mapped read-write.
@@ -468,9 +468,9 @@ fn malformed_archives_are_typed_errors() {
 
     // A truncated central directory.
     let err = first_error(dir.path(), "truncated.npz", &good[..good.len() - 30], &options);
-    assert!(matches!(err, Error::Npz { source: NpzError::Malformed { .. }, member: None, .. }));
+    assert!(matches!(err, Error::Npz { detail: NpzError::Malformed { .. }, member: None, .. }));
     let err = first_error(dir.path(), "empty.npz", b"", &options);
-    assert!(matches!(err, Error::Npz { source: NpzError::Malformed { .. }, .. }), "{err:?}");
+    assert!(matches!(err, Error::Npz { detail: NpzError::Malformed { .. }, .. }), "{err:?}");
 
     // An unsupported compression method (12, bzip2) in both headers of member b.
     let mut bytes = good.clone();
@@ -479,7 +479,7 @@ fn malformed_archives_are_typed_errors() {
     put_u16(&mut bytes, local_b + 8, 12);
     let err = first_error(dir.path(), "bzip2.npz", &bytes, &options);
     assert!(
-        matches!(err, Error::Npz { source: NpzError::UnsupportedCompression { method: 12 }, .. }),
+        matches!(err, Error::Npz { detail: NpzError::UnsupportedCompression { method: 12 }, .. }),
         "{err:?}"
     );
 
@@ -489,7 +489,7 @@ fn malformed_archives_are_typed_errors() {
         put_u32(&mut bytes, at, get_u32(&good, at) + 4000);
     }
     let err = first_error(dir.path(), "lying.npz", &bytes, &options);
-    assert!(matches!(err, Error::Npz { source: NpzError::SizeMismatch { .. }, .. }), "{err:?}");
+    assert!(matches!(err, Error::Npz { detail: NpzError::SizeMismatch { .. }, .. }), "{err:?}");
     assert!(member_is(&err, "a"), "{err:?}");
 
     // A stored member whose .npy header wants more than the member holds.
@@ -500,7 +500,7 @@ fn malformed_archives_are_typed_errors() {
     bytes[shape_at + 1] = b'9';
     let err = first_error(dir.path(), "short.npz", &bytes, &options);
     assert!(
-        matches!(err, Error::Npz { source: NpzError::SizeMismatch { needed, available }, .. }
+        matches!(err, Error::Npz { detail: NpzError::SizeMismatch { needed, available }, .. }
             if needed == available + 5),
         "{err:?}"
     );
@@ -510,7 +510,7 @@ fn malformed_archives_are_typed_errors() {
     let data = npy + 128;
     bytes[data] ^= 0xff;
     let err = first_error(dir.path(), "crc.npz", &bytes, &options);
-    assert!(matches!(err, Error::Npz { source: NpzError::Checksum, .. }), "{err:?}");
+    assert!(matches!(err, Error::Npz { detail: NpzError::Checksum, .. }), "{err:?}");
     assert!(member_is(&err, "a"));
 
     // Overlapping members: b's central header points at a's local header.
@@ -519,7 +519,7 @@ fn malformed_archives_are_typed_errors() {
     put_u32(&mut bytes, centrals[1] + 42, local_a);
     let err = first_error(dir.path(), "overlap.npz", &bytes, &options);
     assert!(
-        matches!(&err, Error::Npz { source: NpzError::Overlapping { other }, member: Some(m), .. }
+        matches!(&err, Error::Npz { detail: NpzError::Overlapping { other }, member: Some(m), .. }
             if [other.as_str(), m.as_str()].contains(&"a") && [other.as_str(), m.as_str()].contains(&"b")),
         "{err:?}"
     );
@@ -528,7 +528,7 @@ fn malformed_archives_are_typed_errors() {
     let mut bytes = good.clone();
     bytes[npy + 1] = b'X';
     let err = first_error(dir.path(), "header.npz", &bytes, &options);
-    assert!(matches!(err, Error::Npz { source: NpzError::Header(_), .. }), "{err:?}");
+    assert!(matches!(err, Error::Npz { detail: NpzError::Header(_), .. }), "{err:?}");
 
     // Two members with one name.
     let mut bytes = good.clone();
@@ -536,7 +536,7 @@ fn malformed_archives_are_typed_errors() {
     bytes[centrals[1] + 46] = b'a';
     bytes[local_b + 30] = b'a';
     let err = first_error(dir.path(), "duplicate.npz", &bytes, &options);
-    assert!(matches!(err, Error::Npz { source: NpzError::DuplicateName, .. }), "{err:?}");
+    assert!(matches!(err, Error::Npz { detail: NpzError::DuplicateName, .. }), "{err:?}");
 
     // A member with a trailing data descriptor (flag bit 3) reads and maps, but a
     // read-write map could not keep its checksum true.
@@ -548,7 +548,7 @@ fn malformed_archives_are_typed_errors() {
     let archive = NpzArchive::open(&path).unwrap();
     // SAFETY: the archive is in a fresh temporary folder that nothing else writes.
     let err = unsafe { archive.map_mut::<u8, Ix1>("a") }.unwrap_err();
-    assert!(matches!(err, Error::Npz { source: NpzError::DataDescriptor, .. }), "{err:?}");
+    assert!(matches!(err, Error::Npz { detail: NpzError::DataDescriptor, .. }), "{err:?}");
     assert_eq!(std::fs::read(&path).unwrap(), bytes);
     // SAFETY: as above.
     assert_eq!(unsafe { archive.map::<u8, Ix1>("a") }.unwrap().len(), 4);
@@ -557,7 +557,7 @@ fn malformed_archives_are_typed_errors() {
     let mut bytes = good.clone();
     put_u16(&mut bytes, centrals[0] + 8, 1);
     let err = first_error(dir.path(), "encrypted.npz", &bytes, &options);
-    assert!(matches!(err, Error::Npz { source: NpzError::Encrypted, .. }), "{err:?}");
+    assert!(matches!(err, Error::Npz { detail: NpzError::Encrypted, .. }), "{err:?}");
 }
 
 /// An archive written by the zip crate directly, with names ndmmap never writes.
@@ -588,7 +588,7 @@ fn names_outside_the_archive_and_zip_bombs_are_refused() {
         let before = std::fs::read(&path).unwrap();
         let err = NpzArchive::open(&path).unwrap_err();
         assert!(
-            matches!(&err, Error::Npz { source: NpzError::UnsafeName, member: Some(m), .. }
+            matches!(&err, Error::Npz { detail: NpzError::UnsafeName, member: Some(m), .. }
                 if name.starts_with(m.as_str()) || m.ends_with("up") || m.ends_with("abs")),
             "{err:?}"
         );
@@ -615,7 +615,7 @@ fn names_outside_the_archive_and_zip_bombs_are_refused() {
     // SAFETY: the archive is in a fresh temporary folder that nothing else writes.
     let err = unsafe { archive.map::<f64, Ix1>("x") }.unwrap_err();
     assert!(
-        matches!(err, Error::Npz { source: NpzError::Misaligned { offset: o, align }, .. }
+        matches!(err, Error::Npz { detail: NpzError::Misaligned { offset: o, align }, .. }
             if o == offset && align == align_of::<f64>()),
         "{err:?}"
     );
@@ -633,7 +633,7 @@ fn names_outside_the_archive_and_zip_bombs_are_refused() {
     let archive = NpzArchive::open_with(&path, &NpzOptions::new().max_read_size(1 << 20)).unwrap();
     let err = archive.read::<u8, Ix1>("zeros").unwrap_err();
     assert!(
-        matches!(err, Error::Npz { source: NpzError::TooLarge { limit: 1_048_576, .. }, .. }),
+        matches!(err, Error::Npz { detail: NpzError::TooLarge { limit: 1_048_576, .. }, .. }),
         "{err:?}"
     );
     assert_eq!(NpzArchive::open(&path).unwrap().read::<u8, Ix1>("zeros").unwrap().len(), 16 << 20);
@@ -718,13 +718,13 @@ fn names_numpy_writes_are_written_and_read_and_only_unsafe_names_are_refused() {
     for bad in ["..", "../up", "a/../b", "a\\..\\b", "/abs", "\\abs", "C:x", "nul\0", ""] {
         let err = save_npz(&ours, &[(bad, &array![1u8])]).unwrap_err();
         assert!(
-            matches!(&err, Error::Npz { source: NpzError::InvalidName, .. }),
+            matches!(&err, Error::Npz { detail: NpzError::InvalidName, .. }),
             "{bad:?}: {err:?}"
         );
         let mut writer = NpzWriter::create(dir.path().join("w.npz")).unwrap();
         let err = writer.add(bad, &array![1u8]).unwrap_err();
         assert!(
-            matches!(&err, Error::Npz { source: NpzError::InvalidName, .. }),
+            matches!(&err, Error::Npz { detail: NpzError::InvalidName, .. }),
             "{bad:?}: {err:?}"
         );
     }
@@ -811,7 +811,7 @@ fn load_maps_what_numpy_left_mappable_and_reads_the_rest() {
     // The same checks as map and read: no such member, another type.
     // SAFETY: as in load_checked.
     let err = unsafe { stored.load::<f64, Ix1>("nothing") }.unwrap_err();
-    assert!(matches!(err, Error::Npz { source: NpzError::NotFound { .. }, .. }), "{err:?}");
+    assert!(matches!(err, Error::Npz { detail: NpzError::NotFound { .. }, .. }), "{err:?}");
     // SAFETY: as above.
     let err = unsafe { compressed.load::<f32, Ix2>("ab") }.unwrap_err();
     assert!(matches!(err, Error::DtypeMismatch { .. }), "{err:?}");
@@ -890,7 +890,7 @@ fn realign_refuses_damaged_archives_and_leaves_them_as_they_were() {
     std::fs::write(&path, &bytes).unwrap();
     let err = realign_npz(&path).unwrap_err();
     assert!(
-        matches!(&err, Error::Npz { source: NpzError::Checksum, member: Some(m), .. } if m == "x"),
+        matches!(&err, Error::Npz { detail: NpzError::Checksum, member: Some(m), .. } if m == "x"),
         "{err:?}"
     );
     assert_eq!(std::fs::read(&path).unwrap(), bytes);
@@ -898,7 +898,7 @@ fn realign_refuses_damaged_archives_and_leaves_them_as_they_were() {
     let path = d.join("text.npz");
     std::fs::write(&path, b"not a zip file").unwrap();
     let err = realign_npz(&path).unwrap_err();
-    assert!(matches!(err, Error::Npz { source: NpzError::Malformed { .. }, .. }), "{err:?}");
+    assert!(matches!(err, Error::Npz { detail: NpzError::Malformed { .. }, .. }), "{err:?}");
     assert_eq!(std::fs::read(&path).unwrap(), b"not a zip file");
     // No archive at all.
     let err = realign_npz(d.join("missing.npz")).unwrap_err();

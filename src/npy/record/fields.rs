@@ -250,7 +250,7 @@ impl<R: NpyRecord, D: Dimension> RecordFieldsExt<R, D> for ArrayRef<R, D> {
         let items: &[T] = bytemuck::try_cast_slice(bytes).map_err(|_| misaligned(name))?;
         let items = items.get(index.min(items.len())..).unwrap_or_default();
         ArrayView::from_shape(self.raw_dim().strides(strides), items)
-            .map_err(|source| Error::Shape { path: None, source })
+            .map_err(|error| Error::Shape { path: None, error })
     }
 
     fn field_array<T: NpyField>(&self, name: &str) -> Result<ArrayViewD<'_, T>> {
@@ -261,7 +261,7 @@ impl<R: NpyRecord, D: Dimension> RecordFieldsExt<R, D> for ArrayRef<R, D> {
         let items: &[T] = bytemuck::try_cast_slice(bytes).map_err(|_| misaligned(name))?;
         let items = items.get(index.min(items.len())..).unwrap_or_default();
         ArrayView::from_shape(shape.strides(strides), items)
-            .map_err(|source| Error::Shape { path: None, source })
+            .map_err(|error| Error::Shape { path: None, error })
     }
 
     fn field_array_mut<T: NpyField>(&mut self, name: &str) -> Result<ArrayViewMutD<'_, T>> {
@@ -272,7 +272,7 @@ impl<R: NpyRecord, D: Dimension> RecordFieldsExt<R, D> for ArrayRef<R, D> {
         let items: &mut [T] = bytemuck::try_cast_slice_mut(bytes).map_err(|_| misaligned(name))?;
         let start = index.min(items.len());
         ArrayViewMut::from_shape(shape.strides(strides), &mut items[start..])
-            .map_err(|source| Error::Shape { path: None, source })
+            .map_err(|error| Error::Shape { path: None, error })
     }
 
     fn field_mut<T: NpyField>(&mut self, name: &str) -> Result<ArrayViewMut<'_, T, D>> {
@@ -284,6 +284,6 @@ impl<R: NpyRecord, D: Dimension> RecordFieldsExt<R, D> for ArrayRef<R, D> {
         let items: &mut [T] = bytemuck::try_cast_slice_mut(bytes).map_err(|_| misaligned(name))?;
         let start = index.min(items.len());
         ArrayViewMut::from_shape(dim.strides(strides), &mut items[start..])
-            .map_err(|source| Error::Shape { path: None, source })
+            .map_err(|error| Error::Shape { path: None, error })
     }
 }
