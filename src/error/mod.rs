@@ -723,12 +723,18 @@ mod tests {
     fn a_read_only_file_opened_writable_suggests_the_maps_that_only_read() {
         let source = || io::Error::from(io::ErrorKind::PermissionDenied);
         let text = Error::from_open(Path::new("/data/a.bin"), true, source()).to_string();
-        assert!(text.starts_with("/data/a.bin may not be opened for reading and writing; "));
+        let denied = source().to_string();
+        assert!(
+            text.starts_with(&format!(
+                "/data/a.bin may not be opened for reading and writing: {denied}; "
+            )),
+            "{text}"
+        );
         assert!(text.contains("map_file_copy") && text.contains("map_file,"), "{text}");
         let text = Error::from_open(Path::new("/data/a.bin"), false, source()).to_string();
-        assert_eq!(text, "/data/a.bin may not be opened for reading");
+        assert_eq!(text, format!("/data/a.bin may not be opened for reading: {denied}"));
         let text = Error::from_create(Path::new("/ro/c.bin"), None, source()).to_string();
-        assert_eq!(text, "/ro/c.bin may not be opened for creating");
+        assert_eq!(text, format!("/ro/c.bin may not be opened for creating: {denied}"));
     }
 
     #[test]

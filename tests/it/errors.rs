@@ -666,7 +666,8 @@ fn no_space_is_reported_at_create_and_extend_time() {
 
 /// `ndarray` rejects a shape for a reason no other variant covers (here: strides of
 /// another rank than the shape, for a dynamic-rank array): `Error::Shape` with ndarray's
-/// error as its source, with the path when a file is involved, and nothing changed.
+/// error (its text in the message), with the path when a file is involved, and nothing
+/// changed.
 #[test]
 #[cfg_attr(miri, ignore = "miri cannot map files")]
 fn shape() {
