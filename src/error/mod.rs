@@ -396,7 +396,10 @@ pub enum Error {
 
     /// A structured `.npy` file's fields are not the record type's: a name, offset, dtype,
     /// nesting, sub-array shape or the itemsize differs.
-    #[error("{}: field {field} differs: the file's dtype is {found}, the record type's {expected}", path.display())]
+    #[error(
+        "{}: field {field} differs: the file's dtype is {found}, the record type's {expected}{hint}",
+        path.display()
+    )]
     RecordMismatch {
         /// The file.
         path: PathBuf,
@@ -406,6 +409,9 @@ pub enum Error {
         expected: String,
         /// The file's dtype, as NumPy's descr.
         found: String,
+        /// The way forward where the two differ only in padding (`"; the file's dtype is
+        /// packed ...: declare the record #[repr(C, packed)] ..."`), else empty.
+        hint: &'static str,
     },
 
     /// A record type has no field of that name and type (`a['x']` of a missing field).

@@ -387,6 +387,37 @@ impl RecordLayout {
         (self.itemsize != other.itemsize).then(|| "(itemsize)".to_owned())
     }
 
+    /// Whether the fields follow each other with no gap and fill the record: a packed
+    /// dtype, NumPy's default.
+    fn is_packed(&self) -> bool {
+        let mut at = 0usize;
+        for field in &self.fields {
+            if field.offset != at {
+                return false;
+            }
+            at = at.saturating_add(field.ty.size());
+        }
+        at == self.itemsize
+    }
+
+    /// Where two layouts have the same fields and differ only in padding, what to change
+    /// in the record type: pack it, or spell out NumPy's padding.
+    fn padding_hint(&self, file: &RecordLayout) -> &'static str {
+        let same_fields = self.fields.len() == file.fields.len()
+            && self.fields.iter().zip(&file.fields).all(|(a, b)| a.name == b.name && a.ty == b.ty);
+        match (same_fields, self.is_packed(), file.is_packed()) {
+            (true, false, true) => {
+                "; the file's dtype is packed (NumPy's default, without align=True): declare \
+                 the record #[repr(C, packed)], without `_` padding fields"
+            }
+            (true, true, false) => {
+                "; the file's dtype has padding (align=True): spell it as `_pad: [u8; N]` \
+                 fields where the file's descr has ('', '|VN')"
+            }
+            _ => "",
+        }
+    }
+
     /// Checks a file's layout (`found`) against the expected one.
     ///
     /// With `convert` (a converting read), fields in the other byte order are accepted.
@@ -403,6 +434,7 @@ impl RecordLayout {
                 field,
                 expected: self.to_string(),
                 found: found.to_string(),
+                hint: self.padding_hint(&native),
             });
         }
         if !convert && let Some((field, descr)) = found.non_native() {

@@ -211,8 +211,9 @@ fn error_cases(dir: &Path) -> Vec<Case> {
                 field: "b".into(),
                 expected: "[('a', '|u1'), ('', '|V7'), ('b', '<f8')]".into(),
                 found: "[('a', '|u1'), ('b', '<f8')]".into(),
+                hint: "; the file's dtype is packed",
             },
-            &[&"field b", &"('', '|V7')", &"[('a', '|u1'), ('b', '<f8')]"],
+            &[&"field b", &"('', '|V7')", &"[('a', '|u1'), ('b', '<f8')]", &"is packed"],
         ),
         pathless(
             "NoSuchField",

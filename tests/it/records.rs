@@ -450,7 +450,7 @@ fn layout_mismatches_name_the_file_the_field_and_both_layouts() {
     );
 
     let field_of = |err: Error| match err {
-        Error::RecordMismatch { path, field, expected, found } => {
+        Error::RecordMismatch { path, field, expected, found, .. } => {
             assert!(path.starts_with(d));
             assert!(found.starts_with("[(") && expected.starts_with("[("));
             field
@@ -555,11 +555,22 @@ fn numpy_packed_records_map_in_place_and_read_equal() {
     drop(w);
     assert_eq!({ read_npy::<Mixed, Ix1>(d.join("mixed.npy")).unwrap()[3].b }, 99.5);
     // A packed type against an aligned file, and the other way round: the first field
-    // that differs, as for any record.
+    // that differs, as for any record, and the message says which way to go.
     let err = map::<Mixed, Ix1>(d.join("aligned.npy")).unwrap_err();
-    assert!(matches!(&err, Error::RecordMismatch { field, .. } if field == "b"), "{err}");
+    assert!(
+        matches!(&err, Error::RecordMismatch { field, hint, .. } if field == "b" && hint.contains("_pad")),
+        "{err}"
+    );
     let err = map::<Aligned, Ix1>(d.join("mixed.npy")).unwrap_err();
-    assert!(matches!(&err, Error::RecordMismatch { field, .. } if field == "b"), "{err}");
+    assert!(
+        matches!(&err, Error::RecordMismatch { field, hint, .. }
+            if field == "b" && hint.contains("#[repr(C, packed)]")),
+        "{err}"
+    );
+    assert!(err.to_string().contains("declare the record #[repr(C, packed)]"), "{err}");
+    // Other differences give no hint.
+    let err = map::<Point, Ix1>(d.join("mixed.npy")).unwrap_err();
+    assert!(matches!(&err, Error::RecordMismatch { hint: "", .. }), "{err}");
 }
 
 #[cfg(feature = "npz")]
