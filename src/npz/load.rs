@@ -176,13 +176,16 @@ impl NpzArchive {
     {
         let member = self.member(name)?;
         let align = align_of::<A>();
-        let why = match member.data_offset {
-            _ if member.compression == Compression::Deflated => Some(NotMapped::Compressed),
-            _ if !member.native_byte_order => Some(NotMapped::ByteOrder),
-            Some(offset) if !offset.is_multiple_of(align as u64) => {
-                Some(NotMapped::Misaligned { offset, align })
-            }
-            _ => None,
+        let why = if member.compression == Compression::Deflated {
+            Some(NotMapped::Compressed)
+        } else if !member.native_byte_order {
+            Some(NotMapped::ByteOrder)
+        } else {
+            let misaligned = |offset: &u64| !offset.is_multiple_of(align as u64);
+            member
+                .data_offset
+                .filter(misaligned)
+                .map(|offset| NotMapped::Misaligned { offset, align })
         };
         match why {
             // SAFETY: forwarded; the caller upholds `map`'s contract.
