@@ -30,6 +30,10 @@ runs each job, in each memory regime, by each contender, as its own process:
              c2f          x copied into a new Fortran-order .npy, flushed
              gram         G = x^T x (COLS x COLS), saved
              stats        [sum; mean; var] along axis 0, saved
+             matmul       x @ w into a new .npy (x: the matrix above; w: COLS x COLS, in
+                          memory), flushed; --cols 64 for the 64-wide product
+             cumsum       cumulative sums along axis 0 into a new .npy, flushed
+             histogram    np.histogram of every element (1000 bins over (-300, 400)), saved
 
 Before each round (and once after the last) it measures the disk: reads of the inputs with
 O_DIRECT, through the page cache, and by populating a huge-page map of them (the engine's
@@ -85,10 +89,17 @@ JOBS = {
              "what": "G = x^T x (cols x cols)"},
     "stats": {"inputs": ["x.npy"], "output": "s.npy", "moves": (1, 0),
               "what": "sum, mean, var along axis 0"},
+    "matmul": {"inputs": ["x.npy"], "output": "xw.npy", "moves": (1, 1),
+               "what": "x @ w (w: cols x cols, in memory) into a new .npy, flushed"},
+    "cumsum": {"inputs": ["x.npy"], "output": "cs.npy", "moves": (1, 1),
+               "what": "cumulative sums along axis 0 into a new .npy, flushed"},
+    "histogram": {"inputs": ["x.npy"], "output": "h.npy", "moves": (1, 0),
+                  "what": "np.histogram of every element, 1000 bins over (-300, 400)"},
 }
+HIST_BINS, HIST_RANGE = 1000, (-300.0, 400.0)
 CONTENDERS = ["numpy", "dask", "dask-view", "plain", "engine"]
 BLOCK = 16 << 20
-X_VERSION = 1  # bump when the matrix's contents change
+X_VERSION = 2  # bump when the matrix's contents or its reference figures change
 
 
 def log(*args):
@@ -151,6 +162,7 @@ def write_matrix(path, ref_path, rows, cols):
     step = max(1, (64 << 20) // (8 * cols))
     count, total = 0, np.zeros(cols)
     mean, m2, gram = np.zeros(cols), np.zeros(cols), np.zeros((cols, cols))
+    hist = np.zeros(HIST_BINS, np.int64)
     for start in range(0, rows, step):
         stop = min(rows, start + step)
         slab = rng.standard_normal((stop - start, cols)) * scale + offset
@@ -165,10 +177,17 @@ def write_matrix(path, ref_path, rows, cols):
         count = new
         total += slab.sum(axis=0)
         gram += slab.T @ slab
+        hist += np.histogram(slab, bins=HIST_BINS, range=HIST_RANGE)[0]
     out.flush()
     del out
-    np.savez(ref_path, version=X_VERSION, sum=total, mean=mean, var=m2 / count, gram=gram)
+    np.savez(ref_path, version=X_VERSION, sum=total, mean=mean, var=m2 / count, gram=gram,
+             hist=hist)
     fsync_and_rename(path + ".part", path)
+
+
+def matmul_w(cols):
+    """The matmul job's right factor: small integers, the same on every side."""
+    return ((np.arange(cols)[:, None] + 2 * np.arange(cols)[None, :]) % 5) - 2.0
 
 
 def ensure_inputs(folder, jobs, size, cols):
@@ -231,10 +250,32 @@ def check(job, folder, out_path):
     if job == "gram":
         ok = out.shape == ref["gram"].shape and np.allclose(out, ref["gram"], rtol=1e-9)
         return None if ok else "differs from the reference Gram matrix"
+    if job == "matmul":
+        if out.shape != x.shape:
+            return f"shape {out.shape}, expected {x.shape}"
+        w = matmul_w(x.shape[1])
+        for i in sample(x.shape[0], 16):
+            want = np.asarray(x[i]) @ w
+            if not np.allclose(out[i], want, rtol=1e-9, atol=1e-9):
+                return f"row {i} differs: {out[i][:3]} vs {want[:3]}"
+        return None
     if job == "stats":
         want = np.stack([ref["sum"], ref["mean"], ref["var"]])
         ok = out.shape == want.shape and np.allclose(out, want, rtol=1e-9, atol=1e-9)
         return None if ok else "differs from the reference statistics"
+    if job == "cumsum":
+        if out.shape != x.shape:
+            return f"shape {out.shape}, expected {x.shape}"
+        if not np.allclose(out[-1], ref["sum"], rtol=1e-9, atol=1e-6):
+            return f"last row {out[-1][:3]} differs from the column sums {ref['sum'][:3]}"
+        for i in sample(min(x.shape[0], 4096), 16):
+            want = np.asarray(x[:i + 1]).sum(axis=0)
+            if not np.allclose(out[i], want, rtol=1e-12, atol=1e-9):
+                return f"row {i} differs: {out[i][:3]} vs {want[:3]}"
+        return None
+    if job == "histogram":
+        ok = out.shape == ref["hist"].shape and (out == ref["hist"]).all()
+        return None if ok else "differs from the reference histogram"
     return f"no check for {job}"
 
 
@@ -681,6 +722,19 @@ def numpy_job(job, paths):
     elif job == "stats":
         x = open_in(paths[0])
         np.save(paths[1], np.stack([x.sum(axis=0), x.mean(axis=0), x.var(axis=0)]))
+    elif job == "matmul":
+        x = open_in(paths[0])
+        out = create_out(paths[1], x.shape)
+        np.matmul(x, matmul_w(x.shape[1]), out=out)
+        out.flush()
+    elif job == "cumsum":
+        x = open_in(paths[0])
+        c = create_out(paths[1], x.shape)
+        np.cumsum(x, axis=0, out=c)
+        c.flush()
+    elif job == "histogram":
+        x = open_in(paths[0])
+        np.save(paths[1], np.histogram(x, bins=HIST_BINS, range=HIST_RANGE)[0])
     else:
         sys.exit(f"unknown job {job!r}")
 
@@ -744,6 +798,19 @@ def dask_job(job, paths, view):
         x = load(paths[0])
         s, m, v = dask.compute(x.sum(axis=0), x.mean(axis=0), x.var(axis=0))
         np.save(paths[1], np.stack([s, m, v]))
+    elif job == "matmul":
+        x = load(paths[0])
+        out = create_out(paths[1], x.shape)
+        da.store(x @ matmul_w(x.shape[1]), out, lock=False)
+        out.flush()
+    elif job == "cumsum":
+        x = load(paths[0])
+        c = create_out(paths[1], x.shape)
+        da.store(da.cumsum(x, axis=0), c, lock=False)
+        c.flush()
+    elif job == "histogram":
+        x = load(paths[0])
+        np.save(paths[1], da.histogram(x, bins=HIST_BINS, range=HIST_RANGE)[0].compute())
     else:
         sys.exit(f"unknown job {job!r}")
 
@@ -789,7 +856,7 @@ def job_main(argv):
         threads = dask.system.CPU_COUNT
     else:
         # NumPy itself runs on one thread; only BLAS (the Gram matrix) may use more.
-        threads = int(os.environ["OPENBLAS_NUM_THREADS"]) if job == "gram" else 1
+        threads = int(os.environ["OPENBLAS_NUM_THREADS"]) if job in ("gram", "matmul") else 1
     t0 = time.perf_counter()
     if job == "append":
         append_job(paths[0], int(paths[1]))
@@ -873,7 +940,7 @@ def regimes_main(argv):
                                 description="Every job in every memory regime, side by side.")
     p.add_argument("size", type=parse_size, help="bytes of each input: 512M, 1G, 4G, ...")
     common_options(p)
-    p.add_argument("--jobs", default="add,standardize,c2f,gram,stats",
+    p.add_argument("--jobs", default="add,standardize,c2f,gram,stats,matmul,cumsum,histogram",
                    help="comma-separated (default: all)")
     p.add_argument("--contenders", default=",".join(CONTENDERS),
                    help="comma-separated (default: all)")

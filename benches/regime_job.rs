@@ -29,7 +29,19 @@
 //!   result as long as `x`'s rows). The engine runs `sum_axis_into` into `S` created with
 //!   `create_npy` (cut along the columns, the result written back and released as it
 //!   goes); plain ndarray calls `sum_axis` and `save_npy`.
+//! - `matmul X XW`: `XW = X · W`, a new `.npy` created with `create_npy` and flushed, `W` a
+//!   `cols × cols` matrix of small integers in memory (`((l + 2 j) % 5) - 2`, as the
+//!   harness's `matmul_w`). The engine runs `dot_into` (blocks of rows through
+//!   `general_mat_mul` on rayon's pool); plain ndarray runs one `general_mat_mul` of the
+//!   whole map into the output's map (matrixmultiply, on one thread).
 //! - `rowsum_owned X S`: as `rowsum`, but the engine's owned `sum_axis` then `save_npy`.
+//! - `cumsum X C`: `C`, a new `.npy`, gets the cumulative sums of `x` along axis 0. The
+//!   engine runs `cumsum_into` into `C` created with `create_npy` (the carry passed from
+//!   chunk to chunk); plain ndarray copies `x` into `C` and runs `accumulate_axis_inplace`.
+//! - `histogram X H`: the counts of every element of `x` in 1000 equal bins over
+//!   `(-300, 400)` (NumPy's `np.histogram`), saved with `save_npy`. The engine runs
+//!   `par_histogram`; the plain contender runs the same counting on a plain view of the
+//!   map, without the engine's kernel hints.
 //!
 //! The time covers mapping the inputs, creating the output, the work and the flush (the
 //! engine flushes its outputs before returning); the output's values are checked by the
@@ -70,6 +82,9 @@ fn main() -> BoxResult<()> {
         "stats" => stats(engine, paths[0], paths[1])?,
         "rowsum" => row_sum(engine, true, paths[0], paths[1])?,
         "rowsum_owned" => row_sum(engine, false, paths[0], paths[1])?,
+        "matmul" => matmul(engine, paths[0], paths[1])?,
+        "cumsum" => cumsum(engine, paths[0], paths[1])?,
+        "histogram" => histogram(engine, paths[0], paths[1])?,
         other => return Err(format!("unknown job {other:?}").into()),
     }
     let seconds = started.elapsed().as_secs_f64();
@@ -166,6 +181,24 @@ fn gram(engine: bool, x: &Path, g: &Path) -> BoxResult<()> {
     Ok(())
 }
 
+/// `xw = x · w`.
+fn matmul(engine: bool, x: &Path, xw: &Path) -> BoxResult<()> {
+    // SAFETY: as in `add`.
+    let x = unsafe { Array2::<f64>::map_npy(x)? };
+    let cols = x.ncols();
+    #[allow(clippy::cast_precision_loss, reason = "small integers")]
+    let w = Array2::from_shape_fn((cols, cols), |(l, j)| ((l + 2 * j) % 5) as f64 - 2.0);
+    // SAFETY: as in `add`.
+    let mut out = unsafe { Array2::<f64>::create_npy(xw, x.raw_dim())? };
+    if engine {
+        ndmmap::chunked::Zip::from(&x).dot_into(&w, &mut out)?;
+    } else {
+        general_mat_mul(1.0, &*x, &w, 0.0, &mut *out);
+        out.flush()?;
+    }
+    Ok(())
+}
+
 /// `[sum; mean; var]` along axis 0.
 fn stats(engine: bool, x: &Path, s: &Path) -> BoxResult<()> {
     // SAFETY: as in `add`.
@@ -198,6 +231,37 @@ fn row_sum(engine: bool, into: bool, x: &Path, s: &Path) -> BoxResult<()> {
     } else {
         x.sum_axis(Axis(0)).save_npy(s)?;
     }
+    Ok(())
+}
+
+/// The cumulative sums of `x` along axis 0 into a new `.npy`.
+fn cumsum(engine: bool, x: &Path, c: &Path) -> BoxResult<()> {
+    // SAFETY: as in `add`.
+    let x = unsafe { Array2::<f64>::map_npy(x)? };
+    // SAFETY: as in `add`.
+    let mut c = unsafe { Array2::<f64>::create_npy(c, x.raw_dim())? };
+    if engine {
+        ndmmap::chunked::Zip::from(&x).cumsum_into(Axis(0), &mut c)?;
+    } else {
+        c.assign(&*x);
+        c.accumulate_axis_inplace(Axis(0), |&prev, curr| *curr += prev);
+        c.flush()?;
+    }
+    Ok(())
+}
+
+/// The histogram of every element of `x`: 1000 bins over (-300, 400).
+fn histogram(engine: bool, x: &Path, h: &Path) -> BoxResult<()> {
+    const BINS: usize = 1000;
+    const RANGE: (f64, f64) = (-300.0, 400.0);
+    // SAFETY: as in `add`.
+    let x = unsafe { Array2::<f64>::map_npy(x)? };
+    let (counts, _edges) = if engine {
+        ndmmap::chunked::Zip::from(&x).par_histogram(BINS, RANGE)?
+    } else {
+        ndmmap::chunked::Zip::from(x.view()).par_histogram(BINS, RANGE)?
+    };
+    counts.save_npy(h)?;
     Ok(())
 }
 

@@ -180,6 +180,75 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
+//! # Matrix products and where the extremes are
+//!
+//! [`Zip::dot`] and [`Zip::dot_into`] multiply a tall matrix `X` (mapped or in memory, any
+//! memory order) by a small `W` in memory, NumPy's `x @ w`, a block of rows at a time
+//! through ndarray's matrix product; `dot_into` writes into a mapped output, so that
+//! neither `X` nor the product has to fit in memory. [`Zip::t_dot`] is `Xᵀ · Y` for two tall
+//! matrices, in one pass over both. [`Zip::argmin_axis`], [`Zip::argmax_axis`],
+//! [`Zip::argmin`] and [`Zip::argmax`] give NumPy's answers, ties and NaN included.
+//!
+//! ```
+//! use ndmmap::prelude::*;
+//!
+//! let dir = tempfile::tempdir()?;
+//! let x_path = dir.path().join("x.npy");
+//! Array2::from_shape_fn((20_000, 16), |(i, j)| ((i * (j + 1)) % 13) as f32).save_npy(&x_path)?;
+//! let x = unsafe { Array2::<f32>::map_npy(&x_path)? };
+//! let w = Array2::from_shape_fn((16, 4), |(i, j)| (i + j) as f32 / 8.0);
+//!
+//! // Scores into a new .npy, in bounded memory.
+//! let mut scores = unsafe { Array2::<f32>::create_npy(dir.path().join("s.npy"), (20_000, 4))? };
+//! ndmmap::chunked::Zip::from(&x).dot_into(&w, &mut scores)?;
+//! assert_eq!(*scores, x.dot(&w));
+//! // Which column scores best in each row, and the Gram matrix of x.
+//! let best = ndmmap::chunked::Zip::from(&scores).argmax_axis(Axis(1))?;
+//! assert_eq!(best.len(), 20_000);
+//! let gram = ndmmap::chunked::Zip::from(&x).t_dot(&x)?;
+//! assert_eq!(gram, x.t().dot(&*x));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # Scans and counts
+//!
+//! Cumulative sums and products along any axis, and NumPy's `ufunc.accumulate` with any
+//! step: [`Zip::cumsum`], [`Zip::cumprod`] and [`Zip::accumulate_axis`] (the closure of
+//! ndarray's `accumulate_axis_inplace`) into a new array, their `_into` twins
+//! ([`cumsum_into`](Zip::cumsum_into), [`cumprod_into`](Zip::cumprod_into),
+//! [`accumulate_axis_into`](Zip::accumulate_axis_into)) into an output the caller gives (a
+//! mapped `.npy` for a result larger than memory), and
+//! [`accumulate_axis_inplace`](Zip::accumulate_axis_inplace) on a writable map. Where the
+//! chunks are cut along the scanned axis, the carry (the last slab of each chunk) passes to
+//! the next, so that any file is scanned in bounded memory, in order along each lane.
+//!
+//! Histograms with equal bins, as NumPy's `np.histogram(x, bins=n, range=(lo, hi))`
+//! ([`Zip::histogram`], each value in NumPy's bin, the last bin closed, NaN and values
+//! outside the range not counted), and counts of non-negative integers, as `np.bincount`
+//! ([`Zip::bincount`], a negative value an [`Error::NegativeValue`] naming it and its
+//! index); [`par_histogram`](Zip::par_histogram) and [`par_bincount`](Zip::par_bincount)
+//! count on every core (the `rayon` feature), into per-thread counts merged at the end.
+//!
+//! ```
+//! use ndmmap::prelude::*;
+//!
+//! let dir = tempfile::tempdir()?;
+//! let x_path = dir.path().join("x.npy");
+//! Array1::from_shape_fn(100_000, |i| ((i * 7) % 100) as f64 / 10.0).save_npy(&x_path)?;
+//! let x = unsafe { Array1::<f64>::map_npy(&x_path)? };
+//!
+//! // Running totals into a new .npy, 64 KiB at a time.
+//! let mut totals = unsafe { Array1::<f64>::create_npy(dir.path().join("totals.npy"), 100_000)? };
+//! ndmmap::chunked::Zip::from(&x).chunk_bytes(64 << 10).cumsum_into(Axis(0), &mut totals)?;
+//! assert_eq!(totals[99_999], x.sum());
+//!
+//! // Ten bins over [0, 10]: the values 0.0, 0.1, ..., 9.9, a thousand times each.
+//! let (counts, edges) = ndmmap::chunked::Zip::from(&x).histogram(10, (0.0, 10.0))?;
+//! assert_eq!(counts, Array1::from_elem(10, 10_000));
+//! assert_eq!(edges[3], 3.0);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
 //! # Broadcasting
 //!
 //! An operand of a smaller shape that broadcasts to the Zip's (a row of column means
@@ -209,8 +278,11 @@
 
 mod budget;
 mod collect;
+mod count;
+mod matmul;
 mod operand;
 mod reduce;
+mod scan;
 mod schedule;
 
 use std::fmt;
@@ -218,6 +290,7 @@ use std::fmt;
 use ndarray::iter::Indices;
 use ndarray::{Dimension, NdProducer};
 
+pub use self::count::{BincountElement, HistogramElement};
 use self::operand::{ChunkView, Footprint, Hooks};
 use crate::error::{Error, Result};
 
@@ -281,6 +354,10 @@ struct EngineSettings {
 /// one for a large result): [`sum_axis_into`](Zip::sum_axis_into) and the like.
 /// [`map_collect_npy`](Zip::map_collect_npy) and
 /// [`map_collect_raw`](Zip::map_collect_raw) write `f` of every element into a new file.
+/// [`cumsum`](Zip::cumsum), [`cumprod`](Zip::cumprod) and
+/// [`accumulate_axis`](Zip::accumulate_axis) scan along an axis (and their `_into` twins,
+/// and [`accumulate_axis_inplace`](Zip::accumulate_axis_inplace)); [`histogram`](Zip::histogram)
+/// and [`bincount`](Zip::bincount) count (see [Scans and counts](self#scans-and-counts)).
 ///
 /// # Example
 ///
@@ -311,6 +388,9 @@ pub struct Zip<'a, P, D> {
     /// operands' in `hooks`): arrays of the Zip's shape, broadcast along the reduced axis,
     /// which the engine walks with the operands but does not split.
     riders: Vec<Footprint>,
+    /// The axis the walk must cut along, where the work needs whole slabs of one axis
+    /// (a matrix product cuts the rows); `None`: the engine chooses.
+    cut_along: Option<usize>,
     settings: EngineSettings,
     progress: Option<Box<dyn FnMut(usize, usize) + Send + 'a>>,
 }
@@ -355,6 +435,7 @@ impl<'a, P1: ChunkView<D>, D: Dimension> Zip<'a, (P1,), D> {
             hooks: vec![hooks],
             mismatch: None,
             riders: Vec::new(),
+            cut_along: None,
             settings: EngineSettings {
                 chunk_bytes: None,
                 read_ahead: true,
@@ -898,7 +979,7 @@ macro_rules! impl_zip {
 
         /// Adds an operand's view and hooks.
         fn and_parts<V: ChunkView<D>>(self, view: V, hooks: Hooks<'a>) -> Zip<'a, ($($p,)+ V,), D> {
-            let Zip { parts: ($($x,)+), hooks: mut all, dim, mut mismatch, riders, settings, progress } = self;
+            let Zip { parts: ($($x,)+), hooks: mut all, dim, mut mismatch, riders, cut_along, settings, progress } = self;
             if mismatch.is_none() && view.raw_dim() != dim {
                 mismatch = Some(Error::ShapeMismatch {
                     operand: all.len(),
@@ -907,7 +988,7 @@ macro_rules! impl_zip {
                 });
             }
             all.push(hooks);
-            Zip { parts: ($($x,)+ view,), hooks: all, dim, mismatch, riders, settings, progress }
+            Zip { parts: ($($x,)+ view,), hooks: all, dim, mismatch, riders, cut_along, settings, progress }
         }
     };
     (@and $($p:ident $x:ident)+ ; ) => {};

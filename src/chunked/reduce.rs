@@ -39,6 +39,7 @@ use super::operand::{ChunkView, Hooks};
 use super::{Operand, Zip};
 use crate::error::{Error, Result};
 
+mod arg;
 mod moments;
 
 /// Which part of the result one chunk covers.

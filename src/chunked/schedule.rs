@@ -33,10 +33,14 @@ impl<P, D: Dimension> Zip<'_, P, D> {
         Ok(Slabs { axis, len, per_row: size / len })
     }
 
-    /// The axis a walk cuts along: the outermost memory axis of `contiguous` when every
+    /// The axis a walk cuts along: the one the work asked for (`cut_along`), else the
+    /// outermost memory axis of `contiguous` when every
     /// operand is contiguous in that order (the walk then flattens them), else the
     /// [`common_outer_axis`](Self::common_outer_axis) of `layouts`.
     pub(super) fn cut_axis(&self, layouts: &[Footprint], contiguous: Option<Order>) -> usize {
+        if let Some(axis) = self.cut_along {
+            return axis;
+        }
         match contiguous {
             Some(order) => outer_axis_of(order, self.dim.ndim()),
             None => self.common_outer_axis(layouts),

@@ -362,6 +362,79 @@ pub enum Error {
         actual: Vec<usize>,
     },
 
+    /// The matrices of a matrix product (`chunked::Zip::dot`, `dot_into`, `t_dot`) do not
+    /// fit: the left one has not as many columns as the right one has rows (NumPy's
+    /// "matmul: Input operand 1 has a mismatch in its core dimension 0"; ndarray panics).
+    /// For `t_dot`, `left` is the shape of the transposed left matrix. Raised before
+    /// anything is read or written.
+    #[error(
+        "cannot multiply a {} × {} matrix by a {} × {} matrix: {} columns against {} rows",
+        left[0], left[1], right[0], right[1], left[1], right[0]
+    )]
+    DotShapeMismatch {
+        /// The left matrix's shape (rows, columns).
+        left: [usize; 2],
+        /// The right matrix's shape (rows, columns).
+        right: [usize; 2],
+    },
+
+    /// The output given to a matrix product (`chunked::Zip::dot_into`, NumPy's `out=`) does
+    /// not have the product's shape. Raised before anything is read or written.
+    #[error(
+        "the product is a {} × {} matrix, but the output given is {} × {}",
+        expected[0], expected[1], actual[0], actual[1]
+    )]
+    DotOutputShapeMismatch {
+        /// The product's shape: the left matrix's rows by the right one's columns.
+        expected: [usize; 2],
+        /// The output's shape.
+        actual: [usize; 2],
+    },
+
+    /// `argmin` or `argmax` of an empty array (`chunked::Zip::argmax`), which has no
+    /// element to point at (NumPy's "attempt to get argmax of an empty sequence"). Raised
+    /// before anything is read.
+    #[error("the array of shape {shape:?} is empty: it has no minimum or maximum to point at")]
+    EmptyArray {
+        /// The array's shape.
+        shape: Vec<usize>,
+    },
+
+    /// A histogram (`chunked::Zip::histogram`) was asked with no bins, a range that is not
+    /// finite or whose end is below its start, or more bins than the range has distinct
+    /// edges (NumPy's `ValueError`s). Raised before anything is read.
+    #[error("histogram of {bins} bins over the range ({lo}, {hi}): {reason}")]
+    InvalidHistogram {
+        /// The number of bins asked for.
+        bins: usize,
+        /// The start of the range asked for.
+        lo: f64,
+        /// The end of the range asked for.
+        hi: f64,
+        /// What is wrong with them.
+        reason: &'static str,
+    },
+
+    /// `chunked::Zip::bincount` met a negative element (NumPy: "'list' argument must have
+    /// no negative elements"). Nothing is returned.
+    #[error("element {index:?} is {value}: bincount counts non-negative integers only")]
+    NegativeValue {
+        /// The element's value.
+        value: i64,
+        /// The element's index in the array.
+        index: Vec<usize>,
+    },
+
+    /// `chunked::Zip::bincount` met an element so large that a count for every value up to
+    /// it would not fit in half the memory available. Nothing is returned.
+    #[error("element {index:?} is {value}: too large to count every value up to it in memory")]
+    CountsTooLarge {
+        /// The element's value.
+        value: u64,
+        /// The element's index in the array.
+        index: Vec<usize>,
+    },
+
     /// A `.npy` file holds elements of another type than the one asked for.
     #[error("{}: the file holds {found} elements, not {expected}", path.display())]
     DtypeMismatch {

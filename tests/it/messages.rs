@@ -185,6 +185,32 @@ fn error_cases(dir: &Path) -> Vec<Case> {
             },
             &[&"output 1", &"[3]", &"[3, 4]", &"axis 0", &"[4]"],
         ),
+        pathless(
+            "DotShapeMismatch",
+            Error::DotShapeMismatch { left: [5, 3], right: [4, 2] },
+            &[&"5 × 3", &"4 × 2", &"3 columns against 4 rows"],
+        ),
+        pathless(
+            "DotOutputShapeMismatch",
+            Error::DotOutputShapeMismatch { expected: [5, 2], actual: [2, 5] },
+            &[&"5 × 2", &"2 × 5"],
+        ),
+        pathless("EmptyArray", Error::EmptyArray { shape: vec![0, 3] }, &[&"[0, 3]", &"empty"]),
+        pathless(
+            "InvalidHistogram",
+            Error::InvalidHistogram { bins: 0, lo: 1.5, hi: 0.5, reason: "no bins" },
+            &[&"0 bins", &"(1.5, 0.5)", &"no bins"],
+        ),
+        pathless(
+            "NegativeValue",
+            Error::NegativeValue { value: -3, index: vec![2, 1] },
+            &[&"[2, 1]", &"-3"],
+        ),
+        pathless(
+            "CountsTooLarge",
+            Error::CountsTooLarge { value: 1 << 60, index: vec![7] },
+            &[&"[7]", &(1u64 << 60)],
+        ),
         case(
             "DtypeMismatch",
             Error::DtypeMismatch {

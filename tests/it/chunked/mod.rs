@@ -21,11 +21,15 @@ use ndmmap::prelude::*;
 
 use crate::common;
 
+mod arg;
+mod count;
 mod folds;
 mod into;
 mod layouts;
+mod matmul;
 mod memory;
 mod reductions;
+mod scan;
 mod walks;
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
