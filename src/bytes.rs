@@ -90,7 +90,7 @@ pub(crate) fn view<'a, A: AnyBitPattern, D: Dimension>(
         bytemuck::try_cast_slice(bytes).map_err(|_| misaligned::<A>(bytes.as_ptr()))?
     };
     ArrayView::from_shape(shape_for_view(layout), elems)
-        .map_err(|source| Error::Shape { path: None, source })
+        .map_err(|error| Error::Shape { path: None, error })
 }
 
 /// Views `bytes`, which must span exactly `layout`, as a writable array.
@@ -106,7 +106,7 @@ pub(crate) fn view_mut<'a, A: Pod, D: Dimension>(
         bytemuck::try_cast_slice_mut(bytes).map_err(|_| misaligned::<A>(addr))?
     };
     ArrayViewMut::from_shape(shape_for_view(layout), elems)
-        .map_err(|source| Error::Shape { path: None, source })
+        .map_err(|error| Error::Shape { path: None, error })
 }
 
 /// The layout's shape and strides for ndarray's view constructors; an empty array gets

@@ -87,7 +87,7 @@ impl<D: Dimension> ArrayLayout<D> {
                 shape: dims.clone(),
                 strides: shape_strides(shape),
             },
-            _ => Error::Shape { path: None, source },
+            _ => Error::Shape { path: None, error: source },
         })?;
         let overflow = || Error::Overflow { path: None, shape: dims.clone(), elem_size: elem.size };
         let span = span_elements(&dims, &strides)

@@ -31,6 +31,9 @@
 //!   members in place (read-only, copy-on-write, read-write) or reads any member;
 //!   [`npz::save_npz`], [`npz::save_npz_compressed`] and the streaming
 //!   [`NpzWriter`](npz::NpzWriter) write archives whose every stored member can be mapped.
+//!   [`NpzArchive::load`](npz::NpzArchive::load) takes any member in one call, mapped where
+//!   it can be and read where not; [`npz::realign_npz`] rewrites NumPy's archives so that
+//!   every member maps.
 //! - [`safetensors`] (feature `safetensors`, on by default): `.safetensors` files, the
 //!   tensor format of Hugging Face's models. [`SafeTensorsFile`](safetensors::SafeTensorsFile)
 //!   lists a file's tensors and metadata from its header, maps each tensor in place as a
@@ -82,11 +85,11 @@
 //! | `np.save(f, a)` | [`a.save_npy(f)`](SaveNpyExt::save_npy) |
 //! | `np.frombuffer`-style view of `.npy` bytes | [`ArrayView2::<f64>::view_npy_bytes(&bytes)`](ViewNpyBytesExt::view_npy_bytes) |
 //! | `np.savez(f, x=a, y=b)`, `np.savez_compressed` | `npz::save_npz(f, &[("x", &a), ("y", &b)])`, `npz::save_npz_compressed`, or `npz::NpzWriter` one member at a time |
-//! | `np.load(f.npz)['x']` (always a read: `mmap_mode` is ignored for archives) | `npz::NpzArchive::open(f)?.map::<f64, Ix2>("x")` maps a stored member in place; `.read("x")` reads any member |
+//! | `np.load(f.npz)['x']` (always a read: `mmap_mode` is ignored for archives) | `npz::NpzArchive::open(f)?.load::<f64, Ix2>("x")` maps the member where it can and reads it where not; `.map("x")` only maps, `.read("x")` only reads; `npz::realign_npz(f)` makes every member of NumPy's archive mappable |
 //! | `np.load(f.npz).files` | `npz::NpzArchive::open(f)?.members()` (with dtype, shape, order, compression, offset) |
 //! | `safetensors.numpy.load_file(f)["w"]`, `safe_open(f, framework="numpy").get_tensor("w")` (both read the tensor) | `safetensors::SafeTensorsFile::open(f)?.map::<f32, Ix2>("w")` maps it in place; `.read("w")` reads it; `.tensors()`, `.metadata()` list the header |
 //! | `safetensors.numpy.save_file({"w": a}, f, metadata={...})` | `safetensors::save_safetensors(f, &[("w", &a)], &[("k", "v")])`, or `safetensors::SafeTensorsWriter` one tensor at a time |
-//! | structured arrays: `np.load(f, mmap_mode='r')` of `[('x', '<f4'), ('id', '<i8')]` | [`npy_record!`]`(struct P { x: f32, id: i64 })`, then `Array1::<P>::map_npy(f)`: fields checked one by one ([`npy::NpyRecord`]) |
+//! | structured arrays: `np.load(f, mmap_mode='r')` of `[('x', '<f4'), ('id', '<i8')]` | [`npy_record!`]`(struct P { x: f32, id: i64 })`, then `Array1::<P>::map_npy(f)`: fields checked one by one ([`npy::NpyRecord`]); NumPy's default packed dtypes as `npy_record!(#[repr(C, packed)] struct ...)`; `a['t'].copy()` as `field_values::<f64>("t")` |
 //! | `a['x']` (a view), `a['x'] = 0` | [`a.field::<f32>("x")`](npy::RecordFieldsExt::field), [`field_mut`](npy::RecordFieldsExt::field_mut); a sub-array field `a['pos']` of shape `(n, 3)`: [`field_array::<f32>("pos")`](npy::RecordFieldsExt::field_array) |
 //! | `m + 1`, `a + b`, `np.add(a, b, out=c)` | `&m + 1.0`, `&a + &b`, `Zip::from(&mut c).and(&a).and(&b).for_each(...)` |
 //! | `print(m)`, `repr(m)` | `println!("{m}")`, `{m:?}` (ndarray's formatting; `Debug` adds path and mode) |
@@ -141,10 +144,11 @@
 //!   into an owned array); the data must be aligned for the element type (the offset a
 //!   multiple of its alignment).
 //! - Structured `.npy` dtypes map onto [`npy_record!`] structs whose fields match the file's
-//!   exactly (NumPy's padding spelled as `_` fields); field titles, unnamed fields and
-//!   fields of strings or objects are not supported. A field view is a view only where
-//!   ndarray's strides (counted in elements) can express it: the records contiguous, their
-//!   size a multiple of the field's (of its elements', for `field_array`).
+//!   exactly (NumPy's padding spelled as `_` fields, packed dtypes as `#[repr(C, packed)]`
+//!   structs); field titles, unnamed fields and fields of strings or objects are not
+//!   supported. A field view is a view only where ndarray's strides (counted in elements)
+//!   can express it: the records contiguous, their size a multiple of the field's (of its
+//!   elements', for `field_array`), the field aligned; `field_values` copies any field.
 //! - Only the outermost axis of a C- or Fortran-order array can grow.
 //!
 //! # Architecture

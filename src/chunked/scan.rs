@@ -94,7 +94,7 @@ impl<'a, A: 'a, D: Dimension + RemoveAxis> Zip<'a, (ArrayView<'a, A, D>,), D> {
         let mut out = match self.parts.0.first() {
             Some(first) => Array::from_elem(self.dim.clone().set_f(fortran), first.clone()),
             None => Array::from_shape_vec(self.dim.clone(), Vec::new())
-                .map_err(|source| Error::Shape { path: None, source })?,
+                .map_err(|error| Error::Shape { path: None, error })?,
         };
         self.scan_with(axis, out.view_mut(), Hooks::default(), f)?;
         Ok(out)

@@ -24,28 +24,27 @@ mod safetensors;
 ///
 /// The enum is `#[non_exhaustive]`: match with a `_` arm.
 ///
-/// As the Rust API guidelines ask, a message does not repeat the text of its
-/// [`source`](std::error::Error::source) (the operating system's error): print the whole
-/// chain to show both, as `anyhow` does with `{:#}`, or by walking `source()`. What is
-/// wrong with a `.npy` header is part of the message itself ([`Error::Npy`] has no
-/// `source()`), so `{err}` alone says it:
+/// # Messages
+///
+/// One rule for every variant: the message printed with `{}` alone says what went wrong
+/// and why, in NumPy's words: the file (and the `.npz` member or tensor) where there is
+/// one, the numbers (shapes, offsets, sizes, alignments), and the cause, whether ndmmap's
+/// own (a `.npy` header's or an archive's defect) or a foreign one (the operating system's
+/// error text, ndarray's). Because the cause is in the message, no error returns it again
+/// from [`source`](std::error::Error::source): printing the chain, as `anyhow`'s `{:#}`
+/// does, shows each thing once. The same condition gives the same variant from every
+/// entry point (a folder is [`Error::IsADirectory`] whether opening or reading met it).
 ///
 /// ```
 /// let dir = tempfile::tempdir()?;
 /// let path = dir.path().join("cut.npy");
 /// std::fs::write(&path, b"\x93NUMPY\x01\x00\x76\x00{'descr': '<f8', ")?;
 /// let err = ndmmap::npy::inspect(&path).unwrap_err();
-/// assert!(err.to_string().contains("invalid .npy header: .npy header is truncated"), "{err}");
+/// assert!(err.to_string().contains("cut.npy: invalid .npy header: .npy header is truncated"), "{err}");
 /// assert!(std::error::Error::source(&err).is_none());
 ///
-/// let missing = ndmmap::npy::inspect(dir.path().join("none.npy")).unwrap_err();
-/// let mut chain = missing.to_string();
-/// let mut source = std::error::Error::source(&missing);
-/// while let Some(cause) = source {
-///     chain = format!("{chain}: {cause}");
-///     source = cause.source();
-/// }
-/// assert!(chain.contains("none.npy does not exist"), "{chain}");
+/// let err = ndmmap::npy::inspect(dir.path()).unwrap_err();
+/// assert!(matches!(err, ndmmap::Error::IsADirectory { .. }), "{err:?}");
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 ///
@@ -82,15 +81,14 @@ pub enum Error {
 
     /// The file may not be opened in the mode asked for (e.g. a read-write map of a
     /// read-only file: the message then suggests a read-only or copy-on-write map).
-    #[error("{} may not be opened for {action}{}", path.display(), writable_hint(action))]
+    #[error("{} may not be opened for {action}: {error}{}", path.display(), writable_hint(action))]
     PermissionDenied {
         /// The file asked for.
         path: PathBuf,
         /// What was attempted: `"reading"`, `"reading and writing"` or `"creating"`.
         action: &'static str,
-        /// The operating system's error.
-        #[source]
-        source: io::Error,
+        /// The operating system's error (its text is in the message).
+        error: io::Error,
     },
 
     /// The path names a directory, not a file.
@@ -108,27 +106,28 @@ pub enum Error {
     },
 
     /// The disk has no room for the blocks a new or extended file needs.
-    #[error("{} needs {bytes} bytes of disk space that the file system cannot reserve", path.display())]
+    #[error(
+        "{} needs {bytes} bytes of disk space that the file system cannot reserve: {error}",
+        path.display()
+    )]
     NoSpace {
         /// The file being created or extended.
         path: PathBuf,
         /// The file length that could not be reserved.
         bytes: u64,
-        /// The operating system's error.
-        #[source]
-        source: io::Error,
+        /// The operating system's error (its text is in the message).
+        error: io::Error,
     },
 
     /// Another I/O operation failed (open, stat, map, flush, resize).
-    #[error("failed to {action} {}", path.display())]
+    #[error("failed to {action} {}: {error}", path.display())]
     Io {
         /// The file involved.
         path: PathBuf,
         /// What was attempted, e.g. `"map"` or `"flush"`.
         action: &'static str,
-        /// The operating system's error.
-        #[source]
-        source: io::Error,
+        /// The operating system's error (its text is in the message).
+        error: io::Error,
     },
 
     /// The bytes available after the offset are not a whole number of elements, so the
@@ -525,7 +524,10 @@ pub enum Error {
 
     /// A structured `.npy` file's fields are not the record type's: a name, offset, dtype,
     /// nesting, sub-array shape or the itemsize differs.
-    #[error("{}: field {field} differs: the file's dtype is {found}, the record type's {expected}", path.display())]
+    #[error(
+        "{}: field {field} differs: the file's dtype is {found}, the record type's {expected}{hint}",
+        path.display()
+    )]
     RecordMismatch {
         /// The file.
         path: PathBuf,
@@ -535,6 +537,9 @@ pub enum Error {
         expected: String,
         /// The file's dtype, as NumPy's descr.
         found: String,
+        /// The way forward where the two differ only in padding (`"; the file's dtype is
+        /// packed ...: declare the record #[repr(C, packed)] ..."`), else empty.
+        hint: &'static str,
     },
 
     /// A record type has no field of that name and type (`a['x']` of a missing field).
@@ -567,7 +572,7 @@ pub enum Error {
     /// Another process (or another guard in this one) holds an advisory lock on the file
     /// that conflicts with the one asked for, and waiting was not asked for (see
     /// [`MapOptions::wait_for_lock`](crate::MapOptions::wait_for_lock)).
-    #[error("{} is locked: a {} lock conflicts with a lock held elsewhere", path.display(), lock.name())]
+    #[error("{} is locked: the {} lock asked for conflicts with a lock held elsewhere", path.display(), lock.name())]
     Locked {
         /// The file.
         path: PathBuf,
@@ -639,28 +644,26 @@ pub enum Error {
     },
 
     /// A `.npz` archive, or one of its members, is invalid, or cannot be mapped or
-    /// written as asked; the source says what, and the message names the archive and the
-    /// member.
+    /// written as asked. The message names the archive and the member and says what is
+    /// wrong (the `detail`'s own message), so the detail is not repeated as a `source()`.
     #[cfg(feature = "npz")]
-    #[error("{}{} (.npz archive)", path.display(), member_of(member.as_deref()))]
+    #[error("{}{} (.npz archive): {detail}", path.display(), member_of(member.as_deref()))]
     Npz {
         /// The archive.
         path: PathBuf,
         /// The member's name (the NumPy key, e.g. `"x"` for `x.npy`), if one is involved.
         member: Option<String>,
         /// What is wrong.
-        #[source]
-        source: NpzError,
+        detail: NpzError,
     },
 
     /// `ndarray` rejected the shape or strides for a reason not covered above.
-    #[error("{}invalid shape or strides", at(path.as_deref()))]
+    #[error("{}invalid shape or strides: {error}", at(path.as_deref()))]
     Shape {
         /// The file, if any.
         path: Option<PathBuf>,
-        /// ndarray's error.
-        #[source]
-        source: ndarray::ShapeError,
+        /// ndarray's error (its text is in the message).
+        error: ndarray::ShapeError,
     },
 
     /// A `.safetensors` file, or one of its tensors, is invalid, or cannot be mapped, read
@@ -802,19 +805,24 @@ impl Error {
         let path = path.to_path_buf();
         match source.kind() {
             io::ErrorKind::NotFound => Error::NotFound { path },
-            io::ErrorKind::PermissionDenied => Error::PermissionDenied { path, action, source },
+            io::ErrorKind::PermissionDenied => {
+                Error::PermissionDenied { path, action, error: source }
+            }
             io::ErrorKind::IsADirectory => Error::IsADirectory { path },
             io::ErrorKind::AlreadyExists => Error::AlreadyExists { path },
-            _ => Error::Io { path, action: "open", source },
+            _ => Error::Io { path, action: "open", error: source },
         }
     }
 
-    /// Wraps an I/O error from `action` on `path`, recognising a full disk.
-    pub(crate) fn io(path: &Path, action: &'static str, bytes: u64, source: io::Error) -> Self {
-        if source.kind() == io::ErrorKind::StorageFull {
-            Error::NoSpace { path: path.to_path_buf(), bytes, source }
-        } else {
-            Error::Io { path: path.to_path_buf(), action, source }
+    /// Wraps an I/O error from `action` on `path`, recognising a full disk, and a folder
+    /// (which some systems let open, then refuse to read): the same condition gives the
+    /// same error whichever call met it.
+    pub(crate) fn io(path: &Path, action: &'static str, bytes: u64, error: io::Error) -> Self {
+        let path = path.to_path_buf();
+        match error.kind() {
+            io::ErrorKind::StorageFull => Error::NoSpace { path, bytes, error },
+            io::ErrorKind::IsADirectory => Error::IsADirectory { path },
+            _ => Error::Io { path, action, error },
         }
     }
 }
@@ -849,12 +857,18 @@ mod tests {
     fn a_read_only_file_opened_writable_suggests_the_maps_that_only_read() {
         let source = || io::Error::from(io::ErrorKind::PermissionDenied);
         let text = Error::from_open(Path::new("/data/a.bin"), true, source()).to_string();
-        assert!(text.starts_with("/data/a.bin may not be opened for reading and writing; "));
+        let denied = source().to_string();
+        assert!(
+            text.starts_with(&format!(
+                "/data/a.bin may not be opened for reading and writing: {denied}; "
+            )),
+            "{text}"
+        );
         assert!(text.contains("map_file_copy") && text.contains("map_file,"), "{text}");
         let text = Error::from_open(Path::new("/data/a.bin"), false, source()).to_string();
-        assert_eq!(text, "/data/a.bin may not be opened for reading");
+        assert_eq!(text, format!("/data/a.bin may not be opened for reading: {denied}"));
         let text = Error::from_create(Path::new("/ro/c.bin"), None, source()).to_string();
-        assert_eq!(text, "/ro/c.bin may not be opened for creating");
+        assert_eq!(text, format!("/ro/c.bin may not be opened for creating: {denied}"));
     }
 
     #[test]

@@ -1,4 +1,4 @@
-//! [`NpzError`]: what is wrong with a `.npz` archive or one of its members, the source of
+//! [`NpzError`]: what is wrong with a `.npz` archive or one of its members, the detail of
 //! [`Error::Npz`](crate::Error::Npz).
 
 use super::HeaderError;
@@ -17,12 +17,19 @@ pub enum NpzError {
         /// What the zip reader found wrong.
         detail: String,
     },
-    /// A member's name points outside the archive (an absolute path or `..`), which no
-    /// NumPy writer produces.
-    #[error("the member name points outside the archive")]
+    /// A member's name points outside the archive (an absolute path or a `..` path
+    /// segment) or holds a NUL byte, which no NumPy writer produces.
+    #[error(
+        "the member name points outside the archive (an absolute path or a '..' path segment) or holds a NUL byte"
+    )]
     UnsafeName,
-    /// A member name to write is empty, or holds `/`, `\`, a NUL byte or `..`.
-    #[error("a member name must be non-empty and hold no '/', '\\', NUL or '..'")]
+    /// A member name to write is empty, an absolute path, has a path segment that is
+    /// exactly `..`, or holds a NUL byte. Other names are NumPy's keys as they are
+    /// (`a..b`, `run/1`).
+    #[error(
+        "a member name must be non-empty, not an absolute path, with no path segment '..' \
+         and no NUL byte"
+    )]
     InvalidName,
     /// Two members have the same name.
     #[error("two members have this name")]
@@ -73,14 +80,18 @@ pub enum NpzError {
         available: Vec<String>,
     },
     /// The member is compressed, so it cannot be mapped; read it into memory instead.
-    #[error("the member is compressed and cannot be mapped; read it with NpzArchive::read")]
+    #[error(
+        "the member is compressed and cannot be mapped; read it with NpzArchive::read or \
+         NpzArchive::load, or store it with realign_npz"
+    )]
     Compressed,
     /// The member's array data does not start at a multiple of the element's alignment,
     /// so it cannot be mapped (as zip writers other than ndmmap's leave it).
     #[error(
         "the member's data at byte {offset} of the archive is not aligned to the {align}-byte \
-         alignment of the element type; read it with NpzArchive::read, or re-save the archive \
-         with ndmmap's NpzWriter or save_npz, which align every stored member"
+         alignment of the element type; load or read it (NpzArchive::load, NpzArchive::read), \
+         or re-save the archive aligned once with realign_npz (or ndmmap's NpzWriter or \
+         save_npz, which align every stored member)"
     )]
     Misaligned {
         /// Where the array data starts, in bytes from the start of the archive.
@@ -92,7 +103,8 @@ pub enum NpzError {
     /// updated in place after writing through a read-write map.
     #[error("the member has a data descriptor; a read-write map cannot update its checksum")]
     DataDescriptor,
-    /// The member's `.npy` header is invalid.
-    #[error("invalid .npy header in the member")]
-    Header(#[source] HeaderError),
+    /// The member's `.npy` header is invalid; the message says how (the
+    /// [`HeaderError`]'s own message), so it is not repeated as a `source()`.
+    #[error("invalid .npy header in the member: {0}")]
+    Header(HeaderError),
 }

@@ -252,7 +252,7 @@ impl<A: Pod, D: Dimension> MmapArrayMut<A, D> {
     fn drop_view(&mut self) -> Result<()> {
         let empty: &'static mut [A] = &mut [];
         self.view = ArrayViewMut::from_shape(D::zeros(self.view.ndim()), empty)
-            .map_err(|source| Error::Shape { path: Some(self.backing.path.clone()), source })?;
+            .map_err(|error| Error::Shape { path: Some(self.backing.path.clone()), error })?;
         Ok(())
     }
 

@@ -133,7 +133,7 @@ pub(crate) fn to_array<A: NpyElement, D: Dimension>(
     let elems = A::decode(&bytes).ok_or_else(|| Error::InvalidBool { path: path.to_path_buf() })?;
     let shape = dim.set_f(header.fortran_order);
     Array::from_shape_vec(shape, elems)
-        .map_err(|source| Error::Shape { path: Some(path.to_path_buf()), source })
+        .map_err(|error| Error::Shape { path: Some(path.to_path_buf()), error })
 }
 
 /// Reads and parses the header at the start of `file`, reading more as the header's

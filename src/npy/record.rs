@@ -387,6 +387,37 @@ impl RecordLayout {
         (self.itemsize != other.itemsize).then(|| "(itemsize)".to_owned())
     }
 
+    /// Whether the fields follow each other with no gap and fill the record: a packed
+    /// dtype, NumPy's default.
+    fn is_packed(&self) -> bool {
+        let mut at = 0usize;
+        for field in &self.fields {
+            if field.offset != at {
+                return false;
+            }
+            at = at.saturating_add(field.ty.size());
+        }
+        at == self.itemsize
+    }
+
+    /// Where two layouts have the same fields and differ only in padding, what to change
+    /// in the record type: pack it, or spell out NumPy's padding.
+    fn padding_hint(&self, file: &RecordLayout) -> &'static str {
+        let same_fields = self.fields.len() == file.fields.len()
+            && self.fields.iter().zip(&file.fields).all(|(a, b)| a.name == b.name && a.ty == b.ty);
+        match (same_fields, self.is_packed(), file.is_packed()) {
+            (true, false, true) => {
+                "; the file's dtype is packed (NumPy's default, without align=True): declare \
+                 the record #[repr(C, packed)], without `_` padding fields"
+            }
+            (true, true, false) => {
+                "; the file's dtype has padding (align=True): spell it as `_pad: [u8; N]` \
+                 fields where the file's descr has ('', '|VN')"
+            }
+            _ => "",
+        }
+    }
+
     /// Checks a file's layout (`found`) against the expected one.
     ///
     /// With `convert` (a converting read), fields in the other byte order are accepted.
@@ -403,6 +434,7 @@ impl RecordLayout {
                 field,
                 expected: self.to_string(),
                 found: found.to_string(),
+                hint: self.padding_hint(&native),
             });
         }
         if !convert && let Some((field, descr)) = found.non_native() {
@@ -453,8 +485,27 @@ impl fmt::Display for RecordLayout {
 /// The struct derives `Clone`, `Copy` and bytemuck's `Pod` and `Zeroable` (so your crate
 /// needs `bytemuck = { version = "1", features = ["derive"] }`); add any other derives and
 /// attributes before `struct`. Field types are [`NpyField`](crate::npy::NpyField)s: numbers,
-/// `[T; N]` sub-arrays, other records. NumPy's padding (`('', '|V7')`, which `align=True`
-/// dtypes have) is a field named `_...` of type `[u8; N]`: `Pod` allows no hidden padding.
+/// `[T; N]` sub-arrays, other records.
+///
+/// # Packed and aligned dtypes
+///
+/// NumPy's dtypes are packed unless made with `align=True`:
+/// `np.dtype([('t', '<f8'), ('x', '<f4'), ('id', '<u1')])` is 13 bytes, each field right
+/// after the one before. Write such a record `#[repr(C, packed)]`: its layout is then
+/// NumPy's, and a packed record array maps like any other (its alignment is 1, so it maps
+/// wherever the data starts).
+///
+/// An `align=True` dtype has padding (`('', '|V7')` in its descr): spell it as a field named
+/// `_...` of type `[u8; N]` in a `#[repr(C)]` struct, since `Pod` allows no padding the
+/// compiler would hide. A struct with such hidden padding fails to compile, with a message
+/// that names both remedies.
+///
+/// Rust cannot borrow a field of a packed struct (`&r.t` may be misaligned), so read fields
+/// of packed records by value (`r.t`, `{ r.t }` in a `format!`), or take them from a whole
+/// array with [`field_values`](crate::npy::RecordFieldsExt::field_values), which copies.
+/// The zero-copy [`field`](crate::npy::RecordFieldsExt::field) views work for the fields
+/// whose offsets and record size are multiples of the field's alignment, and give an error
+/// naming `field_values` for the others.
 ///
 /// # Example
 ///
@@ -475,26 +526,80 @@ impl fmt::Display for RecordLayout {
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 ///
-/// Padding the compiler would insert is refused at compile time; spell it as NumPy does:
+/// A packed record, NumPy's default `np.dtype([('t', '<f8'), ('x', '<f4'), ('y', '<f4'),
+/// ('id', '<u4')])` of 20 bytes:
+///
+/// ```
+/// use ndmmap::prelude::*;
+/// use ndmmap::npy::{NpyRecord, RecordFieldsExt};
+///
+/// ndmmap::npy_record! {
+///     #[repr(C, packed)]
+///     pub struct Sample { pub t: f64, pub x: f32, pub y: f32, pub id: u32 }
+/// }
+/// assert_eq!(Sample::layout().itemsize(), 20);
+/// assert_eq!(Sample::layout().to_string(), "[('t', '<f8'), ('x', '<f4'), ('y', '<f4'), ('id', '<u4')]");
+/// let dir = tempfile::tempdir()?;
+/// let path = dir.path().join("samples.npy");
+/// let samples = Array1::from_shape_fn(3, |i| Sample { t: i as f64, x: 1.0, y: 2.0, id: 7 });
+/// samples.save_npy(&path)?;
+/// let mapped = unsafe { Array1::<Sample>::map_npy(&path)? };
+/// assert_eq!({ mapped[2].t }, 2.0); // a packed field is read by value
+/// assert_eq!(mapped.field_values::<f64>("t")?, array![0.0, 1.0, 2.0]); // copied out
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
+/// Padding the compiler would insert is refused at compile time; spell it as NumPy does, or
+/// pack the struct. `#[repr(C, packed)]` comes first, right after the doc comments (the
+/// macro puts it in place of its `#[repr(C)]`):
 ///
 /// ```compile_fail
-/// // np.dtype([('a', 'u1'), ('b', '<f8')], align=True) needs `_pad: [u8; 7]` after `a`.
+/// // np.dtype([('a', 'u1'), ('b', '<f8')], align=True) needs `_pad: [u8; 7]` after `a`;
+/// // np.dtype([('a', 'u1'), ('b', '<f8')]) needs #[repr(C, packed)].
 /// ndmmap::npy_record!(struct Aligned { a: u8, b: f64 });
 /// ```
 #[macro_export]
 macro_rules! npy_record {
+    // Packed: `#[repr(C, packed)]` first after the doc comments, in place of `#[repr(C)]`
+    // (two `repr` attributes would be refused by bytemuck's derive).
     (
+        $(#[doc = $doc:expr])*
+        #[repr(C, packed)]
+        $(#[$meta:meta])*
+        $vis:vis struct $name:ident {
+            $($(#[$fmeta:meta])* $fvis:vis $field:ident : $ty:ty),* $(,)?
+        }
+    ) => {
+        $crate::npy_record! {
+            @emit [C, packed] $(#[doc = $doc])* $(#[$meta])*
+            $vis struct $name { $($(#[$fmeta])* $fvis $field: $ty),* }
+        }
+    };
+    (
+        @emit [$($repr:tt)*]
         $(#[$meta:meta])*
         $vis:vis struct $name:ident {
             $($(#[$fmeta:meta])* $fvis:vis $field:ident : $ty:ty),* $(,)?
         }
     ) => {
         $(#[$meta])*
-        #[repr(C)]
+        #[repr($($repr)*)]
         #[derive(Clone, Copy, ::bytemuck::Pod, ::bytemuck::Zeroable)]
         $vis struct $name {
             $($(#[$fmeta])* $fvis $field: $ty),*
         }
+
+        // The fields fill the struct: no padding (bytemuck's derive refuses it too, in
+        // words that do not say what to do).
+        const _: () = ::core::assert!(
+            ::core::mem::size_of::<$name>() == 0 $(+ ::core::mem::size_of::<$ty>())*,
+            ::core::concat!(
+                "npy_record!: struct ", ::core::stringify!($name), " has padding between or ",
+                "after its fields; for NumPy's default (packed) dtype write ",
+                "#[repr(C, packed)] as its first attribute after the doc comments; for an align=True dtype add the padding ",
+                "as `_pad: [u8; N]` fields where NumPy's descr has ('', '|VN')",
+            ),
+        );
 
         impl $crate::npy::NpyRecord for $name {
             fn layout() -> $crate::npy::RecordLayout {
@@ -507,6 +612,17 @@ macro_rules! npy_record {
                     )),*],
                 )
             }
+        }
+    };
+    (
+        $(#[$meta:meta])*
+        $vis:vis struct $name:ident {
+            $($(#[$fmeta:meta])* $fvis:vis $field:ident : $ty:ty),* $(,)?
+        }
+    ) => {
+        $crate::npy_record! {
+            @emit [C] $(#[$meta])*
+            $vis struct $name { $($(#[$fmeta])* $fvis $field: $ty),* }
         }
     };
 }

@@ -473,8 +473,8 @@ impl NpzArchive {
     }
 
     /// An [`Error::Npz`] about this archive.
-    pub(crate) fn error(&self, member: Option<&str>, source: NpzError) -> Error {
-        Error::Npz { path: self.path.clone(), member: member.map(str::to_owned), source }
+    pub(crate) fn error(&self, member: Option<&str>, detail: NpzError) -> Error {
+        Error::Npz { path: self.path.clone(), member: member.map(str::to_owned), detail }
     }
 
     fn read_error(&self, e: io::Error) -> Error {
@@ -507,10 +507,10 @@ impl Read for ReadAt<'_> {
 
 /// Reads the central directory and every `.npy` member's header.
 fn list(path: &Path, file: &File, options: &NpzOptions) -> Result<Vec<NpzMember>> {
-    let error = |member: Option<&str>, source| Error::Npz {
+    let error = |member: Option<&str>, detail| Error::Npz {
         path: path.to_path_buf(),
         member: member.map(str::to_owned),
-        source,
+        detail,
     };
     let file_len = file_len(path, file)?;
     // A duplicate handle for zip, which moves the cursor it shares: ndmmap's own reads are
@@ -584,10 +584,16 @@ fn list(path: &Path, file: &File, options: &NpzOptions) -> Result<Vec<NpzMember>
     members.into_iter().map(|member| describe(path, file, member, options)).collect()
 }
 
-/// Whether a member name stays inside the archive when extracted: not absolute, no `..`.
-fn inside(name: &str) -> bool {
+/// Whether a member name stays inside the archive when extracted: not absolute (no leading
+/// `/` or `\\`, no drive such as `C:`), no path segment that is exactly `..`, no NUL byte.
+/// Anything else is a name `np.savez` may write (`a..b`, `.hidden`, `run/1`), and allowed.
+/// The one rule for names read and names written.
+pub(crate) fn inside(name: &str) -> bool {
     let drive = name.as_bytes().get(1) == Some(&b':');
-    !name.starts_with(['/', '\\']) && !drive && !name.split(['/', '\\']).any(|part| part == "..")
+    !name.starts_with(['/', '\\'])
+        && !drive
+        && !name.contains('\0')
+        && !name.split(['/', '\\']).any(|part| part == "..")
 }
 
 /// Checks a `.npy` member's headers (central, local, `.npy`) and fills in what its `.npy`
@@ -599,7 +605,7 @@ fn describe(
     options: &NpzOptions,
 ) -> Result<NpzMember> {
     let fail =
-        |source| Error::Npz { path: path.to_path_buf(), member: Some(member.name.clone()), source };
+        |detail| Error::Npz { path: path.to_path_buf(), member: Some(member.name.clone()), detail };
     let (size, compressed_size) = (member.size, member.compressed_size);
     let (central_header_start, header_start) = (member.central_header_start, member.header_start);
     let central = bytes_at::<46>(file, central_header_start)

@@ -20,6 +20,12 @@
 //! in NumPy's archives only some members can be mapped. The others are an error naming the
 //! remedy ([`NpzError::Misaligned`]): read them, or re-save the archive with ndmmap.
 //!
+//! - [`NpzArchive::load`]: NumPy's `np.load(path)[name]` in one call, mapped where the
+//!   member can be mapped and read where not; the [`NpzLoaded`] it returns derefs to the
+//!   array and says which it did ([`NotMapped`]).
+//! - [`realign_npz`]: rewrites an archive NumPy wrote (atomically) so that every member is
+//!   stored and aligned, and maps from then on.
+//!
 //! # Example
 //!
 //! ```
@@ -39,10 +45,14 @@
 //! ```
 
 mod archive;
+mod load;
 mod map;
+mod realign;
 mod write;
 
 pub use self::archive::{Compression, NpzArchive, NpzMember, NpzOptions};
+pub use self::load::{NotMapped, NpzLoaded};
 pub use self::map::NpzMemberMut;
+pub use self::realign::realign_npz;
 pub use self::write::{NPZ_ALIGN, NpzArray, NpzWriter, save_npz, save_npz_compressed};
 pub use crate::error::NpzError;

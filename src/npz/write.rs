@@ -9,6 +9,7 @@ use ndarray::{ArrayBase, ArrayRef, Data, Dimension};
 use zip::write::SimpleFileOptions;
 use zip::{CompressionMethod, ZipWriter};
 
+use super::archive::inside;
 use crate::error::{Error, HeaderError, NpzError, Result};
 use crate::fs::NewFile;
 use crate::guard::{MmapArray, MmapArrayMut};
@@ -252,7 +253,7 @@ impl NpzWriter {
         method: CompressionMethod,
     ) -> Result<()> {
         let fail =
-            |source| Error::Npz { path: self.path.clone(), member: Some(name.to_owned()), source };
+            |detail| Error::Npz { path: self.path.clone(), member: Some(name.to_owned()), detail };
         if !valid_name(name) {
             return Err(fail(NpzError::InvalidName));
         }
@@ -261,6 +262,25 @@ impl NpzWriter {
         }
         let header = array.npy_header().map_err(|e| fail(NpzError::Header(e)))?;
         let size = header.len() as u64 + array.npy_data_len();
+        self.start_file(&format!("{name}.npy"), size, method)?;
+        let zip = self.zip.as_mut().ok_or_else(|| poisoned(&self.path))?;
+        let written = zip.write_all(&header).and_then(|()| array.write_npy_data(zip));
+        if let Err(e) = written {
+            self.zip = None;
+            return Err(Error::io(&self.path, "write", size, e));
+        }
+        self.names.push(name.to_owned());
+        Ok(())
+    }
+
+    /// Starts the member `file_name` of `size` bytes (its whole `.npy` file), stored and
+    /// aligned or deflated; its bytes follow with [`write_bytes`](Self::write_bytes).
+    pub(super) fn start_file(
+        &mut self,
+        file_name: &str,
+        size: u64,
+        method: CompressionMethod,
+    ) -> Result<()> {
         let mut options = SimpleFileOptions::default()
             .compression_method(method)
             .large_file(size >= u64::from(u32::MAX))
@@ -269,16 +289,30 @@ impl NpzWriter {
             options = options.with_alignment(NPZ_ALIGN);
         }
         let zip = self.zip.as_mut().ok_or_else(|| poisoned(&self.path))?;
-        let written = zip
-            .start_file(format!("{name}.npy"), options)
-            .map_err(io::Error::other)
-            .and_then(|()| zip.write_all(&header))
-            .and_then(|()| array.write_npy_data(zip));
-        if let Err(e) = written {
+        if let Err(e) = zip.start_file(file_name, options) {
             self.zip = None;
-            return Err(Error::io(&self.path, "write", size, e));
+            return Err(Error::io(&self.path, "write", size, io::Error::other(e)));
         }
-        self.names.push(name.to_owned());
+        Ok(())
+    }
+
+    /// Writes bytes of the member started last.
+    pub(super) fn write_bytes(&mut self, bytes: &[u8]) -> Result<()> {
+        let zip = self.zip.as_mut().ok_or_else(|| poisoned(&self.path))?;
+        if let Err(e) = zip.write_all(bytes) {
+            self.zip = None;
+            return Err(Error::io(&self.path, "write", bytes.len() as u64, e));
+        }
+        Ok(())
+    }
+
+    /// Copies an entry of another archive as it is (compressed or not).
+    pub(super) fn copy_raw<R: io::Read>(&mut self, entry: zip::read::ZipFile<'_, R>) -> Result<()> {
+        let zip = self.zip.as_mut().ok_or_else(|| poisoned(&self.path))?;
+        if let Err(e) = zip.raw_copy_file(entry) {
+            self.zip = None;
+            return Err(Error::io(&self.path, "write", 0, io::Error::other(e)));
+        }
         Ok(())
     }
 
@@ -318,9 +352,11 @@ fn poisoned(path: &Path) -> Error {
     }
 }
 
-/// A NumPy key that makes a safe member name: non-empty, no path separators, no `..`.
+/// A NumPy key that makes a safe member name: non-empty, and inside the archive (not
+/// absolute, no `..` path segment, no NUL). `a..b` and `run/1` are keys `np.savez` writes
+/// and `np.load` reads back as they are.
 fn valid_name(name: &str) -> bool {
-    !name.is_empty() && !name.contains(['/', '\\', '\0']) && !name.contains("..")
+    !name.is_empty() && inside(name)
 }
 
 /// Saves arrays as a `.npz` archive of stored members (`np.savez(path, name=array, ...)`),
@@ -372,14 +408,14 @@ pub fn save_npz_compressed(path: impl AsRef<Path>, arrays: &[(&str, &dyn NpzArra
 fn save(path: &Path, arrays: &[(&str, &dyn NpzArray)], method: CompressionMethod) -> Result<()> {
     // Names first: nothing is written unless every one is valid and unique.
     for (i, (name, _)) in arrays.iter().enumerate() {
-        let source = if !valid_name(name) {
+        let detail = if !valid_name(name) {
             NpzError::InvalidName
         } else if arrays[..i].iter().any(|(other, _)| other == name) {
             NpzError::DuplicateName
         } else {
             continue;
         };
-        return Err(Error::Npz { path: path.to_path_buf(), member: Some((*name).into()), source });
+        return Err(Error::Npz { path: path.to_path_buf(), member: Some((*name).into()), detail });
     }
     let mut writer = NpzWriter::create(path)?;
     for (name, array) in arrays {

@@ -263,7 +263,7 @@ impl SafeTensorsFile {
         };
         let elems = elems.ok_or_else(|| self.error(name, SafetensorsError::InvalidBool))?;
         Array::from_shape_vec(dim, elems)
-            .map_err(|source| Error::Shape { path: Some(self.path.clone()), source })
+            .map_err(|error| Error::Shape { path: Some(self.path.clone()), error })
     }
 
     /// The tensor `name`, its dtype checked against `A` and its shape as a `D`.

@@ -267,3 +267,34 @@ fn unmount(at: &Path) {
 
 #[cfg(not(target_os = "linux"))]
 fn unmount(_at: &Path) {}
+
+/// The `.rs` files under `dir`, recursively, sorted.
+pub(crate) fn rust_files(dir: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            files.extend(rust_files(&path));
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            files.push(path);
+        }
+    }
+    files.sort();
+    files
+}
+
+/// The variants of the enum declared by `declaration` (`"pub enum Error {"`), read from its
+/// definition wherever it is under `src/`.
+pub(crate) fn enum_variants(declaration: &str) -> Vec<String> {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let text = rust_files(&src)
+        .iter()
+        .map(|p| std::fs::read_to_string(p).unwrap())
+        .find_map(|t| t.find(declaration).map(|at| t[at..].to_owned()))
+        .unwrap_or_else(|| panic!("`{declaration}` somewhere under src/"));
+    let body = &text[..text.find("\n}").expect("the end of the enum")];
+    body.lines()
+        .filter(|l| l.starts_with("    ") && l[4..].starts_with(|c: char| c.is_ascii_uppercase()))
+        .map(|l| l[4..].chars().take_while(char::is_ascii_alphanumeric).collect())
+        .collect()
+}

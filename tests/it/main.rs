@@ -18,6 +18,7 @@ mod guards;
 mod habits;
 #[cfg(unix)]
 mod maparray_suite;
+mod messages;
 mod npy;
 mod npz;
 mod npz_held;

@@ -15,8 +15,8 @@ use std::path::Path;
 
 use ndmmap::Error;
 use ndmmap::npz::{
-    Compression, NPZ_ALIGN, NpzArchive, NpzArray, NpzError, NpzOptions, NpzWriter, save_npz,
-    save_npz_compressed,
+    Compression, NPZ_ALIGN, NotMapped, NpzArchive, NpzArray, NpzError, NpzOptions, NpzWriter,
+    realign_npz, save_npz, save_npz_compressed,
 };
 use ndmmap::prelude::*;
 
@@ -86,10 +86,10 @@ where
         true
     } else {
         let err = mapped.unwrap_err();
-        let text = err.to_string() + &std::error::Error::source(&err).unwrap().to_string();
+        let text = err.to_string();
         assert!(text.contains(name) && text.contains("re-save"), "{text}");
         assert!(
-            matches!(err, Error::Npz { source: NpzError::Misaligned { offset, align }, .. }
+            matches!(err, Error::Npz { detail: NpzError::Misaligned { offset, align }, .. }
                 if Some(offset) == member.data_offset && offset % align as u64 != 0),
             "{err:?}"
         );
@@ -129,7 +129,7 @@ fn numpy_archives_are_listed_read_and_mapped() {
     // Compressed members cannot be mapped; big-endian ones not without conversion.
     // SAFETY: as above.
     let err = unsafe { compressed.map::<u8, Ix1>("bytes") }.unwrap_err();
-    assert!(matches!(err, Error::Npz { source: NpzError::Compressed, ref member, .. }
+    assert!(matches!(err, Error::Npz { detail: NpzError::Compressed, ref member, .. }
         if member.as_deref() == Some("bytes")));
     let big = stored.member("big_endian").unwrap();
     if big.is_mappable(1) {
@@ -344,9 +344,9 @@ fn the_streaming_writer_adds_members_one_at_a_time_from_maps() {
     writer.add("column", &big.column(7)).unwrap();
     // Names are checked before anything is written.
     let err = writer.add("big", &big).unwrap_err();
-    assert!(matches!(err, Error::Npz { source: NpzError::DuplicateName, .. }));
+    assert!(matches!(err, Error::Npz { detail: NpzError::DuplicateName, .. }));
     let err = writer.add("../up", &big).unwrap_err();
-    assert!(matches!(err, Error::Npz { source: NpzError::InvalidName, .. }));
+    assert!(matches!(err, Error::Npz { detail: NpzError::InvalidName, .. }));
     assert!(!path.exists(), "the archive appears only when finished");
     writer.finish().unwrap();
     let archive = NpzArchive::open(&path).unwrap();
@@ -381,7 +381,7 @@ fn mapping_errors_are_typed() {
     // SAFETY: as above.
     let err = unsafe { archive.map::<f64, Ix2>("y") }.unwrap_err();
     assert!(
-        matches!(&err, Error::Npz { source: NpzError::NotFound { available }, member, .. }
+        matches!(&err, Error::Npz { detail: NpzError::NotFound { available }, member, .. }
             if available == &["x"] && member.as_deref() == Some("y")),
         "{err:?}"
     );
@@ -389,9 +389,9 @@ fn mapping_errors_are_typed() {
     let err = NpzArchive::open(dir.path().join("missing.npz")).unwrap_err();
     assert!(matches!(err, Error::NotFound { .. }));
     let err = save_npz(&path, &[("", &array![1u8])]).unwrap_err();
-    assert!(matches!(err, Error::Npz { source: NpzError::InvalidName, .. }));
+    assert!(matches!(err, Error::Npz { detail: NpzError::InvalidName, .. }));
     let err = save_npz(&path, &[("a", &array![1u8]), ("a", &array![2u8])]).unwrap_err();
-    assert!(matches!(err, Error::Npz { source: NpzError::DuplicateName, .. }));
+    assert!(matches!(err, Error::Npz { detail: NpzError::DuplicateName, .. }));
     // The failed saves left the archive as it was.
     assert_eq!(NpzArchive::open(&path).unwrap().members().len(), 1);
     // A read-only archive cannot be mapped read-write.
@@ -468,9 +468,9 @@ fn malformed_archives_are_typed_errors() {
 
     // A truncated central directory.
     let err = first_error(dir.path(), "truncated.npz", &good[..good.len() - 30], &options);
-    assert!(matches!(err, Error::Npz { source: NpzError::Malformed { .. }, member: None, .. }));
+    assert!(matches!(err, Error::Npz { detail: NpzError::Malformed { .. }, member: None, .. }));
     let err = first_error(dir.path(), "empty.npz", b"", &options);
-    assert!(matches!(err, Error::Npz { source: NpzError::Malformed { .. }, .. }), "{err:?}");
+    assert!(matches!(err, Error::Npz { detail: NpzError::Malformed { .. }, .. }), "{err:?}");
 
     // An unsupported compression method (12, bzip2) in both headers of member b.
     let mut bytes = good.clone();
@@ -479,7 +479,7 @@ fn malformed_archives_are_typed_errors() {
     put_u16(&mut bytes, local_b + 8, 12);
     let err = first_error(dir.path(), "bzip2.npz", &bytes, &options);
     assert!(
-        matches!(err, Error::Npz { source: NpzError::UnsupportedCompression { method: 12 }, .. }),
+        matches!(err, Error::Npz { detail: NpzError::UnsupportedCompression { method: 12 }, .. }),
         "{err:?}"
     );
 
@@ -489,7 +489,7 @@ fn malformed_archives_are_typed_errors() {
         put_u32(&mut bytes, at, get_u32(&good, at) + 4000);
     }
     let err = first_error(dir.path(), "lying.npz", &bytes, &options);
-    assert!(matches!(err, Error::Npz { source: NpzError::SizeMismatch { .. }, .. }), "{err:?}");
+    assert!(matches!(err, Error::Npz { detail: NpzError::SizeMismatch { .. }, .. }), "{err:?}");
     assert!(member_is(&err, "a"), "{err:?}");
 
     // A stored member whose .npy header wants more than the member holds.
@@ -500,7 +500,7 @@ fn malformed_archives_are_typed_errors() {
     bytes[shape_at + 1] = b'9';
     let err = first_error(dir.path(), "short.npz", &bytes, &options);
     assert!(
-        matches!(err, Error::Npz { source: NpzError::SizeMismatch { needed, available }, .. }
+        matches!(err, Error::Npz { detail: NpzError::SizeMismatch { needed, available }, .. }
             if needed == available + 5),
         "{err:?}"
     );
@@ -510,7 +510,7 @@ fn malformed_archives_are_typed_errors() {
     let data = npy + 128;
     bytes[data] ^= 0xff;
     let err = first_error(dir.path(), "crc.npz", &bytes, &options);
-    assert!(matches!(err, Error::Npz { source: NpzError::Checksum, .. }), "{err:?}");
+    assert!(matches!(err, Error::Npz { detail: NpzError::Checksum, .. }), "{err:?}");
     assert!(member_is(&err, "a"));
 
     // Overlapping members: b's central header points at a's local header.
@@ -519,7 +519,7 @@ fn malformed_archives_are_typed_errors() {
     put_u32(&mut bytes, centrals[1] + 42, local_a);
     let err = first_error(dir.path(), "overlap.npz", &bytes, &options);
     assert!(
-        matches!(&err, Error::Npz { source: NpzError::Overlapping { other }, member: Some(m), .. }
+        matches!(&err, Error::Npz { detail: NpzError::Overlapping { other }, member: Some(m), .. }
             if [other.as_str(), m.as_str()].contains(&"a") && [other.as_str(), m.as_str()].contains(&"b")),
         "{err:?}"
     );
@@ -528,7 +528,7 @@ fn malformed_archives_are_typed_errors() {
     let mut bytes = good.clone();
     bytes[npy + 1] = b'X';
     let err = first_error(dir.path(), "header.npz", &bytes, &options);
-    assert!(matches!(err, Error::Npz { source: NpzError::Header(_), .. }), "{err:?}");
+    assert!(matches!(err, Error::Npz { detail: NpzError::Header(_), .. }), "{err:?}");
 
     // Two members with one name.
     let mut bytes = good.clone();
@@ -536,7 +536,7 @@ fn malformed_archives_are_typed_errors() {
     bytes[centrals[1] + 46] = b'a';
     bytes[local_b + 30] = b'a';
     let err = first_error(dir.path(), "duplicate.npz", &bytes, &options);
-    assert!(matches!(err, Error::Npz { source: NpzError::DuplicateName, .. }), "{err:?}");
+    assert!(matches!(err, Error::Npz { detail: NpzError::DuplicateName, .. }), "{err:?}");
 
     // A member with a trailing data descriptor (flag bit 3) reads and maps, but a
     // read-write map could not keep its checksum true.
@@ -548,7 +548,7 @@ fn malformed_archives_are_typed_errors() {
     let archive = NpzArchive::open(&path).unwrap();
     // SAFETY: the archive is in a fresh temporary folder that nothing else writes.
     let err = unsafe { archive.map_mut::<u8, Ix1>("a") }.unwrap_err();
-    assert!(matches!(err, Error::Npz { source: NpzError::DataDescriptor, .. }), "{err:?}");
+    assert!(matches!(err, Error::Npz { detail: NpzError::DataDescriptor, .. }), "{err:?}");
     assert_eq!(std::fs::read(&path).unwrap(), bytes);
     // SAFETY: as above.
     assert_eq!(unsafe { archive.map::<u8, Ix1>("a") }.unwrap().len(), 4);
@@ -557,7 +557,7 @@ fn malformed_archives_are_typed_errors() {
     let mut bytes = good.clone();
     put_u16(&mut bytes, centrals[0] + 8, 1);
     let err = first_error(dir.path(), "encrypted.npz", &bytes, &options);
-    assert!(matches!(err, Error::Npz { source: NpzError::Encrypted, .. }), "{err:?}");
+    assert!(matches!(err, Error::Npz { detail: NpzError::Encrypted, .. }), "{err:?}");
 }
 
 /// An archive written by the zip crate directly, with names ndmmap never writes.
@@ -588,7 +588,7 @@ fn names_outside_the_archive_and_zip_bombs_are_refused() {
         let before = std::fs::read(&path).unwrap();
         let err = NpzArchive::open(&path).unwrap_err();
         assert!(
-            matches!(&err, Error::Npz { source: NpzError::UnsafeName, member: Some(m), .. }
+            matches!(&err, Error::Npz { detail: NpzError::UnsafeName, member: Some(m), .. }
                 if name.starts_with(m.as_str()) || m.ends_with("up") || m.ends_with("abs")),
             "{err:?}"
         );
@@ -615,7 +615,7 @@ fn names_outside_the_archive_and_zip_bombs_are_refused() {
     // SAFETY: the archive is in a fresh temporary folder that nothing else writes.
     let err = unsafe { archive.map::<f64, Ix1>("x") }.unwrap_err();
     assert!(
-        matches!(err, Error::Npz { source: NpzError::Misaligned { offset: o, align }, .. }
+        matches!(err, Error::Npz { detail: NpzError::Misaligned { offset: o, align }, .. }
             if o == offset && align == align_of::<f64>()),
         "{err:?}"
     );
@@ -633,7 +633,7 @@ fn names_outside_the_archive_and_zip_bombs_are_refused() {
     let archive = NpzArchive::open_with(&path, &NpzOptions::new().max_read_size(1 << 20)).unwrap();
     let err = archive.read::<u8, Ix1>("zeros").unwrap_err();
     assert!(
-        matches!(err, Error::Npz { source: NpzError::TooLarge { limit: 1_048_576, .. }, .. }),
+        matches!(err, Error::Npz { detail: NpzError::TooLarge { limit: 1_048_576, .. }, .. }),
         "{err:?}"
     );
     assert_eq!(NpzArchive::open(&path).unwrap().read::<u8, Ix1>("zeros").unwrap().len(), 16 << 20);
@@ -694,4 +694,244 @@ fn mapping_a_large_stored_member_reads_none_of_it() {
     let owned = archive.read::<u8, Ix1>("large").unwrap();
     assert!(rchar() - read_after >= LEN as u64);
     assert_eq!(owned.len(), LEN);
+}
+
+#[test]
+#[cfg_attr(miri, ignore = "miri cannot map files")]
+fn names_numpy_writes_are_written_and_read_and_only_unsafe_names_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    // Keys `np.savez` writes as they are: `..` inside a segment, a leading dot, a folder.
+    let names = ["a..b", "..x", "x..", ".hidden", "run/1"];
+    let ours = dir.path().join("ours.npz");
+    let arrays: Vec<(&str, Array1<i32>)> =
+        names.iter().zip(1..).map(|(name, i)| (*name, array![i, 10 * i])).collect();
+    let refs: Vec<(&str, &dyn NpzArray)> =
+        arrays.iter().map(|(name, a)| (*name, a as &dyn NpzArray)).collect();
+    save_npz(&ours, &refs).unwrap();
+    let archive = NpzArchive::open(&ours).unwrap();
+    for (name, array) in &arrays {
+        // SAFETY: the archive is in a fresh temporary folder that nothing else writes.
+        let mapped = unsafe { archive.map::<i32, Ix1>(name) }.unwrap();
+        assert_eq!(mapped.view(), array.view(), "{name}");
+    }
+    // Unsafe names are refused before anything is written, whichever writer.
+    for bad in ["..", "../up", "a/../b", "a\\..\\b", "/abs", "\\abs", "C:x", "nul\0", ""] {
+        let err = save_npz(&ours, &[(bad, &array![1u8])]).unwrap_err();
+        assert!(
+            matches!(&err, Error::Npz { detail: NpzError::InvalidName, .. }),
+            "{bad:?}: {err:?}"
+        );
+        let mut writer = NpzWriter::create(dir.path().join("w.npz")).unwrap();
+        let err = writer.add(bad, &array![1u8]).unwrap_err();
+        assert!(
+            matches!(&err, Error::Npz { detail: NpzError::InvalidName, .. }),
+            "{bad:?}: {err:?}"
+        );
+    }
+    assert_eq!(NpzArchive::open(&ours).unwrap().members().len(), names.len());
+    // NumPy reads back every key as written, and ndmmap reads NumPy's archive of them.
+    let code = format!(
+        "import numpy as np\n\
+         names = {names:?}\n\
+         with np.load('ours.npz') as f:\n\
+         \x20   assert sorted(f.files) == sorted(names), f.files\n\
+         \x20   for i, n in enumerate(names, 1):\n\
+         \x20       assert f[n].tolist() == [i, 10 * i], (n, f[n])\n\
+         np.savez('numpy.npz', **{{n: np.array([i, 10 * i], dtype='<i4') for i, n in enumerate(names, 1)}})\n\
+         print('ok')"
+    );
+    let Some(out) = common::run_code(dir.path(), &code) else { return };
+    assert_eq!(out.trim(), "ok");
+    let theirs = NpzArchive::open(dir.path().join("numpy.npz")).unwrap();
+    for (name, array) in &arrays {
+        assert_eq!(theirs.read::<i32, Ix1>(name).unwrap(), array, "{name}");
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// NumPy's archives as they are: load, realign
+// ---------------------------------------------------------------------------------------
+
+/// Loads `name` in one call and checks it against `read`: mapped exactly where the member
+/// is mappable, else read with the reason. Returns whether it mapped.
+fn load_checked<A, D>(archive: &NpzArchive, name: &str) -> bool
+where
+    A: ndmmap::npy::NpyElement + bytemuck::Pod + PartialEq + std::fmt::Debug,
+    D: Dimension,
+{
+    let member = archive.member(name).unwrap().clone();
+    // SAFETY: the archive is in a fresh temporary folder that nothing else writes.
+    let loaded = unsafe { archive.load::<A, D>(name) }.unwrap();
+    assert_eq!(*loaded, archive.read::<A, D>(name).unwrap(), "{name}");
+    assert_eq!(loaded.is_mapped(), member.is_mappable(align_of::<A>()), "{name}");
+    let why = loaded.not_mapped();
+    match member.compression {
+        Compression::Deflated => assert_eq!(why, Some(NotMapped::Compressed), "{name}"),
+        Compression::Stored if !member.native_byte_order => {
+            assert_eq!(why, Some(NotMapped::ByteOrder), "{name}");
+        }
+        _ => {
+            let offset = member.data_offset.unwrap();
+            let misaligned = NotMapped::Misaligned { offset, align: align_of::<A>() };
+            let want = (!offset.is_multiple_of(align_of::<A>() as u64)).then_some(misaligned);
+            assert_eq!(why, want, "{name}");
+        }
+    }
+    loaded.is_mapped()
+}
+
+/// Loads every member of `npz_interop.py`'s archive; returns which mapped.
+fn load_numpy_members(archive: &NpzArchive) -> Vec<bool> {
+    vec![
+        load_checked::<f64, Ix2>(archive, "ab"),
+        load_checked::<i32, Ix1>(archive, "ints"),
+        load_checked::<f32, Ix2>(archive, "fortran"),
+        load_checked::<f64, Ix0>(archive, "scalar"),
+        load_checked::<i64, Ix2>(archive, "empty"),
+        load_checked::<u8, Ix1>(archive, "bytes"),
+        load_checked::<Complex<f64>, Ix1>(archive, "cplx"),
+    ]
+}
+
+#[test]
+#[cfg_attr(miri, ignore = "miri cannot map files")]
+#[cfg_attr(target_endian = "big", ignore = "the fixtures are little-endian")]
+fn load_maps_what_numpy_left_mappable_and_reads_the_rest() {
+    let dir = tempfile::tempdir().unwrap();
+    if interop(&["write".as_ref(), dir.path().as_os_str()]).is_none() {
+        return;
+    }
+    let stored = NpzArchive::open(dir.path().join("numpy.npz")).unwrap();
+    let mapped = load_numpy_members(&stored);
+    assert!(mapped.contains(&true) && mapped.contains(&false), "{mapped:?}");
+    let big = load_checked::<i32, Ix1>(&stored, "big_endian");
+    assert!(!big);
+    let compressed = NpzArchive::open(dir.path().join("numpy_compressed.npz")).unwrap();
+    assert!(!load_numpy_members(&compressed).contains(&true));
+    // The same checks as map and read: no such member, another type.
+    // SAFETY: as in load_checked.
+    let err = unsafe { stored.load::<f64, Ix1>("nothing") }.unwrap_err();
+    assert!(matches!(err, Error::Npz { detail: NpzError::NotFound { .. }, .. }), "{err:?}");
+    // SAFETY: as above.
+    let err = unsafe { compressed.load::<f32, Ix2>("ab") }.unwrap_err();
+    assert!(matches!(err, Error::DtypeMismatch { .. }), "{err:?}");
+}
+
+#[test]
+#[cfg_attr(miri, ignore = "miri cannot map files")]
+#[cfg_attr(target_endian = "big", ignore = "the fixtures are little-endian")]
+fn realign_makes_every_member_of_numpy_archives_map_and_numpy_reads_it_equal() {
+    let dir = tempfile::tempdir().unwrap();
+    if interop(&["write".as_ref(), dir.path().as_os_str()]).is_none() {
+        return;
+    }
+    let d = dir.path();
+    // A file that is not an array rides along, as NumPy's archives may hold.
+    let code = "import zipfile, shutil\n\
+                with zipfile.ZipFile('numpy.npz', 'a') as z:\n\
+                \x20   z.writestr('notes.txt', 'kept as it is')\n\
+                shutil.copy('numpy.npz', 'numpy_orig.npz')\n\
+                shutil.copy('numpy_compressed.npz', 'numpy_compressed_orig.npz')\n\
+                print('ok')";
+    let Some(out) = common::run_code(d, code) else { return };
+    assert_eq!(out.trim(), "ok");
+    for name in ["numpy.npz", "numpy_compressed.npz"] {
+        let path = d.join(name);
+        realign_npz(&path).unwrap();
+        let archive = NpzArchive::open(&path).unwrap();
+        assert!(archive.members().iter().all(|m| m.compression == Compression::Stored));
+        assert!(archive.members().iter().all(|m| m.data_offset.unwrap() % 64 == 0));
+        check_numpy_members(&archive, false);
+        assert!(!load_numpy_members(&archive).contains(&false), "{name}");
+    }
+    // No temporary file is left, and NumPy reads the same arrays, in the same order, with
+    // the same dtypes and memory order, and the other file's bytes.
+    let mut left: Vec<_> = std::fs::read_dir(d).unwrap().map(|e| e.unwrap().file_name()).collect();
+    left.sort();
+    assert_eq!(
+        left,
+        ["numpy.npz", "numpy_compressed.npz", "numpy_compressed_orig.npz", "numpy_orig.npz"]
+    );
+    let code = "import numpy as np, zipfile\n\
+                for new, old in [('numpy.npz', 'numpy_orig.npz'), ('numpy_compressed.npz', 'numpy_compressed_orig.npz')]:\n\
+                \x20   a, b = np.load(new), np.load(old)\n\
+                \x20   assert a.files == b.files, (a.files, b.files)\n\
+                \x20   for k in a.files:\n\
+                \x20       x, y = a[k], b[k]\n\
+                \x20       if isinstance(x, bytes):\n\
+                \x20           assert x == y, k\n\
+                \x20           continue\n\
+                \x20       assert x.dtype == y.dtype and x.shape == y.shape and np.array_equal(x, y), k\n\
+                \x20       assert x.flags.f_contiguous == y.flags.f_contiguous, k\n\
+                assert zipfile.ZipFile('numpy.npz').read('notes.txt') == b'kept as it is'\n\
+                print('ok')";
+    let Some(out) = common::run_code(d, code) else { return };
+    assert_eq!(out.trim(), "ok");
+}
+
+#[test]
+#[cfg_attr(miri, ignore = "miri writes no files")]
+fn realign_refuses_damaged_archives_and_leaves_them_as_they_were() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let listing = || {
+        let mut names: Vec<_> =
+            std::fs::read_dir(d).unwrap().map(|e| e.unwrap().file_name()).collect();
+        names.sort();
+        names
+    };
+    // A member whose data does not match its checksum.
+    let path = d.join("bad_crc.npz");
+    save_npz_compressed(&path, &[("x", &array![1.0f64, 2.0, 3.0])]).unwrap();
+    let mut bytes = std::fs::read(&path).unwrap();
+    let central = central_headers(&bytes)[0];
+    let crc = get_u32(&bytes, central + 16);
+    put_u32(&mut bytes, central + 16, crc ^ 1);
+    std::fs::write(&path, &bytes).unwrap();
+    let err = realign_npz(&path).unwrap_err();
+    assert!(
+        matches!(&err, Error::Npz { detail: NpzError::Checksum, member: Some(m), .. } if m == "x"),
+        "{err:?}"
+    );
+    assert_eq!(std::fs::read(&path).unwrap(), bytes);
+    // Not an archive.
+    let path = d.join("text.npz");
+    std::fs::write(&path, b"not a zip file").unwrap();
+    let err = realign_npz(&path).unwrap_err();
+    assert!(matches!(err, Error::Npz { detail: NpzError::Malformed { .. }, .. }), "{err:?}");
+    assert_eq!(std::fs::read(&path).unwrap(), b"not a zip file");
+    // No archive at all.
+    let err = realign_npz(d.join("missing.npz")).unwrap_err();
+    assert!(matches!(err, Error::NotFound { .. }), "{err:?}");
+    assert_eq!(listing(), ["bad_crc.npz", "text.npz"]);
+}
+
+#[test]
+#[cfg_attr(miri, ignore = "miri cannot map files")]
+fn realign_pads_a_header_numpy_before_1_14_left_16_byte_aligned() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("old.npz");
+    // An 80-byte .npy header (16-byte aligned, as NumPy wrote before 1.14), then 3 f64s.
+    let dict = "{'descr': '<f8', 'fortran_order': False, 'shape': (3,), }";
+    let mut npy = b"\x93NUMPY\x01\x00".to_vec();
+    npy.extend(u16::try_from(80 - 10).unwrap().to_le_bytes());
+    npy.extend(dict.bytes());
+    npy.resize(79, b' ');
+    npy.push(b'\n');
+    for x in [1.0f64, -2.0, 0.5] {
+        npy.extend(x.to_le_bytes());
+    }
+    let mut zip = zip::ZipWriter::new(std::fs::File::create(&path).unwrap());
+    let options =
+        zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
+    zip.start_file("old.npy", options).unwrap();
+    zip.write_all(&npy).unwrap();
+    zip.finish().unwrap();
+    assert_eq!(NpzArchive::open(&path).unwrap().read::<f64, Ix1>("old").unwrap()[1], -2.0);
+    realign_npz(&path).unwrap();
+    let archive = NpzArchive::open(&path).unwrap();
+    assert_eq!(archive.member("old").unwrap().data_offset.unwrap() % 64, 0);
+    // SAFETY: the archive is in a fresh temporary folder that nothing else writes.
+    let old = unsafe { archive.map::<f64, Ix1>("old") }.unwrap();
+    assert_eq!(old.view(), array![1.0, -2.0, 0.5]);
 }

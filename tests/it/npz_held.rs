@@ -442,10 +442,10 @@ fn child_read_huge() {
     let archive = NpzArchive::open(&path).unwrap();
     match archive.read::<u8, Ix1>("x") {
         Ok(x) => println!("RESULT read {}", x.len()),
-        Err(Error::Npz { source: NpzError::SizeMismatch { needed, available }, .. }) => {
+        Err(Error::Npz { detail: NpzError::SizeMismatch { needed, available }, .. }) => {
             println!("RESULT size mismatch {needed} {available}");
         }
-        Err(Error::Io { source, .. }) => println!("RESULT io {:?}", source.kind()),
+        Err(Error::Io { error, .. }) => println!("RESULT io {:?}", error.kind()),
         Err(e) => println!("RESULT other {e:?}"),
     }
 }
@@ -499,7 +499,7 @@ fn a_member_inflating_to_more_than_it_states_is_a_size_mismatch() {
     assert!(
         matches!(
             err,
-            Error::Npz { source: NpzError::SizeMismatch { needed: 136, available: 137 }, .. }
+            Error::Npz { detail: NpzError::SizeMismatch { needed: 136, available: 137 }, .. }
         ),
         "{err:?}"
     );
@@ -524,8 +524,8 @@ fn child_close_over_the_limit() {
     a.fill(-1.0);
     match a.close() {
         Ok(()) => println!("RESULT closed"),
-        Err(Error::Io { source, action, .. }) => {
-            println!("RESULT io {action}: {:?}", source.kind());
+        Err(Error::Io { error, action, .. }) => {
+            println!("RESULT io {action}: {:?}", error.kind());
         }
         Err(e) => println!("RESULT other {e:?}"),
     }
@@ -555,7 +555,7 @@ fn close_reports_the_checksum_failure_that_drop_swallows() {
     // What close reported is so: the data was written, its checksum was not.
     let archive = NpzArchive::open(&path).unwrap();
     let err = archive.read::<f64, Ix1>("a").unwrap_err();
-    assert!(matches!(err, Error::Npz { source: NpzError::Checksum, .. }), "{err:?}");
+    assert!(matches!(err, Error::Npz { detail: NpzError::Checksum, .. }), "{err:?}");
     // Without the limit, a write and close make the archive whole again.
     // SAFETY: a fresh temporary folder that nothing else writes.
     let mut a = unsafe { archive.map_mut::<f64, Ix1>("a") }.unwrap();

@@ -73,6 +73,58 @@ ndmmap::npy_record!(
     }
 );
 
+// NumPy's default (packed) dtypes.
+ndmmap::npy_record!(
+    #[repr(C, packed)]
+    #[derive(Debug, PartialEq)]
+    struct Sample {
+        t: f64,
+        x: f32,
+        y: f32,
+        id: u32,
+    }
+);
+ndmmap::npy_record!(
+    #[repr(C, packed)]
+    #[derive(Debug, PartialEq)]
+    struct Mixed {
+        a: u8,
+        b: f64,
+    }
+);
+ndmmap::npy_record!(
+    /// A packed record holding a packed record and a sub-array.
+    #[repr(C, packed)]
+    #[derive(Debug, PartialEq)]
+    struct PackedNested {
+        flag: u8,
+        p: Mixed,
+        pos: [f32; 3],
+        c: i16,
+    }
+);
+
+fn samples(n: usize) -> Array1<Sample> {
+    (0..n)
+        .map(|i| Sample { t: i as f64 / 2.0, x: i as f32, y: 0.0 - i as f32, id: 100 + i as u32 })
+        .collect()
+}
+
+fn mixed(n: usize) -> Array1<Mixed> {
+    (0..n).map(|i| Mixed { a: (i % 256) as u8, b: i as f64 * 0.25 }).collect()
+}
+
+fn packed_nested(n: usize) -> Array1<PackedNested> {
+    (0..n)
+        .map(|i| PackedNested {
+            flag: i as u8,
+            p: Mixed { a: 2 * i as u8, b: -1.5 * i as f64 },
+            pos: [i as f32, i as f32 + 1.0, i as f32 + 2.0],
+            c: -(i as i16),
+        })
+        .collect()
+}
+
 fn point(i: usize) -> Point {
     Point { x: i as f32 + 0.5, y: 0.0 - i as f32, id: 1000 + i as i64 }
 }
@@ -161,7 +213,7 @@ fn interop(command: &str, dir: &Path) -> Option<String> {
 fn fixtures() -> Option<tempfile::TempDir> {
     let dir = tempfile::tempdir().unwrap();
     let out = interop("write", dir.path())?;
-    assert_eq!(out.trim(), "wrote 10");
+    assert_eq!(out.trim(), "wrote 13");
     Some(dir)
 }
 
@@ -295,6 +347,9 @@ fn numpy_reads_what_ndmmap_writes_byte_identical_to_np_save() {
     aligned(6).save_npy(d.join("aligned.npy")).unwrap();
     nested(4).save_npy(d.join("nested.npy")).unwrap();
     trailing(3).save_npy(d.join("trailing.npy")).unwrap();
+    samples(5).save_npy(d.join("samples.npy")).unwrap();
+    mixed(7).save_npy(d.join("mixed.npy")).unwrap();
+    packed_nested(3).save_npy(d.join("packed_nested.npy")).unwrap();
     // Growth: two rows, then five more pushed and appended.
     {
         let mut grown = create::<Point, Ix1, _>(d.join("grown.npy"), 2).unwrap();
@@ -309,7 +364,7 @@ fn numpy_reads_what_ndmmap_writes_byte_identical_to_np_save() {
         created.flush().unwrap();
     }
     let Some(out) = interop("check", d) else { return };
-    assert_eq!(out.trim(), "checked 10");
+    assert_eq!(out.trim(), "checked 13");
 }
 
 #[test]
@@ -395,7 +450,7 @@ fn layout_mismatches_name_the_file_the_field_and_both_layouts() {
     );
 
     let field_of = |err: Error| match err {
-        Error::RecordMismatch { path, field, expected, found } => {
+        Error::RecordMismatch { path, field, expected, found, .. } => {
             assert!(path.starts_with(d));
             assert!(found.starts_with("[(") && expected.starts_with("[("));
             field
@@ -460,6 +515,96 @@ fn npz_members_of_records_map_in_place() {
     assert!(matches!(&err, Error::RecordMismatch { field, .. } if field == "a"), "{err}");
     let err = map_member::<f32, Ix1>(&archive, "points").unwrap_err();
     assert!(matches!(err, Error::DtypeMismatch { .. }), "{err}");
+}
+
+#[test]
+fn numpy_packed_records_map_in_place_and_read_equal() {
+    let Some(dir) = fixtures() else { return };
+    let d = dir.path();
+    assert_eq!(size_of::<Sample>(), 20);
+    assert_eq!(size_of::<Mixed>(), 9);
+    assert_eq!(size_of::<PackedNested>(), 24);
+    let s = map::<Sample, Ix1>(d.join("samples.npy")).unwrap();
+    assert_eq!(s.to_owned(), samples(5));
+    assert_eq!(read_npy::<Sample, Ix1>(d.join("samples.npy")).unwrap(), samples(5));
+    // `x` at offset 8 of 20-byte records is 4-aligned: a view in place; `t` (an f64 every
+    // 20 bytes) is not: an error naming the copying accessor, which gives its values.
+    assert_eq!(s.field::<f32>("x").unwrap(), array![0.0f32, 1.0, 2.0, 3.0, 4.0]);
+    assert_eq!(s.field::<u32>("id").unwrap()[4], 104);
+    let err = s.field::<f64>("t").unwrap_err();
+    assert!(
+        matches!(&err, Error::FieldView { field, reason } if field == "t" && reason.contains("field_values")),
+        "{err}"
+    );
+    assert_eq!(s.field_values::<f64>("t").unwrap(), array![0.0, 0.5, 1.0, 1.5, 2.0]);
+    let m = map::<Mixed, Ix1>(d.join("mixed.npy")).unwrap();
+    assert_eq!(m.to_owned(), mixed(7));
+    assert!(matches!(m.field::<f64>("b"), Err(Error::FieldView { .. })));
+    assert_eq!(m.field_values::<f64>("b").unwrap(), Array1::from_shape_fn(7, |i| i as f64 * 0.25));
+    assert_eq!(m.field::<u8>("a").unwrap(), Array1::from_shape_fn(7, |i| i as u8));
+    let n = map::<PackedNested, Ix1>(d.join("packed_nested.npy")).unwrap();
+    assert_eq!(n.to_owned(), packed_nested(3));
+    assert_eq!(n.field_values::<Mixed>("p").unwrap()[2], Mixed { a: 4, b: -3.0 });
+    assert_eq!(n.field_values::<[f32; 3]>("pos").unwrap()[1], [1.0, 2.0, 3.0]);
+    assert_eq!(n.field_values::<i16>("c").unwrap(), array![0i16, -1, -2]);
+    // A write through a read-write map lands where NumPy's field is.
+    drop((s, m, n));
+    let mut w = map_mut::<Mixed, Ix1>(d.join("mixed.npy")).unwrap();
+    w[3].b = 99.5;
+    w.flush().unwrap();
+    drop(w);
+    assert_eq!({ read_npy::<Mixed, Ix1>(d.join("mixed.npy")).unwrap()[3].b }, 99.5);
+    // A packed type against an aligned file, and the other way round: the first field
+    // that differs, as for any record, and the message says which way to go.
+    let err = map::<Mixed, Ix1>(d.join("aligned.npy")).unwrap_err();
+    assert!(
+        matches!(&err, Error::RecordMismatch { field, hint, .. } if field == "b" && hint.contains("_pad")),
+        "{err}"
+    );
+    let err = map::<Aligned, Ix1>(d.join("mixed.npy")).unwrap_err();
+    assert!(
+        matches!(&err, Error::RecordMismatch { field, hint, .. }
+            if field == "b" && hint.contains("#[repr(C, packed)]")),
+        "{err}"
+    );
+    assert!(err.to_string().contains("declare the record #[repr(C, packed)]"), "{err}");
+    // Other differences give no hint.
+    let err = map::<Point, Ix1>(d.join("mixed.npy")).unwrap_err();
+    assert!(matches!(&err, Error::RecordMismatch { hint: "", .. }), "{err}");
+}
+
+#[cfg(feature = "npz")]
+#[test]
+fn npz_members_of_packed_records_map_wherever_numpy_put_them() {
+    let Some(dir) = fixtures() else { return };
+    let archive = ndmmap::npz::NpzArchive::open(dir.path().join("records.npz")).unwrap();
+    // Alignment 1: np.savez's unaligned member data maps.
+    assert!(archive.member("mixed").unwrap().data_offset.is_some());
+    let m = map_member::<Mixed, Ix1>(&archive, "mixed").unwrap();
+    assert_eq!(m.to_owned(), mixed(7));
+    assert_eq!(m.field_values::<f64>("b").unwrap()[6], 1.5);
+}
+
+#[test]
+fn packed_records_in_misaligned_memory_have_values_but_no_views() {
+    // Records starting at an odd address: no view of an f32 field there, whatever its
+    // offset, and field_values reads each value unaligned.
+    let records = samples(3);
+    let mut buffer = [0u8; 4 + 60];
+    // The start in the buffer that is 1 past a multiple of 4.
+    let start = (0..4).find(|i| (buffer.as_ptr() as usize + i) % 4 == 1).unwrap();
+    buffer[start..start + 60].copy_from_slice(bytemuck::cast_slice(records.as_slice().unwrap()));
+    let view = ArrayView1::<Sample>::view_bytes(&buffer[start..start + 60], 3).unwrap();
+    assert_eq!(view.to_owned(), records);
+    let err = view.field::<f32>("x").unwrap_err();
+    assert!(
+        matches!(&err, Error::FieldView { field, reason } if field == "x" && reason.contains("field_values")),
+        "{err}"
+    );
+    assert_eq!(view.field_values::<f32>("y").unwrap(), array![0.0f32, -1.0, -2.0]);
+    assert_eq!(view.field_values::<f64>("t").unwrap(), array![0.0, 0.5, 1.0]);
+    // Reversed and strided: field_values takes any layout.
+    assert_eq!(view.slice(s![..;-2]).field_values::<u32>("id").unwrap(), array![102u32, 100]);
 }
 
 #[test]

@@ -14,6 +14,10 @@ INNER = np.dtype([("a", "u1"), ("b", "<i4")], align=True)
 NESTED = np.dtype([("p", INNER), ("pos", "<f4", (3,)), ("m", "<f8", (2, 2))], align=True)
 TRAILING = np.dtype({"names": ["a", "b"], "formats": ["<i4", "<f8"], "offsets": [0, 8], "itemsize": 24})
 BIG = np.dtype([("a", ">i4"), ("b", "<f4")])
+# NumPy's default dtypes are packed: no padding, fields at any offset.
+SAMPLE = np.dtype([("t", "<f8"), ("x", "<f4"), ("y", "<f4"), ("id", "<u4")])
+MIXED = np.dtype([("a", "u1"), ("b", "<f8")])
+PACKED_NESTED = np.dtype([("flag", "u1"), ("p", MIXED), ("pos", "<f4", (3,)), ("c", "<i2")])
 
 
 def points(shape, order="C"):
@@ -56,6 +60,31 @@ def big(n):
     return a
 
 
+def samples(n):
+    """t = i / 2, x = i, y = -i, id = 100 + i (20-byte packed records)."""
+    a = np.zeros(n, SAMPLE)
+    i = np.arange(n)
+    a["t"], a["x"], a["y"], a["id"] = i / 2, i, -i, 100 + i
+    return a
+
+
+def mixed(n):
+    """a = i % 256, b = i * 0.25 (9-byte packed records)."""
+    a = np.zeros(n, MIXED)
+    a["a"], a["b"] = np.arange(n) % 256, np.arange(n) * 0.25
+    return a
+
+
+def packed_nested(n):
+    """flag = i, p.a = 2i, p.b = -1.5i, pos = (i, i + 1, i + 2), c = -i (24 bytes, packed)."""
+    a = np.zeros(n, PACKED_NESTED)
+    i = np.arange(n)
+    a["flag"], a["p"]["a"], a["p"]["b"] = i, 2 * i, -1.5 * i
+    a["pos"] = i[:, None] + np.arange(3)
+    a["c"] = -i
+    return a
+
+
 FIXTURES = {
     "points.npy": lambda: points((5,)),
     "points_2d.npy": lambda: points((3, 4)),
@@ -66,13 +95,16 @@ FIXTURES = {
     "nested.npy": lambda: nested(4),
     "trailing.npy": lambda: trailing(3),
     "big.npy": lambda: big(4),
+    "samples.npy": lambda: samples(5),
+    "mixed.npy": lambda: mixed(7),
+    "packed_nested.npy": lambda: packed_nested(3),
 }
 
 
 def write(folder):
     for name, make in FIXTURES.items():
         np.save(f"{folder}/{name}", make())
-    np.savez(f"{folder}/records.npz", points=points((5,)), nested=nested(4))
+    np.savez(f"{folder}/records.npz", points=points((5,)), nested=nested(4), mixed=mixed(7))
     print(f"wrote {len(FIXTURES) + 1}")
 
 

@@ -16,8 +16,18 @@ use super::*;
 /// [`Error::FieldView`] if ndarray cannot express the view: the records are not contiguous
 /// in memory (take the field of the whole array, then slice), or their itemsize is not a
 /// multiple of `T`'s size or the field's offset not a multiple of `T`'s alignment (for a
-/// sub-array, [`field_array`](Self::field_array) views its elements; for packed records, copy
-/// the field out with `mapv`).
+/// sub-array, [`field_array`](Self::field_array) views its elements; for packed records,
+/// [`field_values`](Self::field_values) copies the field out), or the records' memory does
+/// not start at a multiple of `T`'s alignment (packed records in memory of their own).
+///
+/// # Packed records
+///
+/// The borrowing views refuse at run time, with an [`Error::FieldView`] that names
+/// [`field_values`](Self::field_values), the fields of a packed record
+/// (`#[repr(C, packed)]`, NumPy's default dtypes) that are not aligned for their type; the
+/// aligned ones (a `<f4` at offset 8 of 20-byte records) are viewed in place as in any
+/// record. A view is never made of misaligned memory: every view is bytemuck's checked
+/// cast.
 ///
 /// # Example
 ///
@@ -81,6 +91,31 @@ pub trait RecordFieldsExt<R: NpyRecord, D: Dimension> {
     ///
     /// See [`field_array`](Self::field_array).
     fn field_array_mut<T: NpyField>(&mut self, name: &str) -> Result<ArrayViewMutD<'_, T>>;
+
+    /// Field `name` of every record, copied into a new array of the records' shape: what
+    /// works for every field of every record, packed or not, whatever its alignment and the
+    /// records' strides (NumPy's `a['t'].copy()`). `T` is the field's Rust type, as for
+    /// [`field`](Self::field). Each value is read unaligned, so this is the way to take a
+    /// misaligned field of packed records.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NoSuchField`] if the record has no field `name` or it is not a `T`.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndmmap::prelude::*;
+    /// use ndmmap::npy::RecordFieldsExt;
+    ///
+    /// // np.dtype([('a', 'u1'), ('b', '<f8')]): 9 bytes, `b` at offset 1.
+    /// ndmmap::npy_record!(#[repr(C, packed)] struct Packed { a: u8, b: f64 });
+    /// let records = Array1::from_shape_fn(3, |i| Packed { a: 1, b: i as f64 / 2.0 });
+    /// assert!(matches!(records.field::<f64>("b"), Err(ndmmap::Error::FieldView { .. })));
+    /// assert_eq!(records.field_values::<f64>("b")?, array![0.0, 0.5, 1.0]);
+    /// # Ok::<(), ndmmap::Error>(())
+    /// ```
+    fn field_values<T: NpyField>(&self, name: &str) -> Result<ndarray::Array<T, D>>;
 }
 
 /// Where the elements of field `name` are, in units of `T`: the field's first element in a
@@ -110,7 +145,9 @@ fn in_elements<T>(offset: usize, itemsize: usize, name: &str) -> Result<(usize, 
     if size == 0 || !tiles(itemsize) || !tiles(offset) || !offset.is_multiple_of(align_of::<T>()) {
         return Err(Error::FieldView {
             field: name.to_owned(),
-            reason: "the itemsize or the field's offset is not a multiple of the element size",
+            reason: "the itemsize or the field's offset is not a multiple of the field type's \
+                     size and alignment (as in packed records); copy the field out with \
+                     field_values, or view a sub-array's elements with field_array",
         });
     }
     Ok((offset / size, itemsize / size))
@@ -149,6 +186,11 @@ fn array_shape(
 /// Where field `name` is, in units of `T`: its index in a record and the records' stride.
 fn field_geometry<R: NpyRecord, T: NpyField>(name: &str) -> Result<(usize, usize)> {
     let layout = R::layout();
+    in_elements::<T>(field_offset::<T>(&layout, name)?, layout.itemsize, name)
+}
+
+/// The byte offset of field `name` of type `T` in a record.
+fn field_offset<T: NpyField>(layout: &RecordLayout, name: &str) -> Result<usize> {
     let field = layout.field(name).filter(|f| f.ty == T::field_type().0).ok_or_else(|| {
         Error::NoSuchField {
             field: name.to_owned(),
@@ -156,7 +198,16 @@ fn field_geometry<R: NpyRecord, T: NpyField>(name: &str) -> Result<(usize, usize
             layout: layout.to_string(),
         }
     })?;
-    in_elements::<T>(field.offset, layout.itemsize, name)
+    Ok(field.offset)
+}
+
+/// The records' memory is not aligned for `T`: packed records in memory of their own.
+fn misaligned(name: &str) -> Error {
+    Error::FieldView {
+        field: name.to_owned(),
+        reason: "the records' memory does not start at a multiple of the field type's \
+                 alignment (packed records); copy the field out with field_values",
+    }
 }
 
 /// The strides of the field view, in `T`s, or an error for negative strides.
@@ -179,15 +230,27 @@ fn not_contiguous(name: &str) -> Error {
 }
 
 impl<R: NpyRecord, D: Dimension> RecordFieldsExt<R, D> for ArrayRef<R, D> {
+    fn field_values<T: NpyField>(&self, name: &str) -> Result<ndarray::Array<T, D>> {
+        let offset = field_offset::<T>(&R::layout(), name)?;
+        let end = offset.saturating_add(size_of::<T>());
+        // The layout's fields lie inside the record (`offset_of!`, `size_of` of the type);
+        // a hand-written layout that says otherwise gives zeros, never a panic.
+        Ok(self.map(|record| {
+            bytemuck::bytes_of(record)
+                .get(offset..end)
+                .map_or_else(T::zeroed, bytemuck::pod_read_unaligned)
+        }))
+    }
+
     fn field<T: NpyField>(&self, name: &str) -> Result<ArrayView<'_, T, D>> {
         let (index, per_record) = field_geometry::<R, T>(name)?;
         let strides = field_strides::<D>(self.strides(), per_record, name)?;
         let records = self.as_slice_memory_order().ok_or_else(|| not_contiguous(name))?;
         let bytes: &[u8] = bytemuck::cast_slice(records);
-        let items: &[T] = bytemuck::try_cast_slice(bytes).map_err(|_| not_contiguous(name))?;
+        let items: &[T] = bytemuck::try_cast_slice(bytes).map_err(|_| misaligned(name))?;
         let items = items.get(index.min(items.len())..).unwrap_or_default();
         ArrayView::from_shape(self.raw_dim().strides(strides), items)
-            .map_err(|source| Error::Shape { path: None, source })
+            .map_err(|error| Error::Shape { path: None, error })
     }
 
     fn field_array<T: NpyField>(&self, name: &str) -> Result<ArrayViewD<'_, T>> {
@@ -195,10 +258,10 @@ impl<R: NpyRecord, D: Dimension> RecordFieldsExt<R, D> for ArrayRef<R, D> {
         let (shape, strides) = array_shape(self.shape(), self.strides(), per_record, &sub, name)?;
         let records = self.as_slice_memory_order().ok_or_else(|| not_contiguous(name))?;
         let bytes: &[u8] = bytemuck::cast_slice(records);
-        let items: &[T] = bytemuck::try_cast_slice(bytes).map_err(|_| not_contiguous(name))?;
+        let items: &[T] = bytemuck::try_cast_slice(bytes).map_err(|_| misaligned(name))?;
         let items = items.get(index.min(items.len())..).unwrap_or_default();
         ArrayView::from_shape(shape.strides(strides), items)
-            .map_err(|source| Error::Shape { path: None, source })
+            .map_err(|error| Error::Shape { path: None, error })
     }
 
     fn field_array_mut<T: NpyField>(&mut self, name: &str) -> Result<ArrayViewMutD<'_, T>> {
@@ -206,11 +269,10 @@ impl<R: NpyRecord, D: Dimension> RecordFieldsExt<R, D> for ArrayRef<R, D> {
         let (shape, strides) = array_shape(self.shape(), self.strides(), per_record, &sub, name)?;
         let records = self.as_slice_memory_order_mut().ok_or_else(|| not_contiguous(name))?;
         let bytes: &mut [u8] = bytemuck::cast_slice_mut(records);
-        let items: &mut [T] =
-            bytemuck::try_cast_slice_mut(bytes).map_err(|_| not_contiguous(name))?;
+        let items: &mut [T] = bytemuck::try_cast_slice_mut(bytes).map_err(|_| misaligned(name))?;
         let start = index.min(items.len());
         ArrayViewMut::from_shape(shape.strides(strides), &mut items[start..])
-            .map_err(|source| Error::Shape { path: None, source })
+            .map_err(|error| Error::Shape { path: None, error })
     }
 
     fn field_mut<T: NpyField>(&mut self, name: &str) -> Result<ArrayViewMut<'_, T, D>> {
@@ -219,10 +281,9 @@ impl<R: NpyRecord, D: Dimension> RecordFieldsExt<R, D> for ArrayRef<R, D> {
         let dim = self.raw_dim();
         let records = self.as_slice_memory_order_mut().ok_or_else(|| not_contiguous(name))?;
         let bytes: &mut [u8] = bytemuck::cast_slice_mut(records);
-        let items: &mut [T] =
-            bytemuck::try_cast_slice_mut(bytes).map_err(|_| not_contiguous(name))?;
+        let items: &mut [T] = bytemuck::try_cast_slice_mut(bytes).map_err(|_| misaligned(name))?;
         let start = index.min(items.len());
         ArrayViewMut::from_shape(dim.strides(strides), &mut items[start..])
-            .map_err(|source| Error::Shape { path: None, source })
+            .map_err(|error| Error::Shape { path: None, error })
     }
 }
