@@ -163,14 +163,16 @@ pub(crate) fn memory_file(len: u64) -> io::Result<File> {
 }
 
 /// The path of an open file, for messages: where the system can tell (`/proc/self/fd` on
-/// Linux, `F_GETPATH` on macOS), else `<open file>`.
+/// Linux, `F_GETPATH` on macOS, `GetFinalPathNameByHandleW` on Windows), else
+/// `<open file>`.
 pub(crate) fn name_of(file: &File) -> PathBuf {
     os::name_of(file).unwrap_or_else(|| PathBuf::from("<open file>"))
 }
 
 /// Options for opening the files ndmmap maps and replaces: on Windows they share
 /// reading, writing and deleting, so that a file another handle holds open can still be
-/// renamed over (as on Unix).
+/// renamed over (as on Unix; Windows 10 1607 and later, whose rename std asks for POSIX
+/// semantics: Wine and older Windows refuse while any handle is open).
 pub(crate) fn open_options() -> OpenOptions {
     os::open_options()
 }
