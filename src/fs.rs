@@ -24,9 +24,9 @@ pub(crate) struct Creating {
     temp: Option<PathBuf>,
     /// Where a replacing file is renamed to: `path`, or the file its symbolic links lead to.
     target: PathBuf,
-    /// The file being replaced, as it was when the replace started: the rename checks that
-    /// it is still the one at `target`.
-    old: Option<Metadata>,
+    /// The identity of the file being replaced, as it was when the replace started: the
+    /// rename checks that it is still the one at `target`.
+    old_id: Option<map::file::FileId>,
     /// The file being replaced, open with the lock asked for, held until it is replaced.
     locked: Option<File>,
     /// Whether publishing may replace a file at `path` (else a file that appeared there
@@ -38,11 +38,15 @@ pub(crate) struct Creating {
 impl Creating {
     /// Makes the new file, open as `file`, the file at `path`: a replacing file is synced
     /// to disk, renamed into place, and the folder synced, so that after `Ok` even a power
-    /// loss leaves the new file there, whole.
+    /// loss leaves the new file there, whole. On an error the file stays unpublished: the
+    /// caller drops `file` (and any map of it) first, then this, which removes it (Windows
+    /// removes no file that a live map holds).
     ///
     /// A file that replaced the old one meanwhile is an [`Error::FileReplaced`]: its
-    /// permissions, and the lock taken, were the old one's.
-    pub(crate) fn publish(mut self, file: &File) -> Result<()> {
+    /// permissions, and the lock taken, were the old one's. Where the system refuses to
+    /// rename over a file that a live map holds (Windows), the refusal is an [`Error::Io`]
+    /// ("replace"), and the old file stays as it was.
+    pub(crate) fn publish(&mut self, file: &File) -> Result<()> {
         let Some(temp) = self.temp.clone() else {
             self.published = true;
             return Ok(());
@@ -51,14 +55,28 @@ impl Creating {
         file.sync_all().map_err(|e| Error::io(&path, "write", 0, e))?;
         if self.replace {
             // (A file gone meanwhile has nothing to keep. The check narrows the window to
-            // the rename's own; no portable call closes it.)
-            if let Some(old) = &self.old
-                && let Ok(now) = std::fs::metadata(&self.target)
-                && !map::file::same_file(&now, old)
+            // the rename's own; no portable call closes it.) Both identities are dropped
+            // before the rename: on Windows each holds the file open.
+            if let Some(old) = self.old_id.take()
+                && let Ok(meta) = std::fs::metadata(&self.target)
             {
-                return Err(Error::FileReplaced { path });
+                let now = map::file::file_id(&self.target, &meta)
+                    .map_err(|e| Error::io(&path, "stat", 0, e))?;
+                if now != old {
+                    return Err(Error::FileReplaced { path });
+                }
             }
-            std::fs::rename(&temp, &self.target).map_err(|e| Error::io(&path, "replace", 0, e))?;
+            let mut renamed = std::fs::rename(&temp, &self.target);
+            // Windows without POSIX rename semantics (before Windows 10 1607, and Wine)
+            // refuses to rename over a file that any handle holds open, the lock's too: the
+            // lock is let go and the rename tried once more. (A live map of the old file is
+            // refused either way.)
+            if renamed.as_ref().is_err_and(|e| e.kind() == io::ErrorKind::PermissionDenied)
+                && self.locked.take().is_some()
+            {
+                renamed = std::fs::rename(&temp, &self.target);
+            }
+            renamed.map_err(|e| Error::io(&path, "replace", 0, e))?;
         } else {
             // A hard link fails if `path` appeared meanwhile: never replaces a file.
             std::fs::hard_link(&temp, &path).map_err(|e| Error::from_open(&path, true, e))?;
@@ -136,17 +154,23 @@ fn start_replace(
     if old.as_ref().is_some_and(Metadata::is_dir) || target.is_dir() {
         return Err(Error::IsADirectory { path: path.to_path_buf() });
     }
+    let old_id = match &old {
+        Some(meta) => {
+            Some(map::file::file_id(&target, meta).map_err(|e| Error::io(path, "stat", 0, e))?)
+        }
+        None => None,
+    };
     let (temp, file) = create_temp_beside(&target, path)?;
     let creating = Creating {
         path: path.to_path_buf(),
         temp: Some(temp),
         target,
-        old,
+        old_id,
         locked,
         replace: true,
         published: false,
     };
-    if let Some(old) = &creating.old {
+    if let Some(old) = &old {
         map::file::take_access(&file, old)
             .map_err(|e| Error::io(path, "give the old permissions to", 0, e))?;
     }
@@ -186,7 +210,7 @@ pub(crate) fn create(
             path: path.to_path_buf(),
             temp: None,
             target: path.to_path_buf(),
-            old: None,
+            old_id: None,
             locked: None,
             replace: false,
             published: false,
@@ -210,9 +234,12 @@ pub(crate) fn write_atomically(
     len: u64,
     write: impl FnOnce(&File) -> io::Result<()>,
 ) -> Result<()> {
-    let (file, creating) = start_replace(path, None, OnConflict::Fail)?;
+    let (file, mut creating) = start_replace(path, None, OnConflict::Fail)?;
     write(&file).map_err(|e| Error::io(path, "write", len, e))?;
-    creating.publish(&file)
+    let published = creating.publish(&file);
+    // On an error the new file is closed before `creating` removes it.
+    drop(file);
+    published
 }
 
 /// A whole new file built under a temporary name beside its destination, written in
@@ -241,8 +268,11 @@ impl NewFile {
     }
 
     /// Syncs the file, renames it over the destination and syncs the folder.
-    pub(crate) fn commit(self) -> Result<()> {
-        self.creating.publish(&self.file)
+    pub(crate) fn commit(mut self) -> Result<()> {
+        let published = self.creating.publish(&self.file);
+        // On an error the new file is closed before `creating` removes it.
+        drop(self.file);
+        published
     }
 }
 
@@ -261,7 +291,7 @@ pub(crate) fn build_new(
 ) -> Result<()> {
     // Dropped on any error, and while unwinding from a panic in `build`: the temporary file
     // goes with it.
-    let (file, creating) = if overwrite {
+    let (file, mut creating) = if overwrite {
         start_replace(path, None, OnConflict::Fail)?
     } else {
         if path.is_dir() {
@@ -275,7 +305,7 @@ pub(crate) fn build_new(
             path: path.to_path_buf(),
             temp: Some(temp),
             target: path.to_path_buf(),
-            old: None,
+            old_id: None,
             locked: None,
             replace: false,
             published: false,
@@ -286,7 +316,10 @@ pub(crate) fn build_new(
         .and_then(|()| write_prefix(&file, prefix))
         .map_err(|e| Error::io(path, "reserve space for", len, e))?;
     build(&file)?;
-    creating.publish(&file)
+    let published = creating.publish(&file);
+    // On an error the new file is closed before `creating` removes it.
+    drop(file);
+    published
 }
 
 /// Writes the ranges of a file being written back to disk behind its writer, and drops
@@ -446,5 +479,5 @@ pub(crate) fn lock(
 
 /// Releases the lock this open file holds, if any.
 pub(crate) fn unlock(file: &File, path: &Path) -> Result<()> {
-    file.unlock().map_err(|e| Error::io(path, "unlock", 0, e))
+    map::file::unlock(file).map_err(|e| Error::io(path, "unlock", 0, e))
 }

@@ -261,6 +261,12 @@ assert_eq!(std::fs::metadata(&path)?.len(), len);
         /// put at the path meanwhile is not replaced
         /// ([`Error::FileReplaced`](crate::Error::FileReplaced)).
         ///
+        /// Windows renames over no file that a live map holds (a guard of this process or
+        /// another): there the create is an [`Error::Io`](crate::Error::Io) ("replace",
+        /// access denied) naming the file, which stays as it was, with nothing left behind.
+        /// Wine and Windows before 10 1607 refuse it too while any handle holds the file
+        /// open (an `NpzArchive`, say).
+        ///
         /// # Example
         ///
         #[doc = concat!("```\n", $setup, "

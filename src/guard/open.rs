@@ -119,8 +119,13 @@ impl OpenFile {
         let creating = self.creating.take();
         let guard =
             MmapArrayMut::new(map, &placement.layout, self.backing(placement, Mode::ReadWrite))?;
-        if let (Some(creating), Some(file)) = (creating, &guard.backing.file) {
-            creating.publish(file)?;
+        if let (Some(mut creating), Some(file)) = (creating, &guard.backing.file)
+            && let Err(e) = creating.publish(file)
+        {
+            // The map and the file go first: Windows removes no file a live map holds.
+            drop(guard);
+            drop(creating);
+            return Err(e);
         }
         Ok(guard)
     }

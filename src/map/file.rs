@@ -145,11 +145,22 @@ pub(crate) fn take_access(new: &File, old: &std::fs::Metadata) -> io::Result<()>
     os::take_access(new, old)
 }
 
-/// Whether `a` and `b` describe the same file: the same device and inode on Unix. Where
-/// std cannot tell files apart by an identity (Windows), files of equal length and
-/// modification time are taken for the same.
-pub(crate) fn same_file(a: &std::fs::Metadata, b: &std::fs::Metadata) -> bool {
-    os::same_file(a, b)
+/// What tells one file from another: two `FileId`s are equal if and only if they are of the
+/// same file (where the platform can tell). On Unix the device and inode, from the
+/// metadata; on Windows the volume serial number and file index (through the `same-file`
+/// crate), which needs the file open: the `FileId` keeps it open (sharing reading, writing
+/// and deleting) until dropped, and Windows may refuse to rename over a file while any
+/// handle of it is open, so drop it before such a rename.
+pub(crate) use os::FileId;
+
+/// The identity of the file at `path`, whose metadata is `meta`.
+pub(crate) fn file_id(path: &Path, meta: &std::fs::Metadata) -> io::Result<FileId> {
+    os::file_id(path, meta)
+}
+
+/// Releases the advisory lock `file` holds, if any (none is no error).
+pub(crate) fn unlock(file: &File) -> io::Result<()> {
+    os::unlock(file)
 }
 
 /// A new, unnamed memory file (`memfd_create`, close-on-exec) of `len` zero bytes: the
@@ -161,14 +172,16 @@ pub(crate) fn memory_file(len: u64) -> io::Result<File> {
 }
 
 /// The path of an open file, for messages: where the system can tell (`/proc/self/fd` on
-/// Linux, `F_GETPATH` on macOS), else `<open file>`.
+/// Linux, `F_GETPATH` on macOS, `GetFinalPathNameByHandleW` on Windows), else
+/// `<open file>`.
 pub(crate) fn name_of(file: &File) -> PathBuf {
     os::name_of(file).unwrap_or_else(|| PathBuf::from("<open file>"))
 }
 
 /// Options for opening the files ndmmap maps and replaces: on Windows they share
 /// reading, writing and deleting, so that a file another handle holds open can still be
-/// renamed over (as on Unix).
+/// renamed over (as on Unix; Windows 10 1607 and later, whose rename std asks for POSIX
+/// semantics: Wine and older Windows refuse while any handle is open).
 pub(crate) fn open_options() -> OpenOptions {
     os::open_options()
 }

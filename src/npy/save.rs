@@ -31,7 +31,8 @@ pub trait SaveNpyExt: crate::private::Sealed {
     /// # Errors
     ///
     /// [`Error::NotFound`] if the folder does not exist, [`Error::PermissionDenied`],
-    /// [`Error::IsADirectory`], [`Error::NoSpace`], [`Error::Io`];
+    /// [`Error::IsADirectory`], [`Error::NoSpace`], [`Error::Io`] (also, on Windows,
+    /// "replace" while a live map holds the file at `path`, which stays as it was);
     /// [`Error::FileReplaced`] if someone else put a file at `path` while this one was
     /// being written (theirs stays); [`Error::Npy`] with
     /// [`HeaderError::UnsupportedDtype`](crate::npy::HeaderError::UnsupportedDtype) for a

@@ -298,3 +298,89 @@ pub(crate) fn enum_variants(declaration: &str) -> Vec<String> {
         .map(|l| l[4..].chars().take_while(char::is_ascii_alphanumeric).collect())
         .collect()
 }
+
+/// Runs `replace`, which puts a new file at `path` (a `save_npy`, a create with
+/// `overwrite`, an archive written over it) while a live guard maps the file there.
+///
+/// On Unix the rename goes through: the new file takes the path, the guard keeps the old
+/// one, and this returns `Some` of what `replace` returned. Windows renames over no file
+/// that a live map holds: there this asserts what a user gets instead (see
+/// [`assert_replace_refused`]) and returns `None`.
+#[track_caller]
+pub(crate) fn replace_under_a_map<T: std::fmt::Debug>(
+    path: &Path,
+    replace: impl FnOnce() -> Result<T, ndmmap::Error>,
+) -> Option<T> {
+    if cfg!(windows) {
+        let before = std::fs::read(path).expect("read the file to be replaced");
+        assert_replace_refused(&replace(), path, &before);
+        None
+    } else {
+        Some(replace().unwrap_or_else(|e| panic!("replace {}: {e:?}", path.display())))
+    }
+}
+
+/// Runs `replace`, which puts a new file at `path` while the file there is open (an
+/// archive, a `.safetensors` file) but not mapped.
+///
+/// Unix renames over it, as does Windows 10 1607 and later (std's rename asks for POSIX
+/// semantics, and ndmmap opens its files sharing delete): `Some` of what `replace`
+/// returned. Wine and older Windows rename over no file that any handle holds open: there
+/// a refusal is asserted as [`replace_under_a_map`] asserts it, and this returns `None`.
+#[track_caller]
+pub(crate) fn replace_while_open<T: std::fmt::Debug>(
+    path: &Path,
+    replace: impl FnOnce() -> Result<T, ndmmap::Error>,
+) -> Option<T> {
+    if !cfg!(windows) {
+        return Some(replace().unwrap_or_else(|e| panic!("replace {}: {e:?}", path.display())));
+    }
+    let before = std::fs::read(path).expect("read the file to be replaced");
+    match replace() {
+        Ok(value) => Some(value),
+        refused => {
+            assert_replace_refused(&refused, path, &before);
+            None
+        }
+    }
+}
+
+/// What a refused replace of `path` gives: [`ndmmap::Error::Io`] "replace" naming `path`
+/// (access denied), the old file's bytes (`before`) unchanged, and no temporary file left
+/// in its folder.
+#[track_caller]
+pub(crate) fn assert_replace_refused<T: std::fmt::Debug>(
+    result: &Result<T, ndmmap::Error>,
+    path: &Path,
+    before: &[u8],
+) {
+    assert!(
+        matches!(
+            result,
+            Err(ndmmap::Error::Io { path: p, action: "replace", error })
+                if p == path && error.kind() == std::io::ErrorKind::PermissionDenied
+        ),
+        "a replace of {} that Windows refuses: {result:?}",
+        path.display()
+    );
+    let message = result.as_ref().err().map(ToString::to_string).unwrap_or_default();
+    let name = path.file_name().expect("a file name").to_string_lossy();
+    assert!(message.contains(&*name), "the message names the file: {message}");
+    assert_eq!(std::fs::read(path).unwrap(), before, "{} changed", path.display());
+    assert_no_temporary_files(path);
+}
+
+/// Asserts that the folder of `path` holds none of the temporary files a replace of `path`
+/// builds (`.NAME.ndmmap-...`).
+#[track_caller]
+pub(crate) fn assert_no_temporary_files(path: &Path) {
+    let folder = path.parent().expect("a file in a folder");
+    let name = path.file_name().expect("a file name").to_string_lossy();
+    let prefix = format!(".{name}.ndmmap-");
+    let left: Vec<String> = std::fs::read_dir(folder)
+        .expect("list the folder")
+        .map(|e| e.expect("a folder entry").file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with(&prefix))
+        .collect();
+    assert!(left.is_empty(), "temporary files left beside {}: {left:?}", path.display());
+}

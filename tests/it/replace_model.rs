@@ -10,7 +10,9 @@
 //! model's elements (growth rewrites the header as `np.save` would write it).
 //!
 //! Only what the mapping contract allows is generated: a read-write guard maps an identity
-//! no other guard maps (nothing changes the bytes under another guard).
+//! no other guard maps (nothing changes the bytes under another guard). On Windows, which
+//! renames over no file that a live map holds, a replace of a mapped identity is refused
+//! (the typed error, the file unchanged, nothing left behind) and the model keeps it.
 //!
 //! `QUICKCHECK_TESTS` sets the number of sequences (20 by default, a few seconds), and
 //! `QUICKCHECK_GENERATOR_SIZE` their greatest length (40 by default).
@@ -24,8 +26,10 @@ use std::path::{Path, PathBuf};
 
 use ndmmap::npy::NpyOptions;
 use ndmmap::prelude::*;
-use ndmmap::{MmapArray, MmapArrayMut};
+use ndmmap::{Error, MmapArray, MmapArrayMut};
 use quickcheck::{Arbitrary, Gen, QuickCheck};
+
+use crate::common;
 
 /// The paths, and the handles per path.
 const PATHS: usize = 2;
@@ -203,16 +207,25 @@ impl World {
             Op::Replace { path, create, len, base } => {
                 let values: Vec<u32> = (0..len as u32).map(|i| base.wrapping_add(i)).collect();
                 let target = &self.paths[path];
-                if create {
-                    let options = NpyOptions::new().overwrite(true);
-                    // SAFETY: a new file, which no guard maps.
-                    let mut c =
-                        unsafe { Array1::<u32>::create_npy_with(target, len, &options) }.unwrap();
-                    c.assign(&Array1::from(values.clone()));
-                    c.close().unwrap();
-                } else {
-                    Array1::from(values.clone()).save_npy(target).unwrap();
+                let replace = || -> Result<(), Error> {
+                    if create {
+                        let options = NpyOptions::new().overwrite(true);
+                        // SAFETY: a new file, which no guard maps.
+                        let mut c =
+                            unsafe { Array1::<u32>::create_npy_with(target, len, &options) }?;
+                        c.assign(&Array1::from(values.clone()));
+                        c.close()
+                    } else {
+                        Array1::from(values.clone()).save_npy(target)
+                    }
+                };
+                if cfg!(windows) && self.mapped(self.at[path]) {
+                    // Windows renames over no file that a live map holds: refused, and the
+                    // file at the path stays the one the guards map.
+                    common::replace_under_a_map(target, replace);
+                    return;
                 }
+                replace().unwrap();
                 self.files.push(values);
                 self.at[path] = self.files.len() - 1;
             }

@@ -17,8 +17,8 @@ pub(crate) use super::absent::{
     evict, finish_write_back, read_through_fault, start_write_back, will_need,
 };
 pub(crate) use super::unix::{
-    cached, open_options, page_size, read_at, release_read_only, release_shared, same_file,
-    set_len_under_map, take_access, write_all_at,
+    FileId, cached, file_id, open_options, page_size, read_at, release_read_only, release_shared,
+    set_len_under_map, take_access, unlock, write_all_at,
 };
 pub(crate) use crate::map::map_again as remap;
 

@@ -11,9 +11,9 @@ pub(crate) use super::absent::{
     finish_write_back, make_durable, name_of, read_through_fault, start_write_back,
 };
 pub(crate) use super::unix::{
-    cached, evict, memory_file, open_options, page_size, read_at, release_read_only,
-    release_shared, same_file, set_len_under_map, sync_folder, take_access, will_need,
-    write_all_at,
+    FileId, cached, evict, file_id, memory_file, open_options, page_size, read_at,
+    release_read_only, release_shared, set_len_under_map, sync_folder, take_access, unlock,
+    will_need, write_all_at,
 };
 pub(crate) use crate::map::map_again as remap;
 

@@ -102,16 +102,32 @@ pub(crate) fn take_access(new: &File, old: &std::fs::Metadata) -> io::Result<()>
     new.set_permissions(old.permissions())
 }
 
-/// The same device and inode on Unix; elsewhere, files of equal length and modification
-/// time.
-pub(crate) fn same_file(a: &std::fs::Metadata, b: &std::fs::Metadata) -> bool {
+/// The device and inode on Unix; elsewhere (no identity std can read), the length and
+/// the modification time.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct FileId {
+    #[cfg(unix)]
+    dev_ino: (u64, u64),
+    #[cfg(not(unix))]
+    len_modified: (u64, Option<std::time::SystemTime>),
+}
+
+/// The identity `meta` (of the file at `path`) holds.
+#[allow(clippy::unnecessary_wraps)]
+pub(crate) fn file_id(path: &Path, meta: &std::fs::Metadata) -> io::Result<FileId> {
+    let _ = path;
     #[cfg(unix)]
     {
         use std::os::unix::fs::MetadataExt;
-        (a.dev(), a.ino()) == (b.dev(), b.ino())
+        Ok(FileId { dev_ino: (meta.dev(), meta.ino()) })
     }
     #[cfg(not(unix))]
     {
-        a.len() == b.len() && a.modified().ok() == b.modified().ok()
+        Ok(FileId { len_modified: (meta.len(), meta.modified().ok()) })
     }
+}
+
+/// std's `File::unlock`.
+pub(crate) fn unlock(file: &File) -> io::Result<()> {
+    file.unlock()
 }

@@ -13,9 +13,9 @@ use memmap2::MmapMut;
 
 pub(crate) use self::memory::available_memory;
 pub(crate) use super::unix::{
-    cached, evict, memory_file, open_options, page_size, read_at, release_read_only,
-    release_shared, same_file, set_len_under_map, sync_folder, take_access, will_need,
-    write_all_at,
+    FileId, cached, evict, file_id, memory_file, open_options, page_size, read_at,
+    release_read_only, release_shared, set_len_under_map, sync_folder, take_access, unlock,
+    will_need, write_all_at,
 };
 
 /// `fallocate` mode 0 of `start..end`; where the file system cannot reserve blocks

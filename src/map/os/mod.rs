@@ -37,7 +37,9 @@
 //! - `read_at(file, buf, offset)`: a positional read.
 //! - `take_access(new, old)`: gives a file that replaces another the old one's permissions
 //!   (and owner, where the platform has one and the process may set it).
-//! - `same_file(a, b)`: whether two files' metadata describe the same file.
+//! - `FileId`, `file_id(path, meta)`: what tells one file from another (see
+//!   `map::file::FileId`).
+//! - `unlock(file)`: releases the advisory lock `file` holds, if any; none is no error.
 //! - `available_memory()`: the memory this process may use, where the system can tell.
 
 #[cfg(any(target_os = "linux", target_vendor = "apple", target_os = "freebsd"))]

@@ -315,8 +315,23 @@ pub(crate) fn take_access(new: &File, old: &std::fs::Metadata) -> io::Result<()>
     new.set_permissions(std::fs::Permissions::from_mode(mode))
 }
 
-/// The same device and inode.
-pub(crate) fn same_file(a: &std::fs::Metadata, b: &std::fs::Metadata) -> bool {
+/// A file's device and inode, from its metadata: nothing is opened (a FIFO, or a file
+/// this process may not read, is identified all the same).
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct FileId {
+    dev: u64,
+    ino: u64,
+}
+
+/// The device and inode that `meta` (of the file at `path`) holds.
+#[allow(clippy::unnecessary_wraps)]
+pub(crate) fn file_id(path: &Path, meta: &std::fs::Metadata) -> io::Result<FileId> {
     use std::os::unix::fs::MetadataExt;
-    (a.dev(), a.ino()) == (b.dev(), b.ino())
+    let _ = path;
+    Ok(FileId { dev: meta.dev(), ino: meta.ino() })
+}
+
+/// `flock(LOCK_UN)` (std's `File::unlock`): nothing held is no error.
+pub(crate) fn unlock(file: &File) -> io::Result<()> {
+    file.unlock()
 }

@@ -6,15 +6,20 @@
 //! `mremap`: those hooks do nothing here.
 #![allow(unsafe_code)]
 
+use std::ffi::OsString;
 use std::fs::{File, OpenOptions};
 use std::io;
 use std::ops::Range;
+use std::os::windows::ffi::OsStringExt;
 use std::os::windows::fs::{FileExt, OpenOptionsExt};
-use std::path::Path;
+use std::os::windows::io::AsRawHandle;
+use std::path::{Path, PathBuf};
 
 use memmap2::{Mmap, MmapMut, MmapRaw};
+use windows_sys::Win32::Foundation::{ERROR_LOCK_VIOLATION, ERROR_NOT_LOCKED};
 use windows_sys::Win32::Storage::FileSystem::{
-    FILE_SHARE_DELETE, FILE_SHARE_READ, FILE_SHARE_WRITE,
+    FILE_FLAG_BACKUP_SEMANTICS, FILE_NAME_NORMALIZED, FILE_SHARE_DELETE, FILE_SHARE_READ,
+    FILE_SHARE_WRITE, GetFinalPathNameByHandleW, UnlockFile, VOLUME_NAME_DOS,
 };
 use windows_sys::Win32::System::JobObjects::{
     JOB_OBJECT_LIMIT_JOB_MEMORY, JOB_OBJECT_LIMIT_PROCESS_MEMORY,
@@ -28,7 +33,7 @@ use windows_sys::Win32::System::SystemInformation::{
 use windows_sys::Win32::System::Threading::GetCurrentProcess;
 
 pub(crate) use super::absent::{
-    cached, evict, finish_write_back, make_durable, name_of, read_through_fault, release_read_only,
+    cached, evict, finish_write_back, make_durable, read_through_fault, release_read_only,
     release_shared, start_write_back, will_need,
 };
 pub(crate) use crate::map::map_again as remap;
@@ -209,6 +214,35 @@ fn byte_size<T>() -> u32 {
     u32::try_from(size_of::<T>()).unwrap_or(u32::MAX)
 }
 
+/// The path of an open file (`GetFinalPathNameByHandleW`, as `std::fs::canonicalize`
+/// gives it: `\\?\C:\...`), where the system can tell.
+pub(crate) fn name_of(file: &File) -> Option<PathBuf> {
+    let mut buf = vec![0u16; 512];
+    loop {
+        let capacity = u32::try_from(buf.len()).ok()?;
+        // SAFETY: the call writes at most `capacity` UTF-16 units into `buf`, which lives
+        // for the call, and reads the raw handle of `file`, which is open.
+        let n = unsafe {
+            GetFinalPathNameByHandleW(
+                file.as_raw_handle(),
+                buf.as_mut_ptr(),
+                capacity,
+                FILE_NAME_NORMALIZED | VOLUME_NAME_DOS,
+            )
+        };
+        let n = usize::try_from(n).ok()?;
+        if n == 0 {
+            return None;
+        }
+        // Too small: `n` is the size needed, with the terminating zero.
+        if n >= buf.len() {
+            buf.resize(n, 0);
+            continue;
+        }
+        return Some(PathBuf::from(OsString::from_wide(&buf[..n])));
+    }
+}
+
 /// A positional read (`ReadFile` at an offset).
 pub(crate) fn read_at(file: &File, buf: &mut [u8], offset: u64) -> io::Result<usize> {
     std::os::windows::fs::FileExt::seek_read(file, buf, offset)
@@ -220,8 +254,37 @@ pub(crate) fn take_access(new: &File, old: &std::fs::Metadata) -> io::Result<()>
     new.set_permissions(old.permissions())
 }
 
-/// Files of equal length and modification time: std offers no stable file identity on
-/// Windows.
-pub(crate) fn same_file(a: &std::fs::Metadata, b: &std::fs::Metadata) -> bool {
-    a.len() == b.len() && a.modified().ok() == b.modified().ok()
+/// The volume serial number and file index of a file (`GetFileInformationByHandle`,
+/// through the `same-file` crate), which std does not offer on stable; it keeps the file
+/// open (with every share mode) while it lives.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct FileId(same_file::Handle);
+
+/// Opens the file at `path` without asking for any access (as `std::fs::metadata` does, so
+/// a file this process may not read is identified too; a folder as well) and reads its
+/// identity.
+pub(crate) fn file_id(path: &Path, meta: &std::fs::Metadata) -> io::Result<FileId> {
+    let _ = meta;
+    let file = open_options().access_mode(0).custom_flags(FILE_FLAG_BACKUP_SEMANTICS).open(path)?;
+    same_file::Handle::from_file(file).map(FileId)
+}
+
+/// `UnlockFile` of the whole file, twice: a handle may hold a shared and an exclusive lock
+/// at once, and each unlock releases one. A range that holds no lock is no error, whether
+/// the system says so with `ERROR_NOT_LOCKED` (Windows) or `ERROR_LOCK_VIOLATION` (Wine).
+/// std's `File::unlock` fails when the handle holds no lock at all.
+pub(crate) fn unlock(file: &File) -> io::Result<()> {
+    for _ in 0..2 {
+        // SAFETY: `UnlockFile` takes the raw handle of `file`, which is open for the call,
+        // and only numbers besides.
+        let ok = unsafe { UnlockFile(file.as_raw_handle(), 0, 0, u32::MAX, u32::MAX) };
+        if ok == 0 {
+            let error = io::Error::last_os_error();
+            let not_locked = [ERROR_NOT_LOCKED, ERROR_LOCK_VIOLATION]
+                .iter()
+                .any(|&code| error.raw_os_error() == i32::try_from(code).ok());
+            return if not_locked { Ok(()) } else { Err(error) };
+        }
+    }
+    Ok(())
 }
