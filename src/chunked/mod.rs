@@ -209,6 +209,7 @@
 
 mod budget;
 mod collect;
+mod concat;
 mod operand;
 mod reduce;
 mod schedule;
@@ -218,6 +219,7 @@ use std::fmt;
 use ndarray::iter::Indices;
 use ndarray::{Dimension, NdProducer};
 
+pub use self::concat::{Concat, Piece, concatenate, stack};
 use self::operand::{ChunkView, Footprint, Hooks};
 use crate::error::{Error, Result};
 

@@ -62,6 +62,87 @@ pub(crate) fn write_all_at(file: &File, bytes: &[u8], offset: u64) -> io::Result
     os::write_all_at(file, bytes, offset)
 }
 
+/// How [`copy_range`] copied: in the kernel (`copy_file_range`, a reflink on XFS and
+/// btrfs), or by reading and writing, where the system refused the pair of files.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Copied {
+    /// The kernel copied every byte.
+    InKernel,
+    /// The kernel refused (across file systems, say): the bytes were read and written.
+    ReadWrite,
+}
+
+/// Copies `len` bytes of `src` at `src_offset` into `dst` at `dst_offset`: in the kernel
+/// where the system offers it for these two files (`copy_file_range` on Linux, which makes
+/// a reflink on file systems that share blocks), else by positional reads and writes
+/// through a buffer of at most [`COPY_BUFFER`] bytes. A source shorter than asked is an
+/// [`io::ErrorKind::UnexpectedEof`].
+pub(crate) fn copy_range(
+    src: &File,
+    src_offset: u64,
+    dst: &File,
+    dst_offset: u64,
+    len: u64,
+) -> io::Result<Copied> {
+    let mut done = 0;
+    while done < len {
+        // At most 1 GiB per call: the kernel caps a call near 2 GiB anyway.
+        let step = usize::try_from((len - done).min(1 << 30)).unwrap_or(1 << 30);
+        match os::copy_file_range(src, src_offset + done, dst, dst_offset + done, step)? {
+            Some(0) => return Err(io::ErrorKind::UnexpectedEof.into()),
+            Some(n) => done += n as u64,
+            None if done == 0 => {
+                copy_by_reading(src, src_offset, dst, dst_offset, len)?;
+                return Ok(Copied::ReadWrite);
+            }
+            // Refused part way (a file system that copies only some ranges): read the rest.
+            None => {
+                copy_by_reading(src, src_offset + done, dst, dst_offset + done, len - done)?;
+                return Ok(Copied::ReadWrite);
+            }
+        }
+    }
+    Ok(Copied::InKernel)
+}
+
+/// The largest buffer [`copy_range`] reads into when the kernel does not copy.
+pub(crate) const COPY_BUFFER: usize = 4 << 20;
+
+/// Fills `buf` from `file` at `offset` by positional reads; a file that ends first is an
+/// [`io::ErrorKind::UnexpectedEof`].
+pub(crate) fn read_exact_at(file: &File, buf: &mut [u8], offset: u64) -> io::Result<()> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match read_at(file, &mut buf[filled..], offset + filled as u64) {
+            Ok(0) => return Err(io::ErrorKind::UnexpectedEof.into()),
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// [`copy_range`] by positional reads and writes.
+fn copy_by_reading(
+    src: &File,
+    src_offset: u64,
+    dst: &File,
+    dst_offset: u64,
+    len: u64,
+) -> io::Result<()> {
+    let mut buffer = vec![0u8; usize::try_from(len).unwrap_or(COPY_BUFFER).min(COPY_BUFFER)];
+    let mut done = 0;
+    while done < len {
+        let step = usize::try_from(len - done).unwrap_or(COPY_BUFFER).min(buffer.len());
+        let part = &mut buffer[..step];
+        read_exact_at(src, part, src_offset + done)?;
+        write_all_at(dst, part, dst_offset + done)?;
+        done += step as u64;
+    }
+    Ok(())
+}
+
 /// Starts writing back the dirty pages of `file` in `offset..offset + len` without waiting
 /// (`sync_file_range(SYNC_FILE_RANGE_WRITE)`), so that write-back runs behind a
 /// computation instead of piling up for the final flush. Returns `Ok(false)` where the

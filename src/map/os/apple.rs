@@ -13,7 +13,9 @@ use std::path::{Path, PathBuf};
 
 use rustix::io::Errno;
 
-pub(crate) use super::absent::{evict, finish_write_back, read_through_fault, start_write_back};
+pub(crate) use super::absent::{
+    copy_file_range, evict, finish_write_back, read_through_fault, start_write_back,
+};
 pub(crate) use super::unix::{
     cached, open_options, page_size, read_at, release_read_only, release_shared, same_file,
     set_len_under_map, take_access, write_all_at,

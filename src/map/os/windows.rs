@@ -28,8 +28,8 @@ use windows_sys::Win32::System::SystemInformation::{
 use windows_sys::Win32::System::Threading::GetCurrentProcess;
 
 pub(crate) use super::absent::{
-    cached, evict, finish_write_back, make_durable, name_of, read_through_fault, release_read_only,
-    release_shared, start_write_back,
+    cached, copy_file_range, evict, finish_write_back, make_durable, name_of, read_through_fault,
+    release_read_only, release_shared, start_write_back,
 };
 pub(crate) use crate::map::map_again as remap;
 use crate::map::{Advise, Region};

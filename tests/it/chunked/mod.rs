@@ -21,6 +21,7 @@ use ndmmap::prelude::*;
 
 use crate::common;
 
+mod concat;
 mod folds;
 mod into;
 mod layouts;
