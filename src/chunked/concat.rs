@@ -98,7 +98,8 @@ impl<A: NpyElement> Piece<'_, A> {
     /// array![1.0f64, 2.0].save_npy(&a)?;
     /// array![3.0f64].save_npy(&b)?;
     /// let out = dir.path().join("ab.npy");
-    /// ndmmap::chunked::concatenate(Axis(0), [Piece::npy(&a), Piece::npy(&b)]).write_npy(&out)?;
+    /// let pieces = [Piece::<f64>::npy(&a), Piece::npy(&b)];
+    /// ndmmap::chunked::concatenate(Axis(0), pieces).write_npy(&out)?;
     /// assert_eq!(ndmmap::npy::read_npy::<f64, Ix1>(&out)?, array![1.0, 2.0, 3.0]);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```

@@ -244,3 +244,59 @@ pub(crate) fn name_of(file: &File) -> PathBuf {
 pub(crate) fn open_options() -> OpenOptions {
     os::open_options()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The kernel copies between two files of one file system on Linux; across file
+    /// systems (a disk and a tmpfs) it refuses, and the bytes are read and written: both
+    /// give the same file.
+    #[test]
+    #[cfg_attr(miri, ignore = "miri cannot open files")]
+    fn copy_range_in_kernel_and_across_file_systems() {
+        let disk = tempfile::tempdir().expect("temporary folder");
+        let bytes: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
+        let src = disk.path().join("src");
+        std::fs::write(&src, &bytes).expect("write");
+        let source = File::open(&src).expect("open");
+        let copy = |folder: &Path| -> (Copied, Vec<u8>) {
+            let path = folder.join("dst");
+            let dst = File::create(&path).expect("create");
+            write_all_at(&dst, &[9; 10], 0).expect("write");
+            let copied = copy_range(&source, 1000, &dst, 10, 90_000).expect("copy");
+            (copied, std::fs::read(&path).expect("read"))
+        };
+        let mut want = vec![9; 10];
+        want.extend_from_slice(&bytes[1000..91_000]);
+        let (copied, got) = copy(disk.path());
+        assert_eq!(got, want);
+        if cfg!(target_os = "linux") {
+            assert_eq!(copied, Copied::InKernel);
+        }
+        let shm = Path::new("/dev/shm");
+        let device = |p: &Path| std::fs::metadata(p).ok().map(|m| same_device_key(&m));
+        if cfg!(target_os = "linux") && shm.is_dir() && device(shm) != device(disk.path()) {
+            let other = tempfile::tempdir_in(shm).expect("folder in /dev/shm");
+            let (copied, got) = copy(other.path());
+            assert_eq!(got, want);
+            assert_eq!(copied, Copied::ReadWrite);
+        }
+        let short =
+            copy_range(&source, 99_000, &File::create(disk.path().join("s")).unwrap(), 0, 2000);
+        assert_eq!(short.unwrap_err().kind(), io::ErrorKind::UnexpectedEof);
+    }
+
+    /// What tells two file systems apart: the device number where there is one.
+    fn same_device_key(meta: &std::fs::Metadata) -> u64 {
+        #[cfg(unix)]
+        {
+            std::os::unix::fs::MetadataExt::dev(meta)
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = meta;
+            0
+        }
+    }
+}

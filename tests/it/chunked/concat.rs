@@ -263,3 +263,200 @@ fn layout_of(held: &Held, kind: Kind) -> (bool, bool) {
 fn concatenate_and_stack_equal_ndarray() {
     QuickCheck::new().tests(300).quickcheck(concat_equals_ndarray as fn(u64) -> Result<(), String>);
 }
+
+/// NumPy's `np.save(np.concatenate(...))` and `np.save(np.stack(...))` write the same bytes,
+/// for `.npy` pieces in C and Fortran order along every axis.
+#[test]
+#[cfg_attr(miri, ignore = "miri cannot map files")]
+fn numpy_writes_the_same_bytes() -> TestResult {
+    if common::numpy_python().is_none() {
+        return Ok(());
+    }
+    let dir = tempfile::tempdir()?;
+    let d = dir.path();
+    let a = Array3::from_shape_fn((3, 4, 5), |(i, j, k)| (i * 100 + j * 10 + k) as i32);
+    let b = Array3::from_shape_fn((3, 4, 5), |(i, j, k)| -((i * 100 + j * 10 + k) as i32));
+    let mut bf = Array3::<i32>::zeros((3, 4, 5).f());
+    bf.assign(&b);
+    let mut af = Array3::<i32>::zeros((3, 4, 5).f());
+    af.assign(&a);
+    a.save_npy(d.join("a.npy"))?;
+    bf.save_npy(d.join("bf.npy"))?;
+    af.save_npy(d.join("af.npy"))?;
+    for axis in 0..3 {
+        let mixed = [Piece::<i32>::npy(d.join("a.npy")), Piece::npy(d.join("bf.npy"))];
+        chunked::concatenate(Axis(axis), mixed)
+            .chunk_bytes(64)
+            .write_npy(d.join(format!("c{axis}.npy")))?;
+        let fortran = [Piece::<i32>::npy(d.join("af.npy")), Piece::npy(d.join("bf.npy"))];
+        chunked::concatenate(Axis(axis), fortran).write_npy(d.join(format!("f{axis}.npy")))?;
+        let three = [Piece::from(&a), Piece::npy(d.join("bf.npy")), Piece::from(&af)];
+        chunked::stack(Axis(axis), three)
+            .chunk_bytes(48)
+            .write_npy(d.join(format!("s{axis}.npy")))?;
+    }
+    chunked::stack(Axis(3), [Piece::from(&a), Piece::from(&b)]).write_npy(d.join("s3.npy"))?;
+    let code = r#"
+import io, numpy as np
+a, bf, af = np.load("a.npy"), np.load("bf.npy"), np.load("af.npy")
+assert bf.flags.f_contiguous and af.flags.f_contiguous
+def saved(x):
+    out = io.BytesIO()
+    np.save(out, x)
+    return out.getvalue()
+for axis in range(3):
+    for name, want in [
+        (f"c{axis}.npy", np.concatenate([a, bf], axis)),
+        (f"f{axis}.npy", np.concatenate([af, bf], axis)),
+        (f"s{axis}.npy", np.stack([a, bf, af], axis)),
+    ]:
+        got = open(name, "rb").read()
+        assert got == saved(want), (name, np.load(name), want)
+assert open("s3.npy", "rb").read() == saved(np.stack([a, -a], 3))
+print("ok")
+"#;
+    let out = common::run_code(d, code).expect("NumPy is there");
+    assert_eq!(out.trim(), "ok");
+    Ok(())
+}
+
+/// The same `.npy` pieces, joined by the kernel's copy (pieces beside the output, on one
+/// file system) and by reading and writing (pieces on a tmpfs, the output on a disk: the
+/// kernel refuses to copy across file systems), give the file ndarray's `concatenate`
+/// says, along each axis.
+#[test]
+#[cfg_attr(miri, ignore = "miri cannot map files")]
+fn kernel_copy_and_fallback_agree() -> TestResult {
+    let Some(disk) = common::disk_tempdir() else { return Ok(()) };
+    let Some(tmpfs) = common::Tmpfs::new(64) else { return Ok(()) };
+    let a = Array2::from_shape_fn((300, 70), |(i, j)| (i * 70 + j) as u16);
+    let b = Array2::from_shape_fn((300, 50), |(i, j)| (60_000 - i * 50 - j) as u16);
+    let c = Array2::from_shape_fn((10, 70), |(i, j)| (i + j) as u16);
+    for folder in [disk.path(), tmpfs.path()] {
+        a.save_npy(folder.join("a.npy"))?;
+        b.save_npy(folder.join("b.npy"))?;
+        c.save_npy(folder.join("c.npy"))?;
+    }
+    for (name, folder) in [("kernel", disk.path()), ("fallback", tmpfs.path())] {
+        let out = disk.path().join(format!("{name}0.npy"));
+        let pieces = [Piece::<u16>::npy(folder.join("a.npy")), Piece::npy(folder.join("c.npy"))];
+        chunked::concatenate(Axis(0), pieces).chunk_bytes(4096).write_npy(&out)?;
+        let got: Array2<u16> = ndmmap::npy::read_npy(&out)?;
+        assert_eq!(got, ndarray::concatenate(Axis(0), &[a.view(), c.view()])?, "{name}");
+        let out = disk.path().join(format!("{name}1.npy"));
+        let pieces = [Piece::<u16>::npy(folder.join("a.npy")), Piece::npy(folder.join("b.npy"))];
+        chunked::concatenate(Axis(1), pieces).write_npy(&out)?;
+        let got: Array2<u16> = ndmmap::npy::read_npy(&out)?;
+        assert_eq!(got, ndarray::concatenate(Axis(1), &[a.view(), b.view()])?, "{name}");
+        // A mapped piece is copied from its file too.
+        // SAFETY: nothing else touches this test's temporary files.
+        let mapped = unsafe { Array2::<u16>::map_npy(folder.join("b.npy"))? };
+        let out = disk.path().join(format!("{name}2.npy"));
+        let pieces = [Piece::from(&mapped), Piece::npy(folder.join("a.npy"))];
+        chunked::concatenate(Axis(1), pieces).chunk_bytes(1000).write_npy(&out)?;
+        let got: Array2<u16> = ndmmap::npy::read_npy(&out)?;
+        assert_eq!(got, ndarray::concatenate(Axis(1), &[b.view(), a.view()])?, "{name}");
+    }
+    Ok(())
+}
+
+/// The files in `dir`, sorted.
+fn files_in(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .expect("list")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+/// Bad pieces are typed errors naming the piece and the numbers, found before any file is
+/// made: nothing is left in the folder.
+#[test]
+#[cfg_attr(miri, ignore = "miri cannot map files")]
+fn bad_pieces_are_errors_and_leave_nothing() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let d = dir.path();
+    let a = Array2::<f64>::zeros((3, 4));
+    let narrow = Array2::<f64>::zeros((3, 2));
+    Array2::<f64>::zeros((2, 5)).save_npy(d.join("wide.npy"))?;
+    Array2::<f32>::zeros((2, 4)).save_npy(d.join("single.npy"))?;
+    std::fs::write(d.join("not.npy"), b"not a header")?;
+    let before = files_in(d);
+    let out = d.join("out.npy");
+
+    let err = chunked::concatenate::<f64>(Axis(0), []).write_npy(&out).unwrap_err();
+    assert!(matches!(err, Error::InvalidOption { .. }), "{err}");
+
+    let pieces = [Piece::from(&a), Piece::from(&narrow)];
+    let err = chunked::concatenate(Axis(0), pieces).write_npy(&out).unwrap_err();
+    assert!(
+        matches!(&err, Error::PieceMismatch { index: 1, path: None, axis: Some(0), expected, actual }
+            if expected == &[3, 4] && actual == &[3, 2]),
+        "{err:?}"
+    );
+    assert_eq!(
+        err.to_string(),
+        "the array at index 1 has shape [3, 2] but the array at index 0 has shape [3, 4]: \
+         all dimensions except for the concatenation axis (0) must match exactly"
+    );
+
+    let pieces = [Piece::from(&a), Piece::from(&a), Piece::npy(d.join("wide.npy"))];
+    let err = chunked::concatenate(Axis(0), pieces).write_raw(&out).unwrap_err();
+    assert!(
+        matches!(&err, Error::PieceMismatch { index: 2, path: Some(p), .. } if p.ends_with("wide.npy")),
+        "{err:?}"
+    );
+
+    let pieces = [Piece::from(&a), Piece::from(a.slice(s![..2, ..]))];
+    let err = chunked::stack(Axis(0), pieces).write_npy(&out).unwrap_err();
+    assert!(matches!(err, Error::PieceMismatch { index: 1, axis: None, .. }), "{err:?}");
+
+    let err = chunked::concatenate(Axis(2), [Piece::from(&a)]).write_npy(&out).unwrap_err();
+    assert!(matches!(err, Error::AxisOutOfRange { axis: 2, ndim: 2 }), "{err:?}");
+    let err = chunked::stack(Axis(4), [Piece::from(&a)]).write_npy(&out).unwrap_err();
+    assert!(matches!(err, Error::AxisOutOfRange { axis: 4, ndim: 3 }), "{err:?}");
+
+    let scalar = ndarray::arr0(1.0f64);
+    let err = chunked::concatenate(Axis(0), [Piece::from(&scalar)]).write_npy(&out).unwrap_err();
+    assert!(matches!(err, Error::InvalidOption { .. }), "{err:?}");
+
+    let pieces = [Piece::from(&a), Piece::npy(d.join("single.npy"))];
+    let err = chunked::concatenate(Axis(0), pieces).write_npy(&out).unwrap_err();
+    assert!(matches!(err, Error::DtypeMismatch { .. }), "{err:?}");
+
+    let pieces = [Piece::from(&a), Piece::npy(d.join("not.npy"))];
+    let err = chunked::concatenate(Axis(0), pieces).write_npy(&out).unwrap_err();
+    assert!(matches!(err, Error::Npy { .. }), "{err:?}");
+
+    let pieces = [Piece::from(&a), Piece::npy(d.join("missing.npy"))];
+    let err = chunked::concatenate(Axis(0), pieces).write_npy(&out).unwrap_err();
+    assert!(matches!(err, Error::NotFound { .. }), "{err:?}");
+
+    let pieces = [Piece::from(&a), Piece::from(&a)];
+    let err = chunked::concatenate(Axis(0), pieces).write_npy(d.join("wide.npy")).unwrap_err();
+    assert!(matches!(err, Error::AlreadyExists { .. }), "{err:?}");
+
+    assert_eq!(files_in(d), before);
+    Ok(())
+}
+
+/// A file that does not fit the disk is an `Error::NoSpace`, and no file (nor a temporary
+/// one) is left behind.
+#[test]
+#[cfg_attr(miri, ignore = "miri cannot map files")]
+fn full_disk_leaves_nothing() -> TestResult {
+    let Some(tmpfs) = common::Tmpfs::new(4) else { return Ok(()) };
+    if !tmpfs.mounted() {
+        common::skip("the tmpfs was not mounted for the test: its size is not 4 MiB");
+        return Ok(());
+    }
+    let a = Array1::<u8>::from_elem(3 << 20, 7);
+    let out = tmpfs.path().join("out.npy");
+    let err = chunked::concatenate(Axis(0), [Piece::from(&a), Piece::from(&a)])
+        .write_npy(&out)
+        .unwrap_err();
+    assert!(matches!(err, Error::NoSpace { .. }), "{err:?}");
+    assert_eq!(files_in(tmpfs.path()), Vec::<String>::new());
+    Ok(())
+}
