@@ -30,6 +30,14 @@ runs each job, in each memory regime, by each contender, as its own process:
              c2f          x copied into a new Fortran-order .npy, flushed
              gram         G = x^T x (COLS x COLS), saved
              stats        [sum; mean; var] along axis 0, saved
+             concat       a.npy, b.npy, a.npy, b.npy (the add's inputs) concatenated into a
+                          new .npy of 4 x SIZE: ndmmap's chunked::concatenate of the files
+                          (copy_file_range), plain ndarray assigning the maps into a
+                          create_npy output, NumPy's np.concatenate(out=open_memmap), Dask's
+                          da.concatenate stored into an open_memmap
+             collect      c = a + b as `add`, but the engine writes c with par_map_collect_npy
+                          (the file built from the results) where `add` runs par_for_each
+                          into a create_npy output; the other contenders as in `add`
 
 Before each round (and once after the last) it measures the disk: reads of the inputs with
 O_DIRECT, through the page cache, and by populating a huge-page map of them (the engine's
@@ -85,7 +93,13 @@ JOBS = {
              "what": "G = x^T x (cols x cols)"},
     "stats": {"inputs": ["x.npy"], "output": "s.npy", "moves": (1, 0),
               "what": "sum, mean, var along axis 0"},
+    "concat": {"inputs": ["a.npy", "b.npy"], "output": "ab.npy", "moves": (4, 4), "rereads": 2,
+               "what": "[a, b, a, b] concatenated into a new .npy"},
+    "collect": {"inputs": ["a.npy", "b.npy"], "output": "c.npy", "moves": (2, 1),
+                "what": "c = a + b (1-D f64) into a new file built from the results"},
 }
+# The jobs that read the 1-D inputs a.npy and b.npy (the others read the matrix x.npy).
+VECTOR_JOBS = {"add", "concat", "collect"}
 CONTENDERS = ["numpy", "dask", "dask-view", "plain", "engine"]
 BLOCK = 16 << 20
 X_VERSION = 1  # bump when the matrix's contents change
@@ -174,14 +188,14 @@ def write_matrix(path, ref_path, rows, cols):
 def ensure_inputs(folder, jobs, size, cols):
     started = time.perf_counter()
     wrote = []
-    if "add" in jobs:
+    if VECTOR_JOBS & set(jobs):
         n = size // 8
         for name, scale in (("a.npy", 1.0), ("b.npy", 2.0)):
             path = os.path.join(folder, name)
             if not vector_ok(path, n):
                 write_vector(path, n, scale)
                 wrote.append(name)
-    if any(j != "add" for j in jobs):
+    if any(j not in VECTOR_JOBS for j in jobs):
         rows = size // (8 * cols)
         path, ref = os.path.join(folder, "x.npy"), os.path.join(folder, "x.ref.npz")
         if not matrix_ok(path, ref, rows, cols):
@@ -203,11 +217,20 @@ def check(job, folder, out_path):
         out = np.load(out_path, mmap_mode="r")
     except (OSError, ValueError) as e:
         return f"cannot read the output: {e}"
-    if job == "add":
+    if job in ("add", "collect"):
         n = out.shape[0]
         for i in sample(n):
             if out[i] != 3.0 * i:
                 return f"c[{i}] = {out[i]}, expected {3.0 * i}"
+        return None
+    if job == "concat":
+        n = np.load(os.path.join(folder, "a.npy"), mmap_mode="r").shape[0]
+        if out.shape != (4 * n,):
+            return f"shape {out.shape}, expected {(4 * n,)}"
+        for i in sample(4 * n, 256):
+            want = (1.0 if (i // n) % 2 == 0 else 2.0) * (i % n)
+            if out[i] != want:
+                return f"ab[{i}] = {out[i]}, expected {want}"
         return None
     x = np.load(os.path.join(folder, "x.npy"), mmap_mode="r")
     ref = np.load(os.path.join(folder, "x.ref.npz"))
@@ -657,11 +680,16 @@ def create_out(path, shape, fortran_order=False):
 
 def numpy_job(job, paths):
     """The jobs as a NumPy user writes them on memmaps (no manual chunking)."""
-    if job == "add":
+    if job in ("add", "collect"):
         a, b = open_in(paths[0]), open_in(paths[1])
         c = create_out(paths[2], a.shape)
         np.add(a, b, out=c)
         c.flush()
+    elif job == "concat":
+        a, b = open_in(paths[0]), open_in(paths[1])
+        out = create_out(paths[2], (2 * a.shape[0] + 2 * b.shape[0],))
+        np.concatenate([a, b, a, b], out=out)
+        out.flush()
     elif job == "standardize":
         x = open_in(paths[0])
         mean = x.mean(axis=0)
@@ -721,11 +749,16 @@ def dask_job(job, paths, view):
         return da.from_array(m, chunks=dask_chunks(m.shape))
 
     # Writes into a memmap touch disjoint slabs, so they need no lock.
-    if job == "add":
+    if job in ("add", "collect"):
         a, b = load(paths[0]), load(paths[1])
         c = create_out(paths[2], a.shape)
         da.store(a + b, c, lock=False)
         c.flush()
+    elif job == "concat":
+        a, b = load(paths[0]), load(paths[1])
+        out = create_out(paths[2], (2 * a.shape[0] + 2 * b.shape[0],))
+        da.store(da.concatenate([a, b, a, b]), out, lock=False)
+        out.flush()
     elif job == "standardize":
         x = load(paths[0])
         mean, std = dask.compute(x.mean(axis=0), x.std(axis=0))  # pass 1: one read of x
@@ -873,7 +906,7 @@ def regimes_main(argv):
                                 description="Every job in every memory regime, side by side.")
     p.add_argument("size", type=parse_size, help="bytes of each input: 512M, 1G, 4G, ...")
     common_options(p)
-    p.add_argument("--jobs", default="add,standardize,c2f,gram,stats",
+    p.add_argument("--jobs", default="add,standardize,c2f,gram,stats,concat,collect",
                    help="comma-separated (default: all)")
     p.add_argument("--contenders", default=",".join(CONTENDERS),
                    help="comma-separated (default: all)")
@@ -919,15 +952,16 @@ def regimes_main(argv):
     CAPS.update(caps)
 
     with DataDir(args.dir) as folder:
-        inputs_needed = 2 * size if "add" in jobs else 0
-        inputs_needed += size if any(j != "add" for j in jobs) else 0
+        inputs_needed = 2 * size if VECTOR_JOBS & set(jobs) else 0
+        inputs_needed += size if any(j not in VECTOR_JOBS for j in jobs) else 0
+        outputs_needed = 4 * size if "concat" in jobs else 2 * size
         free = shutil.disk_usage(folder).free
         log(f"{len(jobs)} job(s) x {len(regimes)} regime(s) x {len(contenders)} contender(s) "
             f"x {args.rounds} round(s); inputs of {mib(size):.0f} MiB in {folder} "
             f"({free / (1 << 30):.1f} GiB free)")
-        if free < inputs_needed + 2 * size:
-            sys.exit(f"not enough free space in {folder}: {mib(inputs_needed + 2 * size):.0f} "
-                     f"MiB needed")
+        if free < inputs_needed + outputs_needed:
+            sys.exit(f"not enough free space in {folder}: "
+                     f"{mib(inputs_needed + outputs_needed):.0f} MiB needed")
         ensure_inputs(folder, jobs, size, args.cols)
         meta = {"date_utc": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
                 "command": " ".join(["python3 benches/harness.py regimes", *argv]),
