@@ -585,6 +585,9 @@ impl<A: Pod> Plan<'_, A> {
                 behind: WriteBehind::new(file, path),
                 chunk_bytes,
             };
+            if output.interleaves(&parts) {
+                return output.interleave(&parts);
+            }
             let mut at = 0;
             for part in parts {
                 let along = part.dims[axis];
@@ -595,6 +598,39 @@ impl<A: Pod> Plan<'_, A> {
             }
             Ok(())
         })
+    }
+}
+
+/// Below this many bytes per run of a piece in the output, the output is built a block of
+/// slabs at a time from every piece (one write per block) rather than piece by piece (one
+/// copy or write per run).
+const SHORT_RUN: usize = 1 << 20;
+
+/// Where a piece in C order (normalized) reads its elements from: a file, or memory.
+enum Flat<'p, A> {
+    File { path: &'p Path, file: &'p File, offset: u64 },
+    Memory(&'p [A]),
+}
+
+impl<'p, A> Part<'p, A> {
+    /// The piece's elements in C order, if it has them in one run: a `.npy` file in C
+    /// order, a guard's shared map (read from its file), an array in C order.
+    fn flat(&self) -> Option<Flat<'_, A>> {
+        match &self.kind {
+            Kind::File { path, file, offset, c_order: true } => {
+                Some(Flat::File { path, file, offset: *offset })
+            }
+            Kind::File { .. } => None,
+            Kind::View { view, pages } => {
+                let lowest = view.as_ptr() as usize;
+                match pages.as_ref().and_then(|p| p.file_at(lowest)) {
+                    Some((file, offset, path)) if view.is_standard_layout() => {
+                        Some(Flat::File { path, file, offset })
+                    }
+                    _ => view.as_slice().map(Flat::Memory),
+                }
+            }
+        }
     }
 }
 
@@ -614,6 +650,63 @@ struct Output<'f> {
 }
 
 impl Output<'_> {
+    /// Whether to build the output a block of slabs at a time from every piece: when the
+    /// pieces are joined along an inner axis, a piece's runs are short, and every piece
+    /// has its elements in C order (normalized).
+    fn interleaves<A>(&self, parts: &[Part<'_, A>]) -> bool {
+        let inner: usize = self.dims[self.axis + 1..].iter().product();
+        let short = parts.iter().any(|p| p.dims[self.axis] * inner * self.elem < SHORT_RUN);
+        self.axis > 0 && short && parts.iter().all(|p| p.flat().is_some())
+    }
+
+    /// Builds the output a block of slabs (along the axes before the joining one) at a
+    /// time: each piece's part of the block is one contiguous read (or slice), spread into
+    /// the block's runs in memory, and the block is one write.
+    fn interleave<A: Pod>(&mut self, parts: &[Part<'_, A>]) -> Result<()> {
+        let inner: usize = self.dims[self.axis + 1..].iter().product();
+        let slabs: usize = self.dims[..self.axis].iter().product();
+        let slab = self.dims[self.axis] * inner;
+        if slab == 0 || slabs == 0 {
+            return Ok(());
+        }
+        let chunk = self.chunk_bytes.unwrap_or(DEFAULT_CHUNK_BYTES);
+        let per = (chunk / (slab * self.elem)).max(1).min(slabs);
+        let flats: Vec<(Flat<'_, A>, usize)> = parts
+            .iter()
+            .map(|p| (p.flat().expect("checked by interleaves"), p.dims[self.axis] * inner))
+            .collect();
+        let longest = flats.iter().map(|(_, run)| *run).max().unwrap_or(0);
+        let mut block = vec![A::zeroed(); per * slab];
+        let mut read = vec![A::zeroed(); per * longest];
+        steps(slabs, per, |range| {
+            let count = range.len();
+            let mut at = 0;
+            for (flat, run) in &flats {
+                let (run, first) = (*run, range.start * *run);
+                let elems: &[A] = match flat {
+                    Flat::Memory(elems) => &elems[first..first + count * run],
+                    Flat::File { path, file, offset } => {
+                        let part = &mut read[..count * run];
+                        let src = offset + (first * self.elem) as u64;
+                        crate::map::file::read_exact_at(file, bytemuck::cast_slice_mut(part), src)
+                            .map_err(|e| Error::io(path, "read", src, e))?;
+                        part
+                    }
+                };
+                for (k, run_elems) in elems.chunks_exact(run.max(1)).enumerate() {
+                    let to = k * slab + at;
+                    block[to..to + run].copy_from_slice(run_elems);
+                }
+                at += run;
+            }
+            let bytes: &[u8] = bytemuck::cast_slice(&block[..count * slab]);
+            let dst = self.base + (range.start * slab * self.elem) as u64;
+            crate::map::file::write_all_at(self.file, bytes, dst)
+                .map_err(|e| Error::io(self.path, "write", dst, e))?;
+            self.behind.written(&[dst..dst + bytes.len() as u64])
+        })
+    }
+
     /// Writes `part`, which starts at `at` along the joining axis.
     fn part<A: Pod>(&mut self, part: Part<'_, A>, at: usize) -> Result<()> {
         let along = part.dims[self.axis];

@@ -80,8 +80,11 @@ impl<'a> Pages<'a> {
         let file = backing.file.as_ref()?;
         let shared = matches!(backing.mode, Mode::ReadOnly | Mode::ReadWrite);
         let inside = self.addresses.contains(&at) || at == self.addresses.end;
+        if !(shared && inside) {
+            return None;
+        }
         let offset = backing.offset + (at - self.addresses.start) as u64;
-        (shared && inside).then_some((file, offset, backing.path.as_path()))
+        Some((file, offset, backing.path.as_path()))
     }
 }
 
