@@ -37,7 +37,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let shard_bytes = rows * COLS * 4;
     println!(
         "{SHARDS} shards of ({rows}, {COLS}) f32 ({:.1} MiB each) in {}",
-        shard_bytes as f64 / 1048576.0,
+        shard_bytes as f64 / 1_048_576.0,
         dir.display()
     );
     let in_memory: Vec<Array2<f32>> =

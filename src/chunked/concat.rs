@@ -612,7 +612,7 @@ enum Flat<'p, A> {
     Memory(&'p [A]),
 }
 
-impl<'p, A> Part<'p, A> {
+impl<A> Part<'_, A> {
     /// The piece's elements in C order, if it has them in one run: a `.npy` file in C
     /// order, a guard's shared map (read from its file), an array in C order.
     fn flat(&self) -> Option<Flat<'_, A>> {
@@ -703,7 +703,8 @@ impl Output<'_> {
             let dst = self.base + (range.start * slab * self.elem) as u64;
             crate::map::file::write_all_at(self.file, bytes, dst)
                 .map_err(|e| Error::io(self.path, "write", dst, e))?;
-            self.behind.written(&[dst..dst + bytes.len() as u64])
+            let written = dst..dst + bytes.len() as u64;
+            self.behind.written(std::slice::from_ref(&written))
         })
     }
 
@@ -887,7 +888,7 @@ impl Output<'_> {
         }
         // One range for write-back: runs of the other pieces between these are written
         // back with them, which loses nothing.
-        self.behind.written(&[low..high])
+        self.behind.written(std::slice::from_ref(&(low..high)))
     }
 
     /// The engine's walk over one piece's view, with the hooks of the guard behind it.

@@ -5,6 +5,9 @@
 //! bytes; the kernel's copy and the read-and-write fallback (across file systems) give the
 //! same file; bad pieces are typed errors and leave no file.
 
+// The test values are small: they fit i32 and u16 exactly.
+#![allow(clippy::cast_possible_truncation, clippy::cast_possible_wrap)]
+
 use std::path::Path;
 
 use ndarray::{ArrayD, ArrayViewD, IxDyn, Slice};
@@ -133,8 +136,8 @@ fn make(dir: &Path, name: &str, kind: Kind, shape: &[usize], first: f64) -> (Hel
         }
     };
     let held = match (kind, held) {
-        // SAFETY: nothing else touches this test's temporary files.
         (Kind::MappedC | Kind::MappedF, Held::Npy(path)) => {
+            // SAFETY: nothing else touches this test's temporary files.
             Held::Mapped(unsafe { ArrayD::<f64>::map_npy(&path) }.expect("map"))
         }
         (Kind::CopyOnWrite, Held::Npy(path)) => {
@@ -445,11 +448,11 @@ fn bad_pieces_are_errors_and_leave_nothing() -> TestResult {
 /// one) is left behind.
 #[test]
 #[cfg_attr(miri, ignore = "miri cannot map files")]
-fn full_disk_leaves_nothing() -> TestResult {
-    let Some(tmpfs) = common::Tmpfs::new(4) else { return Ok(()) };
+fn full_disk_leaves_nothing() {
+    let Some(tmpfs) = common::Tmpfs::new(4) else { return };
     if !tmpfs.mounted() {
         common::skip("the tmpfs was not mounted for the test: its size is not 4 MiB");
-        return Ok(());
+        return;
     }
     let a = Array1::<u8>::from_elem(3 << 20, 7);
     let out = tmpfs.path().join("out.npy");
@@ -458,5 +461,4 @@ fn full_disk_leaves_nothing() -> TestResult {
         .unwrap_err();
     assert!(matches!(err, Error::NoSpace { .. }), "{err:?}");
     assert_eq!(files_in(tmpfs.path()), Vec::<String>::new());
-    Ok(())
 }
