@@ -221,6 +221,7 @@ enum Join {
 /// assert_eq!(aa.slice(s![100.., ..]), a);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
+#[must_use = "nothing is written until `write_npy` or `write_raw`"]
 pub struct Concat<'a, A> {
     join: Join,
     axis: Axis,
