@@ -266,7 +266,6 @@ impl<'a, A> Concat<'a, A> {
     /// assert_eq!(ndmmap::npy::read_npy::<u32, Ix1>(&out)?, a);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    #[must_use]
     pub fn chunk_bytes(mut self, bytes: usize) -> Self {
         self.chunk_bytes = Some(bytes);
         self
@@ -293,7 +292,6 @@ impl<'a, A> Concat<'a, A> {
     /// assert_eq!(ndmmap::npy::read_npy::<i8, Ix2>(&out)?, array![[1, 2], [3, 4], [1, 2], [3, 4]]);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    #[must_use]
     pub fn order(mut self, order: Order) -> Self {
         self.order = Some(order);
         self
@@ -317,7 +315,6 @@ impl<'a, A> Concat<'a, A> {
     /// assert_eq!(ndmmap::npy::read_npy::<u8, Ix1>(&out)?, a);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    #[must_use]
     pub fn overwrite(mut self, yes: bool) -> Self {
         self.overwrite = yes;
         self
