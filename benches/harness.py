@@ -41,6 +41,14 @@ runs each job, in each memory regime, by each contender, as its own process:
                           O_DIRECT preads of the pages of one batch's windows on 64 threads
              filter       x[mask] of x.npy by the bool mask.npy (about half the rows) into a
                           new .npy (NumPy: np.save(y, x[mask]); Dask: da.store of x[mask])
+             concat       a.npy, b.npy, a.npy, b.npy (the add's inputs) concatenated into a
+                          new .npy of 4 x SIZE: ndmmap's chunked::concatenate of the files
+                          (copy_file_range), plain ndarray assigning the maps into a
+                          create_npy output, NumPy's np.concatenate(out=open_memmap), Dask's
+                          da.concatenate stored into an open_memmap
+             collect      c = a + b as `add`, but the engine writes c with par_map_collect_npy
+                          (the file built from the results) where `add` runs par_for_each
+                          into a create_npy output; the other contenders as in `add`
 
 Before each round (and once after the last) it measures the disk: reads of the inputs with
 O_DIRECT, through the page cache, and by populating a huge-page map of them (the engine's
@@ -106,12 +114,18 @@ JOBS = {
                "what": "20 batches of 64 random 1024-token windows of a uint16 token file"},
     "filter": {"inputs": ["x.npy", "mask.npy"], "output": "xf.npy", "moves": (1, 0.5),
                "what": "x[mask] (about half the rows) into a new .npy"},
+    "concat": {"inputs": ["a.npy", "b.npy"], "output": "ab.npy", "moves": (4, 4), "rereads": 2,
+               "what": "[a, b, a, b] concatenated into a new .npy"},
+    "collect": {"inputs": ["a.npy", "b.npy"], "output": "c.npy", "moves": (2, 1),
+                "what": "c = a + b (1-D f64) into a new file built from the results"},
 }
 HIST_BINS, HIST_RANGE = 1000, (-300.0, 400.0)
 # The gather job's batches (as benches/regime_job.rs's BATCHES, BATCH, BLOCK).
 BATCHES, BATCH, WINDOW = 20, 64, 1024
 # The jobs that read the matrix x.npy.
 X_JOBS = ("standardize", "c2f", "gram", "stats", "matmul", "cumsum", "histogram", "filter")
+# The jobs that read the 1-D inputs a.npy and b.npy (the others read the matrix x.npy).
+VECTOR_JOBS = {"add", "concat", "collect"}
 CONTENDERS = ["numpy", "dask", "dask-view", "plain", "engine"]
 BLOCK = 16 << 20
 X_VERSION = 2  # bump when the matrix's contents or its reference figures change
@@ -246,7 +260,7 @@ def tokens_ok(path, n):
 def ensure_inputs(folder, jobs, size, cols):
     started = time.perf_counter()
     wrote = []
-    if "add" in jobs:
+    if VECTOR_JOBS & set(jobs):
         n = size // 8
         for name, scale in (("a.npy", 1.0), ("b.npy", 2.0)):
             path = os.path.join(folder, name)
@@ -290,7 +304,7 @@ def check(job, folder, out_path):
         out = np.load(out_path, mmap_mode="r")
     except (OSError, ValueError) as e:
         return f"cannot read the output: {e}"
-    if job == "add":
+    if job in ("add", "collect"):
         n = out.shape[0]
         for i in sample(n):
             if out[i] != 3.0 * i:
@@ -305,6 +319,15 @@ def check(job, folder, out_path):
                 want = token(np.arange(start, start + WINDOW, dtype=np.uint64))
                 if not np.array_equal(out[b * BATCH + k], want):
                     return f"window {k} of batch {b} (at {start}) differs"
+        return None
+    if job == "concat":
+        n = np.load(os.path.join(folder, "a.npy"), mmap_mode="r").shape[0]
+        if out.shape != (4 * n,):
+            return f"shape {out.shape}, expected {(4 * n,)}"
+        for i in sample(4 * n, 256):
+            want = (1.0 if (i // n) % 2 == 0 else 2.0) * (i % n)
+            if out[i] != want:
+                return f"ab[{i}] = {out[i]}, expected {want}"
         return None
     x = np.load(os.path.join(folder, "x.npy"), mmap_mode="r")
     ref = np.load(os.path.join(folder, "x.ref.npz"))
@@ -833,11 +856,16 @@ def create_out(path, shape, fortran_order=False):
 
 def numpy_job(job, paths):
     """The jobs as a NumPy user writes them on memmaps (no manual chunking)."""
-    if job == "add":
+    if job in ("add", "collect"):
         a, b = open_in(paths[0]), open_in(paths[1])
         c = create_out(paths[2], a.shape)
         np.add(a, b, out=c)
         c.flush()
+    elif job == "concat":
+        a, b = open_in(paths[0]), open_in(paths[1])
+        out = create_out(paths[2], (2 * a.shape[0] + 2 * b.shape[0],))
+        np.concatenate([a, b, a, b], out=out)
+        out.flush()
     elif job == "standardize":
         x = open_in(paths[0])
         mean = x.mean(axis=0)
@@ -927,11 +955,16 @@ def dask_job(job, paths, view):
         return da.from_array(m, chunks=dask_chunks(m.shape))
 
     # Writes into a memmap touch disjoint slabs, so they need no lock.
-    if job == "add":
+    if job in ("add", "collect"):
         a, b = load(paths[0]), load(paths[1])
         c = create_out(paths[2], a.shape)
         da.store(a + b, c, lock=False)
         c.flush()
+    elif job == "concat":
+        a, b = load(paths[0]), load(paths[1])
+        out = create_out(paths[2], (2 * a.shape[0] + 2 * b.shape[0],))
+        da.store(da.concatenate([a, b, a, b]), out, lock=False)
+        out.flush()
     elif job == "standardize":
         x = load(paths[0])
         mean, std = dask.compute(x.mean(axis=0), x.std(axis=0))  # pass 1: one read of x
@@ -1103,7 +1136,7 @@ def regimes_main(argv):
                                 description="Every job in every memory regime, side by side.")
     p.add_argument("size", type=parse_size, help="bytes of each input: 512M, 1G, 4G, ...")
     common_options(p)
-    p.add_argument("--jobs", default="add,standardize,c2f,gram,stats,matmul,cumsum,histogram,gather,filter",
+    p.add_argument("--jobs", default="add,standardize,c2f,gram,stats,matmul,cumsum,histogram,gather,filter,concat,collect",
                    help="comma-separated (default: all)")
     p.add_argument("--contenders", default=",".join(CONTENDERS),
                    help="comma-separated (default: all)")
@@ -1149,7 +1182,7 @@ def regimes_main(argv):
     CAPS.update(caps)
 
     with DataDir(args.dir) as folder:
-        inputs_needed = 2 * size if "add" in jobs else 0
+        inputs_needed = 2 * size if VECTOR_JOBS & set(jobs) else 0
         inputs_needed += size if any(j in X_JOBS for j in jobs) else 0
         inputs_needed += size if "gather" in jobs else 0
         free = shutil.disk_usage(folder).free
@@ -1160,7 +1193,10 @@ def regimes_main(argv):
         present = sum(os.path.getsize(os.path.join(folder, p))
                       for p in {p for j in jobs for p in JOBS[j]["inputs"]}
                       if os.path.exists(os.path.join(folder, p)))
-        outputs_needed = 2 * size if any(j != "gather" for j in jobs) else 64 << 20
+        if "concat" in jobs:
+            outputs_needed = 4 * size
+        else:
+            outputs_needed = 2 * size if any(j != "gather" for j in jobs) else 64 << 20
         needed = max(0, inputs_needed - present) + outputs_needed
         if free < needed:
             sys.exit(f"not enough free space in {folder}: {mib(needed):.0f} MiB needed")

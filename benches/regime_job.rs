@@ -50,6 +50,12 @@
 //! - `filter X M Y`: `Y`, a new `.npy`, gets the rows of `X` where the `bool` mask `M` is
 //!   true, NumPy's `np.save(y, x[m])`. The engine runs `filter_npy`; plain ndarray `select`s
 //!   the rows into memory and saves them.
+//! - `concat A B OUT`: `OUT`, a new `.npy`, gets `[a, b, a, b]`. The engine runs
+//!   `chunked::concatenate` of the files (`copy_file_range`); plain ndarray assigns the maps
+//!   into a `create_npy` output, slice by slice, and flushes it.
+//! - `collect A B C`: `c = a + b` as `add`, but the engine writes `c` with
+//!   `par_map_collect_npy` (no output map: the file is built from each chunk's results);
+//!   plain ndarray as in `add`.
 //!
 //! The time covers mapping the inputs, creating the output, the work and the flush (the
 //! engine flushes its outputs before returning); the output's values are checked by the
@@ -76,7 +82,8 @@ fn main() -> BoxResult<()> {
         other => return Err(format!("unknown contender {other:?}: engine or plain").into()),
     };
     let paths: Vec<&Path> = paths.iter().map(Path::new).collect();
-    let needed = if job == "add" || job == "filter" { 3 } else { 2 };
+    let needed =
+        if matches!(job.as_str(), "add" | "filter" | "concat" | "collect") { 3 } else { 2 };
     if paths.len() != needed {
         return Err(format!("{job} takes {needed} paths, got {}", paths.len()).into());
     }
@@ -85,6 +92,8 @@ fn main() -> BoxResult<()> {
     let mut timed = None;
     match job.as_str() {
         "add" => add(engine, paths[0], paths[1], paths[2])?,
+        "concat" => concat(engine, paths[0], paths[1], paths[2])?,
+        "collect" => collect(engine, paths[0], paths[1], paths[2])?,
         "standardize" => standardize(engine, paths[0], paths[1])?,
         "c2f" => c_to_fortran(engine, paths[0], paths[1])?,
         "gram" => gram(engine, paths[0], paths[1])?,
@@ -125,6 +134,44 @@ fn add(engine: bool, a: &Path, b: &Path, c: &Path) -> BoxResult<()> {
         Zip::from(&mut *c).and(&*a).and(&*b).par_for_each(|c, &a, &b| *c = a + b);
         c.flush()?;
     }
+    Ok(())
+}
+
+/// `[a, b, a, b]` into a new `.npy`.
+fn concat(engine: bool, a: &Path, b: &Path, out: &Path) -> BoxResult<()> {
+    use ndmmap::chunked::Piece;
+    if engine {
+        let pieces = [Piece::<f64>::npy(a), Piece::npy(b), Piece::npy(a), Piece::npy(b)];
+        ndmmap::chunked::concatenate(Axis(0), pieces).write_npy(out)?;
+        return Ok(());
+    }
+    // SAFETY: as in `add`.
+    let a = unsafe { Array1::<f64>::map_npy(a)? };
+    // SAFETY: as in `add`.
+    let b = unsafe { Array1::<f64>::map_npy(b)? };
+    let (n, m) = (a.len(), b.len());
+    // SAFETY: as in `add`.
+    let mut out = unsafe { Array1::<f64>::create_npy(out, 2 * (n + m))? };
+    let mut at = 0;
+    for piece in [&a, &b, &a, &b] {
+        let len = piece.len();
+        out.slice_mut(ndarray::s![at..at + len]).assign(&**piece);
+        at += len;
+    }
+    out.flush()?;
+    Ok(())
+}
+
+/// `c = a + b`, `c` a new file built from the results.
+fn collect(engine: bool, a: &Path, b: &Path, c: &Path) -> BoxResult<()> {
+    if !engine {
+        return add(false, a, b, c);
+    }
+    // SAFETY: as in `add`.
+    let a = unsafe { Array1::<f64>::map_npy(a)? };
+    // SAFETY: as in `add`.
+    let b = unsafe { Array1::<f64>::map_npy(b)? };
+    ndmmap::chunked::Zip::from(&a).and(&b).par_map_collect_npy(c, |&a, &b| a + b)?;
     Ok(())
 }
 

@@ -56,12 +56,13 @@
 //!   `indexed`, `and_broadcast`; `sum_axis`, `mean_axis`, `var_axis`, `min_axis`, ...,
 //!   or `sum_axis_into` and the like into a mapped output for a large result;
 //!   `cumsum`, `cumprod`, `accumulate_axis` along any axis; `histogram`, `bincount`;
-//!   `map_collect_npy` into a new file; `select` and `select_windows` to gather rows or
-//!   windows, with every page a batch needs read ahead at once; `filter_npy` and
-//!   `filter_rows_npy` to write the rows a mask or predicate keeps into a new file),
-//!   reading ahead, writing behind and releasing finished chunks, with I/O sized to the
-//!   memory available, so that arrays larger than RAM run at the speed of the disk in a
-//!   small, fixed resident set.
+//!   `map_collect_npy` and `par_map_collect_npy` into a new file; `select` and
+//!   `select_windows` to gather rows or windows, with every page a batch needs read ahead
+//!   at once; `filter_npy` and `filter_rows_npy` to write the rows a mask or predicate keeps
+//!   into a new file; [`chunked::concatenate`] and [`chunked::stack`] of arrays, maps and
+//!   `.npy` files into a new file), reading ahead, writing behind and releasing finished
+//!   chunks, with I/O sized to the memory available, so that arrays larger than RAM run at
+//!   the speed of the disk in a small, fixed resident set.
 //! - [`Error`]: one error type whose variants carry the path and the numbers involved.
 //! - [`prelude`]: `use ndmmap::prelude::*;` brings the above and ndarray's own prelude.
 //!
@@ -170,7 +171,7 @@
 //! | `raw`, `npy` | the formats: where the array lies in a file (options alone, or a header); growth reaches a `.npy` header through the guard's `ShapeHeader` trait, which `npy` implements | `guard` and below |
 //! | `npz` | `.npz` archives (feature `npz`): the zip container around `.npy` members, whose headers `npy` parses; members map through `guard` like `.npy` files | `npy`, `guard` and below |
 //! | `safetensors` | `.safetensors` files (feature `safetensors`): the JSON header parsed and checked; tensors map through `guard` like `.npy` files; the writer through `fs` | `guard` and below |
-//! | `chunked` | the out-of-core engine: the builder, its operands, the scheduler that walks them in chunks, the reductions (their numeric kernels in `chunked::reduce::moments`, argmin/argmax in `chunked::reduce::arg`), the matrix products (`chunked::matmul`), the scans along an axis, the counts (histograms, bincount) and `map_collect` into new files | `npy` (the header of a `.npy` result), `fs` (building the result's file), `guard` and below |
+//! | `chunked` | the out-of-core engine: the builder, its operands, the scheduler that walks them in chunks, the reductions (their numeric kernels in `chunked::reduce::moments`, argmin/argmax in `chunked::reduce::arg`), the matrix products (`chunked::matmul`), the scans along an axis, the counts (histograms, bincount), gathers and filters, `map_collect` into new files, concatenation and stacking into new files | `npy` (the header of a `.npy` result, a `.npy` piece's header), `fs` (building the result's file), `guard` and below |
 //!
 //! `unsafe` code lives in `map` and `guard` (the mapping boundary, including the cast to
 //! atomic views); the formats only declare the public `unsafe fn` constructors, each of

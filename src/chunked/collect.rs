@@ -2,7 +2,8 @@
 //! `f` of every element chunk by chunk and write the results into a new file, as ndarray's
 //! `Zip::map_collect` into memory.
 //!
-//! Each chunk's results are computed in memory, in the file's order, and written with
+//! Each chunk's results are computed in memory (by every thread with the `par_` methods),
+//! in the file's order, into one buffer reused for every chunk, and written with
 //! positioned writes (no map of the output: nothing to fault in, zero-fill or release),
 //! which are written back behind the walk and evicted once on disk, as the engine's mapped
 //! outputs are (a few chunks stay in flight), but on the computing thread. The
@@ -14,7 +15,7 @@ use std::ops::Range;
 use std::path::Path;
 
 use bytemuck::Pod;
-use ndarray::{Array, Axis, Dimension, Order, ShapeBuilder};
+use ndarray::{ArrayView, ArrayViewMut, Axis, Dimension, Order, ShapeBuilder};
 
 use super::Zip;
 use super::operand::{ChunkView, Parts, flat_dim};
@@ -36,7 +37,7 @@ impl OutputLayout {
         &self,
         file: &File,
         path: &Path,
-        out: &Array<R, D>,
+        out: &ArrayView<'_, R, D>,
         axis: Axis,
         start: usize,
     ) -> Result<Vec<Range<u64>>> {
@@ -108,11 +109,51 @@ macro_rules! impl_collect {
             /// assert_eq!(*half, a.mapv(|a| a as f32 / 2.0));
             /// # Ok::<(), Box<dyn std::error::Error>>(())
             /// ```
-            pub fn map_collect_raw<R: Pod, F>(self, path: impl AsRef<Path>, f: F) -> Result<()>
+            pub fn map_collect_raw<R: Pod, F>(self, path: impl AsRef<Path>, mut f: F) -> Result<()>
             where
                 F: FnMut($($p::Item),+) -> R,
             {
-                self.collect_into(path.as_ref(), None, f)
+                self.collect_into(path.as_ref(), None, |out, ($($x,)+)| {
+                    ndarray::Zip::from(out)$(.and($x))+.for_each(|o, $($x),+| *o = f($($x),+));
+                })
+            }
+
+            /// [`map_collect_raw`](Self::map_collect_raw) on rayon's thread pool: each
+            /// chunk's results are computed by every thread (as ndarray's
+            /// `Zip::par_map_collect`), then written, chunk after chunk, so memory stays
+            /// bounded.
+            ///
+            /// # Errors
+            ///
+            /// As [`map_collect_raw`](Self::map_collect_raw).
+            ///
+            /// # Panics
+            ///
+            /// As [`map_collect_raw`](Self::map_collect_raw).
+            ///
+            /// # Example
+            ///
+            /// ```
+            /// use ndmmap::prelude::*;
+            ///
+            /// let dir = tempfile::tempdir()?;
+            /// let a = Array1::from_shape_fn(10_000, |i| i as u32);
+            /// let out = dir.path().join("squares.bin");
+            /// ndmmap::chunked::Zip::from(&a).chunk_bytes(4096).par_map_collect_raw(&out, |&a| u64::from(a) * u64::from(a))?;
+            /// let squares = unsafe { Array1::<u64>::map_file(&out)? };
+            /// assert_eq!(squares[9999], 9999 * 9999);
+            /// # Ok::<(), Box<dyn std::error::Error>>(())
+            /// ```
+            #[cfg(feature = "rayon")]
+            #[cfg_attr(docsrs, doc(cfg(feature = "rayon")))]
+            pub fn par_map_collect_raw<R: Pod + Send, F>(self, path: impl AsRef<Path>, f: F) -> Result<()>
+            where
+                F: Fn($($p::Item),+) -> R + Sync + Send,
+                $($p: Send, $p::Item: Send,)+
+            {
+                self.collect_into(path.as_ref(), None, |out, ($($x,)+)| {
+                    ndarray::Zip::from(out)$(.and($x))+.par_for_each(|o, $($x),+| *o = f($($x),+));
+                })
             }
 
             /// Computes `f` of every element and writes the results into a new `.npy` file
@@ -140,21 +181,71 @@ macro_rules! impl_collect {
             /// assert!(sum.iter().all(|&x| x == 3.0));
             /// # Ok::<(), Box<dyn std::error::Error>>(())
             /// ```
-            pub fn map_collect_npy<R: NpyElement + Pod, F>(self, path: impl AsRef<Path>, f: F) -> Result<()>
+            pub fn map_collect_npy<R: NpyElement + Pod, F>(self, path: impl AsRef<Path>, mut f: F) -> Result<()>
             where
                 F: FnMut($($p::Item),+) -> R,
             {
                 let path = path.as_ref();
-                let fortran = self.collect_fortran();
-                let header = crate::npy::header_for::<R>(path, self.dim.slice(), fortran)?;
-                self.collect_into(path, Some(header), f)
+                let header = self.npy_header::<R>(path)?;
+                self.collect_into(path, Some(header), |out, ($($x,)+)| {
+                    ndarray::Zip::from(out)$(.and($x))+.for_each(|o, $($x),+| *o = f($($x),+));
+                })
             }
 
-            /// The common body: the file's order, then the walk.
-            fn collect_into<R: Pod, F>(mut self, path: &Path, header: Option<Vec<u8>>, mut f: F) -> Result<()>
+            /// [`map_collect_npy`](Self::map_collect_npy) on rayon's thread pool: each
+            /// chunk's results are computed by every thread (as ndarray's
+            /// `Zip::par_map_collect`), then written, chunk after chunk, so memory stays
+            /// bounded.
+            ///
+            /// # Errors
+            ///
+            /// As [`map_collect_raw`](Self::map_collect_raw).
+            ///
+            /// # Panics
+            ///
+            /// As [`map_collect_raw`](Self::map_collect_raw).
+            ///
+            /// # Example
+            ///
+            /// ```
+            /// use ndmmap::prelude::*;
+            ///
+            /// let dir = tempfile::tempdir()?;
+            /// let (a, b) = (Array2::<f64>::ones((400, 5)), Array2::from_elem((400, 5), 2.0));
+            /// let out = dir.path().join("sum.npy");
+            /// ndmmap::chunked::Zip::from(&a).and(&b).par_map_collect_npy(&out, |&a, &b| a + b)?;
+            /// let sum = unsafe { Array2::<f64>::map_npy(&out)? };
+            /// assert!(sum.iter().all(|&x| x == 3.0));
+            /// # Ok::<(), Box<dyn std::error::Error>>(())
+            /// ```
+            #[cfg(feature = "rayon")]
+            #[cfg_attr(docsrs, doc(cfg(feature = "rayon")))]
+            pub fn par_map_collect_npy<R: NpyElement + Pod + Send, F>(self, path: impl AsRef<Path>, f: F) -> Result<()>
             where
-                F: FnMut($($p::Item),+) -> R,
+                F: Fn($($p::Item),+) -> R + Sync + Send,
+                $($p: Send, $p::Item: Send,)+
             {
+                let path = path.as_ref();
+                let header = self.npy_header::<R>(path)?;
+                self.collect_into(path, Some(header), |out, ($($x,)+)| {
+                    ndarray::Zip::from(out)$(.and($x))+.par_for_each(|o, $($x),+| *o = f($($x),+));
+                })
+            }
+
+            /// The `.npy` header of the file `map_collect_npy` writes.
+            fn npy_header<R: NpyElement>(&self, path: &Path) -> Result<Vec<u8>> {
+                let fortran = self.collect_fortran();
+                crate::npy::header_for::<R>(path, self.dim.slice(), fortran)
+            }
+
+            /// The common body: the file's order, then the walk; `fill` computes a chunk's
+            /// results into the view it is given (in the file's order).
+            fn collect_into<R: Pod>(
+                mut self,
+                path: &Path,
+                header: Option<Vec<u8>>,
+                mut fill: impl FnMut(ArrayViewMut<'_, R, D>, ($($p,)+)),
+            ) -> Result<()> {
                 if let Some(err) = self.mismatch.take() {
                     return Err(err);
                 }
@@ -175,10 +266,20 @@ macro_rules! impl_collect {
                 crate::fs::build_new(path, len, false, &header, |file| {
                     let mut behind = crate::fs::WriteBehind::new(file, path);
                     let mut start = 0;
+                    // One buffer for every chunk: a new one per chunk would be fresh pages
+                    // to fault in (and zero) each time.
+                    let mut buffer: Vec<R> = Vec::new();
                     self.run(true, |($($x,)+), axis| {
                         let shape = [$($x.raw_dim()),+][0].clone();
-                        let mut out = Array::from_elem(shape.set_f(fortran), R::zeroed());
-                        ndarray::Zip::from(&mut out)$(.and($x))+.for_each(|o, $($x),+| *o = f($($x),+));
+                        let size = shape.size();
+                        if buffer.len() < size {
+                            buffer.resize(size, R::zeroed());
+                        }
+                        let shape = shape.set_f(fortran);
+                        let view = ArrayViewMut::from_shape(shape.clone(), &mut buffer[..size])
+                            .expect("the buffer holds the chunk");
+                        fill(view, ($($x,)+));
+                        let out = ArrayView::from_shape(shape, &buffer[..size]).expect("as above");
                         behind.written(&output.write(file, path, &out, axis, start)?)?;
                         if out.ndim() > 0 {
                             start += out.len_of(axis);

@@ -292,6 +292,32 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
+//! # Concatenating and stacking into a new file
+//!
+//! [`concatenate`] and [`stack`] join arrays in memory, mapped arrays and `.npy` files
+//! (see [`Piece`]) along an axis into a new `.npy` or raw file, as NumPy's
+//! `np.save(path, np.concatenate(pieces, axis))` would write it, in bounded memory. Where
+//! a piece lies in a file in the output's memory order (a `.npy` file, a guard's shared
+//! map), its bytes are copied file to file, `copy_file_range` on Linux (a reflink on XFS
+//! and btrfs; read and written where the kernel refuses, across file systems say); the
+//! others go through the walk, a chunk at a time.
+//!
+//! ```
+//! use ndmmap::chunked::Piece;
+//! use ndmmap::prelude::*;
+//!
+//! let dir = tempfile::tempdir()?;
+//! let (a_path, out) = (dir.path().join("a.npy"), dir.path().join("ab.npy"));
+//! Array2::from_shape_fn((1000, 4), |(i, j)| (4 * i + j) as f64).save_npy(&a_path)?;
+//! let b = Array2::<f64>::zeros((500, 4).f()); // any memory order
+//! let pieces = [Piece::npy(&a_path), Piece::from(&b)];
+//! ndmmap::chunked::concatenate(Axis(0), pieces).write_npy(&out)?;
+//! let ab = unsafe { Array2::<f64>::map_npy(&out)? };
+//! assert_eq!(ab.dim(), (1500, 4));
+//! assert_eq!(ab[[999, 3]], 3999.0);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
 //! # Broadcasting
 //!
 //! An operand of a smaller shape that broadcasts to the Zip's (a row of column means
@@ -321,6 +347,7 @@
 
 mod budget;
 mod collect;
+mod concat;
 mod count;
 mod filter;
 mod gather;
@@ -335,6 +362,7 @@ use std::fmt;
 use ndarray::iter::Indices;
 use ndarray::{Dimension, NdProducer};
 
+pub use self::concat::{Concat, Piece, concatenate, stack};
 pub use self::count::{BincountElement, HistogramElement};
 use self::operand::{ChunkView, Footprint, Hooks};
 use crate::error::{Error, Result};
@@ -401,7 +429,9 @@ struct EngineSettings {
 /// [`max_axis`](Zip::max_axis), or into an output the caller gives, NumPy's `out=` (a mapped
 /// one for a large result): [`sum_axis_into`](Zip::sum_axis_into) and the like.
 /// [`map_collect_npy`](Zip::map_collect_npy) and
-/// [`map_collect_raw`](Zip::map_collect_raw) write `f` of every element into a new file.
+/// [`map_collect_raw`](Zip::map_collect_raw) write `f` of every element into a new file
+/// ([`par_map_collect_npy`](Zip::par_map_collect_npy) and
+/// [`par_map_collect_raw`](Zip::par_map_collect_raw) on every core).
 /// [`cumsum`](Zip::cumsum), [`cumprod`](Zip::cumprod) and
 /// [`accumulate_axis`](Zip::accumulate_axis) scan along an axis (and their `_into` twins,
 /// and [`accumulate_axis_inplace`](Zip::accumulate_axis_inplace)); [`histogram`](Zip::histogram)

@@ -61,6 +61,14 @@ pub struct Hooks<'a> {
     writes: bool,
 }
 
+impl<'a> Hooks<'a> {
+    /// The hooks of a guard's pages that the engine only reads: for operands built from a
+    /// guard's view changed in shape (an axis inserted or the axes reversed).
+    pub(super) fn reading(pages: Pages<'a>) -> Self {
+        Hooks { pages: Some(pages), writes: false }
+    }
+}
+
 impl Hooks<'_> {
     /// The addresses of the map behind the operand, if it is mapped.
     pub(super) fn addresses(&self) -> Option<Range<usize>> {

@@ -285,6 +285,30 @@ pub enum Error {
         actual: Vec<usize>,
     },
 
+    /// A piece of a concatenation or stack (`chunked::concatenate`, `chunked::stack`)
+    /// does not fit the first piece, as NumPy's `np.concatenate` and `np.stack` would
+    /// refuse it: along every axis but the concatenation axis the shapes must match, and
+    /// for a stack every shape. Raised before any file is made.
+    #[error(
+        "{}the array at index {index} has shape {} but the array at index 0 has shape {}: {}",
+        at(path.as_deref()),
+        numpy_shape(actual),
+        numpy_shape(expected),
+        piece_rule(*axis)
+    )]
+    PieceMismatch {
+        /// The piece's file, if it is one.
+        path: Option<PathBuf>,
+        /// The piece's index among the pieces (0 is the first).
+        index: usize,
+        /// The first piece's shape.
+        expected: Vec<usize>,
+        /// This piece's shape.
+        actual: Vec<usize>,
+        /// The concatenation axis; `None` for a stack.
+        axis: Option<usize>,
+    },
+
     /// A `.npy` file's header is invalid or unsupported. The message says what is wrong
     /// (the `detail`'s own message), so the detail is not repeated as a `source()`.
     #[error("{}: invalid .npy header: {detail}", path.display())]
@@ -713,6 +737,16 @@ fn writable_hint(action: &str) -> &'static str {
 }
 
 /// Formats an optional path as a message prefix: `"path: "` or nothing.
+/// What a concatenation (along `axis`) or a stack (`None`) asks of the pieces' shapes.
+fn piece_rule(axis: Option<usize>) -> String {
+    match axis {
+        Some(axis) => {
+            format!("all dimensions except for the concatenation axis ({axis}) must match exactly")
+        }
+        None => "all arrays to stack must have the same shape".to_owned(),
+    }
+}
+
 fn at(path: Option<&Path>) -> impl fmt::Display + '_ {
     struct At<'a>(Option<&'a Path>);
     impl fmt::Display for At<'_> {

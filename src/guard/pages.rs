@@ -3,7 +3,9 @@
 //! ranges, a final flush). Ranges are given as addresses, so that the engine never sees a
 //! map; each rule about which pages may be touched how lives here, once.
 
+use std::fs::File;
 use std::ops::Range;
+use std::path::Path;
 
 use bytemuck::Pod;
 use ndarray::{ArrayViewMut, Dimension};
@@ -19,7 +21,7 @@ use crate::options::{Advice, Mode};
 /// Made by [`MmapArray::pages`], [`MmapArrayMut::pages`] and
 /// [`MmapArrayMut::view_mut_and_pages`]. It hands the map only to the kernel, never
 /// dereferences it, so it may live beside a view that borrows the bytes uniquely.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub(crate) struct Pages<'a> {
     map: MapRef<'a>,
     backing: &'a Backing,
@@ -27,7 +29,7 @@ pub(crate) struct Pages<'a> {
     addresses: Range<usize>,
 }
 
-#[derive(Debug)]
+#[derive(Clone, Copy, Debug)]
 enum MapRef<'a> {
     ReadOnly(&'a Mmap),
     Writable(&'a MmapMut),
@@ -65,6 +67,24 @@ impl<A: Pod, D: Dimension> MmapArrayMut<A, D> {
         let addresses = self.base..self.base + self.len;
         let pages = Pages { map: MapRef::Writable(&self.map), backing: &self.backing, addresses };
         (self.view.view_mut(), pages)
+    }
+}
+
+impl<'a> Pages<'a> {
+    /// The open file behind the map, the offset in it of the byte at address `at`
+    /// (inside the map) and the file's path, when the file holds what the map shows: a shared map of a file
+    /// (not a copy-on-write one, whose changed pages exist only in memory, nor an
+    /// anonymous one). For copies that read the file rather than the map.
+    pub(crate) fn file_at(&self, at: usize) -> Option<(&'a File, u64, &'a Path)> {
+        let backing: &'a Backing = self.backing;
+        let file = backing.file.as_ref()?;
+        let shared = matches!(backing.mode, Mode::ReadOnly | Mode::ReadWrite);
+        let inside = self.addresses.contains(&at) || at == self.addresses.end;
+        if !(shared && inside) {
+            return None;
+        }
+        let offset = backing.offset + (at - self.addresses.start) as u64;
+        Some((file, offset, backing.path.as_path()))
     }
 }
 

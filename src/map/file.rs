@@ -62,6 +62,87 @@ pub(crate) fn write_all_at(file: &File, bytes: &[u8], offset: u64) -> io::Result
     os::write_all_at(file, bytes, offset)
 }
 
+/// How [`copy_range`] copied: in the kernel (`copy_file_range`, a reflink on XFS and
+/// btrfs), or by reading and writing, where the system refused the pair of files.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Copied {
+    /// The kernel copied every byte.
+    InKernel,
+    /// The kernel refused (across file systems, say): the bytes were read and written.
+    ReadWrite,
+}
+
+/// Copies `len` bytes of `src` at `src_offset` into `dst` at `dst_offset`: in the kernel
+/// where the system offers it for these two files (`copy_file_range` on Linux, which makes
+/// a reflink on file systems that share blocks), else by positional reads and writes
+/// through a buffer of at most [`COPY_BUFFER`] bytes. A source shorter than asked is an
+/// [`io::ErrorKind::UnexpectedEof`].
+pub(crate) fn copy_range(
+    src: &File,
+    src_offset: u64,
+    dst: &File,
+    dst_offset: u64,
+    len: u64,
+) -> io::Result<Copied> {
+    let mut done = 0;
+    while done < len {
+        // At most 1 GiB per call: the kernel caps a call near 2 GiB anyway.
+        let step = usize::try_from((len - done).min(1 << 30)).unwrap_or(1 << 30);
+        match os::copy_file_range(src, src_offset + done, dst, dst_offset + done, step)? {
+            Some(0) => return Err(io::ErrorKind::UnexpectedEof.into()),
+            Some(n) => done += n as u64,
+            None if done == 0 => {
+                copy_by_reading(src, src_offset, dst, dst_offset, len)?;
+                return Ok(Copied::ReadWrite);
+            }
+            // Refused part way (a file system that copies only some ranges): read the rest.
+            None => {
+                copy_by_reading(src, src_offset + done, dst, dst_offset + done, len - done)?;
+                return Ok(Copied::ReadWrite);
+            }
+        }
+    }
+    Ok(Copied::InKernel)
+}
+
+/// The largest buffer [`copy_range`] reads into when the kernel does not copy.
+pub(crate) const COPY_BUFFER: usize = 4 << 20;
+
+/// Fills `buf` from `file` at `offset` by positional reads; a file that ends first is an
+/// [`io::ErrorKind::UnexpectedEof`].
+pub(crate) fn read_exact_at(file: &File, buf: &mut [u8], offset: u64) -> io::Result<()> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match read_at(file, &mut buf[filled..], offset + filled as u64) {
+            Ok(0) => return Err(io::ErrorKind::UnexpectedEof.into()),
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// [`copy_range`] by positional reads and writes.
+fn copy_by_reading(
+    src: &File,
+    src_offset: u64,
+    dst: &File,
+    dst_offset: u64,
+    len: u64,
+) -> io::Result<()> {
+    let mut buffer = vec![0u8; usize::try_from(len).unwrap_or(COPY_BUFFER).min(COPY_BUFFER)];
+    let mut done = 0;
+    while done < len {
+        let step = usize::try_from(len - done).unwrap_or(COPY_BUFFER).min(buffer.len());
+        let part = &mut buffer[..step];
+        read_exact_at(src, part, src_offset + done)?;
+        write_all_at(dst, part, dst_offset + done)?;
+        done += step as u64;
+    }
+    Ok(())
+}
+
 /// Starts writing back the dirty pages of `file` in `offset..offset + len` without waiting
 /// (`sync_file_range(SYNC_FILE_RANGE_WRITE)`), so that write-back runs behind a
 /// computation instead of piling up for the final flush. Returns `Ok(false)` where the
@@ -184,4 +265,60 @@ pub(crate) fn name_of(file: &File) -> PathBuf {
 /// semantics: Wine and older Windows refuse while any handle is open).
 pub(crate) fn open_options() -> OpenOptions {
     os::open_options()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The kernel copies between two files of one file system on Linux; across file
+    /// systems (a disk and a tmpfs) it refuses, and the bytes are read and written: both
+    /// give the same file.
+    #[test]
+    #[cfg_attr(miri, ignore = "miri cannot open files")]
+    fn copy_range_in_kernel_and_across_file_systems() {
+        let disk = tempfile::tempdir().expect("temporary folder");
+        let bytes: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
+        let src = disk.path().join("src");
+        std::fs::write(&src, &bytes).expect("write");
+        let source = File::open(&src).expect("open");
+        let copy = |folder: &Path| -> (Copied, Vec<u8>) {
+            let path = folder.join("dst");
+            let dst = File::create(&path).expect("create");
+            write_all_at(&dst, &[9; 10], 0).expect("write");
+            let copied = copy_range(&source, 1000, &dst, 10, 90_000).expect("copy");
+            (copied, std::fs::read(&path).expect("read"))
+        };
+        let mut want = vec![9; 10];
+        want.extend_from_slice(&bytes[1000..91_000]);
+        let (copied, got) = copy(disk.path());
+        assert_eq!(got, want);
+        if cfg!(target_os = "linux") {
+            assert_eq!(copied, Copied::InKernel);
+        }
+        let shm = Path::new("/dev/shm");
+        let device = |p: &Path| std::fs::metadata(p).ok().map(|m| same_device_key(&m));
+        if cfg!(target_os = "linux") && shm.is_dir() && device(shm) != device(disk.path()) {
+            let other = tempfile::tempdir_in(shm).expect("folder in /dev/shm");
+            let (copied, got) = copy(other.path());
+            assert_eq!(got, want);
+            assert_eq!(copied, Copied::ReadWrite);
+        }
+        let short =
+            copy_range(&source, 99_000, &File::create(disk.path().join("s")).unwrap(), 0, 2000);
+        assert_eq!(short.unwrap_err().kind(), io::ErrorKind::UnexpectedEof);
+    }
+
+    /// What tells two file systems apart: the device number where there is one.
+    fn same_device_key(meta: &std::fs::Metadata) -> u64 {
+        #[cfg(unix)]
+        {
+            std::os::unix::fs::MetadataExt::dev(meta)
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = meta;
+            0
+        }
+    }
 }

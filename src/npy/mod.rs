@@ -53,6 +53,7 @@ pub use self::any::{AnyNpy, map_any};
 pub use self::boolean::{map_bool, map_bool_copy};
 pub use self::element::NpyElement;
 pub use self::map::{MapNpy, NpyOptions};
+pub(crate) use self::read::{NpyData, open_data};
 pub use self::read::{NpyHeader, inspect, read_npy};
 pub use self::record::{FieldType, NpyField, NpyRecord, RecordFieldsExt, RecordLayout};
 pub use self::save::SaveNpyExt;

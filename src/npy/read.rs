@@ -67,6 +67,42 @@ pub fn inspect(path: impl AsRef<Path>) -> Result<NpyHeader> {
     })
 }
 
+/// A `.npy` file opened to read its data in place, for copies that read the file rather
+/// than map it: the open file, its shape, whether it is in Fortran order, and where the
+/// data starts.
+#[derive(Debug)]
+pub(crate) struct NpyData {
+    pub(crate) file: File,
+    pub(crate) shape: Vec<usize>,
+    pub(crate) fortran_order: bool,
+    pub(crate) data_offset: u64,
+}
+
+/// Opens the `.npy` file at `path` to read its data: checks that it holds `A`s in this
+/// machine's byte order and that the file holds all of the data.
+pub(crate) fn open_data<A: NpyElement>(path: &Path) -> Result<NpyData> {
+    let file = open(path, false)?;
+    let parsed = read_header(path, &file, DEFAULT_MAX_HEADER_SIZE)?;
+    let dim = checked_dim::<A, IxDyn>(path, &parsed)?;
+    let header = &parsed.header;
+    if !native_byte_order(header) {
+        let descr = header_dtype_text(header);
+        return Err(Error::ByteOrder { path: path.to_path_buf(), descr });
+    }
+    let len = header.data_len().unwrap_or(usize::MAX);
+    let needed = (parsed.data_offset as u64).saturating_add(len as u64);
+    let available = file_len(path, &file)?;
+    if needed > available {
+        return Err(Error::TooShort { path: Some(path.to_path_buf()), needed, available });
+    }
+    Ok(NpyData {
+        file,
+        shape: dim.slice().to_vec(),
+        fortran_order: header.fortran_order,
+        data_offset: parsed.data_offset as u64,
+    })
+}
+
 /// Whether the data a header describes is in this machine's byte order, record fields
 /// included, so that it can be mapped as it is.
 pub(crate) fn native_byte_order(header: &Header) -> bool {

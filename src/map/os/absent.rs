@@ -39,6 +39,19 @@ pub(crate) fn will_need(file: &File, offset: u64, len: u64) -> io::Result<bool> 
     Ok(false)
 }
 
+/// No in-kernel copy between files: `None`, and the caller reads and writes.
+#[allow(clippy::unnecessary_wraps)]
+pub(crate) fn copy_file_range(
+    src: &File,
+    src_offset: u64,
+    dst: &File,
+    dst_offset: u64,
+    len: usize,
+) -> io::Result<Option<usize>> {
+    let _ = (src, src_offset, dst, dst_offset, len);
+    Ok(None)
+}
+
 /// No call drops a file's pages from the cache: the system reuses them when it needs to.
 #[allow(clippy::unnecessary_wraps)]
 pub(crate) fn evict(file: &File, offset: u64, len: u64) -> io::Result<()> {

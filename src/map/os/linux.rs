@@ -1,4 +1,4 @@
-//! Linux: `fallocate`, `sync_file_range`, `posix_fadvise`, `mremap`, `MADV_POPULATE_*`,
+//! Linux: `fallocate`, `sync_file_range`, `copy_file_range`, `posix_fadvise`, `mremap`, `MADV_POPULATE_*`,
 //! `memfd_create`, `/proc/self/fd` for names, and cgroups and `/proc/meminfo` for memory.
 #![allow(unsafe_code)]
 
@@ -90,6 +90,27 @@ pub(crate) fn read_through_fault(file: &File, offset: u64, len: u64) -> io::Resu
             Err(io::Error::new(io::ErrorKind::UnexpectedEof, e))
         }
         Err(_) => Ok(false),
+    }
+}
+
+/// `copy_file_range`: the kernel copies `len` bytes from `src` at `src_offset` to `dst` at
+/// `dst_offset` (a reflink where the file system shares blocks, XFS and btrfs). Returns how
+/// many bytes it copied (0 at the end of `src`), or `None` where it refuses the pair of
+/// files (across file systems, `EXDEV`; a kernel or file system without it, `ENOSYS`,
+/// `EOPNOTSUPP`, `EINVAL`): the caller then copies by reading and writing.
+pub(crate) fn copy_file_range(
+    src: &File,
+    src_offset: u64,
+    dst: &File,
+    dst_offset: u64,
+    len: usize,
+) -> io::Result<Option<usize>> {
+    use rustix::io::Errno;
+    let (mut from, mut to) = (src_offset, dst_offset);
+    match rustix::fs::copy_file_range(src, Some(&mut from), dst, Some(&mut to), len) {
+        Ok(n) => Ok(Some(n)),
+        Err(Errno::XDEV | Errno::NOSYS | Errno::OPNOTSUPP | Errno::INVAL | Errno::PERM) => Ok(None),
+        Err(e) => Err(e.into()),
     }
 }
 

@@ -23,6 +23,8 @@
 //! - `sync_data(file)`, `sync_all(file)`: the file's data (and metadata) on stable storage.
 //! - `sync_folder(path)`: the entries of the folder holding `path` on stable storage.
 //! - `write_all_at(file, bytes, offset)`: a positional write of all of `bytes`.
+//! - `copy_file_range(src, src_offset, dst, dst_offset, len)`: an in-kernel copy between
+//!   files (Linux; a reflink on XFS and btrfs); `None` where the system refuses it.
 //! - `start_write_back`, `finish_write_back`, `evict`, `read_through_fault`, `cached`,
 //!   `will_need`: the engine's page-cache hooks on file ranges (see `map::file`).
 //! - `remap(map, file, offset, len)`: resizes a read-write shared map.

@@ -3,7 +3,8 @@
 
 use super::*;
 
-/// `fold`, `par_fold`, `indexed` and `for_each` through the engine, with one mapped operand
+/// `fold`, `par_fold`, `indexed`, `for_each` and `map_collect_*` (and its `par_` twins)
+/// through the engine, with one mapped operand
 /// (C or Fortran order) and one plain one in any of the five orders, equal ndarray's own.
 #[allow(clippy::needless_pass_by_value)] // quickcheck hands arguments over by value
 #[allow(clippy::cast_possible_truncation)] // small integers, exact in f32
@@ -89,6 +90,24 @@ fn folds_and_indices_equal_ndarray(dims: Vec<u8>, fortran: bool, kind: u8, chunk
             })
             .unwrap();
         assert_eq!(got, expected, "par_fold {shape:?} {fortran} {kind} {chunk} {threads}");
+        // The parallel collect writes the serial one's file, byte for byte.
+        let (par_npy, par_raw) = (dir.path().join("par.npy"), dir.path().join("par.bin"));
+        pool.install(|| {
+            chunked::Zip::from(&a)
+                .and(b.view())
+                .chunk_bytes(chunk)
+                .par_map_collect_npy(&par_npy, |&a, &b| a * b - 1.0)
+        })
+        .unwrap();
+        pool.install(|| {
+            chunked::Zip::from(&a).chunk_bytes(chunk).par_map_collect_raw(&par_raw, |&a| a as f32)
+        })
+        .unwrap();
+        let what = format!("par_map_collect {shape:?} {fortran} {kind} {chunk} {threads}");
+        assert_eq!(std::fs::read(&par_npy).unwrap(), std::fs::read(&npy).unwrap(), "{what}");
+        assert_eq!(std::fs::read(&par_raw).unwrap(), std::fs::read(&raw).unwrap(), "{what}");
+        std::fs::remove_file(&par_npy).unwrap();
+        std::fs::remove_file(&par_raw).unwrap();
     }
     true
 }

@@ -22,6 +22,7 @@ use ndmmap::prelude::*;
 use crate::common;
 
 mod arg;
+mod concat;
 mod count;
 mod filter;
 mod folds;

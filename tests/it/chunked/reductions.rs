@@ -216,6 +216,23 @@ fn map_collect_leaves_no_file_on_error_or_panic() -> TestResult {
     assert!(panicked.is_err());
     let left: Vec<_> = std::fs::read_dir(dir.path())?.collect();
     assert!(left.is_empty(), "left behind: {left:?}");
+
+    // The same on rayon's threads: the panic reaches the caller, and nothing is left.
+    #[cfg(feature = "rayon")]
+    {
+        let panicked = std::panic::catch_unwind(|| {
+            chunked::Zip::from(&big).chunk_bytes(4096).par_map_collect_npy(&out, |&x| {
+                assert!(x < 0.0, "a panicking closure on a worker thread");
+                x
+            })
+        });
+        assert!(panicked.is_err());
+        let left: Vec<_> = std::fs::read_dir(dir.path())?.collect();
+        assert!(left.is_empty(), "left behind: {left:?}");
+        let err = chunked::Zip::from(&a).and(&b).par_map_collect_raw(&out, |&a, &b| a + b);
+        assert!(matches!(err, Err(ndmmap::Error::ShapeMismatch { operand: 1, .. })), "{err:?}");
+        assert_eq!(std::fs::read_dir(dir.path())?.count(), 0);
+    }
     Ok(())
 }
 
