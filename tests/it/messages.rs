@@ -211,6 +211,37 @@ fn error_cases(dir: &Path) -> Vec<Case> {
             Error::CountsTooLarge { value: 1 << 60, index: vec![7] },
             &[&"[7]", &(1u64 << 60)],
         ),
+        pathless(
+            "IndexOutOfBounds",
+            Error::IndexOutOfBounds { index: 12, position: 3, axis: 1, len: 10 },
+            &[&"index 12", &"position 3", &"axis 1", &"size 10"],
+        ),
+        pathless(
+            "WindowOutOfBounds",
+            Error::WindowOutOfBounds { start: 90, window: 20, position: 1, len: 100 },
+            &[&"90..110", &"position 1", &"100 elements"],
+        ),
+        pathless(
+            "MaskLengthMismatch",
+            Error::MaskLengthMismatch { mask: 7, len: 9 },
+            &[&"7 elements", &"axis 0 has 9"],
+        ),
+        pathless(
+            "SelectionShapeMismatch",
+            Error::SelectionShapeMismatch { expected: vec![4, 256], actual: vec![4, 255] },
+            &[&"[4, 255]", &"[4, 256]"],
+        ),
+        case(
+            "PieceMismatch",
+            Error::PieceMismatch {
+                path: Some(path.clone()),
+                index: 2,
+                expected: vec![3, 4],
+                actual: vec![3, 5],
+                axis: Some(0),
+            },
+            &[&"index 2", &"[3, 5]", &"[3, 4]"],
+        ),
         case(
             "DtypeMismatch",
             Error::DtypeMismatch {
