@@ -23,7 +23,10 @@
 //! - a few chunks later, once a finished output chunk is on disk, drops it from the page
 //!   cache too (`POSIX_FADV_DONTNEED`, see [`Zip::evict_after_write`]), so that the output's
 //!   page cache stays bounded and new chunks reuse its memory;
-//! - reports progress to an optional callback;
+//! - reports progress, in bytes, to an optional callback ([`Zip::progress`], or a progress
+//!   bar with feature `progress-bar`), and stops once a [`CancelToken`] given to it
+//!   ([`Zip::cancel_on`]) is cancelled, with [`Error::Cancelled`] saying which part of the
+//!   outputs is done;
 //!
 //! and it flushes every output before returning, so that write errors (a full disk, an I/O
 //! error) come back as an [`Error`] instead of being lost.
@@ -208,8 +211,10 @@
 //! ```
 
 mod budget;
+mod cancel;
 mod collect;
 mod operand;
+mod progress;
 mod reduce;
 mod schedule;
 
@@ -218,7 +223,9 @@ use std::fmt;
 use ndarray::iter::Indices;
 use ndarray::{Dimension, NdProducer};
 
+pub use self::cancel::CancelToken;
 use self::operand::{ChunkView, Footprint, Hooks};
+use self::progress::Callback;
 use crate::error::{Error, Result};
 
 /// The largest default chunk size in bytes of the widest operand, taken when memory is
@@ -251,8 +258,9 @@ pub trait Operand<'a>: operand::IntoChunks<'a> {}
 
 impl<'a, T: operand::IntoChunks<'a>> Operand<'a> for T {}
 
-/// The engine's settings, one per builder method: the chunk size and the kernel hints.
-#[derive(Clone, Copy, Debug)]
+/// The engine's settings, one per builder method: the chunk size, the kernel hints and the
+/// cancellation token.
+#[derive(Clone, Debug)]
 #[allow(
     clippy::struct_excessive_bools,
     reason = "one switch per builder method, as ndarray-style options"
@@ -264,6 +272,8 @@ struct EngineSettings {
     write_behind: bool,
     release_after_use: bool,
     evict_after_write: bool,
+    /// The token that stops the walk before its next chunk.
+    cancel: Option<CancelToken>,
 }
 
 /// A chunked, bounded-memory [`ndarray::Zip`] over mapped arrays (and plain ones): see the
@@ -312,7 +322,7 @@ pub struct Zip<'a, P, D> {
     /// which the engine walks with the operands but does not split.
     riders: Vec<Footprint>,
     settings: EngineSettings,
-    progress: Option<Box<dyn FnMut(usize, usize) + Send + 'a>>,
+    progress: Option<Callback<'a>>,
 }
 
 impl<P, D: Dimension> fmt::Debug for Zip<'_, P, D> {
@@ -326,6 +336,7 @@ impl<P, D: Dimension> fmt::Debug for Zip<'_, P, D> {
             .field("release_after_use", &self.settings.release_after_use)
             .field("evict_after_write", &self.settings.evict_after_write)
             .field("progress", &self.progress.is_some())
+            .field("cancel", &self.settings.cancel)
             .finish_non_exhaustive()
     }
 }
@@ -361,6 +372,7 @@ impl<'a, P1: ChunkView<D>, D: Dimension> Zip<'a, (P1,), D> {
                 write_behind: true,
                 release_after_use: true,
                 evict_after_write: true,
+                cancel: None,
             },
             progress: None,
         }
@@ -526,9 +538,15 @@ impl<'a, P, D: Dimension> Zip<'a, P, D> {
         self
     }
 
-    /// Calls `progress(done, total)` after each chunk, with the number of elements (per
-    /// operand) finished so far and in all. It runs between chunks, on the thread that runs
-    /// the Zip (it is `Send` so that the Zip can move into a thread pool's `install`).
+    /// Calls `progress(done, total)` as the walk goes, with the bytes of the operands done
+    /// so far and in all: each element of each operand counts its size in bytes (a
+    /// broadcast operand at every element it meets, indices not at all), so that `done`
+    /// grows at the pace of the I/O, and reaches `total` when the walk is done. The engine
+    /// reports after each chunk; a walk that works on several chunks at once may report
+    /// from any of its threads, one call at a time (hence `Send`, not `Sync`).
+    ///
+    /// The callback may [`cancel`](CancelToken::cancel) the walk's token (see
+    /// [`cancel_on`](Self::cancel_on)): the walk then stops before its next chunk.
     ///
     /// # Example
     ///
@@ -541,12 +559,69 @@ impl<'a, P, D: Dimension> Zip<'a, P, D> {
     ///     .chunk_bytes(4000) // 500 f64 per chunk
     ///     .progress(|done, total| seen.push((done, total)))
     ///     .for_each(|x| *x = 1.0)?;
-    /// assert_eq!(seen, [(500, 1000), (1000, 1000)]);
+    /// assert_eq!(seen, [(4000, 8000), (8000, 8000)]);
     /// # Ok::<(), ndmmap::Error>(())
     /// ```
     #[must_use]
-    pub fn progress(mut self, progress: impl FnMut(usize, usize) + Send + 'a) -> Self {
+    pub fn progress(mut self, progress: impl FnMut(u64, u64) + Send + 'a) -> Self {
         self.progress = Some(Box::new(progress));
+        self
+    }
+
+    /// Draws a progress bar of the walk on standard error (bytes done, rate, time left):
+    /// [`progress`](Self::progress) with a callback of the
+    /// [indicatif](https://docs.rs/indicatif) crate's. Nothing is drawn when standard error
+    /// is not a terminal. It replaces a callback given to `progress`, and that one it.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndmmap::prelude::*;
+    ///
+    /// let a = Array1::<f64>::ones(1_000_000);
+    /// let total = ndmmap::chunked::Zip::from(&a).progress_bar().fold(0.0, |acc, &x| acc + x)?;
+    /// assert_eq!(total, 1e6);
+    /// # Ok::<(), ndmmap::Error>(())
+    /// ```
+    #[cfg(feature = "progress-bar")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "progress-bar")))]
+    #[must_use]
+    pub fn progress_bar(self) -> Self {
+        self.progress(progress::bar())
+    }
+
+    /// Stops the walk before its next chunk once `token` is cancelled (from another thread,
+    /// or from the [`progress`](Self::progress) callback): it then returns
+    /// [`Error::Cancelled`], which says how much of the outputs is done. The outputs are
+    /// flushed first, as on success; a new file (`map_collect_npy`) is not made. A walk that
+    /// finished its last chunk returns its result.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndmmap::chunked::{CancelToken, Zip};
+    /// use ndmmap::prelude::*;
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let path = dir.path().join("c.npy");
+    /// let mut c = unsafe { Array2::<f32>::create_npy(&path, (400, 10))? };
+    /// let token = CancelToken::new();
+    /// let stop = token.clone();
+    /// let err = Zip::from(&mut c)
+    ///     .chunk_bytes(1000) // 25 rows of 10 f32 per chunk
+    ///     .cancel_on(&token)
+    ///     .progress(move |done, _| if done == 2 * 1000 { stop.cancel() })
+    ///     .for_each(|c| *c = 1.0)
+    ///     .unwrap_err();
+    /// assert!(matches!(err, ndmmap::Error::Cancelled { axis: 0, done: 50, len: 400 }));
+    /// assert_eq!(err.to_string(), "cancelled: the first 50 of 400 entries along axis 0 are done");
+    /// assert_eq!(c.slice(s![..50, ..]).sum(), 500.0); // resume with c.slice_mut(s![50.., ..])
+    /// assert_eq!(c.slice(s![50.., ..]).sum(), 0.0);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
+    pub fn cancel_on(mut self, token: &CancelToken) -> Self {
+        self.settings.cancel = Some(token.clone());
         self
     }
 }
