@@ -272,6 +272,9 @@ struct EngineSettings {
     write_behind: bool,
     release_after_use: bool,
     evict_after_write: bool,
+    /// Whether to evict the input pages read from disk after use; `None`: when the inputs
+    /// do not fit in memory.
+    evict_after_read: Option<bool>,
     /// The token that stops the walk before its next chunk.
     cancel: Option<CancelToken>,
 }
@@ -335,6 +338,7 @@ impl<P, D: Dimension> fmt::Debug for Zip<'_, P, D> {
             .field("write_behind", &self.settings.write_behind)
             .field("release_after_use", &self.settings.release_after_use)
             .field("evict_after_write", &self.settings.evict_after_write)
+            .field("evict_after_read", &self.settings.evict_after_read)
             .field("progress", &self.progress.is_some())
             .field("cancel", &self.settings.cancel)
             .finish_non_exhaustive()
@@ -372,6 +376,7 @@ impl<'a, P1: ChunkView<D>, D: Dimension> Zip<'a, (P1,), D> {
                 write_behind: true,
                 release_after_use: true,
                 evict_after_write: true,
+                evict_after_read: None,
                 cancel: None,
             },
             progress: None,
@@ -512,9 +517,8 @@ impl<'a, P, D: Dimension> Zip<'a, P, D> {
     /// array, and new chunks reuse the memory of evicted ones instead of taking fresh pages
     /// (whose first touch is the main cost of writing a new file through a map). The price:
     /// reading the output back afterwards reads the disk. Turn it off when the output is
-    /// read again soon and fits in RAM. It also drops the inputs' finished pages that the
-    /// walk read from disk itself, and out of core all of them (see
-    /// [Memory and I/O](self#memory-and-io)); `false` keeps those too.
+    /// read again soon and fits in RAM. `false` also keeps the input pages that
+    /// [`evict_after_read`](Self::evict_after_read) would drop.
     ///
     /// # Example
     ///
@@ -535,6 +539,36 @@ impl<'a, P, D: Dimension> Zip<'a, P, D> {
     #[must_use]
     pub fn evict_after_write(mut self, yes: bool) -> Self {
         self.settings.evict_after_write = yes;
+        self
+    }
+
+    /// Whether to drop the input pages the walk read from disk from the page cache a few
+    /// chunks after their use. By default, they are dropped only when the mapped inputs do
+    /// not fit in the memory the process may use (see [Memory and I/O](self#memory-and-io)):
+    /// inputs that fit stay cached, so that a second pass over them (a standardization's,
+    /// or the next job's) reads memory instead of the disk. `true` drops them anyway (a
+    /// single pass over data not read again soon: the page cache then reuses the same few
+    /// chunks of memory); `false` keeps them even when they do not fit (the kernel then
+    /// drops what it needs to). Pages cached before the walk began always stay. It acts
+    /// only with [`evict_after_write`](Self::evict_after_write) on.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndmmap::prelude::*;
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let path = dir.path().join("x.npy");
+    /// Array1::from_shape_fn(100_000, |i| i as f64).save_npy(&path)?;
+    /// let x = unsafe { Array1::<f64>::map_npy(&path)? };
+    /// // One pass over a file that is not read again: leave the page cache as it was.
+    /// let sum = ndmmap::chunked::Zip::from(&x).evict_after_read(true).fold(0.0, |s, &x| s + x)?;
+    /// assert_eq!(sum, 99_999.0 * 100_000.0 / 2.0);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
+    pub fn evict_after_read(mut self, yes: bool) -> Self {
+        self.settings.evict_after_read = Some(yes);
         self
     }
 

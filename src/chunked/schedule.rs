@@ -293,7 +293,9 @@ fn io_plan(
         inputs: mapped().filter(|(_, writes)| !writes).count(),
         outputs: mapped().filter(|(_, writes)| *writes).count(),
         bytes,
+        input_bytes: mapped().filter(|(_, writes)| !writes).map(|(a, _)| a.len() as u64).sum(),
         cold,
+        evict_inputs: settings.evict_after_read,
     };
     (budget::plan(demand, available), kept)
 }
@@ -430,10 +432,10 @@ impl Io<'_, '_> {
                         while pending.len() > lag {
                             let old = pending.pop_front().expect("not empty");
                             // Input pages the walk read from disk (all of them out of
-                            // core) are dropped now: their memory is reused at once
-                            // instead of new memory taken. Those cached as the walk
-                            // began (`kept`) stay.
-                            let evict = self.plan.read_through_fault;
+                            // core) are dropped now where the plan says (they do not fit
+                            // in memory): their memory is reused at once instead of new
+                            // memory taken. Those cached as the walk began (`kept`) stay.
+                            let evict = self.plan.evict_inputs;
                             for (k, (hook, pieces)) in self.hooks.iter().zip(&old).enumerate() {
                                 let start = pieces.first().map(|p| p.start);
                                 let last = &mut settled[k];
