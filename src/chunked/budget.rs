@@ -35,7 +35,7 @@ pub(super) struct Plan {
     pub(super) evict_inputs: bool,
     /// Whether the input pages that were in the page cache as the walk began are neither
     /// read ahead nor evicted (the operands fit in memory); out of core, every input page
-    /// is read and evicted.
+    /// is read (and evicted as [`evict_inputs`](Self::evict_inputs) says).
     pub(super) keep_cached: bool,
 }
 

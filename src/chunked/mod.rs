@@ -125,28 +125,30 @@
 //! folios (ext4 and XFS on Linux 6.x, transparent huge pages not off), the page cache then
 //! holds 2 MiB folios, read in requests of up to the device's `max_sectors_kb`;
 //! `MADV_WILLNEED` reads single pages, in requests of at most 1 MiB on a virtio disk.
-//! Chunks are then at most 2 MiB, and the input pages the walk read itself are dropped
-//! from the page cache a few chunks after use, so that a walk over cold inputs leaves the
-//! page cache as it found it, and reuses the same memory as it goes. On the `Numeric.add`
-//! job (2 x 512 MiB, cold) this is clearly faster than `MADV_WILLNEED` and than a plain
-//! `Zip`; reading this way but keeping the pages was as fast on most runs and much slower
-//! on others, as the page cache grew into fresh memory (on a virtual machine that hands
-//! free memory back to its host, each fresh 2 MiB block can cost a fault on the host).
-//! The price: a second pass over the same cold inputs, in the same job or the next, reads
-//! them from disk again (standardizing a cold matrix, which reads it twice, is slower for
-//! it); [`Zip::evict_after_write`]`(false)` keeps them cached. The figures are in the
-//! repository's `benches/README.md`. Linux's `mincore` reports every
-//! page of a file that the process neither owns nor may write as cached: such inputs are
-//! read with `MADV_WILLNEED` and never dropped.
+//! Chunks are then at most 2 MiB. On the `Numeric.add` job (2 x 512 MiB, cold) this is
+//! clearly faster than `MADV_WILLNEED` and than a plain `Zip`.
+//!
+//! What the walk read stays in the page cache when the mapped inputs fit in three
+//! quarters of that memory (the rest being the engine's chunks in flight), so that a
+//! second pass over them, in the same job (a standardization reads its input twice) or
+//! the next, reads memory instead of the disk. When they do not fit, the input pages the
+//! walk read itself are dropped from the page cache a few chunks after use: the walk
+//! then leaves the page cache as it found it, and reuses the same few chunks of memory as
+//! it goes, where keeping them would only have the kernel drop older pages to make room.
+//! [`Zip::evict_after_read`] overrides the choice either way: `true` for a single pass
+//! over data that is not read again soon. The figures are in the repository's
+//! `benches/README.md`. Linux's `mincore` reports every page of a file that the process
+//! neither owns nor may write as cached: such inputs are read with `MADV_WILLNEED` and
+//! never dropped.
 //!
 //! When the mapped arrays together are larger than that memory (the job is out of core),
-//! the page cache is not asked: every input page is read this way and dropped after use,
-//! since the kernel would drop it before it came round again. Under 128 MiB and 1 GiB
-//! memory cgroups this halved the time of the `Numeric.add` job (`benches/README.md`).
+//! the page cache is not asked: every input page is read this way, and dropped after use
+//! unless the inputs alone fit. Under 128 MiB and 1 GiB memory cgroups this halved the
+//! time of the `Numeric.add` job (`benches/README.md`).
 //!
 //! The resident set holds a few chunks per mapped operand (the current one, and the
-//! next ones being read ahead). Input pages are dropped from the page cache with
-//! `POSIX_FADV_DONTNEED` on the write-behind thread, when [`Zip::write_behind`],
+//! next ones being read ahead). Input pages are dropped from the page cache (when they
+//! are) with `POSIX_FADV_DONTNEED` on the write-behind thread, when [`Zip::write_behind`],
 //! [`Zip::release_after_use`] and [`Zip::evict_after_write`] are on (the defaults); the
 //! page cache reuses their memory at once. Finished output pages are written back as the
 //! computation goes and, by default, evicted once written (a few chunks stay in flight),
