@@ -30,8 +30,8 @@ pub(super) struct Plan {
     /// [`OUT_OF_CORE_CHUNK_BYTES`]. See [`plan`].
     pub(super) read_through_fault: bool,
     /// Whether the input pages the walk reads from disk are evicted from the page cache a
-    /// few chunks after their use, as written output pages are: when the inputs do not fit
-    /// in memory ([`inputs_fit`]), or when the caller asks.
+    /// few chunks after their use, as written output pages are: unless the caller asked to
+    /// keep them and they fit in memory ([`inputs_fit`]).
     pub(super) evict_inputs: bool,
     /// Whether the input pages that were in the page cache as the walk began are neither
     /// read ahead nor evicted (the operands fit in memory); out of core, every input page
@@ -52,9 +52,8 @@ pub(super) struct Demand {
     pub(super) bytes: u64,
     /// Bytes of the mapped inputs together.
     pub(super) input_bytes: u64,
-    /// Whether the caller asked to evict the input pages read from disk (`Some(true)`) or
-    /// to keep them (`Some(false)`); `None`: as they fit.
-    pub(super) evict_inputs: Option<bool>,
+    /// Whether the caller asked to keep the input pages read from disk where they fit.
+    pub(super) keep_inputs: bool,
     /// Whether some mapped input is not all in the page cache.
     pub(super) cold: bool,
 }
@@ -93,11 +92,14 @@ const ROOMY: u64 = 1 << 30;
 /// its own.
 ///
 /// Where the operands fit but some input is not all cached (`demand.cold`), the pages not
-/// cached are read the same way, and the cached ones left alone: faster than
-/// `MADV_WILLNEED` on the `Numeric.add` job with cold inputs. The pages read stay cached
-/// when the inputs fit in memory ([`inputs_fit`]), so that a second pass over them (a
-/// standardization's) reads memory, not the disk; they are evicted after use otherwise, or
-/// when the caller asks. The figures behind these choices are in `benches/README.md`.
+/// cached are read and evicted the same way, and the cached ones left alone: faster than
+/// `MADV_WILLNEED` on the `Numeric.add` job with cold inputs. Keeping the pages read was
+/// slower, on that job and even on a standardization, which reads its input twice: the
+/// page cache grows into fresh memory (on a virtual machine that hands free memory back
+/// to its host, each fresh 2 MiB block can cost a fault there), which cost more than the
+/// second read from disk saved. The caller may still ask to keep them
+/// (`demand.keep_inputs`): then they stay where they fit ([`inputs_fit`]). The figures
+/// behind these choices are in `benches/README.md`.
 pub(super) fn plan(demand: Demand, available: Option<u64>) -> Plan {
     let out_of_core = out_of_core(demand.bytes, available);
     let available = available.unwrap_or(u64::MAX);
@@ -111,7 +113,7 @@ pub(super) fn plan(demand: Demand, available: Option<u64>) -> Plan {
     let fitted = if read_through_fault { fitted.min(OUT_OF_CORE_CHUNK_BYTES) } else { fitted };
     let chunk_bytes = demand.chunk_bytes.unwrap_or(fitted);
     let fit = inputs_fit(demand.input_bytes, Some(available));
-    let evict_inputs = read_through_fault && demand.evict_inputs.unwrap_or(!fit);
+    let evict_inputs = read_through_fault && !(demand.keep_inputs && fit);
     Plan { chunk_bytes, ahead, lag, read_through_fault, evict_inputs, keep_cached: !out_of_core }
 }
 

@@ -128,22 +128,23 @@
 //! Chunks are then at most 2 MiB. On the `Numeric.add` job (2 x 512 MiB, cold) this is
 //! clearly faster than `MADV_WILLNEED` and than a plain `Zip`.
 //!
-//! What the walk read stays in the page cache when the mapped inputs fit in three
-//! quarters of that memory (the rest being the engine's chunks in flight), so that a
-//! second pass over them, in the same job (a standardization reads its input twice) or
-//! the next, reads memory instead of the disk. When they do not fit, the input pages the
-//! walk read itself are dropped from the page cache a few chunks after use: the walk
-//! then leaves the page cache as it found it, and reuses the same few chunks of memory as
-//! it goes, where keeping them would only have the kernel drop older pages to make room.
-//! [`Zip::evict_after_read`] overrides the choice either way: `true` for a single pass
-//! over data that is not read again soon. The figures are in the repository's
+//! The input pages the walk read itself are then dropped from the page cache a few chunks
+//! after use, so that a walk over cold inputs leaves the page cache as it found it, and
+//! reuses the same few chunks of memory as it goes. Keeping them (where the mapped inputs
+//! fit in three quarters of that memory, the rest being the engine's chunks in flight) is
+//! one call, [`Zip::evict_after_read`]`(false)`: a second pass over them, in the same job
+//! or the next, then reads memory instead of the disk. It is not the default because on
+//! the machine the engine is measured on, a virtual machine that hands free memory back
+//! to its host, the page cache growing into fresh memory cost more than the second read
+//! saved: the cold `Numeric.add` job took three times as long, and standardizing a cold
+//! 1 GiB matrix (two passes) twice as long. The figures are in the repository's
 //! `benches/README.md`. Linux's `mincore` reports every page of a file that the process
 //! neither owns nor may write as cached: such inputs are read with `MADV_WILLNEED` and
 //! never dropped.
 //!
 //! When the mapped arrays together are larger than that memory (the job is out of core),
 //! the page cache is not asked: every input page is read this way, and dropped after use
-//! unless the inputs alone fit. Under 128 MiB and 1 GiB memory cgroups this halved the
+//! (unless kept, and the inputs alone fit). Under 128 MiB and 1 GiB memory cgroups this halved the
 //! time of the `Numeric.add` job (`benches/README.md`).
 //!
 //! The resident set holds a few chunks per mapped operand (the current one, and the
@@ -274,9 +275,9 @@ struct EngineSettings {
     write_behind: bool,
     release_after_use: bool,
     evict_after_write: bool,
-    /// Whether to evict the input pages read from disk after use; `None`: when the inputs
-    /// do not fit in memory.
-    evict_after_read: Option<bool>,
+    /// Whether to evict the input pages read from disk after use; `false`: keep them where
+    /// they fit in memory.
+    evict_after_read: bool,
     /// The token that stops the walk before its next chunk.
     cancel: Option<CancelToken>,
 }
@@ -378,7 +379,7 @@ impl<'a, P1: ChunkView<D>, D: Dimension> Zip<'a, (P1,), D> {
                 write_behind: true,
                 release_after_use: true,
                 evict_after_write: true,
-                evict_after_read: None,
+                evict_after_read: true,
                 cancel: None,
             },
             progress: None,
@@ -545,14 +546,14 @@ impl<'a, P, D: Dimension> Zip<'a, P, D> {
     }
 
     /// Whether to drop the input pages the walk read from disk from the page cache a few
-    /// chunks after their use. By default, they are dropped only when the mapped inputs do
-    /// not fit in the memory the process may use (see [Memory and I/O](self#memory-and-io)):
-    /// inputs that fit stay cached, so that a second pass over them (a standardization's,
-    /// or the next job's) reads memory instead of the disk. `true` drops them anyway (a
-    /// single pass over data not read again soon: the page cache then reuses the same few
-    /// chunks of memory); `false` keeps them even when they do not fit (the kernel then
-    /// drops what it needs to). Pages cached before the walk began always stay. It acts
-    /// only with [`evict_after_write`](Self::evict_after_write) on.
+    /// chunks after their use (default `true`): the page cache then reuses the same few
+    /// chunks of memory as the walk goes, and is left as the walk found it. `false` keeps
+    /// them where the mapped inputs fit in the memory the process may use (see
+    /// [Memory and I/O](self#memory-and-io)), so that a second pass over them (the next
+    /// walk of a standardization, or the next job) reads memory instead of the disk; where
+    /// they do not fit, they are dropped anyway, as the kernel would drop them before they
+    /// came round again. Pages cached before the walk began always stay. It acts only with
+    /// [`evict_after_write`](Self::evict_after_write) on, whose `false` keeps them too.
     ///
     /// # Example
     ///
@@ -563,14 +564,17 @@ impl<'a, P, D: Dimension> Zip<'a, P, D> {
     /// let path = dir.path().join("x.npy");
     /// Array1::from_shape_fn(100_000, |i| i as f64).save_npy(&path)?;
     /// let x = unsafe { Array1::<f64>::map_npy(&path)? };
-    /// // One pass over a file that is not read again: leave the page cache as it was.
-    /// let sum = ndmmap::chunked::Zip::from(&x).evict_after_read(true).fold(0.0, |s, &x| s + x)?;
-    /// assert_eq!(sum, 99_999.0 * 100_000.0 / 2.0);
+    /// // Two passes: the first keeps what it reads from disk for the second.
+    /// let sum = ndmmap::chunked::Zip::from(&x).evict_after_read(false).fold(0.0, |s, &x| s + x)?;
+    /// let mean = sum / 100_000.0;
+    /// let var = ndmmap::chunked::Zip::from(&x).fold(0.0, |s, &x| s + (x - mean).powi(2))?;
+    /// assert_eq!(mean, 99_999.0 / 2.0);
+    /// assert!(var > 0.0);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     #[must_use]
     pub fn evict_after_read(mut self, yes: bool) -> Self {
-        self.settings.evict_after_read = Some(yes);
+        self.settings.evict_after_read = yes;
         self
     }
 

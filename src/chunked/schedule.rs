@@ -295,7 +295,7 @@ fn io_plan(
         bytes,
         input_bytes: mapped().filter(|(_, writes)| !writes).map(|(a, _)| a.len() as u64).sum(),
         cold,
-        evict_inputs: settings.evict_after_read,
+        keep_inputs: !settings.evict_after_read,
     };
     (budget::plan(demand, available), kept)
 }

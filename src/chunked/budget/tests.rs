@@ -11,7 +11,7 @@ fn demand(inputs: usize, outputs: usize) -> Demand {
         bytes: 3 << 29,
         input_bytes,
         cold: false,
-        evict_inputs: None,
+        keep_inputs: false,
     }
 }
 
@@ -78,21 +78,19 @@ fn inputs_that_fit_but_are_not_cached_are_read_through_the_fault_path() {
 }
 
 #[test]
-fn inputs_read_from_disk_stay_cached_where_they_fit() {
+fn inputs_read_from_disk_stay_cached_where_the_caller_asks_and_they_fit() {
     // Standardizing a cold 1 GiB matrix into a new file: 1 input, 1 output.
     let x = Demand { bytes: 2 << 30, input_bytes: 1 << 30, cold: true, ..demand(1, 1) };
+    let keep = Demand { keep_inputs: true, ..x };
     for available in [Some(20 << 30), Some(3 << 29), None] {
-        let plan = plan(x, available);
+        let plan = plan(keep, available);
         assert!(plan.read_through_fault && !plan.evict_inputs, "{available:?}: {plan:?}");
+        // Not asked: evicted after use.
+        assert!(super::plan(x, available).evict_inputs, "{available:?}");
     }
-    // Not in a cgroup of 1 GiB: evicted after use.
-    let plan = plan(x, Some(1 << 30));
+    // Asked, but not in a cgroup of 1 GiB: evicted after use.
+    let plan = plan(keep, Some(1 << 30));
     assert!(plan.read_through_fault && plan.evict_inputs, "{plan:?}");
-    // The caller decides, where it says.
-    let evict = Demand { evict_inputs: Some(true), ..x };
-    assert!(super::plan(evict, Some(20 << 30)).evict_inputs);
-    let keep = Demand { evict_inputs: Some(false), ..x };
-    assert!(!super::plan(keep, Some(1 << 30)).evict_inputs);
     // Inputs all cached: nothing read, nothing to evict.
     let cached = Demand { cold: false, ..x };
     assert!(!super::plan(cached, Some(20 << 30)).evict_inputs);
