@@ -54,7 +54,8 @@
 //!   or `sum_axis_into` and the like into a mapped output for a large result;
 //!   `map_collect_npy` into a new file), reading ahead, writing behind and releasing
 //!   finished chunks, with I/O sized to the memory available, so that arrays larger than
-//!   RAM run at the speed of the disk in a small, fixed resident set.
+//!   RAM run at the speed of the disk in a small, fixed resident set; every walk reports
+//!   its progress and stops on a [`chunked::CancelToken`].
 //! - [`Error`]: one error type whose variants carry the path and the numbers involved.
 //! - [`prelude`]: `use ndmmap::prelude::*;` brings the above and ndarray's own prelude.
 //!
