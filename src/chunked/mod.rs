@@ -136,8 +136,8 @@
 //! or the next, then reads memory instead of the disk. It is not the default because on
 //! the machine the engine is measured on, a virtual machine that hands free memory back
 //! to its host, the page cache growing into fresh memory cost more than the second read
-//! saved: the cold `Numeric.add` job took three times as long, and standardizing a cold
-//! 1 GiB matrix (two passes) twice as long. The figures are in the repository's
+//! saved: the cold `Numeric.add` job took two to three times as long, and standardizing
+//! a cold 1 GiB matrix (two passes) longer too. The figures are in the repository's
 //! `benches/README.md`. Linux's `mincore` reports every page of a file that the process
 //! neither owns nor may write as cached: such inputs are read with `MADV_WILLNEED` and
 //! never dropped.
