@@ -161,10 +161,11 @@ fn add_chunked(a_path: &Path, b_path: &Path, c_path: &Path, args: &Args) -> BoxR
     let started = Instant::now();
     let mut shown = 0;
     let mut zip = ndmmap::chunked::Zip::from(&mut c).and(&a).and(&b).progress(|done, total| {
-        let percent = done * 100 / total.max(1);
+        // Bytes of the three arrays done, and in all.
+        let percent = usize::try_from(done * 100 / total.max(1)).unwrap_or(100);
         if percent > shown || done == total {
             shown = percent;
-            let rate = 24.0 * done as f64 / started.elapsed().as_secs_f64() / 1e9;
+            let rate = done as f64 / started.elapsed().as_secs_f64() / 1e9;
             let bar = "#".repeat(percent / 5) + &".".repeat(20 - percent / 5);
             eprint!("\r  [{bar}] {percent:3}%  {rate:.2} GB/s  RSS {} MiB ", rss_kib() / 1024);
         }

@@ -25,15 +25,21 @@
 //! against each chunk ([`and_broadcast`](ndmmap::chunked::Zip::and_broadcast)). The engine
 //! sizes its chunks to the memory available, so no knob is needed under a cap.
 //!
-//! The input holds `x[i, j] = (i % 1000) * (j + 1) + j`, so each column's mean and standard
-//! deviation are known in closed form; the program checks `z`'s column means and standard
-//! deviations (0 and 1) in a third, untimed pass.
+//! Pass 2 shows its progress on standard error (a callback given the bytes done and in
+//! all; the feature `progress-bar` draws a bar instead). The input holds
+//! `x[i, j] = (i % 1000) * (j + 1) + j`, so each column's mean and standard deviation are
+//! known in closed form; the program checks `z`'s column means and standard deviations (0
+//! and 1) in a third, untimed pass. Last, untimed too, it starts pass 2 again into another
+//! file and cancels it half-way from another thread (a [`chunked::CancelToken`], as a
+//! Ctrl-C handler would): the walk stops within a chunk with `Error::Cancelled`, and leaves
+//! no file.
 
 // Sizes and indices become `f64` for values and reports; all are below 2^53.
 #![allow(clippy::cast_precision_loss)]
 // `common`'s input check compares integers held exactly in `f64`.
 #![allow(clippy::float_cmp)]
 
+use std::sync::mpsc;
 use std::time::Instant;
 
 use ndmmap::chunked;
@@ -65,9 +71,21 @@ fn main() -> BoxResult<()> {
     let (mean, var) = chunked::Zip::from(&x).mean_var_axis(Axis(0), 0.0)?;
     let std = var.mapv(f64::sqrt);
     let t1 = Instant::now();
+    let mut shown = 0;
     chunked::Zip::from(&x)
         .and_broadcast(&mean)
         .and_broadcast(&std)
+        .progress(move |done, total| {
+            // Bytes of x and of the two statistics broadcast against it, done and in all.
+            let percent = done * 100 / total.max(1);
+            if percent >= shown + 10 || done == total {
+                shown = percent;
+                eprint!("\r  pass 2: {percent:3}%");
+                if done == total {
+                    eprintln!();
+                }
+            }
+        })
         .map_collect_npy(&z_path, |&x, &m, &s| (x - m) / s)?;
     let t2 = Instant::now();
     let peak = peak_rss_kib()? as f64 / 1024.0;
@@ -96,6 +114,8 @@ fn main() -> BoxResult<()> {
         return Err(format!("z: column means {z_mean}, variances {z_var}").into());
     }
 
+    cancel_half_way(&x, &mean, &std, &dir.join("cancelled.npy"))?;
+
     let bytes = (rows * cols * 8) as f64;
     let (pass1, pass2) = ((t1 - t0).as_secs_f64(), (t2 - t1).as_secs_f64());
     println!("pass 1 (mean, std of {cols} columns): {pass1:.3} s, {:.2} GB/s", bytes / pass1 / 1e9);
@@ -111,5 +131,55 @@ fn main() -> BoxResult<()> {
         pass1 + pass2,
         3.0 * bytes
     );
+    Ok(())
+}
+
+/// Pass 2 again into `path`, cancelled half-way by another thread, which the progress
+/// callback tells how far the walk is; checks that it stopped with `Error::Cancelled` and
+/// left no file.
+fn cancel_half_way(
+    x: &MmapArray<f64, Ix2>,
+    mean: &Array1<f64>,
+    std: &Array1<f64>,
+    path: &std::path::Path,
+) -> BoxResult<()> {
+    let token = chunked::CancelToken::new();
+    let (progress_tx, progress_rx) = mpsc::channel::<(u64, u64)>();
+    let canceller = {
+        let token = token.clone();
+        std::thread::spawn(move || {
+            // Until the walk ends (the sender dropped) or is half done.
+            for (done, total) in progress_rx {
+                if 2 * done >= total {
+                    token.cancel();
+                    break;
+                }
+            }
+        })
+    };
+    let result = chunked::Zip::from(x)
+        .and_broadcast(mean)
+        .and_broadcast(std)
+        .chunk_bytes(1 << 20) // more chunks than the default, to cancel between them
+        .cancel_on(&token)
+        .progress(move |done, total| {
+            let _ = progress_tx.send((done, total));
+        })
+        .map_collect_npy(path, |&x, &m, &s| (x - m) / s);
+    canceller.join().map_err(|_| "the cancelling thread panicked")?;
+    match result {
+        Err(ndmmap::Error::Cancelled { .. }) if !path.exists() => {
+            println!("pass 2 again, cancelled half-way from another thread: no file left");
+        }
+        // The walk did its last chunk before the other thread cancelled (a small input).
+        Ok(()) => {
+            std::fs::remove_file(path)?;
+            println!("pass 2 again: done before the other thread cancelled it");
+        }
+        other => {
+            let left = path.exists();
+            return Err(format!("cancelled pass 2: {other:?}, file left: {left}").into());
+        }
+    }
     Ok(())
 }

@@ -62,7 +62,8 @@
 //!   into a new file; [`chunked::concatenate`] and [`chunked::stack`] of arrays, maps and
 //!   `.npy` files into a new file), reading ahead, writing behind and releasing finished
 //!   chunks, with I/O sized to the memory available, so that arrays larger than RAM run at
-//!   the speed of the disk in a small, fixed resident set.
+//!   the speed of the disk in a small, fixed resident set; every walk reports its progress
+//!   and stops on a [`chunked::CancelToken`].
 //! - [`Error`]: one error type whose variants carry the path and the numbers involved.
 //! - [`prelude`]: `use ndmmap::prelude::*;` brings the above and ndarray's own prelude.
 //!

@@ -27,12 +27,15 @@ pub(super) struct Plan {
     /// the memory available), or some input is not all in the page cache. Then inputs in
     /// order are read ahead through the fault path of a map of their own (large folios)
     /// rather than with `MADV_WILLNEED` (single pages), in chunks of at most
-    /// [`OUT_OF_CORE_CHUNK_BYTES`], and input pages are evicted from the page cache a few
-    /// chunks after their use, as written output pages are. See [`plan`].
+    /// [`OUT_OF_CORE_CHUNK_BYTES`]. See [`plan`].
     pub(super) read_through_fault: bool,
+    /// Whether the input pages the walk reads from disk are evicted from the page cache a
+    /// few chunks after their use, as written output pages are: unless the caller asked to
+    /// keep them and they fit in memory ([`inputs_fit`]).
+    pub(super) evict_inputs: bool,
     /// Whether the input pages that were in the page cache as the walk began are neither
     /// read ahead nor evicted (the operands fit in memory); out of core, every input page
-    /// is read and evicted.
+    /// is read (and evicted as [`evict_inputs`](Self::evict_inputs) says).
     pub(super) keep_cached: bool,
 }
 
@@ -47,6 +50,10 @@ pub(super) struct Demand {
     pub(super) outputs: usize,
     /// Bytes of all the mapped operands together.
     pub(super) bytes: u64,
+    /// Bytes of the mapped inputs together.
+    pub(super) input_bytes: u64,
+    /// Whether the caller asked to keep the input pages read from disk where they fit.
+    pub(super) keep_inputs: bool,
     /// Whether some mapped input is not all in the page cache.
     pub(super) cold: bool,
 }
@@ -86,9 +93,13 @@ const ROOMY: u64 = 1 << 30;
 ///
 /// Where the operands fit but some input is not all cached (`demand.cold`), the pages not
 /// cached are read and evicted the same way, and the cached ones left alone: faster than
-/// `MADV_WILLNEED` on the `Numeric.add` job with cold inputs. Reading them so without
-/// evicting them was as fast on most runs but not all, for the same reason as under 1 GiB.
-/// The figures behind these choices are in `benches/README.md`.
+/// `MADV_WILLNEED` on the `Numeric.add` job with cold inputs. Keeping the pages read was
+/// slower, on that job and even on a standardization, which reads its input twice: the
+/// page cache grows into fresh memory (on a virtual machine that hands free memory back
+/// to its host, each fresh 2 MiB block can cost a fault there), which cost more than the
+/// second read from disk saved. The caller may still ask to keep them
+/// (`demand.keep_inputs`): then they stay where they fit ([`inputs_fit`]). The figures
+/// behind these choices are in `benches/README.md`.
 pub(super) fn plan(demand: Demand, available: Option<u64>) -> Plan {
     let out_of_core = out_of_core(demand.bytes, available);
     let available = available.unwrap_or(u64::MAX);
@@ -101,7 +112,16 @@ pub(super) fn plan(demand: Demand, available: Option<u64>) -> Plan {
     let fitted = if fitted.is_power_of_two() { fitted } else { fitted.next_power_of_two() / 2 };
     let fitted = if read_through_fault { fitted.min(OUT_OF_CORE_CHUNK_BYTES) } else { fitted };
     let chunk_bytes = demand.chunk_bytes.unwrap_or(fitted);
-    Plan { chunk_bytes, ahead, lag, read_through_fault, keep_cached: !out_of_core }
+    let fit = inputs_fit(demand.input_bytes, Some(available));
+    let evict_inputs = read_through_fault && !(demand.keep_inputs && fit);
+    Plan { chunk_bytes, ahead, lag, read_through_fault, evict_inputs, keep_cached: !out_of_core }
+}
+
+/// Whether mapped inputs of `input_bytes` in all may stay in the page cache after a walk
+/// with `available` bytes of memory (`None`: unknown, taken as plenty): when they fit in
+/// the three quarters of it that the engine does not keep for its chunks in flight.
+pub(super) fn inputs_fit(input_bytes: u64, available: Option<u64>) -> bool {
+    available.is_none_or(|available| input_bytes <= available / 4 * 3)
 }
 
 /// Whether mapped operands of `bytes` in all are out of core with `available` bytes of

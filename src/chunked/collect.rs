@@ -77,6 +77,14 @@ impl OutputLayout {
     }
 }
 
+/// `err`, where a cancelled walk says that nothing is done: its new file is not made.
+fn none_done(err: Error) -> Error {
+    match err {
+        Error::Cancelled { axis, len, .. } => Error::Cancelled { axis, done: 0, len },
+        err => err,
+    }
+}
+
 macro_rules! impl_collect {
     ($($p:ident $x:ident),+) => {
         impl<'a, D: Dimension, $($p: ChunkView<D>),+> Zip<'a, ($($p,)+), D> {
@@ -88,7 +96,8 @@ macro_rules! impl_collect {
             /// # Errors
             ///
             /// [`Error::ShapeMismatch`] before any file is made; [`Error::AlreadyExists`] if `path` exists; [`Error::NoSpace`] or
-            /// [`Error::Io`] if writing fails. On any error no file is left at `path`.
+            /// [`Error::Io`] if writing fails; [`Error::Cancelled`] (`done` 0) if the walk was
+            /// cancelled ([`cancel_on`](Self::cancel_on)). On any error no file is left at `path`.
             ///
             /// # Panics
             ///
@@ -287,6 +296,7 @@ macro_rules! impl_collect {
                         Ok::<(), Error>(())
                     })
                 })
+                .map_err(none_done)
             }
 
             /// Whether the file is in Fortran order: when the engine cuts along the last of

@@ -23,7 +23,10 @@
 //! - a few chunks later, once a finished output chunk is on disk, drops it from the page
 //!   cache too (`POSIX_FADV_DONTNEED`, see [`Zip::evict_after_write`]), so that the output's
 //!   page cache stays bounded and new chunks reuse its memory;
-//! - reports progress to an optional callback;
+//! - reports progress, in bytes, to an optional callback ([`Zip::progress`], or a progress
+//!   bar with feature `progress-bar`), and stops once a [`CancelToken`] given to it
+//!   ([`Zip::cancel_on`]) is cancelled, with [`Error::Cancelled`] saying which part of the
+//!   outputs is done;
 //!
 //! and it flushes every output before returning, so that write errors (a full disk, an I/O
 //! error) come back as an [`Error`] instead of being lost.
@@ -122,28 +125,31 @@
 //! folios (ext4 and XFS on Linux 6.x, transparent huge pages not off), the page cache then
 //! holds 2 MiB folios, read in requests of up to the device's `max_sectors_kb`;
 //! `MADV_WILLNEED` reads single pages, in requests of at most 1 MiB on a virtio disk.
-//! Chunks are then at most 2 MiB, and the input pages the walk read itself are dropped
-//! from the page cache a few chunks after use, so that a walk over cold inputs leaves the
-//! page cache as it found it, and reuses the same memory as it goes. On the `Numeric.add`
-//! job (2 x 512 MiB, cold) this is clearly faster than `MADV_WILLNEED` and than a plain
-//! `Zip`; reading this way but keeping the pages was as fast on most runs and much slower
-//! on others, as the page cache grew into fresh memory (on a virtual machine that hands
-//! free memory back to its host, each fresh 2 MiB block can cost a fault on the host).
-//! The price: a second pass over the same cold inputs, in the same job or the next, reads
-//! them from disk again (standardizing a cold matrix, which reads it twice, is slower for
-//! it); [`Zip::evict_after_write`]`(false)` keeps them cached. The figures are in the
-//! repository's `benches/README.md`. Linux's `mincore` reports every
-//! page of a file that the process neither owns nor may write as cached: such inputs are
-//! read with `MADV_WILLNEED` and never dropped.
+//! Chunks are then at most 2 MiB. On the `Numeric.add` job (2 x 512 MiB, cold) this is
+//! clearly faster than `MADV_WILLNEED` and than a plain `Zip`.
+//!
+//! The input pages the walk read itself are then dropped from the page cache a few chunks
+//! after use, so that a walk over cold inputs leaves the page cache as it found it, and
+//! reuses the same few chunks of memory as it goes. Keeping them (where the mapped inputs
+//! fit in three quarters of that memory, the rest being the engine's chunks in flight) is
+//! one call, [`Zip::evict_after_read`]`(false)`: a second pass over them, in the same job
+//! or the next, then reads memory instead of the disk. It is not the default because on
+//! the machine the engine is measured on, a virtual machine that hands free memory back
+//! to its host, the page cache growing into fresh memory cost more than the second read
+//! saved: the cold `Numeric.add` job took two to three times as long, and standardizing
+//! a cold 1 GiB matrix (two passes) longer too. The figures are in the repository's
+//! `benches/README.md`. Linux's `mincore` reports every page of a file that the process
+//! neither owns nor may write as cached: such inputs are read with `MADV_WILLNEED` and
+//! never dropped.
 //!
 //! When the mapped arrays together are larger than that memory (the job is out of core),
-//! the page cache is not asked: every input page is read this way and dropped after use,
-//! since the kernel would drop it before it came round again. Under 128 MiB and 1 GiB
-//! memory cgroups this halved the time of the `Numeric.add` job (`benches/README.md`).
+//! the page cache is not asked: every input page is read this way, and dropped after use
+//! (unless kept, and the inputs alone fit). Under 128 MiB and 1 GiB memory cgroups this halved the
+//! time of the `Numeric.add` job (`benches/README.md`).
 //!
 //! The resident set holds a few chunks per mapped operand (the current one, and the
-//! next ones being read ahead). Input pages are dropped from the page cache with
-//! `POSIX_FADV_DONTNEED` on the write-behind thread, when [`Zip::write_behind`],
+//! next ones being read ahead). Input pages are dropped from the page cache (when they
+//! are) with `POSIX_FADV_DONTNEED` on the write-behind thread, when [`Zip::write_behind`],
 //! [`Zip::release_after_use`] and [`Zip::evict_after_write`] are on (the defaults); the
 //! page cache reuses their memory at once. Finished output pages are written back as the
 //! computation goes and, by default, evicted once written (a few chunks stay in flight),
@@ -346,6 +352,7 @@
 //! ```
 
 mod budget;
+mod cancel;
 mod collect;
 mod concat;
 mod count;
@@ -353,6 +360,7 @@ mod filter;
 mod gather;
 mod matmul;
 mod operand;
+mod progress;
 mod reduce;
 mod scan;
 mod schedule;
@@ -362,9 +370,11 @@ use std::fmt;
 use ndarray::iter::Indices;
 use ndarray::{Dimension, NdProducer};
 
+pub use self::cancel::CancelToken;
 pub use self::concat::{Concat, Piece, concatenate, stack};
 pub use self::count::{BincountElement, HistogramElement};
 use self::operand::{ChunkView, Footprint, Hooks};
+use self::progress::Callback;
 use crate::error::{Error, Result};
 
 /// The largest default chunk size in bytes of the widest operand, taken when memory is
@@ -397,8 +407,9 @@ pub trait Operand<'a>: operand::IntoChunks<'a> {}
 
 impl<'a, T: operand::IntoChunks<'a>> Operand<'a> for T {}
 
-/// The engine's settings, one per builder method: the chunk size and the kernel hints.
-#[derive(Clone, Copy, Debug)]
+/// The engine's settings, one per builder method: the chunk size, the kernel hints and the
+/// cancellation token.
+#[derive(Clone, Debug)]
 #[allow(
     clippy::struct_excessive_bools,
     reason = "one switch per builder method, as ndarray-style options"
@@ -413,6 +424,11 @@ struct EngineSettings {
     /// The axis to cut along, for operations that need whole slabs along it (gather,
     /// filter and matrix products take whole rows); `None`: the engine's choice.
     cut: Option<usize>,
+    /// Whether to evict the input pages read from disk after use; `false`: keep them where
+    /// they fit in memory.
+    evict_after_read: bool,
+    /// The token that stops the walk before its next chunk.
+    cancel: Option<CancelToken>,
 }
 
 /// A chunked, bounded-memory [`ndarray::Zip`] over mapped arrays (and plain ones): see the
@@ -471,7 +487,7 @@ pub struct Zip<'a, P, D> {
     /// which the engine walks with the operands but does not split.
     riders: Vec<Footprint>,
     settings: EngineSettings,
-    progress: Option<Box<dyn FnMut(usize, usize) + Send + 'a>>,
+    progress: Option<Callback<'a>>,
 }
 
 impl<P, D: Dimension> fmt::Debug for Zip<'_, P, D> {
@@ -484,7 +500,9 @@ impl<P, D: Dimension> fmt::Debug for Zip<'_, P, D> {
             .field("write_behind", &self.settings.write_behind)
             .field("release_after_use", &self.settings.release_after_use)
             .field("evict_after_write", &self.settings.evict_after_write)
+            .field("evict_after_read", &self.settings.evict_after_read)
             .field("progress", &self.progress.is_some())
+            .field("cancel", &self.settings.cancel)
             .finish_non_exhaustive()
     }
 }
@@ -521,6 +539,8 @@ impl<'a, P1: ChunkView<D>, D: Dimension> Zip<'a, (P1,), D> {
                 release_after_use: true,
                 evict_after_write: true,
                 cut: None,
+                evict_after_read: true,
+                cancel: None,
             },
             progress: None,
         }
@@ -660,9 +680,8 @@ impl<'a, P, D: Dimension> Zip<'a, P, D> {
     /// array, and new chunks reuse the memory of evicted ones instead of taking fresh pages
     /// (whose first touch is the main cost of writing a new file through a map). The price:
     /// reading the output back afterwards reads the disk. Turn it off when the output is
-    /// read again soon and fits in RAM. It also drops the inputs' finished pages that the
-    /// walk read from disk itself, and out of core all of them (see
-    /// [Memory and I/O](self#memory-and-io)); `false` keeps those too.
+    /// read again soon and fits in RAM. `false` also keeps the input pages that
+    /// [`evict_after_read`](Self::evict_after_read) would drop.
     ///
     /// # Example
     ///
@@ -686,9 +705,48 @@ impl<'a, P, D: Dimension> Zip<'a, P, D> {
         self
     }
 
-    /// Calls `progress(done, total)` after each chunk, with the number of elements (per
-    /// operand) finished so far and in all. It runs between chunks, on the thread that runs
-    /// the Zip (it is `Send` so that the Zip can move into a thread pool's `install`).
+    /// Whether to drop the input pages the walk read from disk from the page cache a few
+    /// chunks after their use (default `true`): the page cache then reuses the same few
+    /// chunks of memory as the walk goes, and is left as the walk found it. `false` keeps
+    /// them where the mapped inputs fit in the memory the process may use (see
+    /// [Memory and I/O](self#memory-and-io)), so that a second pass over them (the next
+    /// walk of a standardization, or the next job) reads memory instead of the disk; where
+    /// they do not fit, they are dropped anyway, as the kernel would drop them before they
+    /// came round again. Pages cached before the walk began always stay. It acts only with
+    /// [`evict_after_write`](Self::evict_after_write) on, whose `false` keeps them too.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndmmap::prelude::*;
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let path = dir.path().join("x.npy");
+    /// Array1::from_shape_fn(100_000, |i| i as f64).save_npy(&path)?;
+    /// let x = unsafe { Array1::<f64>::map_npy(&path)? };
+    /// // Two passes: the first keeps what it reads from disk for the second.
+    /// let sum = ndmmap::chunked::Zip::from(&x).evict_after_read(false).fold(0.0, |s, &x| s + x)?;
+    /// let mean = sum / 100_000.0;
+    /// let var = ndmmap::chunked::Zip::from(&x).fold(0.0, |s, &x| s + (x - mean).powi(2))?;
+    /// assert_eq!(mean, 99_999.0 / 2.0);
+    /// assert!(var > 0.0);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
+    pub fn evict_after_read(mut self, yes: bool) -> Self {
+        self.settings.evict_after_read = yes;
+        self
+    }
+
+    /// Calls `progress(done, total)` as the walk goes, with the bytes of the operands done
+    /// so far and in all: each element of each operand counts its size in bytes (a
+    /// broadcast operand at every element it meets, indices not at all), so that `done`
+    /// grows at the pace of the I/O, and reaches `total` when the walk is done. The engine
+    /// reports after each chunk; a walk that works on several chunks at once may report
+    /// from any of its threads, one call at a time (hence `Send`, not `Sync`).
+    ///
+    /// The callback may [`cancel`](CancelToken::cancel) the walk's token (see
+    /// [`cancel_on`](Self::cancel_on)): the walk then stops before its next chunk.
     ///
     /// # Example
     ///
@@ -701,12 +759,69 @@ impl<'a, P, D: Dimension> Zip<'a, P, D> {
     ///     .chunk_bytes(4000) // 500 f64 per chunk
     ///     .progress(|done, total| seen.push((done, total)))
     ///     .for_each(|x| *x = 1.0)?;
-    /// assert_eq!(seen, [(500, 1000), (1000, 1000)]);
+    /// assert_eq!(seen, [(4000, 8000), (8000, 8000)]);
     /// # Ok::<(), ndmmap::Error>(())
     /// ```
     #[must_use]
-    pub fn progress(mut self, progress: impl FnMut(usize, usize) + Send + 'a) -> Self {
+    pub fn progress(mut self, progress: impl FnMut(u64, u64) + Send + 'a) -> Self {
         self.progress = Some(Box::new(progress));
+        self
+    }
+
+    /// Draws a progress bar of the walk on standard error (bytes done, rate, time left):
+    /// [`progress`](Self::progress) with a callback of the
+    /// [indicatif](https://docs.rs/indicatif) crate's. Nothing is drawn when standard error
+    /// is not a terminal. It replaces a callback given to `progress`, and that one it.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndmmap::prelude::*;
+    ///
+    /// let a = Array1::<f64>::ones(1_000_000);
+    /// let total = ndmmap::chunked::Zip::from(&a).progress_bar().fold(0.0, |acc, &x| acc + x)?;
+    /// assert_eq!(total, 1e6);
+    /// # Ok::<(), ndmmap::Error>(())
+    /// ```
+    #[cfg(feature = "progress-bar")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "progress-bar")))]
+    #[must_use]
+    pub fn progress_bar(self) -> Self {
+        self.progress(progress::bar())
+    }
+
+    /// Stops the walk before its next chunk once `token` is cancelled (from another thread,
+    /// or from the [`progress`](Self::progress) callback): it then returns
+    /// [`Error::Cancelled`], which says how much of the outputs is done. The outputs are
+    /// flushed first, as on success; a new file (`map_collect_npy`) is not made. A walk that
+    /// finished its last chunk returns its result.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndmmap::chunked::{CancelToken, Zip};
+    /// use ndmmap::prelude::*;
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let path = dir.path().join("c.npy");
+    /// let mut c = unsafe { Array2::<f32>::create_npy(&path, (400, 10))? };
+    /// let token = CancelToken::new();
+    /// let stop = token.clone();
+    /// let err = Zip::from(&mut c)
+    ///     .chunk_bytes(1000) // 25 rows of 10 f32 per chunk
+    ///     .cancel_on(&token)
+    ///     .progress(move |done, _| if done == 2 * 1000 { stop.cancel() })
+    ///     .for_each(|c| *c = 1.0)
+    ///     .unwrap_err();
+    /// assert!(matches!(err, ndmmap::Error::Cancelled { axis: 0, done: 50, len: 400 }));
+    /// assert_eq!(err.to_string(), "cancelled: the first 50 of 400 entries along axis 0 are done");
+    /// assert_eq!(c.slice(s![..50, ..]).sum(), 500.0); // resume with c.slice_mut(s![50.., ..])
+    /// assert_eq!(c.slice(s![50.., ..]).sum(), 0.0);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
+    pub fn cancel_on(mut self, token: &CancelToken) -> Self {
+        self.settings.cancel = Some(token.clone());
         self
     }
 }

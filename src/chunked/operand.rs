@@ -146,8 +146,8 @@ impl Hooks<'_> {
 /// Whether the engine evicts the pages of an operand it only read, once done with them.
 #[derive(Clone, Copy, Debug)]
 pub(super) struct Eviction<'k> {
-    /// Evict input pages (those not in `kept`) when the walk reads inputs from disk: see
-    /// `budget::Plan::read_through_fault`.
+    /// Evict input pages (those not in `kept`) that the walk read from disk: see
+    /// `budget::Plan::evict_inputs`.
     pub(super) inputs: bool,
     /// Pages that stay: those that were in the page cache when the walk began (addresses,
     /// sorted).

@@ -96,9 +96,22 @@ fn settle<B: Clone, E: Dimension>(
 }
 
 impl<'a, A: 'a, D: Dimension + RemoveAxis> Zip<'a, (ArrayView<'a, A, D>,), D> {
-    /// Walks the chunks, handing each with the part of the result it covers.
+    /// Walks the chunks, handing each with the part of the result it covers. A cancelled
+    /// walk reports what is done of the result: the slabs filled along the axis it keeps
+    /// where the cut was, none where the chunks were accumulated into all of it.
     fn reduce_chunks(self, axis: Axis, mut f: impl FnMut(ArrayView<'a, A, D>, Part)) -> Result<()> {
         let n = self.dim[axis.index()];
+        // The length of the result's first axis (1 for a result of no axes).
+        let first = self.dim.slice().iter().enumerate().find(|&(k, _)| k != axis.index());
+        let first = first.map_or(1, |(_, &len)| len);
+        let of_result = |err| match err {
+            Error::Cancelled { axis: cut, done, len } if cut != axis.index() => {
+                let kept = if cut > axis.index() { cut - 1 } else { cut };
+                Error::Cancelled { axis: kept, done, len }
+            }
+            Error::Cancelled { .. } => Error::Cancelled { axis: 0, done: 0, len: first },
+            err => err,
+        };
         let mut offset = 0;
         self.run(false, |(chunk,), cut| {
             let len = chunk.len_of(cut);
@@ -113,6 +126,7 @@ impl<'a, A: 'a, D: Dimension + RemoveAxis> Zip<'a, (ArrayView<'a, A, D>,), D> {
             f(chunk, part);
             Ok::<(), Error>(())
         })
+        .map_err(of_result)
     }
 
     /// `axis` if the array has it, else [`Error::AxisOutOfRange`]; also reports a shape

@@ -10,7 +10,8 @@ use ndarray::{Axis, Dimension, Order};
 
 use super::budget::{self, Demand, Plan};
 use super::operand::{Eviction, Footprint, Hooks, Parts};
-use super::{EngineSettings, Zip};
+use super::progress::Watch;
+use super::{CancelToken, EngineSettings, Zip};
 use crate::error::{Error, Result};
 use crate::guard::pages::page_size;
 use crate::layout::outer_axis_of;
@@ -112,6 +113,11 @@ impl<P, D: Dimension> Zip<'_, P, D> {
     /// accumulator, with the kernel hints around each chunk; then flushes and returns the
     /// last accumulator. `flat`: whether `work` is element-wise, so that operands all
     /// contiguous in one order may be flattened.
+    ///
+    /// Progress is reported after each chunk, and the cancellation token checked before
+    /// each: once it is cancelled, the walk stops, releases and flushes as at its end, and
+    /// returns [`Error::Cancelled`] with the slabs done along the cut axis, so that every
+    /// operation built on the walk reports and stops alike.
     pub(super) fn walk<T, E: From<Error>>(
         mut self,
         flat: bool,
@@ -127,14 +133,10 @@ impl<P, D: Dimension> Zip<'_, P, D> {
             .find(|&order| flat && self.dim.ndim() > 0 && self.parts.contiguous(order));
         let layouts = [self.parts.footprints(), self.riders.clone()].concat();
         let slabs = self.slabs(&layouts, contiguous)?;
-        let Zip { parts, hooks, settings, mut progress, dim, riders, .. } = self;
+        let Zip { parts, hooks, settings, progress, dim, riders, .. } = self;
+        let watch = Watch::new(progress, settings.cancel.clone(), &parts.footprints());
         if dim.ndim() == 0 {
-            // One element, no axis to cut along.
-            acc = work(acc, parts, Axis(0))?;
-            if let Some(progress) = progress.as_mut() {
-                progress(1, 1);
-            }
-            return flush_all(&hooks).map(|()| acc).map_err(E::from);
+            return walk_point(parts, &hooks, &watch, acc, work);
         }
         let (mut rest, len, per_row) = match contiguous {
             Some(order) => (parts.flatten(order), slabs.len * slabs.per_row, 1),
@@ -143,14 +145,8 @@ impl<P, D: Dimension> Zip<'_, P, D> {
         let layouts = [rest.footprints(), riders].concat();
         let axis = slabs.axis;
         let (plan, kept) = io_plan(&settings, &hooks, &layouts, axis, len);
-        let widest = layouts.iter().map(Footprint::elem).max().unwrap_or(1).max(1);
         let crossing = crossing(&layouts, &hooks, axis);
-        let fits = plan.chunk_bytes / per_row.saturating_mul(widest).max(1);
-        // The rows that fit the chunk size, but at least a page per run of each operand
-        // that crosses the cut: a wide matrix walked across its memory order (a C-order
-        // input of thousands of columns into a Fortran-order file) is then cut near the
-        // chunk size, with about a page per column in flight.
-        let rows = fits.max(thickness(&layouts, &crossing, axis, page_size()));
+        let rows = chunk_rows(plan.chunk_bytes, per_row, &layouts, &crossing, axis);
         // Each operand's addresses for a run of rows: one range, or one per run of its own
         // for an operand that crosses the cut; none for the operands not `hinted`.
         let hinted = hinted(&hooks, &layouts, axis);
@@ -186,8 +182,10 @@ impl<P, D: Dimension> Zip<'_, P, D> {
         // Rows computed so far: read-ahead behind them is skipped, since pages it faulted in
         // there would stay mapped after their release.
         let computed = AtomicUsize::new(0);
-        let io = Io { hooks: &hooks, crossing: &crossing, plan, kept: &kept, computed: &computed };
-        let acc = std::thread::scope(|scope| {
+        let (cancel, kept) = (watch.token(), &kept);
+        let io = Io { hooks: &hooks, crossing: &crossing, plan, kept, computed: &computed, cancel };
+        // The accumulator, and the rows done if the walk was cancelled.
+        let (acc, stopped) = std::thread::scope(|scope| {
             let (read_tx, read_rx) = mpsc::sync_channel::<Job>(2 + ahead);
             let (write_tx, write_rx) = mpsc::sync_channel::<Job>(2);
             let reader = reading.then(|| scope.spawn(move || io.run(&read_rx, 0)));
@@ -197,14 +195,14 @@ impl<P, D: Dimension> Zip<'_, P, D> {
                 let mut asked = 0;
                 let mut done = 0;
                 let mut previous: Vec<Vec<Range<usize>>> = vec![Vec::new(); hooks.len()];
-                while done < len {
+                while done < len && !watch.cancelled() {
                     let n = rows.min(len - done);
                     let want = len.min(done + n + ahead.saturating_mul(rows));
                     while ahead > 0 && asked < want {
                         let end = want.min(asked + rows);
                         let job = Job::ReadAhead { until: end, pieces: ahead_of(asked, end) };
                         if read_tx.send(job).is_err() {
-                            return Ok(acc); // a helper stopped on an error, reported below
+                            return Ok((acc, None)); // a helper stopped on an error, reported below
                         }
                         asked = end;
                     }
@@ -223,13 +221,11 @@ impl<P, D: Dimension> Zip<'_, P, D> {
                     }
                     previous.clone_from(&finished);
                     if writing && write_tx.send(Job::WriteBack(finished)).is_err() {
-                        return Ok(acc);
+                        return Ok((acc, None));
                     }
-                    if let Some(progress) = progress.as_mut() {
-                        progress(done * per_row, len * per_row);
-                    }
+                    watch.report(done * per_row, len * per_row);
                 }
-                Ok(acc)
+                Ok((acc, (done < len).then_some(done)))
             })();
             drop((read_tx, write_tx));
             let join = |helper: Option<std::thread::ScopedJoinHandle<'_, Result<()>>>| {
@@ -242,8 +238,25 @@ impl<P, D: Dimension> Zip<'_, P, D> {
             // Whatever read-ahead left mapped as the walk ended.
             release(&hooks, &only(&spans(0, len), &faulted))?;
         }
-        flush_all(&hooks).map(|()| acc).map_err(E::from)
+        flush_all(&hooks).map_err(E::from)?;
+        stopped.map_or(Ok(acc), |done| Err(E::from(slabs.cancelled(done, per_row))))
     }
+}
+
+/// [`Zip::walk`] over 0-dimensional operands: one element, no axis to cut along.
+fn walk_point<P, T, E: From<Error>>(
+    parts: P,
+    hooks: &[Hooks<'_>],
+    watch: &Watch<'_>,
+    acc: T,
+    mut work: impl FnMut(T, P, Axis) -> std::result::Result<T, E>,
+) -> std::result::Result<T, E> {
+    if watch.cancelled() {
+        return Err(E::from(Error::Cancelled { axis: 0, done: 0, len: 1 }));
+    }
+    let acc = work(acc, parts, Axis(0))?;
+    watch.report(1, 1);
+    flush_all(hooks).map(|()| acc).map_err(E::from)
 }
 
 /// The I/O plan for a walk with `settings` over `len` rows along `axis` of operands with
@@ -287,7 +300,9 @@ fn io_plan(
         inputs: mapped().filter(|(_, writes)| !writes).count(),
         outputs: mapped().filter(|(_, writes)| *writes).count(),
         bytes,
+        input_bytes: mapped().filter(|(_, writes)| !writes).map(|(a, _)| a.len() as u64).sum(),
         cold,
+        keep_inputs: !settings.evict_after_read,
     };
     (budget::plan(demand, available), kept)
 }
@@ -399,6 +414,8 @@ struct Io<'h, 'a> {
     kept: &'h [Vec<Range<usize>>],
     /// Rows computed so far.
     computed: &'h AtomicUsize,
+    /// The walk's cancellation token: read-ahead stops once it is cancelled.
+    cancel: Option<&'h CancelToken>,
 }
 
 impl Io<'_, '_> {
@@ -422,10 +439,10 @@ impl Io<'_, '_> {
                         while pending.len() > lag {
                             let old = pending.pop_front().expect("not empty");
                             // Input pages the walk read from disk (all of them out of
-                            // core) are dropped now: their memory is reused at once
-                            // instead of new memory taken. Those cached as the walk
-                            // began (`kept`) stay.
-                            let evict = self.plan.read_through_fault;
+                            // core) are dropped now where the plan says (they do not fit
+                            // in memory): their memory is reused at once instead of new
+                            // memory taken. Those cached as the walk began (`kept`) stay.
+                            let evict = self.plan.evict_inputs;
                             for (k, (hook, pieces)) in self.hooks.iter().zip(&old).enumerate() {
                                 let start = pieces.first().map(|p| p.start);
                                 let last = &mut settled[k];
@@ -460,7 +477,10 @@ impl Io<'_, '_> {
     ///   computation does not take one fault per page on a map where the kernel's
     ///   fault-around and read-ahead are off (`MADV_RANDOM`).
     fn read_ahead(self, until: usize, pieces: &[Vec<Range<usize>>]) -> Result<()> {
-        let overtaken = || self.computed.load(Ordering::Acquire) >= until;
+        let overtaken = || {
+            self.computed.load(Ordering::Acquire) >= until
+                || self.cancel.is_some_and(CancelToken::is_cancelled)
+        };
         let operands = || self.hooks.iter().zip(pieces).zip(self.crossing);
         let by_fault = |hook: &Hooks<'_>, crosses: bool| {
             self.plan.read_through_fault && !hook.writes() && !crosses
@@ -560,6 +580,31 @@ struct Slabs {
     axis: usize,
     len: usize,
     per_row: usize,
+}
+
+impl Slabs {
+    /// The error of a walk cancelled after `done` of its rows of `per_row` elements (single
+    /// elements, when the walk flattens the arrays): the whole slabs done along the axis.
+    fn cancelled(&self, done: usize, per_row: usize) -> Error {
+        Error::Cancelled { axis: self.axis, done: done * per_row / self.per_row, len: self.len }
+    }
+}
+
+/// How many rows of `per_row` elements along `axis` a chunk of `chunk_bytes` takes: the rows
+/// that fit the chunk size (in bytes of the widest operand), but at least a page per run of
+/// each operand that `crossing` marks: a wide matrix walked across its memory order (a
+/// C-order input of thousands of columns into a Fortran-order file) is then cut near the
+/// chunk size, with about a page per column in flight.
+fn chunk_rows(
+    chunk_bytes: usize,
+    per_row: usize,
+    layouts: &[Footprint],
+    crossing: &[bool],
+    axis: usize,
+) -> usize {
+    let widest = layouts.iter().map(Footprint::elem).max().unwrap_or(1).max(1);
+    let fits = chunk_bytes / per_row.saturating_mul(widest).max(1);
+    fits.max(thickness(layouts, crossing, axis, page_size()))
 }
 
 impl<P, D: Dimension> Zip<'_, P, D> {

@@ -514,6 +514,27 @@ pub enum Error {
         actual: Vec<usize>,
     },
 
+    /// A walk of the out-of-core engine (`chunked::Zip`) was stopped by its
+    /// `chunked::CancelToken`, before its next chunk.
+    ///
+    /// Every output it wrote in place (a guard or array given to `for_each`, the output of
+    /// an `_into` reduction) is finished and flushed in its first `done` entries along
+    /// `axis` (NumPy's `out[:done]` along that axis, of the output's own shape), and the
+    /// walk wrote nothing past entry `done` (which it may have written in part). A
+    /// reduction into an output that it was accumulating all of at once reports `done`
+    /// 0. A new file (`map_collect_npy`, `map_collect_raw`) is not made: `done` is 0. A
+    /// walk that returns its result (a fold, a reduction into a new array) returns none;
+    /// `done` says how far along `axis` of its input it got.
+    #[error("cancelled: the first {done} of {len} entries along axis {axis} are done")]
+    Cancelled {
+        /// The axis along which the outputs are done up to `done`.
+        axis: usize,
+        /// How many entries along `axis`, from the first, are done.
+        done: usize,
+        /// The length of `axis`.
+        len: usize,
+    },
+
     /// A `.npy` file holds elements of another type than the one asked for.
     #[error("{}: the file holds {found} elements, not {expected}", path.display())]
     DtypeMismatch {

@@ -60,6 +60,9 @@ macro_rules! binary_ops {
         {
             type Output = Array<A, D>;
 
+            /// As ndarray's operator: a new array in memory, of the full size, computed
+            /// from every element of both operands. For arrays larger than memory, see
+            /// [what stays out of core](https://github.com/ndmmap/ndmmap#what-stays-out-of-core).
             fn $mth(self, rhs: B) -> Array<A, D> {
                 std::ops::$trt::$mth(&**self, rhs)
             }
@@ -75,6 +78,9 @@ macro_rules! binary_ops {
         {
             type Output = ArrayBase<S, <D as DimMax<E>>::Output>;
 
+            /// As ndarray's operator: a new array in memory, of the full size, computed
+            /// from every element of both operands. For arrays larger than memory, see
+            /// [what stays out of core](https://github.com/ndmmap/ndmmap#what-stays-out-of-core).
             #[track_caller]
             fn $mth(self, rhs: &$guard<B, E>) -> Self::Output {
                 std::ops::$trt::$mth(self, &**rhs)
@@ -94,6 +100,9 @@ macro_rules! binary_ops {
         {
             type Output = Array<A, <D as DimMax<E>>::Output>;
 
+            /// As ndarray's operator: a new array in memory, of the full size, computed
+            /// from every element of both operands. For arrays larger than memory, see
+            /// [what stays out of core](https://github.com/ndmmap/ndmmap#what-stays-out-of-core).
             #[track_caller]
             fn $mth(self, rhs: &$guard<B, E>) -> Self::Output {
                 std::ops::$trt::$mth(array_ref(self), &**rhs)
@@ -132,6 +141,9 @@ macro_rules! assign_ops {
             A: ScalarOperand + std::ops::$trt<A>,
             D: Dimension,
         {
+            /// As ndarray's operator: in place, but every page of the guard stays mapped in
+            /// the process until it is dropped. For arrays larger than memory, see
+            /// [what stays out of core](https://github.com/ndmmap/ndmmap#what-stays-out-of-core).
             fn $mth(&mut self, rhs: A) {
                 std::ops::$trt::$mth(&mut **self, rhs);
             }
@@ -152,6 +164,9 @@ macro_rules! assign_ops {
             D: Dimension,
             E: Dimension,
         {
+            /// As ndarray's operator: in place, but every page of both operands stays mapped
+            /// in the process until the guards are dropped. For arrays larger than memory,
+            /// see [what stays out of core](https://github.com/ndmmap/ndmmap#what-stays-out-of-core).
             #[track_caller]
             fn $mth(&mut self, rhs: &$guard<A, E>) {
                 std::ops::$trt::$mth(array_mut(self), &**rhs);
@@ -184,6 +199,9 @@ macro_rules! dot {
         impl<A: LinalgScalar> Dot<$guard<A, $rhs>> for ArrayRef<A, $lhs> {
             type Output = $out;
 
+            /// As ndarray's `dot`, reading every page of the guard, which stays mapped in the
+            /// process until it is dropped. For arrays larger than memory, see
+            /// [what stays out of core](https://github.com/ndmmap/ndmmap#what-stays-out-of-core).
             #[track_caller]
             fn dot(&self, rhs: &$guard<A, $rhs>) -> $out {
                 Dot::dot(self, &**rhs)

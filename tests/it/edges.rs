@@ -574,7 +574,7 @@ fn c_to_fortran_writes_back_run_by_run() {
 /// operands (36 MiB) do not fit in [`ADD_CGROUP_LIMIT`].
 const ADD_LEN: usize = 3 << 19;
 
-/// The memory cgroup limit that `adding_reads_inputs_not_cached_through_the_fault_path_and_drops_only_them` runs its child in.
+/// The memory cgroup limit that `adding_reads_inputs_not_cached_through_the_fault_path_and_keeps_what_fits` runs its child in.
 const ADD_CGROUP_LIMIT: u64 = 24 << 20;
 
 /// A fresh cgroup v1 memory cgroup, a child of this process's own, with a memory limit;
@@ -622,7 +622,7 @@ impl Drop for MemoryCgroup {
 }
 
 #[test]
-#[ignore = "run as a child process by `adding_reads_inputs_not_cached_through_the_fault_path_and_drops_only_them`"]
+#[ignore = "run as a child process by `adding_reads_inputs_not_cached_through_the_fault_path_and_keeps_what_fits`"]
 fn child_add_in_cgroup() {
     let Some(folder) = child_arg() else { return };
     if let Some(cgroup) = std::env::var_os("NDMMAP_EDGES_CGROUP") {
@@ -635,7 +635,10 @@ fn child_add_in_cgroup() {
     let b = unsafe { Array1::<f64>::map_npy(folder.join("b.npy")) }.unwrap();
     // SAFETY: as above.
     let mut c = unsafe { Array1::<f64>::create_npy(folder.join("c.npy"), ADD_LEN) }.unwrap();
-    let add = ndmmap::chunked::Zip::from(&mut c).and(&a).and(&b);
+    let mut add = ndmmap::chunked::Zip::from(&mut c).and(&a).and(&b);
+    if std::env::var_os("NDMMAP_EDGES_KEEP").is_some() {
+        add = add.evict_after_read(false);
+    }
     // On every core where rayon is there, as the README's add runs.
     #[cfg(feature = "rayon")]
     add.par_for_each(|c, &a, &b| *c = a + b).unwrap();
@@ -648,11 +651,12 @@ fn child_add_in_cgroup() {
 /// (`MADV_HUGEPAGE`, then `MADV_POPULATE_READ`: large folios) when the mapped operands do
 /// not fit in the memory available, here a 24 MiB memory cgroup, and evicts them after
 /// use. Where they fit, it does so only for the pages not in the page cache as the walk
-/// begins, and evicts only those: inputs already cached are asked for with
-/// `MADV_WILLNEED` and stay cached. The sum is right every time.
+/// begins, and evicts only those, unless asked to keep them for the next pass; inputs
+/// already cached are asked for with `MADV_WILLNEED` and stay cached. The sum is right
+/// every time.
 #[test]
 #[cfg_attr(miri, ignore = "miri cannot map files")]
-fn adding_reads_inputs_not_cached_through_the_fault_path_and_drops_only_them() {
+fn adding_reads_inputs_not_cached_through_the_fault_path_and_keeps_what_fits() {
     let Some(dir) = common::disk_tempdir() else { return };
     let folder = dir.path().canonicalize().unwrap();
     Array1::from_shape_fn(ADD_LEN, |i| i as f64).save_npy(folder.join("a.npy")).unwrap();
@@ -743,6 +747,26 @@ fn adding_reads_inputs_not_cached_through_the_fault_path_and_drops_only_them() {
         return;
     };
     assert!(a >= size && b <= size - (3 << 20), "cached after: a {a}, b {b} of {size} bytes");
+
+    // Asked to keep what it reads (`evict_after_read(false)`), it reads b the same way,
+    // evicts nothing, and b stays cached for a second pass, as it fits.
+    let Some(()) = drop_from_page_cache(&folder.join("b.npy")) else { return };
+    std::fs::remove_file(folder.join("c.npy")).unwrap();
+    let mut keeping = child("child_add_in_cgroup", &folder);
+    keeping.env("NDMMAP_EDGES_KEEP", "1");
+    let Some(log) = strace(&keeping, calls) else { return };
+    let (a_dropped, b_dropped) = (evictions(&log, "a.npy"), evictions(&log, "b.npy"));
+    assert!(
+        maps_of(&log, "b.npy").len() >= 3 && a_dropped == 0 && b_dropped == 0,
+        "b cold, evict_after_read(false): evictions a {a_dropped} b {b_dropped}:\n{}",
+        log.join("\n")
+    );
+    let (Some(a), Some(b)) =
+        (cached_bytes(&folder.join("a.npy")), cached_bytes(&folder.join("b.npy")))
+    else {
+        return;
+    };
+    assert!(a >= size && b >= size, "kept: a {a}, b {b} of {size} bytes cached after");
 }
 
 /// How many bytes of `path` are in the page cache, by util-linux's `fincore`; `None`

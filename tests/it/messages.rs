@@ -212,6 +212,11 @@ fn error_cases(dir: &Path) -> Vec<Case> {
             &[&"[7]", &(1u64 << 60)],
         ),
         pathless(
+            "Cancelled",
+            Error::Cancelled { axis: 0, done: 50, len: 400 },
+            &[&"cancelled", &"first 50 of 400", &"axis 0"],
+        ),
+        pathless(
             "IndexOutOfBounds",
             Error::IndexOutOfBounds { index: 12, position: 3, axis: 1, len: 10 },
             &[&"index 12", &"position 3", &"axis 1", &"size 10"],

@@ -3,7 +3,16 @@ use super::*;
 const MIB: u64 = 1 << 20;
 
 fn demand(inputs: usize, outputs: usize) -> Demand {
-    Demand { chunk_bytes: None, inputs, outputs, bytes: 3 << 29, cold: false }
+    let input_bytes = (3 << 29) / (inputs + outputs).max(1) as u64 * inputs as u64;
+    Demand {
+        chunk_bytes: None,
+        inputs,
+        outputs,
+        bytes: 3 << 29,
+        input_bytes,
+        cold: false,
+        keep_inputs: false,
+    }
 }
 
 #[test]
@@ -14,6 +23,7 @@ fn plenty_of_memory_keeps_the_default_chunk_and_reads_two_ahead() {
         ahead: 2,
         lag: 4,
         read_through_fault: false,
+        evict_inputs: false,
         keep_cached: true,
     };
     assert_eq!(plan, expected);
@@ -30,6 +40,7 @@ fn a_small_cgroup_gets_smaller_chunks_and_two_ahead_out_of_core() {
         ahead: 2,
         lag: 4,
         read_through_fault: true,
+        evict_inputs: true,
         keep_cached: false,
     };
     assert_eq!(plan, expected);
@@ -64,6 +75,25 @@ fn inputs_that_fit_but_are_not_cached_are_read_through_the_fault_path() {
     }
     // Out of core, cold or not, the same plan.
     assert_eq!(plan(cold, Some(1024 * MIB)), plan(demand(2, 1), Some(1024 * MIB)));
+}
+
+#[test]
+fn inputs_read_from_disk_stay_cached_where_the_caller_asks_and_they_fit() {
+    // Standardizing a cold 1 GiB matrix into a new file: 1 input, 1 output.
+    let x = Demand { bytes: 2 << 30, input_bytes: 1 << 30, cold: true, ..demand(1, 1) };
+    let keep = Demand { keep_inputs: true, ..x };
+    for available in [Some(20 << 30), Some(3 << 29), None] {
+        let plan = plan(keep, available);
+        assert!(plan.read_through_fault && !plan.evict_inputs, "{available:?}: {plan:?}");
+        // Not asked: evicted after use.
+        assert!(super::plan(x, available).evict_inputs, "{available:?}");
+    }
+    // Asked, but not in a cgroup of 1 GiB: evicted after use.
+    let plan = plan(keep, Some(1 << 30));
+    assert!(plan.read_through_fault && plan.evict_inputs, "{plan:?}");
+    // Inputs all cached: nothing read, nothing to evict.
+    let cached = Demand { cold: false, ..x };
+    assert!(!super::plan(cached, Some(20 << 30)).evict_inputs);
 }
 
 #[test]

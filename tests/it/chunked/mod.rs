@@ -22,6 +22,7 @@ use ndmmap::prelude::*;
 use crate::common;
 
 mod arg;
+mod cancel;
 mod concat;
 mod count;
 mod filter;
@@ -146,8 +147,9 @@ fn add_case(dir: &Path, shape: &[usize], fortran: bool, chunk: usize, run: Run) 
     drop(c);
     assert_eq!(std::fs::read(&c_path)?, file_bytes(&expected, fortran), "{case}");
 
-    // Progress: increasing, ending at the total, never called for empty arrays.
-    let total = expected.len();
+    // Progress: increasing, ending at the total (the bytes of the three operands), never
+    // called for empty arrays.
+    let total = 3 * 8 * expected.len() as u64;
     assert!(reports.windows(2).all(|w| w[0].0 < w[1].0), "{case}: {reports:?}");
     assert!(reports.iter().all(|&(_, t)| t == total), "{case}");
     if total == 0 {
