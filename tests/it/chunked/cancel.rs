@@ -352,3 +352,70 @@ fn a_walk_with_a_progress_bar_gives_the_same_result() -> TestResult {
     assert_eq!(out, doubled(&x));
     Ok(())
 }
+
+/// `Error::Cancelled`, or a message saying what `what` returned instead.
+fn is_cancelled<T: std::fmt::Debug>(what: &str, result: Result<T, Error>) -> Result<(), String> {
+    match result {
+        Err(Error::Cancelled { .. }) => Ok(()),
+        other => Err(format!("{what}: {other:?}, not a cancellation")),
+    }
+}
+
+#[test]
+#[cfg_attr(miri, ignore = "miri cannot map files")]
+fn every_operation_of_the_engine_stops_on_a_cancelled_token() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let x_path = dir.path().join("x.npy");
+    input(64, 8).save_npy(&x_path)?;
+    // SAFETY: no other process touches files in this test's temporary folder.
+    let x = unsafe { Array2::<f64>::map_npy(&x_path)? };
+    let counts = Array1::from_shape_fn(512, |i| (i % 7) as u64);
+    let w = Array2::<f64>::eye(8);
+    let token = CancelToken::new();
+    token.cancel();
+    let zip = || chunked::Zip::from(&x).chunk_bytes(512).cancel_on(&token);
+    let mut failures = Vec::new();
+    let mut check = |what: &str, result: Result<(), String>| {
+        if let Err(e) = result {
+            failures.push(format!("{what}: {e}"));
+        }
+    };
+    check("select", is_cancelled("select", zip().select(Axis(0), &[3, 1, 60])));
+    check("select_windows", is_cancelled("select_windows", zip().select_windows(&[0, 30], 20)));
+    check("dot", is_cancelled("dot", zip().dot(&w)));
+    let mut product = Array2::<f64>::zeros((64, 8));
+    check("dot_into", is_cancelled("dot_into", zip().dot_into(&w, &mut product)));
+    check("t_dot", is_cancelled("t_dot", zip().t_dot(&x)));
+    check("argmax_axis", is_cancelled("argmax_axis", zip().argmax_axis(Axis(0))));
+    check("argmin", is_cancelled("argmin", zip().argmin()));
+    check("cumsum", is_cancelled("cumsum", zip().cumsum(Axis(0))));
+    check("histogram", is_cancelled("histogram", zip().histogram(10, (0.0, 600.0))));
+    check(
+        "bincount",
+        is_cancelled(
+            "bincount",
+            chunked::Zip::from(&counts).chunk_bytes(512).cancel_on(&token).bincount(0),
+        ),
+    );
+    check("sum_axis", is_cancelled("sum_axis", zip().sum_axis(Axis(0))));
+    // The operations that make a new file leave none.
+    let mask: Vec<bool> = (0..64).map(|i| i % 3 == 0).collect();
+    let filtered = dir.path().join("filtered.npy");
+    check("filter_npy", is_cancelled("filter_npy", zip().filter_npy(&filtered, &mask)));
+    check(
+        "filter_rows_npy",
+        is_cancelled("filter_rows_npy", zip().filter_rows_npy(&filtered, |_| true)),
+    );
+    let collected = dir.path().join("collected.npy");
+    check(
+        "map_collect_npy",
+        is_cancelled("map_collect_npy", zip().map_collect_npy(&collected, |&v| v + 1.0)),
+    );
+    assert!(failures.is_empty(), "{failures:#?}");
+    assert_eq!(
+        common::names_in(dir.path()),
+        vec!["x.npy".to_owned()],
+        "a cancelled operation left a file"
+    );
+    Ok(())
+}
