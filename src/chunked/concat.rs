@@ -26,7 +26,7 @@ use ndarray::{
 };
 
 use super::operand::Hooks;
-use super::{DEFAULT_CHUNK_BYTES, Zip};
+use super::{CancelToken, DEFAULT_CHUNK_BYTES, Zip};
 use crate::error::{Error, Result};
 use crate::fs::WriteBehind;
 use crate::guard::pages::Pages;
@@ -229,6 +229,7 @@ pub struct Concat<'a, A> {
     chunk_bytes: Option<usize>,
     order: Option<Order>,
     overwrite: bool,
+    cancel: Option<CancelToken>,
 }
 
 impl<A> fmt::Debug for Concat<'_, A> {
@@ -247,7 +248,15 @@ impl<A> fmt::Debug for Concat<'_, A> {
 impl<'a, A> Concat<'a, A> {
     fn new(join: Join, axis: Axis, pieces: impl IntoIterator<Item = Piece<'a, A>>) -> Self {
         let pieces = pieces.into_iter().collect();
-        Concat { join, axis, pieces, chunk_bytes: None, order: None, overwrite: false }
+        Concat {
+            join,
+            axis,
+            pieces,
+            chunk_bytes: None,
+            order: None,
+            overwrite: false,
+            cancel: None,
+        }
     }
 
     /// Sets the chunk size in bytes: how much of a piece the engine walks at a time, and
@@ -319,6 +328,34 @@ impl<'a, A> Concat<'a, A> {
         self.overwrite = yes;
         self
     }
+
+    /// Stops the copy before its next chunk once `token` is cancelled, as
+    /// [`Zip::cancel_on`] stops a walk: the result is [`Error::Cancelled`] and no file is
+    /// made (a file the copy was to replace stays as it was).
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use ndmmap::chunked::{CancelToken, Piece};
+    /// use ndmmap::prelude::*;
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let a = Array1::from_shape_fn(1000, |i| i as u32);
+    /// let token = CancelToken::new();
+    /// token.cancel();
+    /// let out = dir.path().join("a.npy");
+    /// let err = ndmmap::chunked::concatenate(Axis(0), [Piece::from(&a)])
+    ///     .cancel_on(&token)
+    ///     .write_npy(&out)
+    ///     .unwrap_err();
+    /// assert!(matches!(err, ndmmap::Error::Cancelled { .. }));
+    /// assert!(!out.exists());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn cancel_on(mut self, token: &CancelToken) -> Self {
+        self.cancel = Some(token.clone());
+        self
+    }
 }
 
 impl<A: NpyElement + Pod> Concat<'_, A> {
@@ -355,7 +392,7 @@ impl<A: NpyElement + Pod> Concat<'_, A> {
         let path = path.as_ref();
         let plan = self.plan()?;
         let header = crate::npy::header_for::<A>(path, &plan.shape, plan.fortran)?;
-        plan.write(path, self.overwrite, &header, self.chunk_bytes)
+        plan.write(path, self.overwrite, &header, self.chunk_bytes, self.cancel.as_ref())
     }
 }
 
@@ -382,7 +419,7 @@ impl<A: Pod> Concat<'_, A> {
     /// ```
     pub fn write_raw(self, path: impl AsRef<Path>) -> Result<()> {
         let plan = self.plan()?;
-        plan.write(path.as_ref(), self.overwrite, &[], self.chunk_bytes)
+        plan.write(path.as_ref(), self.overwrite, &[], self.chunk_bytes, self.cancel.as_ref())
     }
 }
 
@@ -566,6 +603,7 @@ impl<A: Pod> Plan<'_, A> {
         overwrite: bool,
         header: &[u8],
         chunk_bytes: Option<usize>,
+        cancel: Option<&CancelToken>,
     ) -> Result<()> {
         let elem = size_of::<A>();
         let size: usize = self.dims.iter().product();
@@ -582,6 +620,7 @@ impl<A: Pod> Plan<'_, A> {
                 elem,
                 behind: WriteBehind::new(file, path),
                 chunk_bytes,
+                cancel,
             };
             if output.interleaves(&parts) {
                 return output.interleave(&parts);
@@ -645,6 +684,8 @@ struct Output<'f> {
     elem: usize,
     behind: WriteBehind<'f>,
     chunk_bytes: Option<usize>,
+    /// The token that stops the copy before its next chunk.
+    cancel: Option<&'f CancelToken>,
 }
 
 impl Output<'_> {
@@ -676,7 +717,7 @@ impl Output<'_> {
         let longest = flats.iter().map(|(_, run)| *run).max().unwrap_or(0);
         let mut block = vec![A::zeroed(); per * slab];
         let mut read = vec![A::zeroed(); per * longest];
-        steps(slabs, per, |range| {
+        steps(self.cancel, slabs, per, |range| {
             let count = range.len();
             let mut at = 0;
             for (flat, run) in &flats {
@@ -760,7 +801,7 @@ impl Output<'_> {
     ) -> Result<()> {
         let elem = self.elem as u64;
         let step = (self.chunk_bytes.unwrap_or(COPY_STEP) / self.elem).max(1);
-        steps(total, step, |range| {
+        steps(self.cancel, total, step, |range| {
             let mut written = Vec::new();
             for (from, to, len) in self.runs(along, at, range) {
                 let (src, dst) = (offset + from as u64 * elem, self.base + to as u64 * elem);
@@ -833,7 +874,7 @@ impl Output<'_> {
         let chunk = self.chunk_bytes.unwrap_or(DEFAULT_CHUNK_BYTES);
         let rows = (chunk / (row * self.elem)).max(1).min(dims[last]);
         let mut buffer = vec![A::zeroed(); row * rows];
-        steps(dims[last], rows, |range| {
+        steps(self.cancel, dims[last], rows, |range| {
             let elems = &mut buffer[..row * range.len()];
             let src = offset + (range.start * row * self.elem) as u64;
             crate::map::file::read_exact_at(file, bytemuck::cast_slice_mut(elems), src)
@@ -899,6 +940,9 @@ impl Output<'_> {
         if let Some(pages) = pages {
             zip.hooks[0] = Hooks::reading(pages);
         }
+        if let Some(token) = self.cancel {
+            zip = zip.cancel_on(token);
+        }
         match self.chunk_bytes {
             Some(bytes) => zip.chunk_bytes(bytes),
             None => zip,
@@ -908,9 +952,18 @@ impl Output<'_> {
 
 /// Calls `f` on `0..total` cut into ranges of `step`, in order, as chunks of the engine's
 /// walk (over the indices), so that a copy stops between chunks as any walk does.
-fn steps(total: usize, step: usize, mut f: impl FnMut(Range<usize>) -> Result<()>) -> Result<()> {
+fn steps(
+    cancel: Option<&CancelToken>,
+    total: usize,
+    step: usize,
+    mut f: impl FnMut(Range<usize>) -> Result<()>,
+) -> Result<()> {
     let mut done = 0;
-    Zip::from(ndarray::indices(total)).chunk_bytes(step).run(false, |(chunk,), _| {
+    let mut zip = Zip::from(ndarray::indices(total)).chunk_bytes(step);
+    if let Some(token) = cancel {
+        zip = zip.cancel_on(token);
+    }
+    zip.run(false, |(chunk,), _| {
         let len = chunk.raw_dim()[0];
         f(done..done + len)?;
         done += len;

@@ -411,6 +411,19 @@ fn every_operation_of_the_engine_stops_on_a_cancelled_token() -> TestResult {
         "map_collect_npy",
         is_cancelled("map_collect_npy", zip().map_collect_npy(&collected, |&v| v + 1.0)),
     );
+    let joined = dir.path().join("joined.npy");
+    for pieces in [
+        [chunked::Piece::npy(&x_path), chunked::Piece::npy(&x_path)],
+        [chunked::Piece::from(&x), chunked::Piece::from(x.view())],
+    ] {
+        check(
+            "concatenate",
+            is_cancelled(
+                "concatenate",
+                chunked::concatenate(Axis(1), pieces).cancel_on(&token).write_npy(&joined),
+            ),
+        );
+    }
     assert!(failures.is_empty(), "{failures:#?}");
     assert_eq!(
         common::names_in(dir.path()),
