@@ -23,7 +23,9 @@ impl<'a> Watch<'a> {
         cancel: Option<CancelToken>,
         layouts: &[Footprint],
     ) -> Self {
-        let elem_bytes = layouts.iter().map(|l| l.elem() as u64).sum();
+        // At least one byte per element, so that a walk with nothing to count still reports
+        // how far it got.
+        let elem_bytes = layouts.iter().map(|l| l.elem() as u64).sum::<u64>().max(1);
         Self { progress: progress.map(Progress::new), cancel, elem_bytes }
     }
 

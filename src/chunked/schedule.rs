@@ -134,7 +134,10 @@ impl<P, D: Dimension> Zip<'_, P, D> {
         let layouts = [self.parts.footprints(), self.riders.clone()].concat();
         let slabs = self.slabs(&layouts, contiguous)?;
         let Zip { parts, hooks, settings, progress, dim, riders, .. } = self;
-        let watch = Watch::new(progress, settings.cancel.clone(), &parts.footprints());
+        // A walk over indices alone (a matrix product's) counts the bytes of its riders.
+        let counted = parts.footprints();
+        let counted = if counted.iter().all(|f| f.elem() == 0) { &riders } else { &counted };
+        let watch = Watch::new(progress, settings.cancel.clone(), counted);
         if dim.ndim() == 0 {
             return walk_point(parts, &hooks, &watch, acc, work);
         }
