@@ -410,21 +410,9 @@ fn reducing_into_a_mapped_output_keeps_the_resident_set_within_a_few_chunks() ->
         return Ok(());
     }
     let Some(dir) = common::disk_tempdir() else { return Ok(()) };
-    let out = common::rerun(module_path!(), NAME).env(CHILD, dir.path()).output()?;
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "child failed: {stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let number = |key: &str| -> u64 {
-        let pattern = format!("{key} ");
-        let at = stdout.find(&pattern).unwrap_or_else(|| panic!("no {key} in {stdout}"));
-        let rest = &stdout[at + pattern.len()..];
-        rest.split_whitespace().next().and_then(|n| n.parse().ok()).expect("a number")
-    };
-    assert!(stdout.contains("into ok true"), "{stdout}");
-    let (mapped, owned) = (number("mapped_kib"), number("owned_kib"));
+    let child = ChildReport::run(module_path!(), NAME, CHILD, dir.path())?;
+    assert!(child.says("into ok true"), "{}", child.0);
+    let (mapped, owned) = (child.number("mapped_kib"), child.number("owned_kib"));
     eprintln!(
         "(4, 2 Mi) f64 summed along axis 0: resident set growth into a mapped .npy {mapped} KiB, \
          into an owned array {owned} KiB"

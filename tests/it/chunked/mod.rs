@@ -250,3 +250,36 @@ fn status_kib(field: &str) -> u64 {
     let line = status.lines().find(|l| l.starts_with(field)).expect("the field");
     line[field.len()..].trim().trim_end_matches("kB").trim().parse().expect("kB")
 }
+
+/// What a test run again in a child process (`common::rerun`) printed.
+struct ChildReport(String);
+
+impl ChildReport {
+    /// Runs test `name` of `module` in a child process with the variable `child` set to
+    /// `dir` (the child does the measured work there and prints `key value` pairs), and
+    /// asserts that it succeeded.
+    fn run(module: &str, name: &str, child: &str, dir: &Path) -> std::io::Result<Self> {
+        let out = common::rerun(module, name).env(child, dir).output()?;
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(
+            out.status.success(),
+            "child failed: {stdout}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Ok(Self(stdout))
+    }
+
+    /// The number printed after `key ` (libtest may print the test's name on the same line
+    /// first).
+    fn number(&self, key: &str) -> u64 {
+        let pattern = format!("{key} ");
+        let at = self.0.find(&pattern).unwrap_or_else(|| panic!("no {key} in {}", self.0));
+        let rest = &self.0[at + pattern.len()..];
+        rest.split_whitespace().next().and_then(|n| n.parse().ok()).expect("a number")
+    }
+
+    /// Whether the child printed `text`.
+    fn says(&self, text: &str) -> bool {
+        self.0.contains(text)
+    }
+}
