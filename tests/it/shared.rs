@@ -572,8 +572,21 @@ fn shared_readers_coexist_and_exclude_writers() {
     let err = unsafe { Array1::<u64>::map_file_mut_with(&path, &exclusive) }.unwrap_err();
     assert!(matches!(err, Error::Locked { .. }), "this process's reader still holds its lock");
     drop(mine);
-    // SAFETY: as above.
-    let writer = unsafe { Array1::<u64>::map_file_mut_with(&path, &exclusive) };
+    // A child process that another test's thread forks shares this process's open files
+    // (and so the lock `mine` held) until it starts its program, which under qemu-user
+    // takes a while: wait for such a child to be gone, as a writer waiting for readers
+    // would.
+    let mut writer;
+    let mut tries = 0;
+    loop {
+        // SAFETY: as above.
+        writer = unsafe { Array1::<u64>::map_file_mut_with(&path, &exclusive) };
+        tries += 1;
+        if !matches!(writer, Err(Error::Locked { .. })) || tries == 100 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
     assert!(writer.is_ok(), "{writer:?}");
 }
 
