@@ -78,7 +78,7 @@ impl OutputLayout {
 }
 
 /// `err`, where a cancelled walk says that nothing is done: its new file is not made.
-fn none_done(err: Error) -> Error {
+pub(super) fn none_done(err: Error) -> Error {
     match err {
         Error::Cancelled { axis, len, .. } => Error::Cancelled { axis, done: 0, len },
         err => err,

@@ -511,10 +511,20 @@ impl<A: Pod> Concat<'_, A> {
         };
         let mut shape = first.clone();
         match self.join {
-            Join::Concatenate => shape[axis] = opened.iter().map(|p| p.shape[axis]).sum(),
+            Join::Concatenate => {
+                let along = opened.iter().try_fold(0usize, |n, p| n.checked_add(p.shape[axis]));
+                let Some(along) = along else {
+                    let mut shape = first.clone();
+                    shape[axis] = usize::MAX;
+                    return Err(Error::Overflow { path: None, shape, elem_size: size_of::<A>() });
+                };
+                shape[axis] = along;
+            }
             Join::Stack => shape.insert(axis, opened.len()),
         }
-        let size = shape.iter().try_fold(1usize, |n, &d| n.checked_mul(d));
+        // As ndarray counts: the lengths that are not zero, so that an empty result of huge
+        // other axes is refused too (its runs' arithmetic would overflow).
+        let size = shape.iter().try_fold(1usize, |n, &d| n.checked_mul(d.max(1)));
         if size.and_then(|n| n.checked_mul(size_of::<A>())).is_none_or(|b| b > isize::MAX as usize)
         {
             return Err(Error::Overflow { path: None, shape, elem_size: size_of::<A>() });
@@ -611,6 +621,10 @@ impl<A: Pod> Plan<'_, A> {
         let len = header.len() as u64 + (size * elem) as u64;
         let Plan { dims, axis, parts, .. } = self;
         crate::fs::build_new(path, len, overwrite, header, |file| {
+            if size == 0 || elem == 0 {
+                // No data (an empty array, or elements of no bytes): the header is the file.
+                return Ok(());
+            }
             let mut output = Output {
                 file,
                 path,
@@ -635,6 +649,8 @@ impl<A: Pod> Plan<'_, A> {
             }
             Ok(())
         })
+        // No file is made: nothing is done, whichever piece the copy had reached.
+        .map_err(super::collect::none_done)
     }
 }
 
@@ -695,7 +711,10 @@ impl Output<'_> {
     fn interleaves<A>(&self, parts: &[Part<'_, A>]) -> bool {
         let inner: usize = self.dims[self.axis + 1..].iter().product();
         let short = parts.iter().any(|p| p.dims[self.axis] * inner * self.elem < SHORT_RUN);
-        self.axis > 0 && short && parts.iter().all(|p| p.flat().is_some())
+        // A block holds at least one slab of the output: only where a slab fits a chunk.
+        let slab = self.dims[self.axis] * inner * self.elem;
+        let fits = slab <= self.chunk_bytes.unwrap_or(DEFAULT_CHUNK_BYTES);
+        self.axis > 0 && short && fits && parts.iter().all(|p| p.flat().is_some())
     }
 
     /// Builds the output a block of slabs (along the axes before the joining one) at a

@@ -491,6 +491,12 @@ impl<'a, A: BincountElement + 'a, D: Dimension> Zip<'a, (ArrayView<'a, A, D>,), 
         let memory = budget::available_memory().unwrap_or(u64::MAX);
         let tallies = if parallel { threads() } else { 1 };
         let limit = usize::try_from(memory / 2 / 8 / tallies).unwrap_or(usize::MAX);
+        if minlength > limit {
+            return Err(Error::InvalidOption {
+                path: None,
+                message: "bincount's minlength asks for more counts than half the memory available holds",
+            });
+        }
         let fold =
             |tally: &mut Tally, piece: ArrayView<'_, A, D>| match piece.as_slice_memory_order() {
                 Some(values) => tally.count(values.iter(), limit),

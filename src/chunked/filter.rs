@@ -211,8 +211,17 @@ impl<'a, A: Pod, D: RemoveAxis> Zip<'a, (ArrayView<'a, A, D>,), D> {
             shape[0] = rows;
             shape
         };
-        let row_len = self.dim.slice()[1..].iter().product::<usize>();
-        let row_bytes = row_len * size_of::<A>();
+        // As ndarray counts: the lengths that are not zero (an array of no rows may have huge
+        // rows), in bytes.
+        let row_bytes = self.dim.slice()[1..]
+            .iter()
+            .try_fold(size_of::<A>(), |n, &d| n.checked_mul(d.max(1)))
+            .filter(|&b| isize::try_from(b).is_ok())
+            .ok_or_else(|| Error::Overflow {
+                path: Some(path.to_path_buf()),
+                shape: shape_of(self.dim[0]),
+                elem_size: size_of::<A>(),
+            })?;
         let data = |rows: usize| -> Result<u64> {
             rows.checked_mul(row_bytes)
                 .and_then(|b| b.checked_add(header.len()))
@@ -264,7 +273,8 @@ impl<'a, A: Pod, D: RemoveAxis> Zip<'a, (ArrayView<'a, A, D>,), D> {
                 )?;
             }
             Ok(())
-        })?;
+        })
+        .map_err(super::collect::none_done)?;
         Ok(kept)
     }
 }

@@ -222,11 +222,7 @@ fn check_output(expected: &[usize], actual: &[usize]) -> Result<()> {
 
 /// A zeroed C-order array of `shape`, or [`Error::Overflow`] past `isize::MAX` bytes.
 fn new_output<A: Pod, E: Dimension>(shape: E) -> Result<Array<A, E>> {
-    let bytes = shape.slice().iter().try_fold(size_of::<A>().max(1), |n, &d| n.checked_mul(d));
-    if bytes.is_none_or(|b| isize::try_from(b).is_err()) {
-        let (shape, elem_size) = (shape.slice().to_vec(), size_of::<A>());
-        return Err(Error::Overflow { path: None, shape, elem_size });
-    }
+    super::check_result_size::<A>(shape.slice())?;
     Ok(Array::from_elem(shape, A::zeroed()))
 }
 

@@ -65,6 +65,7 @@ impl<'a, A: 'a> Zip<'a, (ArrayView2<'a, A>,), Ix2> {
         A: LinalgScalar + Send + Sync,
     {
         check_inner(self.dim.into_pattern(), w.dim())?;
+        super::check_result_size::<A>(&[self.dim[0], w.ncols()])?;
         let mut product = Array2::zeros((self.dim[0], w.ncols()));
         self.dot_into(w, product.view_mut())?;
         Ok(product)
@@ -173,6 +174,7 @@ impl<'a, A: 'a> Zip<'a, (ArrayView2<'a, A>,), Ix2> {
         if y.nrows() != rows {
             return Err(Error::DotShapeMismatch { left: [inner, rows], right: [y.nrows(), cols] });
         }
+        super::check_result_size::<A>(&[inner, cols])?;
         let y_footprint = y.footprint();
         let (walk, x) = self.rows(inner.max(cols), vec![(y_footprint, y_hooks)])?;
         let mut start = 0;

@@ -431,6 +431,21 @@ struct EngineSettings {
     cancel: Option<CancelToken>,
 }
 
+/// [`Error::Overflow`] unless an array of `shape` with elements of `A` can be made in
+/// memory: as ndarray asks, the product of the lengths that are not zero, in bytes, fits
+/// in `isize` (an empty array of huge other axes is refused too, where ndarray panics).
+fn check_result_size<A>(shape: &[usize]) -> Result<()> {
+    let bytes = shape.iter().try_fold(size_of::<A>().max(1), |n, &d| n.checked_mul(d.max(1)));
+    if bytes.is_none_or(|b| isize::try_from(b).is_err()) {
+        return Err(Error::Overflow {
+            path: None,
+            shape: shape.to_vec(),
+            elem_size: size_of::<A>(),
+        });
+    }
+    Ok(())
+}
+
 /// A chunked, bounded-memory [`ndarray::Zip`] over mapped arrays (and plain ones): see the
 /// [module documentation](self).
 ///

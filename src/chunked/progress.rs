@@ -32,7 +32,10 @@ impl<'a> Watch<'a> {
     /// Reports `elements` done of `total` (per operand), in bytes of all the operands.
     pub(super) fn report(&self, elements: usize, total: usize) {
         if let Some(progress) = &self.progress {
-            progress.report(elements as u64 * self.elem_bytes, total as u64 * self.elem_bytes);
+            progress.report(
+                (elements as u64).saturating_mul(self.elem_bytes),
+                (total as u64).saturating_mul(self.elem_bytes),
+            );
         }
     }
 

@@ -72,6 +72,10 @@ pub fn realign_npz(path: impl AsRef<Path>) -> Result<()> {
             None => writer.copy_raw(entry)?,
         }
     }
+    // Closed before the rename: Windows before 10 1607 renames over no file that a handle
+    // holds open.
+    drop(zip);
+    drop(archive);
     writer.finish()
 }
 

@@ -30,6 +30,7 @@ mod folds;
 mod gather;
 mod into;
 mod layouts;
+mod limits;
 mod matmul;
 mod memory;
 mod reductions;
@@ -252,8 +253,10 @@ fn status_kib(field: &str) -> u64 {
 }
 
 /// What a test run again in a child process (`common::rerun`) printed.
+#[cfg(target_os = "linux")]
 struct ChildReport(String);
 
+#[cfg(target_os = "linux")]
 impl ChildReport {
     /// Runs test `name` of `module` in a child process with the variable `child` set to
     /// `dir` (the child does the measured work there and prints `key value` pairs), and
