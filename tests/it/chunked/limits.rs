@@ -9,7 +9,7 @@ use ndmmap::chunked::{CancelToken, Piece};
 use super::*;
 
 /// Whether `result` is `Error::Overflow`.
-fn overflows<T: std::fmt::Debug>(result: Result<T, Error>) -> bool {
+fn overflows<T: std::fmt::Debug>(result: &Result<T, Error>) -> bool {
     matches!(result, Err(Error::Overflow { .. }))
 }
 
@@ -23,20 +23,20 @@ fn results_too_large_to_make_are_overflow_errors() -> TestResult {
     // Products whose result would have huge axes.
     let tall = Array2::<f64>::zeros((1 << 40, 0));
     let wide = Array2::<f64>::zeros((0, 1 << 40));
-    assert!(overflows(chunked::Zip::from(&tall).dot(&wide).map(|_| ())));
-    assert!(overflows(chunked::Zip::from(&wide).t_dot(&wide).map(|_| ())));
+    assert!(overflows(&chunked::Zip::from(&tall).dot(&wide).map(|_| ())));
+    assert!(overflows(&chunked::Zip::from(&wide).t_dot(&wide).map(|_| ())));
     // Lengths along the joining axis that add up past usize, and an empty result of huge
     // other axes.
     let long = Array2::<u8>::zeros((0, 1 << 62));
     let out = dir.path().join("out.npy");
     let pieces = [&long, &long, &long, &long].map(Piece::from);
-    assert!(overflows(chunked::concatenate(Axis(1), pieces).write_npy(&out)));
+    assert!(overflows(&chunked::concatenate(Axis(1), pieces).write_npy(&out)));
     let deep = Array3::<f64>::zeros((0, 1 << 61, 2));
     let pieces = [Piece::from(&deep), Piece::from(&deep)];
-    assert!(overflows(chunked::concatenate(Axis(1), pieces).write_raw(&out)));
+    assert!(overflows(&chunked::concatenate(Axis(1), pieces).write_raw(&out)));
     // A filter of no rows, each longer than memory.
     let rows = Array2::<u64>::zeros((0, 1 << 62));
-    assert!(overflows(chunked::Zip::from(&rows).filter_raw(&out, &[])));
+    assert!(overflows(&chunked::Zip::from(&rows).filter_raw(&out, &[])));
     assert_eq!(common::names_in(dir.path()), Vec::<String>::new(), "a file was left");
     Ok(())
 }
