@@ -213,7 +213,7 @@ impl<'a, A: Pod, D: RemoveAxis> Zip<'a, (ArrayView<'a, A, D>,), D> {
         };
         // As ndarray counts: the lengths that are not zero (an array of no rows may have huge
         // rows), in bytes.
-        let row_bytes = self.dim.slice()[1..]
+        self.dim.slice()[1..]
             .iter()
             .try_fold(size_of::<A>(), |n, &d| n.checked_mul(d.max(1)))
             .filter(|&b| isize::try_from(b).is_ok())
@@ -222,6 +222,8 @@ impl<'a, A: Pod, D: RemoveAxis> Zip<'a, (ArrayView<'a, A, D>,), D> {
                 shape: shape_of(self.dim[0]),
                 elem_size: size_of::<A>(),
             })?;
+        // Fits: at most the product checked above.
+        let row_bytes = self.dim.slice()[1..].iter().product::<usize>() * size_of::<A>();
         let data = |rows: usize| -> Result<u64> {
             rows.checked_mul(row_bytes)
                 .and_then(|b| b.checked_add(header.len()))
