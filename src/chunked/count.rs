@@ -433,7 +433,8 @@ impl<'a, A: BincountElement + 'a, D: Dimension> Zip<'a, (ArrayView<'a, A, D>,), 
     /// [`Error::NegativeValue`] at a negative element, naming it and its index (the first
     /// in the order of the walk); [`Error::CountsTooLarge`] at an element so large that a
     /// count for every value up to it would not fit in half the memory available; nothing
-    /// is returned then. Otherwise as [`for_each`](Zip::for_each).
+    /// is returned then. [`Error::InvalidOption`], before anything is read, for a
+    /// `minlength` longer than that. Otherwise as [`for_each`](Zip::for_each).
     ///
     /// # Example
     ///
