@@ -491,7 +491,10 @@ impl<'a, A: BincountElement + 'a, D: Dimension> Zip<'a, (ArrayView<'a, A, D>,), 
         // tally (one per thread) gets its share.
         let memory = budget::available_memory().unwrap_or(u64::MAX);
         let tallies = if parallel { threads() } else { 1 };
-        let limit = usize::try_from(memory / 2 / 8 / tallies).unwrap_or(usize::MAX);
+        // And at most what one allocation may hold (a 32-bit address space).
+        let limit = usize::try_from(memory / 2 / 8 / tallies)
+            .unwrap_or(usize::MAX)
+            .min(isize::MAX as usize / 8);
         if minlength > limit {
             return Err(Error::InvalidOption {
                 path: None,
