@@ -860,6 +860,8 @@ impl Error {
         let path = path.to_path_buf();
         match source.kind() {
             io::ErrorKind::NotFound => Error::NotFound { path },
+            // Windows refuses to open a folder as a file with "access denied".
+            io::ErrorKind::PermissionDenied if path.is_dir() => Error::IsADirectory { path },
             io::ErrorKind::PermissionDenied => {
                 Error::PermissionDenied { path, action, error: source }
             }
