@@ -119,7 +119,10 @@ fn reducing_keeps_the_resident_set_within_a_few_chunks() -> TestResult {
     const NAME: &str = "reducing_keeps_the_resident_set_within_a_few_chunks";
     const ROWS: usize = 3 << 15; // x 64 f64 = 48 MiB
     const CHUNK: usize = 1 << 20;
-    const BOUND_KIB: u64 = 8 << 10; // a few 1 MiB chunks, with room
+    // The chunk computed, the one before it (released again a chunk later), two read
+    // ahead through the fault path in huge-page steps, the 768 KiB of row sums and the
+    // helper threads' stacks: about 8 MiB, measured from 7.9 to 8.5 MiB.
+    const BOUND_KIB: u64 = 12 << 10;
     if let Ok(dir) = std::env::var(CHILD) {
         let path = Path::new(&dir).join("x.bin");
         // A sparse file: reads as zeros, takes no disk.
@@ -178,7 +181,8 @@ fn reducing_keeps_the_resident_set_within_a_few_chunks() -> TestResult {
     // four: well under the 96 MiB of both arrays.
     assert!(crossing < 40 << 10, "C into Fortran order: resident set grew by {crossing} KiB");
     assert!(bounded < BOUND_KIB, "engine: resident set grew by {bounded} KiB (bound {BOUND_KIB})");
-    assert!(unbounded > 4 * BOUND_KIB, "without release: grew by only {unbounded} KiB");
+    // Without release the whole 48 MiB stays resident.
+    assert!(unbounded > 40 << 10, "without release: grew by only {unbounded} KiB");
     eprintln!(
         "48 MiB reductions: resident set growth {bounded} KiB; without release {unbounded} KiB; \
          C into Fortran order {crossing} KiB"
