@@ -4,14 +4,16 @@
 //! in bounded memory.
 //!
 //! The engine walks the input in chunks of whole rows (read ahead, released and, when read
-//! from disk, evicted as in any walk); each chunk's kept rows are gathered in C order into a
-//! buffer of at most a chunk and written at the end of the file with one positioned write,
-//! which is written back behind the walk and evicted once on disk (as
+//! from disk, evicted as in any walk); each chunk's kept rows are appended to the file in C
+//! order: long runs of contiguous rows with one positioned write straight from the input,
+//! the others gathered first into a buffer of at most 1 MiB, however long a row. The
+//! chunk's writes are written back behind the walk and evicted once on disk (as
 //! [`map_collect_npy`](Zip::map_collect_npy)'s output). The file is built under a temporary
 //! name beside the path and put in place only once complete and synced: an error or a
 //! panicking predicate leaves no file at the path.
 
 use std::fs::File;
+use std::ops::Range;
 use std::path::Path;
 
 use bytemuck::Pod;
@@ -190,11 +192,11 @@ impl<'a, A: Pod, D: RemoveAxis> Zip<'a, (ArrayView<'a, A, D>,), D> {
     }
 
     /// The walk: each chunk of rows, starting at row `start`, goes through
-    /// `pick(start, chunk, buffer)`, which appends the rows it keeps to `buffer` in C order
-    /// and returns how many; the buffer is written after `header` and the rows before.
-    /// `count`, when known, is how many rows are kept in all (the file is reserved at its
-    /// length); otherwise `header_of` (for a `.npy` file) rewrites the header with the
-    /// count at the end.
+    /// `pick(start, chunk, runs)`, which appends the runs of consecutive rows it keeps (as
+    /// indices into the chunk) to `runs`; the rows are written after `header` and the rows
+    /// before. `count`, when known, is how many rows are kept in all (the file is reserved
+    /// at its length); otherwise `header_of` (for a `.npy` file) rewrites the header with
+    /// the count at the end.
     fn filter_into<P>(
         mut self,
         path: &Path,
@@ -203,7 +205,7 @@ impl<'a, A: Pod, D: RemoveAxis> Zip<'a, (ArrayView<'a, A, D>,), D> {
         mut pick: P,
     ) -> Result<usize>
     where
-        P: FnMut(usize, ArrayView<'_, A, D>, &mut Vec<A>) -> usize,
+        P: FnMut(usize, &ArrayView<'_, A, D>, &mut Vec<Range<usize>>),
     {
         let dim = self.dim.clone();
         let shape_of = move |rows: usize| {
@@ -222,9 +224,8 @@ impl<'a, A: Pod, D: RemoveAxis> Zip<'a, (ArrayView<'a, A, D>,), D> {
                 shape: shape_of(self.dim[0]),
                 elem_size: size_of::<A>(),
             })?;
-        // Fits: at most the product checked above.
-        let row_bytes = self.dim.slice()[1..].iter().product::<usize>() * size_of::<A>();
         let data = |rows: usize| -> Result<u64> {
+            let row_bytes = self.dim.slice()[1..].iter().product::<usize>() * size_of::<A>();
             rows.checked_mul(row_bytes)
                 .and_then(|b| b.checked_add(header.len()))
                 .filter(|&b| isize::try_from(b).is_ok())
@@ -242,27 +243,23 @@ impl<'a, A: Pod, D: RemoveAxis> Zip<'a, (ArrayView<'a, A, D>,), D> {
         self.settings.cut = Some(0);
         let mut kept = 0;
         crate::fs::build_new(path, reserved, false, header, |file| {
+            let mut runs = Vec::new();
             if self.dim.size() == 0 {
                 // No element to walk over, but rows to pick (of no elements each).
-                let mut buffer = Vec::new();
-                kept = pick(0, self.parts.0.clone(), &mut buffer);
+                pick(0, &self.parts.0.clone(), &mut runs);
+                kept = runs.iter().map(ExactSizeIterator::len).sum();
             } else {
-                let mut behind = crate::fs::WriteBehind::new(file, path);
-                let mut buffer: Vec<A> = Vec::new();
+                let mut sink = Sink::new(file, path, header.len() as u64);
                 let mut start = 0;
                 self.run(false, |(chunk,), _| {
-                    let n = chunk.len_of(Axis(0));
-                    buffer.clear();
-                    let picked = pick(start, chunk, &mut buffer);
-                    let at = header.len() as u64 + (kept * row_bytes) as u64;
-                    let bytes: &[u8] = bytemuck::cast_slice(&buffer);
-                    if !bytes.is_empty() {
-                        crate::map::file::write_all_at(file, bytes, at)
-                            .map_err(|e| Error::io(path, "write", at, e))?;
-                        behind.written(std::slice::from_ref(&(at..at + bytes.len() as u64)))?;
+                    runs.clear();
+                    pick(start, &chunk, &mut runs);
+                    for run in &runs {
+                        sink.rows(&chunk, run.clone())?;
+                        kept += run.len();
                     }
-                    kept += picked;
-                    start += n;
+                    sink.end_of_chunk()?;
+                    start += chunk.len_of(Axis(0));
                     Ok::<(), Error>(())
                 })?;
             }
@@ -278,6 +275,105 @@ impl<'a, A: Pod, D: RemoveAxis> Zip<'a, (ArrayView<'a, A, D>,), D> {
         })
         .map_err(super::collect::none_done)?;
         Ok(kept)
+    }
+}
+
+/// Runs of kept rows at least this long are written straight from the input (a mapped
+/// file's pages, or memory), with one positioned write; shorter ones are gathered first.
+const DIRECT_BYTES: usize = 256 << 10;
+
+/// The most bytes of rows gathered before they are written: a filter's memory beside the
+/// walk's, whatever the length of a row.
+const GATHER_BYTES: usize = 1 << 20;
+
+/// The end of the output file that the kept rows are appended to: short runs of rows are
+/// gathered into a buffer of at most [`GATHER_BYTES`], long ones written as they lie.
+struct Sink<'f, A> {
+    file: &'f File,
+    path: &'f Path,
+    behind: crate::fs::WriteBehind<'f>,
+    /// Where the next row goes.
+    at: u64,
+    /// Where this chunk's rows began, for write-back.
+    chunk_start: u64,
+    /// Rows gathered, not yet written (they go at `at`).
+    gathered: Vec<A>,
+}
+
+impl<'f, A: Pod> Sink<'f, A> {
+    fn new(file: &'f File, path: &'f Path, at: u64) -> Self {
+        let behind = crate::fs::WriteBehind::new(file, path);
+        Self { file, path, behind, at, chunk_start: at, gathered: Vec::new() }
+    }
+
+    /// Appends rows `run` of `chunk`, in C order.
+    fn rows<D: RemoveAxis>(
+        &mut self,
+        chunk: &ArrayView<'_, A, D>,
+        run: Range<usize>,
+    ) -> Result<()> {
+        let rows = chunk.len_of(Axis(0));
+        let row_len = chunk.len() / rows.max(1);
+        if let Some(elems) = chunk.as_slice() {
+            let elems = &elems[run.start * row_len..run.end * row_len];
+            if size_of_val(elems) >= DIRECT_BYTES {
+                self.write_gathered()?;
+                return self.write(bytemuck::cast_slice(elems));
+            }
+            return self.gather(elems.iter().copied());
+        }
+        for k in run {
+            let row = chunk.index_axis(Axis(0), k);
+            match row.as_slice() {
+                Some(elems) if size_of_val(elems) >= DIRECT_BYTES => {
+                    self.write_gathered()?;
+                    self.write(bytemuck::cast_slice(elems))?;
+                }
+                Some(elems) => self.gather(elems.iter().copied())?,
+                None => self.gather(row.iter().copied())?,
+            }
+        }
+        Ok(())
+    }
+
+    /// Gathers `elems`, writing the buffer whenever it is full.
+    fn gather(&mut self, elems: impl Iterator<Item = A>) -> Result<()> {
+        let limit = (GATHER_BYTES / size_of::<A>().max(1)).max(1);
+        for elem in elems {
+            if self.gathered.len() == limit {
+                self.write_gathered()?;
+            }
+            self.gathered.push(elem);
+        }
+        Ok(())
+    }
+
+    fn write_gathered(&mut self) -> Result<()> {
+        let gathered = std::mem::take(&mut self.gathered);
+        self.write(bytemuck::cast_slice(&gathered))?;
+        self.gathered = gathered;
+        self.gathered.clear();
+        Ok(())
+    }
+
+    /// Writes `bytes` at the end.
+    fn write(&mut self, bytes: &[u8]) -> Result<()> {
+        if !bytes.is_empty() {
+            crate::map::file::write_all_at(self.file, bytes, self.at)
+                .map_err(|e| Error::io(self.path, "write", self.at, e))?;
+            self.at += bytes.len() as u64;
+        }
+        Ok(())
+    }
+
+    /// Writes what is gathered and starts the write-back of the chunk's rows.
+    fn end_of_chunk(&mut self) -> Result<()> {
+        self.write_gathered()?;
+        if self.at > self.chunk_start {
+            self.behind.written(std::slice::from_ref(&(self.chunk_start..self.at)))?;
+            self.chunk_start = self.at;
+        }
+        Ok(())
     }
 }
 
@@ -303,51 +399,38 @@ fn rewrite_header(file: &File, path: &Path, len: usize, header: &[u8]) -> Result
     crate::map::file::write_all_at(file, header, 0).map_err(|e| Error::io(path, "write", 0, e))
 }
 
-/// Appends row `k` of `chunk` to `buffer`, in C order.
-fn push_row<A: Pod, D: RemoveAxis>(chunk: &ArrayView<'_, A, D>, k: usize, buffer: &mut Vec<A>) {
-    let row = chunk.index_axis(Axis(0), k);
-    match row.as_slice() {
-        Some(elems) => buffer.extend_from_slice(elems),
-        None => buffer.extend(row.iter().copied()),
+/// Appends row `k` to `runs`, extending the last run where it ends at `k`.
+fn push_run(runs: &mut Vec<Range<usize>>, k: usize) {
+    match runs.last_mut() {
+        Some(last) if last.end == k => last.end += 1,
+        _ => runs.push(k..k + 1),
     }
 }
 
-/// The rows of each chunk that `mask` keeps.
-fn by_mask<A: Pod, D: RemoveAxis>(
+/// The runs of rows of each chunk that `mask` keeps.
+fn by_mask<A, D: RemoveAxis>(
     mask: &[bool],
-) -> impl FnMut(usize, ArrayView<'_, A, D>, &mut Vec<A>) -> usize {
-    move |start, chunk, buffer| {
-        let n = chunk.len_of(Axis(0));
-        let mask = &mask[start..start + n];
-        let row_len = chunk.len() / n.max(1);
-        match chunk.as_slice() {
-            // Contiguous rows: whole slices, no view per row.
-            Some(elems) if row_len > 0 => {
-                for (row, _) in elems.chunks_exact(row_len).zip(mask).filter(|(_, m)| **m) {
-                    buffer.extend_from_slice(row);
-                }
-            }
-            _ => (0..n).filter(|&k| mask[k]).for_each(|k| push_row(&chunk, k, buffer)),
+) -> impl FnMut(usize, &ArrayView<'_, A, D>, &mut Vec<Range<usize>>) {
+    move |start, chunk, runs| {
+        let mask = &mask[start..start + chunk.len_of(Axis(0))];
+        for (k, _) in mask.iter().enumerate().filter(|(_, m)| **m) {
+            push_run(runs, k);
         }
-        mask.iter().filter(|&&m| m).count()
     }
 }
 
-/// The rows of each chunk for which `keep` is true.
-fn by_rows<A: Pod, D: RemoveAxis, F>(
+/// The runs of rows of each chunk for which `keep` is true.
+fn by_rows<A, D: RemoveAxis, F>(
     mut keep: F,
-) -> impl FnMut(usize, ArrayView<'_, A, D>, &mut Vec<A>) -> usize
+) -> impl FnMut(usize, &ArrayView<'_, A, D>, &mut Vec<Range<usize>>)
 where
     F: FnMut(ArrayView<'_, A, D::Smaller>) -> bool,
 {
-    move |_, chunk, buffer| {
-        let mut kept = 0;
+    move |_, chunk, runs| {
         for k in 0..chunk.len_of(Axis(0)) {
             if keep(chunk.index_axis(Axis(0), k)) {
-                push_row(&chunk, k, buffer);
-                kept += 1;
+                push_run(runs, k);
             }
         }
-        kept
     }
 }

@@ -185,3 +185,59 @@ fn filter_errors_and_panics_leave_nothing_behind() -> TestResult {
     assert_eq!(std::fs::read(&existing)?, b"keep me");
     Ok(())
 }
+
+/// Rows of 2 MiB, longer than the chunk: in C order each run of kept rows is written
+/// straight from the map, in Fortran order each row is gathered a megabyte at a time, and
+/// the files equal ndarray's selection. The heap does not grow by a row (the resident set
+/// of anonymous memory, read as the predicate sees each row, in a child process so that
+/// other tests' memory does not count).
+#[cfg(target_os = "linux")]
+#[test]
+#[cfg_attr(miri, ignore = "miri cannot map files")]
+fn rows_longer_than_a_chunk_are_written_without_buffering_a_row() -> TestResult {
+    const CHILD: &str = "NDMMAP_TEST_FILTER_LONG_ROWS_DIR";
+    const NAME: &str = "rows_longer_than_a_chunk_are_written_without_buffering_a_row";
+    const ROW: usize = 1 << 18; // f64: 2 MiB
+    let anon_kib = || {
+        let status = std::fs::read_to_string("/proc/self/status").expect("Linux /proc");
+        let line = status.lines().find(|l| l.starts_with("RssAnon:")).expect("RssAnon");
+        line["RssAnon:".len()..].trim().trim_end_matches("kB").trim().parse::<u64>().expect("kB")
+    };
+    if let Ok(dir) = std::env::var(CHILD) {
+        let dir = Path::new(&dir);
+        let values = input_values(&[9, 2, ROW / 2], 1.0);
+        let mask = [true, true, false, true, false, false, true, true, true];
+        let kept: Vec<usize> = (0..9).filter(|&k| mask[k]).collect();
+        let expected = values.select(Axis(0), &kept);
+        for fortran in [false, true] {
+            let x = mapped_input(&dir.join(format!("x{fortran}.bin")), &values, fortran)?;
+            let out = dir.join(format!("out{fortran}.npy"));
+            let before = anon_kib();
+            let mut grown = 0;
+            let mut row = 0;
+            let n = chunked::Zip::from(&x).chunk_bytes(1 << 20).filter_rows_npy(&out, |_| {
+                grown = grown.max(anon_kib().saturating_sub(before));
+                row += 1;
+                mask[row - 1]
+            })?;
+            // SAFETY: no other process touches files in this test's temporary folder.
+            let got = unsafe { ArrayD::<f64>::map_npy(&out)? };
+            println!("fortran {fortran} ok {} heap_kib {grown}", n == 6 && *got == expected);
+        }
+        return Ok(());
+    }
+    let dir = tempfile::tempdir()?;
+    let child = ChildReport::run(module_path!(), NAME, CHILD, dir.path())?;
+    assert!(
+        child.says("fortran false ok true") && child.says("fortran true ok true"),
+        "{}",
+        child.0
+    );
+    for fortran in [false, true] {
+        let grown = child.number(&format!("fortran {fortran} ok true heap_kib"));
+        eprintln!("filter of 2 MiB rows, Fortran order {fortran}: heap growth {grown} KiB");
+        // A 2 MiB row held in memory would show; the gathering buffer is 1 MiB.
+        assert!(grown < 1536, "Fortran order {fortran}: the heap grew by {grown} KiB");
+    }
+    Ok(())
+}
