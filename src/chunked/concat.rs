@@ -860,7 +860,8 @@ impl Output<'_> {
     }
 
     /// Writes a view in any other layout through the engine's walk: each chunk (a slab
-    /// along the axis the engine cuts) is put in C order and written where it goes.
+    /// along the axis the engine cuts) is put in C order a tile at a time and written where
+    /// it goes.
     fn write_slabs<A: Pod>(
         &mut self,
         view: ArrayView<'_, A, IxDyn>,
@@ -868,18 +869,56 @@ impl Output<'_> {
         at: usize,
     ) -> Result<()> {
         let ndim = view.ndim();
+        let budget = self.tile_elems();
         let mut start = 0;
         self.walk(view, pages).run(false, |(chunk,), cut| {
             let mut origin = vec![0; ndim];
             origin[self.axis] = at;
             origin[cut.index()] += start;
             start += chunk.len_of(cut);
-            self.write_box(&chunk, &origin)
+            if chunk.len() <= budget {
+                return self.write_box(&chunk, &origin);
+            }
+            // A slab larger than a chunk (one element along the cut, the rest long): in
+            // tiles of whole runs along the output's last axes, so that what is put in C
+            // order at once stays within a chunk.
+            let dims = chunk.shape().to_vec();
+            let (axis, step) = c_order_tile(&dims, budget);
+            let outer: usize = dims[..axis].iter().product();
+            for t in 0..outer {
+                let mut index = vec![0; ndim];
+                let mut rest = t;
+                for k in (0..axis).rev() {
+                    index[k] = rest % dims[k];
+                    rest /= dims[k];
+                }
+                for from in (0..dims[axis]).step_by(step) {
+                    let to = dims[axis].min(from + step);
+                    index[axis] = from;
+                    let tile = chunk.slice_each_axis(|d| {
+                        let k = d.axis.index();
+                        match k.cmp(&axis) {
+                            std::cmp::Ordering::Less => (index[k]..=index[k]).into(),
+                            std::cmp::Ordering::Equal => (from..to).into(),
+                            std::cmp::Ordering::Greater => (..).into(),
+                        }
+                    });
+                    let at: Vec<usize> = origin.iter().zip(&index).map(|(o, i)| o + i).collect();
+                    self.write_box(&tile, &at)?;
+                }
+            }
+            Ok(())
         })
     }
 
+    /// The most elements put in C order at once: a chunk's.
+    fn tile_elems(&self) -> usize {
+        (self.chunk_bytes.unwrap_or(DEFAULT_CHUNK_BYTES) / self.elem).max(1)
+    }
+
     /// A piece in a file in Fortran order (in normalized coordinates): read a slab along
-    /// its last axis at a time (contiguous in the file) and written where it goes.
+    /// its last axis at a time (contiguous in the file) and written where it goes; where a
+    /// slab is larger than a chunk, a tile at a time (see [`Self::transpose_tiles`]).
     fn transpose_file<A: Pod>(
         &mut self,
         path: &Path,
@@ -890,8 +929,11 @@ impl Output<'_> {
     ) -> Result<()> {
         let last = dims.len() - 1;
         let row: usize = dims[..last].iter().product();
-        let chunk = self.chunk_bytes.unwrap_or(DEFAULT_CHUNK_BYTES);
-        let rows = (chunk / (row * self.elem)).max(1).min(dims[last]);
+        let budget = self.tile_elems();
+        if row > budget {
+            return self.transpose_tiles::<A>(path, file, offset, dims, at);
+        }
+        let rows = (budget / row).max(1).min(dims[last]);
         let mut buffer = vec![A::zeroed(); row * rows];
         steps(self.cancel, dims[last], rows, |range| {
             let elems = &mut buffer[..row * range.len()];
@@ -906,6 +948,65 @@ impl Output<'_> {
             origin[self.axis] = at;
             origin[last] += range.start;
             self.write_box(&slab, &origin)
+        })
+    }
+
+    /// [`Self::transpose_file`] for slabs larger than a chunk. A tile holds the axes that
+    /// fit whole (the file's fastest, `..k`), a range of `m` along axis `k`, one index
+    /// along each axis between, and a range of `r` along the last axis: read as `r`
+    /// contiguous runs of the file, written as runs of `r` elements of the output, with
+    /// `m` and `r` about equal so that neither side is one element at a time.
+    fn transpose_tiles<A: Pod>(
+        &mut self,
+        path: &Path,
+        file: &File,
+        offset: u64,
+        dims: &[usize],
+        at: usize,
+    ) -> Result<()> {
+        let (ndim, last) = (dims.len(), dims.len() - 1);
+        let budget = self.tile_elems();
+        // prefix[j]: the elements of the axes before j, the file's stride along j.
+        let prefix: Vec<usize> = (0..=ndim).map(|j| dims[..j].iter().product::<usize>()).collect();
+        let k = (0..last).rev().find(|&j| prefix[j] <= budget).unwrap_or(0);
+        let per = budget / prefix[k];
+        let r = per.isqrt().clamp(1, dims[last]);
+        let m = (per / r).clamp(1, dims[k]);
+        let middle: usize = dims[k + 1..last].iter().product();
+        let (along_k, along_last) = (dims[k].div_ceil(m), dims[last].div_ceil(r));
+        let tiles = along_k * middle * along_last;
+        let run = prefix[k] * m;
+        let mut buffer = vec![A::zeroed(); run * r];
+        steps(self.cancel, tiles, 1, |range| {
+            for t in range {
+                // Axis k fastest, then the axes between, then the last: the file's order.
+                let (kb, rest) = (t % along_k, t / along_k);
+                let (mut mid, jb) = (rest % middle, rest / middle);
+                let mut origin = vec![0; ndim];
+                for j in k + 1..last {
+                    origin[j] = mid % dims[j];
+                    mid /= dims[j];
+                }
+                origin[k] = kb * m;
+                origin[last] = jb * r;
+                let (ms, rs) = (m.min(dims[k] - origin[k]), r.min(dims[last] - origin[last]));
+                let elems = &mut buffer[..prefix[k] * ms * rs];
+                let first: usize = (k..ndim).map(|j| origin[j] * prefix[j]).sum();
+                for (i, part) in elems.chunks_exact_mut(prefix[k] * ms).enumerate() {
+                    let src = offset + ((first + i * prefix[last]) * self.elem) as u64;
+                    crate::map::file::read_exact_at(file, bytemuck::cast_slice_mut(part), src)
+                        .map_err(|e| Error::io(path, "read", src, e))?;
+                }
+                let mut shape = dims.to_vec();
+                shape[k] = ms;
+                shape[k + 1..].fill(1);
+                shape[last] = rs;
+                let view = ArrayView::from_shape(IxDyn(&shape).f(), &*elems)
+                    .map_err(|error| Error::Shape { path: Some(path.to_path_buf()), error })?;
+                origin[self.axis] += at;
+                self.write_box(&view, &origin)?;
+            }
+            Ok(())
         })
     }
 
@@ -967,6 +1068,20 @@ impl Output<'_> {
             None => zip,
         }
     }
+}
+
+/// A tile of at most `budget` elements (at least one) of a box of `dims`, in C order: the
+/// axes after the returned axis whole, a range of the returned length along it, one index
+/// along the axes before.
+fn c_order_tile(dims: &[usize], budget: usize) -> (usize, usize) {
+    let mut inner = 1;
+    for axis in (0..dims.len()).rev() {
+        if inner * dims[axis] > budget {
+            return (axis, (budget / inner).max(1));
+        }
+        inner *= dims[axis];
+    }
+    (0, dims.first().copied().unwrap_or(1).max(1))
 }
 
 /// Calls `f` on `0..total` cut into ranges of `step`, in order, as chunks of the engine's

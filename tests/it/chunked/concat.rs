@@ -462,3 +462,49 @@ fn full_disk_leaves_nothing() {
     assert!(matches!(err, Error::NoSpace { .. }), "{err:?}");
     assert_eq!(files_in(tmpfs.path()), Vec::<String>::new());
 }
+
+/// A `.npy` piece in Fortran order joined into a C-order file, with columns of 8 MiB
+/// and 1 MiB chunks: it is transposed a tile at a time, so that the process's peak
+/// resident set grows by a few chunks, not by a column (measured in a child process, so
+/// that other tests' memory does not count), and the file equals ndarray's.
+#[cfg(target_os = "linux")]
+#[test]
+#[cfg_attr(miri, ignore = "miri cannot map files")]
+fn fortran_pieces_with_columns_longer_than_a_chunk_are_transposed_in_tiles() -> TestResult {
+    const CHILD: &str = "NDMMAP_TEST_CONCAT_TILES_DIR";
+    const NAME: &str = "fortran_pieces_with_columns_longer_than_a_chunk_are_transposed_in_tiles";
+    const ROWS: usize = 1 << 20; // f64: 8 MiB a column
+    if let Ok(dir) = std::env::var(CHILD) {
+        let dir = Path::new(&dir);
+        let a = Array2::from_shape_fn((ROWS, 3).f(), |(i, j)| (i * 3 + j) as f64);
+        let b = Array2::from_shape_fn((5, 3), |(i, j)| -((i * 3 + j) as f64));
+        a.save_npy(dir.join("a.npy"))?;
+        b.save_npy(dir.join("b.npy"))?;
+        assert!(ndmmap::npy::inspect(dir.join("a.npy"))?.fortran_order);
+        let expected = ndarray::concatenate(Axis(0), &[b.view(), a.view()])?;
+        drop((a, b));
+        let out = dir.join("out.npy");
+        let pieces = [Piece::<f64>::npy(dir.join("b.npy")), Piece::npy(dir.join("a.npy"))];
+        let join =
+            chunked::concatenate(Axis(0), pieces).order(Order::RowMajor).chunk_bytes(1 << 20);
+        // The same join in small first, so that the code it runs is in memory before the
+        // measure (the test binary's pages count in the resident set).
+        let small = Array2::from_shape_fn((64, 3).f(), |(i, j)| (i + j) as f64);
+        small.save_npy(dir.join("small.npy"))?;
+        let warm = [Piece::<f64>::npy(dir.join("b.npy")), Piece::npy(dir.join("small.npy"))];
+        let warm = chunked::concatenate(Axis(0), warm).order(Order::RowMajor).chunk_bytes(64);
+        warm.write_npy(dir.join("warm.npy"))?;
+        let growth = super::peak_growth_kib(|| join.write_npy(&out).expect("concatenate"));
+        let got: Array2<f64> = ndmmap::npy::read_npy(&out)?;
+        println!("ok {} growth_kib {growth}", got == expected);
+        return Ok(());
+    }
+    let Some(dir) = common::disk_tempdir() else { return Ok(()) };
+    let child = super::ChildReport::run(module_path!(), NAME, CHILD, dir.path())?;
+    let growth = child.number("ok true growth_kib");
+    eprintln!(
+        "Fortran piece with 8 MiB columns into C order: peak resident set growth {growth} KiB"
+    );
+    assert!(growth < 6 << 10, "the resident set grew by {growth} KiB");
+    Ok(())
+}
