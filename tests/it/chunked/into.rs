@@ -381,9 +381,9 @@ fn reducing_into_a_mapped_output_keeps_the_resident_set_within_a_few_chunks() ->
     const CHUNK: usize = 1 << 20;
     // The input crosses the cut (C order, cut along axis 1): its whole map is released
     // every four 1 MiB chunks; then the chunk's partial sums and output slab. Measured
-    // 6.6 MiB; with the cut forced along axis 0 (the whole output resident, and one 16 MiB
-    // row per chunk) 49 MiB.
-    const BOUND_KIB: u64 = 10 << 10;
+    // 6.6 to 7.9 MiB; with the cut forced along axis 0 (the whole output resident, and one
+    // 16 MiB row per chunk) 49 MiB.
+    const BOUND_KIB: u64 = 14 << 10;
     if let Ok(dir) = std::env::var(CHILD) {
         let path = Path::new(&dir).join("x.bin");
         // A sparse file: reads as zeros, takes no disk.
