@@ -4,15 +4,8 @@
 //! batches from a token file), from a mapped or in-memory array of any memory order, into a
 //! new array or an output the caller gives (a mapped one for a large selection).
 //!
-//! The walk goes over the output in chunks of whole rows, so the engine's settings apply to
-//! it (chunk size, progress, the write-back and release of a mapped output). Before a chunk
-//! is copied, every page of the input that its rows touch is asked for at once
-//! (`MADV_WILLNEED`, which on Linux starts the reads and returns; `PrefetchVirtualMemory`
-//! on Windows): a cold gather then has all its random reads in flight together, at the
-//! disk's queue depth, instead of waiting for one page fault after another. The next
-//! chunk's pages are asked for before this one is copied, so reading overlaps copying.
-//! Selections larger than a chunk also drop each chunk's input pages from the resident set
-//! once copied, so memory stays bounded whatever the size of the selection.
+//! How a gather reads (from the file where it can, asking for the pages of missing rows at
+//! once): see [Gathers and filters](super#gathers-and-filters).
 
 use std::ops::Range;
 
@@ -28,8 +21,8 @@ impl<'a, A: Pod, D: Dimension> Zip<'a, (ArrayView<'a, A, D>,), D> {
     /// Gathers the slabs at `indices` along `axis` into a new array, in the order given
     /// (repeats allowed), as ndarray's [`select`](ndarray::ArrayRef::select) and NumPy's
     /// `np.take(x, indices, axis)`: the result has the input's shape with `axis` as long
-    /// as `indices`, in C order. Before each chunk of the result is copied, every page of
-    /// the input it needs is read ahead at once (see
+    /// as `indices`, in C order. Rows not in the page cache have their pages asked for at
+    /// once, so that a cold gather's random reads run together (see
     /// [Gathers and filters](crate::chunked#gathers-and-filters)).
     ///
     /// # Errors
@@ -108,9 +101,9 @@ impl<'a, A: Pod, D: Dimension> Zip<'a, (ArrayView<'a, A, D>,), D> {
     /// Gathers the windows `x[s..s + len]` along axis 0 for each `s` in `starts` into a
     /// new array of shape `(starts.len(), len, ...)` (the input's other axes follow), in C
     /// order: a batch of token sequences from a token file, as nanoGPT's
-    /// `np.stack([data[i:i + block_size] for i in ix])`. Windows may overlap. Before each
-    /// chunk of the result is copied, every page of the input it needs is read ahead at
-    /// once (see [Gathers and filters](crate::chunked#gathers-and-filters)).
+    /// `np.stack([data[i:i + block_size] for i in ix])`. Windows may overlap. Windows not
+    /// in the page cache have their pages asked for at once, so that a cold batch's random
+    /// reads run together (see [Gathers and filters](crate::chunked#gathers-and-filters)).
     ///
     /// # Errors
     ///
@@ -290,32 +283,77 @@ fn gather<'b, A: Pod, D: Dimension, E: Dimension>(
     // A selection within a chunk or so touches few input pages; larger ones drop each
     // chunk's input pages once copied, so that the resident set stays bounded.
     let release = walk.settings.release_after_use && bytes > chunk;
-    let pages = |rows: Range<usize>| -> Vec<Range<usize>> {
+    let pages = |rows: &mut dyn Iterator<Item = usize>| -> Vec<Range<usize>> {
         merged_pages(rows.flat_map(|r| footprint.pieces(0, rows_of(r))).collect())
     };
-    let advise = |rows: Range<usize>| -> Result<()> {
+    let advise = |rows: &mut dyn Iterator<Item = usize>| -> Result<()> {
         pages(rows).iter().try_for_each(|span| input.will_need(span))
     };
     let total = walk.dim[0];
     let mut start = 0;
+    // Whether some row was not in the page cache: from then on, each chunk's pages are
+    // asked for while the chunk before it is copied. Until then a gather asks for nothing,
+    // since each row is first read from the page cache alone, where the platform can.
+    let mut from_disk = false;
     walk.run(false, |(mut chunk,), _| {
         let n = chunk.len_of(Axis(0));
-        if hinted {
-            if start == 0 {
-                advise(0..n)?;
+        let mut rows: Vec<_> = chunk.axis_chunks_iter_mut(Axis(0), 1).collect();
+        let mut missed = Vec::new();
+        for (k, row) in rows.iter_mut().enumerate() {
+            if !read_from_file(input, &slab_of(rows_of(start + k)), row, false)? {
+                missed.push(k);
             }
-            // The next chunk's pages, as long as this one, read while this one is copied.
-            advise((start + n).min(total)..(start + 2 * n).min(total))?;
         }
-        for (k, mut row) in chunk.axis_chunks_iter_mut(Axis(0), 1).enumerate() {
-            row.assign(&slab_of(rows_of(start + k)));
+        if hinted && !missed.is_empty() && !from_disk {
+            // All of this chunk's missing pages at once: the reads go to the disk together.
+            advise(&mut missed.iter().map(|&k| start + k))?;
+            from_disk = true;
+        }
+        if hinted && from_disk {
+            // The next chunk's pages, read while this one is copied.
+            advise(&mut ((start + n).min(total)..(start + 2 * n).min(total)))?;
+        }
+        for k in missed {
+            let slab = slab_of(rows_of(start + k));
+            if !read_from_file(input, &slab, &mut rows[k], true)? {
+                rows[k].assign(&slab);
+            }
         }
         if release {
-            pages(start..start + n).iter().try_for_each(|span| input.release(span))?;
+            pages(&mut (start..start + n)).iter().try_for_each(|span| input.release(span))?;
         }
         start += n;
         Ok::<(), Error>(())
     })
+}
+
+/// Copies `slab` into `row` by reading the file behind the input's map, where the map is
+/// a shared map of a file (which shows what the file holds) and both are contiguous in C
+/// order: one positioned read, which copies from the page cache without mapping its pages
+/// into this process (no page faults, no resident set). Without `wait`, only if the page
+/// cache holds all of it (and the platform can tell). Returns whether it did.
+fn read_from_file<A: Pod, E: Dimension>(
+    input: &Hooks<'_>,
+    slab: &ArrayView<'_, A, E>,
+    row: &mut ArrayViewMut<'_, A, E>,
+    wait: bool,
+) -> Result<bool> {
+    let (Some(from), Some(to)) = (slab.as_slice(), row.as_slice_mut()) else {
+        return Ok(false);
+    };
+    let Some((file, offset, path)) = input.file_at(from.as_ptr() as usize) else {
+        return Ok(false);
+    };
+    if from.is_empty() || from.len() != to.len() {
+        return Ok(false);
+    }
+    let to = bytemuck::cast_slice_mut(to);
+    if !wait {
+        return Ok(crate::map::file::read_cached_at(file, to, offset));
+    }
+    crate::map::file::read_exact_at(file, to, offset)
+        .map_err(|e| Error::io(path, "read", offset, e))?;
+    Ok(true)
 }
 
 /// `spans` (addresses) widened to whole pages, sorted, and merged where they overlap or

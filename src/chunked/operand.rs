@@ -1,7 +1,9 @@
 //! What the engine runs over: the operands (guards and plain arrays), their views, how a
 //! tuple of them is split into chunks, and the page hooks of the guards behind them.
 
+use std::fs::File;
 use std::ops::Range;
+use std::path::Path;
 
 use bytemuck::{AnyBitPattern, Pod};
 use ndarray::iter::Indices;
@@ -73,6 +75,13 @@ impl Hooks<'_> {
     /// The addresses of the map behind the operand, if it is mapped.
     pub(super) fn addresses(&self) -> Option<Range<usize>> {
         self.pages.as_ref().map(Pages::addresses)
+    }
+
+    /// The open file behind the map at address `at`, the offset of that byte in it and
+    /// the file's path, where the file holds what the map shows (a shared map of a file):
+    /// see `Pages::file_at`.
+    pub(super) fn file_at(&self, at: usize) -> Option<(&File, u64, &Path)> {
+        self.pages.as_ref().and_then(|pages| pages.file_at(at))
     }
 
     /// Whether the engine writes this operand.

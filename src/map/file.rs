@@ -123,6 +123,13 @@ pub(crate) fn read_exact_at(file: &File, buf: &mut [u8], offset: u64) -> io::Res
     Ok(())
 }
 
+/// Fills `buf` from `file` at `offset` if the page cache holds all of it, without waiting
+/// for the disk (`preadv2(RWF_NOWAIT)` on Linux); `false` otherwise, and where the system
+/// cannot read that way: the caller then asks for the pages and reads the usual way.
+pub(crate) fn read_cached_at(file: &File, buf: &mut [u8], offset: u64) -> bool {
+    os::read_cached_at(file, buf, offset)
+}
+
 /// [`copy_range`] by positional reads and writes.
 fn copy_by_reading(
     src: &File,

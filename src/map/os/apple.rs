@@ -14,7 +14,8 @@ use std::path::{Path, PathBuf};
 use rustix::io::Errno;
 
 pub(crate) use super::absent::{
-    copy_file_range, evict, finish_write_back, read_through_fault, start_write_back, will_need,
+    copy_file_range, evict, finish_write_back, read_cached_at, read_through_fault,
+    start_write_back, will_need,
 };
 pub(crate) use super::unix::{
     FileId, cached, file_id, open_options, page_size, read_at, release_read_only, release_shared,

@@ -8,7 +8,8 @@ use std::io;
 use rustix::io::Errno;
 
 pub(crate) use super::absent::{
-    copy_file_range, finish_write_back, make_durable, name_of, read_through_fault, start_write_back,
+    copy_file_range, finish_write_back, make_durable, name_of, read_cached_at, read_through_fault,
+    start_write_back,
 };
 pub(crate) use super::unix::{
     FileId, cached, evict, file_id, memory_file, open_options, page_size, read_at,

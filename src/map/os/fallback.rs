@@ -10,8 +10,8 @@ use std::path::{Path, PathBuf};
 use memmap2::{Mmap, MmapMut, MmapRaw};
 
 pub(crate) use super::absent::{
-    cached, copy_file_range, evict, finish_write_back, make_durable, name_of, read_through_fault,
-    release_read_only, release_shared, start_write_back, will_need,
+    cached, copy_file_range, evict, finish_write_back, make_durable, name_of, read_cached_at,
+    read_through_fault, release_read_only, release_shared, start_write_back, will_need,
 };
 use crate::map::Advise;
 pub(crate) use crate::map::map_again as remap;

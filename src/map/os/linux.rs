@@ -114,6 +114,26 @@ pub(crate) fn copy_file_range(
     }
 }
 
+/// `preadv2(RWF_NOWAIT)`: fills `buf` from `file` at `offset` if the page cache holds all
+/// of it, without waiting for the disk. `false` if some of it is not cached (`EAGAIN`), the
+/// file system cannot tell (`EOPNOTSUPP`), or the file ends first: the caller then reads
+/// the usual way, which reports any real error.
+pub(crate) fn read_cached_at(file: &File, buf: &mut [u8], offset: u64) -> bool {
+    use rustix::io::{Errno, ReadWriteFlags};
+    let mut filled = 0;
+    while filled < buf.len() {
+        let mut parts = [io::IoSliceMut::new(&mut buf[filled..])];
+        let at = offset + filled as u64;
+        match rustix::io::preadv2(file, &mut parts, at, ReadWriteFlags::NOWAIT) {
+            Ok(0) => return false,
+            Ok(n) => filled += n,
+            Err(Errno::INTR) => {}
+            Err(_) => return false,
+        }
+    }
+    true
+}
+
 /// `mremap`: the map may move, and no byte is copied.
 ///
 /// # Safety

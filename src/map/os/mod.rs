@@ -37,6 +37,9 @@
 //! - `name_of(file)`: the path of an open file, where the system can tell.
 //! - `open_options()`: `OpenOptions` whose files can be renamed over while open.
 //! - `read_at(file, buf, offset)`: a positional read.
+//! - `read_cached_at(file, buf, offset)`: a positional read of all of `buf` that fails
+//!   rather than waits for the disk (Linux's `RWF_NOWAIT`); `false` where that cannot be
+//!   done, and elsewhere.
 //! - `take_access(new, old)`: gives a file that replaces another the old one's permissions
 //!   (and owner, where the platform has one and the process may set it).
 //! - `FileId`, `file_id(path, meta)`: what tells one file from another (see

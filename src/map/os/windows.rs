@@ -33,8 +33,8 @@ use windows_sys::Win32::System::SystemInformation::{
 use windows_sys::Win32::System::Threading::GetCurrentProcess;
 
 pub(crate) use super::absent::{
-    cached, copy_file_range, evict, finish_write_back, make_durable, read_through_fault,
-    release_read_only, release_shared, start_write_back, will_need,
+    cached, copy_file_range, evict, finish_write_back, make_durable, read_cached_at,
+    read_through_fault, release_read_only, release_shared, start_write_back, will_need,
 };
 pub(crate) use crate::map::map_again as remap;
 use crate::map::{Advise, Region};

@@ -141,6 +141,61 @@ fn token_windows_from_a_mapped_file() -> TestResult {
     Ok(())
 }
 
+/// A gather copies what the map shows, whichever way it reads: a writable map's changes
+/// not yet flushed, a copy-on-write map's private changes (which its file does not hold),
+/// and a `.npy` file's data after its header; and after a cached gather of a shared map
+/// no page of the map is resident (the rows are read from the file, not faulted in).
+#[test]
+#[cfg_attr(miri, ignore = "miri cannot map files")]
+fn gathers_read_what_the_map_shows() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("x.npy");
+    let values = Array2::from_shape_fn((4096, 16), |(i, j)| (i * 16 + j) as f64);
+    values.save_npy(&path)?;
+    let rows = [4095, 0, 17, 17, 2048];
+    let starts = [0, 4000, 123];
+    let expect_windows = |x: &ArrayView2<'_, f64>| -> Array3<f64> {
+        let views: Vec<_> = starts.iter().map(|&s| x.slice(s![s..s + 96, ..])).collect();
+        ndarray::stack(Axis(0), &views).unwrap()
+    };
+
+    // SAFETY: no other process touches files in this test's temporary folder.
+    let mut writable = unsafe { Array2::<f64>::map_npy_mut(&path)? };
+    writable.row_mut(17).fill(-1.0);
+    writable[[4010, 3]] = -2.0;
+    let got = chunked::Zip::from(&writable).select(Axis(0), &rows)?;
+    assert_eq!(got, writable.select(Axis(0), &rows));
+    assert_eq!(got[[2, 5]], -1.0);
+    let got = chunked::Zip::from(&writable).chunk_bytes(4096).select_windows(&starts, 96)?;
+    assert_eq!(got, expect_windows(&writable.view()));
+    assert_eq!(got[[1, 10, 3]], -2.0);
+    writable.flush()?;
+    drop(writable);
+
+    // SAFETY: as above.
+    let mut private = unsafe { Array2::<f64>::map_npy_copy(&path)? };
+    private.row_mut(2048).fill(7.0);
+    let got = chunked::Zip::from(&private).select(Axis(0), &rows)?;
+    assert_eq!(got.row(4), Array1::from_elem(16, 7.0));
+    assert_eq!(got, private.select(Axis(0), &rows));
+    drop(private);
+    let on_disk: Array2<f64> = ndmmap::npy::read_npy(&path)?;
+    assert_eq!(on_disk.row(2048), values.row(2048), "the private change stays in memory");
+
+    // SAFETY: as above.
+    let shared = unsafe { Array2::<f64>::map_npy(&path)? };
+    let got = chunked::Zip::from(&shared).select_windows(&starts, 96)?;
+    #[cfg(target_os = "linux")]
+    {
+        let start = shared.as_ptr() as usize;
+        let resident = common::pages::resident_pages(start..start + shared.len() * 8);
+        let count = resident.iter().filter(|&&r| r).count();
+        assert_eq!(count, 0, "a gather from a shared map faulted {count} pages in");
+    }
+    assert_eq!(got, expect_windows(&shared.view()));
+    Ok(())
+}
+
 /// Bad indices, windows, axes and output shapes are typed errors naming the numbers, and
 /// nothing is written to the output.
 #[test]
