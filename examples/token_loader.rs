@@ -1,6 +1,7 @@
 //! nanoGPT's data loader on a token file: random batches of 1024-token windows from a
 //! file of `u16` tokens, each batch gathered by [`ndmmap::chunked::Zip::select_windows`]
-//! with every page it touches read ahead at once, then split into inputs and targets
+//! (read from the file; the pages of windows not in the page cache asked for at once),
+//! then split into inputs and targets
 //! (the targets are the inputs shifted by one token), as nanoGPT's `get_batch` does with
 //! `np.memmap`.
 //!
