@@ -1,9 +1,8 @@
 //! nanoGPT's data loader on a token file: random batches of 1024-token windows from a
 //! file of `u16` tokens, each batch gathered by [`ndmmap::chunked::Zip::select_windows`]
 //! (read from the file; the pages of windows not in the page cache asked for at once),
-//! then split into inputs and targets
-//! (the targets are the inputs shifted by one token), as nanoGPT's `get_batch` does with
-//! `np.memmap`.
+//! then split into inputs and targets (the targets are the inputs shifted by one token), as
+//! nanoGPT's `get_batch` does with `np.memmap`.
 //!
 //! ```text
 //! cargo run --release --example token_loader                      # 256 MiB of tokens
